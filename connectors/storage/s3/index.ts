@@ -1,0 +1,2 @@
+/** Connector not built yet. */
+export {};

@@ -1,0 +1,271 @@
+/**
+ * The small interfaces every connector implements. Built-ins register through the same
+ * {@link ConnectorRegistry} a third-party plugin package would.
+ */
+import type { Readable } from 'node:stream';
+import type { Logger } from './log.js';
+import type { ConnectionConfig, JobSpec } from './spec.js';
+import type { Column, RecordBatch, SourceColumn, Value } from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Where bytes live
+
+/** An object (file) in a store, with what identifies its version. */
+export interface ObjectInfo {
+  /** Path relative to the store's root (never starting with `/`), `/`-separated. */
+  readonly path: string;
+  readonly size: number;
+  /** Last modification, ISO 8601 UTC. */
+  readonly modified: string;
+  /** etag, generation, or a content hash: whatever changes when the content does. */
+  readonly version?: string;
+}
+
+/** A folder, bucket or container of files. */
+export interface ObjectStore {
+  /** `local`, `gcs`, `s3`, `azure`. */
+  readonly kind: string;
+  /** Human-readable location of `path` for messages (`gs://b/p`, `/abs/p`); never holds a secret. */
+  url(path: string): string;
+  /** Every object under `prefix`, paging through the store so memory stays flat. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** The object's bytes as a stream. */
+  read(path: string): Promise<Readable>;
+  /**
+   * Writes an object. With `ifGeneration` the write succeeds only if the object's current
+   * version is that one (`'0'`: only if it does not exist); otherwise it throws {@link PreconditionFailed}.
+   * Returns the new version.
+   */
+  write(path: string, data: Buffer | Readable, options?: { ifGeneration?: string }): Promise<string | undefined>;
+  /** Metadata of one object, or undefined when absent. */
+  stat(path: string): Promise<ObjectInfo | undefined>;
+  delete(path: string, options?: { ifGeneration?: string }): Promise<void>;
+  /** A `gs://` style URI a warehouse can load from directly, when it can. */
+  nativeUri?(path: string): string | undefined;
+  close?(): Promise<void>;
+}
+
+/** A conditional write or delete lost its precondition (HTTP 412 or the store's equivalent). */
+export class PreconditionFailed extends Error {
+  constructor(readonly path: string) {
+    super(`precondition failed for ${path}: it was changed by someone else`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// How bytes become rows
+
+/** Options every format may receive (csv ones are ignored by other formats). */
+export interface FormatOptions {
+  readonly delimiter?: string;
+  readonly quote?: string;
+  readonly escape?: string;
+  readonly encoding?: string;
+  readonly header?: boolean;
+  /** Rows per emitted batch. */
+  readonly batchSize?: number;
+}
+
+/**
+ * Rows of a file, as records keyed by field name (values as the format produced them:
+ * strings for CSV, JS values for JSON, typed values for Parquet). `position` is the 1-based
+ * line (CSV, JSONL) or row number, for error messages.
+ */
+export interface FileRows {
+  /** Field names known from a header or file schema, in file order (JSON learns them as it goes). */
+  readonly fields?: readonly string[];
+  /** Types the file itself declares (Parquet), by field name. */
+  readonly declaredTypes?: ReadonlyMap<string, SourceColumn>;
+  readonly batches: AsyncIterable<FileRowBatch>;
+}
+
+export interface FileRowBatch {
+  /** Each row as field name → raw value. */
+  readonly records: Record<string, unknown>[];
+  readonly positions: number[];
+}
+
+/** Turns a byte stream into rows. */
+export interface FileFormat {
+  /** `csv`, `json`, `jsonl`, `parquet`. */
+  readonly name: string;
+  /** File extensions that select this format, lowercase without dot. */
+  readonly extensions: readonly string[];
+  /** Whether the format needs random access (Parquet) rather than a stream. */
+  readonly needsRandomAccess?: boolean;
+  /** Reads rows. `open` gives a fresh stream; formats needing random access read it all once. */
+  read(file: { name: string; size: number; open: () => Promise<Readable> }, options: FormatOptions): Promise<FileRows>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources
+
+/** What a source remembers between runs, as kept by the ledger. */
+export interface SourceState {
+  /** Opaque cursor state the source produced last time (JSON-serializable). */
+  readonly cursor?: unknown;
+  /** Files already loaded, by path. */
+  readonly files: ReadonlyMap<string, ObjectInfo>;
+}
+
+export interface PlanContext {
+  readonly job: JobSpec;
+  readonly state: SourceState;
+  readonly fullRefresh: boolean;
+  /** Backfill window from `--since/--until`: read it without moving the cursor backwards. */
+  readonly window?: { readonly since?: string; readonly until?: string };
+  readonly log: Logger;
+}
+
+/** One independently readable part of a run: a file, a cursor range, a key-modulo shard. */
+export interface WorkUnit {
+  /** Stable key: the file path or a range label. */
+  readonly id: string;
+  /** Shown in progress and --dry-run. */
+  readonly label: string;
+  readonly estimatedRows?: number;
+  readonly bytes?: number;
+  /** For file units: recorded as processed once committed. */
+  readonly file?: ObjectInfo;
+  /**
+   * For cursor sources: the cursor state that is safe to record once this unit and every unit
+   * before it have committed. Units without it are not safe points (see `SourcePlan.ordered`).
+   */
+  readonly cursorAfter?: unknown;
+  /** Source-private parameters (a query range, a shard number…). */
+  readonly params?: unknown;
+}
+
+export interface SourcePlan {
+  readonly units: readonly WorkUnit[];
+  /** Units left out, with why (`unchanged`, …), for the summary and --dry-run. */
+  readonly skipped: readonly { readonly id: string; readonly reason: string }[];
+  readonly estimatedRows?: number;
+  /**
+   * When true, units form an ordered sequence: after failures, only the prefix of committed
+   * units up to the last one carrying `cursorAfter` commits. When false (files), every unit
+   * that succeeds commits on its own.
+   */
+  readonly ordered: boolean;
+  /** Extra lines for --dry-run (the query, the high-water mark, the engine…). */
+  readonly notes?: readonly string[];
+}
+
+export interface ReadContext {
+  readonly job: JobSpec;
+  readonly log: Logger;
+  /** Aborted when the run is cancelled. */
+  readonly signal: AbortSignal;
+}
+
+/** Reads data: discover columns, plan units, stream each unit as batches. */
+export interface SourceConnector {
+  /** Columns of the source, for inspect-schema and schema resolution. */
+  discover(job: JobSpec, log: Logger): Promise<SourceColumn[]>;
+  plan(context: PlanContext): Promise<SourcePlan>;
+  read(unit: WorkUnit, context: ReadContext): AsyncIterable<RecordBatch>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Destinations
+
+export type LoadStrategy = 'transactional' | 'catalog' | 'merge';
+
+/** What a destination knows about an existing table. */
+export interface TableInfo {
+  readonly columns: readonly Column[];
+  /** The strategy label b2betl left on the table, if it created it. */
+  readonly strategy?: LoadStrategy;
+  readonly rows?: number;
+}
+
+/** The marker committed in the same transaction as the data. */
+export interface LoadMarker {
+  readonly runId: string;
+  readonly job: string;
+  readonly table: string;
+  readonly strategy: LoadStrategy;
+  /** Unit ids committed (file paths or ranges). */
+  readonly units: readonly string[];
+  readonly rows: number;
+}
+
+export interface StageRequest {
+  readonly runId: string;
+  readonly job: JobSpec;
+  readonly table: string;
+  readonly strategy: LoadStrategy;
+  readonly primaryKey: readonly string[];
+  /** Destination columns as resolved for this run (sanitized names, destination types). */
+  readonly columns: readonly Column[];
+  readonly log: Logger;
+}
+
+/** Rows of one run on their way into a table; nothing is visible until `commit`. */
+export interface Stage {
+  /** Adds or widens columns mid-run (a later file brought a new field). */
+  evolve(columns: readonly Column[]): Promise<void>;
+  /** Appends converted rows (ordered as the stage's current columns) for one unit. */
+  write(unit: number, rows: readonly Value[][]): Promise<void>;
+  /** Forgets every row written for a unit that failed. */
+  discard(unit: number): Promise<void>;
+  /**
+   * Makes the rows of `units` visible and writes the marker in one atomic step, evolving the
+   * target table's schema first. Returns rows committed.
+   */
+  commit(units: readonly number[], marker: LoadMarker): Promise<number>;
+  /** Drops everything staged. Safe to call after commit or twice. */
+  abort(): Promise<void>;
+}
+
+export interface DestinationCapabilities {
+  readonly merge: boolean;
+  /** Can load files straight from a store's native URIs (BigQuery from gs://). */
+  readonly nativeLoad?: (store: ObjectStore) => boolean;
+}
+
+/** Writes data: describe and evolve tables, stage rows, commit atomically with a marker. */
+export interface DestinationConnector {
+  readonly capabilities: DestinationCapabilities;
+  /** Human-readable location of a table (`warehouse.duckdb main.orders`). */
+  locate(table: string): string;
+  describe(table: string): Promise<TableInfo | undefined>;
+  stage(request: StageRequest): Promise<Stage>;
+  /** Run ids among `runIds` whose marker is committed in the destination. */
+  committedRuns(job: string, runIds: readonly string[]): Promise<Set<string>>;
+  /** Rows of the rejects table for a run's bad records. */
+  writeRejects(table: string, rejects: readonly RejectedRow[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A bad record kept aside when `load.max_bad_records` allows it. */
+export interface RejectedRow {
+  readonly runId: string;
+  readonly unit: string;
+  readonly position: string;
+  readonly column?: string;
+  readonly reason: string;
+  readonly raw: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration
+
+export interface ConnectorContext {
+  /** The connection's name in the config, for messages. */
+  readonly name: string;
+  readonly config: ConnectionConfig;
+  /** Folder of the config file; relative paths resolve against it. */
+  readonly baseDir: string;
+  readonly log: Logger;
+}
+
+/** Factories a connector package contributes; each is optional. Loaded lazily by type. */
+export interface ConnectorFactories {
+  source?(context: ConnectorContext): Promise<SourceConnector>;
+  destination?(context: ConnectorContext): Promise<DestinationConnector>;
+  store?(context: ConnectorContext): Promise<ObjectStore>;
+}
+
+export type { Column, RecordBatch, SourceColumn, Value };

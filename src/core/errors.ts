@@ -1,0 +1,85 @@
+/** Exit codes of the `b2betl` process. */
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+} as const;
+
+/** Base of every error b2betl raises on purpose; `hint` says what to do next. */
+export class EtlError extends Error {
+  readonly exitCode: number = ExitCode.failed;
+  constructor(
+    message: string,
+    readonly hint?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+
+  /** The message followed by its hint, as shown to a user. */
+  describe(): string {
+    return this.hint ? `${this.message}\n  → ${this.hint}` : this.message;
+  }
+}
+
+/** One problem found in a config or job file. */
+export interface ConfigIssue {
+  readonly file: string;
+  readonly path: string;
+  readonly line?: number;
+  readonly message: string;
+  readonly fix?: string;
+}
+
+/** Invalid configuration, job spec or command line: exit code 2. */
+export class ConfigError extends EtlError {
+  override readonly exitCode: number = ExitCode.usage;
+  constructor(
+    readonly issues: readonly ConfigIssue[],
+    hint?: string,
+  ) {
+    super(issues.map(formatIssue).join('\n'), hint);
+  }
+
+  /** A single problem not tied to a file position. */
+  static of(message: string, fix?: string, file = ''): ConfigError {
+    return new ConfigError([{ file, path: '', message, fix }]);
+  }
+}
+
+/** Formats an issue as `file:line: path: message (fix)`. */
+export function formatIssue(issue: ConfigIssue): string {
+  const where = [issue.file, issue.line].filter((part) => part !== undefined && part !== '').join(':');
+  const head = [where, issue.path].filter(Boolean).join(': ');
+  const body = head ? `${head}: ${issue.message}` : issue.message;
+  return issue.fix ? `${body}\n    fix: ${issue.fix}` : body;
+}
+
+/** A failure worth retrying: network, 429/5xx, deadlock, dropped connection. */
+export class TransientError extends EtlError {}
+
+/** A value or row that cannot be loaded; `where` is `file:line` or a document key. */
+export class BadRecordError extends EtlError {
+  constructor(
+    readonly where: string,
+    readonly column: string | undefined,
+    readonly reason: string,
+    readonly raw?: unknown,
+  ) {
+    super(`${where}: ${column ? `${column}: ` : ''}${reason}`);
+  }
+}
+
+/** Two runs of the same job at once. */
+export class LockedError extends EtlError {}
+
+/** Source and destination schemas cannot be reconciled. */
+export class SchemaError extends EtlError {}
+
+/** Returns the error's message without a stack, whatever was thrown. */
+export function messageOf(error: unknown): string {
+  if (error instanceof EtlError) return error.describe();
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,68 @@
+/**
+ * The canonical type system: every source maps into it, every destination maps out of it.
+ *
+ * In-memory representation of a converted value, by type:
+ *   STRING, JSON          string (JSON as its serialized text)
+ *   INT64                 number when within ±2^53, otherwise bigint
+ *   FLOAT64               number (NaN and ±Infinity allowed)
+ *   NUMERIC, BIGNUMERIC   string holding the exact decimal text ("NaN" for PostgreSQL NaN)
+ *   BOOL                  boolean
+ *   TIMESTAMP             bigint: microseconds since the Unix epoch, UTC
+ *   DATETIME              string 'YYYY-MM-DD HH:MM:SS[.ffffff]', no zone
+ *   DATE                  string 'YYYY-MM-DD'
+ *   TIME                  string 'HH:MM:SS[.ffffff]'
+ *   BYTES                 Uint8Array
+ * and null for a missing value.
+ */
+export const COLUMN_TYPES = [
+  'STRING',
+  'INT64',
+  'FLOAT64',
+  'NUMERIC',
+  'BIGNUMERIC',
+  'BOOL',
+  'TIMESTAMP',
+  'DATETIME',
+  'DATE',
+  'TIME',
+  'BYTES',
+  'JSON',
+] as const;
+
+/** One of the canonical column types. */
+export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+/** A converted value, represented as documented on {@link COLUMN_TYPES}. */
+export type Value = string | number | bigint | boolean | Uint8Array | null;
+
+/** A column as a source reports it, before names are sanitized. */
+export interface SourceColumn {
+  /** The name in the source, verbatim. */
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly nullable: boolean;
+  /** The source's own type name, shown by inspect-schema (e.g. `numeric(12,2)`). */
+  readonly sourceType?: string;
+  /** An array column whose elements have `type` (REPEATED in BigQuery). */
+  readonly repeated?: boolean;
+}
+
+/** A destination column: a source column under its sanitized name. */
+export interface Column extends SourceColumn {
+  /** The original source name this column was loaded from. */
+  readonly source: string;
+}
+
+/**
+ * The unit of data between every reader and writer. Rows are positional and follow `columns`;
+ * values are raw (as the source produced them) until the convert stage makes them {@link Value}s.
+ */
+export interface RecordBatch {
+  readonly columns: readonly SourceColumn[];
+  readonly rows: unknown[][];
+  /** Where each row came from (a line number or a document key), for error messages. */
+  readonly positions?: readonly (number | string)[];
+}
+
+/** Microseconds per millisecond, for TIMESTAMP arithmetic. */
+export const MICROS_PER_MILLI = 1000n;
