@@ -1,0 +1,304 @@
+/**
+ * The one convert stage every source and destination share: raw values → canonical {@link Value}s
+ * of the destination column's type. A value that cannot convert throws; it is never nulled or
+ * mangled silently.
+ */
+import { fitsInt64 } from './infer.js';
+import { dateToMicros, formatDate, formatDatetime, formatTimestamp, normalizeTime, parseTimestamp } from './time.js';
+import type { ColumnType, Value } from './types.js';
+
+/** Why one value could not convert (caught per row and turned into a bad record). */
+export class ConversionFailure {
+  constructor(readonly reason: string) {}
+}
+
+/** Converts one raw value; throws {@link ConversionFailure}. */
+export type ValueConverter = (raw: unknown) => Value;
+
+const INTEGER_TEXT = /^[+-]?\d+$/;
+const DECIMAL_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const TRUE_TEXT = new Set(['true', 't', 'yes', 'y', '1']);
+const FALSE_TEXT = new Set(['false', 'f', 'no', 'n', '0']);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+function fail(reason: string): never {
+  throw new ConversionFailure(reason);
+}
+
+function show(raw: unknown): string {
+  const text = typeof raw === 'string' ? JSON.stringify(raw) : typeof raw === 'bigint' ? `${raw}` : safeJson(raw);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** JSON.stringify that also handles bigint, Date, bytes and Map, for nested values. */
+export function safeJson(value: unknown): string {
+  return (
+    JSON.stringify(value, (_key, v: unknown) => {
+      if (typeof v === 'bigint') return fitsSafe(v) ? Number(v) : v.toString();
+      if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+      if (v instanceof Map) return Object.fromEntries(v);
+      return v;
+    }) ?? 'null'
+  );
+}
+
+function fitsSafe(value: bigint): boolean {
+  return value <= MAX_SAFE && value >= -MAX_SAFE;
+}
+
+/** Normalizes an integer to number when exact, bigint otherwise. */
+function integer(value: bigint): number | bigint {
+  if (!fitsInt64(value)) fail(`${value} is outside the INT64 range; load it as NUMERIC`);
+  return fitsSafe(value) ? Number(value) : value;
+}
+
+/** Expands exponent notation to plain decimal text exactly, and drops a leading `+`. */
+export function plainDecimal(text: string): string {
+  let t = text.trim();
+  if (t.startsWith('+')) t = t.slice(1);
+  const e = t.search(/[eE]/);
+  if (e < 0) return t;
+  const negative = t.startsWith('-');
+  const mantissa = t.slice(negative ? 1 : 0, e);
+  const exponent = Number(t.slice(e + 1));
+  const [whole, fraction = ''] = mantissa.split('.');
+  const digits = whole + fraction;
+  const point = whole.length + exponent;
+  let out: string;
+  if (point <= 0) out = `0.${'0'.repeat(-point)}${digits}`;
+  else if (point >= digits.length) out = digits + '0'.repeat(point - digits.length);
+  else out = `${digits.slice(0, point)}.${digits.slice(point)}`;
+  out = out.replace(/^0+(?=\d)/, '');
+  if (out.includes('.')) out = out.replace(/0+$/, '').replace(/\.$/, '');
+  return (negative ? '-' : '') + out;
+}
+
+function toStringValue(raw: unknown, from?: ColumnType): string {
+  switch (typeof raw) {
+    case 'string':
+      return raw;
+    case 'bigint':
+      return from === 'TIMESTAMP' ? formatTimestamp(raw) : raw.toString();
+    case 'number':
+    case 'boolean':
+      return String(raw);
+    default:
+      if (raw instanceof Date) return raw.toISOString();
+      if (raw instanceof Uint8Array) return Buffer.from(raw).toString('base64');
+      return safeJson(raw);
+  }
+}
+
+function toInt64(raw: unknown): number | bigint {
+  switch (typeof raw) {
+    case 'number':
+      if (Number.isInteger(raw)) return raw;
+      return fail(`${raw} is not an integer`);
+    case 'bigint':
+      return integer(raw);
+    case 'string': {
+      const text = raw.trim();
+      if (INTEGER_TEXT.test(text)) return text.length < 16 ? Number(text) : integer(BigInt(text));
+      if (/^[+-]?\d+\.0*$/.test(text)) return integer(BigInt(text.split('.')[0]));
+      return fail(`${show(raw)} is not an integer`);
+    }
+    case 'boolean':
+      return raw ? 1 : 0;
+    default:
+      return fail(`${show(raw)} is not an integer`);
+  }
+}
+
+function toFloat64(raw: unknown): number {
+  switch (typeof raw) {
+    case 'number':
+      return raw;
+    case 'bigint':
+      return Number(raw);
+    case 'string': {
+      const text = raw.trim();
+      if (DECIMAL_TEXT.test(text)) return Number(text);
+      const lower = text.toLowerCase();
+      if (lower === 'nan') return Number.NaN;
+      if (lower === 'inf' || lower === 'infinity' || lower === '+inf' || lower === '+infinity') return Number.POSITIVE_INFINITY;
+      if (lower === '-inf' || lower === '-infinity') return Number.NEGATIVE_INFINITY;
+      return fail(`${show(raw)} is not a number`);
+    }
+    default:
+      return fail(`${show(raw)} is not a number`);
+  }
+}
+
+function toDecimal(raw: unknown, type: 'NUMERIC' | 'BIGNUMERIC'): string {
+  switch (typeof raw) {
+    case 'string': {
+      const text = raw.trim();
+      if (DECIMAL_TEXT.test(text)) return plainDecimal(text);
+      if (text.toLowerCase() === 'nan') return 'NaN';
+      return fail(`${show(raw)} is not a decimal number`);
+    }
+    case 'number':
+      if (!Number.isFinite(raw)) return fail(`${raw} has no ${type} representation`);
+      return plainDecimal(String(raw));
+    case 'bigint':
+      return raw.toString();
+    default:
+      return fail(`${show(raw)} is not a decimal number`);
+  }
+}
+
+function toBool(raw: unknown): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (typeof raw === 'number' && (raw === 0 || raw === 1)) return raw === 1;
+  if (typeof raw === 'bigint' && (raw === 0n || raw === 1n)) return raw === 1n;
+  if (typeof raw === 'string') {
+    const lower = raw.trim().toLowerCase();
+    if (TRUE_TEXT.has(lower)) return true;
+    if (FALSE_TEXT.has(lower)) return false;
+  }
+  return fail(`${show(raw)} is not a boolean (true/false)`);
+}
+
+function toTimestamp(raw: unknown): bigint {
+  if (typeof raw === 'bigint') return raw;
+  if (raw instanceof Date) {
+    if (Number.isNaN(raw.getTime())) fail('invalid date');
+    return dateToMicros(raw);
+  }
+  if (typeof raw === 'string') {
+    const micros = parseTimestamp(raw);
+    if (micros !== undefined) return micros;
+  }
+  return fail(`${show(raw)} is not a timestamp (expected ISO 8601, e.g. 2024-03-01T10:00:00Z)`);
+}
+
+function toDatetime(raw: unknown, from?: ColumnType): string {
+  if (typeof raw === 'string') {
+    const micros = parseTimestamp(raw);
+    if (micros !== undefined && !/(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i.test(raw.trim().slice(10))) return formatDatetime(micros);
+    if (micros !== undefined) return formatDatetime(micros);
+  }
+  if (typeof raw === 'bigint' && from !== 'INT64') return formatDatetime(raw);
+  if (raw instanceof Date) return formatDatetime(dateToMicros(raw));
+  return fail(`${show(raw)} is not a date-time (expected YYYY-MM-DD HH:MM:SS)`);
+}
+
+function toDate(raw: unknown, from?: ColumnType): string {
+  if (typeof raw === 'string') {
+    const text = raw.trim();
+    if (/^\d{4}-\d{2}-\d{2}$/.test(text) && parseTimestamp(text) !== undefined) return text;
+  }
+  if (raw instanceof Date) return formatDate(dateToMicros(raw));
+  if (typeof raw === 'bigint' && from === 'TIMESTAMP') return formatDate(raw);
+  return fail(`${show(raw)} is not a date (expected YYYY-MM-DD)`);
+}
+
+function toTime(raw: unknown): string {
+  if (typeof raw === 'string') {
+    const time = normalizeTime(raw);
+    if (time) return time;
+  }
+  return fail(`${show(raw)} is not a time of day (expected HH:MM:SS)`);
+}
+
+function toBytes(raw: unknown): Uint8Array {
+  if (raw instanceof Uint8Array) return raw;
+  if (typeof raw === 'string') {
+    const text = raw.trim();
+    if (/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) return Buffer.from(text, 'base64');
+    if (/^\\x[0-9a-fA-F]*$/.test(text)) return Buffer.from(text.slice(2), 'hex');
+  }
+  return fail(`${show(raw)} is not bytes (expected base64 text)`);
+}
+
+function toJson(raw: unknown): string {
+  if (typeof raw === 'string') {
+    try {
+      JSON.parse(raw);
+      return raw;
+    } catch {
+      return fail(`${show(raw)} is not valid JSON text`);
+    }
+  }
+  return safeJson(raw);
+}
+
+/** The zero value of a type, used by `load.fill_required_defaults`. */
+export function defaultValue(type: ColumnType): Value {
+  switch (type) {
+    case 'INT64':
+    case 'FLOAT64':
+      return 0;
+    case 'NUMERIC':
+    case 'BIGNUMERIC':
+      return '0';
+    case 'BOOL':
+      return false;
+    case 'TIMESTAMP':
+      return 0n;
+    case 'DATETIME':
+      return '1970-01-01 00:00:00.000000';
+    case 'DATE':
+      return '1970-01-01';
+    case 'TIME':
+      return '00:00:00.000000';
+    case 'BYTES':
+      return new Uint8Array();
+    case 'JSON':
+      return 'null';
+    default:
+      return '';
+  }
+}
+
+export interface ConverterOptions {
+  /** Type the source reported, to read ambiguous raw values right (a bigint TIMESTAMP). */
+  readonly from?: ColumnType;
+  /** The destination column is REQUIRED. */
+  readonly required?: boolean;
+  /** Fill a missing REQUIRED value with the type's default instead of failing. */
+  readonly fillRequired?: boolean;
+}
+
+/** The converter of raw values into `type`. */
+export function converterFor(type: ColumnType, options: ConverterOptions = {}): ValueConverter {
+  const { from } = options;
+  const convert = ((): ((raw: unknown) => Value) => {
+    switch (type) {
+      case 'STRING':
+        return (raw) => toStringValue(raw, from);
+      case 'INT64':
+        return toInt64;
+      case 'FLOAT64':
+        return toFloat64;
+      case 'NUMERIC':
+      case 'BIGNUMERIC':
+        return (raw) => toDecimal(raw, type);
+      case 'BOOL':
+        return toBool;
+      case 'TIMESTAMP':
+        return toTimestamp;
+      case 'DATETIME':
+        return (raw) => toDatetime(raw, from);
+      case 'DATE':
+        return (raw) => toDate(raw, from);
+      case 'TIME':
+        return toTime;
+      case 'BYTES':
+        return toBytes;
+      case 'JSON':
+        return toJson;
+    }
+  })();
+  const emptyIsNull = type !== 'STRING' && type !== 'JSON';
+  const fallback = options.required ? (options.fillRequired ? defaultValue(type) : undefined) : null;
+  const missing = (): Value => {
+    if (fallback === undefined) fail('is REQUIRED in the destination but has no value; set load.fill_required_defaults: true to fill defaults');
+    return fallback;
+  };
+  return (raw) => {
+    if (raw === null || raw === undefined) return missing();
+    if (emptyIsNull && raw === '') return missing();
+    return convert(raw);
+  };
+}

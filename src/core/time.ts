@@ -1,0 +1,100 @@
+/**
+ * Exact date and time handling: timestamps as bigint microseconds since the epoch (UTC), so
+ * that microseconds survive where a JavaScript Date keeps only milliseconds.
+ */
+
+const TIMESTAMP_TEXT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)?$/i;
+const TIME_TEXT = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$/;
+const MICROS_PER_SECOND = 1_000_000n;
+const MICROS_PER_DAY = 86_400n * MICROS_PER_SECOND;
+
+/**
+ * Parses ISO 8601 text (`2024-03-01`, `2024-03-01 10:00:00.123456+02:00`, `…Z`) into UTC
+ * microseconds; text without a zone is taken as UTC. Digits beyond microseconds are truncated.
+ * Returns undefined for text that is not a valid timestamp.
+ */
+export function parseTimestamp(text: string): bigint | undefined {
+  const m = TIMESTAMP_TEXT.exec(text.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', s = '0', fraction = '', zone] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 60) return undefined;
+  const millis = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59));
+  const dateUtc = new Date(millis);
+  if (year < 100) dateUtc.setUTCFullYear(year);
+  let micros = BigInt(dateUtc.getTime()) * 1000n + BigInt((fraction + '000000').slice(0, 6));
+  if (zone && zone.toUpperCase() !== 'Z' && zone.toUpperCase() !== 'UTC') {
+    const sign = zone[0] === '-' ? -1n : 1n;
+    const digits = zone.slice(1).replace(':', '');
+    const offsetMinutes = BigInt(Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || '0'));
+    micros -= sign * offsetMinutes * 60n * MICROS_PER_SECOND;
+  }
+  return micros;
+}
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+function pad(value: number | bigint, width: number): string {
+  return String(value).padStart(width, '0');
+}
+
+/** Splits UTC microseconds into a Date (whole milliseconds floored) and the microseconds of the second. */
+function split(micros: bigint): { date: Date; microOfSecond: bigint } {
+  let seconds = micros / MICROS_PER_SECOND;
+  let microOfSecond = micros % MICROS_PER_SECOND;
+  if (microOfSecond < 0n) {
+    microOfSecond += MICROS_PER_SECOND;
+    seconds -= 1n;
+  }
+  return { date: new Date(Number(seconds) * 1000), microOfSecond };
+}
+
+function wallClock(micros: bigint, separator: string): string {
+  const { date, microOfSecond } = split(micros);
+  const year = date.getUTCFullYear();
+  const head = `${year < 0 ? '-' : ''}${pad(Math.abs(year), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}`;
+  const time = `${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`;
+  return `${head}${separator}${time}.${pad(microOfSecond, 6)}`;
+}
+
+/** `2024-03-01T10:00:00.123456Z` */
+export function formatTimestamp(micros: bigint): string {
+  return `${wallClock(micros, 'T')}Z`;
+}
+
+/** `2024-03-01 10:00:00.123456`: the UTC wall clock of a timestamp, for DATETIME. */
+export function formatDatetime(micros: bigint): string {
+  return wallClock(micros, ' ');
+}
+
+/** `2024-03-01`: the UTC date of a timestamp. */
+export function formatDate(micros: bigint): string {
+  return wallClock(micros, ' ').slice(0, 10);
+}
+
+/** Microseconds of a Date (millisecond precision). */
+export function dateToMicros(date: Date): bigint {
+  return BigInt(date.getTime()) * 1000n;
+}
+
+/** Normalizes `HH:MM[:SS[.f]]` to `HH:MM:SS.ffffff`; undefined when invalid. */
+export function normalizeTime(text: string): string | undefined {
+  const m = TIME_TEXT.exec(text.trim());
+  if (!m) return undefined;
+  const [, h, mi, s = '00', fraction = ''] = m;
+  if (Number(h) > 24 || Number(mi) > 59 || Number(s) > 60) return undefined;
+  return `${h}:${mi}:${s}.${(fraction + '000000').slice(0, 6)}`;
+}
+
+/** Whole days since the epoch to `YYYY-MM-DD`. */
+export function daysToDate(days: number): string {
+  return formatDate(BigInt(days) * MICROS_PER_DAY);
+}
