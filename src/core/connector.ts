@@ -31,6 +31,8 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** The object's bytes as a stream. */
   read(path: string): Promise<Readable>;
+  /** Bytes `start` (inclusive) to `end` (exclusive), for formats that need random access (Parquet). */
+  readRange(path: string, start: number, end: number): Promise<Uint8Array>;
   /**
    * Writes an object. With `ifGeneration` the write succeeds only if the object's current
    * version is that one (`'0'`: only if it does not exist); otherwise it throws {@link PreconditionFailed}.
@@ -82,7 +84,29 @@ export interface FileRows {
 export interface FileRowBatch {
   /** Each row as field name → raw value. */
   readonly records: Record<string, unknown>[];
+  /** 1-based line (or row) number of each record. */
   readonly positions: number[];
+  /**
+   * Rows that could not be parsed (a ragged CSV row, an invalid JSON line, undecodable bytes),
+   * with the raw text. The pipeline fails the file on them, or sets them aside as rejects when
+   * `load.max_bad_records` allows.
+   */
+  readonly rejects?: readonly ParseReject[];
+}
+
+/** A row the format could not parse. */
+export interface ParseReject {
+  readonly position: number;
+  readonly reason: string;
+  readonly raw: string;
+}
+
+/** A file as a format sees it: a name (for messages), its size, a stream, and ranged reads. */
+export interface FileHandle {
+  readonly name: string;
+  readonly size: number;
+  open(): Promise<Readable>;
+  readRange(start: number, end: number): Promise<Uint8Array>;
 }
 
 /** Turns a byte stream into rows. */
@@ -91,10 +115,8 @@ export interface FileFormat {
   readonly name: string;
   /** File extensions that select this format, lowercase without dot. */
   readonly extensions: readonly string[];
-  /** Whether the format needs random access (Parquet) rather than a stream. */
-  readonly needsRandomAccess?: boolean;
-  /** Reads rows. `open` gives a fresh stream; formats needing random access read it all once. */
-  read(file: { name: string; size: number; open: () => Promise<Readable> }, options: FormatOptions): Promise<FileRows>;
+  /** Reads rows: streaming formats call `open`, random-access ones (Parquet) `readRange`. */
+  read(file: FileHandle, options: FormatOptions): Promise<FileRows>;
 }
 
 // ---------------------------------------------------------------------------------------------
