@@ -68,23 +68,24 @@ export interface FormatOptions {
   readonly batchSize?: number;
 }
 
-/**
- * Rows of a file, as records keyed by field name (values as the format produced them:
- * strings for CSV, JS values for JSON, typed values for Parquet). `position` is the 1-based
- * line (CSV, JSONL) or row number, for error messages.
- */
+/** Rows of a file as the format produced them. */
 export interface FileRows {
-  /** Field names known from a header or file schema, in file order (JSON learns them as it goes). */
-  readonly fields?: readonly string[];
-  /** Types the file itself declares (Parquet), by field name. */
+  /** Types the file itself declares (Parquet), by field name; inferred from samples otherwise. */
   readonly declaredTypes?: ReadonlyMap<string, SourceColumn>;
+  /**
+   * Batches of rows. Values are as the format produced them: strings for CSV, JS values for
+   * JSON, typed values for Parquet. A header-only file yields one batch with no rows, so its
+   * fields are still known.
+   */
   readonly batches: AsyncIterable<FileRowBatch>;
 }
 
 export interface FileRowBatch {
-  /** Each row as field name → raw value. */
-  readonly records: Record<string, unknown>[];
-  /** 1-based line (or row) number of each record. */
+  /** Field names in file order; a later batch may append new ones (JSON) but never reorders. */
+  readonly fields: readonly string[];
+  /** Rows aligned with `fields`; a row shorter than `fields` lacks the trailing ones. */
+  readonly rows: unknown[][];
+  /** 1-based line (or row) number of each row, for error messages. */
   readonly positions: number[];
   /**
    * Rows that could not be parsed (a ragged CSV row, an invalid JSON line, undecodable bytes),
@@ -256,9 +257,40 @@ export interface DestinationConnector {
   stage(request: StageRequest): Promise<Stage>;
   /** Run ids among `runIds` whose marker is committed in the destination. */
   committedRuns(job: string, runIds: readonly string[]): Promise<Set<string>>;
+  /**
+   * Optional: a way to do the whole run inside the destination engine with no rows passing
+   * through this machine (BigQuery loading gs:// files natively, BigQuery→BigQuery as query
+   * jobs). Returns undefined when this job cannot take that path; the pipeline then streams.
+   */
+  planDirect?(request: DirectRequest): Promise<DirectLoad | undefined>;
   /** Rows of the rejects table for a run's bad records. */
   writeRejects(table: string, rejects: readonly RejectedRow[]): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface DirectRequest {
+  readonly runId: string;
+  readonly job: JobSpec;
+  readonly table: string;
+  readonly strategy: LoadStrategy;
+  readonly primaryKey: readonly string[];
+  /** The source connection, its name, and the plan the source made for this run. */
+  readonly source: { readonly name: string; readonly config: ConnectionConfig };
+  readonly plan: SourcePlan;
+  /** For file sources: the store the units live in, and the format name. */
+  readonly store?: ObjectStore;
+  readonly format?: string;
+  /** The stored original → sanitized column mapping. */
+  readonly mapping: ReadonlyMap<string, string>;
+  readonly log: Logger;
+}
+
+/** A run the destination carries out by itself. */
+export interface DirectLoad {
+  /** One line for --dry-run and the log ("load 3 files straight from gs://b/p"). */
+  readonly description: string;
+  /** Loads every unit of the plan and writes the marker atomically; returns rows loaded. */
+  run(marker: LoadMarker): Promise<{ rows: number; columns?: readonly Column[] }>;
 }
 
 /** A bad record kept aside when `load.max_bad_records` allows it. */
