@@ -235,9 +235,10 @@ export interface Stage {
   discard(unit: number): Promise<void>;
   /**
    * Makes the rows of `units` visible and writes the marker in one atomic step, evolving the
-   * target table's schema first. Returns rows committed.
+   * target table's schema first. Rejected rows of those units (`load.max_bad_records`) go to
+   * the `<table>__rejected` table in the same step. Returns rows committed.
    */
-  commit(units: readonly number[], marker: LoadMarker): Promise<number>;
+  commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number>;
   /** Drops everything staged. Safe to call after commit or twice. */
   abort(): Promise<void>;
 }
@@ -263,8 +264,6 @@ export interface DestinationConnector {
    * jobs). Returns undefined when this job cannot take that path; the pipeline then streams.
    */
   planDirect?(request: DirectRequest): Promise<DirectLoad | undefined>;
-  /** Rows of the rejects table for a run's bad records. */
-  writeRejects(table: string, rejects: readonly RejectedRow[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -129,7 +129,25 @@ function toFloat64(raw: unknown): number {
   }
 }
 
+/** Largest integer digits and scale of each decimal type (BigQuery's NUMERIC and BIGNUMERIC). */
+const DECIMAL_LIMITS = { NUMERIC: { whole: 29, scale: 9 }, BIGNUMERIC: { whole: 38, scale: 38 } };
+
+/** Checks that exact decimal text fits the type without rounding. */
+function fitDecimal(text: string, type: 'NUMERIC' | 'BIGNUMERIC'): string {
+  const [whole, fraction = ''] = text.replace(/^-/, '').split('.');
+  const scale = fraction.replace(/0+$/, '').length;
+  const limits = DECIMAL_LIMITS[type];
+  if (whole.replace(/^0+/, '').length > limits.whole || scale > limits.scale) {
+    fail(`${text} does not fit ${type} (${limits.whole} integer digits, ${limits.scale} decimals) without rounding${type === 'NUMERIC' ? '; the column needs BIGNUMERIC' : '; load it as STRING'}`);
+  }
+  return text;
+}
+
 function toDecimal(raw: unknown, type: 'NUMERIC' | 'BIGNUMERIC'): string {
+  return raw === 'NaN' || (typeof raw === 'string' && raw.trim().toLowerCase() === 'nan') ? 'NaN' : fitDecimal(decimalText(raw, type), type);
+}
+
+function decimalText(raw: unknown, type: 'NUMERIC' | 'BIGNUMERIC'): string {
   switch (typeof raw) {
     case 'string': {
       const text = raw.trim();

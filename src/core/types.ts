@@ -45,6 +45,8 @@ export interface SourceColumn {
   readonly sourceType?: string;
   /** An array column whose elements have `type` (REPEATED in BigQuery). */
   readonly repeated?: boolean;
+  /** The type was inferred from sampled values, so a later value may widen it. */
+  readonly inferred?: boolean;
 }
 
 /** A destination column: a source column under its sanitized name. */
