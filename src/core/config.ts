@@ -296,19 +296,39 @@ export async function loadJobs(
       problems.push(...jobProblems);
       continue;
     }
-    const destinationName = spec.destination.connection ?? config.defaultDestination;
-    jobs.push({
-      spec,
-      file,
-      config,
-      sourceConnection: config.connections[spec.source.connection],
-      destinationName,
-      destinationConnection: config.connections[destinationName],
-      table: spec.destination.table ?? spec.name.replace(/-/g, '_'),
-    });
+    jobs.push(assembleJob(spec, file, config));
   }
   if (problems.length) throw new ConfigError(problems);
   return jobs;
+}
+
+/** A job with its connections resolved (the spec must have passed {@link checkJob}). */
+function assembleJob(spec: JobSpec, file: string, config: LoadedConfig): LoadedJob {
+  const destinationName = spec.destination.connection ?? config.defaultDestination;
+  return {
+    spec,
+    file,
+    config,
+    sourceConnection: config.connections[spec.source.connection],
+    destinationName,
+    destinationConnection: config.connections[destinationName],
+    table: spec.destination.table ?? spec.name.replace(/-/g, '_'),
+  };
+}
+
+/** A job made from command-line flags (`inspect-schema --connection c --table t`). */
+export function adHocJob(config: LoadedConfig, source: { connection: string; table?: string; pattern?: string }): LoadedJob {
+  const connection = config.connections[source.connection];
+  if (!connection) {
+    throw ConfigError.of(`connection "${source.connection}" is not defined`, `use one of: ${Object.keys(config.connections).join(', ') || '(none)'}`, config.file ?? '');
+  }
+  const spec = jobSchema.parse({
+    name: 'inspect',
+    source: { connection: source.connection, ...(isStoreType(connection.type) ? { pattern: source.pattern ?? source.table ?? '**/*' } : { table: source.table }) },
+    load: { strategy: 'catalog' },
+    destination: source.table && !isStoreType(connection.type) ? { table: source.table.split('.').at(-1)!.replace(/[^A-Za-z0-9_]/g, '_') } : {},
+  });
+  return assembleJob(spec, config.file ?? '', config);
 }
 
 /** Cross-checks a job against the config: connections exist and fit the keys used. */

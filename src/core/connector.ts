@@ -312,6 +312,8 @@ export interface ConnectorContext {
   /** Folder of the config file; relative paths resolve against it. */
   readonly baseDir: string;
   readonly log: Logger;
+  /** Nothing may be created or changed (--dry-run, inspect-schema): describe only. */
+  readonly readOnly?: boolean;
 }
 
 /** Factories a connector package contributes; each is optional. Loaded lazily by type. */

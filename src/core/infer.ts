@@ -105,10 +105,13 @@ export function widenType(a: ColumnType | undefined, b: ColumnType | undefined):
 /** Accumulates evidence about fields in sampled rows, keeping first-seen field order. */
 export class SchemaSampler {
   private readonly types = new Map<string, ColumnType | undefined>();
-  private readonly nulls = new Set<string>();
   private seen = 0;
 
-  constructor(private readonly nested: 'string' | 'json' = 'string') {}
+  /**
+   * `text`: values are text cells (CSV), so "12" is an integer; otherwise values are typed
+   * (JSON, Parquet, Firestore) and only strings that look like dates become dates.
+   */
+  constructor(private readonly options: { text?: boolean; nested?: 'string' | 'json' } = {}) {}
 
   /** Notes a field that exists even if no row gave it a value yet (a CSV header). */
   declare(field: string, type?: ColumnType): void {
@@ -116,24 +119,23 @@ export class SchemaSampler {
     else if (type) this.types.set(field, widenType(this.types.get(field), type));
   }
 
-  /** Adds one row of text cells (CSV). */
-  addText(record: Record<string, unknown>): void {
+  /** Adds one row, positional along `fields`. */
+  add(fields: readonly string[], row: readonly unknown[]): void {
     this.seen++;
-    for (const field in record) {
-      const value = record[field];
-      const type = typeof value === 'string' ? inferTextType(value) : inferValueType(value, this.nested);
-      this.note(field, type);
-    }
+    for (let i = 0; i < fields.length; i++) this.note(fields[i], this.typeOf(row[i]));
   }
 
-  /** Adds one row of JavaScript values (JSON, Parquet, Firestore). */
-  addValues(record: Record<string, unknown>): void {
+  /** Adds one row given as a record. */
+  addRecord(record: Record<string, unknown>): void {
     this.seen++;
-    for (const field in record) this.note(field, inferValueType(record[field], this.nested));
+    for (const field in record) this.note(field, this.typeOf(record[field]));
+  }
+
+  private typeOf(value: unknown): ColumnType | undefined {
+    return this.options.text && typeof value === 'string' ? inferTextType(value) : inferValueType(value, this.options.nested);
   }
 
   private note(field: string, type: ColumnType | undefined): void {
-    if (type === undefined) this.nulls.add(field);
     this.types.set(field, widenType(this.types.get(field), type));
   }
 
@@ -144,6 +146,6 @@ export class SchemaSampler {
 
   /** The inferred columns; fields never seen with a value are STRING. */
   columns(): SourceColumn[] {
-    return [...this.types].map(([name, type]) => ({ name, type: type ?? 'STRING', nullable: true }));
+    return [...this.types].map(([name, type]) => ({ name, type: type ?? 'STRING', nullable: true, inferred: true }));
   }
 }

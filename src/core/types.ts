@@ -64,6 +64,15 @@ export interface RecordBatch {
   readonly rows: unknown[][];
   /** Where each row came from (a line number or a document key), for error messages. */
   readonly positions?: readonly (number | string)[];
+  /** Rows the source could not parse at all, with their raw text (a ragged CSV line…). */
+  readonly rejects?: readonly BatchReject[];
+}
+
+/** A row a source could not parse. */
+export interface BatchReject {
+  readonly position: number | string;
+  readonly reason: string;
+  readonly raw: string;
 }
 
 /** Microseconds per millisecond, for TIMESTAMP arithmetic. */

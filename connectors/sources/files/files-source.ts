@@ -1,0 +1,200 @@
+/**
+ * The source for files: any {@link ObjectStore} × any {@link FileFormat}. Plans new or changed
+ * files, infers each file's columns from its first rows, and streams it as batches.
+ */
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import picomatch from 'picomatch';
+import { formatByName, formatForPath } from '../../formats/index.js';
+import type {
+  FileHandle,
+  FileRowBatch,
+  FormatOptions,
+  ObjectInfo,
+  ObjectStore,
+  PlanContext,
+  ReadContext,
+  SourceConnector,
+  SourcePlan,
+  WorkUnit,
+} from '../../../src/core/connector.js';
+import { ConfigError } from '../../../src/core/errors.js';
+import { SchemaSampler, widenType } from '../../../src/core/infer.js';
+import type { Logger } from '../../../src/core/log.js';
+import type { JobSpec } from '../../../src/core/spec.js';
+import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
+
+const DEFAULT_SAMPLE_ROWS = 1000;
+const GLOB_CHARS = /[*?[\]{}!]/;
+
+/** The folder part of a glob before its first wildcard: what to list. */
+export function listPrefix(pattern: string): string {
+  const parts = pattern.split('/');
+  const fixed: string[] = [];
+  for (const part of parts.slice(0, -1)) {
+    if (GLOB_CHARS.test(part)) break;
+    fixed.push(part);
+  }
+  return fixed.length ? `${fixed.join('/')}/` : '';
+}
+
+/** Whether a stored file record says the object is unchanged. */
+function unchanged(seen: ObjectInfo | undefined, now: ObjectInfo): boolean {
+  return seen !== undefined && seen.size === now.size && seen.modified === now.modified && (seen.version ?? '') === (now.version ?? '');
+}
+
+/** Renames exact duplicate field names (`a`, `a` → `a`, `a_2`) so every column is addressable. */
+function uniqueFields(fields: readonly string[]): string[] {
+  const seen = new Map<string, number>();
+  return fields.map((field) => {
+    const count = (seen.get(field) ?? 0) + 1;
+    seen.set(field, count);
+    return count === 1 ? field : `${field}_${count}`;
+  });
+}
+
+export class FilesSource implements SourceConnector {
+  constructor(private readonly store: ObjectStore) {}
+
+  async *matching(pattern: string): AsyncIterable<ObjectInfo> {
+    const isMatch = picomatch(pattern, { dot: false });
+    for await (const object of this.store.list(listPrefix(pattern))) {
+      if (isMatch(object.path)) yield object;
+    }
+  }
+
+  async plan(context: PlanContext): Promise<SourcePlan> {
+    const pattern = patternOf(context.job);
+    const units: WorkUnit[] = [];
+    const skipped: { id: string; reason: string }[] = [];
+    for await (const object of this.matching(pattern)) {
+      if (!context.fullRefresh && unchanged(context.state.files.get(object.path), object)) {
+        skipped.push({ id: object.path, reason: 'unchanged' });
+        continue;
+      }
+      units.push({ id: object.path, label: this.store.url(object.path), bytes: object.size, file: object });
+    }
+    units.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const notes: string[] = [];
+    if (!units.length) {
+      notes.push(
+        skipped.length
+          ? `all ${skipped.length} file(s) matching ${pattern} are unchanged since they were loaded`
+          : `no files match ${pattern} under ${this.store.url(listPrefix(pattern))}`,
+      );
+    }
+    return { units, skipped, ordered: false, notes };
+  }
+
+  async *read(unit: WorkUnit, context: ReadContext): AsyncIterable<RecordBatch> {
+    yield* this.readFile(unit.file ?? { path: unit.id, size: unit.bytes ?? 0, modified: '' }, context.job, context.log);
+  }
+
+  /** Streams one file: the first `sample_size` rows set the columns, later fields extend them. */
+  async *readFile(file: ObjectInfo, job: JobSpec, _log: Logger): AsyncIterable<RecordBatch> {
+    const format = job.source.format ? formatByName(job.source.format) : formatForPath(file.path);
+    const handle = this.handle(file);
+    const rows = await format.read(handle, formatOptions(job, file.path));
+    const sampleSize = job.source.sample_size ?? DEFAULT_SAMPLE_ROWS;
+    const sampler = new SchemaSampler({ text: format.name === 'csv', nested: job.source.nested ?? 'string' });
+    const declared = rows.declaredTypes;
+    const held: FileRowBatch[] = [];
+    let columns: SourceColumn[] | undefined;
+    let fieldCount = 0;
+    let uniqueNames: string[] = [];
+
+    const columnsFor = (fields: readonly string[]): SourceColumn[] => {
+      if (columns && fields.length === fieldCount) return columns;
+      uniqueNames = uniqueFields(fields);
+      const inferred = new Map(sampler.columns().map((column) => [column.name, column]));
+      const previous = new Map((columns ?? []).map((column) => [column.name, column]));
+      columns = uniqueNames.map((name, i) => {
+        const known = previous.get(name) ?? declared?.get(fields[i]);
+        if (known) return { ...known, name };
+        const guess = inferred.get(name);
+        return guess ?? { name, type: 'STRING', nullable: true, inferred: true };
+      });
+      fieldCount = fields.length;
+      return columns;
+    };
+    const toRecordBatch = (batch: FileRowBatch): RecordBatch => ({
+      columns: columnsFor(batch.fields),
+      rows: batch.rows,
+      positions: batch.positions,
+      rejects: batch.rejects,
+    });
+
+    for await (const batch of rows.batches) {
+      if (columns) {
+        if (batch.fields.length !== fieldCount) {
+          const names = uniqueFields(batch.fields);
+          for (const row of batch.rows) sampler.add(names, row);
+        }
+        yield toRecordBatch(batch);
+        continue;
+      }
+      held.push(batch);
+      const names = uniqueFields(batch.fields);
+      for (const name of names) sampler.declare(name);
+      for (const row of batch.rows) {
+        if (sampler.rows >= sampleSize) break;
+        sampler.add(names, row);
+      }
+      if (sampler.rows >= sampleSize) {
+        for (const heldBatch of held.splice(0)) yield toRecordBatch(heldBatch);
+      }
+    }
+    for (const heldBatch of held) yield toRecordBatch(heldBatch);
+  }
+
+  private handle(file: ObjectInfo): FileHandle {
+    const store = this.store;
+    const gzip = /\.gz$/i.test(file.path);
+    return {
+      name: store.url(file.path),
+      size: file.size,
+      async open(): Promise<Readable> {
+        const stream = await store.read(file.path);
+        return gzip ? stream.pipe(createGunzip()) : stream;
+      },
+      async readRange(start: number, end: number): Promise<Uint8Array> {
+        if (gzip) throw ConfigError.of(`${store.url(file.path)}: a compressed file cannot be read by random access`, 'store Parquet files uncompressed (Parquet compresses internally)');
+        return store.readRange(file.path, start, end);
+      },
+    };
+  }
+
+  async discover(job: JobSpec, log: Logger) {
+    const sampleSize = job.source.sample_size ?? DEFAULT_SAMPLE_ROWS;
+    const sampler = new Map<string, SourceColumn>();
+    let rows = 0;
+    for await (const object of this.matching(patternOf(job))) {
+      for await (const batch of this.readFile(object, job, log)) {
+        for (const column of batch.columns) {
+          const known = sampler.get(column.name);
+          sampler.set(column.name, known ? { ...column, type: widenType(known.type, column.type) ?? 'STRING' } : column);
+        }
+        rows += batch.rows.length;
+        if (rows >= sampleSize) break;
+      }
+      if (rows >= sampleSize) break;
+    }
+    return [...sampler.values()];
+  }
+
+  async close(): Promise<void> {
+    await this.store.close?.();
+  }
+}
+
+function patternOf(job: JobSpec): string {
+  const pattern = job.source.pattern;
+  if (!pattern) throw ConfigError.of(`job ${job.name}: source.pattern is required for files`, 'add pattern: "*.csv"');
+  return pattern.replace(/^\.?\//, '');
+}
+
+function formatOptions(job: JobSpec, path: string): FormatOptions {
+  const csv = job.source.csv ?? {};
+  const tsv = /\.tsv(\.gz)?$/i.test(path);
+  return { ...csv, delimiter: csv.delimiter ?? (tsv ? '\t' : undefined) };
+}

@@ -1,0 +1,124 @@
+/** `b2betl run`: runs jobs one after another, with a progress view on a TTY. */
+import type { LoadedConfig, LoadedJob } from '../core/config.js';
+import { ExitCode } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { silentLogger } from '../core/log.js';
+import { runJob, type RunObserver, type RunResult } from '../core/pipeline.js';
+import { commandLogger, formatDuration, loadJobArgs, printJson, renderTable, shortPath, withLedger, type CommonOptions } from './common.js';
+
+interface RunFlags extends CommonOptions {
+  readonly dryRun?: boolean;
+  readonly fullRefresh?: boolean;
+  readonly since?: string;
+  readonly until?: string;
+}
+
+/** Runs every job named; exit 0 when all succeed (or had nothing to do), 1 otherwise. */
+export default async function run(args: string[], flags: RunFlags): Promise<number> {
+  const jobs = await loadJobArgs(args, flags);
+  const results: RunResult[] = [];
+  const tty = Boolean(process.stderr.isTTY) && !flags.json && !process.env.CI;
+  const log = flags.json && !flags.verbose ? silentLogger : commandLogger(flags);
+  for (const [config, group] of groupByConfig(jobs)) {
+    await withLedger(
+      config,
+      log,
+      async ({ ledger }) => {
+        const options = { ledger, fullRefresh: flags.fullRefresh, dryRun: flags.dryRun, since: flags.since, until: flags.until };
+        if (tty) results.push(...(await runWithProgress(group, options, flags)));
+        else for (const job of group) results.push(await runPlain(job, { ...options, log }));
+      },
+      { readOnly: flags.dryRun },
+    );
+  }
+  if (flags.json) printJson(flags.dryRun ? results : results.map(({ plan: _plan, ...result }) => result));
+  else process.stdout.write(`${flags.dryRun ? renderPlans(results, jobs) : renderSummary(results)}\n`);
+  return results.every((result) => result.status === 'succeeded' || result.status === 'skipped') ? ExitCode.ok : ExitCode.failed;
+}
+
+function groupByConfig(jobs: readonly LoadedJob[]): Map<LoadedConfig, LoadedJob[]> {
+  const groups = new Map<LoadedConfig, LoadedJob[]>();
+  for (const job of jobs) groups.set(job.config, [...(groups.get(job.config) ?? []), job]);
+  return groups;
+}
+
+type JobOptions = Omit<Parameters<typeof runJob>[1], 'log' | 'observer'>;
+
+/** Non-TTY: plain log lines per event. */
+async function runPlain(job: LoadedJob, options: JobOptions & { log: Logger }): Promise<RunResult> {
+  const log = options.log;
+  const observer: RunObserver = {
+    planned: (plan) => log.info(`${job.spec.name}: ${plan.units.length} unit(s) to load, ${plan.skipped.length} skipped`),
+    unitFinished: (unit, error) => (error ? undefined : log.info(`${job.spec.name}: read ${unit.label}`)),
+    committing: (rows) => log.info(`${job.spec.name}: committing ${rows} row(s)`),
+  };
+  if (!options.dryRun) log.info(`${job.spec.name}: starting (${shortPath(job.file)})`);
+  const result = await runJob(job, { ...options, observer });
+  if (!options.dryRun) log.info(`${job.spec.name}: ${result.status}, ${result.rows_loaded} row(s) loaded in ${formatDuration(result.duration_ms)}`);
+  return result;
+}
+
+/** TTY: a listr2 task per job whose line shows live progress. */
+async function runWithProgress(jobs: readonly LoadedJob[], options: JobOptions, flags: CommonOptions): Promise<RunResult[]> {
+  const { Listr } = await import('listr2');
+  const results: RunResult[] = [];
+  const warnings: string[] = [];
+  const tasks = new Listr(
+    jobs.map((job) => ({
+      title: job.spec.name,
+      task: async (_context: unknown, task: { output?: string; title: string }) => {
+        let rows = 0;
+        const log: Logger = {
+          info: (message) => (task.output = message),
+          warn: (message) => warnings.push(`${job.spec.name}: ${message}`),
+          debug: (message) => (flags.verbose ? (task.output = message) : undefined),
+        };
+        const observer: RunObserver = {
+          planned: (plan) => (task.output = `${plan.units.length} unit(s) to load, ${plan.skipped.length} skipped`),
+          unitStarted: (unit, index, total) => (task.output = `${index + 1}/${total} ${unit.label}`),
+          rows: (unit, count) => (task.output = `${unit.label}: ${(rows = count).toLocaleString('en-US')} rows`),
+          committing: (count) => (task.output = `committing ${count.toLocaleString('en-US')} row(s)`),
+        };
+        const result = await runJob(job, { ...options, log, observer });
+        results.push(result);
+        task.title = `${job.spec.name}: ${result.status}, ${result.rows_loaded.toLocaleString('en-US')} row(s) in ${formatDuration(result.duration_ms)}`;
+        void rows;
+        if (result.status === 'failed' || result.status === 'partial') throw new Error(result.error ?? result.status);
+      },
+    })),
+    { concurrent: false, exitOnError: false, rendererOptions: { collapseErrors: false } },
+  );
+  await tasks.run().catch(() => undefined);
+  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  return results;
+}
+
+function renderSummary(results: readonly RunResult[]): string {
+  const table = renderTable(
+    ['job', 'status', 'rows', 'rejected', 'files', 'skipped', 'failed', 'time', 'run'],
+    results.map((r) => [r.job, r.status, r.rows_loaded, r.rows_rejected, r.files_processed, r.files_skipped, r.files_failed, formatDuration(r.duration_ms), r.run_id]),
+  );
+  const errors = results.filter((r) => r.error).map((r) => `\n${r.job} (${r.status}):\n  ${r.error!.replace(/\n/g, '\n  ')}`);
+  return table + errors.join('');
+}
+
+function renderPlans(results: readonly RunResult[], jobs: readonly LoadedJob[]): string {
+  return results
+    .map((result, i) => {
+      if (!result.plan) return `${result.job}: cannot plan: ${result.error}`;
+      const plan = result.plan;
+      const lines = [
+        `${result.job} (${shortPath(jobs[i]?.file ?? '')})`,
+        `  source:      ${plan.source}`,
+        `  destination: ${plan.destination}`,
+        `  strategy:    ${plan.strategy}, ${plan.path === 'direct' ? 'loaded directly by the destination' : 'streamed through b2betl'}`,
+        `  estimate:    ${plan.estimated_rows === null ? 'unknown' : `${plan.estimated_rows.toLocaleString('en-US')} row(s)`}`,
+        `  to load:     ${plan.units.length} unit(s)${plan.skipped.length ? `, ${plan.skipped.length} skipped` : ''}`,
+        ...plan.units.slice(0, 50).map((unit) => `    - ${unit.label}${unit.estimated_rows !== null ? ` (~${unit.estimated_rows} rows)` : ''}${unit.bytes !== null ? ` ${unit.bytes} bytes` : ''}`),
+        ...(plan.units.length > 50 ? [`    … and ${plan.units.length - 50} more`] : []),
+        ...plan.notes.map((note) => `  note: ${note}`),
+      ];
+      return lines.join('\n');
+    })
+    .join('\n\n');
+}

@@ -1,0 +1,528 @@
+/**
+ * One run of one job: reconcile → plan → extract → convert → stage → commit → record.
+ * The cursor and processed files move only in the ledger transaction that follows the
+ * destination's atomic commit; a run killed anywhere is reconciled by the next one.
+ */
+import type { LoadedJob } from './config.js';
+import type {
+  DestinationConnector,
+  DirectLoad,
+  LoadMarker,
+  RejectedRow,
+  SourceConnector,
+  SourcePlan,
+  Stage,
+  WorkUnit,
+} from './connector.js';
+import { BadRecordError, ConfigError, SchemaError, messageOf } from './errors.js';
+import type { Logger } from './log.js';
+import { openDestination, openSource, type OpenedSource } from './open.js';
+import { withRetry } from './retry.js';
+import { CellFailure, RunSchema } from './run-schema.js';
+import type { Column, RecordBatch, Value } from './types.js';
+import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
+
+export type RunStatus = 'succeeded' | 'failed' | 'partial' | 'skipped';
+
+/** What `b2betl run --json` prints per job. */
+export interface RunResult {
+  job: string;
+  run_id: string;
+  status: RunStatus;
+  rows_extracted: number;
+  rows_loaded: number;
+  rows_rejected: number;
+  files_processed: number;
+  files_skipped: number;
+  files_failed: number;
+  duration_ms: number;
+  error: string | null;
+  /** With --dry-run: what would be read and loaded. */
+  plan?: DryRunPlan;
+}
+
+export interface DryRunPlan {
+  source: string;
+  destination: string;
+  strategy: string;
+  path: 'stream' | 'direct';
+  estimated_rows: number | null;
+  units: { id: string; label: string; estimated_rows: number | null; bytes: number | null }[];
+  skipped: { id: string; reason: string }[];
+  notes: string[];
+}
+
+/** Progress callbacks, for the listr2 view or plain log lines. */
+export interface RunObserver {
+  planned?(plan: SourcePlan): void;
+  unitStarted?(unit: WorkUnit, index: number, total: number): void;
+  rows?(unit: WorkUnit, rows: number): void;
+  unitFinished?(unit: WorkUnit, error?: string): void;
+  committing?(rows: number): void;
+}
+
+export interface RunOptions {
+  readonly ledger: Ledger;
+  readonly log: Logger;
+  readonly fullRefresh?: boolean;
+  readonly dryRun?: boolean;
+  readonly since?: string;
+  readonly until?: string;
+  readonly observer?: RunObserver;
+  readonly signal?: AbortSignal;
+}
+
+/** How a unit ended: its rows and set-aside rejects, or why it failed. */
+type UnitOutcome = { rows: number; rejects: RejectedRow[]; error?: undefined } | { error: string };
+
+const LEASE_MS = 10 * 60_000;
+const DEFAULT_FILE_CONCURRENCY = 4;
+
+function zeroCounts(): RunCounts {
+  return { rows_extracted: 0, rows_loaded: 0, rows_rejected: 0, files_processed: 0, files_skipped: 0, files_failed: 0, bytes: 0 };
+}
+
+/** Accumulates milliseconds per stage. */
+class Stopwatch {
+  readonly times: StageTimes = {};
+  add(stage: keyof StageTimes, since: number): void {
+    this.times[stage] = Math.round((this.times[stage] ?? 0) + (performance.now() - since));
+  }
+  async time<T>(stage: keyof StageTimes, action: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await action();
+    } finally {
+      this.add(stage, start);
+    }
+  }
+}
+
+/** Runs one job to completion and returns its result; never throws for a run failure. */
+export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunResult> {
+  const started = Date.now();
+  const runId = newRunId();
+  const result = (status: RunStatus, counts: RunCounts, error: string | null, plan?: DryRunPlan): RunResult => ({
+    job: job.spec.name,
+    run_id: runId,
+    status,
+    rows_extracted: counts.rows_extracted,
+    rows_loaded: counts.rows_loaded,
+    rows_rejected: counts.rows_rejected,
+    files_processed: counts.files_processed,
+    files_skipped: counts.files_skipped,
+    files_failed: counts.files_failed,
+    duration_ms: Date.now() - started,
+    error,
+    plan,
+  });
+  if (options.dryRun) {
+    try {
+      return result('skipped', zeroCounts(), null, await planOnly(job, options, runId));
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      return result('failed', zeroCounts(), messageOf(error));
+    }
+  }
+  const run = new Run(job, options, runId);
+  try {
+    const { status, counts, error } = await run.execute();
+    return result(status, counts, error ?? null);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    return result('failed', run.counts, messageOf(error));
+  }
+}
+
+/** The plan a run would follow, with nothing written anywhere. */
+async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Promise<DryRunPlan> {
+  const log = options.log;
+  const opened = await openSource(job, log);
+  const destination = await openDestination(job, log, { readOnly: true });
+  try {
+    const state = sourceState(job, options, opened);
+    const plan = await opened.source.plan({ job: job.spec, state, fullRefresh: planFullRefresh(job, options), window: windowOf(options), log });
+    const direct = await planDirect(job, destination, opened, plan, runId, options);
+    return describePlan(job, destination, plan, direct);
+  } finally {
+    await Promise.allSettled([opened.source.close(), destination.close()]);
+  }
+}
+
+function describePlan(job: LoadedJob, destination: DestinationConnector, plan: SourcePlan, direct: DirectLoad | undefined): DryRunPlan {
+  return {
+    source: `${job.spec.source.connection} (${job.sourceConnection.type})`,
+    destination: destination.locate(job.table),
+    strategy: job.spec.load.strategy,
+    path: direct ? 'direct' : 'stream',
+    estimated_rows: plan.estimatedRows ?? null,
+    units: plan.units.map((unit) => ({ id: unit.id, label: unit.label, estimated_rows: unit.estimatedRows ?? null, bytes: unit.bytes ?? null })),
+    skipped: [...plan.skipped],
+    notes: [...(plan.notes ?? []), ...(direct ? [direct.description] : [])],
+  };
+}
+
+function windowOf(options: RunOptions) {
+  return options.since || options.until ? { since: options.since, until: options.until } : undefined;
+}
+
+/** Catalog reloads everything every time; so does --full-refresh. */
+function planFullRefresh(job: LoadedJob, options: RunOptions): boolean {
+  return Boolean(options.fullRefresh) || job.spec.load.strategy === 'catalog';
+}
+
+function sourceState(job: LoadedJob, options: RunOptions, opened: OpenedSource) {
+  if (options.fullRefresh) return { files: new Map() };
+  return { cursor: options.ledger.cursor(job.spec.name), files: options.ledger.files(job.spec.name, opened.connection) };
+}
+
+async function planDirect(
+  job: LoadedJob,
+  destination: DestinationConnector,
+  opened: OpenedSource,
+  plan: SourcePlan,
+  runId: string,
+  options: RunOptions,
+): Promise<DirectLoad | undefined> {
+  if (!destination.planDirect || plan.units.length === 0) return undefined;
+  return destination.planDirect({
+    runId,
+    job: job.spec,
+    table: job.table,
+    strategy: job.spec.load.strategy,
+    primaryKey: job.spec.load.primary_key ?? [],
+    source: { name: job.spec.source.connection, config: job.sourceConnection },
+    plan,
+    store: opened.store,
+    format: job.spec.source.format,
+    mapping: options.ledger.mapping(job.spec.name),
+    log: options.log,
+  });
+}
+
+/** The state of one run in progress. */
+class Run {
+  readonly counts = zeroCounts();
+  private readonly watch = new Stopwatch();
+  private readonly log: Logger;
+  private readonly ledger: Ledger;
+  private readonly controller = new AbortController();
+  private badRecords = 0;
+
+  constructor(
+    private readonly job: LoadedJob,
+    private readonly options: RunOptions,
+    private readonly runId: string,
+  ) {
+    this.log = options.log;
+    this.ledger = options.ledger;
+    options.signal?.addEventListener('abort', () => this.controller.abort(options.signal?.reason), { once: true });
+  }
+
+  private get name(): string {
+    return this.job.spec.name;
+  }
+
+  async execute(): Promise<{ status: RunStatus; counts: RunCounts; error?: string }> {
+    this.ledger.acquireLock(this.name, this.runId, LEASE_MS);
+    const heartbeat = setInterval(() => this.ledger.renewLock(this.name, this.runId, LEASE_MS), LEASE_MS / 3).unref();
+    let opened: OpenedSource | undefined;
+    let destination: DestinationConnector | undefined;
+    try {
+      destination = await openDestination(this.job, this.log);
+      await this.reconcile(destination);
+      opened = await openSource(this.job, this.log);
+      return await this.load(opened, destination);
+    } finally {
+      clearInterval(heartbeat);
+      await Promise.allSettled([opened?.source.close(), destination?.close()]);
+      this.ledger.releaseLock(this.name, this.runId);
+    }
+  }
+
+  /** Settles runs a killed process left in flight: recorded if their marker committed, failed otherwise. */
+  private async reconcile(destination: DestinationConnector): Promise<void> {
+    const unfinished = this.ledger.unfinishedRuns(this.name, this.runId);
+    if (!unfinished.length) return;
+    const committed = await destination.committedRuns(
+      this.name,
+      unfinished.filter((run) => run.status === 'committing').map((run) => run.id),
+    );
+    for (const run of unfinished) {
+      if (committed.has(run.id) && run.pending) {
+        this.log.warn(`run ${run.id} was interrupted after its commit; recording its state now`);
+        this.ledger.recordCommit(run.id, this.name, run.pending);
+      } else {
+        this.log.warn(`run ${run.id} was interrupted before its commit; nothing of it was loaded`);
+        this.ledger.finishRun(run.id, 'failed', zeroCounts(), {}, 'interrupted before commit; nothing was loaded, the next run reads the same data');
+      }
+    }
+  }
+
+  private async load(opened: OpenedSource, destination: DestinationConnector): Promise<{ status: RunStatus; counts: RunCounts; error?: string }> {
+    const { spec } = this.job;
+    const state = sourceState(this.job, this.options, opened);
+    const plan = await this.watch.time('plan', () =>
+      opened.source.plan({ job: spec, state, fullRefresh: planFullRefresh(this.job, this.options), window: windowOf(this.options), log: this.log }),
+    );
+    this.options.observer?.planned?.(plan);
+    this.counts.files_skipped = plan.skipped.length;
+    this.ledger.startRun({ id: this.runId, job: this.name, destination: this.job.destinationName, table: this.job.table, strategy: spec.load.strategy });
+    if (plan.units.length === 0) {
+      const reason = plan.notes?.[0] ?? 'nothing new to load';
+      this.ledger.finishRun(this.runId, 'skipped', this.counts, this.watch.times, reason);
+      return { status: 'skipped', counts: this.counts };
+    }
+    const existing = await destination.describe(this.job.table);
+    if (existing?.strategy && existing.strategy !== spec.load.strategy) {
+      throw new SchemaError(
+        `${destination.locate(this.job.table)} was loaded with strategy ${existing.strategy}; job ${this.name} uses ${spec.load.strategy}`,
+        `a table keeps one load strategy: set load.strategy: ${existing.strategy}, or load into another destination.table`,
+      );
+    }
+    const direct = await planDirect(this.job, destination, opened, plan, this.runId, this.options);
+    if (direct) return this.loadDirect(direct, plan, opened);
+    return this.stream(opened, destination, plan, existing?.columns);
+  }
+
+  private async loadDirect(direct: DirectLoad, plan: SourcePlan, opened: OpenedSource) {
+    this.log.info(direct.description);
+    const files = plan.units.flatMap((unit) => (unit.file ? [unit.file] : []));
+    const cursor = [...plan.units].reverse().find((unit) => unit.cursorAfter !== undefined)?.cursorAfter;
+    const pending = (rows: number, columns: readonly Column[]): PendingCommit => ({
+      connection: opened.connection,
+      files,
+      cursor,
+      columns,
+      counts: { ...this.counts, rows_extracted: rows, rows_loaded: rows, files_processed: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) },
+      status: 'succeeded',
+      stages: this.watch.times,
+    });
+    this.ledger.markCommitting(this.runId, pending(0, []));
+    const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0)));
+    const final = pending(rows, columns ?? []);
+    Object.assign(this.counts, final.counts);
+    this.ledger.recordCommit(this.runId, this.name, final);
+    return { status: 'succeeded' as const, counts: this.counts };
+  }
+
+  private marker(units: readonly WorkUnit[], rows: number): LoadMarker {
+    const { spec } = this.job;
+    return { runId: this.runId, job: this.name, table: this.job.table, strategy: spec.load.strategy, units: units.map((unit) => unit.id), rows };
+  }
+
+  private async stream(opened: OpenedSource, destination: DestinationConnector, plan: SourcePlan, existing: readonly Column[] | undefined) {
+    const { spec } = this.job;
+    const schema = new RunSchema({
+      table: destination.locate(this.job.table),
+      existing,
+      mapping: this.ledger.mapping(this.name),
+      select: spec.source.columns,
+      fillRequired: spec.load.fill_required_defaults,
+      canWiden: () => true,
+    });
+    let stage: Stage | undefined;
+    let stagedGeneration = -1;
+    let staging = Promise.resolve();
+    const ensureStage = async (): Promise<Stage> => {
+      if (!stage) {
+        stage = await destination.stage({
+          runId: this.runId,
+          job: spec,
+          table: this.job.table,
+          strategy: spec.load.strategy,
+          primaryKey: spec.load.primary_key ?? [],
+          columns: schema.columns,
+          log: this.log,
+        });
+        stagedGeneration = schema.generation;
+      } else if (stagedGeneration !== schema.generation) {
+        stagedGeneration = schema.generation;
+        await stage.evolve(schema.columns);
+      }
+      return stage;
+    };
+    /** Stage calls go one at a time: destinations append through a single writer. */
+    const serial = <T>(action: () => Promise<T>): Promise<T> => {
+      const next = staging.then(action);
+      staging = next.then(
+        () => undefined,
+        () => undefined,
+      );
+      return next;
+    };
+
+    const outcomes: UnitOutcome[] = new Array(plan.units.length);
+    const concurrency = Math.max(1, spec.source.parallelism ?? (opened.store ? DEFAULT_FILE_CONCURRENCY : 1));
+    let next = 0;
+    let stopped = false;
+    const allOrNothing = spec.load.strategy === 'catalog';
+
+    const processUnit = async (index: number): Promise<void> => {
+      const unit = plan.units[index];
+      this.options.observer?.unitStarted?.(unit, index, plan.units.length);
+      try {
+        const outcome = await withRetry(
+          async () => {
+            try {
+              return await this.readUnit(opened.source, unit, index, schema, ensureStage, serial);
+            } catch (error) {
+              if (stage) await serial(() => stage!.discard(index));
+              throw error;
+            }
+          },
+          {
+            signal: this.controller.signal,
+            onRetry: (error, attempt, delay) => this.log.warn(`${unit.label}: ${messageOf(error)}; retrying (attempt ${attempt + 1}) in ${Math.round(delay)} ms`),
+          },
+        );
+        outcomes[index] = outcome;
+        this.options.observer?.unitFinished?.(unit);
+      } catch (error) {
+        if (error instanceof ConfigError || error instanceof SchemaError) throw error;
+        const message = messageOf(error);
+        outcomes[index] = { error: message };
+        this.log.warn(`${unit.label}: ${message}`);
+        this.options.observer?.unitFinished?.(unit, message);
+        if (plan.ordered || allOrNothing) stopped = true;
+      }
+    };
+    const worker = async () => {
+      while (!stopped && next < plan.units.length && !this.controller.signal.aborted) await processUnit(next++);
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(concurrency, plan.units.length) }, worker));
+      return await this.commit(opened, plan, outcomes, schema, stage, serial);
+    } catch (error) {
+      await stage?.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Streams one unit into the stage; returns its row count and set-aside rejects. */
+  private async readUnit(
+    source: SourceConnector,
+    unit: WorkUnit,
+    index: number,
+    schema: RunSchema,
+    ensureStage: () => Promise<Stage>,
+    serial: <T>(action: () => Promise<T>) => Promise<T>,
+  ): Promise<{ rows: number; rejects: RejectedRow[] }> {
+    const rejects: RejectedRow[] = [];
+    const limit = this.job.spec.load.max_bad_records;
+    let rows = 0;
+    const bad = (position: number | string, column: string | undefined, reason: string, raw: unknown) => {
+      if (this.badRecords + rejects.length >= limit) throw new BadRecordError(`${unit.label}:${position}`, column, reason, raw);
+      rejects.push({ runId: this.runId, unit: unit.id, position: String(position), column, reason, raw: typeof raw === 'string' ? raw : JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) });
+    };
+    const iterator = source.read(unit, { job: this.job.spec, log: this.log, signal: this.controller.signal })[Symbol.asyncIterator]();
+    for (;;) {
+      let start = performance.now();
+      const step = await iterator.next();
+      this.watch.add('extract', start);
+      if (step.done) break;
+      const batch: RecordBatch = step.value;
+      for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
+      start = performance.now();
+      const plan = schema.planFor(batch.columns);
+      const converted: Value[][] = [];
+      for (let r = 0; r < batch.rows.length; r++) {
+        try {
+          converted.push(schema.convertRow(plan, batch.rows[r]));
+        } catch (error) {
+          if (!(error instanceof CellFailure)) throw error;
+          bad(batch.positions?.[r] ?? rows + r + 1, error.column, error.reason, batch.rows[r]);
+        }
+      }
+      this.watch.add('convert', start);
+      start = performance.now();
+      await serial(async () => {
+        const stage = await ensureStage();
+        if (converted.length) await stage.write(index, converted);
+      });
+      this.watch.add('stage', start);
+      rows += batch.rows.length;
+      this.options.observer?.rows?.(unit, rows);
+    }
+    this.badRecords += rejects.length;
+    return { rows, rejects };
+  }
+
+  private async commit(
+    opened: OpenedSource,
+    plan: SourcePlan,
+    outcomes: UnitOutcome[],
+    schema: RunSchema,
+    stage: Stage | undefined,
+    serial: <T>(action: () => Promise<T>) => Promise<T>,
+  ) {
+    const committed = this.committable(plan, outcomes);
+    const failed = outcomes.map((outcome, index) => ({ outcome, index })).filter(({ outcome }) => outcome?.error);
+    const units = committed.map((index) => plan.units[index]);
+    const rows = committed.reduce((sum, index) => sum + (outcomes[index] as { rows: number }).rows, 0);
+    const rejects = committed.flatMap((index) => (outcomes[index] as { rejects: RejectedRow[] }).rejects);
+    const files = units.flatMap((unit) => (unit.file ? [unit.file] : []));
+    const cursor = [...units].reverse().find((unit) => unit.cursorAfter !== undefined)?.cursorAfter;
+    Object.assign(this.counts, {
+      rows_extracted: outcomes.reduce((sum, outcome) => sum + (outcome && 'rows' in outcome ? outcome.rows : 0), 0),
+      rows_loaded: rows - rejects.length,
+      rows_rejected: rejects.length,
+      files_processed: files.length,
+      files_failed: plan.units.filter((unit, index) => unit.file && outcomes[index]?.error).length,
+      bytes: files.reduce((sum, file) => sum + file.size, 0),
+    });
+    const firstError = failed.length
+      ? failed.map(({ outcome, index }) => `${plan.units[index].label}: ${outcome.error}`).join('\n')
+      : undefined;
+    const status: RunStatus = failed.length ? (committed.length ? 'partial' : 'failed') : 'succeeded';
+    if (!committed.length) {
+      await stage?.abort();
+      this.ledger.finishRun(this.runId, 'failed', this.counts, this.watch.times, firstError);
+      return { status, counts: this.counts, error: firstError };
+    }
+    const missing = schema.missingRequired();
+    if (missing.length && !this.job.spec.load.fill_required_defaults) {
+      throw new SchemaError(
+        `${missing.map((column) => column.name).join(', ')} ${missing.length > 1 ? 'are' : 'is'} REQUIRED in the destination but the source has no such column`,
+        'set load.fill_required_defaults: true to fill type defaults, or make the column NULLABLE',
+      );
+    }
+    const pending: PendingCommit = {
+      connection: opened.connection,
+      files,
+      cursor,
+      columns: schema.columns,
+      counts: this.counts,
+      status: status === 'partial' ? 'partial' : 'succeeded',
+      error: firstError,
+      stages: this.watch.times,
+    };
+    this.ledger.markCommitting(this.runId, pending);
+    const needsCommit = stage && (rows > 0 || this.job.spec.load.strategy === 'catalog');
+    if (needsCommit) {
+      this.options.observer?.committing?.(rows);
+      const loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length), rejects)));
+      this.counts.rows_loaded = loaded;
+    } else {
+      await stage?.abort();
+    }
+    const start = performance.now();
+    this.ledger.recordCommit(this.runId, this.name, { ...pending, counts: this.counts, stages: this.watch.times });
+    this.watch.add('record', start);
+    return { status, counts: this.counts, error: firstError };
+  }
+
+  /** Units whose rows may commit: every success, or for ordered plans the safe prefix. */
+  private committable(plan: SourcePlan, outcomes: readonly ({ error?: string } | undefined)[]): number[] {
+    const ok = (index: number) => outcomes[index] !== undefined && !outcomes[index]!.error;
+    if (this.job.spec.load.strategy === 'catalog') {
+      return plan.units.every((_unit, index) => ok(index)) ? plan.units.map((_unit, index) => index) : [];
+    }
+    if (!plan.ordered) return plan.units.map((_unit, index) => index).filter(ok);
+    let safe = -1;
+    for (let index = 0; index < plan.units.length && ok(index); index++) {
+      if (plan.units[index].cursorAfter !== undefined) safe = index;
+    }
+    return Array.from({ length: safe + 1 }, (_unit, index) => index);
+  }
+}

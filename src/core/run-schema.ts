@@ -1,0 +1,230 @@
+/**
+ * The columns of one run as batches arrive: names sanitized once, types reconciled with the
+ * destination table, widened when a later value needs it, and a converter per batch shape.
+ */
+import { ConversionFailure, converterFor, type ValueConverter } from './convert.js';
+import { ConfigError, SchemaError } from './errors.js';
+import { inferTextType, inferValueType, widenType } from './infer.js';
+import { sanitizeNames } from './names.js';
+import { COMPATIBLE, describeMismatches, isCompatible, type ColumnMismatch } from './schema.js';
+import type { Column, ColumnType, SourceColumn, Value } from './types.js';
+
+/** How one batch shape maps onto the run's columns. */
+export interface BatchPlan {
+  /** For each batch column: the index of its run column, or -1 when not selected. */
+  readonly targets: Int32Array;
+  readonly converters: (ValueConverter | undefined)[];
+  /** The batch's source columns, to widen on failure. */
+  readonly source: readonly SourceColumn[];
+}
+
+export interface RunSchemaOptions {
+  readonly table: string;
+  /** Columns of the existing destination table, if any. */
+  readonly existing?: readonly Column[];
+  /** Stored original → sanitized mapping. */
+  readonly mapping: ReadonlyMap<string, string>;
+  /** `source.columns`: original or sanitized names to keep. */
+  readonly select?: readonly string[];
+  readonly fillRequired: boolean;
+  /** Whether the destination can change an existing column from one type to another. */
+  readonly canWiden: (from: ColumnType, to: ColumnType) => boolean;
+}
+
+/** Thrown when a value converts under no type the column may widen to. */
+export class CellFailure {
+  constructor(
+    readonly column: string,
+    readonly reason: string,
+  ) {}
+}
+
+export class RunSchema {
+  /** The run's columns, in stage order. */
+  readonly columns: Column[] = [];
+  private readonly bySource = new Map<string, number>();
+  private readonly existingByName = new Map<string, Column>();
+  private readonly names = new Map<string, string>();
+  private readonly plans = new Map<string, BatchPlan>();
+  private readonly selected?: Set<string>;
+  private version = 0;
+
+  constructor(private readonly options: RunSchemaOptions) {
+    for (const column of options.existing ?? []) this.existingByName.set(column.name.toLowerCase(), column);
+    for (const [original, sanitized] of options.mapping) this.names.set(original, sanitized);
+    if (options.select) this.selected = new Set(options.select);
+  }
+
+  /** Increases whenever columns are added or widened; the stage must then `evolve`. */
+  get generation(): number {
+    return this.version;
+  }
+
+  /** Columns of the destination that this run does not write, REQUIRED ones first. */
+  missingRequired(): Column[] {
+    const written = new Set(this.columns.map((column) => column.name.toLowerCase()));
+    return (this.options.existing ?? []).filter((column) => !column.nullable && !written.has(column.name.toLowerCase()));
+  }
+
+  /** The plan to convert batches shaped like `columns`, adding or widening run columns. */
+  planFor(columns: readonly SourceColumn[]): BatchPlan {
+    const key = columns.map((column) => `${column.name}\u0000${column.type}`).join('\u0001');
+    const cached = this.plans.get(key);
+    if (cached) return cached;
+    this.checkSelection(columns);
+    const fresh = columns.filter((column) => !this.bySource.has(column.name) && this.isSelected(column.name));
+    if (fresh.length) this.add(fresh);
+    for (const column of columns) {
+      const index = this.bySource.get(column.name);
+      if (index !== undefined) this.reconcile(index, column.type);
+    }
+    const plan = this.buildPlan(columns);
+    this.plans.set(key, plan);
+    return plan;
+  }
+
+  /**
+   * Converts one row into run-column order. A value that fails under an inferred type widens
+   * the column (and the caller must evolve the stage) when a wider type holds it.
+   */
+  convertRow(plan: BatchPlan, row: readonly unknown[]): Value[] {
+    const out: Value[] = new Array(this.columns.length).fill(null);
+    const { targets, converters } = plan;
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i];
+      if (target < 0) continue;
+      try {
+        out[target] = converters[i]!(row[i]);
+      } catch (error) {
+        if (!(error instanceof ConversionFailure)) throw error;
+        out[target] = this.retryWider(plan, i, row[i], error);
+      }
+    }
+    return out;
+  }
+
+  private retryWider(plan: BatchPlan, index: number, raw: unknown, failure: ConversionFailure): Value {
+    const source = plan.source[index];
+    const target = plan.targets[index];
+    const column = this.columns[target];
+    if (source.inferred && raw !== null && raw !== undefined) {
+      const seen = typeof raw === 'string' ? inferTextType(raw) : inferValueType(raw);
+      const wider = widenType(column.type, seen);
+      if (wider && wider !== column.type && this.mayBecome(column, wider)) {
+        this.setType(target, wider);
+        this.rebuildPlans();
+        const converter = this.converterFor(source, this.columns[target]);
+        (plan.converters as (ValueConverter | undefined)[])[index] = converter;
+        try {
+          return converter(raw);
+        } catch (again) {
+          if (again instanceof ConversionFailure) throw new CellFailure(column.source, again.reason);
+          throw again;
+        }
+      }
+      const hint = `inferred as ${column.type} from the sampled rows; raise source.sample_size, or load the column as STRING`;
+      throw new CellFailure(column.source, `${failure.reason} (${hint})`);
+    }
+    throw new CellFailure(column.source, failure.reason);
+  }
+
+  private isSelected(name: string): boolean {
+    if (!this.selected) return true;
+    return this.selected.has(name) || this.selected.has(this.nameOf(name));
+  }
+
+  private checkSelection(columns: readonly SourceColumn[]): void {
+    if (!this.selected || this.columns.length) return;
+    const known = new Set<string>();
+    for (const column of columns) known.add(column.name).add(this.nameOf(column.name));
+    const unknown = [...this.selected].filter((name) => !known.has(name));
+    if (unknown.length) {
+      throw ConfigError.of(
+        `source.columns: ${unknown.map((name) => `"${name}"`).join(', ')} not found in the source`,
+        `the source's columns are: ${columns.map((column) => column.name).join(', ')}`,
+      );
+    }
+  }
+
+  /** The sanitized name of a source column (stable across runs through the mapping). */
+  nameOf(original: string): string {
+    let name = this.names.get(original);
+    if (name === undefined) {
+      const taken = new Map(this.names);
+      for (const column of this.options.existing ?? []) if (!taken.has(column.source)) taken.set(column.source, column.name);
+      name = sanitizeNames([original], taken).get(original)!;
+      this.names.set(original, name);
+    }
+    return name;
+  }
+
+  private add(fresh: readonly SourceColumn[]): void {
+    const mismatches: ColumnMismatch[] = [];
+    for (const column of fresh) {
+      const name = this.nameOf(column.name);
+      const existing = this.existingByName.get(name.toLowerCase());
+      let type = column.type;
+      let nullable = true;
+      if (existing) {
+        nullable = existing.nullable;
+        if (isCompatible(column.type, existing.type)) type = existing.type;
+        else if (!this.mayBecome(existing, column.type)) {
+          mismatches.push({ column: existing.name, source: column.name, sourceType: column.type, destinationType: existing.type });
+        }
+      }
+      this.bySource.set(column.name, this.columns.length);
+      this.columns.push({ name: existing?.name ?? name, source: column.name, type, nullable, sourceType: column.sourceType, repeated: column.repeated });
+    }
+    if (mismatches.length) {
+      throw new SchemaError(describeMismatches(this.options.table, mismatches), 'change the source type, load into a new table, or drop the destination table and use --full-refresh');
+    }
+    this.version++;
+  }
+
+  /** Widens a run column when a batch brings a type it cannot hold. */
+  private reconcile(index: number, type: ColumnType): void {
+    const column = this.columns[index];
+    if (isCompatible(type, column.type)) return;
+    const wider = isCompatible(column.type, type) ? type : widenType(column.type, type);
+    if (wider && isCompatible(type, wider) && this.mayBecome(column, wider)) {
+      this.setType(index, wider);
+      return;
+    }
+    throw new SchemaError(
+      describeMismatches(this.options.table, [{ column: column.name, source: column.source, sourceType: type, destinationType: column.type }]),
+      'change the source type, or load into a new table',
+    );
+  }
+
+  /** Whether a column may change to `type`: any widening in this run, only allowed ones on the existing table. */
+  private mayBecome(column: Column, type: ColumnType): boolean {
+    if (!COMPATIBLE[column.type].includes(type)) return false;
+    const existing = this.existingByName.get(column.name.toLowerCase());
+    return !existing || existing.type === type || (isCompatible(existing.type, type) && this.options.canWiden(existing.type, type));
+  }
+
+  private setType(index: number, type: ColumnType): void {
+    this.columns[index] = { ...this.columns[index], type };
+    this.version++;
+  }
+
+  private rebuildPlans(): void {
+    this.plans.clear();
+  }
+
+  private converterFor(source: SourceColumn, column: Column): ValueConverter {
+    return converterFor(column.type, { from: source.type, required: !column.nullable, fillRequired: this.options.fillRequired });
+  }
+
+  private buildPlan(columns: readonly SourceColumn[]): BatchPlan {
+    const targets = new Int32Array(columns.length).fill(-1);
+    const converters: (ValueConverter | undefined)[] = [];
+    columns.forEach((column, i) => {
+      const index = this.bySource.get(column.name);
+      if (index === undefined) return;
+      targets[i] = index;
+      converters[i] = this.converterFor(column, this.columns[index]);
+    });
+    return { targets, converters, source: columns };
+  }
+}

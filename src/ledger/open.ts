@@ -1,0 +1,29 @@
+/** Opening the ledger a config names: a local SQLite file, or one synchronised with GCS. */
+import { existsSync } from 'node:fs';
+import type { LoadedConfig } from '../core/config.js';
+import type { Logger } from '../core/log.js';
+import { Ledger } from './ledger.js';
+
+/** An open ledger; `close` writes it back where it lives. */
+export interface OpenLedger {
+  readonly ledger: Ledger;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the config's ledger. With `readOnly` a missing ledger is an empty in-memory one, so
+ * that dry runs and inspections create no file.
+ */
+export async function openLedger(config: LoadedConfig, log: Logger, options: { readOnly?: boolean } = {}): Promise<OpenLedger> {
+  const location = config.ledger;
+  if (location.startsWith('gs://')) {
+    const { openGcsLedger } = await import('./gcs-sync.js');
+    return openGcsLedger(location, config, log, options);
+  }
+  if (options.readOnly && !existsSync(location)) {
+    const ledger = Ledger.open(':memory:');
+    return { ledger, close: async () => ledger.close() };
+  }
+  const ledger = Ledger.open(location);
+  return { ledger, close: async () => ledger.close() };
+}
