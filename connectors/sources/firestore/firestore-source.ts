@@ -310,11 +310,12 @@ export class FirestoreSource implements SourceConnector {
 
   /** The sampled schema of a job, read once per source instance. */
   private sample(job: JobSpec, settings: FirestoreJob, log: Logger): Promise<FieldSample> {
-    let sample = this.samples.get(job.name);
+    const key = JSON.stringify([job.name, settings.collection, settings.group, settings.fields, settings.sampleSize, settings.nested]);
+    let sample = this.samples.get(key);
     if (!sample) {
       sample = this.takeSample(settings, log);
-      this.samples.set(job.name, sample);
-      sample.catch(() => this.samples.delete(job.name));
+      this.samples.set(key, sample);
+      sample.catch(() => this.samples.delete(key));
     }
     return sample;
   }
