@@ -1,0 +1,56 @@
+/**
+ * Google credentials from a connection's `credentials` value: a key file path, inline JSON, a
+ * `secret://` reference, or nothing (Application Default Credentials).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError } from '../../../src/core/errors.js';
+import { isSecretReference, resolveSecret, secretName } from './secret.js';
+
+const HOW = 'give a service account key file path, the key JSON inline, or secret://projects/P/secrets/S/versions/V; leave it out to use Application Default Credentials';
+
+/** Parsed credentials for a Google client, or undefined for Application Default Credentials. */
+export async function googleCredentials(
+  value: string | undefined,
+  context: { connection: string; baseDir: string; secretEndpoint?: string },
+): Promise<Record<string, unknown> | undefined> {
+  if (value === undefined || value.trim() === '') return undefined;
+  const where = `credentials of connection ${context.connection}`;
+  let text = value.trim();
+  let origin = 'inline JSON';
+  if (isSecretReference(text)) {
+    origin = `secret ${secretName(text)}`;
+    text = (await resolveSecret(text, { endpoint: context.secretEndpoint })).trim();
+  } else if (!text.startsWith('{')) {
+    const file = path.resolve(context.baseDir, text);
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw ConfigError.of(`${where}: cannot read key file ${file} (${code ?? 'unreadable'})`, HOW);
+    }
+    origin = `key file ${file}`;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // The parser's message quotes the text, which may hold a private key: say only where.
+    throw ConfigError.of(`${where}: ${origin} is not valid JSON`, HOW);
+  }
+  if (!parsed || typeof parsed !== 'object' || typeof (parsed as { type?: unknown }).type !== 'string') {
+    throw ConfigError.of(`${where}: ${origin} has no "type" field (service_account, authorized_user, external_account…)`, HOW);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Removes private keys, bearer tokens and OAuth tokens from a message. */
+export function redactGoogle(text: string, secrets: readonly string[] = []): string {
+  let out = text
+    .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g, '***')
+    .replace(/("?(?:private_key|client_secret|refresh_token|access_token|id_token)"?\s*[:=]\s*)("[^"]*"|[^\s,&}]+)/gi, '$1***')
+    .replace(/Bearer\s+[\w.~+/=-]+/g, 'Bearer ***')
+    .replace(/ya29\.[\w.~+/=-]+/g, '***');
+  for (const secret of secrets) if (secret.length >= 8) out = out.split(secret).join('***');
+  return out;
+}
