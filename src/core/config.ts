@@ -126,7 +126,7 @@ class YamlFile {
         }
         return [this.issue(at, `expected ${issue.expected}, got ${describeInput(issue.input)}`, undefined)];
       case 'invalid_value':
-        return [this.issue(at, `invalid value ${describeInput(issue.input)}`, `use one of: ${issue.values.map(String).join(', ')}`)];
+        return [this.issue(at, `invalid value ${describeInput(issue.input ?? this.doc.getIn(at as unknown[]))}`, `use one of: ${issue.values.map(String).join(', ')}`)];
       case 'invalid_union':
         if ('options' in issue && Array.isArray(issue.options)) {
           return [this.issue(at, 'unknown or missing connection type', `use one of: ${issue.options.join(', ')}`)];
@@ -267,7 +267,7 @@ export async function loadJobs(
   options: { configFile?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<LoadedJob[]> {
   const env = options.env ?? process.env;
-  const configs = new Map<string, LoadedConfig>();
+  const configs = new Map<string, LoadedConfig | ConfigError>();
   const jobs: LoadedJob[] = [];
   const problems: ConfigIssue[] = [];
   const names = new Map<string, string>();
@@ -275,7 +275,12 @@ export async function loadJobs(
     const dir = path.dirname(file);
     let config = configs.get(dir);
     if (!config) {
-      config = await loadConfig({ configFile: options.configFile, jobDir: dir, cwd: options.cwd, env });
+      try {
+        config = await loadConfig({ configFile: options.configFile, jobDir: dir, cwd: options.cwd, env });
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        config = error;
+      }
       configs.set(dir, config);
     }
     const { yaml, issues } = await readYaml(file, env);
@@ -284,6 +289,11 @@ export async function loadJobs(
       continue;
     }
     const { value: spec, issues: invalid } = yaml.validate(jobSchema);
+    if (config instanceof ConfigError) {
+      if (!problems.some((issue) => config.issues.includes(issue))) problems.push(...config.issues);
+      problems.push(...invalid);
+      continue;
+    }
     if (!spec) {
       problems.push(...invalid);
       continue;

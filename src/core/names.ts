@@ -8,13 +8,16 @@ const RESERVED_PREFIXES = ['_table_', '_file_', '_partition', '_row_timestamp', 
 
 /** Sanitizes one name, without regard to collisions. */
 export function sanitizeName(original: string): string {
-  let name = original
+  const trimmed = original.trim();
+  let name = trimmed
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
     .replace(/%/g, '_pct')
     .replace(/[^A-Za-z0-9_]+/g, '_')
-    .replace(/_+/g, '_')
-    .replace(/^_(?=[A-Za-z0-9])|(?<=[A-Za-z0-9])_$/g, '');
+    .replace(/_+/g, '_');
+  // Underscores that stand for replaced symbols at the edges are noise; the source's own are kept.
+  if (!trimmed.startsWith('_')) name = name.replace(/^_+(?=.)/, '');
+  if (!trimmed.endsWith('_')) name = name.replace(/(?<=.)_+$/, '');
   if (!name || name === '_') name = 'column';
   if (/^[0-9]/.test(name)) name = `_${name}`;
   const lower = name.toLowerCase();

@@ -82,6 +82,14 @@ function zeroCounts(): RunCounts {
   return { rows_extracted: 0, rows_loaded: 0, rows_rejected: 0, files_processed: 0, files_skipped: 0, files_failed: 0, bytes: 0 };
 }
 
+/**
+ * Fault injection for the exactly-once tests: `B2BETL_CRASH_AT=before-commit|after-commit`
+ * kills the process at that instant, as a power cut would.
+ */
+function crashPoint(name: string): void {
+  if (process.env.B2BETL_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
+}
+
 /** Accumulates milliseconds per stage. */
 class Stopwatch {
   readonly times: StageTimes = {};
@@ -498,6 +506,7 @@ class Run {
       stages: this.watch.times,
     };
     this.ledger.markCommitting(this.runId, pending);
+    crashPoint('before-commit');
     const needsCommit = stage && (rows > 0 || this.job.spec.load.strategy === 'catalog');
     if (needsCommit) {
       this.options.observer?.committing?.(rows);
@@ -506,6 +515,7 @@ class Run {
     } else {
       await stage?.abort();
     }
+    crashPoint('after-commit');
     const start = performance.now();
     this.ledger.recordCommit(this.runId, this.name, { ...pending, counts: this.counts, stages: this.watch.times });
     this.watch.add('record', start);

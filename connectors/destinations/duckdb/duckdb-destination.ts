@@ -88,17 +88,25 @@ function appendFor(type: ColumnType, values: typeof import('@duckdb/node-api')):
   }
 }
 
-/** Opens a DuckDB file once per process; every connection comes from it. */
+/**
+ * The DuckDB instance of a warehouse file, shared by everything in this process that opens the
+ * same file (DuckDB allows one configuration per file and process).
+ */
+export async function warehouseInstance(file: string, readOnly = false): Promise<DuckDBInstance> {
+  const duckdb = await import('@duckdb/node-api');
+  return duckdb.DuckDBInstance.fromCache(file, {
+    memory_limit: process.env.B2BETL_DUCKDB_MEMORY ?? '256MB',
+    threads: '2',
+    ...(readOnly ? { access_mode: 'READ_ONLY' } : {}),
+  });
+}
+
+/** Opens a warehouse file, not creating it when read-only. */
 async function openInstance(file: string, readOnly: boolean): Promise<DuckDBInstance | undefined> {
   if (readOnly && !existsSync(file)) return undefined;
   mkdirSync(path.dirname(file), { recursive: true });
-  const duckdb = await import('@duckdb/node-api');
   try {
-    return await duckdb.DuckDBInstance.fromCache(file, {
-      memory_limit: process.env.B2BETL_DUCKDB_MEMORY ?? '256MB',
-      threads: '2',
-      ...(readOnly ? { access_mode: 'READ_ONLY' } : {}),
-    });
+    return await warehouseInstance(file, readOnly);
   } catch (error) {
     const message = (error as Error).message;
     if (/lock/i.test(message)) {

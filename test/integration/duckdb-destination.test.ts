@@ -1,0 +1,157 @@
+/** The DuckDB destination through its Stage contract, checked by reading the warehouse back. */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Column, DestinationConnector, LoadStrategy } from '../../src/core/connector.js';
+import { silentLogger } from '../../src/core/log.js';
+import { jobSchema } from '../../src/core/spec.js';
+import { parseTimestamp } from '../../src/core/time.js';
+import { warehouseInstance } from '../../connectors/destinations/duckdb/duckdb-destination.js';
+import { destination as openDuckDB } from '../../connectors/destinations/duckdb/index.js';
+
+let dir: string;
+let file: string;
+let duck: DestinationConnector;
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'b2betl-duck-'));
+  file = path.join(dir, 'wh.duckdb');
+  duck = await openDuckDB({ name: 'wh', config: { type: 'duckdb', path: file }, baseDir: dir, log: silentLogger });
+});
+after(async () => {
+  await duck.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const col = (name: string, type: Column['type'], nullable = true): Column => ({ name, source: name, type, nullable });
+
+async function stage(table: string, strategy: LoadStrategy, columns: Column[], runId: string, primaryKey: string[] = []) {
+  const job = jobSchema.parse({ name: table, source: { connection: 'x' } });
+  return duck.stage({ runId, job, table, strategy, primaryKey, columns, log: silentLogger });
+}
+
+async function rows(sql: string) {
+  const instance = await warehouseInstance(file);
+  const connection = await instance.connect();
+  await connection.run("SET TimeZone = 'UTC'");
+  const reader = await connection.runAndReadAll(sql);
+  connection.closeSync();
+  return reader.getRowObjectsJson();
+}
+
+test('exact values of every type land, with the marker, in one commit', async () => {
+  const columns = [
+    col('id', 'INT64', false),
+    col('big', 'INT64'),
+    col('price', 'NUMERIC'),
+    col('huge', 'BIGNUMERIC'),
+    col('ratio', 'FLOAT64'),
+    col('ok', 'BOOL'),
+    col('at', 'TIMESTAMP'),
+    col('local', 'DATETIME'),
+    col('day', 'DATE'),
+    col('clock', 'TIME'),
+    col('raw', 'BYTES'),
+    col('doc', 'JSON'),
+    col('name', 'STRING'),
+  ];
+  const s = await stage('typed', 'transactional', columns, 'r1');
+  await s.write(0, [
+    [1, 9007199254740993n, '12345678901234567890.123456789', '0.123456789012345678901234567890123456', 0.1, true, parseTimestamp('2024-03-01T10:00:00.123456Z')!, '2024-03-01 10:00:00.654321', '2024-02-29', '23:59:59.999999', new Uint8Array([0, 255]), '{"a":[1,2]}', 'Zoë'],
+    [2, null, null, null, Number.NaN, false, null, null, null, null, null, null, ''],
+  ]);
+  const loaded = await s.commit([0], { runId: 'r1', job: 'typed', table: 'typed', strategy: 'transactional', units: ['u0'], rows: 2 }, []);
+  assert.equal(loaded, 2);
+  const [first, second] = await rows(
+    `SELECT id, big::VARCHAR big, price::VARCHAR price, huge, ratio, ok, strftime("at", '%Y-%m-%dT%H:%M:%S.%fZ') "at", "local"::VARCHAR "local", "day"::VARCHAR "day", clock::VARCHAR clock, hex(raw) raw, doc::VARCHAR doc, name FROM typed ORDER BY id`,
+  );
+  assert.deepEqual(first, {
+    id: '1',
+    big: '9007199254740993',
+    price: '12345678901234567890.123456789',
+    huge: '0.123456789012345678901234567890123456',
+    ratio: 0.1,
+    ok: true,
+    at: '2024-03-01T10:00:00.123456Z',
+    local: '2024-03-01 10:00:00.654321',
+    day: '2024-02-29',
+    clock: '23:59:59.999999',
+    raw: '00FF',
+    doc: '{"a":[1,2]}',
+    name: 'Zoë',
+  });
+  assert.equal(second.ratio, 'NaN');
+  assert.equal(second.name, '');
+  assert.deepEqual([...(await duck.committedRuns('typed', ['r1', 'r0']))], ['r1']);
+  assert.equal((await duck.describe('typed'))?.strategy, 'transactional');
+});
+
+test('discarded units and aborted stages leave nothing behind', async () => {
+  const s = await stage('partial', 'transactional', [col('id', 'INT64')], 'r2');
+  await s.write(0, [[1], [2]]);
+  await s.write(1, [[3]]);
+  await s.discard(1);
+  await s.write(2, [[4]]);
+  await s.commit([0, 2], { runId: 'r2', job: 'partial', table: 'partial', strategy: 'transactional', units: ['a', 'c'], rows: 3 }, []);
+  assert.deepEqual((await rows('SELECT id FROM partial ORDER BY id')).map((r) => r.id), ['1', '2', '4']);
+  const aborted = await stage('partial', 'transactional', [col('id', 'INT64')], 'r3');
+  await aborted.write(0, [[5]]);
+  await aborted.abort();
+  assert.deepEqual((await rows('SELECT id FROM partial ORDER BY id')).map((r) => r.id), ['1', '2', '4']);
+  assert.deepEqual(await rows(`SELECT table_name FROM information_schema.tables WHERE table_schema = '_b2betl_staging'`), []);
+});
+
+test('schema evolution: new columns mid-run and across runs, widening in place', async () => {
+  const s = await stage('evolving', 'transactional', [col('id', 'INT64'), col('v', 'INT64')], 'r4');
+  await s.write(0, [[1, 10]]);
+  await s.evolve([col('id', 'INT64'), col('v', 'FLOAT64'), col('extra', 'STRING')]);
+  await s.write(0, [[2, 2.5, 'x']]);
+  await s.commit([0], { runId: 'r4', job: 'evolving', table: 'evolving', strategy: 'transactional', units: ['a'], rows: 2 }, []);
+  const next = await stage('evolving', 'transactional', [col('id', 'INT64'), col('later', 'DATE')], 'r5');
+  await next.write(0, [[3, '2024-01-01']]);
+  await next.commit([0], { runId: 'r5', job: 'evolving', table: 'evolving', strategy: 'transactional', units: ['b'], rows: 1 }, []);
+  assert.deepEqual(await rows('SELECT id, v, extra, later::VARCHAR later FROM evolving ORDER BY id'), [
+    { id: '1', v: 10, extra: null, later: null },
+    { id: '2', v: 2.5, extra: 'x', later: null },
+    { id: '3', v: null, extra: null, later: '2024-01-01' },
+  ]);
+  const described = await duck.describe('evolving');
+  assert.deepEqual(described?.columns.map((c) => [c.name, c.type]), [['id', 'INT64'], ['v', 'FLOAT64'], ['extra', 'STRING'], ['later', 'DATE']]);
+});
+
+test('catalog replaces contents; merge upserts by key with the last row winning', async () => {
+  const columns = [col('k', 'INT64'), col('tag', 'STRING'), col('v', 'INT64')];
+  const first = await stage('snap', 'catalog', columns, 'r6');
+  await first.write(0, [[1, 'a', 1], [2, 'a', 2]]);
+  await first.commit([0], { runId: 'r6', job: 'snap', table: 'snap', strategy: 'catalog', units: ['x'], rows: 2 }, []);
+  const second = await stage('snap', 'catalog', columns, 'r7');
+  await second.write(0, [[3, 'b', 3]]);
+  await second.commit([0], { runId: 'r7', job: 'snap', table: 'snap', strategy: 'catalog', units: ['x'], rows: 1 }, []);
+  assert.deepEqual((await rows('SELECT k FROM snap')).map((r) => r.k), ['3']);
+
+  const m1 = await stage('merged', 'merge', columns, 'r8', ['k', 'tag']);
+  await m1.write(0, [[1, 'a', 1], [2, 'a', 2]]);
+  await m1.commit([0], { runId: 'r8', job: 'merged', table: 'merged', strategy: 'merge', units: ['x'], rows: 2 }, []);
+  const m2 = await stage('merged', 'merge', columns, 'r9', ['k', 'tag']);
+  await m2.write(0, [[2, 'a', 20], [3, 'a', 3], [3, 'a', 30], [1, 'b', 100]]);
+  await m2.commit([0], { runId: 'r9', job: 'merged', table: 'merged', strategy: 'merge', units: ['y'], rows: 4 }, []);
+  assert.deepEqual(await rows('SELECT k, tag, v FROM merged ORDER BY k, tag'), [
+    { k: '1', tag: 'a', v: '1' },
+    { k: '1', tag: 'b', v: '100' },
+    { k: '2', tag: 'a', v: '20' },
+    { k: '3', tag: 'a', v: '30' },
+  ]);
+});
+
+test('rejects are written with the commit', async () => {
+  const s = await stage('withrejects', 'transactional', [col('id', 'INT64')], 'r10');
+  await s.write(0, [[1]]);
+  await s.commit([0], { runId: 'r10', job: 'withrejects', table: 'withrejects', strategy: 'transactional', units: ['f'], rows: 1 }, [
+    { runId: 'r10', unit: 'f', position: '3', column: 'id', reason: '"x" is not an integer', raw: '["x"]' },
+  ]);
+  assert.deepEqual(await rows('SELECT run_id, unit, position, column_name, reason, raw FROM withrejects__rejected'), [
+    { run_id: 'r10', unit: 'f', position: '3', column_name: 'id', reason: '"x" is not an integer', raw: '["x"]' },
+  ]);
+});

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { inferTextType, inferValueType, SchemaSampler, widenType } from '../../src/core/infer.js';
+
+test('inferTextType recognises CSV cells', () => {
+  assert.equal(inferTextType(''), undefined);
+  assert.equal(inferTextType('42'), 'INT64');
+  assert.equal(inferTextType('-9223372036854775808'), 'INT64');
+  assert.equal(inferTextType('9223372036854775808'), 'NUMERIC');
+  assert.equal(inferTextType('3.14'), 'FLOAT64');
+  assert.equal(inferTextType('1e10'), 'FLOAT64');
+  assert.equal(inferTextType('12345678901234567.25'), 'NUMERIC');
+  assert.equal(inferTextType('TRUE'), 'BOOL');
+  assert.equal(inferTextType('2024-02-30'), 'DATE');
+  assert.equal(inferTextType('2024-13-01'), 'STRING');
+  assert.equal(inferTextType('2024-03-01T10:00:00.123456Z'), 'TIMESTAMP');
+  assert.equal(inferTextType('2024-03-01 10:00:00+02:00'), 'TIMESTAMP');
+  assert.equal(inferTextType('hello'), 'STRING');
+  assert.equal(inferTextType('007a'), 'STRING');
+});
+
+test('inferValueType recognises JSON values without reading numbers into strings', () => {
+  assert.equal(inferValueType('42'), 'STRING');
+  assert.equal(inferValueType(42), 'INT64');
+  assert.equal(inferValueType(4.2), 'FLOAT64');
+  assert.equal(inferValueType(2n ** 70n), 'NUMERIC');
+  assert.equal(inferValueType({ a: 1 }), 'STRING');
+  assert.equal(inferValueType({ a: 1 }, 'json'), 'JSON');
+  assert.equal(inferValueType('2024-03-01'), 'DATE');
+  assert.equal(inferValueType(null), undefined);
+});
+
+test('widenType picks the narrowest type holding both', () => {
+  assert.equal(widenType('INT64', 'FLOAT64'), 'FLOAT64');
+  assert.equal(widenType('INT64', 'NUMERIC'), 'NUMERIC');
+  assert.equal(widenType('DATE', 'TIMESTAMP'), 'TIMESTAMP');
+  assert.equal(widenType('BOOL', 'INT64'), 'STRING');
+  assert.equal(widenType(undefined, 'BOOL'), 'BOOL');
+});
+
+test('SchemaSampler takes the union of fields and widens int with float', () => {
+  const sampler = new SchemaSampler({ text: true });
+  sampler.add(['a', 'b'], ['1', 'x']);
+  sampler.add(['a', 'b', 'c'], ['2.5', '', '2024-01-01']);
+  assert.deepEqual(
+    sampler.columns().map((c) => [c.name, c.type]),
+    [['a', 'FLOAT64'], ['b', 'STRING'], ['c', 'DATE']],
+  );
+});
