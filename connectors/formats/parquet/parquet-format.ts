@@ -1,0 +1,240 @@
+/**
+ * Parquet through hyparquet: ranged reads of the footer and then one row group at a time, so
+ * memory is bounded by a row group, never the file. Types come from the file's schema; values
+ * keep their precision (decimals as exact text, timestamps as bigint microseconds).
+ */
+import type { AsyncBuffer, Compressors, FileMetaData, ParquetParsers, SchemaElement, SchemaTree } from 'hyparquet';
+import type { FileFormat, FileHandle, FileRowBatch } from '../../../src/core/connector.js';
+import { BadRecordError } from '../../../src/core/errors.js';
+import { daysToDate, formatDatetime } from '../../../src/core/time.js';
+import type { ColumnType, SourceColumn } from '../../../src/core/types.js';
+
+const DEFAULT_BATCH_SIZE = 10_000;
+const utf8 = new TextDecoder();
+
+type Convert = (value: unknown) => unknown;
+
+/** How one top-level column is typed and which value conversion it needs. */
+interface ColumnPlan {
+  readonly column: SourceColumn;
+  readonly convert?: Convert;
+}
+
+/** The Parquet format. */
+export const parquetFormat: FileFormat = {
+  name: 'parquet',
+  extensions: ['parquet', 'pq'],
+  async read(file, options) {
+    const hyparquet = await import('hyparquet');
+    const { compressors } = await import('hyparquet-compressors');
+    const buffer = asyncBufferOf(file);
+    let metadata: FileMetaData;
+    try {
+      metadata = await hyparquet.parquetMetadataAsync(buffer, { parsers: PARSERS });
+    } catch (error) {
+      throw new BadRecordError(file.name, undefined, `not a readable Parquet file (${(error as Error).message}); check source.format and the file`);
+    }
+    const plans = hyparquet.parquetSchema(metadata).children.map(planColumn);
+    const batchSize = options.batchSize && options.batchSize > 0 ? Math.floor(options.batchSize) : DEFAULT_BATCH_SIZE;
+    // Decimals and a few rare annotations are read as their raw values and converted here,
+    // where precision is kept; hyparquet would turn decimals into doubles.
+    const readable: FileMetaData = { ...metadata, schema: metadata.schema.map(rawElement) };
+    return {
+      declaredTypes: new Map(plans.map((plan) => [plan.column.name, plan.column])),
+      batches: rowGroupBatches(file, buffer, readable, plans, batchSize, hyparquet.parquetRead, compressors),
+    };
+  },
+};
+
+async function* rowGroupBatches(
+  file: FileHandle,
+  buffer: AsyncBuffer,
+  metadata: FileMetaData,
+  plans: readonly ColumnPlan[],
+  batchSize: number,
+  parquetRead: typeof import('hyparquet').parquetRead,
+  compressors: Compressors,
+): AsyncGenerator<FileRowBatch> {
+  const fields = plans.map((plan) => plan.column.name);
+  const converted = plans.map((plan, index) => [index, plan.convert] as const).filter((entry): entry is readonly [number, Convert] => !!entry[1]);
+  let groupStart = 0;
+  let emitted = false;
+  for (const group of metadata.row_groups) {
+    const count = Number(group.num_rows);
+    if (count === 0) continue;
+    let rows: unknown[][] = [];
+    try {
+      await parquetRead({
+        file: buffer,
+        metadata,
+        columns: fields,
+        rowStart: groupStart,
+        rowEnd: groupStart + count,
+        rowFormat: 'array',
+        utf8: false,
+        parsers: PARSERS,
+        compressors,
+        onComplete: (result: unknown[][]) => {
+          rows = result;
+        },
+      });
+    } catch (error) {
+      throw new BadRecordError(`${file.name}: rows ${groupStart + 1}-${groupStart + count}`, undefined, `cannot read Parquet row group: ${(error as Error).message}`);
+    }
+    for (const row of rows) {
+      for (const [index, convert] of converted) {
+        const value = row[index];
+        if (value !== null && value !== undefined) row[index] = convert(value);
+      }
+    }
+    for (let offset = 0; offset < rows.length; offset += batchSize) {
+      const slice = rows.slice(offset, offset + batchSize);
+      const first = groupStart + offset + 1;
+      yield { fields, rows: slice, positions: slice.map((_, i) => first + i) };
+      emitted = true;
+    }
+    groupStart += count;
+  }
+  if (!emitted) yield { fields, rows: [], positions: [] };
+}
+
+/** The file as hyparquet's random-access buffer, over ranged reads of the store. */
+function asyncBufferOf(file: FileHandle): AsyncBuffer {
+  return {
+    byteLength: file.size,
+    async slice(start: number, end?: number): Promise<ArrayBuffer> {
+      const bytes = await file.readRange(start, end ?? file.size);
+      if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
+      return bytes.slice().buffer as ArrayBuffer;
+    },
+  };
+}
+
+/** Value parsers: exact timestamps (bigint microseconds), dates as text, JSON as its text. */
+const PARSERS: Partial<ParquetParsers> = {
+  timestampFromMilliseconds: (millis: bigint) => BigInt(millis) * 1000n,
+  timestampFromMicroseconds: (micros: bigint) => BigInt(micros),
+  timestampFromNanoseconds: (nanos: bigint) => floorDivide(BigInt(nanos), 1000n),
+  dateFromDays: (days: number) => daysToDate(Number(days)),
+  jsonFromBytes: (bytes: Uint8Array) => bytes && utf8.decode(bytes),
+};
+
+function floorDivide(a: bigint, b: bigint): bigint {
+  const quotient = a / b;
+  return a % b < 0n ? quotient - 1n : quotient;
+}
+
+/** A schema element hyparquet should not convert (we convert it exactly ourselves). */
+function rawElement(element: SchemaElement): SchemaElement {
+  const logical = element.logical_type?.type;
+  const converted = element.converted_type;
+  if (logical === 'DECIMAL' || converted === 'DECIMAL' || logical === 'BSON' || converted === 'BSON' || converted === 'INTERVAL' || logical === 'INTERVAL') {
+    const { converted_type: _converted, logical_type: _logical, ...rest } = element;
+    return rest;
+  }
+  return element;
+}
+
+function planColumn(node: SchemaTree): ColumnPlan {
+  const element = node.element;
+  const name = element.name;
+  const nullable = element.repetition_type !== 'REQUIRED';
+  const column = (type: ColumnType, sourceType: string): SourceColumn => ({ name, type, nullable, sourceType });
+  const logical = element.logical_type;
+  const converted = element.converted_type;
+
+  // Nested values (LIST, MAP, STRUCT) stay JS objects/arrays; the core serializes them.
+  if (node.children.length || element.repetition_type === 'REPEATED') {
+    const kind = logical?.type === 'LIST' || converted === 'LIST' ? 'LIST' : logical?.type === 'MAP' || converted === 'MAP' || converted === 'MAP_KEY_VALUE' ? 'MAP' : element.repetition_type === 'REPEATED' ? 'REPEATED' : 'STRUCT';
+    return { column: column('STRING', kind) };
+  }
+
+  if (logical?.type === 'DECIMAL' || converted === 'DECIMAL') {
+    const precision = logical?.type === 'DECIMAL' ? logical.precision : (element.precision ?? 38);
+    const scale = logical?.type === 'DECIMAL' ? logical.scale : (element.scale ?? 0);
+    // NUMERIC holds 29 integer digits and 9 fractional ones; anything wider is BIGNUMERIC.
+    const type = scale > 9 || precision - scale > 29 ? 'BIGNUMERIC' : 'NUMERIC';
+    return { column: column(type, `DECIMAL(${precision},${scale})`), convert: (value) => decimalText(value, scale) };
+  }
+  if (logical?.type === 'TIMESTAMP') {
+    const sourceType = `TIMESTAMP(${logical.unit},${logical.isAdjustedToUTC ? 'UTC' : 'local'})`;
+    // A timestamp not adjusted to UTC is a wall-clock reading: DATETIME, as BigQuery reads it.
+    return logical.isAdjustedToUTC
+      ? { column: column('TIMESTAMP', sourceType) }
+      : { column: column('DATETIME', sourceType), convert: (value) => formatDatetime(value as bigint) };
+  }
+  if (converted === 'TIMESTAMP_MILLIS' || converted === 'TIMESTAMP_MICROS') return { column: column('TIMESTAMP', converted) };
+  if (element.type === 'INT96') return { column: column('TIMESTAMP', 'INT96') };
+  if (logical?.type === 'DATE' || converted === 'DATE') return { column: column('DATE', 'DATE') };
+  if (logical?.type === 'TIME' || converted === 'TIME_MILLIS' || converted === 'TIME_MICROS') {
+    const unit = logical?.type === 'TIME' ? logical.unit : converted === 'TIME_MILLIS' ? 'MILLIS' : 'MICROS';
+    const perMicro = unit === 'MILLIS' ? 1000n : 1n;
+    const perNano = unit === 'NANOS' ? 1000n : 1n;
+    return {
+      column: column('TIME', `TIME(${unit})`),
+      convert: (value) => timeText((BigInt(value as number | bigint) * perMicro) / perNano),
+    };
+  }
+  if (logical?.type === 'JSON' || converted === 'JSON') return { column: column('JSON', 'JSON') };
+  if (logical?.type === 'UUID') return { column: column('STRING', 'UUID') };
+  if (logical?.type === 'STRING' || converted === 'UTF8') return { column: column('STRING', 'STRING') };
+  if (logical?.type === 'ENUM' || converted === 'ENUM') return { column: column('STRING', 'ENUM'), convert: (value) => (value instanceof Uint8Array ? utf8.decode(value) : value) };
+  if ((logical?.type === 'INTEGER' && logical.bitWidth === 64 && !logical.isSigned) || converted === 'UINT_64') {
+    // May exceed INT64: loaded as NUMERIC, exact.
+    return { column: column('NUMERIC', 'UINT64'), convert: (value) => String(value) };
+  }
+  if (logical?.type === 'FLOAT16') return { column: column('FLOAT64', 'FLOAT16') };
+
+  switch (element.type) {
+    case 'BOOLEAN':
+      return { column: column('BOOL', 'BOOLEAN') };
+    case 'INT32':
+      return { column: column('INT64', integerName(element, 'INT32')) };
+    case 'INT64':
+      return { column: column('INT64', integerName(element, 'INT64')), convert: safeInteger };
+    case 'FLOAT':
+    case 'DOUBLE':
+      return { column: column('FLOAT64', element.type) };
+    default:
+      return { column: column('BYTES', element.type ?? 'BYTE_ARRAY') };
+  }
+}
+
+function integerName(element: SchemaElement, physical: string): string {
+  const logical = element.logical_type;
+  if (logical?.type === 'INTEGER') return `${logical.isSigned ? 'INT' : 'UINT'}${logical.bitWidth}`;
+  return element.converted_type ?? physical;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** INT64 values as number when exact, bigint beyond 2^53 (the core's representation). */
+function safeInteger(value: unknown): unknown {
+  if (typeof value !== 'bigint') return value;
+  return value <= MAX_SAFE && value >= -MAX_SAFE ? Number(value) : value;
+}
+
+/** The exact decimal text of an unscaled integer (INT32, INT64 or big-endian two's complement bytes). */
+function decimalText(value: unknown, scale: number): string {
+  let unscaled: bigint;
+  if (value instanceof Uint8Array) {
+    if (!value.length) return '0';
+    unscaled = BigInt(`0x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`);
+    if (value[0]! & 0x80) unscaled -= 1n << BigInt(value.length * 8);
+  } else {
+    unscaled = BigInt(value as number | bigint);
+  }
+  const negative = unscaled < 0n;
+  const digits = (negative ? -unscaled : unscaled).toString();
+  if (scale <= 0) return `${negative ? '-' : ''}${digits}${'0'.repeat(-scale)}`;
+  const padded = digits.padStart(scale + 1, '0');
+  return `${negative ? '-' : ''}${padded.slice(0, -scale)}.${padded.slice(-scale)}`;
+}
+
+/** `HH:MM:SS.ffffff` from microseconds since midnight. */
+function timeText(micros: bigint): string {
+  const total = Number(micros);
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  const seconds = Math.floor(total / 1_000_000);
+  return `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor(seconds / 60) % 60)}:${pad(seconds % 60)}.${pad(total % 1_000_000, 6)}`;
+}
