@@ -29,6 +29,8 @@ export interface BigQueryHandle {
   readonly project: string;
   readonly location?: string;
   readonly log: Logger;
+  /** Folder relative paths (a key file) resolve against. */
+  readonly baseDir: string;
   /** Credentials parsed from `credentials`, for other Google clients (staging in GCS). */
   readonly credentials?: Record<string, unknown>;
   dataset(id?: string, project?: string): Dataset;
@@ -80,6 +82,7 @@ export async function openBigQuery(context: ConnectorContext): Promise<BigQueryH
     project: config.project,
     location: config.location,
     log: context.log,
+    baseDir: context.baseDir,
     credentials,
     dataset: (id = config.dataset, project = config.project) => client.dataset(id, { projectId: project, location: config.location }),
   };
@@ -242,14 +245,15 @@ async function startJob(handle: BigQueryHandle, id: string, request: JobRequest)
     let settled = false;
     writable.on('job', (job: Job) => {
       settled = true;
+      // The client starts polling the job for 'complete'; we wait in our own loop instead.
+      job.removeAllListeners('complete');
+      job.on('error', () => undefined);
       resolve(job);
     });
     writable.on('error', (error: Error) => {
       source.destroy();
       if (!settled) reject(error);
     });
-    // The client also polls for completion after 'job'; we wait in our own loop.
-    writable.on('complete', () => undefined);
     source.on('error', (error) => {
       if (!settled) reject(error);
       writable.destroy(error);
