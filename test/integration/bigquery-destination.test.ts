@@ -297,21 +297,24 @@ describe('BigQuery destination against the double', () => {
   });
 
   test('many units under BigQuery’s real limit (5 updates per 10 s per table) still make one load job', async () => {
+    // Its own dataset, so the marker table starts with a fresh budget too.
+    const limited = await openDestination({ name: 'bq', config: { type: 'bigquery', project: PROJECT, dataset: 'limited', location: 'EU', endpoint: double.endpoint }, baseDir: process.cwd(), log: silentLogger });
     double.setTableUpdateLimit(5, 10_000);
     try {
       const job = spec('many_units');
       const id = runId();
-      const s = await stage(job, id, [col('id', 'INT64'), col('unit', 'INT64')]);
+      const s = await limited.stage({ runId: id, job, table: job.name, strategy: 'transactional', primaryKey: [], columns: [col('id', 'INT64'), col('unit', 'INT64')], log: silentLogger });
       const units = Array.from({ length: 40 }, (_, i) => i);
       for (const unit of units) await s.write(unit, Array.from({ length: 25 }, (_, r) => [unit * 100 + r, unit]));
       assert.equal(await s.commit(units, marker(job.name, job.name, id, 'transactional', 1000, units.map(String)), []), 1000);
-      const counted = await double.query(`SELECT COUNT(*) AS n, COUNT(DISTINCT unit) AS units FROM \`${PROJECT}.${dataset}.many_units\``);
+      const counted = await double.query(`SELECT COUNT(*) AS n, COUNT(DISTINCT unit) AS units FROM \`${PROJECT}.limited.many_units\``);
       assert.deepEqual(counted, [{ n: '1000', units: '40' }]);
       const jobs = double.jobs().filter((j) => j.jobReference.jobId.includes(id));
       assert.equal(jobs.filter((j) => j.configuration.load).length, 1);
       assert.ok(jobs.every((j) => !j.status.errorResult), 'no job hit the rate limit');
     } finally {
       double.setTableUpdateLimit(50, 1000);
+      await limited.close();
     }
   });
 });
