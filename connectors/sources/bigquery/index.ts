@@ -1,2 +1,8 @@
-/** Connector not built yet. */
-export {};
+/** The BigQuery source: tables (any project, public datasets) or queries, read with query jobs. */
+import type { ConnectorContext, SourceConnector } from '../../../src/core/connector.js';
+
+/** Opens a `bigquery` connection as a source. */
+export async function source(context: ConnectorContext): Promise<SourceConnector> {
+  const { BigQuerySource } = await import('./bigquery-source.js');
+  return BigQuerySource.open(context);
+}

@@ -230,6 +230,10 @@ const TYPE_OR_FUNCTION: Record<string, string> = {
   DATETIME: 'TIMESTAMP',
 };
 const FUNCTION_REWRITES: Record<string, string> = {
+  TO_JSON_STRING: 'to_json',
+  MD5: 'md5',
+  TO_HEX: 'hex',
+  STRUCT: 'row',
   SAFE_CAST: 'TRY_CAST',
   UNIX_MICROS: 'epoch_us',
   UNIX_MILLIS: 'epoch_ms',

@@ -25,6 +25,8 @@ export interface BigQueryDouble {
   readonly endpoint: string;
   /** Runs GoogleSQL and returns rows keyed by column, values as BigQuery's wire text (TIMESTAMP as int64 micros). */
   query(sql: string, options?: { project?: string; dataset?: string }): Promise<Record<string, WireValue>[]>;
+  /** Creates a dataset directly (seeding tables of other projects, public datasets…). */
+  createDataset(project: string, dataset: string, location?: string): Promise<void>;
   /** Every job run, in order, as the REST API shows it. */
   jobs(): Json[];
   /** A table's resource as tables.get returns it, or undefined. */
@@ -269,6 +271,9 @@ export async function startBigQueryDouble(options: BigQueryDoubleOptions = {}): 
       const rows = await engine.readRows({ table: job.result.table }, fields, 0, job.result.rows, true);
       const plain = (cell: { v: unknown }): WireValue => (Array.isArray(cell.v) ? (cell.v as { v: unknown }[]).map(plain) : (cell.v as string | null));
       return rows.map((row) => Object.fromEntries(fields.map((f, i) => [f.name, plain((row.f as { v: unknown }[])[i])])));
+    },
+    async createDataset(project, dataset, location) {
+      await engine.insertDataset(project, { datasetReference: { projectId: project, datasetId: dataset }, location });
     },
     jobs: () => [...engine.jobs.values()].map((job) => engine.jobResource(job)),
     async table(project, dataset, table) {
