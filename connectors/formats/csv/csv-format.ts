@@ -11,7 +11,7 @@ import { createTextDecoder, type TextChunkDecoder } from '../text-decoder.js';
 
 const DEFAULT_BATCH_SIZE = 10_000;
 /** Bytes decoded and parsed per papaparse call: small windows stay in CPU cache (measured fastest). */
-const WINDOW = Number(process.env.CSV_WINDOW ?? 32 * 1024);
+const WINDOW = 32 * 1024;
 /** A record longer than this is almost always an unclosed quote swallowing the rest of the file. */
 const MAX_RECORD_CHARS = 64 * 1024 * 1024;
 
@@ -105,6 +105,7 @@ class CsvRecordReader {
       // A record longer than a window: gather at least as much again before parsing, so the
       // work stays linear in the record's length.
       this.pending += text;
+      if (this.partial.length + this.pending.length > MAX_RECORD_CHARS) this.runaway();
       if (this.pending.length < this.partial.length) return;
       text = this.pending;
       this.pending = '';
@@ -151,13 +152,15 @@ class CsvRecordReader {
     });
     const result = parser.parse(text, 0, !last) as StepResult;
     this.partial = last ? '' : text.slice(result.meta.cursor);
-    if (this.partial.length > MAX_RECORD_CHARS) {
-      throw new BadRecordError(
-        `${this.name}:${this.line}`,
-        undefined,
-        `a record runs past ${MAX_RECORD_CHARS / 1024 / 1024} MiB, most likely a quote that is never closed; check the quoting or set source.csv.quote`,
-      );
-    }
+    if (this.partial.length > MAX_RECORD_CHARS) this.runaway();
+  }
+
+  private runaway(): never {
+    throw new BadRecordError(
+      `${this.name}:${this.line}`,
+      undefined,
+      `a record runs past ${MAX_RECORD_CHARS / 1024 / 1024} MiB, most likely a quote that is never closed; check the quoting or set source.csv.quote`,
+    );
   }
 
   private record(row: string[], errors: StepResult['errors'], text: string, start: number, end: number, last: boolean): void {

@@ -116,7 +116,9 @@ async function* jsonBatches(file: FileHandle, batchSize: number): AsyncGenerator
       while (rows.ready.length) yield rows.ready.shift()!;
       if (failure) {
         if (!failure.message.startsWith('Parser')) throw failure;
-        throw new BadRecordError(`${file.name}: element ${builder.count + 1}`, undefined, `invalid JSON: ${failure.message}`);
+        // The parser reports no position; tokens of the failing chunk never arrive, so the count is a lower bound.
+        const after = builder.count ? ` after element ${builder.count}` : '';
+        throw new BadRecordError(file.name, undefined, `not valid JSON${after}: ${failure.message}`);
       }
       if (ended) break;
       const waiting = new Promise<void>((resolve) => (wake = resolve));

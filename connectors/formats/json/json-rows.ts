@@ -37,7 +37,7 @@ export class JsonRowCollector {
       this.reject(position, `${this.unit} ${position} is ${describe(value)}, not a JSON object`, raw ?? safeJson(value));
       return;
     }
-    const row: unknown[] = new Array(this.fields.length);
+    const row: unknown[] = new Array(this.fields.length).fill(undefined);
     for (const key of Object.keys(value)) {
       let at = this.index.get(key);
       if (at === undefined) {

@@ -105,7 +105,7 @@ function asyncBufferOf(file: FileHandle): AsyncBuffer {
     async slice(start: number, end?: number): Promise<ArrayBuffer> {
       const bytes = await file.readRange(start, end ?? file.size);
       if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
-      return bytes.slice().buffer as ArrayBuffer;
+      return Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer;
     },
   };
 }

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PreconditionFailed, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
 import { ConfigError, EtlError } from '../../../src/core/errors.js';
 
-const READ_CHUNK = 1024 * 1024;
+const READ_CHUNK = 256 * 1024;
 /** Marks our own temporary and lock files, which listings skip. */
 const TEMP_MARK = '.b2betl-';
 /** A lock older than this was left by a process that died mid-write. */

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { parquetFormat } from '../../connectors/formats/parquet/parquet-format.js';
+import type { FileHandle } from '../../src/core/connector.js';
+import { BadRecordError } from '../../src/core/errors.js';
+import { bytesHandle, diskHandle, readAll, tempFolder } from '../support/formats.js';
+
+let folder: { dir: string; cleanup: () => Promise<void> };
+let instance: DuckDBInstance;
+let duckdb: DuckDBConnection;
+
+/** Writes `select` to a Parquet file in the temp folder with DuckDB and returns its path. */
+async function parquet(name: string, select: string, options = ''): Promise<string> {
+  const file = path.join(folder.dir, `${name}.parquet`);
+  await duckdb.run(`COPY (${select}) TO '${file}' (FORMAT parquet${options ? `, ${options}` : ''})`);
+  return file;
+}
+
+before(async () => {
+  folder = await tempFolder('parquet');
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  instance = await DuckDBInstance.create(':memory:');
+  duckdb = await instance.connect();
+  await duckdb.run("SET TimeZone = 'UTC'");
+});
+
+after(async () => {
+  duckdb.closeSync();
+  instance.closeSync();
+  await folder.cleanup();
+});
+
+describe('parquet format', () => {
+  it('maps Parquet types to canonical types and keeps values exact', async () => {
+    const file = await parquet(
+      'types',
+      `SELECT 1::INTEGER AS i32, 9007199254740993::BIGINT AS i64, 42::BIGINT AS small64, 5::SMALLINT AS i16,
+        1.5::DOUBLE AS f64, 1.25::FLOAT AS f32,
+        -0.5::DECIMAL(9,2) AS dec9, -1234567890.123::DECIMAL(18,3) AS dec18,
+        '-12345678901234567890123456789.123456789'::DECIMAL(38,9) AS dec38,
+        '12345678901234567890123456789012345678'::DECIMAL(38,0) AS dec38_0,
+        true AS flag, 'héllo 美咲' AS text, '\\xAA\\x00\\xBB'::BLOB AS raw,
+        DATE '2024-02-29' AS day,
+        TIMESTAMPTZ '2024-01-02 03:04:05.123456+00' AS at_utc,
+        TIMESTAMPTZ '1969-12-31 23:59:59.000001+00' AS before_epoch,
+        TIMESTAMP '2024-01-02 03:04:05.123456' AS wall_clock,
+        TIMESTAMP_MS '2024-01-02 03:04:05.123' AS wall_ms,
+        TIMESTAMP_NS '1969-12-31 23:59:59.999999999' AS wall_ns,
+        TIME '12:34:56.789012' AS clock,
+        [1, 2, 3] AS numbers, {'a': 1, 'b': 'x'} AS point, MAP {'k': 1} AS dict,
+        '8c3a7bb6-4b67-4e2a-9f2a-8f4ed8e0d2d1'::UUID AS id, '{"a":[1,2]}'::JSON AS doc,
+        18446744073709551615::UBIGINT AS u64, 4000000000::UINTEGER AS u32
+      UNION ALL
+      SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`,
+    );
+    const rows = await parquetFormat.read(await diskHandle(file), {});
+    const types = Object.fromEntries([...rows.declaredTypes!].map(([name, column]) => [name, column.type]));
+    assert.deepEqual(types, {
+      i32: 'INT64',
+      i64: 'INT64',
+      small64: 'INT64',
+      i16: 'INT64',
+      f64: 'FLOAT64',
+      f32: 'FLOAT64',
+      dec9: 'NUMERIC',
+      dec18: 'NUMERIC',
+      dec38: 'NUMERIC',
+      dec38_0: 'BIGNUMERIC',
+      flag: 'BOOL',
+      text: 'STRING',
+      raw: 'BYTES',
+      day: 'DATE',
+      at_utc: 'TIMESTAMP',
+      before_epoch: 'TIMESTAMP',
+      wall_clock: 'DATETIME',
+      wall_ms: 'DATETIME',
+      wall_ns: 'DATETIME',
+      clock: 'TIME',
+      numbers: 'STRING',
+      point: 'STRING',
+      dict: 'STRING',
+      id: 'STRING',
+      doc: 'JSON',
+      u64: 'NUMERIC',
+      u32: 'INT64',
+    });
+    assert.equal(rows.declaredTypes!.get('dec18')!.sourceType, 'DECIMAL(18,3)');
+    assert.equal(rows.declaredTypes!.get('numbers')!.sourceType, 'LIST');
+    assert.ok([...rows.declaredTypes!.values()].every((column) => column.nullable));
+
+    const result = await readAll(parquetFormat, await diskHandle(file));
+    assert.deepEqual(result.positions, [1, 2]);
+    assert.deepEqual(result.records[0], {
+      i32: 1,
+      i64: 9007199254740993n,
+      small64: 42,
+      i16: 5,
+      f64: 1.5,
+      f32: 1.25,
+      dec9: '-0.50',
+      dec18: '-1234567890.123',
+      dec38: '-12345678901234567890123456789.123456789',
+      dec38_0: '12345678901234567890123456789012345678',
+      flag: true,
+      text: 'héllo 美咲',
+      raw: new Uint8Array([0xaa, 0x00, 0xbb]),
+      day: '2024-02-29',
+      at_utc: 1704164645123456n,
+      before_epoch: -999999n,
+      wall_clock: '2024-01-02 03:04:05.123456',
+      wall_ms: '2024-01-02 03:04:05.123000',
+      wall_ns: '1969-12-31 23:59:59.999999',
+      clock: '12:34:56.789012',
+      numbers: [1, 2, 3],
+      point: { a: 1, b: 'x' },
+      dict: { k: 1 },
+      id: '8c3a7bb6-4b67-4e2a-9f2a-8f4ed8e0d2d1',
+      doc: '{"a":[1,2]}',
+      u64: '18446744073709551615',
+      u32: 4000000000,
+    });
+    assert.ok(Object.values(result.records[1]!).every((value) => value === null || value === undefined));
+  });
+
+  it('reads row group by row group with ranged reads, batches never spanning two groups', async () => {
+    const file = await parquet(
+      'groups',
+      `SELECT range AS id, md5(range::VARCHAR) || md5((range + 1)::VARCHAR) AS name, (range * 0.01)::DECIMAL(12,2) AS amount FROM range(60000)`,
+      'ROW_GROUP_SIZE 20000',
+    );
+    const groups = await duckdb.runAndReadAll(`SELECT row_group_id, any_value(row_group_num_rows)::INTEGER AS n FROM parquet_metadata('${file}') GROUP BY 1 ORDER BY 1`);
+    const sizes = groups.getRowObjectsJson().map((row) => Number(row.n));
+    assert.ok(sizes.length >= 3, `expected several row groups, got ${sizes.join(',')}`);
+
+    const disk = await diskHandle(file);
+    let bytesRead = 0;
+    const counting: FileHandle = {
+      ...disk,
+      async readRange(start, end) {
+        bytesRead += Math.min(end, disk.size) - start;
+        return disk.readRange(start, end);
+      },
+    };
+    const { batches } = await parquetFormat.read(counting, { batchSize: 1_000_000 });
+    const seen: { rows: number; bytesSoFar: number }[] = [];
+    const ids: unknown[] = [];
+    const positions: number[] = [];
+    let last: unknown[] | undefined;
+    for await (const batch of batches) {
+      seen.push({ rows: batch.rows.length, bytesSoFar: bytesRead });
+      for (const row of batch.rows) ids.push(row[0]);
+      positions.push(...batch.positions);
+      last = batch.rows.at(-1);
+    }
+    assert.deepEqual(
+      seen.map((batch) => batch.rows),
+      sizes,
+      'one batch per row group when the batch size is larger',
+    );
+    assert.ok(seen[0]!.bytesSoFar < disk.size * 0.6, `first group read ${seen[0]!.bytesSoFar} of ${disk.size} bytes`);
+    assert.deepEqual(ids, Array.from({ length: 60000 }, (_, i) => i));
+    assert.deepEqual(positions, Array.from({ length: 60000 }, (_, i) => i + 1));
+    assert.equal(last![0], 59999);
+    assert.equal(last![2], '599.99');
+
+    const small = await readAll(parquetFormat, disk, { batchSize: 4000 });
+    assert.ok(small.batches.every((batch) => batch.rows.length <= 4000));
+    let start = 0;
+    for (const size of sizes) {
+      // A row group is split into batches that end exactly at its last row.
+      const inGroup = small.batches.filter((batch) => batch.positions[0]! > start && batch.positions[0]! <= start + size);
+      assert.equal(inGroup.reduce((sum, batch) => sum + batch.rows.length, 0), size);
+      start += size;
+    }
+  });
+
+  it('reads zstd, gzip, snappy and brotli compressed files', async () => {
+    for (const codec of ['zstd', 'gzip', 'snappy', 'brotli']) {
+      const file = await parquet(`codec_${codec}`, `SELECT range AS id, repeat('x', 50) || range AS text FROM range(2000)`, `COMPRESSION ${codec}`);
+      const result = await readAll(parquetFormat, await diskHandle(file));
+      assert.equal(result.rows.length, 2000, codec);
+      assert.deepEqual(result.rows[1999], [1999, `${'x'.repeat(50)}1999`], codec);
+    }
+  });
+
+  it('yields the fields of a file with no rows', async () => {
+    const file = await parquet('empty', `SELECT 1::INTEGER AS a, 'x' AS b WHERE false`);
+    const result = await readAll(parquetFormat, await diskHandle(file));
+    assert.equal(result.batches.length, 1);
+    assert.deepEqual(result.batches[0]!.fields, ['a', 'b']);
+    assert.deepEqual(result.rows, []);
+  });
+
+  it('fails clearly on a file that is not Parquet', async () => {
+    await assert.rejects(parquetFormat.read(bytesHandle('orders.parquet', 'id,name\n1,a\n'), {}), (error: unknown) => {
+      assert.ok(error instanceof BadRecordError);
+      assert.match(error.message, /orders\.parquet: not a readable Parquet file/);
+      return true;
+    });
+  });
+});
