@@ -113,8 +113,11 @@ function toFloat64(raw: unknown): number {
   switch (typeof raw) {
     case 'number':
       return raw;
-    case 'bigint':
-      return Number(raw);
+    case 'bigint': {
+      const value = Number(raw);
+      if (BigInt(value) !== raw) fail(`${raw} cannot be a FLOAT64 without losing precision; load the column as NUMERIC or STRING`);
+      return value;
+    }
     case 'string': {
       const text = raw.trim();
       if (DECIMAL_TEXT.test(text)) return Number(text);

@@ -37,6 +37,8 @@ export interface RunResult {
   files_failed: number;
   duration_ms: number;
   error: string | null;
+  /** Why nothing was loaded, for a skipped run ("no files match …"). */
+  note?: string;
   /** With --dry-run: what would be read and loaded. */
   plan?: DryRunPlan;
 }
@@ -134,8 +136,8 @@ export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunRe
   }
   const run = new Run(job, options, runId);
   try {
-    const { status, counts, error } = await run.execute();
-    return result(status, counts, error ?? null);
+    const { status, counts, error, note } = await run.execute();
+    return { ...result(status, counts, error ?? null), ...(note ? { note } : {}) };
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     return result('failed', run.counts, messageOf(error));
@@ -216,6 +218,8 @@ class Run {
   private readonly ledger: Ledger;
   private readonly controller = new AbortController();
   private badRecords = 0;
+  private started = false;
+  private committing = false;
 
   constructor(
     private readonly job: LoadedJob,
@@ -231,7 +235,7 @@ class Run {
     return this.job.spec.name;
   }
 
-  async execute(): Promise<{ status: RunStatus; counts: RunCounts; error?: string }> {
+  async execute(): Promise<{ status: RunStatus; counts: RunCounts; error?: string; note?: string }> {
     this.ledger.acquireLock(this.name, this.runId, LEASE_MS);
     const heartbeat = setInterval(() => this.ledger.renewLock(this.name, this.runId, LEASE_MS), LEASE_MS / 3).unref();
     let opened: OpenedSource | undefined;
@@ -241,6 +245,10 @@ class Run {
       await this.reconcile(destination);
       opened = await openSource(this.job, this.log);
       return await this.load(opened, destination);
+    } catch (error) {
+      // A run past markCommitting is left for reconciliation: its commit may have landed.
+      if (this.started && !this.committing) this.ledger.finishRun(this.runId, 'failed', this.counts, this.watch.times, messageOf(error));
+      throw error;
     } finally {
       clearInterval(heartbeat);
       await Promise.allSettled([opened?.source.close(), destination?.close()]);
@@ -267,7 +275,7 @@ class Run {
     }
   }
 
-  private async load(opened: OpenedSource, destination: DestinationConnector): Promise<{ status: RunStatus; counts: RunCounts; error?: string }> {
+  private async load(opened: OpenedSource, destination: DestinationConnector): Promise<{ status: RunStatus; counts: RunCounts; error?: string; note?: string }> {
     const { spec } = this.job;
     const state = sourceState(this.job, this.options, opened);
     const plan = await this.watch.time('plan', () =>
@@ -276,10 +284,11 @@ class Run {
     this.options.observer?.planned?.(plan);
     this.counts.files_skipped = plan.skipped.length;
     this.ledger.startRun({ id: this.runId, job: this.name, destination: this.job.destinationName, table: this.job.table, strategy: spec.load.strategy });
+    this.started = true;
     if (plan.units.length === 0) {
       const reason = plan.notes?.[0] ?? 'nothing new to load';
       this.ledger.finishRun(this.runId, 'skipped', this.counts, this.watch.times, reason);
-      return { status: 'skipped', counts: this.counts };
+      return { status: 'skipped', counts: this.counts, note: reason };
     }
     const existing = await destination.describe(this.job.table);
     if (existing?.strategy && existing.strategy !== spec.load.strategy) {
@@ -307,6 +316,7 @@ class Run {
       stages: this.watch.times,
     });
     this.ledger.markCommitting(this.runId, pending(0, []));
+    this.committing = true;
     const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0)));
     const final = pending(rows, columns ?? []);
     Object.assign(this.counts, final.counts);
@@ -506,6 +516,7 @@ class Run {
       stages: this.watch.times,
     };
     this.ledger.markCommitting(this.runId, pending);
+    this.committing = true;
     crashPoint('before-commit');
     const needsCommit = stage && (rows > 0 || this.job.spec.load.strategy === 'catalog');
     if (needsCommit) {

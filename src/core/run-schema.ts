@@ -6,8 +6,14 @@ import { ConversionFailure, converterFor, type ValueConverter } from './convert.
 import { ConfigError, SchemaError } from './errors.js';
 import { inferTextType, inferValueType, widenType } from './infer.js';
 import { sanitizeNames } from './names.js';
-import { COMPATIBLE, describeMismatches, isCompatible, type ColumnMismatch } from './schema.js';
+import { describeMismatches, isCompatible, type ColumnMismatch } from './schema.js';
 import type { Column, ColumnType, SourceColumn, Value } from './types.js';
+
+/** Type changes applied to an established column without asking: every old value keeps its meaning. */
+const WIDENINGS: Partial<Record<ColumnType, readonly ColumnType[]>> = {
+  INT64: ['FLOAT64', 'NUMERIC', 'BIGNUMERIC'],
+  NUMERIC: ['BIGNUMERIC'],
+};
 
 /** How one batch shape maps onto the run's columns. */
 export interface BatchPlan {
@@ -76,7 +82,7 @@ export class RunSchema {
     if (fresh.length) this.add(fresh);
     for (const column of columns) {
       const index = this.bySource.get(column.name);
-      if (index !== undefined) this.reconcile(index, column.type);
+      if (index !== undefined) this.reconcile(index, column);
     }
     const plan = this.buildPlan(columns);
     this.plans.set(key, plan);
@@ -167,7 +173,9 @@ export class RunSchema {
       let nullable = true;
       if (existing) {
         nullable = existing.nullable;
-        if (isCompatible(column.type, existing.type)) type = existing.type;
+        // An inferred type is a guess from a sample: the table's type is the contract, and
+        // values that do not convert to it become bad records naming the column.
+        if (isCompatible(column.type, existing.type) || column.inferred) type = existing.type;
         else if (!this.mayBecome(existing, column.type)) {
           mismatches.push({ column: existing.name, source: column.name, sourceType: column.type, destinationType: existing.type });
         }
@@ -182,25 +190,32 @@ export class RunSchema {
   }
 
   /** Widens a run column when a batch brings a type it cannot hold. */
-  private reconcile(index: number, type: ColumnType): void {
+  private reconcile(index: number, source: SourceColumn): void {
     const column = this.columns[index];
+    const type = source.type;
     if (isCompatible(type, column.type)) return;
     const wider = isCompatible(column.type, type) ? type : widenType(column.type, type);
     if (wider && isCompatible(type, wider) && this.mayBecome(column, wider)) {
       this.setType(index, wider);
       return;
     }
+    // Another file's sample guessed differently: keep the established type, convert per value.
+    if (source.inferred) return;
     throw new SchemaError(
       describeMismatches(this.options.table, [{ column: column.name, source: column.source, sourceType: type, destinationType: column.type }]),
       'change the source type, or load into a new table',
     );
   }
 
-  /** Whether a column may change to `type`: any widening in this run, only allowed ones on the existing table. */
+  /**
+   * Whether an established column may change to `type`: only widenings that keep every value's
+   * meaning (integers to wider numbers), and on an existing table only those the destination
+   * can apply. A column never turns into STRING because one value did not fit.
+   */
   private mayBecome(column: Column, type: ColumnType): boolean {
-    if (!COMPATIBLE[column.type].includes(type)) return false;
+    if (!WIDENINGS[column.type]?.includes(type)) return false;
     const existing = this.existingByName.get(column.name.toLowerCase());
-    return !existing || existing.type === type || (isCompatible(existing.type, type) && this.options.canWiden(existing.type, type));
+    return !existing || existing.type === type || (WIDENINGS[existing.type]?.includes(type) === true && this.options.canWiden(existing.type, type));
   }
 
   private setType(index: number, type: ColumnType): void {

@@ -2,8 +2,6 @@
  * The source for files: any {@link ObjectStore} × any {@link FileFormat}. Plans new or changed
  * files, infers each file's columns from its first rows, and streams it as batches.
  */
-import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import picomatch from 'picomatch';
 import { formatByName, formatForPath } from '../../formats/index.js';
 import type {
@@ -92,7 +90,7 @@ export class FilesSource implements SourceConnector {
 
   /** Streams one file: the first `sample_size` rows set the columns, later fields extend them. */
   async *readFile(file: ObjectInfo, job: JobSpec, _log: Logger): AsyncIterable<RecordBatch> {
-    const format = job.source.format ? formatByName(job.source.format) : formatForPath(file.path);
+    const format = await (job.source.format ? formatByName(job.source.format) : formatForPath(file.path));
     const handle = this.handle(file);
     const rows = await format.read(handle, formatOptions(job, file.path));
     const sampleSize = job.source.sample_size ?? DEFAULT_SAMPLE_ROWS;
@@ -147,20 +145,14 @@ export class FilesSource implements SourceConnector {
     for (const heldBatch of held) yield toRecordBatch(heldBatch);
   }
 
+  /** The file as formats see it; formats decompress `.gz` themselves, by the name. */
   private handle(file: ObjectInfo): FileHandle {
     const store = this.store;
-    const gzip = /\.gz$/i.test(file.path);
     return {
       name: store.url(file.path),
       size: file.size,
-      async open(): Promise<Readable> {
-        const stream = await store.read(file.path);
-        return gzip ? stream.pipe(createGunzip()) : stream;
-      },
-      async readRange(start: number, end: number): Promise<Uint8Array> {
-        if (gzip) throw ConfigError.of(`${store.url(file.path)}: a compressed file cannot be read by random access`, 'store Parquet files uncompressed (Parquet compresses internally)');
-        return store.readRange(file.path, start, end);
-      },
+      open: () => store.read(file.path),
+      readRange: (start: number, end: number) => store.readRange(file.path, start, end),
     };
   }
 
