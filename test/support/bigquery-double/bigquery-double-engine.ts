@@ -824,8 +824,18 @@ export class Engine {
     if (keyword(tokens[i]) === 'IF') i += 2;
     const { path: target, end } = tableAt(tokens, i, catalog);
     const state = this.table(target);
+    // Every action is checked before any is applied: an invalid statement changes nothing and
+    // does not count against the table's update rate.
+    await this.alterActions(state, splitCommas(tokens.slice(end)), false);
     this.noteUpdate(target);
-    for (const action of splitCommas(tokens.slice(end))) {
+    await this.alterActions(state, splitCommas(tokens.slice(end)), true);
+    state.lastModifiedTime = Date.now();
+  }
+
+  private async alterActions(state: TableState, actions: Token[][], apply: boolean): Promise<void> {
+    const target = state.path;
+    const added = new Set<string>();
+    for (const action of actions) {
       const a = keyword(action[0]);
       const b = keyword(action[1]);
       if (a === 'ADD' && b === 'COLUMN') {
@@ -837,12 +847,14 @@ export class Engine {
         }
         const name = action[k].value ?? action[k].text;
         const { type, mode } = parseColumnType(action.slice(k + 1));
-        if (state.fields.some((f) => f.name.toLowerCase() === name.toLowerCase())) {
+        if (state.fields.some((f) => f.name.toLowerCase() === name.toLowerCase()) || (!apply && added.has(name.toLowerCase()))) {
           if (ifNotExists) continue;
           throw invalid(`Column already exists: ${name}`);
         }
+        added.add(name.toLowerCase());
         if (mode === 'REQUIRED') throw invalid(`ALTER TABLE ADD COLUMN cannot add a REQUIRED column (${name}); new columns must be NULLABLE`);
         const [field] = normalizeSchema([{ name, type, mode }], this.tableKey(target));
+        if (!apply) continue;
         await this.run(`ALTER TABLE ${duckTable(target)} ADD COLUMN ${quote(field.name)} ${duckType(field)}`);
         state.fields.push(field);
       } else if (a === 'ALTER' && b === 'COLUMN') {
@@ -855,26 +867,30 @@ export class Engine {
           if (!widenable(field.type, type)) {
             throw invalid(`ALTER TABLE ALTER COLUMN SET DATA TYPE requires that the existing column type (${field.type}) is assignable to the new type (${type})`);
           }
+          if (!apply) continue;
           const source = quote(field.name);
           const using = type === 'BIGNUMERIC' ? `regexp_replace(regexp_replace(CAST(${source} AS VARCHAR), '(\\.[0-9]*?)0+$', '\\1'), '\\.$', '')` : `CAST(${source} AS ${duckScalar(type)})`;
           await this.run(`ALTER TABLE ${duckTable(target)} ALTER COLUMN ${source} SET DATA TYPE ${duckScalar(type)} USING ${using}`);
           field.type = type;
         } else if (verb === 'DROP NOT') {
+          if (!apply) continue;
           await this.run(`ALTER TABLE ${duckTable(target)} ALTER COLUMN ${quote(field.name)} DROP NOT NULL`);
           field.mode = 'NULLABLE';
         } else throw invalid(`the test double does not support ALTER COLUMN ${verb}`);
       } else if (a === 'DROP' && b === 'COLUMN') {
         const name = action[2].value ?? action[2].text;
+        if (!state.fields.some((f) => f.name.toLowerCase() === name.toLowerCase())) throw invalid(`Column not found: ${name}`);
+        if (!apply) continue;
         await this.run(`ALTER TABLE ${duckTable(target)} DROP COLUMN ${quote(name)}`);
         state.fields = state.fields.filter((f) => f.name.toLowerCase() !== name.toLowerCase());
       } else if (a === 'SET' && b === 'OPTIONS') {
         const options = parseOptions(action.slice(3, closing(action, 2)));
+        if (!apply) continue;
         if (options.labels) state.labels = { ...state.labels, ...options.labels };
         if (options.expirationTime) state.expirationTime = options.expirationTime;
         if (options.description) state.description = options.description;
       } else throw invalid(`the test double does not support ALTER TABLE ${a} ${b}`);
     }
-    state.lastModifiedTime = Date.now();
   }
 
   // -------------------------------------------------------------------------------------------
