@@ -346,7 +346,7 @@ export class BigQueryDestination implements DestinationConnector {
       statements.push(`DELETE FROM ${target} WHERE TRUE`);
       statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${source}`);
     } else if (strategy === 'merge') {
-      statements.push(this.mergeStatement(target, staging, columns, args.primaryKey, args.orderColumn));
+      statements.push(this.mergeStatement(target, this.path(staging), columns, args.primaryKey, args.orderColumn ? `${ident(args.orderColumn)} DESC` : undefined));
     } else {
       statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${source}`);
     }
@@ -372,16 +372,18 @@ export class BigQueryDestination implements DestinationConnector {
     return runQuery(this.handle, this.jobIdFor(spec.name, marker.runId, 'commit'), statements.join(';\n'), `commit run ${marker.runId} into ${this.project}.${this.datasetId}.${table}`, params);
   }
 
-  /** MERGE on the primary key; staging rows are deduplicated first, the last row of a key wins. */
-  mergeStatement(target: string, staging: string, columns: readonly Column[], primaryKey: readonly string[], orderColumn?: string): string {
+  /**
+   * MERGE on the primary key from `from` (a table path or a parenthesized query); its rows are
+   * deduplicated first, keeping per key the first row in `order` (the last staged one).
+   */
+  mergeStatement(target: string, from: string, columns: readonly Column[], primaryKey: readonly string[], order?: string): string {
     const keys = primaryKey.map((key) => {
       const column = columns.find((c) => c.source === key || c.name === key || c.name.toLowerCase() === key.toLowerCase());
       if (!column) throw new EtlError(`load.primary_key column ${key} is not among the loaded columns`, `columns are: ${columns.map((c) => c.source).join(', ')}`);
       return ident(column.name);
     });
     const names = columns.map((c) => ident(c.name));
-    const order = orderColumn ? `${ident(orderColumn)} DESC` : keys.join(', ');
-    const deduped = `SELECT ${names.join(', ')} FROM ${this.path(staging)} WHERE TRUE QUALIFY ROW_NUMBER() OVER (PARTITION BY ${keys.join(', ')} ORDER BY ${order}) = 1`;
+    const deduped = `SELECT ${names.join(', ')} FROM ${from} WHERE TRUE QUALIFY ROW_NUMBER() OVER (PARTITION BY ${keys.join(', ')} ORDER BY ${order ?? keys.join(', ')}) = 1`;
     const on = keys.map((k) => `T.${k} IS NOT DISTINCT FROM S.${k}`).join(' AND ');
     const updates = names.filter((n) => !keys.includes(n)).map((n) => `${n} = S.${n}`);
     return [

@@ -86,6 +86,8 @@ export interface JobState {
   /** Table holding the result rows of a query, and its schema. */
   result?: { table: string; fields: BqField[]; rows: number };
   numDmlAffectedRows?: number;
+  /** Rows the script's last DML statement changed (`@@row_count`). */
+  lastDmlRows?: number;
   done: Promise<void>;
   /** Bytes of the uploaded file, for load jobs from the upload endpoint. */
   upload?: Buffer;
@@ -578,8 +580,20 @@ export class Engine {
     }
   }
 
-  private async runStatement(job: JobState, tokens: Token[], catalog: Catalog, parameters: Parameter[], inTransaction: boolean): Promise<void> {
+  private async runStatement(job: JobState, tokens: Token[], catalog: Catalog, given: Parameter[], inTransaction: boolean): Promise<void> {
     const first = keyword(tokens[0]);
+    const parameters = [...given, { name: '@row_count', type: 'INT64', value: String(job.lastDmlRows ?? -1) }];
+    const before = job.numDmlAffectedRows ?? 0;
+    try {
+      await this.dispatch(job, first, tokens, catalog, parameters, inTransaction);
+    } finally {
+      if ((job.numDmlAffectedRows ?? 0) !== before || ['INSERT', 'MERGE', 'DELETE', 'UPDATE', 'TRUNCATE'].includes(first)) {
+        job.lastDmlRows = (job.numDmlAffectedRows ?? 0) - before;
+      }
+    }
+  }
+
+  private async dispatch(job: JobState, first: string, tokens: Token[], catalog: Catalog, parameters: Parameter[], inTransaction: boolean): Promise<void> {
     const ddl = ['CREATE', 'DROP', 'ALTER'].includes(first);
     if (ddl && inTransaction) {
       throw invalid(`${first} TABLE is not supported inside a transaction; run DDL before BEGIN TRANSACTION`);

@@ -75,6 +75,12 @@ export function tokenize(sql: string): Token[] {
       const m = /^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/.exec(sql.slice(i))!;
       tokens.push({ kind: 'number', text: m[0] });
       i += m[0].length;
+    } else if (c === '@' && sql[i + 1] === '@' && /[A-Za-z_]/.test(sql[i + 2] ?? '')) {
+      // A system variable (@@row_count): kept as a parameter named with its leading @.
+      let j = i + 3;
+      while (j < n && /[A-Za-z0-9_]/.test(sql[j])) j++;
+      tokens.push({ kind: 'param', text: sql.slice(i, j), value: sql.slice(i + 1, j) });
+      i = j;
     } else if (c === '@' && /[A-Za-z_]/.test(sql[i + 1] ?? '')) {
       let j = i + 2;
       while (j < n && /[A-Za-z0-9_]/.test(sql[j])) j++;
@@ -231,6 +237,7 @@ const TYPE_OR_FUNCTION: Record<string, string> = {
 };
 const FUNCTION_REWRITES: Record<string, string> = {
   TO_JSON_STRING: 'to_json',
+  TO_JSON: 'to_json',
   MD5: 'md5',
   TO_HEX: 'hex',
   STRUCT: 'row',
@@ -311,7 +318,7 @@ export function translate(statement: readonly Token[], catalog: Catalog, paramet
     if (t.kind === 'param') {
       const parameter = t.value ? byName.get(t.value.toLowerCase()) : positionalParams[positional];
       if (!parameter) throw invalid(t.value ? `Query parameter '${t.value}' not found` : 'Not enough positional parameters');
-      const key = t.value ? `p_${t.value.toLowerCase()}` : `p${positional++}`;
+      const key = t.value ? `p_${t.value.toLowerCase().replace(/@/g, '_sys_')}` : `p${positional++}`;
       if (parameter.type === 'ARRAY') {
         const element = duckScalar(standardType(parameter.arrayType ?? 'STRING') ?? 'STRING');
         values[key] = JSON.stringify(parameter.arrayValues ?? []);
