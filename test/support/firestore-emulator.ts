@@ -43,8 +43,9 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 /** The child side: serve until the parent closes stdin (or dies). */
 async function serve(): Promise<void> {
-  const { FirestoreServer } = (await import('@firestore-emulator/server')).default as typeof import('@firestore-emulator/server');
-  const emulator = new FirestoreServer();
+  const module = (await import('@firestore-emulator/server')).default as typeof import('@firestore-emulator/server');
+  speedUpInserts(module);
+  const emulator = new module.FirestoreServer();
   // FirestoreServer.start binds 0.0.0.0 on a given port; binding its gRPC server directly
   // keeps the emulator on loopback and lets the system pick a free port.
   const grpc = (emulator as unknown as { server: GrpcServer }).server;
@@ -61,6 +62,24 @@ async function serve(): Promise<void> {
     emulator.stop();
     process.exit(0);
   });
+}
+
+/**
+ * The emulator adds a document by copying its whole collection (an immer `produce` over a
+ * record of every document), which makes seeding n documents take O(n²): minutes for 50,000.
+ * Inserting in place gives the same state in O(n).
+ */
+function speedUpInserts(module: typeof import('@firestore-emulator/server')): void {
+  type Collection = { documents: Record<string, unknown>; emitter: unknown; database: unknown };
+  const { FirestoreStateCollection, FirestoreStateDocument } = module;
+  const Document = FirestoreStateDocument as unknown as new (...args: unknown[]) => unknown;
+  (FirestoreStateCollection.prototype as unknown as { getDocument(this: Collection, name: string): unknown }).getDocument = function (name) {
+    if (!Object.prototype.hasOwnProperty.call(this.documents, name)) {
+      if (Object.isFrozen(this.documents)) this.documents = { ...this.documents };
+      this.documents[name] = new Document(this.emitter, this.database, this, name, {}, {});
+    }
+    return this.documents[name];
+  };
 }
 
 interface GrpcServer {
