@@ -15,6 +15,7 @@ import {
   parseInstant,
   readCursorState,
 } from '../../connectors/sources/firestore/firestore-cursor.js';
+import { startGcsDouble, type GcsDouble } from '../support/gcs-double.js';
 import { columnNameOf, unusableFieldName } from '../../connectors/sources/firestore/firestore-rows.js';
 import { FirestoreValues, timestampMicros } from '../../connectors/sources/firestore/firestore-values.js';
 
@@ -147,47 +148,54 @@ describe('cursor state', () => {
 
 describe('connection settings', () => {
   let dir: string;
+  let double: GcsDouble;
+  const key = { type: 'service_account', project_id: 'p', client_email: 'etl@p.iam.gserviceaccount.com', private_key: '-----BEGIN PRIVATE KEY-----\nTOPSECRET\n-----END PRIVATE KEY-----\n' };
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'b2betl-fs-'));
-    await writeFile(path.join(dir, 'key.json'), '{}');
+    await writeFile(path.join(dir, 'key.json'), JSON.stringify(key));
+    double = await startGcsDouble({ buckets: [] });
+    double.setSecret('projects/p/secrets/firestore-key/versions/2', JSON.stringify(key));
   });
-  after(() => rm(dir, { recursive: true, force: true }));
+  after(async () => {
+    await double.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   const connection = (extra: Record<string, string> = {}) => ({ type: 'firestore' as const, project: 'p', ...extra });
+  const settingsOf = (extra: Record<string, string>, env: NodeJS.ProcessEnv = {}) =>
+    firestoreSettings(connection(extra), { name: 'fs', baseDir: dir, env, secretEndpoint: double.endpoint });
 
-  test('an emulator host from the connection or FIRESTORE_EMULATOR_HOST, without credentials', () => {
-    const fromConfig = firestoreSettings(connection({ emulator_host: '127.0.0.1:8080', credentials: '/nowhere.json' }), dir, 'fs', {});
+  test('an emulator host from the connection or FIRESTORE_EMULATOR_HOST, without credentials', async () => {
+    const fromConfig = await settingsOf({ emulator_host: '127.0.0.1:8080', credentials: '/nowhere.json' });
     assert.equal(fromConfig.settings.host, '127.0.0.1:8080');
     assert.equal(fromConfig.settings.ssl, false);
-    assert.equal(fromConfig.settings.keyFilename, undefined);
-    const fromEnv = firestoreSettings(connection(), dir, 'fs', { FIRESTORE_EMULATOR_HOST: 'localhost:9000' });
+    assert.equal(fromConfig.settings.credentials, undefined);
+    const fromEnv = await settingsOf({}, { FIRESTORE_EMULATOR_HOST: 'localhost:9000' });
     assert.equal(fromEnv.settings.host, 'localhost:9000');
     assert.equal(fromEnv.where, 'emulator localhost:9000, project p');
   });
 
-  test('credentials as a key file path (relative to the config), inline JSON, or none', () => {
-    const file = firestoreSettings(connection({ credentials: 'key.json', database: 'analytics' }), dir, 'fs', {});
-    assert.equal(file.settings.keyFilename, path.join(dir, 'key.json'));
+  test('credentials as a key file path (relative to the config), inline JSON, a secret:// reference, or none', async () => {
+    const file = await settingsOf({ credentials: 'key.json', database: 'analytics' });
+    assert.deepEqual(file.settings.credentials, key);
     assert.equal(file.settings.databaseId, 'analytics');
     assert.equal(file.settings.useBigInt, true);
-    const key = JSON.stringify({ type: 'service_account', client_email: 'etl@p.iam.gserviceaccount.com', private_key: '-----BEGIN PRIVATE KEY-----\nsecret' });
-    const inline = firestoreSettings(connection({ credentials: key }), dir, 'fs', {});
-    assert.deepEqual(inline.settings.credentials, { client_email: 'etl@p.iam.gserviceaccount.com', private_key: '-----BEGIN PRIVATE KEY-----\nsecret' });
-    assert.ok(!inline.where.includes('secret'));
-    const none = firestoreSettings(connection(), dir, 'fs', {});
+    const inline = await settingsOf({ credentials: JSON.stringify(key) });
+    assert.deepEqual(inline.settings.credentials, key);
+    assert.ok(!inline.where.includes('TOPSECRET'));
+    const secret = await settingsOf({ credentials: 'secret://projects/p/secrets/firestore-key/versions/2' });
+    assert.deepEqual(secret.settings.credentials, key);
+    const none = await settingsOf({});
     assert.equal(none.settings.credentials, undefined);
-    assert.equal(none.settings.keyFilename, undefined);
     assert.equal(none.settings.databaseId, '(default)');
   });
 
-  test('unusable credentials fail with the fix and never echo the secret', () => {
-    const secret = '{"client_email": "x", "private_key": "TOPSECRET"';
-    assert.throws(
-      () => firestoreSettings(connection({ credentials: secret }), dir, 'fs', {}),
-      (error: unknown) => error instanceof ConfigError && /do not parse/.test(error.message) && !error.describe().includes('TOPSECRET'),
+  test('unusable credentials fail with the fix and never echo the secret', async () => {
+    await assert.rejects(
+      settingsOf({ credentials: '{"type": "service_account", "private_key": "TOPSECRET"' }),
+      (error: unknown) => error instanceof ConfigError && /not valid JSON/.test(error.message) && !error.describe().includes('TOPSECRET'),
     );
-    assert.throws(() => firestoreSettings(connection({ credentials: '{"private_key": "TOPSECRET"}' }), dir, 'fs', {}), /no client_email/);
-    assert.throws(() => firestoreSettings(connection({ credentials: 'missing.json' }), dir, 'fs', {}), /missing\.json does not exist/);
-    assert.throws(() => firestoreSettings(connection({ credentials: 'secret://projects/p/secrets/s/versions/1' }), dir, 'fs', {}), /secret:\/\//);
+    await assert.rejects(settingsOf({ credentials: 'missing.json' }), /cannot read key file .*missing\.json/);
+    await assert.rejects(settingsOf({ credentials: 'secret://projects/p/secrets/absent/versions/1' }), /not found/);
   });
 });
