@@ -219,6 +219,16 @@ describe('collections', () => {
     assert.deepEqual(batches[0].columns.map((column) => column.name), ['document_id', '_extracted_at']);
   });
 
+  test('a cancelled read stops', async () => {
+    const job = firestoreJob({ collection: 'evolving' });
+    const plan = await source.plan({ job, state: { files: new Map() }, fullRefresh: false, log: recordingLogger() });
+    const controller = new AbortController();
+    controller.abort(new Error('run cancelled'));
+    await assert.rejects(async () => {
+      for await (const batch of source.read(plan.units[0], { job, log: recordingLogger(), signal: controller.signal })) assert.fail(`read ${batch.rows.length} rows`);
+    }, /run cancelled/);
+  });
+
   test('one _extracted_at value per run', async () => {
     const { records } = await runSource(source, firestoreJob({ collection: 'evolving' }));
     assert.equal(new Set(records.map((r) => r._extracted_at)).size, 1);
@@ -266,6 +276,7 @@ describe('incremental by a timestamp cursor', () => {
     assert.equal(first.plan.estimatedRows, 3);
     assert.ok(first.plan.notes?.some((note) => note.includes('2 of 5 documents') && note.includes('no timestamp in updated_at')));
     assert.ok(first.plan.notes?.some((note) => note.startsWith('high-water mark: 2023-11-14T22:13:20.100000002Z')));
+    assert.ok(first.plan.notes?.includes('read: collection events where updated_at is a timestamp and <= 2023-11-14T22:13:20.100000002Z, ordered by updated_at, document id'));
     const state1 = cursorAfter(first.plan);
     assert.deepEqual(state1, { field: 'updated_at', at: '2023-11-14T22:13:20.100000002Z', seconds: 1_700_000_000, nanos: 100_000_002, ids: ['events/b', 'events/c'] });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { converterFor } from '../../src/core/convert.js';
-import { ConfigError } from '../../src/core/errors.js';
+import { ConfigError, EtlError, TransientError } from '../../src/core/errors.js';
 import { firestoreSettings } from '../../connectors/sources/firestore/firestore-client.js';
 import {
   compareInstants,
@@ -16,6 +16,7 @@ import {
   readCursorState,
 } from '../../connectors/sources/firestore/firestore-cursor.js';
 import { startGcsDouble, type GcsDouble } from '../support/gcs-double.js';
+import { firestoreError } from '../../connectors/sources/firestore/firestore-errors.js';
 import { columnNameOf, unusableFieldName } from '../../connectors/sources/firestore/firestore-rows.js';
 import { FirestoreValues, timestampMicros } from '../../connectors/sources/firestore/firestore-values.js';
 
@@ -197,5 +198,22 @@ describe('connection settings', () => {
     );
     await assert.rejects(settingsOf({ credentials: 'missing.json' }), /cannot read key file .*missing\.json/);
     await assert.rejects(settingsOf({ credentials: 'secret://projects/p/secrets/absent/versions/1' }), /not found/);
+  });
+});
+
+describe('errors', () => {
+  const grpc = (code: number, message: string) => Object.assign(new Error(message), { code });
+
+  test('unavailable, deadline and quota errors are transient; others say what to do', () => {
+    const unavailable = firestoreError(grpc(14, '14 UNAVAILABLE: No connection established'), 'reading collection events', 'emulator 127.0.0.1:1, project p');
+    assert.ok(unavailable instanceof TransientError);
+    assert.equal(unavailable.message, 'Firestore reading collection events failed (emulator 127.0.0.1:1, project p): 14 UNAVAILABLE: No connection established');
+    assert.ok(firestoreError(grpc(8, 'quota'), 'count', 'x') instanceof TransientError);
+    const denied = firestoreError(grpc(7, 'PERMISSION_DENIED'), 'count', 'project p, database (default)');
+    assert.ok(denied instanceof EtlError && !(denied instanceof TransientError));
+    assert.match((denied as EtlError).describe(), /roles\/datastore\.viewer/);
+    assert.match((firestoreError(grpc(9, 'FAILED_PRECONDITION: The query requires an index'), 'count', 'x') as EtlError).describe(), /create it from the link/);
+    const config = ConfigError.of('bad');
+    assert.equal(firestoreError(config, 'count', 'x'), config);
   });
 });

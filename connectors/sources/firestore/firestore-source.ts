@@ -154,7 +154,8 @@ export class FirestoreSource implements SourceConnector {
       cursorAfter,
       params,
     };
-    notes.unshift(`read: ${settings.target} where ${cursor} >= ${formatInstant(lower)} and <= ${formatInstant(high)}${until ? ` and < ${formatInstant(until)}` : ''}, ordered by ${cursor}, document id`);
+    const from = compareInstants(lower, MIN_INSTANT) === 0 ? `${cursor} is a timestamp` : `${cursor} >= ${formatInstant(lower)}`;
+    notes.unshift(`read: ${settings.target} where ${from} and <= ${formatInstant(high)}${until ? ` and < ${formatInstant(until)}` : ''}, ordered by ${cursor}, document id`);
     notes.push(`documents: ${total} in ${settings.target}, about ${estimated} to read (count())`);
     return { units: [unit], skipped: [], estimatedRows: estimated, ordered: true, notes };
   }
