@@ -61,10 +61,10 @@ function query(sql: string) {
 
 describe('transactional Firestore loads into DuckDB', () => {
   test('the first run loads values exactly, evolves the schema and sets bad documents aside', async () => {
-    await db.doc('events/a').set({ updated_at: ts(1_700_000_000, 123_456_789), amount: 10n, meta: { tags: ['x'], at: ts(1, 5_000) } });
-    await db.doc('events/b').set({ updated_at: ts(1_700_000_001), amount: 2.5 });
+    await db.doc('events/a').set({ updated_at: ts(1_700_000_000, 123_456_789), amount: 10n, qty: 1n, meta: { tags: ['x'], at: ts(1, 5_000) } });
+    await db.doc('events/b').set({ updated_at: ts(1_700_000_001), amount: 2.5, qty: 2n });
     // after the sample of 2: a new field, a field name no column can carry, a value the column cannot hold
-    await db.doc('events/c').set({ updated_at: ts(1_700_000_002), amount: 3n, channel: 'web' });
+    await db.doc('events/c').set({ updated_at: ts(1_700_000_002), amount: 3n, qty: 2.5, channel: 'web' });
     await db.doc('events/d').set({ updated_at: ts(1_700_000_002), amount: 4n, '???': 1n });
     await db.doc('events/e').set({ updated_at: 'yesterday', amount: 5n });
     await db.doc('events/f').set({ updated_at: ts(1_700_000_002), amount: 'six' });
@@ -80,17 +80,20 @@ describe('transactional Firestore loads into DuckDB', () => {
     assert.equal(results[0].rows_loaded, 3);
     assert.equal(results[0].rows_rejected, 2);
     const rows = await query(
-      'SELECT document_id, epoch_us(updated_at)::VARCHAR AS micros, amount, meta, channel, epoch_us(_extracted_at) AS extracted FROM main.events ORDER BY document_id',
+      'SELECT document_id, epoch_us(updated_at)::VARCHAR AS micros, amount, qty, meta, channel, epoch_us(_extracted_at) AS extracted FROM main.events ORDER BY document_id',
     );
     assert.deepEqual(
       rows.map(({ extracted, ...row }) => row),
       [
-        { document_id: 'a', micros: '1700000000123456', amount: 10, meta: '{"tags":["x"],"at":"1970-01-01T00:00:01.000005Z"}', channel: null },
-        { document_id: 'b', micros: '1700000001000000', amount: 2.5, meta: null, channel: null },
-        { document_id: 'c', micros: '1700000002000000', amount: 3, meta: null, channel: 'web' },
+        { document_id: 'a', micros: '1700000000123456', amount: 10, qty: 1, meta: '{"tags":["x"],"at":"1970-01-01T00:00:01.000005Z"}', channel: null },
+        { document_id: 'b', micros: '1700000001000000', amount: 2.5, qty: 2, meta: null, channel: null },
+        { document_id: 'c', micros: '1700000002000000', amount: 3, qty: 2.5, meta: null, channel: 'web' },
       ],
     );
     assert.equal(new Set(rows.map((row) => String(row.extracted))).size, 1);
+    // qty was INT64 in the sample and widened when a double arrived
+    const qty = await query("SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'qty'");
+    assert.equal(qty[0].data_type, 'DOUBLE');
     const rejected = await query('SELECT position, column_name, reason FROM main.events__rejected ORDER BY position');
     assert.deepEqual(rejected.map((row) => row.position), ['events/d', 'events/f']);
     assert.match(String(rejected[0].reason), /"\?\?\?" has no letter or digit/);
