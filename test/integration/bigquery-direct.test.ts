@@ -131,6 +131,35 @@ describe('BigQuery direct loads', () => {
     assert.equal(await bq.planDirect!(await request(job, plan, sourceConfig)), undefined);
   });
 
+  test('staging: gs://… uploads gzip NDJSON parts, loads them by URI in one job and deletes them after the commit', async () => {
+    process.env.B2BETL_STAGING_GCS_ENDPOINT = gcs.endpoint;
+    const staged = await openDestination({ name: 'bq', config: { ...bqConfig, staging: 'gs://landing/bq-staging' } as ConnectionConfig, baseDir: process.cwd(), log: silentLogger });
+    const job = jobSchema.parse({ name: 'via_gcs', source: { connection: 'src', table: 't' }, load: { strategy: 'transactional' } });
+    const id = nextRun();
+    const stage = await staged.stage({ runId: id, job, table: 'via_gcs', strategy: 'transactional', primaryKey: [], columns: [{ name: 'id', source: 'id', type: 'INT64', nullable: true }, { name: 'v', source: 'v', type: 'BIGNUMERIC', nullable: true }], log: silentLogger });
+    await stage.write(0, [[1, '123456789012345678901234567890.123456789012345678901234567890']]);
+    await stage.write(1, [[2, null]]);
+    const uploads: string[] = [];
+    gcs.intercept((request) => {
+      if (request.method === 'POST' && request.path.includes('/upload/')) uploads.push(request.query.name ?? '');
+      return undefined;
+    });
+    try {
+      assert.equal(await stage.commit([0, 1], { runId: id, job: 'via_gcs', table: 'via_gcs', strategy: 'transactional', units: ['a', 'b'], rows: 2 }, []), 2);
+    } finally {
+      gcs.intercept(undefined);
+      delete process.env.B2BETL_STAGING_GCS_ENDPOINT;
+    }
+    assert.deepEqual(await double.query('SELECT id, v FROM `proj.raw.via_gcs` ORDER BY id'), [
+      { id: '1', v: '123456789012345678901234567890.12345678901234567890123456789' },
+      { id: '2', v: null },
+    ]);
+    const load = double.jobs().find((j) => j.jobReference.jobId === `b2betl_via_gcs_${id}_load`);
+    assert.deepEqual(load?.configuration.load.sourceUris, [`gs://landing/bq-staging/via_gcs/${id}/part-00000.ndjson.gz`, `gs://landing/bq-staging/via_gcs/${id}/part-00001.ndjson.gz`]);
+    assert.equal(uploads.length, 2);
+    assert.deepEqual(gcs.names('landing').filter((name) => name.startsWith('bq-staging/')), [], 'staged objects are deleted');
+  });
+
   describe('gs:// files', () => {
     let store: ObjectStore;
     before(async () => {

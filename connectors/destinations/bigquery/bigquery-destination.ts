@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import type { JobMetadata } from '@google-cloud/bigquery';
 import type {
   Column,
@@ -316,7 +317,8 @@ export class BigQueryDestination implements DestinationConnector {
       action: `load staged rows into ${name}`,
       table: { dataset: this.datasetId, table: name },
       configuration: { load },
-      upload: () => Readable.from(concatenate(source.files)),
+      // One gzip member over every unit file: about 7x fewer bytes to send (docs/bigquery.md).
+      upload: () => Readable.from(concatenate(source.files)).pipe(createGzip({ level: 1 })),
     });
   }
 
@@ -527,8 +529,8 @@ class BigQueryStage implements Stage {
     const uris: string[] = [];
     try {
       for (const [i, file] of files.entries()) {
-        const name = `${prefix}/part-${String(i).padStart(5, '0')}.ndjson`;
-        await store.write(name, createReadStream(file));
+        const name = `${prefix}/part-${String(i).padStart(5, '0')}.ndjson.gz`;
+        await store.write(name, createReadStream(file).pipe(createGzip({ level: 1 })));
         this.uploaded.push(name);
         uris.push(store.nativeUri?.(name) ?? store.url(name));
       }
@@ -549,7 +551,7 @@ class BigQueryStage implements Stage {
     if (this.uploaded.length) {
       const staging = this.destination.handle.config.staging!;
       const store = await stagingStore(this.destination.handle, staging);
-      for (const name of this.uploaded) await store.delete(name).catch(() => undefined);
+      for (const name of this.uploaded) await store.delete(name).catch((error: unknown) => this.request.log.warn(`could not delete staged ${store.url(name)}: ${(error as Error).message}`));
       await store.close?.();
       this.uploaded = [];
     }
@@ -565,13 +567,13 @@ function closeStream(stream: WriteStream): Promise<void> {
 
 /**
  * The GCS bucket of `staging: gs://bucket/prefix`, opened with the connection's credentials.
- * With a test `endpoint` and no credentials, `STORAGE_EMULATOR_HOST` names the GCS stand-in.
+ * With a test `endpoint`, `B2BETL_STAGING_GCS_ENDPOINT` names the GCS stand-in to stage through.
  */
 export async function stagingStore(handle: BigQueryHandle, staging: string): Promise<ObjectStore> {
   const match = /^gs:\/\/([^/]+)\/?(.*)$/.exec(staging);
   if (!match) throw new EtlError(`staging ${staging} of connection ${handle.name} is not a gs://bucket/prefix URI`);
   const { store } = await import('../../storage/gcs/index.js');
-  const emulator = handle.config.endpoint ? process.env.STORAGE_EMULATOR_HOST : undefined;
+  const emulator = handle.config.endpoint ? process.env.B2BETL_STAGING_GCS_ENDPOINT : undefined;
   return store({
     name: `${handle.name} staging`,
     config: {

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { parse as parseLossless } from 'lossless-json';
 import Papa from 'papaparse';
@@ -925,6 +926,16 @@ export class Engine {
       files.push({ name: uri, data });
     }
     if (files.length === 0) throw invalid('No source URIs or upload given for the load job');
+    // Like BigQuery, gzip-compressed CSV and JSON files are recognized by their content.
+    for (const file of files) {
+      if (file.data[0] === 0x1f && file.data[1] === 0x8b && format !== 'PARQUET') {
+        try {
+          file.data = gunzipSync(file.data);
+        } catch {
+          throw invalid(`Error while reading data, error message: the gzip data in ${file.name} is corrupt`, file.name);
+        }
+      }
+    }
     const existing = this.findTable(target);
     const createDisposition = load.createDisposition ?? 'CREATE_IF_NEEDED';
     const writeDisposition = load.writeDisposition ?? 'WRITE_APPEND';
