@@ -325,7 +325,8 @@ describe('incremental by a timestamp cursor', () => {
     const state = cursorAfter(first.plan);
     const backfill = await runSource(source, started, { cursor: state, window: { since: '2023-11-14T22:13:20Z', until: '2023-11-14T22:13:21Z' } });
     assert.deepEqual(ids(backfill.records), ['a', 'b', 'c', 'd', 'old']);
-    assert.deepEqual(cursorAfter(backfill.plan), state);
+    assert.equal(backfill.plan.units[0].cursorAfter, undefined);
+    assert.equal(backfill.plan.ordered, false);
   });
 
   test('merge with lookback re-reads a window behind the cursor', async () => {

@@ -118,9 +118,9 @@ export class FirestoreSource implements SourceConnector {
     let lower = MIN_INSTANT;
     let skipAtLower: readonly string[] = [];
     let until: Instant | undefined;
-    let cursorAfter: unknown = state;
+    let cursorAfter: unknown;
     if (context.window) {
-      // a backfill reads its window and leaves the cursor where it is
+      // a backfill reads its window and leaves the cursor where it is: no unit carries one
       if (context.window.since) lower = parseInstant(context.window.since, '--since');
       if (context.window.until) until = parseInstant(context.window.until, '--until');
     } else if (state) {
@@ -157,7 +157,7 @@ export class FirestoreSource implements SourceConnector {
     const from = compareInstants(lower, MIN_INSTANT) === 0 ? `${cursor} is a timestamp` : `${cursor} >= ${formatInstant(lower)}`;
     notes.unshift(`read: ${settings.target} where ${from} and <= ${formatInstant(high)}${until ? ` and < ${formatInstant(until)}` : ''}, ordered by ${cursor}, document id`);
     notes.push(`documents: ${total} in ${settings.target}, about ${estimated} to read (count())`);
-    return { units: [unit], skipped: [], estimatedRows: estimated, ordered: true, notes };
+    return { units: [unit], skipped: [], estimatedRows: estimated, ordered: !context.window, notes };
   }
 
   async *read(unit: WorkUnit, context: ReadContext): AsyncIterable<RecordBatch> {
