@@ -272,7 +272,12 @@ describe('BigQuery destination against the double', () => {
     s = await stage(job, id, info!.columns as Column[]);
     await s.write(0, [[null, 2.5, false, null]]);
     await assert.rejects(s.commit([0], marker('legacy', 'legacy', id, 'transactional', 1), []), /Required field id cannot be null/);
+    const staging = await double.table(PROJECT, dataset, `_b2betl_stage_legacy_${id}`);
+    assert.ok(staging, 'the staging table is left for abort()');
+    const ttl = Number(staging.expirationTime) - Date.now();
+    assert.ok(ttl > 23 * 3600_000 && ttl <= 24 * 3600_000, `staging table expires within a day (${ttl} ms)`);
     await s.abort();
+    assert.equal(await double.table(PROJECT, dataset, `_b2betl_stage_legacy_${id}`), undefined);
     assert.equal((await rowsOf('legacy')).length, 1);
     assert.deepEqual(await bq.committedRuns('legacy', [id]), new Set());
   });

@@ -279,4 +279,43 @@ describe('BigQuery double strictness', () => {
     const [rest] = (await job.getQueryResults({ autoPaginate: false, skipParsing: true, pageToken: nextQuery.pageToken } as never)) as unknown as [{ f: { v: string | null }[] }[]];
     assert.deepEqual(rest, [{ f: [{ v: '3' }, { v: null }] }]);
   });
+
+  test('CREATE OR REPLACE TABLE … AS, PARTITION BY, OPTIONS labels, DROP TABLE, tabledata.list, datasets in use', async () => {
+    const name = next('ctas');
+    await runQuery(handle, next('q'), `CREATE TABLE \`p.d.${name}\` PARTITION BY DATE(ts) OPTIONS (labels = [('k', 'v')]) AS SELECT 1 AS id, TIMESTAMP '2024-01-01 00:00:00+00' AS ts`, 'ctas');
+    const [metadata] = await ds.table(name).getMetadata();
+    assert.deepEqual(metadata.timePartitioning, { type: 'DAY', field: 'ts' });
+    assert.deepEqual(metadata.labels, { k: 'v' });
+    await assert.rejects(runQuery(handle, next('q'), `CREATE TABLE \`p.d.${name}\` AS SELECT 2 AS id`, 'again'), /Already Exists: Table p:d\./);
+    await runQuery(handle, next('q'), `CREATE OR REPLACE TABLE \`p.d.${name}\` AS SELECT 2 AS id UNION ALL SELECT 3`, 'replace');
+    const [rows] = await ds.table(name).getRows({ maxResults: 1, autoPaginate: false } as never);
+    assert.equal(rows.length, 1, 'tabledata.list pages');
+    const [all] = await ds.table(name).getRows();
+    assert.deepEqual(all.map((r: { id: number }) => r.id).sort(), [2, 3]);
+    const inUse = await failure(ds.delete());
+    assert.equal(inUse.code, 400);
+    assert.match(inUse.message, /is still in use/);
+    await runQuery(handle, next('q'), `DROP TABLE \`p.d.${name}\``, 'drop');
+    assert.equal((await ds.table(name).exists())[0], false);
+    await runQuery(handle, next('q'), `DROP TABLE IF EXISTS \`p.d.${name}\``, 'drop again');
+  });
+
+  test('the resumable upload path runs the load too', async () => {
+    const name = next('resumable');
+    await ds.table(name).create({ schema: { fields: [{ name: 'a', type: 'STRING' }] } });
+    const start = await fetch(`${double.endpoint}/upload/bigquery/v2/projects/p/jobs?uploadType=resumable`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jobReference: { jobId: next('res') }, configuration: { load: { destinationTable: { projectId: 'p', datasetId: 'd', tableId: name }, sourceFormat: 'NEWLINE_DELIMITED_JSON' } } }),
+    });
+    const session = start.headers.get('location');
+    assert.ok(session);
+    const put = await fetch(session, { method: 'PUT', body: '{"a":"x"}\n{"a":"y"}\n' });
+    const job = (await put.json()) as { jobReference: { jobId: string } };
+    const [metadata] = await client.job(job.jobReference.jobId).getMetadata();
+    assert.equal(metadata.status.state === 'DONE' || metadata.status.state === 'RUNNING', true);
+    let done = metadata;
+    while (done.status.state !== 'DONE') [done] = await client.job(job.jobReference.jobId).getMetadata();
+    assert.equal(done.statistics.load.outputRows, '2');
+  });
 });
