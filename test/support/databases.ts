@@ -112,3 +112,13 @@ export async function run(source: SourceConnector, spec: JobSpec, cursor: unknow
   const out = await readPlan(source, spec, plan);
   return { rows: out.rows, cursor: out.cursor ?? cursor, plan };
 }
+
+const DIGITS = '(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
+
+/** Rows 1..n generated in the server, for tables with (id, updated_at, note). */
+export function mysqlSeries(table: string, n: number): string {
+  return `INSERT INTO ${table} (id, updated_at, note)
+    SELECT n, TIMESTAMP('2024-01-01') + INTERVAL n SECOND, CONCAT('n', n) FROM (
+      SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d + 1 AS n
+      FROM ${DIGITS} a, ${DIGITS} b, ${DIGITS} c, ${DIGITS} e, ${DIGITS} f, ${DIGITS} g) s WHERE n <= ${n}`;
+}

@@ -229,10 +229,13 @@ class MysqlDialect implements SqlDialect<MyColumn> {
         signal();
       }
     });
-    query.on('error', (error: unknown) => {
+    const onError = (error: unknown) => {
       failure ??= error;
       signal();
-    });
+    };
+    query.on('error', onError);
+    // A lost connection is reported on the connection, not on a query without a callback.
+    connection.on('error', onError);
     query.on('end', () => {
       if (chunk.length > 0) ready.push(chunk);
       chunk = [];
@@ -264,6 +267,7 @@ class MysqlDialect implements SqlDialect<MyColumn> {
       throw this.fail(error, 'reading rows', true);
     } finally {
       options.signal.removeEventListener('abort', abort);
+      connection.removeListener('error', onError);
       // A result left half read would poison the pooled connection: drop it.
       if (clean) connection.release();
       else connection.destroy();
