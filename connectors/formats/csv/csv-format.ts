@@ -10,8 +10,12 @@ import { compressionOf, openDecompressed } from '../decompress.js';
 import { createTextDecoder, type TextChunkDecoder } from '../text-decoder.js';
 
 const DEFAULT_BATCH_SIZE = 10_000;
-/** Bytes decoded and parsed per papaparse call: small windows stay in CPU cache (measured fastest). */
-const WINDOW = 32 * 1024;
+/**
+ * Bytes decoded and parsed per papaparse call. Windows this large become V8 large objects, which
+ * the young-generation collector never copies although the fields sliced from them stay alive
+ * until their batch is consumed: measured twice as fast as 32 KiB windows.
+ */
+const WINDOW = 256 * 1024;
 /** A record longer than this is almost always an unclosed quote swallowing the rest of the file. */
 const MAX_RECORD_CHARS = 64 * 1024 * 1024;
 
@@ -56,15 +60,23 @@ async function* csvBatches(file: FileHandle, settings: CsvSettings): AsyncGenera
   const reader = new CsvRecordReader(settings, decoder, file.name);
   const input = await openDecompressed(file);
   try {
+    const feed = (bytes: Buffer): void => {
+      for (let offset = 0; offset < bytes.length; offset += WINDOW) reader.push(decoder.write(bytes.subarray(offset, offset + WINDOW)));
+    };
+    // Stores stream chunks of any size: gather them into whole windows.
+    let held: Buffer[] = [];
+    let heldBytes = 0;
     // Pulling one chunk at a time is the backpressure: while a batch is out, nothing is read.
     for await (const chunk of input) {
-      const bytes = chunk as Buffer;
-      // Decoding window by window keeps every string small and short-lived.
-      for (let offset = 0; offset < bytes.length; offset += WINDOW) {
-        reader.push(decoder.write(bytes.subarray(offset, offset + WINDOW)));
-      }
+      held.push(chunk as Buffer);
+      heldBytes += (chunk as Buffer).length;
+      if (heldBytes < WINDOW) continue;
+      feed(held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes));
+      held = [];
+      heldBytes = 0;
       while (reader.ready.length) yield reader.ready.shift()!;
     }
+    if (heldBytes) feed(Buffer.concat(held, heldBytes));
     reader.push(decoder.end());
     reader.end();
     while (reader.ready.length) yield reader.ready.shift()!;

@@ -9,7 +9,7 @@ import { createTextDecoder } from '../text-decoder.js';
 import { JsonRowCollector, parseJsonNumber } from './json-rows.js';
 
 const DEFAULT_BATCH_SIZE = 10_000;
-/** A run of 16 digits may be an integer beyond 2^53: such lines take the exact parser. */
+/** A run of 16 digits may be an integer beyond 2^53. */
 const LONG_NUMBER = /\d{16}/;
 
 /** The JSON Lines format. */
@@ -36,7 +36,9 @@ async function* jsonlBatches(file: FileHandle, batchSize: number): AsyncGenerato
     }
     let value: unknown;
     try {
-      value = LONG_NUMBER.test(content) ? parseLossless(content, null, parseJsonNumber) : JSON.parse(content);
+      value = JSON.parse(content);
+      // Only a line whose numbers lost precision pays for the exact (slower) parser.
+      if (LONG_NUMBER.test(content) && hasInexactInteger(value)) value = parseLossless(content, null, parseJsonNumber);
     } catch (error) {
       rows.reject(line, `invalid JSON: ${(error as Error).message}`, content);
       return;
@@ -64,4 +66,12 @@ async function* jsonlBatches(file: FileHandle, batchSize: number): AsyncGenerato
   } finally {
     input.destroy();
   }
+}
+
+/** Whether a parsed value holds an integer too large for a double to keep exact. */
+function hasInexactInteger(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value);
+  if (value === null || typeof value !== 'object') return false;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) if (hasInexactInteger(item)) return true;
+  return false;
 }
