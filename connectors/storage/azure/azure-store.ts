@@ -175,7 +175,12 @@ export class AzureStore implements ObjectStore {
   async readRange(path: string, start: number, end: number): Promise<Uint8Array> {
     if (end <= start) return new Uint8Array(0);
     try {
-      return await this.container.getBlobClient(this.key(path)).downloadToBuffer(start, end - start);
+      // download() rather than downloadToBuffer(): a range reaching past the end is cut short,
+      // which downloadToBuffer treats as an error.
+      const body = (await this.container.getBlobClient(this.key(path)).download(start, end - start)).readableStreamBody;
+      const chunks: Buffer[] = [];
+      for await (const chunk of body ?? []) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
     } catch (error) {
       // Past the end of the blob: nothing to read, as a file read would say.
       const shape = error as ErrorShape;

@@ -284,7 +284,7 @@ export class GcsStore implements ObjectStore {
     const where = this.url(path);
     const connection = `connection ${this.connection}`;
     if (status === 412) return new PreconditionFailed(where);
-    if (status === 404 && /bucket/i.test(message)) {
+    if (status === 404 && /specified bucket does not exist/i.test(message)) {
       return new EtlError(
         `GCS bucket ${this.bucketName} not found (${connection})`,
         `check the bucket name in ${connection} and that its project is the one the credentials belong to`,

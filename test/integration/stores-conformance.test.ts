@@ -1,0 +1,530 @@
+/**
+ * One conformance body for every object store: local disk, GCS (against the GCS double), S3
+ * (against s3rver) and Azure Blob (against Azurite). Listing, paging, flat-memory listings of
+ * 10,000 objects, reads, ranges, stats, conditional writes and deletes, and no credential in
+ * any URL or error.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { after, before, describe, it } from 'node:test';
+import { PreconditionFailed, type ConnectorContext, type ConnectorFactories, type ObjectInfo, type ObjectStore } from '../../src/core/connector.js';
+import { ConfigError, EtlError } from '../../src/core/errors.js';
+import { silentLogger } from '../../src/core/log.js';
+import { AzureStore } from '../../connectors/storage/azure/azure-store.js';
+import { GcsStore } from '../../connectors/storage/gcs/gcs-store.js';
+import { S3Store } from '../../connectors/storage/s3/s3-store.js';
+import { startAzurite, type AzuriteHandle } from '../support/azurite.js';
+import { startGcsDouble, type GcsDouble } from '../support/gcs-double.js';
+import { startS3rver, type S3rverHandle } from '../support/s3rver.js';
+
+setFlagsFromString('--expose-gc');
+/** A RAM disk when there is one: 10,000 small files on a slow disk take longer than the test. */
+const SCRATCH = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+const collectGarbage = runInNewContext('gc') as () => void;
+
+const BUCKET = 'conformance-bucket';
+const MANY = 10_000;
+
+/** What the shared body needs from each store's test setup. */
+interface Harness {
+  readonly kind: string;
+  /** A store rooted at `root` inside the bucket; `pageSize` where the store takes one. */
+  open(root: string, options?: { pageSize?: number }): Promise<ObjectStore>;
+  /** Bulk-creates small objects under `root` by the fastest route the server offers. */
+  seed(root: string, files: Iterable<{ path: string; data: string }>): Promise<void>;
+  /** The URL scheme and host part `url()` starts with. */
+  readonly urlStart: string;
+  /** Listing requests the server has answered so far, when it can tell. */
+  listRequests?(): number;
+  /** A store whose credentials are refused, the secrets that must never show, and an undo. */
+  refused?(): Promise<{ store: ObjectStore; secrets: string[]; restore?: () => void }>;
+  stop(): Promise<void>;
+}
+
+function context(name: string, config: ConnectorContext['config']): ConnectorContext {
+  return { name, config, baseDir: os.tmpdir(), log: silentLogger };
+}
+
+async function collect(store: ObjectStore, prefix: string): Promise<ObjectInfo[]> {
+  const items: ObjectInfo[] = [];
+  for await (const item of store.list(prefix)) items.push(item);
+  return items;
+}
+
+async function text(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function inBatches<T>(items: Iterable<T>, size: number, work: (item: T) => Promise<void>): Promise<void> {
+  let batch: Promise<void>[] = [];
+  for (const item of items) {
+    batch.push(work(item));
+    if (batch.length >= size) {
+      await Promise.all(batch);
+      batch = [];
+    }
+  }
+  await Promise.all(batch);
+}
+
+/** Nested names of ~100 bytes: keeping the ~8,000 seen between two samples would add >2 MB. */
+function* manyFiles(): Generator<{ path: string; data: string }> {
+  const padding = 'n'.repeat(70);
+  for (let index = 0; index < MANY; index += 1) {
+    const folder = String(Math.floor(index / 100)).padStart(3, '0');
+    yield { path: `many/${folder}/${padding}-${String(index).padStart(5, '0')}.txt`, data: 'x' };
+  }
+}
+
+let rootCounter = 0;
+function freshRoot(kind: string): string {
+  rootCounter += 1;
+  return `conf-${kind}-${rootCounter}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harnesses
+
+async function localHarness(): Promise<Harness | undefined> {
+  const factories = (await import('../../connectors/storage/local/index.js')) as ConnectorFactories;
+  if (!factories.store) return undefined;
+  const open = factories.store;
+  const base = await mkdtemp(path.join(SCRATCH, 'b2betl-local-store-'));
+  return {
+    kind: 'local',
+    urlStart: base,
+    open: (root) => open(context('files', { type: 'local', path: path.join(base, root) })),
+    async seed(root, files) {
+      const folders = new Map<string, Promise<unknown>>();
+      await inBatches(files, 64, async (file) => {
+        const target = path.join(base, root, file.path);
+        const folder = path.dirname(target);
+        if (!folders.has(folder)) folders.set(folder, mkdir(folder, { recursive: true }));
+        await folders.get(folder);
+        await writeFile(target, file.data);
+      });
+    },
+    stop: () => rm(base, { recursive: true, force: true }),
+  };
+}
+
+async function gcsHarness(): Promise<Harness> {
+  const double: GcsDouble = await startGcsDouble({ buckets: [BUCKET] });
+  const config = { type: 'gcs' as const, bucket: BUCKET, endpoint: double.endpoint };
+  return {
+    kind: 'gcs',
+    urlStart: `gs://${BUCKET}/`,
+    open: (root, options) => GcsStore.connect(context('lake', { ...config, prefix: root }), { retries: 0, ...options }),
+    async seed(root, files) {
+      for (const file of files) double.seed(BUCKET, `${root}/${file.path}`, file.data);
+    },
+    listRequests: () => double.requests.filter((request) => request.method === 'GET' && /\/o$/.test(request.path)).length,
+    async refused() {
+      double.intercept((request) =>
+        request.path.startsWith('/storage/') ? { status: 401, reason: 'authError', message: 'Invalid Credentials' } : undefined,
+      );
+      return { store: await GcsStore.connect(context('lake', config), { retries: 0 }), secrets: [], restore: () => double.intercept(undefined) };
+    },
+    stop: () => double.stop(),
+  };
+}
+
+async function s3Harness(): Promise<Harness> {
+  const server: S3rverHandle = await startS3rver({ buckets: [BUCKET] });
+  const config = {
+    type: 's3' as const,
+    bucket: BUCKET,
+    endpoint: server.endpoint,
+    force_path_style: true,
+    region: 'us-east-1',
+    access_key_id: server.accessKeyId,
+    secret_access_key: server.secretAccessKey,
+  };
+  return {
+    kind: 's3',
+    urlStart: `s3://${BUCKET}/`,
+    open: (root, options) => S3Store.connect(context('lake', { ...config, prefix: root }), { maxAttempts: 1, ...options }),
+    async seed(root, files) {
+      // s3rver keeps each object as <key>._S3rver_object next to its MD5: write those directly.
+      const folders = new Map<string, Promise<unknown>>();
+      await inBatches(files, 64, async (file) => {
+        const key = `${root}/${file.path}`;
+        const target = path.join(server.directory, BUCKET, `${key}._S3rver_object`);
+        const folder = path.dirname(target);
+        if (!folders.has(folder)) folders.set(folder, mkdir(folder, { recursive: true }));
+        await folders.get(folder);
+        await writeFile(target, file.data);
+        await writeFile(`${target}.md5`, createHash('md5').update(file.data).digest('hex'));
+      });
+    },
+    async refused() {
+      const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY';
+      const store = await S3Store.connect(context('lake', { ...config, access_key_id: 'AKIAIOSFODNN7EXAMPLE', secret_access_key: secret }), { maxAttempts: 1 });
+      return { store, secrets: [secret] };
+    },
+    stop: () => server.stop(),
+  };
+}
+
+async function azureHarness(): Promise<Harness> {
+  const azurite: AzuriteHandle = await startAzurite();
+  const sdk = await import('@azure/storage-blob');
+  const service = sdk.BlobServiceClient.fromConnectionString(azurite.connectionString);
+  const container = service.getContainerClient(BUCKET);
+  await container.create();
+  const config = { type: 'azure' as const, container: BUCKET, connection_string: azurite.connectionString };
+  return {
+    kind: 'azure',
+    urlStart: `${azurite.blobEndpoint}/${BUCKET}/`,
+    open: (root, options) => AzureStore.connect(context('lake', { ...config, prefix: root }), { maxTries: 1, ...options }),
+    async seed(root, files) {
+      await azurite.preloadBlobs(BUCKET, (function* () {
+        for (const file of files) yield `${root}/${file.path}`;
+      })());
+    },
+    async refused() {
+      const secret = Buffer.from('not the key of this account, but long enough to look like one').toString('base64');
+      const store = await AzureStore.connect(
+        context('lake', { type: 'azure', container: BUCKET, account: azurite.account, account_key: secret, endpoint: azurite.blobEndpoint }),
+        { maxTries: 1 },
+      );
+      return { store, secrets: [secret] };
+    },
+    stop: () => azurite.stop(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared body
+
+const harnesses: Promise<Harness | undefined>[] = [];
+
+after(async () => {
+  for (const harness of harnesses) await (await harness.catch(() => undefined))?.stop();
+});
+
+/** Registers the shared body for one store. */
+function conformance(kind: string, start: () => Promise<Harness | undefined>): void {
+  describe(`${kind} store conformance`, () => {
+    let harness: Harness | undefined;
+    before(async () => {
+      const ready = start();
+      harnesses.push(ready);
+      harness = await ready;
+    });
+    const need = (): Harness => {
+      assert.ok(harness, `${kind} store is not available`);
+      return harness;
+    };
+
+    it('lists nested prefixes with paths relative to the connection prefix', async (t) => {
+      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+      const h = need();
+      const root = freshRoot(kind);
+      const store = await h.open(root);
+      const outside = await h.open(`${root}-sibling`);
+      await outside.write('t/hidden.csv', Buffer.from('not under the root'));
+      const before = Date.now();
+      const written = new Map<string, string | undefined>();
+      for (const [name, body] of [
+        ['t/a.csv', 'a'],
+        ['t/sub/b.csv', 'bb'],
+        ['t/sub/deeper/c.csv', 'ccc'],
+        ['u/d.csv', 'dddd'],
+      ] as const) {
+        written.set(name, await store.write(name, Buffer.from(body)));
+      }
+      const all = (await collect(store, '')).sort((x, y) => x.path.localeCompare(y.path));
+      assert.deepEqual(
+        all.map((item) => [item.path, item.size]),
+        [
+          ['t/a.csv', 1],
+          ['t/sub/b.csv', 2],
+          ['t/sub/deeper/c.csv', 3],
+          ['u/d.csv', 4],
+        ],
+      );
+      assert.deepEqual((await collect(store, 't/')).map((item) => item.path).sort(), ['t/a.csv', 't/sub/b.csv', 't/sub/deeper/c.csv']);
+      assert.deepEqual((await collect(store, 't/sub/')).map((item) => item.path).sort(), ['t/sub/b.csv', 't/sub/deeper/c.csv']);
+      assert.deepEqual(await collect(store, 'nothing-here/'), []);
+      for (const item of all) {
+        assert.match(item.modified, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+        // Stores keep whole seconds at worst; the clock is the one this test reads.
+        assert.ok(Math.abs(Date.parse(item.modified) - before) < 10 * 60_000, `${item.path} modified ${item.modified}`);
+        assert.ok(item.version, `${item.path} has a version`);
+        assert.equal(item.version, written.get(item.path));
+        assert.deepEqual(await store.stat(item.path), item);
+      }
+    });
+
+    it('pages through listings', async (t) => {
+      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+      const h = need();
+      const root = freshRoot(kind);
+      const store = await h.open(root, { pageSize: 3 });
+      const names = Array.from({ length: 10 }, (_, index) => `p/item-${String(index).padStart(2, '0')}.json`);
+      for (const name of names) await store.write(name, Buffer.from(`{"n":"${name}"}`));
+      const requestsBefore = h.listRequests?.();
+      const listed = (await collect(store, 'p/')).map((item) => item.path);
+      assert.deepEqual(listed.sort(), names);
+      if (requestsBefore !== undefined) assert.equal(h.listRequests!() - requestsBefore, 4, '10 objects at 3 per page take 4 requests');
+    });
+
+    it(`lists ${MANY.toLocaleString('en')} objects with flat memory`, async (t) => {
+      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+      const h = need();
+      const root = freshRoot(kind);
+      const seedStart = Date.now();
+      await h.seed(root, manyFiles());
+      const seedTime = Date.now() - seedStart;
+      const page = 1000;
+      const store = await h.open(root, { pageSize: page });
+      const settle = async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        collectGarbage();
+        return process.memoryUsage();
+      };
+      const requestsBefore = h.listRequests?.();
+      const early: WeakRef<ObjectInfo>[] = [];
+      let count = 0;
+      let first = { heapUsed: 0, rss: 0 };
+      let last = { heapUsed: 0, rss: 0 };
+      let kept = -1;
+      let previous = '';
+      for await (const item of store.list('many/')) {
+        count += 1;
+        assert.equal(item.size, 1);
+        if (kind !== 'local') assert.ok(item.path > previous, 'listed in key order');
+        previous = item.path;
+        if (count <= 100) early.push(new WeakRef(item));
+        if (count === 1 && requestsBefore !== undefined) {
+          assert.equal(h.listRequests!() - requestsBefore, 1, 'the first object arrives before the second page is asked for');
+        }
+        // Both samples sit right after a page arrived, so they hold the same amount of page data.
+        if (count === 2 * page + 1) first = await settle();
+        if (count === MANY - page + 1) {
+          last = await settle();
+          kept = early.filter((ref) => ref.deref() !== undefined).length;
+        }
+      }
+      assert.equal(count, MANY);
+      assert.equal(kept, 0, 'objects already yielded are not kept by the store');
+      const heapGrowth = last.heapUsed - first.heapUsed;
+      const rssGrowth = last.rss - first.rss;
+      t.diagnostic(`${kind}: seeded in ${seedTime} ms`);
+      t.diagnostic(`${kind}: heap ${(heapGrowth / 1048576).toFixed(2)} MB, RSS ${(rssGrowth / 1048576).toFixed(2)} MB over ${MANY - 3 * page} objects`);
+      // Keeping the ~7,000 objects seen between the samples would take more than 1.5 MB.
+      assert.ok(heapGrowth < 1024 * 1024, `heap grew by ${(heapGrowth / 1048576).toFixed(2)} MB while listing`);
+      // RSS rarely gives memory back and moves with allocator arenas: a bound on gross leaks only.
+      assert.ok(rssGrowth < 128 * 1024 * 1024, `RSS grew by ${(rssGrowth / 1048576).toFixed(1)} MB while listing`);
+    });
+
+    it('reads whole objects as streams, byte ranges, and metadata', async (t) => {
+      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+      const h = need();
+      const store = await h.open(freshRoot(kind));
+      const bytes = Buffer.alloc(300_000);
+      for (let index = 0; index < bytes.length; index += 1) bytes[index] = (index * 7) % 256;
+      const version = await store.write('r/blob.bin', bytes);
+      const streamed: Buffer[] = [];
+      for await (const chunk of await store.read('r/blob.bin')) streamed.push(Buffer.from(chunk as Buffer));
+      assert.ok(Buffer.concat(streamed).equals(bytes));
+      assert.ok(Buffer.from(await store.readRange('r/blob.bin', 1000, 1010)).equals(bytes.subarray(1000, 1010)));
+      assert.ok(Buffer.from(await store.readRange('r/blob.bin', 299_990, 300_000)).equals(bytes.subarray(299_990)));
+      assert.ok(Buffer.from(await store.readRange('r/blob.bin', 299_995, 300_100)).equals(bytes.subarray(299_995)), 'a range past the end is cut at the end');
+      assert.equal((await store.readRange('r/blob.bin', 400_000, 400_010)).length, 0);
+      assert.equal((await store.readRange('r/blob.bin', 10, 10)).length, 0);
+      const info = await store.stat('r/blob.bin');
+      assert.equal(info?.path, 'r/blob.bin');
+      assert.equal(info?.size, bytes.length);
+      assert.equal(info?.version, version);
+      assert.equal(await store.stat('r/missing.bin'), undefined);
+      await assert.rejects(
+        store.read('r/missing.bin'),
+        (error: unknown) => error instanceof EtlError && error.message.includes('r/missing.bin') && error.message.includes('not found'),
+      );
+    });
+
+    it('writes with and without preconditions', async (t) => {
+      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+      const h = need();
+      const store = await h.open(freshRoot(kind));
+      const first = await store.write('w/state.json', Buffer.from('{"v":1}'));
+      const second = await store.write('w/state.json', Buffer.from('{"v":2}'));
+      assert.ok(first && second && first !== second, 'an overwrite gets a new version');
+      await assert.rejects(store.write('w/state.json', Buffer.from('{"v":"lost"}'), { ifGeneration: '0' }), PreconditionFailed);
+      await assert.rejects(store.write('w/state.json', Buffer.from('{"v":"lost"}'), { ifGeneration: first }), PreconditionFailed);
+      assert.equal(await text(await store.read('w/state.json')), '{"v":2}');
+      const third = await store.write('w/state.json', Buffer.from('{"v":3}'), { ifGeneration: second });
+      assert.ok(third && third !== second);
+      assert.equal((await store.stat('w/state.json'))?.version, third);
+      assert.equal(await text(await store.read('w/state.json')), '{"v":3}');
+
+      const created = await store.write('w/new.lock', Buffer.from('mine'), { ifGeneration: '0' });
+      assert.equal((await store.stat('w/new.lock'))?.version, created);
+      await assert.rejects(store.write('w/new.lock', Buffer.from('theirs'), { ifGeneration: '0' }), PreconditionFailed);
+      assert.equal(await text(await store.read('w/new.lock')), 'mine');
+
+      // A streamed write larger than one upload part, with a condition.
+      const big = Buffer.alloc(6 * 1024 * 1024 + 123);
+      for (let index = 0; index < big.length; index += 4096) big[index] = index % 253;
+      const pieces = Array.from({ length: Math.ceil(big.length / 65536) }, (_, index) => big.subarray(index * 65536, (index + 1) * 65536));
+      const streamedVersion = await store.write('w/big.bin', Readable.from(pieces), { ifGeneration: '0' });
+      assert.equal((await store.stat('w/big.bin'))?.version, streamedVersion);
+      assert.equal((await store.stat('w/big.bin'))?.size, big.length);
+      assert.ok(Buffer.from(await store.readRange('w/big.bin', 0, big.length)).equals(big));
+      await assert.rejects(store.write('w/big.bin', Readable.from(pieces), { ifGeneration: '0' }), PreconditionFailed);
+    });
+
+    it('deletes, optionally on a version', async (t) => {
+      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+      const h = need();
+      const store = await h.open(freshRoot(kind));
+      const stale = await store.write('d/x.txt', Buffer.from('one'));
+      const current = await store.write('d/x.txt', Buffer.from('two'));
+      await assert.rejects(store.delete('d/x.txt', { ifGeneration: stale }), PreconditionFailed);
+      assert.equal(await text(await store.read('d/x.txt')), 'two');
+      await store.delete('d/x.txt', { ifGeneration: current });
+      assert.equal(await store.stat('d/x.txt'), undefined);
+      await store.delete('d/x.txt');
+      await assert.rejects(store.delete('d/x.txt', { ifGeneration: current }), PreconditionFailed);
+      await store.write('d/y.txt', Buffer.from('y'));
+      await store.delete('d/y.txt');
+      assert.deepEqual(await collect(store, 'd/'), []);
+    });
+
+    it('never shows credentials in url() or in errors', async (t) => {
+      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+      const h = need();
+      const root = freshRoot(kind);
+      const store = await h.open(root);
+      assert.ok(store.url('x/y.csv').startsWith(h.urlStart), store.url('x/y.csv'));
+      assert.ok(store.url('x/y.csv').endsWith(`${root}/x/y.csv`));
+      if (!h.refused) return t.skip(`${kind} has no credentials`);
+      const { store: refused, secrets, restore } = await h.refused();
+      try {
+      for (const secret of secrets) assert.ok(!refused.url('x/y.csv').includes(secret));
+      let failure: unknown;
+      try {
+        await collect(refused, '');
+      } catch (error) {
+        failure = error;
+      }
+      assert.ok(failure instanceof EtlError, `a refused listing raises an EtlError, got ${String(failure)}`);
+      const shown = `${failure.describe()}\n${failure.stack ?? ''}`;
+      assert.match(failure.message, /credentials/i);
+      assert.match(failure.hint ?? '', /check/i);
+      for (const secret of secrets) assert.ok(!shown.includes(secret), 'the secret does not show');
+        await assert.rejects(refused.read('x/y.csv'), (error: unknown) => error instanceof EtlError && secrets.every((secret) => !messageAndHint(error).includes(secret)));
+      } finally {
+        restore?.();
+      }
+    });
+  });
+}
+
+function messageAndHint(error: EtlError): string {
+  return `${error.message} ${error.hint ?? ''}`;
+}
+
+conformance('local', localHarness);
+conformance('gcs', gcsHarness);
+conformance('s3', s3Harness);
+conformance('azure', azureHarness);
+
+// ---------------------------------------------------------------------------------------------
+// Store-specific credential paths
+
+describe('store credentials', () => {
+  it('gcs: a malformed inline key never echoes its private key', async () => {
+    const privateKey = '-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\\n-----END PRIVATE KEY-----\\n';
+    const broken = `{"type": "service_account", "private_key": "${privateKey}", "client_email": "etl@p.iam.gserviceaccount.com",}`;
+    await assert.rejects(
+      GcsStore.connect(context('lake', { type: 'gcs', bucket: BUCKET, credentials: broken })),
+      (error: unknown) => error instanceof ConfigError && /not valid JSON/.test(error.message) && !error.describe().includes('MIIEvQ'),
+    );
+    await assert.rejects(
+      GcsStore.connect(context('lake', { type: 'gcs', bucket: BUCKET, credentials: './no-such-key.json' })),
+      (error: unknown) => error instanceof ConfigError && /cannot read key file/.test(error.message),
+    );
+  });
+
+  it('gcs: credentials can come from Secret Manager', async () => {
+    const double = await startGcsDouble({ buckets: [BUCKET] });
+    try {
+      const key = { type: 'service_account', project_id: 'p', private_key: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n', client_email: 'etl@p.iam.gserviceaccount.com' };
+      double.setSecret('projects/p/secrets/gcs-key/versions/3', JSON.stringify(key));
+      const { googleCredentials } = await import('../../connectors/storage/gcs/gcs-credentials.js');
+      const credentials = await googleCredentials('secret://projects/p/secrets/gcs-key/versions/3', {
+        connection: 'lake',
+        baseDir: os.tmpdir(),
+        secretEndpoint: double.endpoint,
+      });
+      assert.deepEqual(credentials, key);
+      await assert.rejects(
+        googleCredentials('secret://projects/p/secrets/absent/versions/1', { connection: 'lake', baseDir: os.tmpdir(), secretEndpoint: double.endpoint }),
+        (error: unknown) => error instanceof EtlError && /secret projects\/p\/secrets\/absent\/versions\/1 not found/.test(error.message),
+      );
+      await assert.rejects(
+        googleCredentials('secret://projects/p/oops', { connection: 'lake', baseDir: os.tmpdir(), secretEndpoint: double.endpoint }),
+        ConfigError,
+      );
+    } finally {
+      await double.stop();
+    }
+  });
+
+  it('azure: a SAS URL works and never shows in url() or errors', async () => {
+    const azurite = await startAzurite();
+    try {
+      const sdk = await import('@azure/storage-blob');
+      const credential = new sdk.StorageSharedKeyCredential(azurite.account, azurite.accountKey);
+      const service = new sdk.BlobServiceClient(azurite.blobEndpoint, credential);
+      await service.getContainerClient('sas-box').create();
+      const expiresOn = new Date(Date.now() + 3_600_000);
+      const containerSas = await service.getContainerClient('sas-box').generateSasUrl({ permissions: sdk.ContainerSASPermissions.parse('racwdl'), expiresOn });
+      const signature = new URL(containerSas).searchParams.get('sig')!;
+      assert.ok(signature);
+      const store = await AzureStore.connect(context('box', { type: 'azure', container: 'sas-box', sas_url: containerSas, prefix: 'in' }), { maxTries: 1 });
+      await store.write('a.txt', Buffer.from('via sas'));
+      assert.deepEqual((await collect(store, '')).map((item) => item.path), ['a.txt']);
+      assert.ok(!store.url('a.txt').includes(signature));
+      assert.ok(!store.url('a.txt').includes('sig='));
+
+      const readOnly = await service.getContainerClient('sas-box').generateSasUrl({ permissions: sdk.ContainerSASPermissions.parse('rl'), expiresOn });
+      const readOnlySignature = new URL(readOnly).searchParams.get('sig')!;
+      const limited = await AzureStore.connect(context('box', { type: 'azure', container: 'sas-box', sas_url: readOnly }), { maxTries: 1 });
+      await assert.rejects(
+        limited.write('b.txt', Buffer.from('no')),
+        (error: unknown) => error instanceof EtlError && !messageAndHint(error).includes(readOnlySignature) && !/sig=[^*]/.test(messageAndHint(error)),
+      );
+      await assert.rejects(
+        AzureStore.connect(context('box', { type: 'azure', container: 'other-box', sas_url: containerSas })),
+        (error: unknown) => error instanceof ConfigError && !error.describe().includes(signature),
+      );
+      const badString = `DefaultEndpointsProtocol=http;AccountName=${azurite.account};AccountKey=${azurite.accountKey}`;
+      await assert.rejects(
+        AzureStore.connect(context('box', { type: 'azure', container: 'sas-box', connection_string: `${badString};BlobEndpoint=not a url` })),
+        (error: unknown) => !(error instanceof Error) || !error.message.includes(azurite.accountKey),
+      );
+    } finally {
+      await azurite.stop();
+    }
+  });
+
+  it('s3: half a key pair is a config error that names neither value', async () => {
+    await assert.rejects(
+      S3Store.connect(context('lake', { type: 's3', bucket: BUCKET, secret_access_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY' })),
+      (error: unknown) => error instanceof ConfigError && !error.describe().includes('wJalrXUtnFEMI'),
+    );
+  });
+});
