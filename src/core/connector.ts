@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from './log.js';
 import type { ConnectionConfig, JobSpec } from './spec.js';
-import type { Column, RecordBatch, SourceColumn, Value } from './types.js';
+import type { Column, ColumnType, RecordBatch, SourceColumn, Value } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Where bytes live
@@ -183,6 +183,11 @@ export interface ReadContext {
 
 /** Reads data: discover columns, plan units, stream each unit as batches. */
 export interface SourceConnector {
+  /**
+   * The source applies `source.columns` itself (in its query) and may add columns of its own
+   * (Firestore's `document_id`), so the pipeline must not filter batches again.
+   */
+  readonly selectsColumns?: boolean;
   /** Columns of the source, for inspect-schema and schema resolution. */
   discover(job: JobSpec, log: Logger): Promise<SourceColumn[]>;
   plan(context: PlanContext): Promise<SourcePlan>;
@@ -245,6 +250,8 @@ export interface Stage {
 
 export interface DestinationCapabilities {
   readonly merge: boolean;
+  /** Whether an existing column can change from one type to a wider one (default: yes). */
+  readonly canWiden?: (from: ColumnType, to: ColumnType) => boolean;
   /** Can load files straight from a store's native URIs (BigQuery from gs://). */
   readonly nativeLoad?: (store: ObjectStore) => boolean;
 }

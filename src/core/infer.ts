@@ -146,6 +146,6 @@ export class SchemaSampler {
 
   /** The inferred columns; fields never seen with a value are STRING. */
   columns(): SourceColumn[] {
-    return [...this.types].map(([name, type]) => ({ name, type: type ?? 'STRING', nullable: true, inferred: true }));
+    return [...this.types].map(([name, type]) => (type ? { name, type, nullable: true, inferred: true } : { name, type: 'STRING', nullable: true, inferred: true, unseen: true }));
   }
 }

@@ -335,9 +335,9 @@ class Run {
       table: destination.locate(this.job.table),
       existing,
       mapping: this.ledger.mapping(this.name),
-      select: spec.source.columns,
+      select: opened.source.selectsColumns ? undefined : spec.source.columns,
       fillRequired: spec.load.fill_required_defaults,
-      canWiden: () => true,
+      canWiden: destination.capabilities.canWiden ?? (() => true),
     });
     let stage: Stage | undefined;
     let stagedGeneration = -1;
@@ -459,7 +459,7 @@ class Run {
         if (converted.length) await stage.write(index, converted);
       });
       this.watch.add('stage', start);
-      rows += batch.rows.length;
+      rows += batch.rows.length + (batch.rejects?.length ?? 0);
       this.options.observer?.rows?.(unit, rows);
     }
     this.badRecords += rejects.length;

@@ -37,6 +37,12 @@ export interface RunSchemaOptions {
   readonly canWiden: (from: ColumnType, to: ColumnType) => boolean;
 }
 
+/** The converter of a placeholder column: empty stays NULL, a first value is handed back to decide the type. */
+const awaitFirstValue: ValueConverter = (raw) => {
+  if (raw === null || raw === undefined || raw === '') return null;
+  throw new ConversionFailure('first value');
+};
+
 /** Thrown when a value converts under no type the column may widen to. */
 export class CellFailure {
   constructor(
@@ -53,6 +59,8 @@ export class RunSchema {
   private readonly names = new Map<string, string>();
   private readonly plans = new Map<string, BatchPlan>();
   private readonly selected?: Set<string>;
+  /** Run columns whose type is a placeholder: no value has been seen for them yet. */
+  private readonly pending = new Set<number>();
   private version = 0;
 
   constructor(private readonly options: RunSchemaOptions) {
@@ -112,6 +120,14 @@ export class RunSchema {
   private retryWider(plan: BatchPlan, index: number, raw: unknown, failure: ConversionFailure): Value {
     const source = plan.source[index];
     const target = plan.targets[index];
+    if (this.pending.delete(target)) {
+      // The first value of a column the sample never saw a value for decides its type.
+      this.setType(target, (typeof raw === 'string' ? inferTextType(raw) : inferValueType(raw)) ?? 'STRING');
+      this.rebuildPlans();
+      const converter = this.converterFor(source, this.columns[target]);
+      (plan.converters as (ValueConverter | undefined)[])[index] = converter;
+      return converter(raw);
+    }
     const column = this.columns[target];
     if (source.inferred && raw !== null && raw !== undefined) {
       const seen = typeof raw === 'string' ? inferTextType(raw) : inferValueType(raw);
@@ -180,6 +196,7 @@ export class RunSchema {
           mismatches.push({ column: existing.name, source: column.name, sourceType: column.type, destinationType: existing.type });
         }
       }
+      if (column.unseen && !existing) this.pending.add(this.columns.length);
       this.bySource.set(column.name, this.columns.length);
       this.columns.push({ name: existing?.name ?? name, source: column.name, type, nullable, sourceType: column.sourceType, repeated: column.repeated });
     }
@@ -191,6 +208,11 @@ export class RunSchema {
 
   /** Widens a run column when a batch brings a type it cannot hold. */
   private reconcile(index: number, source: SourceColumn): void {
+    if (source.unseen) return;
+    if (this.pending.delete(index)) {
+      this.setType(index, source.type);
+      return;
+    }
     const column = this.columns[index];
     const type = source.type;
     if (isCompatible(type, column.type)) return;
@@ -238,7 +260,7 @@ export class RunSchema {
       const index = this.bySource.get(column.name);
       if (index === undefined) return;
       targets[i] = index;
-      converters[i] = this.converterFor(column, this.columns[index]);
+      converters[i] = this.pending.has(index) ? awaitFirstValue : this.converterFor(column, this.columns[index]);
     });
     return { targets, converters, source: columns };
   }

@@ -47,6 +47,8 @@ export interface SourceColumn {
   readonly repeated?: boolean;
   /** The type was inferred from sampled values, so a later value may widen it. */
   readonly inferred?: boolean;
+  /** Inferred from a sample that held no value for it: the type is a placeholder until one arrives. */
+  readonly unseen?: boolean;
 }
 
 /** A destination column: a source column under its sanitized name. */

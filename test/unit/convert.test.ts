@@ -65,3 +65,16 @@ test('BOOL, DATE, TIME, JSON and BYTES convert or explain', () => {
   assert.match(reason(() => converterFor('JSON')('{nope'))!, /not valid JSON/);
   assert.deepEqual(converterFor('BYTES')('AQID'), Buffer.from([1, 2, 3]));
 });
+
+test('the fast ISO path and the general parser agree', () => {
+  const samples = ['2024-02-29T23:59:59.999999Z', '1900-03-01 00:00:00', '2000-01-01T00:00:00.5Z', '1969-07-20T20:17:40.123Z', '2400-12-31T12:00:00.000001'];
+  for (const text of samples) {
+    const micros = parseTimestamp(text)!;
+    const viaOffset = parseTimestamp(`${text.replace(/Z$/, '')}+00:00`)!;
+    assert.equal(micros, viaOffset, text);
+    assert.equal(formatTimestamp(micros).slice(0, 19), text.replace(' ', 'T').slice(0, 19), text);
+  }
+  assert.equal(parseTimestamp('2023-02-29T00:00:00Z'), undefined);
+  assert.equal(parseTimestamp('2024-01-01T24:00:00Z'), undefined);
+  assert.equal(parseTimestamp('2024-01-01T10:00:00.1234567891Z'), undefined);
+});

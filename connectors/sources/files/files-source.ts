@@ -164,7 +164,8 @@ export class FilesSource implements SourceConnector {
       for await (const batch of this.readFile(object, job, log)) {
         for (const column of batch.columns) {
           const known = sampler.get(column.name);
-          sampler.set(column.name, known ? { ...column, type: widenType(known.type, column.type) ?? 'STRING' } : column);
+          if (!known || known.unseen) sampler.set(column.name, column);
+          else if (!column.unseen) sampler.set(column.name, { ...known, type: widenType(known.type, column.type) ?? 'STRING' });
         }
         rows += batch.rows.length;
         if (rows >= sampleSize) break;

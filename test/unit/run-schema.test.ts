@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, SchemaError } from '../../src/core/errors.js';
+import { CellFailure, RunSchema } from '../../src/core/run-schema.js';
+import type { Column, SourceColumn } from '../../src/core/types.js';
+
+const options = { table: 't', mapping: new Map<string, string>(), fillRequired: false, canWiden: () => true };
+const inferred = (name: string, type: SourceColumn['type'], extra: Partial<SourceColumn> = {}): SourceColumn => ({ name, type, nullable: true, inferred: true, ...extra });
+const typed = (name: string, type: SourceColumn['type']): SourceColumn => ({ name, type, nullable: true });
+const existing = (name: string, type: Column['type'], nullable = true): Column => ({ name, source: name, type, nullable });
+
+test('names are sanitized once and rows follow run-column order', () => {
+  const schema = new RunSchema(options);
+  const plan = schema.planFor([inferred('Customer Name', 'STRING'), inferred('Amount', 'FLOAT64'), inferred('amount', 'STRING')]);
+  assert.deepEqual(schema.columns.map((c) => c.name), ['Customer_Name', 'Amount', 'amount_2']);
+  assert.deepEqual(schema.convertRow(plan, ['Zoë', '1.5', 'EUR']), ['Zoë', 1.5, 'EUR']);
+});
+
+test('an inferred INT64 widens to FLOAT64 when a later value needs it', () => {
+  const schema = new RunSchema(options);
+  const plan = schema.planFor([inferred('q', 'INT64')]);
+  const generation = schema.generation;
+  assert.deepEqual(schema.convertRow(plan, ['2']), [2]);
+  assert.deepEqual(schema.convertRow(plan, ['2.5']), [2.5]);
+  assert.equal(schema.columns[0].type, 'FLOAT64');
+  assert.ok(schema.generation > generation);
+});
+
+test('a value no widening holds is a cell failure naming the column and the fix', () => {
+  const schema = new RunSchema(options);
+  const plan = schema.planFor([inferred('q', 'INT64')]);
+  assert.throws(
+    () => schema.convertRow(plan, ['abc']),
+    (error: unknown) => error instanceof CellFailure && error.column === 'q' && /raise source.sample_size/.test(error.reason),
+  );
+  assert.equal(schema.columns[0].type, 'INT64');
+});
+
+test('an existing table column is the contract for inferred columns', () => {
+  const schema = new RunSchema({ ...options, existing: [existing('amount', 'FLOAT64')] });
+  const plan = schema.planFor([inferred('amount', 'STRING')]);
+  assert.equal(schema.columns[0].type, 'FLOAT64');
+  assert.deepEqual(schema.convertRow(plan, ['3.25']), [3.25]);
+  assert.throws(() => schema.convertRow(plan, ['n/a']), CellFailure);
+});
+
+test('typed sources: widening is applied, incompatible changes stop with a report', () => {
+  const widening = new RunSchema({ ...options, existing: [existing('n', 'INT64')] });
+  widening.planFor([typed('n', 'NUMERIC')]);
+  assert.equal(widening.columns[0].type, 'NUMERIC');
+  const narrowing = new RunSchema({ ...options, existing: [existing('n', 'INT64')] });
+  assert.throws(() => narrowing.planFor([typed('n', 'STRING')]), (error: unknown) => error instanceof SchemaError && /n: source n is STRING, destination is INT64/.test(error.message));
+  const refused = new RunSchema({ ...options, existing: [existing('n', 'INT64')], canWiden: () => false });
+  assert.throws(() => refused.planFor([typed('n', 'FLOAT64')]), SchemaError);
+});
+
+test('a column the sample never saw a value for takes the type of its first value', () => {
+  const schema = new RunSchema(options);
+  const plan = schema.planFor([inferred('late', 'STRING', { unseen: true })]);
+  assert.deepEqual(schema.convertRow(plan, ['']), [null]);
+  assert.deepEqual(schema.convertRow(plan, ['42']), [42]);
+  assert.equal(schema.columns[0].type, 'INT64');
+  const next = new RunSchema(options);
+  next.planFor([inferred('x', 'STRING', { unseen: true })]);
+  next.planFor([inferred('x', 'FLOAT64')]);
+  assert.equal(next.columns[0].type, 'FLOAT64');
+});
+
+test('source.columns keeps only selected columns and names unknown ones', () => {
+  const schema = new RunSchema({ ...options, select: ['Customer_Name', 'id'] });
+  const plan = schema.planFor([inferred('id', 'INT64'), inferred('Customer Name', 'STRING'), inferred('secret', 'STRING')]);
+  assert.deepEqual(schema.columns.map((c) => c.name), ['id', 'Customer_Name']);
+  assert.deepEqual(schema.convertRow(plan, ['1', 'A', 'hidden']), [1, 'A']);
+  const unknown = new RunSchema({ ...options, select: ['nope'] });
+  assert.throws(() => unknown.planFor([inferred('id', 'INT64')]), (error: unknown) => error instanceof ConfigError && /"nope" not found/.test(error.message) && /id/.test(error.describe()));
+});
+
+test('REQUIRED destination columns without a source column are reported', () => {
+  const schema = new RunSchema({ ...options, existing: [existing('id', 'INT64', false), existing('must', 'STRING', false)] });
+  schema.planFor([typed('id', 'INT64')]);
+  assert.deepEqual(schema.missingRequired().map((c) => c.name), ['must']);
+});
