@@ -44,7 +44,8 @@ export function resolveEndpoint(
       fromUrl = new URL(config.url);
     } catch {
       throw ConfigError.of(
-        `connection ${name}: url is not a valid URL (${redactUrl(config.url)})`,
+        // The text may hold a password in any shape: it is not echoed.
+        `connection ${name}: url is not a valid URL`,
         `write it as ${product === 'PostgreSQL' ? 'postgres' : 'mysql'}://user:password@host:port/database`,
       );
     }
