@@ -78,7 +78,8 @@ function orderLine(id: number, random: () => number): string {
   let note = pick(NOTES);
   if (random() < 0.02) note += '\nsecond line of the note';
   const empty = random();
-  const email = empty < 0.05 ? '' : `${last.toLowerCase().replace(/[^a-z]/g, '') || 'user'}.${id}@example.com`;
+  const local = last.normalize('NFD').toLowerCase().replace(/[^a-z]/g, '') || 'user';
+  const email = empty < 0.05 ? '' : `${local}.${id}@example.com`;
   const noteCell = empty > 0.9 ? '' : quote(note);
   return [id, ref, quote(`${first} ${last}`), email, amount, quantity, paid, createdAt, empty < 0.08 ? '' : shipDate, noteCell].join(',') + '\n';
 }
