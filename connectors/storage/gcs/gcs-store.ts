@@ -191,6 +191,25 @@ export class GcsStore implements ObjectStore {
     }
   }
 
+  /**
+   * The whole object together with the generation those bytes belong to (the download is
+   * pinned to the generation stat saw), or undefined when absent.
+   */
+  async readVersion(path: string): Promise<{ data: Buffer; version: string } | undefined> {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const info = await this.stat(path);
+      if (!info?.version) return undefined;
+      try {
+        const [data] = await this.bucket.file(this.key(path), { generation: Number(info.version) }).download({ validation: 'crc32c' });
+        return { data, version: info.version };
+      } catch (error) {
+        // Replaced between stat and download: that generation is gone, look again.
+        if (!(this.fail('read', path, error) instanceof ObjectNotFound)) throw this.fail('read', path, error);
+      }
+    }
+    throw new TransientError(`${this.url(path)} keeps changing while being read`, 'retry the run');
+  }
+
   async stat(path: string): Promise<ObjectInfo | undefined> {
     try {
       const [metadata] = await this.file(path).getMetadata();
