@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +17,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, describe, it } from 'node:test';
 import { PreconditionFailed, type ConnectorContext, type ConnectorFactories, type ObjectInfo, type ObjectStore } from '../../src/core/connector.js';
-import { ConfigError, EtlError } from '../../src/core/errors.js';
+import { ConfigError, EtlError, TransientError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import { AzureStore } from '../../connectors/storage/azure/azure-store.js';
 import { GcsStore } from '../../connectors/storage/gcs/gcs-store.js';
@@ -41,6 +43,10 @@ interface Harness {
   seed(root: string, files: Iterable<{ path: string; data: string }>): Promise<void>;
   /** The URL scheme and host part `url()` starts with. */
   readonly urlStart: string;
+  /** A store on a bucket (container) the server does not have, and its name. */
+  missing?(): Promise<{ store: ObjectStore; name: string }>;
+  /** What `nativeUri()` gives for a path under the root, when the store has native URIs. */
+  nativeStart?: string;
   /** Listing requests the server has answered so far, when it can tell. */
   listRequests?(): number;
   /** A store whose credentials are refused, the secrets that must never show, and an undo. */
@@ -123,6 +129,8 @@ async function gcsHarness(): Promise<Harness> {
   return {
     kind: 'gcs',
     urlStart: `gs://${BUCKET}/`,
+    nativeStart: `gs://${BUCKET}/`,
+    missing: async () => ({ store: await GcsStore.connect(context('lake', { ...config, bucket: 'no-such-bucket' }), { retries: 0 }), name: 'no-such-bucket' }),
     open: (root, options) => GcsStore.connect(context('lake', { ...config, prefix: root }), { retries: 0, ...options }),
     async seed(root, files) {
       for (const file of files) double.seed(BUCKET, `${root}/${file.path}`, file.data);
@@ -152,6 +160,7 @@ async function s3Harness(): Promise<Harness> {
   return {
     kind: 's3',
     urlStart: `s3://${BUCKET}/`,
+    missing: async () => ({ store: await S3Store.connect(context('lake', { ...config, bucket: 'no-such-bucket' }), { maxAttempts: 1 }), name: 'no-such-bucket' }),
     open: (root, options) => S3Store.connect(context('lake', { ...config, prefix: root }), { maxAttempts: 1, ...options }),
     async seed(root, files) {
       // s3rver keeps each object as <key>._S3rver_object next to its MD5: write those directly.
@@ -185,6 +194,7 @@ async function azureHarness(): Promise<Harness> {
   return {
     kind: 'azure',
     urlStart: `${azurite.blobEndpoint}/${BUCKET}/`,
+    missing: async () => ({ store: await AzureStore.connect(context('lake', { ...config, container: 'no-such-box' }), { maxTries: 1 }), name: 'no-such-box' }),
     open: (root, options) => AzureStore.connect(context('lake', { ...config, prefix: root }), { maxTries: 1, ...options }),
     async seed(root, files) {
       await azurite.preloadBlobs(BUCKET, (function* () {
@@ -402,6 +412,21 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
       assert.deepEqual(await collect(store, 'd/'), []);
     });
 
+    it('names a missing bucket and says what to check', async (t) => {
+      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+      const h = need();
+      if (!h.missing) return t.skip(`${kind} has no buckets`);
+      const { store, name } = await h.missing();
+      for (const attempt of [() => collect(store, ''), () => store.stat('a.csv'), () => store.read('a.csv')]) {
+        await assert.rejects(attempt(), (error: unknown) => {
+          assert.ok(error instanceof EtlError, String(error));
+          assert.match(error.message, new RegExp(`${name} not found`));
+          assert.match(error.hint ?? '', /check/);
+          return true;
+        });
+      }
+    });
+
     it('never shows credentials in url() or in errors', async (t) => {
       if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
       const h = need();
@@ -409,6 +434,7 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
       const store = await h.open(root);
       assert.ok(store.url('x/y.csv').startsWith(h.urlStart), store.url('x/y.csv'));
       assert.ok(store.url('x/y.csv').endsWith(`${root}/x/y.csv`));
+      assert.equal(store.nativeUri?.('x/y.csv'), h.nativeStart === undefined ? undefined : `${h.nativeStart}${root}/x/y.csv`);
       if (!h.refused) return t.skip(`${kind} has no credentials`);
       const { store: refused, secrets, restore } = await h.refused();
       try {
@@ -440,6 +466,74 @@ conformance('local', localHarness);
 conformance('gcs', gcsHarness);
 conformance('s3', s3Harness);
 conformance('azure', azureHarness);
+
+// ---------------------------------------------------------------------------------------------
+// Transient failures
+
+/** A server that answers every request with `status` and `body`, or drops the connection. */
+async function faultyServer(answer: { status: number; body: string; type: string } | 'reset'): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const server = http.createServer((request, response) => {
+    request.resume();
+    if (answer === 'reset') {
+      request.socket.destroy();
+      return;
+    }
+    response.writeHead(answer.status, { 'content-type': answer.type, 'x-ms-error-code': /<Code>(\w+)</.exec(answer.body)?.[1] ?? '' });
+    response.end(answer.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('transient failures', () => {
+  const cases: { kind: string; busy: { status: number; body: string; type: string }; open(endpoint: string): Promise<ObjectStore> }[] = [
+    {
+      kind: 'gcs',
+      busy: { status: 503, type: 'application/json', body: JSON.stringify({ error: { code: 503, message: 'Backend Error', errors: [{ reason: 'backendError' }] } }) },
+      open: (endpoint) => GcsStore.connect(context('lake', { type: 'gcs', bucket: BUCKET, endpoint }), { retries: 0 }),
+    },
+    {
+      kind: 's3',
+      busy: { status: 503, type: 'application/xml', body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>' },
+      open: (endpoint) =>
+        S3Store.connect(
+          context('lake', { type: 's3', bucket: BUCKET, endpoint, force_path_style: true, region: 'us-east-1', access_key_id: 'AKIAIOSFODNN7EXAMPLE', secret_access_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY' }),
+          { maxAttempts: 1 },
+        ),
+    },
+    {
+      kind: 'azure',
+      busy: { status: 503, type: 'application/xml', body: '<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code><Message>The server is busy.</Message></Error>' },
+      open: (endpoint) =>
+        AzureStore.connect(context('lake', { type: 'azure', container: BUCKET, account: 'devstoreaccount1', account_key: Buffer.from('k'.repeat(64)).toString('base64'), endpoint: `${endpoint}/devstoreaccount1` }), {
+          maxTries: 1,
+        }),
+    },
+  ];
+  for (const { kind, busy, open } of cases) {
+    it(`${kind}: a 503 and a dropped connection are TransientErrors`, async () => {
+      for (const answer of [busy, 'reset'] as const) {
+        const server = await faultyServer(answer);
+        try {
+          const store = await open(server.endpoint);
+          await assert.rejects(collect(store, ''), (error: unknown) => error instanceof TransientError, `listing against ${answer === 'reset' ? 'a dropped connection' : '503'}`);
+          await assert.rejects(store.write('a.txt', Buffer.from('a')), (error: unknown) => error instanceof TransientError);
+          await store.close?.();
+        } finally {
+          await server.stop();
+        }
+      }
+    });
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // Store-specific credential paths
@@ -497,6 +591,11 @@ describe('store credentials', () => {
       const store = await AzureStore.connect(context('box', { type: 'azure', container: 'sas-box', sas_url: containerSas, prefix: 'in' }), { maxTries: 1 });
       await store.write('a.txt', Buffer.from('via sas'));
       assert.deepEqual((await collect(store, '')).map((item) => item.path), ['a.txt']);
+      const withKey = await AzureStore.connect(
+        context('box', { type: 'azure', container: 'sas-box', account: azurite.account, account_key: azurite.accountKey, endpoint: azurite.blobEndpoint, prefix: 'in' }),
+        { maxTries: 1 },
+      );
+      assert.equal(await text(await withKey.read('a.txt')), 'via sas');
       assert.ok(!store.url('a.txt').includes(signature));
       assert.ok(!store.url('a.txt').includes('sig='));
 
