@@ -9,7 +9,11 @@ import { ConfigError } from '../../src/core/errors.js';
 
 /** A stateful decoder fed chunk by chunk; multi-byte characters may straddle chunks. */
 export interface TextChunkDecoder {
-  write(chunk: Buffer): string;
+  /**
+   * Decodes the next chunk. `prefix` is text to put before it: where the encoding allows, it is
+   * decoded together with the chunk so the result is one flat string rather than a concatenation.
+   */
+  write(chunk: Buffer, prefix?: string): string;
   end(): string;
   /** True once some input was not valid in the encoding; the text then holds U+FFFD in its place. */
   readonly invalid: boolean;
@@ -47,12 +51,12 @@ class SniffingDecoder implements TextChunkDecoder {
     return this.inner?.encoding ?? this.requested;
   }
 
-  write(chunk: Buffer): string {
-    if (this.inner) return this.inner.write(chunk);
+  write(chunk: Buffer, prefix = ''): string {
+    if (this.inner) return this.inner.write(chunk, prefix);
     // A BOM needs up to 3 bytes; a first chunk can be shorter than that.
     this.head = this.head ? Buffer.concat([this.head, chunk]) : chunk;
-    if (this.head.length < 3) return '';
-    return this.start(this.head);
+    if (this.head.length < 3) return prefix;
+    return prefix + this.start(this.head);
   }
 
   end(): string {
@@ -84,9 +88,21 @@ class Utf8Decoder implements TextChunkDecoder {
   private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   private carry: Buffer | undefined;
   private first = true;
+  /** Reused to join a prefix, a carried partial character and a chunk without allocating. */
+  private scratch = Buffer.alloc(0);
 
-  write(chunk: Buffer): string {
-    let bytes = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+  write(chunk: Buffer, prefix = ''): string {
+    let bytes = chunk;
+    if (prefix || this.carry) {
+      const head = prefix ? Buffer.byteLength(prefix) : 0;
+      const carried = this.carry?.length ?? 0;
+      const length = head + carried + chunk.length;
+      if (this.scratch.length < length) this.scratch = Buffer.allocUnsafeSlow(Math.max(length, 2 * this.scratch.length));
+      if (head) this.scratch.write(prefix, 0, 'utf8');
+      if (this.carry) this.carry.copy(this.scratch, head);
+      chunk.copy(this.scratch, head + carried);
+      bytes = this.scratch.subarray(0, length);
+    }
     this.carry = undefined;
     if (this.first) {
       this.first = false;
@@ -130,8 +146,8 @@ class IconvDecoder implements TextChunkDecoder {
     this.decoder = iconv.getDecoder(encoding);
   }
 
-  write(chunk: Buffer): string {
-    return this.decoder.write(chunk);
+  write(chunk: Buffer, prefix = ''): string {
+    return prefix + this.decoder.write(chunk);
   }
 
   end(): string {

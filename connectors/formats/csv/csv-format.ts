@@ -61,7 +61,7 @@ async function* csvBatches(file: FileHandle, settings: CsvSettings): AsyncGenera
   const input = await openDecompressed(file);
   try {
     const feed = (bytes: Buffer): void => {
-      for (let offset = 0; offset < bytes.length; offset += WINDOW) reader.push(decoder.write(bytes.subarray(offset, offset + WINDOW)));
+      for (let offset = 0; offset < bytes.length; offset += WINDOW) reader.pushBytes(bytes.subarray(offset, offset + WINDOW));
     };
     // Stores stream chunks of any size: gather them into whole windows.
     let held: Buffer[] = [];
@@ -110,6 +110,17 @@ class CsvRecordReader {
     private readonly decoder: TextChunkDecoder,
     private readonly name: string,
   ) {}
+
+  /** Decodes and parses a window of bytes, the unparsed tail of the last window in front. */
+  pushBytes(bytes: Buffer): void {
+    if (this.partial.length > WINDOW) {
+      this.push(this.decoder.write(bytes));
+      return;
+    }
+    const text = this.decoder.write(bytes, this.partial);
+    this.partial = '';
+    this.parse(text, false);
+  }
 
   push(text: string): void {
     if (!text) return;
