@@ -60,23 +60,24 @@ async function* csvBatches(file: FileHandle, settings: CsvSettings): AsyncGenera
   const reader = new CsvRecordReader(settings, decoder, file.name);
   const input = await openDecompressed(file);
   try {
-    const feed = (bytes: Buffer): void => {
-      for (let offset = 0; offset < bytes.length; offset += WINDOW) reader.pushBytes(bytes.subarray(offset, offset + WINDOW));
-    };
-    // Stores stream chunks of any size: gather them into whole windows.
+    // Stores stream chunks of any size: gather them into whole windows, and hand out each batch
+    // as soon as it is complete. Pulling one chunk at a time is the backpressure: while a batch
+    // is out, nothing is read.
     let held: Buffer[] = [];
     let heldBytes = 0;
-    // Pulling one chunk at a time is the backpressure: while a batch is out, nothing is read.
     for await (const chunk of input) {
       held.push(chunk as Buffer);
       heldBytes += (chunk as Buffer).length;
       if (heldBytes < WINDOW) continue;
-      feed(held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes));
+      const bytes = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
       held = [];
       heldBytes = 0;
-      while (reader.ready.length) yield reader.ready.shift()!;
+      for (let offset = 0; offset < bytes.length; offset += WINDOW) {
+        reader.pushBytes(bytes.subarray(offset, offset + WINDOW));
+        while (reader.ready.length) yield reader.ready.shift()!;
+      }
     }
-    if (heldBytes) feed(Buffer.concat(held, heldBytes));
+    if (heldBytes) reader.pushBytes(Buffer.concat(held, heldBytes));
     reader.push(decoder.end());
     reader.end();
     while (reader.ready.length) yield reader.ready.shift()!;

@@ -55,9 +55,9 @@ async function* jsonlBatches(file: FileHandle, batchSize: number): AsyncGenerato
       for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
         take(text.slice(start, end));
         start = end + 1;
+        while (rows.ready.length) yield rows.ready.shift()!;
       }
       rest = text.slice(start);
-      while (rows.ready.length) yield rows.ready.shift()!;
     }
     const tail = rest + decoder.end();
     for (const text of tail.split('\n')) if (text) take(text);
