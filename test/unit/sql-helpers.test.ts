@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { copyTextRows } from '../../connectors/sources/postgres/postgres-copy.js';
-import { decodeInt8, decodeTimestamp, decodeTimestamptz } from '../../connectors/sources/postgres/postgres-types.js';
+import { copyBinaryRows } from '../../connectors/sources/postgres/postgres-copy.js';
+import { decodeTimestamp, decodeTimestamptz, pgColumn } from '../../connectors/sources/postgres/postgres-types.js';
 import {
   boundText,
   compareCursor,
@@ -120,16 +120,57 @@ describe('endpoints', () => {
 });
 
 describe('PostgreSQL text decoding', () => {
-  it('decodes COPY text rows split across chunks, with escapes and NULLs', async () => {
-    const text = 'a\\tb\\nc\\\\d\t\\N\t1\nü😀\t\\\\N\t9223372036854775807\n';
-    const bytes = Buffer.from(text);
-    const chunks = [bytes.subarray(0, 5), bytes.subarray(5, 19), bytes.subarray(19)];
-    const rows: unknown[][] = [];
-    for await (const chunk of copyTextRows(Readable.from(chunks), [(s) => s, (s) => s, decodeInt8])) rows.push(...chunk);
-    assert.deepEqual(rows, [
-      ['a\tb\nc\\d', null, 1],
-      ['ü😀', '\\N', 9223372036854775807n],
+  it('decodes binary COPY rows split across chunks, with NULLs', async () => {
+    const field = (bytes: Buffer | null) => {
+      const size = Buffer.alloc(4);
+      size.writeInt32BE(bytes ? bytes.length : -1);
+      return bytes ? Buffer.concat([size, bytes]) : size;
+    };
+    const int8 = (value: bigint) => {
+      const b = Buffer.alloc(8);
+      b.writeBigInt64BE(value);
+      return b;
+    };
+    const row = (...fields: (Buffer | null)[]) => {
+      const count = Buffer.alloc(2);
+      count.writeInt16BE(fields.length);
+      return Buffer.concat([count, ...fields.map(field)]);
+    };
+    const header = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
+    const trailer = Buffer.from([0xff, 0xff]);
+    // 2024-01-01 00:00:00.000001 UTC is 757382400000001 µs after 2000-01-01.
+    const data = Buffer.concat([
+      header,
+      row(int8(9223372036854775807n), Buffer.from('tab\there ü😀'), int8(757382400000001n)),
+      row(int8(-5n), null, int8(-946684800000000n - 1n)),
+      trailer,
     ]);
+    const column = (name: string, type: string) =>
+      pgColumn(name, { name: type, kind: 'b', category: 'N', typmod: -1 }, { sourceType: type, nullable: true, ref: `q."${name}"`, nested: 'string' });
+    const decoders = [column('a', 'int8'), column('b', 'text'), column('c', 'timestamptz')].map((c) => c.binary);
+    for (const cuts of [[1, 20, 40], [data.length - 1], [25, 26, 27, 28, 29, 30]]) {
+      const chunks = [0, ...cuts, data.length].slice(1).map((end, i, all) => data.subarray(i === 0 ? 0 : all[i - 1], end));
+      const rows: unknown[][] = [];
+      for await (const part of copyBinaryRows(Readable.from(chunks), decoders)) rows.push(...part);
+      assert.deepEqual(rows, [
+        [9223372036854775807n, 'tab\there ü😀', 1704067200000001n],
+        [-5, null, -1n],
+      ]);
+    }
+    await assert.rejects(async () => {
+      for await (const part of copyBinaryRows(Readable.from([data.subarray(0, 40)]), decoders)) void part;
+    }, /ended inside a row/);
+  });
+
+  it('selects as text what has no cheap exact binary form', () => {
+    const select = (type: string) =>
+      pgColumn('c', { name: type, kind: 'b', category: 'N', typmod: -1 }, { sourceType: type, nullable: true, ref: 'q."c"', nested: 'string' }).select;
+    assert.equal(select('int8'), 'q."c"');
+    assert.equal(select('timestamptz'), 'q."c"');
+    assert.equal(select('numeric'), 'q."c"::text');
+    assert.equal(select('float4'), 'q."c"::text');
+    assert.equal(select('money'), 'q."c"::numeric::text');
+    assert.equal(select('interval'), 'q."c"::text');
   });
 
   it('decodes timestamps to exact microseconds and wall clocks', () => {

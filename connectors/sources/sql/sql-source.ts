@@ -278,7 +278,9 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
     const ref = this.cursorRef(shape);
     const conditions = [floor !== undefined ? `${ref} >= ${this.dialect.cursorLiteral(floor, cursor.type)}` : `${ref} IS NOT NULL`];
     if (ceiling !== undefined) conditions.push(`${ref} < ${this.dialect.cursorLiteral(ceiling, cursor.type)}`);
-    const sql = selectSql([`${which}(${cursor.select})`], shape.from, conditions);
+    // The aggregate runs on the raw column; its result then goes through the column's own select.
+    const name = this.dialect.quote(cursor.name);
+    const sql = `SELECT ${cursor.select} FROM (${selectSql([`${which}(q.${name}) AS ${name}`], shape.from, conditions)}) AS q`;
     const [row] = await this.dialect.rows(sql, [cursor]);
     const value = row?.[0];
     return value === null || value === undefined ? null : cursorText(value, cursor.type);
