@@ -186,6 +186,24 @@ describe('parquet format', () => {
     }
   });
 
+  it('reads UBIGINT as INT64 when its statistics fit, NUMERIC when they may not', async () => {
+    const file = await parquet(
+      'unsigned',
+      `SELECT 7::UBIGINT AS small, 18446744073709551615::UBIGINT AS huge, 9223372036854775807::UBIGINT AS edge
+       UNION ALL SELECT 9007199254740993::UBIGINT, 1::UBIGINT, NULL`,
+    );
+    const rows = await parquetFormat.read(await diskHandle(file), {});
+    assert.deepEqual(
+      [...rows.declaredTypes!.values()].map((column) => column.type),
+      ['INT64', 'NUMERIC', 'INT64'],
+    );
+    const result = await readAll(parquetFormat, await diskHandle(file));
+    assert.deepEqual(result.rows, [
+      [7, '18446744073709551615', 9223372036854775807n],
+      [9007199254740993n, '1', null],
+    ]);
+  });
+
   it('yields the fields of a file with no rows', async () => {
     const file = await parquet('empty', `SELECT 1::INTEGER AS a, 'x' AS b WHERE false`);
     const result = await readAll(parquetFormat, await diskHandle(file));

@@ -34,7 +34,7 @@ export const parquetFormat: FileFormat = {
     } catch (error) {
       throw new BadRecordError(file.name, undefined, `not a readable Parquet file (${(error as Error).message}); check source.format and the file`);
     }
-    const plans = hyparquet.parquetSchema(metadata).children.map(planColumn);
+    const plans = hyparquet.parquetSchema(metadata).children.map((node) => planColumn(node, metadata));
     const batchSize = options.batchSize && options.batchSize > 0 ? Math.floor(options.batchSize) : DEFAULT_BATCH_SIZE;
     // Decimals and a few rare annotations are read as their raw values and converted here,
     // where precision is kept; hyparquet would turn decimals into doubles.
@@ -135,7 +135,7 @@ function rawElement(element: SchemaElement): SchemaElement {
   return element;
 }
 
-function planColumn(node: SchemaTree): ColumnPlan {
+function planColumn(node: SchemaTree, metadata: FileMetaData): ColumnPlan {
   const element = node.element;
   const name = element.name;
   const nullable = element.repetition_type !== 'REQUIRED';
@@ -180,8 +180,10 @@ function planColumn(node: SchemaTree): ColumnPlan {
   if (logical?.type === 'STRING' || converted === 'UTF8') return { column: column('STRING', 'STRING') };
   if (logical?.type === 'ENUM' || converted === 'ENUM') return { column: column('STRING', 'ENUM'), convert: (value) => (value instanceof Uint8Array ? utf8.decode(value) : value) };
   if ((logical?.type === 'INTEGER' && logical.bitWidth === 64 && !logical.isSigned) || converted === 'UINT_64') {
-    // May exceed INT64: loaded as NUMERIC, exact.
-    return { column: column('NUMERIC', 'UINT64'), convert: (value) => String(value) };
+    // INT64 when the file's statistics show every value fits; otherwise NUMERIC, exact.
+    return fitsInt64(metadata, name)
+      ? { column: column('INT64', 'UINT64'), convert: safeInteger }
+      : { column: column('NUMERIC', 'UINT64'), convert: (value) => String(value) };
   }
   if (logical?.type === 'FLOAT16') return { column: column('FLOAT64', 'FLOAT16') };
 
@@ -207,6 +209,20 @@ function integerName(element: SchemaElement, physical: string): string {
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MAX_INT64 = 2n ** 63n - 1n;
+
+/** Whether every row group's statistics give column `name` a maximum within INT64. */
+function fitsInt64(metadata: FileMetaData, name: string): boolean {
+  if (!metadata.row_groups.length) return false;
+  return metadata.row_groups.every((group) => {
+    const chunk = group.columns.find((candidate) => candidate.meta_data?.path_in_schema.length === 1 && candidate.meta_data.path_in_schema[0] === name);
+    const statistics = chunk?.meta_data?.statistics;
+    const max = statistics?.max_value ?? statistics?.max;
+    if (Number(group.num_rows) === 0) return true;
+    if (statistics?.null_count !== undefined && statistics.null_count === group.num_rows) return true;
+    return typeof max === 'bigint' && max <= MAX_INT64;
+  });
+}
 
 /** INT64 values as number when exact, bigint beyond 2^53 (the core's representation). */
 function safeInteger(value: unknown): unknown {
