@@ -144,6 +144,19 @@ describe('PostgreSQL types', () => {
     }
   });
 
+  it('names the missing database with host, port and user', async () => {
+    const src = await source({ name: 'shop_pg', config: { type: 'postgres', host: '127.0.0.1', port: 5432, user: 'postgres', database: 'no_such_db_b2b' }, baseDir: '.', log: silentLogger });
+    try {
+      await assert.rejects(src.discover(job({ table: 'x' }, { strategy: 'catalog' }), silentLogger), (error: unknown) => {
+        assert.match((error as Error).message, /database "no_such_db_b2b" does not exist \(at 127\.0\.0\.1:5432 as user postgres\)/);
+        assert.match((error as { hint?: string }).hint ?? '', /check database in connection shop_pg/);
+        return true;
+      });
+    } finally {
+      await src.close();
+    }
+  });
+
   it('gives arrays and composites as JSON when the job asks nested: json, and describes queries', async () => {
     await db.sql(`CREATE TABLE nest (id int, tags text[], pair int[])`);
     await db.sql(`INSERT INTO nest VALUES (1, '{a,b}', '{1,2}')`);

@@ -176,14 +176,15 @@ class PostgresDialect implements SqlDialect<PgColumn> {
 
   async rows(sql: string, columns: readonly PgColumn[]): Promise<unknown[][]> {
     const client = await this.connect('reading');
+    let result: QueryResult;
     try {
-      const result = await client.query({ text: sql, rowMode: 'array', types: RAW_TEXT });
+      result = await client.query({ text: sql, rowMode: 'array', types: RAW_TEXT });
       client.release();
-      return (result.rows as (string | null)[][]).map((row) => row.map((v, i) => (v === null ? null : columns[i].decode(v))));
     } catch (error) {
       client.release(true);
       throw this.fail(error, 'reading');
     }
+    return (result.rows as (string | null)[][]).map((row) => row.map((v, i) => (v === null ? null : columns[i].decode(v))));
   }
 
   async *stream(sql: string, columns: readonly PgColumn[], options: { chunkRows: number; signal: AbortSignal }): AsyncIterable<unknown[][]> {
