@@ -4,7 +4,7 @@
  * mangled silently.
  */
 import { fitsInt64 } from './infer.js';
-import { dateToMicros, formatDate, formatDatetime, formatTimestamp, normalizeTime, parseTimestamp } from './time.js';
+import { dateToMicros, formatDate, formatDatetime, formatTimestamp, isIsoDate, normalizeTime, parseTimestamp } from './time.js';
 import type { ColumnType, Value } from './types.js';
 
 /** Why one value could not convert (caught per row and turned into a bad record). */
@@ -206,8 +206,8 @@ function toDatetime(raw: unknown, from?: ColumnType): string {
 
 function toDate(raw: unknown, from?: ColumnType): string {
   if (typeof raw === 'string') {
-    const text = raw.trim();
-    if (/^\d{4}-\d{2}-\d{2}$/.test(text) && parseTimestamp(text) !== undefined) return text;
+    const text = raw.length === 10 ? raw : raw.trim();
+    if (isIsoDate(text)) return text;
   }
   if (raw instanceof Date) return formatDate(dateToMicros(raw));
   if (typeof raw === 'bigint' && from === 'TIMESTAMP') return formatDate(raw);

@@ -75,6 +75,15 @@ function parseIsoUtc(text: string): bigint | undefined {
   return BigInt(seconds) * MICROS_PER_SECOND + BigInt(Math.round(micros));
 }
 
+/** Whether text is a valid `YYYY-MM-DD` date. */
+export function isIsoDate(text: string): boolean {
+  if (text.length !== 10 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return false;
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  return year >= 0 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
+}
+
 function parseGeneral(text: string): bigint | undefined {
   const m = TIMESTAMP_TEXT.exec(text.trim());
   if (!m) return undefined;

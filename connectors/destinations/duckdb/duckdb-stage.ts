@@ -1,0 +1,270 @@
+/**
+ * A run's rows on their way into DuckDB: written as CSV load files per unit (flat memory in
+ * this process and in DuckDB), then moved into the target by one transaction that reads them
+ * with DuckDB's parallel CSV reader and writes the `_b2betl_loads` marker.
+ */
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Column, LoadMarker, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
+import { EtlError } from '../../../src/core/errors.js';
+import type { ColumnType } from '../../../src/core/types.js';
+import { DUCKDB_TYPES, quote } from './duckdb-types.js';
+
+/** What the stage needs of its destination. */
+export interface StageTarget {
+  describeColumns(table: string): Promise<readonly Column[] | undefined>;
+  qualified(table: string): string;
+  markers(): string;
+  tables(): string;
+}
+
+const ROW_COLUMN = '_b2betl_row';
+const NULL = '\\N';
+const FLUSH_BYTES = 1 << 20;
+
+type Encode = (value: Value) => string;
+
+function quoted(text: string): string {
+  return `"${text.includes('"') ? text.replace(/"/g, '""') : text}"`;
+}
+
+function asText(value: Value): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  return String(value);
+}
+
+/** How a value of each type is written into a load file (TIMESTAMP as microseconds, BYTES as base64). */
+function encoderFor(type: ColumnType): Encode {
+  switch (type) {
+    case 'INT64':
+    case 'FLOAT64':
+    case 'TIMESTAMP':
+      return (value) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : quoted(asText(value)));
+    case 'BOOL':
+      return (value) => (value ? 'true' : 'false');
+    case 'BYTES':
+      return (value) => quoted(asText(value));
+    default:
+      return (value) => quoted(typeof value === 'string' ? value : asText(value));
+  }
+}
+
+/** The SQL that turns a load-file column (read as VARCHAR) into the column's type. */
+function decodeSql(column: Column): string {
+  const name = quote(column.name);
+  switch (column.type) {
+    case 'TIMESTAMP':
+      return `make_timestamptz(CAST(${name} AS BIGINT))`;
+    case 'BYTES':
+      return `from_base64(${name})`;
+    case 'NUMERIC':
+      // DuckDB parses text into DECIMAL(38,9) slowly; most values fit DECIMAL(18,9), which is fast.
+      return `COALESCE(TRY_CAST(${name} AS DECIMAL(18,9))::DECIMAL(38,9), CAST(${name} AS DECIMAL(38,9)))`;
+    default:
+      return `CAST(${name} AS ${DUCKDB_TYPES[column.type]})`;
+  }
+}
+
+/** A load file of one unit, written with one column list. */
+interface Segment {
+  readonly file: string;
+  readonly columns: readonly Column[];
+  fd?: number;
+  buffer: string[];
+  bytes: number;
+}
+
+export class DuckDBStage implements Stage {
+  private columns: Column[];
+  private encoders: Encode[];
+  private readonly segments = new Map<number, Segment[]>();
+  private rowNumber = 0;
+  private files = 0;
+
+  constructor(
+    private readonly db: DuckDBConnection,
+    private readonly target: StageTarget,
+    private readonly request: StageRequest,
+    private readonly dir: string,
+  ) {
+    this.columns = [...request.columns];
+    this.encoders = this.columns.map((column) => encoderFor(column.type));
+    mkdirSync(dir, { recursive: true });
+  }
+
+  async evolve(columns: readonly Column[]): Promise<void> {
+    // Later rows go to new segments written with the new column list.
+    for (const list of this.segments.values()) {
+      const open = list.at(-1);
+      if (open) this.close(open);
+    }
+    this.columns = [...columns];
+    this.encoders = this.columns.map((column) => encoderFor(column.type));
+  }
+
+  private segmentFor(unit: number): Segment {
+    let list = this.segments.get(unit);
+    if (!list) this.segments.set(unit, (list = []));
+    let segment = list.at(-1);
+    if (!segment || segment.fd === undefined) {
+      segment = { file: path.join(this.dir, `unit-${unit}-${this.files++}.csv`), columns: this.columns, buffer: [], bytes: 0 };
+      segment.fd = openSync(segment.file, 'w');
+      list.push(segment);
+    }
+    return segment;
+  }
+
+  async write(unit: number, rows: readonly Value[][]): Promise<void> {
+    const segment = this.segmentFor(unit);
+    const encoders = this.encoders;
+    const width = encoders.length;
+    for (const row of rows) {
+      let line = String(++this.rowNumber);
+      for (let i = 0; i < width; i++) {
+        const value = row[i];
+        line += value === null || value === undefined ? `,${NULL}` : `,${encoders[i](value)}`;
+      }
+      segment.buffer.push(line);
+      segment.bytes += line.length;
+      if (segment.bytes >= FLUSH_BYTES) this.flush(segment);
+    }
+  }
+
+  private flush(segment: Segment): void {
+    if (!segment.buffer.length || segment.fd === undefined) return;
+    writeSync(segment.fd, `${segment.buffer.join('\n')}\n`);
+    segment.buffer = [];
+    segment.bytes = 0;
+  }
+
+  private close(segment: Segment): void {
+    this.flush(segment);
+    if (segment.fd !== undefined) closeSync(segment.fd);
+    segment.fd = undefined;
+  }
+
+  async discard(unit: number): Promise<void> {
+    for (const segment of this.segments.get(unit) ?? []) {
+      if (segment.fd !== undefined) closeSync(segment.fd);
+      rmSync(segment.file, { force: true });
+    }
+    this.segments.delete(unit);
+  }
+
+  /** A query over the units' load files, in the run's final columns and types. */
+  private stagedRows(units: readonly number[]): string | undefined {
+    const groups = new Map<string, { columns: readonly Column[]; files: string[] }>();
+    for (const unit of units) {
+      for (const segment of this.segments.get(unit) ?? []) {
+        this.close(segment);
+        const key = segment.columns.map((column) => column.name).join('\u0000');
+        const group = groups.get(key) ?? { columns: segment.columns, files: [] };
+        group.files.push(segment.file);
+        groups.set(key, group);
+      }
+    }
+    if (!groups.size) return undefined;
+    const selects = [...groups.values()].map(({ columns, files }) => {
+      const written = new Set(columns.map((column) => column.name));
+      const spec = [`'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: 'VARCHAR'`)].join(', ');
+      const list = files.map((file) => literal(file)).join(', ');
+      const values = this.columns.map((column) => (written.has(column.name) ? `${decodeSql(column)} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`));
+      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv([${list}], header = false, delim = ',', quote = '"', escape = '"', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', columns = {${spec}})`;
+    });
+    return selects.join('\nUNION ALL\n');
+  }
+
+  async commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number> {
+    const target = this.target.qualified(this.request.table);
+    const names = this.columns.map((column) => quote(column.name)).join(', ');
+    const staged = this.stagedRows(units);
+    await this.db.run('BEGIN TRANSACTION');
+    try {
+      await this.evolveTarget(target);
+      const strategy = this.request.strategy;
+      if (strategy === 'catalog') await this.db.run(`DELETE FROM ${target}`);
+      let rows = 0;
+      if (staged && strategy === 'merge') rows = await this.merge(target, names, staged);
+      else if (staged) rows = Number((await this.db.run(`INSERT INTO ${target} (${names}) SELECT ${names} FROM (${staged})`)).rowsChanged);
+      await this.db.run(`INSERT INTO ${this.target.markers()} VALUES ($1, $2, $3, $4, $5, $6, now())`, [
+        marker.runId,
+        marker.job,
+        marker.table,
+        marker.strategy,
+        JSON.stringify(marker.units),
+        rows,
+      ]);
+      if (rejects.length) await this.writeRejects(rejects);
+      await this.db.run('COMMIT');
+      await this.abort();
+      return rows;
+    } catch (error) {
+      await this.db.run('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Upsert: the last staged row per key replaces the target's rows with that key. */
+  private async merge(target: string, names: string, staged: string): Promise<number> {
+    const keys = this.request.primaryKey.map((key) => quote(this.nameOf(key)));
+    const batch = quote(`_b2betl_merge_${this.request.job.name}`);
+    await this.db.run(
+      `CREATE OR REPLACE TEMP TABLE ${batch} AS SELECT ${names} FROM (${staged}) QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY ${quote(ROW_COLUMN)} DESC) = 1`,
+    );
+    const matches = keys.map((key) => `${target}.${key} IS NOT DISTINCT FROM s.${key}`).join(' AND ');
+    await this.db.run(`DELETE FROM ${target} USING ${batch} AS s WHERE ${matches}`);
+    const inserted = await this.db.run(`INSERT INTO ${target} (${names}) SELECT ${names} FROM ${batch}`);
+    await this.db.run(`DROP TABLE ${batch}`);
+    return Number(inserted.rowsChanged);
+  }
+
+  /** The sanitized name of a primary-key column given by its source or sanitized name. */
+  private nameOf(key: string): string {
+    const column = this.columns.find((c) => c.source === key || c.name === key || c.name.toLowerCase() === key.toLowerCase());
+    if (!column) throw new EtlError(`load.primary_key column ${key} is not among the loaded columns`, `columns are: ${this.columns.map((c) => c.source).join(', ')}`);
+    return column.name;
+  }
+
+  /** Creates the target or brings its schema up to the run's columns, inside the commit transaction. */
+  private async evolveTarget(target: string): Promise<void> {
+    const existing = await this.target.describeColumns(this.request.table);
+    if (!existing) {
+      const defs = this.columns.map((column) => `${quote(column.name)} ${DUCKDB_TYPES[column.type]}`);
+      await this.db.run(`CREATE TABLE ${target} (${defs.join(', ')})`);
+    } else {
+      const known = new Map(existing.map((column) => [column.name.toLowerCase(), column]));
+      for (const column of this.columns) {
+        const before = known.get(column.name.toLowerCase());
+        if (!before) await this.db.run(`ALTER TABLE ${target} ADD COLUMN ${quote(column.name)} ${DUCKDB_TYPES[column.type]}`);
+        else if (DUCKDB_TYPES[before.type] !== DUCKDB_TYPES[column.type]) {
+          await this.db.run(`ALTER TABLE ${target} ALTER COLUMN ${quote(column.name)} TYPE ${DUCKDB_TYPES[column.type]}`);
+        }
+      }
+    }
+    await this.db.run(`INSERT OR IGNORE INTO ${this.target.tables()} VALUES ($1, $2, now())`, [this.request.table, this.request.strategy]);
+  }
+
+  private async writeRejects(rejects: readonly RejectedRow[]): Promise<void> {
+    const table = this.target.qualified(`${this.request.table}__rejected`);
+    await this.db.run(
+      `CREATE TABLE IF NOT EXISTS ${table} (run_id VARCHAR, unit VARCHAR, position VARCHAR, column_name VARCHAR, reason VARCHAR, raw VARCHAR, rejected_at TIMESTAMPTZ)`,
+    );
+    const statement = await this.db.prepare(`INSERT INTO ${table} VALUES ($1, $2, $3, $4, $5, $6, now())`);
+    for (const reject of rejects) {
+      statement.bind([reject.runId, reject.unit, reject.position, reject.column ?? null, reject.reason, reject.raw]);
+      await statement.run();
+    }
+  }
+
+  async abort(): Promise<void> {
+    for (const list of this.segments.values()) for (const segment of list) if (segment.fd !== undefined) closeSync(segment.fd);
+    this.segments.clear();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
