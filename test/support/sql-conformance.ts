@@ -234,6 +234,22 @@ export function sqlConformance(target: SqlTarget): void {
       assert.equal(new Set(all).size, 120_001);
     });
 
+    it('shards an incremental plan by key when the cursor cannot be split, committing only as a whole', async () => {
+      const spec = job({ table: db.table('ranges'), parallelism: 3 }, { cursor: 'note' });
+      const plan = await source.plan(planContext(spec));
+      assert.equal(plan.units.length, 3);
+      assert.ok(plan.ordered);
+      assert.deepEqual(
+        plan.units.map((u) => u.cursorAfter !== undefined),
+        [false, false, true],
+      );
+      const all = (await Promise.all(plan.units.map((u) => readUnit(source, spec, u)))).flatMap(ids);
+      assert.equal(all.length, 120_001);
+      assert.equal(new Set(all).size, 120_001);
+      const again = await run(source, spec, JSON.parse(JSON.stringify(plan.units[2].cursorAfter)));
+      assert.deepEqual(again.rows, []);
+    });
+
     it('re-reads the lookback window behind the cursor for merge jobs', async () => {
       await create('late');
       await insert('late', [
