@@ -176,6 +176,11 @@ describe('PostgreSQL types', () => {
       );
       const { rows } = await readPlan(src, query, await src.plan(planContext(query, undefined, { fullRefresh: true })));
       assert.deepEqual(rows[0].slice(0, 3), [1, '["a","b"]', '1.0']);
+      await db.sql(`CREATE VIEW nest_view AS SELECT id, pair FROM nest`);
+      const view = job({ table: `${db.schema}.nest_view`, parallelism: 2 }, { strategy: 'catalog' });
+      const viewPlan = await src.plan(planContext(view, undefined, { fullRefresh: true }));
+      assert.equal(viewPlan.units.length, 1);
+      assert.deepEqual((await readPlan(src, view, viewPlan)).rows, [[1, '[1,2]']]);
       await assert.rejects(src.discover(job({ query: 'SELECT nope FROM nowhere' }, { strategy: 'catalog' }), silentLogger), /source.query does not run/);
     } finally {
       await src.close();

@@ -82,6 +82,10 @@ export function sqlRunSuite(target: SqlRunTarget): void {
       ]);
       await runJob(file);
       await runJob(file);
+      const dry = await runJob(file, '--dry-run', '--json');
+      const notes = JSON.stringify(JSON.parse(dry.stdout));
+      assert.match(notes, /query: SELECT /);
+      assert.match(notes, /to the high-water mark /);
       const rows = await queryDuckDB(warehouse(), 'SELECT id FROM ties ORDER BY id');
       assert.deepEqual(
         rows.map((r) => Number(r.id)),

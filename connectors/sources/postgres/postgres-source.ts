@@ -153,9 +153,11 @@ class PostgresDialect implements SqlDialect<PgColumn> {
   async tableRows(table: TableName): Promise<number | undefined> {
     const result = await this.query(
       'reading table statistics',
-      'SELECT reltuples::float8 AS n, pg_relation_size(oid)::float8 AS bytes FROM pg_class WHERE oid = $1::regclass',
+      'SELECT reltuples::float8 AS n, pg_relation_size(oid)::float8 AS bytes, relkind::text AS kind FROM pg_class WHERE oid = $1::regclass',
       [this.tableRef(table)],
     );
+    // Views and partitioned parents have no statistics of their own: the planner estimates them.
+    if (result.rows[0]?.kind !== 'r' && result.rows[0]?.kind !== 'm') return undefined;
     const n = Number(result.rows[0]?.n);
     if (Number.isFinite(n) && n >= 0) return Math.round(n);
     // Never analyzed: a table under 8 MB counts as empty here, so estimates count it exactly.
