@@ -28,7 +28,7 @@ const UTF16_NAMES = new Set(['utf-16', 'utf16', 'utf-16le', 'utf16le', 'utf-16be
 /** The decoder for `encoding` (default UTF-8); a UTF-16 BOM wins over a UTF-8 default. */
 export function createTextDecoder(encoding = 'utf-8', fileName = ''): TextChunkDecoder {
   const name = encoding.toLowerCase();
-  if (!UTF8_NAMES.has(name) && !(name in SINGLE_BYTE) && !UTF16_NAMES.has(name)) {
+  if (!UTF8_NAMES.has(name) && !Object.hasOwn(SINGLE_BYTE, name) && !UTF16_NAMES.has(name)) {
     throw ConfigError.of(
       `${fileName ? `${fileName}: ` : ''}unsupported encoding "${encoding}"`,
       'set source.csv.encoding to utf-8, latin1, iso-8859-1, windows-1252 or utf-16',

@@ -103,6 +103,13 @@ describe('json format', () => {
     assert.deepEqual(result.positions, [1]);
   });
 
+  it('reads several top-level objects one after another (JSON Lines named .json)', async () => {
+    const result = await read('{"id":1}\n{"id":2,"x":true}\n');
+    assert.deepEqual(result.fields, ['id', 'x']);
+    assert.deepEqual(result.rows, [[1], [2, true]]);
+    assert.deepEqual(result.positions, [1, 2]);
+  });
+
   it('keeps integers beyond 2^53 exact as bigint', async () => {
     const result = await read(`[{"a":${BIG},"b":${JUST_PAST_DOUBLE},"c":-${BIG},"d":[${BIG}],"e":0.1,"f":1e21}]`);
     const [record] = result.records;
