@@ -268,9 +268,13 @@ class MysqlDialect implements SqlDialect<MyColumn> {
     } finally {
       options.signal.removeEventListener('abort', abort);
       connection.removeListener('error', onError);
-      // A result left half read would poison the pooled connection: drop it.
+      // A result left half read would poison the pooled connection: drop it (and hear whatever
+      // the dying socket still reports).
       if (clean) connection.release();
-      else connection.destroy();
+      else {
+        connection.on('error', () => undefined);
+        connection.destroy();
+      }
     }
   }
 

@@ -215,11 +215,16 @@ class PostgresDialect implements SqlDialect<PgColumn> {
   }
 
   private async connect(during: string, midRun = false): Promise<PoolClient> {
+    let client: PoolClient;
     try {
-      return await this.pool.connect();
+      client = await this.pool.connect();
     } catch (error) {
       throw this.fail(error, during, midRun);
     }
+    // A checked-out client whose server goes away also emits 'error' on itself; the query in
+    // flight reports it, and an unheard event would crash the process.
+    if (client.listenerCount('error') === 0) client.on('error', () => undefined);
+    return client;
   }
 
   private async query(during: string, text: string, values: unknown[] = [], relation?: SqlRelation): Promise<QueryResult> {
