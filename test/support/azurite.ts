@@ -58,17 +58,22 @@ async function launch(location: string, port: number): Promise<{ child: ChildPro
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let errors = '';
-  child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+  let output = '';
+  const collect = (chunk: Buffer) => (output += chunk.toString());
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   const listening = await new Promise<number>((resolve, reject) => {
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
+    child.stdout.on('data', () => {
       const match = /listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
       if (match) resolve(Number(match[1]));
     });
-    child.once('exit', (code) => reject(new Error(`azurite exited with code ${code} before listening: ${output}${errors}`)));
+    child.once('exit', (code) => reject(new Error(`azurite exited with code ${code} before listening: ${output}`)));
   });
+  // From here on its output is drained, not kept: tests measure this process's memory.
+  child.stdout.removeAllListeners('data');
+  child.stderr.removeAllListeners('data');
+  child.stdout.resume();
+  child.stderr.resume();
   return { child, port: listening, exited };
 }
 

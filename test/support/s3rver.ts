@@ -128,6 +128,9 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
     });
     child.once('exit', (code) => reject(new Error(`s3rver exited with code ${code} before listening`)));
   });
+  // From here on its output is drained, not kept: tests measure this process's memory.
+  child.stdout.removeAllListeners('data');
+  child.stdout.resume();
   return {
     endpoint: `http://127.0.0.1:${port}`,
     directory,
