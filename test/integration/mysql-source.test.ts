@@ -20,6 +20,14 @@ sqlConformance({
     const rows = (await sql(`SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT q.%${table}%' AND ID <> CONNECTION_ID()`)) as { id: number }[];
     for (const { id } of rows) await sql(`KILL ${id}`);
   },
+  cursorKinds: [
+    { type: 'timestamp(6) NULL', values: ["'2024-01-01 00:00:00.000001'", "'2024-01-01 00:00:00.5'", "'2024-01-02 00:00:00'"] },
+    { type: 'date', values: ["'2023-12-31'", "'2024-01-01'", "'2024-01-02'"] },
+    { type: 'bigint', values: ['9007199254740992', '9007199254740993', '9223372036854775807'] },
+    { type: 'decimal(30,10)', values: ['0.0000000001', "'12345678901234567890.5'", '12345678901234567890.51'] },
+    { type: 'double', values: ['0.1', '0.30000000000000004', '1e300'] },
+    { type: 'varchar(20)', values: ["'apple'", "'banana'", "'cherry'"] },
+  ],
   refused: { type: 'mysql', host: '127.0.0.1', port: 1, user: 'etl', password: 's3cr3t', database: 'shop' },
 });
 

@@ -25,6 +25,8 @@ export interface SqlTarget {
   series(table: string, n: number): string;
   /** Kills the other sessions that are reading from `table`. */
   kill(sql: (text: string) => Promise<unknown>, table: string): Promise<void>;
+  /** More cursor column types, each with three increasing SQL literals. */
+  readonly cursorKinds: readonly { readonly type: string; readonly values: readonly [string, string, string] }[];
   /** A connection to a port nothing listens on, with a password that must not leak. */
   readonly refused: ConnectionConfig;
 }
@@ -78,6 +80,22 @@ export function sqlConformance(target: SqlTarget): void {
       await insert('ties', [[7, 30]]);
       const fourth = await run(source, spec, third.cursor);
       assert.deepEqual(ids(fourth.rows), [7]);
+    });
+
+    it('handles ties on every kind of cursor column', async () => {
+      for (const [k, kind] of target.cursorKinds.entries()) {
+        const table = db.table(`kind${k}`);
+        await db.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, c ${kind.type})`);
+        const [a, b, c] = kind.values;
+        await db.sql(`INSERT INTO ${table} VALUES (1, ${a}), (2, ${b}), (3, ${b})`);
+        const spec = job({ table }, { cursor: 'c' });
+        const first = await run(source, spec, undefined);
+        assert.deepEqual(ids(first.rows), [1, 2, 3], kind.type);
+        await db.sql(`INSERT INTO ${table} VALUES (4, ${b}), (5, ${c})`);
+        const second = await run(source, spec, JSON.parse(JSON.stringify(first.cursor)));
+        assert.deepEqual(ids(second.rows), [4, 5], kind.type);
+        assert.deepEqual(ids((await run(source, spec, second.cursor)).rows), [], kind.type);
+      }
     });
 
     it('keeps rows written while a run reads for the next run', async () => {
