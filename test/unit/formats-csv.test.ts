@@ -64,6 +64,32 @@ describe('csv format', () => {
     assert.equal(whole.rows[6]![2], 'multi\nline "7", with comma');
   });
 
+  it('parses across window boundaries: large files, multi-byte characters, long records', async () => {
+    const expected: string[][] = [];
+    const positions: number[] = [];
+    let text = 'id,name,note\n';
+    let line = 2;
+    for (let i = 1; i <= 12_000; i++) {
+      const note = i % 9 === 0 ? `multi\nline ""${i}"", 美咲\r\nthird` : i === 6000 ? 'x'.repeat(600_000) : `plain ${i}`;
+      const value = note.replace(/""/g, '"');
+      expected.push([String(i), `Zoë Łukasz 美咲 ${i}`, value]);
+      positions.push(line);
+      line += 1 + (value.match(/\n/g)?.length ?? 0);
+      text += `${i},Zoë Łukasz 美咲 ${i},${i % 9 === 0 ? `"${note}"` : note}\n`;
+    }
+    assert.ok(Buffer.byteLength(text) > 4 * 256 * 1024);
+    for (const chunkSize of [undefined, 7777, 65_536, 300_001]) {
+      const result = await read(text, {}, 'data.csv', chunkSize);
+      assert.equal(result.rows.length, expected.length, `chunk size ${chunkSize}`);
+      assert.deepEqual(result.rows, expected, `chunk size ${chunkSize}`);
+      assert.deepEqual(result.positions, positions, `chunk size ${chunkSize}`);
+      assert.deepEqual(result.rejects, []);
+    }
+    const utf16 = await read(iconv.encode(text, 'utf-16le', { addBOM: true }), {}, 'data.csv', 65_537);
+    assert.deepEqual(utf16.rows, expected);
+    assert.deepEqual(utf16.positions, positions);
+  });
+
   it('batches by batchSize with continuous positions', async () => {
     const text = 'n\n' + Array.from({ length: 25 }, (_, i) => `${i + 1}\n`).join('');
     const result = await read(text, { batchSize: 10 });

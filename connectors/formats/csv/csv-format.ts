@@ -154,11 +154,13 @@ class CsvRecordReader {
     }
     const { delimiter, quote, escape } = this.settings;
     const lineBreak = this.newline === '\r' ? '\r' : '\n';
+    // Without a quote in the text no record can hold a line break: one record per line.
+    const quoted = text.includes(quote);
     let start = 0;
-    let nextBreak = text.indexOf(lineBreak);
+    let nextBreak = quoted ? text.indexOf(lineBreak) : -1;
     const step = (result: StepResult): void => {
       const end = result.meta.cursor;
-      let lines = 0;
+      let lines = quoted ? 0 : 1;
       while (nextBreak !== -1 && nextBreak < end) {
         lines++;
         nextBreak = text.indexOf(lineBreak, nextBreak + 1);
