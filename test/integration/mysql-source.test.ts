@@ -17,7 +17,7 @@ sqlConformance({
   at: (seconds) => new Date(Date.UTC(2024, 0, 1) + seconds * 1000).toISOString().replace('T', ' ').replace('Z', ''),
   series: mysqlSeries,
   async kill(sql, table) {
-    const rows = (await sql(`SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT q.%${table}%' AND ID <> CONNECTION_ID()`)) as { id: number }[];
+    const rows = (await sql(`SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT q.%\`${table}\`%' AND DB = DATABASE() AND ID <> CONNECTION_ID()`)) as { id: number }[];
     for (const { id } of rows) await sql(`KILL ${id}`);
   },
   cursorKinds: [

@@ -18,7 +18,8 @@ sqlConformance({
   series: (table, n) =>
     `INSERT INTO ${table} (id, updated_at, note) SELECT g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', 'n' || g FROM generate_series(1, ${n}) g`,
   async kill(sql, table) {
-    await sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'COPY%${table}%' AND pid <> pg_backend_pid()`);
+    const [schema, name] = table.split('.');
+    await sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'COPY%"${schema}"."${name}"%' AND pid <> pg_backend_pid()`);
   },
   cursorKinds: [
     { type: 'timestamp(6)', values: ["'2024-01-01 00:00:00.000001'", "'2024-01-01 00:00:00.5'", "'2024-01-02 00:00:00'"] },

@@ -23,7 +23,7 @@ export interface SqlTarget {
   at(seconds: number): string;
   /** SQL inserting rows `id` 1..n with `updated_at = at(id)` and a note, generated in the server. */
   series(table: string, n: number): string;
-  /** Kills the other sessions that are reading from `table`. */
+  /** Kills the other sessions of this scratch schema/database that are reading from `table`. */
   kill(sql: (text: string) => Promise<unknown>, table: string): Promise<void>;
   /** More cursor column types, each with three increasing SQL literals. */
   readonly cursorKinds: readonly { readonly type: string; readonly values: readonly [string, string, string] }[];
@@ -341,7 +341,7 @@ export function sqlConformance(target: SqlTarget): void {
       const iterator = source.read(plan.units[0], { job: spec, log: silentLogger, signal: new AbortController().signal })[Symbol.asyncIterator]();
       const first = await iterator.next();
       assert.equal(first.done, false);
-      await target.kill(db.sql, 'big');
+      await target.kill(db.sql, db.table('big'));
       await assert.rejects(
         (async () => {
           for (;;) if ((await iterator.next()).done) break;
