@@ -23,8 +23,8 @@ export default async function run(args: string[], flags: RunFlags): Promise<numb
     await withLedger(
       config,
       log,
-      async ({ ledger }) => {
-        const options = { ledger, fullRefresh: flags.fullRefresh, dryRun: flags.dryRun, since: flags.since, until: flags.until };
+      async (open) => {
+        const options = { ledger: open.ledger, shared: open, fullRefresh: flags.fullRefresh, dryRun: flags.dryRun, since: flags.since, until: flags.until };
         if (tty) results.push(...(await runWithProgress(group, options, flags)));
         else for (const job of group) results.push(await runPlain(job, { ...options, log }));
       },

@@ -21,20 +21,15 @@ import { withRetry } from './retry.js';
 import { CellFailure, RunSchema } from './run-schema.js';
 import type { Column, RecordBatch, Value } from './types.js';
 import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
+import type { OpenLedger } from '../ledger/open.js';
 
 export type RunStatus = 'succeeded' | 'failed' | 'partial' | 'skipped';
 
 /** What `b2betl run --json` prints per job. */
-export interface RunResult {
+export interface RunResult extends Omit<RunCounts, 'bytes'> {
   job: string;
   run_id: string;
   status: RunStatus;
-  rows_extracted: number;
-  rows_loaded: number;
-  rows_rejected: number;
-  files_processed: number;
-  files_skipped: number;
-  files_failed: number;
   duration_ms: number;
   error: string | null;
   /** Why nothing was loaded, for a skipped run ("no files match …"). */
@@ -65,6 +60,8 @@ export interface RunObserver {
 
 export interface RunOptions {
   readonly ledger: Ledger;
+  /** Locks and publishing of a ledger shared between machines. */
+  readonly shared?: Pick<OpenLedger, 'lock' | 'renewLock' | 'unlock' | 'sync'>;
   readonly log: Logger;
   readonly fullRefresh?: boolean;
   readonly dryRun?: boolean;
@@ -112,16 +109,11 @@ class Stopwatch {
 export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const runId = newRunId();
-  const result = (status: RunStatus, counts: RunCounts, error: string | null, plan?: DryRunPlan): RunResult => ({
+  const result = (status: RunStatus, { bytes: _bytes, ...counts }: RunCounts, error: string | null, plan?: DryRunPlan): RunResult => ({
     job: job.spec.name,
     run_id: runId,
     status,
-    rows_extracted: counts.rows_extracted,
-    rows_loaded: counts.rows_loaded,
-    rows_rejected: counts.rows_rejected,
-    files_processed: counts.files_processed,
-    files_skipped: counts.files_skipped,
-    files_failed: counts.files_failed,
+    ...counts,
     duration_ms: Date.now() - started,
     error,
     plan,
@@ -236,8 +228,21 @@ class Run {
   }
 
   async execute(): Promise<{ status: RunStatus; counts: RunCounts; error?: string; note?: string }> {
-    this.ledger.acquireLock(this.name, this.runId, LEASE_MS);
-    const heartbeat = setInterval(() => this.ledger.renewLock(this.name, this.runId, LEASE_MS), LEASE_MS / 3).unref();
+    const shared = this.options.shared;
+    await shared?.lock?.(this.name, this.runId, LEASE_MS);
+    try {
+      this.ledger.acquireLock(this.name, this.runId, LEASE_MS);
+    } catch (error) {
+      await shared?.unlock?.(this.name, this.runId);
+      throw error;
+    }
+    const heartbeat = setInterval(() => {
+      this.ledger.renewLock(this.name, this.runId, LEASE_MS);
+      shared?.renewLock?.(this.name, this.runId, LEASE_MS).catch((error: unknown) => {
+        this.log.warn(`lost the lock of ${this.name}: ${messageOf(error)}; stopping the run`);
+        this.controller.abort(error);
+      });
+    }, LEASE_MS / 3).unref();
     let opened: OpenedSource | undefined;
     let destination: DestinationConnector | undefined;
     try {
@@ -253,6 +258,7 @@ class Run {
       clearInterval(heartbeat);
       await Promise.allSettled([opened?.source.close(), destination?.close()]);
       this.ledger.releaseLock(this.name, this.runId);
+      await shared?.unlock?.(this.name, this.runId);
     }
   }
 
@@ -317,6 +323,7 @@ class Run {
     });
     this.ledger.markCommitting(this.runId, pending(0, []));
     this.committing = true;
+    await this.options.shared?.sync?.();
     const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0)));
     const final = pending(rows, columns ?? []);
     Object.assign(this.counts, final.counts);
@@ -517,6 +524,7 @@ class Run {
     };
     this.ledger.markCommitting(this.runId, pending);
     this.committing = true;
+    await this.options.shared?.sync?.();
     crashPoint('before-commit');
     const needsCommit = stage && (rows > 0 || this.job.spec.load.strategy === 'catalog');
     if (needsCommit) {

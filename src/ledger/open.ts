@@ -4,9 +4,17 @@ import type { LoadedConfig } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { Ledger } from './ledger.js';
 
-/** An open ledger; `close` writes it back where it lives. */
+/**
+ * An open ledger; `close` writes it back where it lives. A ledger shared between machines (GCS)
+ * also holds job locks where every machine sees them, and publishes its state on `sync`.
+ */
 export interface OpenLedger {
   readonly ledger: Ledger;
+  lock?(job: string, runId: string, leaseMs: number): Promise<void>;
+  renewLock?(job: string, runId: string, leaseMs: number): Promise<void>;
+  unlock?(job: string, runId: string): Promise<void>;
+  /** Publishes the ledger as it is now (before a destination commit, so another machine can reconcile). */
+  sync?(): Promise<void>;
   close(): Promise<void>;
 }
 
