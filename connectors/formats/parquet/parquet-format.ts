@@ -3,7 +3,7 @@
  * memory is bounded by a row group, never the file. Types come from the file's schema; values
  * keep their precision (decimals as exact text, timestamps as bigint microseconds).
  */
-import type { AsyncBuffer, Compressors, FileMetaData, ParquetParsers, SchemaElement, SchemaTree } from 'hyparquet';
+import type { AsyncBuffer, ColumnData, Compressors, FileMetaData, ParquetParsers, SchemaElement, SchemaTree } from 'hyparquet';
 import type { FileFormat, FileHandle, FileRowBatch } from '../../../src/core/connector.js';
 import { BadRecordError } from '../../../src/core/errors.js';
 import { daysToDate, formatDatetime } from '../../../src/core/time.js';
@@ -56,13 +56,16 @@ async function* rowGroupBatches(
   compressors: Compressors,
 ): AsyncGenerator<FileRowBatch> {
   const fields = plans.map((plan) => plan.column.name);
-  const converted = plans.map((plan, index) => [index, plan.convert] as const).filter((entry): entry is readonly [number, Convert] => !!entry[1]);
+  const converters = plans.map((plan) => plan.convert);
+  const width = fields.length;
   let groupStart = 0;
   let emitted = false;
   for (const group of metadata.row_groups) {
     const count = Number(group.num_rows);
     if (count === 0) continue;
-    let rows: unknown[][] = [];
+    // Column by column (hyparquet decodes a row group per column); rows are built one batch at
+    // a time below, so only the group's column values and one batch of rows are in memory.
+    const chunks = new Map<string, ColumnData[]>();
     try {
       await parquetRead({
         file: buffer,
@@ -70,32 +73,53 @@ async function* rowGroupBatches(
         columns: fields,
         rowStart: groupStart,
         rowEnd: groupStart + count,
-        rowFormat: 'array',
         utf8: false,
         parsers: PARSERS,
         compressors,
-        onComplete: (result: unknown[][]) => {
-          rows = result;
+        onChunk: (chunk) => {
+          const list = chunks.get(chunk.columnName);
+          if (list) list.push(chunk);
+          else chunks.set(chunk.columnName, [chunk]);
         },
       });
     } catch (error) {
       throw new BadRecordError(`${file.name}: rows ${groupStart + 1}-${groupStart + count}`, undefined, `cannot read Parquet row group: ${(error as Error).message}`);
     }
-    for (const row of rows) {
-      for (const [index, convert] of converted) {
-        const value = row[index];
-        if (value !== null && value !== undefined) row[index] = convert(value);
+    const columns = fields.map((field) => columnValues(chunks.get(field) ?? [], groupStart, count));
+    chunks.clear();
+    for (let offset = 0; offset < count; offset += batchSize) {
+      const size = Math.min(batchSize, count - offset);
+      const rows: unknown[][] = new Array(size);
+      const positions: number[] = new Array(size);
+      for (let i = 0; i < size; i++) {
+        const row: unknown[] = new Array(width);
+        for (let c = 0; c < width; c++) {
+          const value = columns[c]![offset + i];
+          const convert = converters[c];
+          row[c] = value === undefined ? null : convert && value !== null ? convert(value) : value;
+        }
+        rows[i] = row;
+        positions[i] = groupStart + offset + i + 1;
       }
-    }
-    for (let offset = 0; offset < rows.length; offset += batchSize) {
-      const slice = rows.slice(offset, offset + batchSize);
-      const first = groupStart + offset + 1;
-      yield { fields, rows: slice, positions: slice.map((_, i) => first + i) };
+      yield { fields, rows, positions };
       emitted = true;
     }
     groupStart += count;
   }
   if (!emitted) yield { fields, rows: [], positions: [] };
+}
+
+/** One column's values for rows `start`..`start + count`, from the chunks hyparquet emitted. */
+function columnValues(chunks: readonly ColumnData[], start: number, count: number): ArrayLike<unknown> {
+  if (chunks.length === 1 && chunks[0]!.rowStart === start && chunks[0]!.columnData.length === count) return chunks[0]!.columnData;
+  const values: unknown[] = new Array(count).fill(null);
+  for (const chunk of chunks) {
+    for (let i = 0; i < chunk.columnData.length; i++) {
+      const at = chunk.rowStart - start + i;
+      if (at >= 0 && at < count) values[at] = chunk.columnData[i];
+    }
+  }
+  return values;
 }
 
 /** The file as hyparquet's random-access buffer, over ranged reads of the store. */
