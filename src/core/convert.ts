@@ -294,6 +294,8 @@ export function converterFor(type: ColumnType, options: ConverterOptions = {}): 
         return toFloat64;
       case 'NUMERIC':
       case 'BIGNUMERIC':
+        // Exact text from a column of the same decimal type already fits it (the source mapped its precision).
+        if (from === type) return (raw) => (typeof raw === 'string' ? raw : toDecimal(raw, type));
         return (raw) => toDecimal(raw, type);
       case 'BOOL':
         return toBool;
@@ -308,7 +310,8 @@ export function converterFor(type: ColumnType, options: ConverterOptions = {}): 
       case 'BYTES':
         return toBytes;
       case 'JSON':
-        return toJson;
+        // JSON text from a JSON-typed source column (jsonb, a JSON file's nested value) is valid.
+        return from === 'JSON' ? (raw) => (typeof raw === 'string' ? raw : safeJson(raw)) : toJson;
     }
   })();
   const emptyIsNull = type !== 'STRING' && type !== 'JSON';

@@ -3,6 +3,8 @@
  * The cursor and processed files move only in the ledger transaction that follows the
  * destination's atomic commit; a run killed anywhere is reconciled by the next one.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { LoadedJob } from './config.js';
 import type {
   DestinationConnector,
@@ -88,6 +90,16 @@ function zeroCounts(): RunCounts {
 function crashPoint(name: string): void {
   if (process.env.B2BETL_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
 }
+
+/**
+ * A full garbage collection before the destination's commit: the streaming phase leaves garbage
+ * that V8 would otherwise keep while the destination (DuckDB, in this process) needs memory.
+ */
+const collectGarbage: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as (() => void) | undefined;
+  return () => gc?.();
+})();
 
 /** Accumulates milliseconds per stage. */
 class Stopwatch {
@@ -529,6 +541,7 @@ class Run {
     const needsCommit = stage && (rows > 0 || this.job.spec.load.strategy === 'catalog');
     if (needsCommit) {
       this.options.observer?.committing?.(rows);
+      collectGarbage();
       const loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length), rejects)));
       this.counts.rows_loaded = loaded;
     } else {

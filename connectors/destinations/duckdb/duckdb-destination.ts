@@ -24,8 +24,10 @@ function literal(text: string): string {
 export async function warehouseInstance(file: string, readOnly = false): Promise<DuckDBInstance> {
   const duckdb = await import('@duckdb/node-api');
   return duckdb.DuckDBInstance.fromCache(file, {
-    memory_limit: process.env.B2BETL_DUCKDB_MEMORY ?? '256MB',
+    memory_limit: process.env.B2BETL_DUCKDB_MEMORY ?? '128MB',
     threads: '2',
+    // Loads need no row order, and keeping it buffers rows in memory.
+    preserve_insertion_order: 'false',
     ...(readOnly ? { access_mode: 'READ_ONLY' } : {}),
   });
 }

@@ -22,6 +22,8 @@ export interface StageTarget {
 const ROW_COLUMN = '_b2betl_row';
 const NULL = '\\N';
 const FLUSH_BYTES = 1 << 20;
+/** DuckDB's CSV read buffer per thread, and so the longest staged row (16 MB by default costs memory). */
+const READ_BUFFER = 8 << 20;
 
 type Encode = (value: Value) => string;
 
@@ -171,7 +173,7 @@ export class DuckDBStage implements Stage {
       const spec = [`'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: 'VARCHAR'`)].join(', ');
       const list = files.map((file) => literal(file)).join(', ');
       const values = this.columns.map((column) => (written.has(column.name) ? `${decodeSql(column)} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`));
-      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv([${list}], header = false, delim = ',', quote = '"', escape = '"', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', columns = {${spec}})`;
+      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv([${list}], header = false, delim = ',', quote = '"', escape = '"', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', buffer_size = ${READ_BUFFER}, max_line_size = ${READ_BUFFER}, columns = {${spec}})`;
     });
     return selects.join('\nUNION ALL\n');
   }

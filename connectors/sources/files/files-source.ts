@@ -23,6 +23,8 @@ import type { JobSpec } from '../../../src/core/spec.js';
 import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
 
 const DEFAULT_SAMPLE_ROWS = 1000;
+/** Parquet's nested types, declared as STRING (JSON text) unless the job asks for native JSON. */
+const NESTED_SOURCE_TYPES = new Set(['LIST', 'MAP', 'STRUCT', 'REPEATED']);
 const GLOB_CHARS = /[*?[\]{}!]/;
 
 /** The folder part of a glob before its first wildcard: what to list. */
@@ -96,6 +98,7 @@ export class FilesSource implements SourceConnector {
     const sampleSize = job.source.sample_size ?? DEFAULT_SAMPLE_ROWS;
     const sampler = new SchemaSampler({ text: format.name === 'csv', nested: job.source.nested ?? 'string' });
     const declared = rows.declaredTypes;
+    const nestedAsJson = job.source.nested === 'json';
     const held: FileRowBatch[] = [];
     let columns: SourceColumn[] | undefined;
     let fieldCount = 0;
@@ -108,6 +111,7 @@ export class FilesSource implements SourceConnector {
       const previous = new Map((columns ?? []).map((column) => [column.name, column]));
       columns = uniqueNames.map((name, i) => {
         const known = previous.get(name) ?? declared?.get(fields[i]);
+        if (known && nestedAsJson && NESTED_SOURCE_TYPES.has(known.sourceType ?? '')) return { ...known, name, type: 'JSON' as const };
         if (known) return { ...known, name };
         const guess = inferred.get(name);
         return guess ?? { name, type: 'STRING', nullable: true, inferred: true };
