@@ -88,7 +88,15 @@ export const connectionSchema = z.discriminatedUnion('type', [
       ...storeFields,
     })
     .strict(),
-  z.object({ type: z.literal('duckdb'), path: z.string(), schema: z.string().optional() }).strict(),
+  z
+    .object({
+      type: z.literal('duckdb'),
+      path: z.string(),
+      schema: z.string().optional(),
+      memory_limit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'expected a size such as 64MB or 2GB').optional(),
+      threads: z.number().int().min(1).max(256).optional(),
+    })
+    .strict(),
 ]);
 
 /** A connection block of the config, discriminated by `type`. */

@@ -11,6 +11,7 @@ import { DuckDBStage } from './duckdb-stage.js';
 import { canonicalType, quote } from './duckdb-types.js';
 
 const MARKERS = '_b2betl_loads';
+const DEFAULT_MEMORY_LIMIT = '64MB';
 const TABLES = '_b2betl_tables';
 
 function literal(text: string): string {
@@ -21,11 +22,13 @@ function literal(text: string): string {
  * The DuckDB instance of a warehouse file, shared by everything in this process that opens the
  * same file (DuckDB allows one configuration per file and process).
  */
-export async function warehouseInstance(file: string, readOnly = false): Promise<DuckDBInstance> {
+export async function warehouseInstance(file: string, options: { readOnly?: boolean; memoryLimit?: string; threads?: number } = {}): Promise<DuckDBInstance> {
+  const { readOnly = false, memoryLimit = DEFAULT_MEMORY_LIMIT, threads = 2 } = options;
   const duckdb = await import('@duckdb/node-api');
   return duckdb.DuckDBInstance.fromCache(file, {
-    memory_limit: process.env.B2BETL_DUCKDB_MEMORY ?? '128MB',
-    threads: '2',
+    // Loads stream from load files and spill to disk past this; the process stays small.
+    memory_limit: memoryLimit,
+    threads: String(threads),
     // Loads need no row order, and keeping it buffers rows in memory.
     preserve_insertion_order: 'false',
     ...(readOnly ? { access_mode: 'READ_ONLY' } : {}),
@@ -33,11 +36,11 @@ export async function warehouseInstance(file: string, readOnly = false): Promise
 }
 
 /** Opens a warehouse file, not creating it when read-only. */
-async function openInstance(file: string, readOnly: boolean): Promise<DuckDBInstance | undefined> {
-  if (readOnly && !existsSync(file)) return undefined;
+async function openInstance(file: string, options: { readOnly: boolean; memoryLimit?: string; threads?: number }): Promise<DuckDBInstance | undefined> {
+  if (options.readOnly && !existsSync(file)) return undefined;
   mkdirSync(path.dirname(file), { recursive: true });
   try {
-    return await warehouseInstance(file, readOnly);
+    return await warehouseInstance(file, options);
   } catch (error) {
     const message = (error as Error).message;
     if (/lock/i.test(message)) {
@@ -61,7 +64,8 @@ export class DuckDBDestination implements DestinationConnector {
   static async open(context: ConnectorContext): Promise<DuckDBDestination> {
     if (context.config.type !== 'duckdb') throw new EtlError(`connection ${context.name} is not duckdb`);
     const file = path.resolve(context.baseDir, context.config.path);
-    const instance = await openInstance(file, Boolean(context.readOnly));
+    const { memory_limit: memoryLimit, threads } = context.config;
+    const instance = await openInstance(file, { readOnly: Boolean(context.readOnly), memoryLimit, threads });
     const destination = new DuckDBDestination(file, context.config.schema ?? 'main', instance);
     if (instance && !context.readOnly) await destination.prepareMetadata();
     return destination;

@@ -74,7 +74,8 @@ interface Segment {
   readonly file: string;
   readonly columns: readonly Column[];
   fd?: number;
-  buffer: string[];
+  /** Encoded lines not yet written; `bytes` of it are used. */
+  buffer: Buffer;
   bytes: number;
 }
 
@@ -111,7 +112,7 @@ export class DuckDBStage implements Stage {
     if (!list) this.segments.set(unit, (list = []));
     let segment = list.at(-1);
     if (!segment || segment.fd === undefined) {
-      segment = { file: path.join(this.dir, `unit-${unit}-${this.files++}.csv`), columns: this.columns, buffer: [], bytes: 0 };
+      segment = { file: path.join(this.dir, `unit-${unit}-${this.files++}.csv`), columns: this.columns, buffer: Buffer.allocUnsafe(FLUSH_BYTES), bytes: 0 };
       segment.fd = openSync(segment.file, 'w');
       list.push(segment);
     }
@@ -128,16 +129,19 @@ export class DuckDBStage implements Stage {
         const value = row[i];
         line += value === null || value === undefined ? `,${NULL}` : `,${encoders[i](value)}`;
       }
-      segment.buffer.push(line);
-      segment.bytes += line.length;
-      if (segment.bytes >= FLUSH_BYTES) this.flush(segment);
+      line += '\n';
+      // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
+      if (segment.bytes + line.length * 3 > segment.buffer.length) {
+        this.flush(segment);
+        if (line.length * 3 > segment.buffer.length) segment.buffer = Buffer.allocUnsafe(line.length * 3);
+      }
+      segment.bytes += segment.buffer.write(line, segment.bytes);
     }
   }
 
   private flush(segment: Segment): void {
-    if (!segment.buffer.length || segment.fd === undefined) return;
-    writeSync(segment.fd, `${segment.buffer.join('\n')}\n`);
-    segment.buffer = [];
+    if (!segment.bytes || segment.fd === undefined) return;
+    writeSync(segment.fd, segment.buffer, 0, segment.bytes);
     segment.bytes = 0;
   }
 

@@ -9,7 +9,7 @@ import { BadRecordError, ConfigError } from '../../../src/core/errors.js';
 import { compressionOf, openDecompressed } from '../decompress.js';
 import { createTextDecoder, type TextChunkDecoder } from '../text-decoder.js';
 
-const DEFAULT_BATCH_SIZE = 10_000;
+const DEFAULT_BATCH_SIZE = 2_000;
 /**
  * Bytes decoded and parsed per papaparse call. Windows this large become V8 large objects, which
  * the young-generation collector never copies although the fields sliced from them stay alive
