@@ -6,14 +6,8 @@ import { ConversionFailure, converterFor, type ValueConverter } from './convert.
 import { ConfigError, SchemaError } from './errors.js';
 import { inferTextType, inferValueType, widenType } from './infer.js';
 import { sanitizeNames } from './names.js';
-import { describeMismatches, isCompatible, type ColumnMismatch } from './schema.js';
+import { describeMismatches, isCompatible, isWidening, type ColumnMismatch } from './schema.js';
 import type { Column, ColumnType, SourceColumn, Value } from './types.js';
-
-/** Type changes applied to an established column without asking: every old value keeps its meaning. */
-const WIDENINGS: Partial<Record<ColumnType, readonly ColumnType[]>> = {
-  INT64: ['FLOAT64', 'NUMERIC', 'BIGNUMERIC'],
-  NUMERIC: ['BIGNUMERIC'],
-};
 
 /** How one batch shape maps onto the run's columns. */
 export interface BatchPlan {
@@ -235,9 +229,9 @@ export class RunSchema {
    * can apply. A column never turns into STRING because one value did not fit.
    */
   private mayBecome(column: Column, type: ColumnType): boolean {
-    if (!WIDENINGS[column.type]?.includes(type)) return false;
+    if (!isWidening(column.type, type)) return false;
     const existing = this.existingByName.get(column.name.toLowerCase());
-    return !existing || existing.type === type || (WIDENINGS[existing.type]?.includes(type) === true && this.options.canWiden(existing.type, type));
+    return !existing || existing.type === type || (isWidening(existing.type, type) && this.options.canWiden(existing.type, type));
   }
 
   private setType(index: number, type: ColumnType): void {

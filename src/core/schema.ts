@@ -7,7 +7,8 @@ import type { Column, ColumnType, SourceColumn } from './types.js';
 
 /**
  * Source type → destination types that hold its values without loss. Extends the matrix of the
- * previous ETL runner (INT64/FLOAT64/STRING/BOOL/TIMESTAMP/DATE) to every canonical type.
+ * previous ETL runner (INT64/FLOAT64/STRING/BOOL/TIMESTAMP/DATE) to every canonical type, and
+ * lets a DATE load into TIMESTAMP/DATETIME (as midnight UTC).
  */
 export const COMPATIBLE: Readonly<Record<ColumnType, readonly ColumnType[]>> = {
   INT64: ['INT64', 'FLOAT64', 'NUMERIC', 'BIGNUMERIC', 'STRING'],
@@ -18,11 +19,25 @@ export const COMPATIBLE: Readonly<Record<ColumnType, readonly ColumnType[]>> = {
   BOOL: ['BOOL', 'STRING'],
   TIMESTAMP: ['TIMESTAMP', 'DATETIME', 'STRING'],
   DATETIME: ['DATETIME', 'STRING'],
-  DATE: ['DATE', 'STRING'],
+  DATE: ['DATE', 'TIMESTAMP', 'DATETIME', 'STRING'],
   TIME: ['TIME', 'STRING'],
   BYTES: ['BYTES'],
   JSON: ['JSON', 'STRING'],
 };
+
+/**
+ * Type changes an established column takes without asking, because every old value keeps its
+ * meaning: integers to wider numbers. A column never turns into STRING because one value did not fit.
+ */
+export const WIDENINGS: Partial<Record<ColumnType, readonly ColumnType[]>> = {
+  INT64: ['FLOAT64', 'NUMERIC', 'BIGNUMERIC'],
+  NUMERIC: ['BIGNUMERIC'],
+};
+
+/** Whether an existing `from` column may widen to `to`. */
+export function isWidening(from: ColumnType, to: ColumnType): boolean {
+  return WIDENINGS[from]?.includes(to) === true;
+}
 
 /** Whether values of `source` type load into a `destination` column unchanged in meaning. */
 export function isCompatible(source: ColumnType, destination: ColumnType): boolean {
@@ -93,7 +108,7 @@ export function resolveSchema(
     if (isCompatible(column.type, target.type)) {
       result.columns.push({ ...column, name: target.name, source: column.name, type: target.type, nullable: target.nullable });
       result.compatible.push(target.name);
-    } else if (isCompatible(target.type, column.type) && canWiden(target.type, column.type)) {
+    } else if (isWidening(target.type, column.type) && canWiden(target.type, column.type)) {
       result.columns.push({ ...column, name: target.name, source: column.name, nullable: target.nullable });
       result.widened.push({ column: target.name, from: target.type, to: column.type });
     } else {
