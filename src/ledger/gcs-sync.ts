@@ -14,7 +14,7 @@ import type { LoadedConfig } from '../core/config.js';
 import { PreconditionFailed } from '../core/connector.js';
 import { ConfigError, EtlError, LockedError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { Ledger, type JobDump, type LockInfo } from './ledger.js';
+import { Ledger, processAlive, type JobDump, type LockInfo } from './ledger.js';
 import type { OpenLedger } from './open.js';
 
 const require = createRequire(import.meta.url);
@@ -41,14 +41,6 @@ export function parseLedgerUri(location: string): { bucket: string; object: stri
   return { bucket: match[1], object: match[2] };
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Opens the SQLite bytes of a ledger file as an in-memory database to check them: WAL-mode
@@ -76,6 +68,20 @@ function checkSqlite(bytes: Buffer, what: string): void {
 }
 
 /** A ledger whose home is a GCS object. */
+/** The content of a lock object: who holds the job and until when. */
+function lockBody(job: string, runId: string, leaseMs: number): Buffer {
+  const now = new Date();
+  const content: LockObject = {
+    job,
+    run_id: runId,
+    host: hostname(),
+    pid: process.pid,
+    acquired_at: now.toISOString(),
+    expires_at: new Date(now.getTime() + leaseMs).toISOString(),
+  };
+  return Buffer.from(JSON.stringify(content));
+}
+
 export class GcsLedger implements OpenLedger {
   private readonly held = new Map<string, { runId: string; generation: string }>();
   private closed = false;
@@ -129,18 +135,7 @@ export class GcsLedger implements OpenLedger {
    */
   async lock(job: string, runId: string, leaseMs: number): Promise<void> {
     const lockPath = this.lockPath(job);
-    const body = (): Buffer => {
-      const now = new Date();
-      const content: LockObject = {
-        job,
-        run_id: runId,
-        host: hostname(),
-        pid: process.pid,
-        acquired_at: now.toISOString(),
-        expires_at: new Date(now.getTime() + leaseMs).toISOString(),
-      };
-      return Buffer.from(JSON.stringify(content));
-    };
+    const body = (): Buffer => lockBody(job, runId, leaseMs);
     for (let attempt = 0; attempt < 3; attempt += 1) {
       try {
         const generation = await this.store.write(lockPath, body(), { ifGeneration: '0' });
@@ -177,17 +172,8 @@ export class GcsLedger implements OpenLedger {
   async renewLock(job: string, runId: string, leaseMs: number): Promise<void> {
     const held = this.held.get(job);
     if (!held || held.runId !== runId) throw new LockedError(`run ${runId} does not hold the lock of job ${job}`);
-    const now = new Date();
-    const content: LockObject = {
-      job,
-      run_id: runId,
-      host: hostname(),
-      pid: process.pid,
-      acquired_at: now.toISOString(),
-      expires_at: new Date(now.getTime() + leaseMs).toISOString(),
-    };
     try {
-      const generation = await this.store.write(this.lockPath(job), Buffer.from(JSON.stringify(content)), { ifGeneration: held.generation });
+      const generation = await this.store.write(this.lockPath(job), lockBody(job, runId, leaseMs), { ifGeneration: held.generation });
       this.held.set(job, { runId, generation: generation ?? '' });
     } catch (error) {
       if (!(error instanceof PreconditionFailed)) throw error;

@@ -157,7 +157,7 @@ function now(): string {
 }
 
 /** Whether a process with this pid is alive on this host. */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

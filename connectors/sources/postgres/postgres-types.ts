@@ -5,7 +5,7 @@
  * cheap and exact are read in binary; every other column is selected as `::text`, so both paths
  * give the same canonical value.
  */
-import { normalizeTime, parseTimestamp } from '../../../src/core/time.js';
+import { daysFromCivil, normalizeTime, parseTimestamp } from '../../../src/core/time.js';
 import type { ColumnType } from '../../../src/core/types.js';
 import type { SqlColumn } from '../sql/sql-dialect.js';
 import { decimalType } from '../sql/sql-types.js';
@@ -53,15 +53,6 @@ const float: TextDecoder = (text) => Number(text);
 
 const bool: TextDecoder = (text) => text === 't';
 
-/** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil), without a Date. */
-function daysFromCivil(year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
 
 const digit = (text: string, at: number) => text.charCodeAt(at) - 48;
 
