@@ -156,3 +156,12 @@ test('rejects are written with the commit', async () => {
     { run_id: 'r10', unit: 'f', position: '3', column_name: 'id', reason: '"x" is not an integer', raw: '["x"]' },
   ]);
 });
+
+test('text survives the load files exactly: empty, \\N, quotes, delimiters, line breaks, spaces', async () => {
+  const texts = ['', '\\N', 'NULL', ' spaced ', 'a,b', 'line\nbreak', 'cr\r\nlf', 'q"uote', '"', 'Zoë 李雷'];
+  const s = await stage('texts', 'transactional', [col('i', 'INT64'), col('t', 'STRING')], 'r11');
+  await s.write(0, [...texts.map((text, i) => [i, text]), [texts.length, null]]);
+  await s.commit([0], { runId: 'r11', job: 'texts', table: 'texts', strategy: 'transactional', units: ['u'], rows: texts.length + 1 }, []);
+  const back = await rows('SELECT t FROM texts ORDER BY i');
+  assert.deepEqual(back.map((r) => r.t), [...texts, null]);
+});

@@ -27,7 +27,11 @@ const READ_BUFFER = 8 << 20;
 
 type Encode = (value: Value) => string;
 
+const NEEDS_QUOTES = /[",\n\r]|^$|^\\N$/;
+
+/** A text field: quoted only when it holds a delimiter, quote or line break, is empty, or reads as NULL. */
 function quoted(text: string): string {
+  if (!NEEDS_QUOTES.test(text)) return text;
   return `"${text.includes('"') ? text.replace(/"/g, '""') : text}"`;
 }
 
@@ -53,9 +57,26 @@ function encoderFor(type: ColumnType): Encode {
   }
 }
 
-/** The SQL that turns a load-file column (read as VARCHAR) into the column's type. */
-function decodeSql(column: Column): string {
+/** How DuckDB reads a column written as `type`: typed where its CSV reader parses our text directly. */
+const READ_TYPES: Partial<Record<ColumnType, string>> = {
+  INT64: 'BIGINT',
+  FLOAT64: 'DOUBLE',
+  BOOL: 'BOOLEAN',
+  DATE: 'DATE',
+  STRING: 'VARCHAR',
+  TIMESTAMP: 'BIGINT',
+};
+
+/** The read type of a column written as `written` that the run now holds as `column.type`. */
+function readType(written: Column, column: Column): string {
+  return written.type === column.type ? (READ_TYPES[column.type] ?? 'VARCHAR') : 'VARCHAR';
+}
+
+/** The SQL that turns a load-file column, read as {@link readType}, into the column's type. */
+function decodeSql(written: Column, column: Column): string {
   const name = quote(column.name);
+  const typed = readType(written, column) !== 'VARCHAR';
+  if (typed) return column.type === 'TIMESTAMP' ? `make_timestamptz(${name})` : name;
   switch (column.type) {
     case 'TIMESTAMP':
       return `make_timestamptz(CAST(${name} AS BIGINT))`;
@@ -165,7 +186,7 @@ export class DuckDBStage implements Stage {
     for (const unit of units) {
       for (const segment of this.segments.get(unit) ?? []) {
         this.close(segment);
-        const key = segment.columns.map((column) => column.name).join('\u0000');
+        const key = segment.columns.map((column) => `${column.name}\u0001${column.type}`).join('\u0000');
         const group = groups.get(key) ?? { columns: segment.columns, files: [] };
         group.files.push(segment.file);
         groups.set(key, group);
@@ -173,10 +194,14 @@ export class DuckDBStage implements Stage {
     }
     if (!groups.size) return undefined;
     const selects = [...groups.values()].map(({ columns, files }) => {
-      const written = new Set(columns.map((column) => column.name));
-      const spec = [`'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: 'VARCHAR'`)].join(', ');
+      const written = new Map(columns.map((column) => [column.name, column]));
+      const current = new Map(this.columns.map((column) => [column.name, column]));
+      const spec = [`'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column)}'`)].join(', ');
       const list = files.map((file) => literal(file)).join(', ');
-      const values = this.columns.map((column) => (written.has(column.name) ? `${decodeSql(column)} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`));
+      const values = this.columns.map((column) => {
+        const as = written.get(column.name);
+        return as ? `${decodeSql(as, column)} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
+      });
       return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv([${list}], header = false, delim = ',', quote = '"', escape = '"', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', buffer_size = ${READ_BUFFER}, max_line_size = ${READ_BUFFER}, columns = {${spec}})`;
     });
     return selects.join('\nUNION ALL\n');
