@@ -2,7 +2,7 @@
 import type { LoadedConfig, LoadedJob } from '../core/config.js';
 import { ExitCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { silentLogger } from '../core/log.js';
+import { stderrLogger } from '../core/log.js';
 import { runJob, type RunObserver, type RunResult } from '../core/pipeline.js';
 import { commandLogger, formatDuration, loadJobArgs, printJson, renderTable, shortPath, withLedger, type CommonOptions } from './common.js';
 
@@ -18,7 +18,8 @@ export default async function run(args: string[], flags: RunFlags): Promise<numb
   const jobs = await loadJobArgs(args, flags);
   const results: RunResult[] = [];
   const tty = Boolean(process.stderr.isTTY) && !flags.json && !process.env.CI;
-  const log = flags.json && !flags.verbose ? silentLogger : commandLogger(flags);
+  // With --json, stdout is for the results; warnings (takeovers, reconciled runs) still go to stderr.
+  const log = flags.json && !flags.verbose ? stderrLogger({ quiet: true }) : commandLogger(flags);
   for (const [config, group] of groupByConfig(jobs)) {
     await withLedger(
       config,

@@ -6,12 +6,12 @@ export interface Logger {
 }
 
 /** Plain log lines on stderr, one per event, for non-TTY runs and CI. */
-export function stderrLogger(options: { verbose?: boolean; prefix?: string } = {}): Logger {
+export function stderrLogger(options: { verbose?: boolean; quiet?: boolean; prefix?: string } = {}): Logger {
   const prefix = options.prefix ? `[${options.prefix}] ` : '';
   const write = (level: string, message: string) =>
     process.stderr.write(`${new Date().toISOString()} ${level} ${prefix}${message}\n`);
   return {
-    info: (message) => write('info', message),
+    info: (message) => (options.quiet ? undefined : write('info', message)),
     warn: (message) => write('warn', message),
     debug: (message) => (options.verbose ? write('debug', message) : undefined),
   };

@@ -107,6 +107,19 @@ const collectGarbage: () => void = (() => {
   return () => gc?.();
 })();
 
+/** A unit's failure, naming the unit unless the message already starts with it (`file:line: …`). */
+function unitError(unit: WorkUnit, message: string): string {
+  return message.startsWith(unit.label) ? message : `${unit.label}: ${message}`;
+}
+
+const FAILURES_SHOWN = 10;
+
+/** The run's error: the first failures in full, then how many more (the log has every one). */
+function summarizeFailures(failures: readonly string[]): string {
+  const shown = failures.slice(0, FAILURES_SHOWN).join('\n');
+  return failures.length > FAILURES_SHOWN ? `${shown}\n… and ${failures.length - FAILURES_SHOWN} more failed unit(s)` : shown;
+}
+
 /** Accumulates milliseconds per stage. */
 class Stopwatch {
   readonly times: StageTimes = {};
@@ -426,7 +439,7 @@ class Run {
         if (error instanceof ConfigError || error instanceof SchemaError) throw error;
         const message = messageOf(error);
         outcomes[index] = { error: message };
-        this.log.warn(`${unit.label}: ${message}`);
+        this.log.warn(unitError(unit, message));
         this.options.observer?.unitFinished?.(unit, message);
         if (plan.ordered || allOrNothing) stopped = true;
       }
@@ -520,9 +533,7 @@ class Run {
       files_failed: plan.units.filter((unit, index) => unit.file && outcomes[index]?.error).length,
       bytes: files.reduce((sum, file) => sum + file.size, 0),
     });
-    const firstError = failed.length
-      ? failed.map(({ outcome, index }) => `${plan.units[index].label}: ${outcome.error}`).join('\n')
-      : undefined;
+    const firstError = failed.length ? summarizeFailures(failed.map(({ outcome, index }) => unitError(plan.units[index], outcome.error ?? 'failed'))) : undefined;
     const status: RunStatus = failed.length ? (committed.length ? 'partial' : 'failed') : 'succeeded';
     if (!committed.length) {
       await stage?.abort();

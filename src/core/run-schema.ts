@@ -138,7 +138,9 @@ export class RunSchema {
           throw again;
         }
       }
-      const hint = `inferred as ${column.type} from the sampled rows; raise source.sample_size, or load the column as STRING`;
+      const hint = this.existingByName.has(column.name.toLowerCase())
+        ? `the destination column is ${column.type}; correct the value in the source, or allow bad rows with load.max_bad_records`
+        : `inferred as ${column.type} from the sampled rows; raise source.sample_size, or load the column as STRING`;
       throw new CellFailure(column.source, `${failure.reason} (${hint})`);
     }
     throw new CellFailure(column.source, failure.reason);

@@ -4,7 +4,7 @@
  * came from. When another run uploaded in between, its changes and ours are merged job by job
  * and the upload is retried. A run that dies before uploading leaves the last good generation.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -68,6 +68,16 @@ function checkSqlite(bytes: Buffer, what: string): void {
 }
 
 /** A ledger whose home is a GCS object. */
+const WORKDIR_PREFIX = 'b2betl-ledger-';
+
+/** Working copies left by killed processes on this machine (named after their pid): the remote is the truth. */
+function removeAbandonedCopies(): void {
+  for (const entry of readdirSync(tmpdir())) {
+    const pid = Number(new RegExp(`^${WORKDIR_PREFIX}(\\d+)-`).exec(entry)?.[1]);
+    if (pid && pid !== process.pid && !processAlive(pid)) rmSync(path.join(tmpdir(), entry), { recursive: true, force: true });
+  }
+}
+
 /** The content of a lock object: who holds the job and until when. */
 function lockBody(job: string, runId: string, leaseMs: number): Buffer {
   const now = new Date();
@@ -104,7 +114,8 @@ export class GcsLedger implements OpenLedger {
    */
   static async open(location: string, store: GcsStore, options: { readOnly?: boolean; log?: Logger } = {}): Promise<GcsLedger> {
     const { object } = parseLedgerUri(location);
-    const workdir = mkdtempSync(path.join(tmpdir(), 'b2betl-ledger-'));
+    removeAbandonedCopies();
+    const workdir = mkdtempSync(path.join(tmpdir(), `${WORKDIR_PREFIX}${process.pid}-`));
     try {
       const remote = await store.readVersion(object);
       if (remote) checkSqlite(remote.data, `ledger ${location} (generation ${remote.version})`);

@@ -20,6 +20,7 @@ export interface StageTarget {
 }
 
 const ROW_COLUMN = '_b2betl_row';
+const SLOT_COLUMN = '_b2betl_slot';
 const NULL = '\\N';
 const FLUSH_BYTES = 1 << 20;
 /** DuckDB's CSV read buffer per thread, and so the longest staged row (16 MB by default costs memory). */
@@ -90,22 +91,28 @@ function decodeSql(written: Column, column: Column): string {
   }
 }
 
-/** A load file of one unit, written with one column list. */
-interface Segment {
+/**
+ * A load file: every unit's rows written while the run had one column list. Each row carries
+ * the slot it was written under, so a discarded unit's rows are left out at commit rather than
+ * cut out of the file, and thousands of small units need one open file, not thousands.
+ */
+interface Part {
   readonly file: string;
   readonly columns: readonly Column[];
-  fd?: number;
-  /** Encoded lines not yet written; `bytes` of it are used. */
-  buffer: Buffer;
-  bytes: number;
+  readonly fd: number;
 }
 
 export class DuckDBStage implements Stage {
   private columns: Column[];
   private encoders: Encode[];
-  private readonly segments = new Map<number, Segment[]>();
+  private readonly parts: Part[] = [];
+  private part?: Part;
+  /** The slot each unit currently writes under; a discarded unit gets a fresh one. */
+  private readonly slots = new Map<number, number>();
+  private nextSlot = 0;
   private rowNumber = 0;
-  private files = 0;
+  private readonly buffer = Buffer.allocUnsafe(FLUSH_BYTES);
+  private bytes = 0;
 
   constructor(
     private readonly db: DuckDBConnection,
@@ -119,90 +126,81 @@ export class DuckDBStage implements Stage {
   }
 
   async evolve(columns: readonly Column[]): Promise<void> {
-    // Later rows go to new segments written with the new column list.
-    for (const list of this.segments.values()) {
-      const open = list.at(-1);
-      if (open) this.close(open);
-    }
+    // Later rows go to a new part written with the new column list.
+    this.closePart();
     this.columns = [...columns];
     this.encoders = this.columns.map((column) => encoderFor(column.type));
   }
 
-  private segmentFor(unit: number): Segment {
-    let list = this.segments.get(unit);
-    if (!list) this.segments.set(unit, (list = []));
-    let segment = list.at(-1);
-    if (!segment || segment.fd === undefined) {
-      segment = { file: path.join(this.dir, `unit-${unit}-${this.files++}.csv`), columns: this.columns, buffer: Buffer.allocUnsafe(FLUSH_BYTES), bytes: 0 };
-      segment.fd = openSync(segment.file, 'w');
-      list.push(segment);
+  private openPart(): Part {
+    if (!this.part) {
+      const file = path.join(this.dir, `part-${this.parts.length}.csv`);
+      this.part = { file, columns: this.columns, fd: openSync(file, 'w') };
+      this.parts.push(this.part);
     }
-    return segment;
+    return this.part;
+  }
+
+  private slotOf(unit: number): number {
+    let slot = this.slots.get(unit);
+    if (slot === undefined) this.slots.set(unit, (slot = this.nextSlot++));
+    return slot;
   }
 
   async write(unit: number, rows: readonly Value[][]): Promise<void> {
-    const segment = this.segmentFor(unit);
+    this.openPart();
+    const prefix = `${this.slotOf(unit)},`;
     const encoders = this.encoders;
     const width = encoders.length;
     for (const row of rows) {
-      let line = String(++this.rowNumber);
+      let line = prefix + String(++this.rowNumber);
       for (let i = 0; i < width; i++) {
         const value = row[i];
         line += value === null || value === undefined ? `,${NULL}` : `,${encoders[i](value)}`;
       }
       line += '\n';
       // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-      if (segment.bytes + line.length * 3 > segment.buffer.length) {
-        this.flush(segment);
-        if (line.length * 3 > segment.buffer.length) segment.buffer = Buffer.allocUnsafe(line.length * 3);
+      if (this.bytes + line.length * 3 > this.buffer.length) {
+        this.flush();
+        if (line.length * 3 > this.buffer.length) {
+          writeSync(this.part!.fd, line);
+          continue;
+        }
       }
-      segment.bytes += segment.buffer.write(line, segment.bytes);
+      this.bytes += this.buffer.write(line, this.bytes);
     }
   }
 
-  private flush(segment: Segment): void {
-    if (!segment.bytes || segment.fd === undefined) return;
-    writeSync(segment.fd, segment.buffer, 0, segment.bytes);
-    segment.bytes = 0;
+  private flush(): void {
+    if (!this.bytes || !this.part) return;
+    writeSync(this.part.fd, this.buffer, 0, this.bytes);
+    this.bytes = 0;
   }
 
-  private close(segment: Segment): void {
-    this.flush(segment);
-    if (segment.fd !== undefined) closeSync(segment.fd);
-    segment.fd = undefined;
+  private closePart(): void {
+    this.flush();
+    if (this.part) closeSync(this.part.fd);
+    this.part = undefined;
   }
 
   async discard(unit: number): Promise<void> {
-    for (const segment of this.segments.get(unit) ?? []) {
-      if (segment.fd !== undefined) closeSync(segment.fd);
-      rmSync(segment.file, { force: true });
-    }
-    this.segments.delete(unit);
+    this.slots.delete(unit);
   }
 
-  /** A query over the units' load files, in the run's final columns and types. */
+  /** A query over the committed units' rows in the load files, in the run's final columns and types. */
   private stagedRows(units: readonly number[]): string | undefined {
-    const groups = new Map<string, { columns: readonly Column[]; files: string[] }>();
-    for (const unit of units) {
-      for (const segment of this.segments.get(unit) ?? []) {
-        this.close(segment);
-        const key = segment.columns.map((column) => `${column.name}\u0001${column.type}`).join('\u0000');
-        const group = groups.get(key) ?? { columns: segment.columns, files: [] };
-        group.files.push(segment.file);
-        groups.set(key, group);
-      }
-    }
-    if (!groups.size) return undefined;
-    const selects = [...groups.values()].map(({ columns, files }) => {
+    this.closePart();
+    const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
+    if (!slots.length || !this.parts.length) return undefined;
+    const current = new Map(this.columns.map((column) => [column.name, column]));
+    const selects = this.parts.map(({ columns, file }) => {
       const written = new Map(columns.map((column) => [column.name, column]));
-      const current = new Map(this.columns.map((column) => [column.name, column]));
-      const spec = [`'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column)}'`)].join(', ');
-      const list = files.map((file) => literal(file)).join(', ');
+      const spec = [`'${SLOT_COLUMN}': 'INTEGER'`, `'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column)}'`)].join(', ');
       const values = this.columns.map((column) => {
         const as = written.get(column.name);
         return as ? `${decodeSql(as, column)} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
       });
-      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv([${list}], header = false, delim = ',', quote = '"', escape = '"', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', buffer_size = ${READ_BUFFER}, max_line_size = ${READ_BUFFER}, columns = {${spec}})`;
+      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '"', escape = '"', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', buffer_size = ${READ_BUFFER}, max_line_size = ${READ_BUFFER}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
     return selects.join('\nUNION ALL\n');
   }
@@ -290,8 +288,9 @@ export class DuckDBStage implements Stage {
   }
 
   async abort(): Promise<void> {
-    for (const list of this.segments.values()) for (const segment of list) if (segment.fd !== undefined) closeSync(segment.fd);
-    this.segments.clear();
+    this.closePart();
+    this.parts.length = 0;
+    this.slots.clear();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
