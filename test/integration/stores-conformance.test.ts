@@ -198,7 +198,7 @@ async function azureHarness(): Promise<Harness> {
     open: (root, options) => AzureStore.connect(context('lake', { ...config, prefix: root }), { maxTries: 1, ...options }),
     async seed(root, files) {
       await azurite.preloadBlobs(BUCKET, (function* () {
-        for (const file of files) yield `${root}/${file.path}`;
+        for (const file of files) yield { name: `${root}/${file.path}`, data: file.data };
       })());
     },
     async refused() {

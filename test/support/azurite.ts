@@ -3,6 +3,7 @@
  * process, for tests.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -29,19 +30,24 @@ export interface AzuriteHandle {
   /** A connection string for the development account. */
   readonly connectionString: string;
   /**
-   * Adds many one-byte blobs at once, for volume tests: Azurite's metadata store scans every
-   * blob on each upload, so 10,000 uploads take minutes. The service is stopped, its metadata
-   * gains copies of one blob uploaded through the API (they share its bytes, so it stays), and
-   * it restarts on the same port.
+   * Adds many blobs at once, for volume tests: Azurite's metadata store scans every blob on each
+   * upload, so 10,000 uploads take minutes. All their bytes go up as one template blob, the
+   * service stops, its metadata gains one entry per blob pointing at that blob's slice of the
+   * template's extent (the template stays, holding the bytes), and it restarts on the same port.
    */
-  preloadBlobs(container: string, names: Iterable<string>): Promise<void>;
+  preloadBlobs(container: string, blobs: Iterable<PreloadBlob>): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** One blob for `preloadBlobs`: its name in the container and its contents. */
+export interface PreloadBlob {
+  readonly name: string;
+  readonly data: Uint8Array | string;
 }
 
 interface LokiCollection {
   findOne(query: Record<string, unknown>): Record<string, unknown> | null;
   insert(documents: Record<string, unknown>[]): void;
-  remove(document: Record<string, unknown>): void;
 }
 
 interface LokiDatabase {
@@ -97,32 +103,39 @@ export async function startAzurite(): Promise<AzuriteHandle> {
     account: AZURITE_ACCOUNT,
     accountKey: AZURITE_KEY,
     connectionString,
-    async preloadBlobs(container, names) {
+    async preloadBlobs(container, blobs) {
       const { BlobServiceClient } = await import('@azure/storage-blob');
       const containerClient = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(container);
       await containerClient.createIfNotExists();
+      const files = Array.from(blobs, (blob) => ({ name: blob.name, data: typeof blob.data === 'string' ? Buffer.from(blob.data) : blob.data }));
       const templateName = `preload-template-${Date.now()}`;
-      await containerClient.getBlockBlobClient(templateName).upload('x', 1);
+      const all = Buffer.concat(files.map((file) => file.data));
+      await containerClient.getBlockBlobClient(templateName).upload(all, all.length);
       await halt(running);
 
       const azuriteRequire = createRequire(require.resolve('azurite/package.json'));
       const Loki = azuriteRequire('lokijs') as new (file: string, options: object) => LokiDatabase;
       const database = new Loki(path.join(location, METADATA_FILE), { persistenceMethod: 'fs' });
       await new Promise<void>((resolve, reject) => database.loadDatabase({}, (error) => (error ? reject(error) : resolve())));
-      const blobs = database.getCollection(BLOBS_COLLECTION);
-      const template = blobs?.findOne({ containerName: container, name: templateName });
-      if (!blobs || !template) throw new Error(`azurite metadata has no ${BLOBS_COLLECTION} entry for the template blob`);
+      const collection = database.getCollection(BLOBS_COLLECTION);
+      const template = collection?.findOne({ containerName: container, name: templateName }) as
+        | (Record<string, unknown> & { persistency?: { id: string; offset: number; count: number } })
+        | null;
+      if (!collection || !template?.persistency) throw new Error(`azurite metadata has no single-extent ${BLOBS_COLLECTION} entry for the template blob`);
+      const extent = template.persistency;
       const { $loki: _id, meta: _meta, ...shape } = template;
-      const copies: Record<string, unknown>[] = [];
-      let serial = 0;
-      for (const name of names) {
-        serial += 1;
+      let offset = extent.offset;
+      const copies = files.map((file, index) => {
         const copy = structuredClone(shape) as Record<string, unknown> & { properties: Record<string, unknown> };
-        copy.name = name;
-        copy.properties.etag = `"0x8DC${serial.toString(16).toUpperCase().padStart(12, '0')}"`;
-        copies.push(copy);
-      }
-      blobs.insert(copies);
+        copy.name = file.name;
+        copy.persistency = { id: extent.id, offset, count: file.data.length };
+        offset += file.data.length;
+        copy.properties.contentLength = file.data.length;
+        copy.properties.contentMD5 = { type: 'Buffer', data: [...createHash('md5').update(file.data).digest()] };
+        copy.properties.etag = `"0x8DC${(index + 1).toString(16).toUpperCase().padStart(12, '0')}"`;
+        return copy;
+      });
+      collection.insert(copies);
       await new Promise<void>((resolve, reject) => database.saveDatabase((error) => (error ? reject(error) : resolve())));
       running = await launch(location, port);
     },

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { ConnectorFactories, ObjectStore } from '../../src/core/connector.js';
 import type { ConnectionConfig } from '../../src/core/spec.js';
 import { silentLogger } from '../../src/core/log.js';
-import { startContentAzurite } from './files-conformance-azurite.js';
+import { startAzurite } from './azurite.js';
 import { startGcsDouble } from './gcs-double.js';
 import { startS3rver } from './s3rver.js';
 
@@ -126,7 +126,7 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
       };
     }
     case 'azure': {
-      const azurite = await startContentAzurite();
+      const azurite = await startAzurite();
       const { BlobServiceClient } = await import('@azure/storage-blob');
       await BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(BUCKET).create();
       const store = await openStore({ type: 'azure', container: BUCKET, prefix: LAKE_PREFIX, connection_string: azurite.connectionString });
@@ -137,7 +137,7 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
         secrets: [/AccountKey=([^;]+)/.exec(azurite.connectionString)![1]],
         put: async (file, data) => void (await store.write(file, Buffer.from(data))),
         url: (file) => `${azurite.blobEndpoint}/${BUCKET}/${LAKE_PREFIX}/${file}`,
-        seed: (files) => azurite.preload(BUCKET, files.map((file) => ({ name: `${LAKE_PREFIX}/${file.path}`, data: file.data }))),
+        seed: (files) => azurite.preloadBlobs(BUCKET, files.map((file) => ({ name: `${LAKE_PREFIX}/${file.path}`, data: file.data }))),
         stop: () => azurite.stop(),
       };
     }
