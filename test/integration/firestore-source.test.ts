@@ -14,27 +14,21 @@ import { after, before, describe, test } from 'node:test';
 import type { Firestore } from '@google-cloud/firestore';
 import { ConfigError } from '../../src/core/errors.js';
 import type { SourceConnector } from '../../src/core/connector.js';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../support/firestore-emulator.js';
-import { cursorAfter, firestoreJob, openSource, recordingLogger, runSource, seedingClient } from '../support/firestore-fixtures.js';
+import { cursorAfter, firestoreJob, recordingLogger, runSource, startFirestoreFixture, type FirestoreFixture } from '../support/firestore-fixtures.js';
 
 const PROJECT = 'b2betl-test';
-let emulator: FirestoreEmulator;
+let fixture: FirestoreFixture | undefined;
 let db: Firestore;
 let source: SourceConnector;
 let sdk: typeof import('@google-cloud/firestore');
 
 before(async () => {
-  emulator = await startFirestoreEmulator();
+  fixture = await startFirestoreFixture(PROJECT);
+  ({ db, source } = fixture);
   sdk = await import('@google-cloud/firestore');
-  db = await seedingClient(emulator.host, PROJECT);
-  source = await openSource(emulator.host, PROJECT);
 });
 
-after(async () => {
-  await source?.close();
-  await db?.terminate();
-  await emulator?.stop();
-});
+after(() => fixture?.stop());
 
 const ts = (seconds: number, nanos = 0) => new sdk.Timestamp(seconds, nanos);
 

@@ -9,14 +9,13 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Firestore } from '@google-cloud/firestore';
 import type { SourceConnector } from '../../src/core/connector.js';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../support/firestore-emulator.js';
-import { firestoreJob, openSource, seedingClient } from '../support/firestore-fixtures.js';
+import { firestoreJob, startFirestoreFixture, type FirestoreFixture } from '../support/firestore-fixtures.js';
 
 const PROJECT = 'b2betl-volume';
 const DOCUMENTS = 50_000;
 const WRITES_PER_BATCH = 500;
 const PARALLEL_BATCHES = 8;
-let emulator: FirestoreEmulator;
+let fixture: FirestoreFixture | undefined;
 let db: Firestore;
 let source: SourceConnector;
 
@@ -24,16 +23,11 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 before(async () => {
-  emulator = await startFirestoreEmulator();
-  db = await seedingClient(emulator.host, PROJECT);
-  source = await openSource(emulator.host, PROJECT);
+  fixture = await startFirestoreFixture(PROJECT);
+  ({ db, source } = fixture);
 });
 
-after(async () => {
-  await source?.close();
-  await db?.terminate();
-  await emulator?.stop();
-});
+after(() => fixture?.stop());
 
 /** About 2 KB per document, so that holding the collection would show plainly. */
 function documentData(i: number, Timestamp: typeof import('@google-cloud/firestore').Timestamp) {

@@ -8,6 +8,7 @@ import type { Logger } from '../../src/core/log.js';
 import { jobSchema, type JobSpec } from '../../src/core/spec.js';
 import type { RecordBatch } from '../../src/core/types.js';
 import { source as firestoreSource } from '../../connectors/sources/firestore/index.js';
+import { startFirestoreEmulator } from './firestore-emulator.js';
 
 /** A logger that keeps what it was told, for assertions. */
 export function recordingLogger(): Logger & { readonly lines: string[] } {
@@ -24,6 +25,38 @@ export async function seedingClient(host: string, project: string): Promise<Fire
 /** A Firestore source on the emulator. */
 export function openSource(host: string, project: string, log: Logger = recordingLogger()): Promise<SourceConnector> {
   return firestoreSource({ name: 'fs', config: { type: 'firestore', project, emulator_host: host }, baseDir: process.cwd(), log });
+}
+
+/** A running emulator with a seeding client and a Firestore source on it. */
+export interface FirestoreFixture {
+  readonly db: Firestore;
+  readonly source: SourceConnector;
+  /** Closes the source and the client, then stops the emulator. */
+  stop(): Promise<void>;
+}
+
+/** Starts the emulator, a seeding client and a source for `project` (what a test file's `before` needs). */
+export async function startFirestoreFixture(project: string): Promise<FirestoreFixture> {
+  const emulator = await startFirestoreEmulator();
+  let db: Firestore | undefined;
+  try {
+    db = await seedingClient(emulator.host, project);
+    const source = await openSource(emulator.host, project);
+    const client = db;
+    return {
+      db: client,
+      source,
+      async stop() {
+        await source.close();
+        await client.terminate();
+        await emulator.stop();
+      },
+    };
+  } catch (error) {
+    await db?.terminate();
+    await emulator.stop();
+    throw error;
+  }
 }
 
 /** A validated job spec with a Firestore source. */
