@@ -77,12 +77,6 @@ export interface RunOptions {
 type UnitOutcome = { rows: number; rejects: RejectedRow[]; error?: undefined } | { error: string };
 
 const LEASE_MS = 10 * 60_000;
-/**
- * Rows between full garbage collections while streaming. Batches survive a few young-generation
- * collections and get promoted; without this V8 lets such garbage grow the heap by hundreds of
- * MB before it compacts. A full collection of a small live set costs a few milliseconds.
- */
-const COLLECT_EVERY_ROWS = 200_000;
 const DEFAULT_FILE_CONCURRENCY = 4;
 
 function zeroCounts(): RunCounts {
@@ -241,7 +235,6 @@ class Run {
   private readonly ledger: Ledger;
   private readonly controller = new AbortController();
   private badRecords = 0;
-  private sinceCollection = 0;
   private started = false;
   private committing = false;
 
@@ -499,11 +492,6 @@ class Run {
       });
       this.watch.add('stage', start);
       rows += batch.rows.length + (batch.rejects?.length ?? 0);
-      this.sinceCollection += batch.rows.length;
-      if (this.sinceCollection >= COLLECT_EVERY_ROWS) {
-        this.sinceCollection = 0;
-        collectGarbage();
-      }
       this.options.observer?.rows?.(unit, rows);
     }
     this.badRecords += rejects.length;

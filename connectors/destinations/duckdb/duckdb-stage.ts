@@ -28,11 +28,11 @@ const READ_BUFFER = 8 << 20;
 
 type Encode = (value: Value) => string;
 
-const NEEDS_QUOTES = /[",\n\r]|^$|^\\N$/;
+const SPECIAL = /[",\n\r]/;
 
 /** A text field: quoted only when it holds a delimiter, quote or line break, is empty, or reads as NULL. */
 function quoted(text: string): string {
-  if (!NEEDS_QUOTES.test(text)) return text;
+  if (text !== '' && text !== NULL && !SPECIAL.test(text)) return text;
   return `"${text.includes('"') ? text.replace(/"/g, '""') : text}"`;
 }
 
