@@ -68,7 +68,6 @@ async function runWithProgress(jobs: readonly LoadedJob[], options: JobOptions, 
     jobs.map((job) => ({
       title: job.spec.name,
       task: async (_context: unknown, task: { output?: string; title: string }) => {
-        let rows = 0;
         const log: Logger = {
           info: (message) => (task.output = message),
           warn: (message) => warnings.push(`${job.spec.name}: ${message}`),
@@ -77,13 +76,12 @@ async function runWithProgress(jobs: readonly LoadedJob[], options: JobOptions, 
         const observer: RunObserver = {
           planned: (plan) => (task.output = `${plan.units.length} unit(s) to load, ${plan.skipped.length} skipped`),
           unitStarted: (unit, index, total) => (task.output = `${index + 1}/${total} ${unit.label}`),
-          rows: (unit, count) => (task.output = `${unit.label}: ${(rows = count).toLocaleString('en-US')} rows`),
+          rows: (unit, count) => (task.output = `${unit.label}: ${count.toLocaleString('en-US')} rows`),
           committing: (count) => (task.output = `committing ${count.toLocaleString('en-US')} row(s)`),
         };
         const result = await runJob(job, { ...options, log, observer });
         results.push(result);
         task.title = `${job.spec.name}: ${result.status}, ${result.rows_loaded.toLocaleString('en-US')} row(s) in ${formatDuration(result.duration_ms)}`;
-        void rows;
         if (result.status === 'failed' || result.status === 'partial') throw new Error(result.error ?? result.status);
       },
     })),

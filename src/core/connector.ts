@@ -252,8 +252,6 @@ export interface DestinationCapabilities {
   readonly merge: boolean;
   /** Whether an existing column can change from one type to a wider one (default: yes). */
   readonly canWiden?: (from: ColumnType, to: ColumnType) => boolean;
-  /** Can load files straight from a store's native URIs (BigQuery from gs://). */
-  readonly nativeLoad?: (store: ObjectStore) => boolean;
 }
 
 /** Writes data: describe and evolve tables, stage rows, commit atomically with a marker. */

@@ -76,6 +76,3 @@ export interface BatchReject {
   readonly reason: string;
   readonly raw: string;
 }
-
-/** Microseconds per millisecond, for TIMESTAMP arithmetic. */
-export const MICROS_PER_MILLI = 1000n;

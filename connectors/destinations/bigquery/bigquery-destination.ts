@@ -90,7 +90,6 @@ export type LoadSource = { kind: 'files'; files: readonly string[] } | { kind: '
 export class BigQueryDestination implements DestinationConnector {
   readonly capabilities = {
     merge: true,
-    nativeLoad: (store: ObjectStore) => store.kind === 'gcs' && typeof store.nativeUri === 'function',
     canWiden,
   };
   private datasetReady?: Promise<void>;

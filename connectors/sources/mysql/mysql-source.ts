@@ -95,9 +95,6 @@ class MysqlDialect implements SqlDialect<MyColumn> {
     return database;
   }
 
-  private tableRef(table: TableName): string {
-    return `${table.schema !== undefined ? `${this.quote(table.schema)}.` : ''}${this.quote(table.name)}`;
-  }
 
   private isMariadb(): Promise<boolean> {
     this.mariadb ??= this.query<{ v: string }[]>('reading the server version', 'SELECT VERSION() AS v').then((rows) => /mariadb/i.test(rows[0]?.v ?? ''));

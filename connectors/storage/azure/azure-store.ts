@@ -3,7 +3,7 @@
  * writes with ETag conditions.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import type { BlobServiceClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
+import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import { PreconditionFailed, type ConnectorContext, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../../src/core/errors.js';
 

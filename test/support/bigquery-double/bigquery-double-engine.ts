@@ -21,7 +21,6 @@ import {
   legacyType,
   loadValue,
   normalizeSchema,
-  standardType,
   ValueProblem,
   widenable,
   type BqErrorProto,
