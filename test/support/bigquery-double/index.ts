@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BqFailure, type BqField } from './bigquery-double-types.js';
-import { Engine, type EngineOptions, type JobState, type Json, type ObjectReader } from './bigquery-double-engine.js';
+import { Engine, type EngineOptions } from './bigquery-double-engine.js';
+import type { JobState, Json, ObjectReader } from './bigquery-double-state.js';
 
 export interface BigQueryDoubleOptions extends EngineOptions {
   /** Project assumed by `query()` for unqualified names. */
@@ -74,26 +75,26 @@ export async function startBigQueryDouble(options: BigQueryDoubleOptions = {}): 
     // datasets
     if (parts[0] === 'datasets') {
       if (parts.length === 1) {
-        if (method === 'POST') return reply(res, await engine.insertDataset(project, json()));
+        if (method === 'POST') return reply(res, await engine.catalog.insertDataset(project, json()));
         if (method === 'GET') {
-          const datasets = [...engine.datasets.values()].filter((d) => d.project === project).map((d) => engine.datasetResource(d));
+          const datasets = [...engine.catalog.datasets.values()].filter((d) => d.project === project).map((d) => engine.catalog.datasetResource(d));
           return reply(res, { kind: 'bigquery#datasetList', datasets });
         }
       }
       const dataset = parts[1];
       if (parts.length === 2) {
-        if (method === 'GET') return reply(res, engine.datasetResource(engine.dataset(project, dataset)));
-        if (method === 'PATCH' || method === 'PUT') return reply(res, engine.patchDataset(project, dataset, json()));
+        if (method === 'GET') return reply(res, engine.catalog.datasetResource(engine.catalog.dataset(project, dataset)));
+        if (method === 'PATCH' || method === 'PUT') return reply(res, engine.catalog.patchDataset(project, dataset, json()));
         if (method === 'DELETE') {
-          await engine.deleteDataset(project, dataset, qs.get('deleteContents') === 'true');
+          await engine.catalog.deleteDataset(project, dataset, qs.get('deleteContents') === 'true');
           return reply(res, undefined, 204);
         }
       }
       if (parts[2] === 'tables') {
         if (parts.length === 3) {
-          if (method === 'POST') return reply(res, await engine.insertTable(project, dataset, json()));
+          if (method === 'POST') return reply(res, await engine.catalog.insertTable(project, dataset, json()));
           if (method === 'GET') {
-            const all = engine.listTables(project, dataset);
+            const all = engine.catalog.listTables(project, dataset);
             const start = Number(qs.get('pageToken') ?? 0);
             const max = Number(qs.get('maxResults') ?? 1000);
             const page = all.slice(start, start + max);
@@ -115,19 +116,19 @@ export async function startBigQueryDouble(options: BigQueryDoubleOptions = {}): 
         }
         const p = { project, dataset, table: parts[3] };
         if (parts.length === 4) {
-          if (method === 'GET') return reply(res, await engine.tableResource(engine.table(p)));
-          if (method === 'PATCH') return reply(res, await engine.patchTable(p, json(), false));
-          if (method === 'PUT') return reply(res, await engine.patchTable(p, json(), true));
+          if (method === 'GET') return reply(res, await engine.catalog.tableResource(engine.catalog.table(p)));
+          if (method === 'PATCH') return reply(res, await engine.catalog.patchTable(p, json(), false));
+          if (method === 'PUT') return reply(res, await engine.catalog.patchTable(p, json(), true));
           if (method === 'DELETE') {
-            await engine.deleteTable(p);
+            await engine.catalog.deleteTable(p);
             return reply(res, undefined, 204);
           }
         }
         if (parts[4] === 'data' && method === 'GET') {
-          const state = engine.table(p);
+          const state = engine.catalog.table(p);
           const start = Number(qs.get('pageToken') ?? qs.get('startIndex') ?? 0);
           const max = Number(qs.get('maxResults') ?? 10_000);
-          const total = Number((await engine.tableResource(state)).numRows);
+          const total = Number((await engine.catalog.tableResource(state)).numRows);
           const rows = await engine.readRows(p, state.fields, start, max, qs.get('formatOptions.useInt64Timestamp') === 'true');
           return reply(res, {
             kind: 'bigquery#tableDataList',
@@ -273,19 +274,19 @@ export async function startBigQueryDouble(options: BigQueryDoubleOptions = {}): 
       return rows.map((row) => Object.fromEntries(fields.map((f, i) => [f.name, plain((row.f as { v: unknown }[])[i])])));
     },
     async createDataset(project, dataset, location) {
-      await engine.insertDataset(project, { datasetReference: { projectId: project, datasetId: dataset }, location });
+      await engine.catalog.insertDataset(project, { datasetReference: { projectId: project, datasetId: dataset }, location });
     },
     jobs: () => [...engine.jobs.values()].map((job) => engine.jobResource(job)),
     async table(project, dataset, table) {
       try {
-        return await engine.tableResource(engine.table({ project, dataset, table }));
+        return await engine.catalog.tableResource(engine.catalog.table({ project, dataset, table }));
       } catch (error) {
         if (error instanceof BqFailure && error.status === 404) return undefined;
         throw error;
       }
     },
     setTableUpdateLimit(operations, windowMs) {
-      engine.tableUpdateLimit = { operations, windowMs };
+      engine.limiter.limit = { operations, windowMs };
     },
     failNextJob(prefix, reason, message) {
       injected.push({ prefix, reason, message });
