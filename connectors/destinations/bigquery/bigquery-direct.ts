@@ -8,7 +8,10 @@ import { resolveSchema } from '../../../src/core/schema.js';
 import { ident, runQuery, type BigQueryConnection, type QueryParam } from '../../bigquery-common/bigquery-client.js';
 import { canWiden, fieldOf } from '../../bigquery-common/bigquery-types.js';
 import type { BigQueryUnitParams } from '../../sources/bigquery/bigquery-source.js';
-import { MARKERS, sqlString, type BigQueryDestination } from './bigquery-destination.js';
+import { commitStaging, mergeStatement } from './bigquery-commit.js';
+import type { BigQueryDestination } from './bigquery-destination.js';
+import { loadStaging } from './bigquery-staging-load.js';
+import { MARKERS, sqlString } from './bigquery-tables.js';
 
 const NATIVE_FORMATS: Record<string, string> = { csv: 'CSV', tsv: 'CSV', jsonl: 'NEWLINE_DELIMITED_JSON', ndjson: 'NEWLINE_DELIMITED_JSON', parquet: 'PARQUET' };
 const ENCODINGS: Record<string, string> = { 'utf-8': 'UTF-8', utf8: 'UTF-8', latin1: 'ISO-8859-1', 'iso-8859-1': 'ISO-8859-1' };
@@ -102,18 +105,18 @@ async function planFileLoad(destination: BigQueryDestination, request: DirectReq
     async run(marker: LoadMarker) {
       const columns = fit.columns;
       const d = destination;
-      await d.ensureDataset();
-      await d.prepareTarget(job, request.table, request.strategy, columns, request.runId, request.primaryKey);
+      await d.tables.ensureDataset();
+      await d.tables.prepareTarget(job, request.table, request.strategy, columns, request.runId, request.primaryKey);
       const staging = d.stagingName(job.name, request.runId);
       const fields = columns.map((c) => fieldOf(c));
-      await d.createStaging(staging, fields);
+      await d.tables.createStaging(staging, fields);
       try {
-        const metadata = await d.loadStaging(staging, fields, { kind: 'uris', uris }, d.jobIdFor(job.name, request.runId, 'load'), load);
+        const metadata = await loadStaging(d, staging, fields, { kind: 'uris', uris }, d.jobIdFor(job.name, request.runId, 'load'), load);
         const rows = Number(metadata.statistics?.load?.outputRows ?? 0);
-        await d.commitStaging({ spec: job, table: request.table, staging, columns, strategy: request.strategy, primaryKey: request.primaryKey, marker: { ...marker, rows }, rejects: [] });
+        await commitStaging(d, { spec: job, table: request.table, staging, columns, strategy: request.strategy, primaryKey: request.primaryKey, marker: { ...marker, rows }, rejects: [] });
         return { rows, columns };
       } finally {
-        await d.dropTable(staging);
+        await d.tables.dropTable(staging);
       }
     },
   };
@@ -171,16 +174,16 @@ async function planQueryLoad(destination: BigQueryDestination, request: DirectRe
     async run(marker: LoadMarker) {
       const d = destination;
       const columns = fit.columns.map((c) => ({ ...c, nullable: fit.exists ? c.nullable : true }));
-      await d.ensureDataset();
-      await d.ensureMarkers();
-      await d.prepareTarget(job, request.table, request.strategy, columns, request.runId, request.primaryKey);
+      await d.tables.ensureDataset();
+      await d.tables.ensureMarkers();
+      await d.tables.prepareTarget(job, request.table, request.strategy, columns, request.runId, request.primaryKey);
       const target = d.path(request.table);
       const statements = ['BEGIN TRANSACTION'];
       if (request.strategy === 'catalog') statements.push(`DELETE FROM ${target} WHERE TRUE`);
       if (request.strategy === 'merge') {
         const cursor = job.load.cursor ? fit.columns.find((c) => c.source === job.load.cursor) : undefined;
         const keys = request.primaryKey.map((key) => fit.columns.find((c) => c.source === key || c.name === key)?.name ?? key);
-        statements.push(d.mergeStatement(target, `(${select})`, columns, keys, cursor ? `${ident(cursor.name)} DESC` : undefined));
+        statements.push(mergeStatement(target, `(${select})`, columns, keys, cursor ? `${ident(cursor.name)} DESC` : undefined));
       } else {
         statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${select}`);
       }
