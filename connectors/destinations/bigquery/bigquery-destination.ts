@@ -3,10 +3,7 @@
  * with a single load job into a staging table that expires within a day, then moved into the
  * target together with the `_b2betl_loads` marker in one multi-statement transaction.
  */
-import { randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import type { ConnectorContext, DestinationConnector, DirectLoad, DirectRequest, LoadStrategy, Stage, StageRequest, TableInfo } from '../../../src/core/connector.js';
-import type { ColumnType } from '../../../src/core/types.js';
 import { bigQueryError, jobId, openBigQuery, tablePath, type BigQueryHandle } from '../../bigquery-common/bigquery-client.js';
 import { canWiden, columnsOf } from '../../bigquery-common/bigquery-types.js';
 import { planDirectLoad } from './bigquery-direct.js';
@@ -96,15 +93,3 @@ export class BigQueryDestination implements DestinationConnector {
     // The REST client holds no connections that need closing.
   }
 }
-
-/** Size of a file, 0 when missing. */
-export async function fileSize(file: string): Promise<number> {
-  return stat(file).then((s) => s.size, () => 0);
-}
-
-/** A unique suffix for scratch names. */
-export function scratchId(): string {
-  return randomUUID().slice(0, 8);
-}
-
-export type { ColumnType };
