@@ -1,10 +1,6 @@
 #!/usr/bin/env node
 // Entry point: everything else loads lazily so that `b2betl --help` starts fast.
 import { existsSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-
-// Rows are short-lived: a larger young generation spends less time collecting them.
-// setFlagsFromString('--max-semi-space-size=16');
 
 const main = new URL('../dist/src/cli/main.js', import.meta.url);
 if (!existsSync(main)) {
