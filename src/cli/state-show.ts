@@ -17,6 +17,10 @@ export default async function stateShow(jobArg: string, flags: CommonOptions): P
         printJson({ job: name, ledger: config.ledger, cursor: cursor ?? null, files, columns, lock });
         return ExitCode.ok;
       }
+      if (!dump.runs.length && !files.length && cursor === undefined && !columns.length) {
+        process.stdout.write(`no state recorded for job ${name} in ${config.ledger}\n`);
+        return ExitCode.ok;
+      }
       const out = [`job: ${name}`, `ledger: ${config.ledger}`, `cursor: ${cursor === undefined ? '(none)' : JSON.stringify(cursor, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`];
       out.push(`lock: ${lock ? `run ${lock.run_id}, pid ${lock.pid} on ${lock.host}, until ${lock.expires_at}` : '(none)'}`);
       out.push('', `columns (${columns.length}):`);

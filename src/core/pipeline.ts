@@ -273,6 +273,9 @@ class Run {
     try {
       destination = await openDestination(this.job, this.log);
       await this.reconcile(destination);
+      const { spec } = this.job;
+      this.ledger.startRun({ id: this.runId, job: this.name, destination: this.job.destinationName, table: this.job.table, strategy: spec.load.strategy });
+      this.started = true;
       opened = await openSource(this.job, this.log);
       return await this.load(opened, destination);
     } catch (error) {
@@ -314,8 +317,6 @@ class Run {
     );
     this.options.observer?.planned?.(plan);
     this.counts.files_skipped = plan.skipped.length;
-    this.ledger.startRun({ id: this.runId, job: this.name, destination: this.job.destinationName, table: this.job.table, strategy: spec.load.strategy });
-    this.started = true;
     if (plan.units.length === 0) {
       const reason = plan.notes?.[0] ?? 'nothing new to load';
       this.ledger.finishRun(this.runId, 'skipped', this.counts, this.watch.times, reason);
