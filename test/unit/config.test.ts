@@ -3,7 +3,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { expandJobFiles, loadJobs } from '../../src/core/config.js';
+import { expandJobFiles, loadConfig, loadJobs } from '../../src/core/config.js';
 import { ConfigError } from '../../src/core/errors.js';
 
 let dir: string;
@@ -85,4 +85,12 @@ test('folders expand to their job files, leaving the config out', async () => {
   await write('expand/jobs/nested/y.yml', 'name: y\n');
   const files = await expandJobFiles([path.join(dir, 'expand')]);
   assert.deepEqual(files.map((file) => path.relative(dir, file)), ['expand/jobs/nested/y.yml', 'expand/jobs/x.yaml']);
+});
+
+test('etl.config.example.yaml documents valid keys only', async () => {
+  const example = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../etl.config.example.yaml');
+  const env = { SHOP_PG_URL: 'postgres://u@h/db', MYSQL_PW: 'x', GOOGLE_APPLICATION_CREDENTIALS: '/k.json', AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' };
+  const config = await loadConfig({ configFile: example, env });
+  assert.equal(config.defaultDestination, 'local_wh');
+  assert.deepEqual(Object.keys(config.connections).sort(), ['bq', 'events_fs', 'exports', 'inbox', 'landing', 'local_wh', 'partner_drop', 'shop_my', 'shop_pg']);
 });
