@@ -4,7 +4,7 @@
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Document, isScalar, LineCounter, parseDocument, visit, type Node as YamlNode } from 'yaml';
+import { Document, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { configSchema, jobSchema, type ConnectionConfig, type EtlConfig, type JobSpec } from './spec.js';
@@ -149,20 +149,17 @@ function formatPath(yamlPath: readonly PropertyKey[]): string {
   return yamlPath.map((part) => (typeof part === 'number' ? `[${part}]` : String(part))).join('.').replace(/\.\[/g, '[');
 }
 
+/** The YAML path of a node from its ancestry (`connections.pg.url`, `source.columns[1]`). */
 function pathOfAncestry(ancestry: readonly unknown[], node: unknown): string {
   const parts: PropertyKey[] = [];
   let child = node;
   for (let i = ancestry.length - 1; i >= 0; i--) {
-    const parent = ancestry[i] as { items?: unknown[]; key?: unknown; value?: unknown };
-    if (parent && 'key' in parent && parent.value === child && isScalar(parent.key)) {
-      parts.unshift(String(parent.key.value));
-    } else if (Array.isArray(parent?.items)) {
-      const index = parent.items.indexOf(child);
-      if (index >= 0 && !('key' in (parent as object))) parts.unshift(index);
-    }
+    const parent = ancestry[i];
+    if (isPair(parent) && parent.value === child && isScalar(parent.key)) parts.unshift(String(parent.key.value));
+    else if (isSeq(parent)) parts.unshift(parent.items.indexOf(child as never));
     child = parent;
   }
-  return formatPath(parts.filter((part) => typeof part !== 'number' || true));
+  return formatPath(parts);
 }
 
 async function readYaml(file: string, env: NodeJS.ProcessEnv): Promise<{ yaml: YamlFile; issues: ConfigIssue[] }> {

@@ -94,3 +94,11 @@ test('etl.config.example.yaml documents valid keys only', async () => {
   assert.equal(config.defaultDestination, 'local_wh');
   assert.deepEqual(Object.keys(config.connections).sort(), ['bq', 'events_fs', 'exports', 'inbox', 'landing', 'local_wh', 'partner_drop', 'shop_my', 'shop_pg']);
 });
+
+test('an unset variable inside a list names its YAML path', async () => {
+  await write('listenv/etl.config.yaml', 'connections: {}\nplugins: [ok, "${NOT_SET_PLUGIN}"]\n');
+  const error = await loadConfig({ configFile: path.join(dir, 'listenv/etl.config.yaml'), env: {} }).catch((e: unknown) => e);
+  assert.ok(error instanceof ConfigError);
+  assert.equal(error.issues[0].path, 'plugins[1]');
+  assert.equal(error.issues[0].line, 2);
+});
