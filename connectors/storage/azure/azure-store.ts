@@ -2,10 +2,11 @@
  * Azure Blob Storage as an {@link ObjectStore}: paged listings, streamed and ranged reads,
  * writes with ETag conditions.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import { PreconditionFailed, type ConnectorContext, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../../src/core/errors.js';
+import { bodyStream } from '../body-stream.js';
 
 /** Tuning a caller may set; the defaults suit production. */
 export interface AzureStoreOptions {
@@ -166,10 +167,7 @@ export class AzureStore implements ObjectStore {
     } catch (error) {
       throw this.fail('read', path, error);
     }
-    if (!body) throw new EtlError(`${this.url(path)} returned no body`);
-    const out = new PassThrough();
-    body.on('error', (error) => out.destroy(this.fail('read', path, error)));
-    return body.pipe(out);
+    return bodyStream(body, this.url(path), (error) => this.fail('read', path, error));
   }
 
   async readRange(path: string, start: number, end: number): Promise<Uint8Array> {

@@ -2,7 +2,7 @@
  * Amazon S3 (and S3-compatible stores: MinIO, R2, s3rver) as an {@link ObjectStore}: paged
  * listings, streamed and ranged reads, writes with `If-None-Match` / `If-Match` conditions.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type {
   CompleteMultipartUploadCommandOutput,
   CreateMultipartUploadCommandOutput,
@@ -14,6 +14,7 @@ import type {
 } from '@aws-sdk/client-s3';
 import { PreconditionFailed, type ConnectorContext, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../../src/core/errors.js';
+import { bodyStream } from '../body-stream.js';
 
 /** Tuning a caller may set; the defaults suit production. */
 export interface S3StoreOptions {
@@ -157,11 +158,7 @@ export class S3Store implements ObjectStore {
 
   async read(path: string): Promise<Readable> {
     const answer = await this.send<GetObjectCommandOutput>('read', path, new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) }));
-    const body = answer.Body as Readable | undefined;
-    if (!body) throw new EtlError(`${this.url(path)} returned no body`);
-    const out = new PassThrough();
-    body.on('error', (error) => out.destroy(this.fail('read', path, error)));
-    return body.pipe(out);
+    return bodyStream(answer.Body as Readable | undefined, this.url(path), (error) => this.fail('read', path, error));
   }
 
   async readRange(path: string, start: number, end: number): Promise<Uint8Array> {
