@@ -1,10 +1,11 @@
 /** Object stores under failure: transient errors from the service, and credentials that never show. */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { describe, it } from 'node:test';
-import type { ObjectStore } from '../../src/core/connector.js';
+import { PreconditionFailed, type ObjectStore } from '../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../src/core/errors.js';
 import { AzureStore } from '../../connectors/storage/azure/azure-store.js';
 import { GcsStore } from '../../connectors/storage/gcs/gcs-store.js';
@@ -78,6 +79,51 @@ describe('transient failures', () => {
         } finally {
           await server.stop();
         }
+      }
+    });
+  }
+});
+
+describe('s3: a conditional PUT cut off before its answer', () => {
+  /** Drops every PUT before reading its body, as S3 may when it refuses one; HEAD shows `etag` (404 without). */
+  async function cuttingServer(etag: string | undefined): Promise<{ endpoint: string; stop(): Promise<void> }> {
+    const server = http.createServer((request, response) => {
+      if (request.method === 'PUT') return void request.socket.destroy();
+      request.resume();
+      const bucket = new URL(request.url!, 'http://x').pathname.replace(/\/$/, '') === `/${BUCKET}`;
+      const found = request.method === 'HEAD' && (etag !== undefined || bucket);
+      response.writeHead(found ? 200 : 404, found && etag && !bucket ? { etag: `"${etag}"`, 'content-length': '4' } : {});
+      response.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      stop: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+    };
+  }
+  const open = (endpoint: string) =>
+    S3Store.connect(context('lake', { type: 's3', bucket: BUCKET, endpoint, force_path_style: true, region: 'us-east-1', access_key_id: 'AKIAIOSFODNN7EXAMPLE', secret_access_key: 'x' }), {
+      maxAttempts: 1,
+    });
+  const body = Buffer.from('mine');
+  const md5 = createHash('md5').update(body).digest('hex');
+
+  for (const { name, etag, ifGeneration, outcome } of [
+    { name: 'an object that exists refused If-None-Match', etag: 'f00d', ifGeneration: '0', outcome: 'refused' },
+    { name: 'an object of another version refused If-Match', etag: 'f00d', ifGeneration: 'beef', outcome: 'refused' },
+    { name: 'an object holding our bytes means the write landed', etag: md5, ifGeneration: '0', outcome: 'landed' },
+    { name: 'a condition that still holds leaves the transport error', etag: undefined, ifGeneration: '0', outcome: 'transient' },
+  ] as const) {
+    it(name, async () => {
+      const server = await cuttingServer(etag);
+      try {
+        const store = await open(server.endpoint);
+        const written = store.write('state.json', body, { ifGeneration });
+        if (outcome === 'landed') assert.equal(await written, md5);
+        else await assert.rejects(written, outcome === 'refused' ? PreconditionFailed : TransientError);
+        await store.close?.();
+      } finally {
+        await server.stop();
       }
     });
   }

@@ -2,6 +2,7 @@
  * Amazon S3 (and S3-compatible stores: MinIO, R2, s3rver) as an {@link ObjectStore}: paged
  * listings, streamed and ranged reads, writes with `If-None-Match` / `If-Match` conditions.
  */
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type {
   CompleteMultipartUploadCommandOutput,
@@ -264,14 +265,33 @@ export class S3Store implements ObjectStore {
   }
 
   private async put(path: string, body: Buffer, conditions: { IfNoneMatch?: string; IfMatch?: string }): Promise<string | undefined> {
-    const answer = await this.send<PutObjectCommandOutput>('write', path, new this.sdk.PutObjectCommand({
-      Bucket: this.bucket,
-      Key: this.key(path),
-      Body: body,
-      ContentLength: body.length,
-      ...conditions,
-    }));
-    return bareEtag(answer.ETag);
+    try {
+      const answer = await this.send<PutObjectCommandOutput>('write', path, new this.sdk.PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.key(path),
+        Body: body,
+        ContentLength: body.length,
+        ...conditions,
+      }));
+      return bareEtag(answer.ETag);
+    } catch (error) {
+      if (!(error instanceof TransientError) || (!conditions.IfNoneMatch && !conditions.IfMatch)) throw error;
+      return this.settleConditionalPut(path, body, conditions, error);
+    }
+  }
+
+  /**
+   * S3 may refuse a conditional PUT before it has read the body and close the connection, so
+   * the client sees a broken pipe instead of the 412. The object tells what happened: our own
+   * bytes (a single PUT's ETag is their MD5) mean the write landed; a condition that no longer
+   * holds means it was refused; anything else is the transport error it looked like.
+   */
+  private async settleConditionalPut(path: string, body: Buffer, conditions: { IfNoneMatch?: string; IfMatch?: string }, error: TransientError): Promise<string> {
+    const now = await this.stat(path);
+    if (now?.version === createHash('md5').update(body).digest('hex')) return now.version;
+    if (conditions.IfNoneMatch && now) throw new PreconditionFailed(this.url(path));
+    if (conditions.IfMatch && now?.version !== bareEtag(conditions.IfMatch)) throw new PreconditionFailed(this.url(path));
+    throw error;
   }
 
   private async startMultipart(path: string): Promise<{ id: string; parts: { PartNumber: number; ETag?: string }[] }> {
