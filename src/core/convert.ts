@@ -193,10 +193,15 @@ function toTimestamp(raw: unknown): bigint {
   return fail(`${show(raw)} is not a timestamp (expected ISO 8601, e.g. 2024-03-01T10:00:00Z)`);
 }
 
+/** `YYYY-MM-DD HH:MM:SS.ffffff` by its shape: what sources give for their own DATETIME columns. */
+function isCanonicalDatetime(text: string): boolean {
+  return text.length === 26 && text.charCodeAt(4) === 45 && text.charCodeAt(10) === 32 && text.charCodeAt(13) === 58 && text.charCodeAt(19) === 46;
+}
+
 function toDatetime(raw: unknown, from?: ColumnType): string {
   if (typeof raw === 'string') {
+    if (from === 'DATETIME' && isCanonicalDatetime(raw)) return raw;
     const micros = parseTimestamp(raw);
-    if (micros !== undefined && !/(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i.test(raw.trim().slice(10))) return formatDatetime(micros);
     if (micros !== undefined) return formatDatetime(micros);
   }
   if (typeof raw === 'bigint' && from !== 'INT64') return formatDatetime(raw);

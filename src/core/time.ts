@@ -72,7 +72,9 @@ function parseIsoUtc(text: string): bigint | undefined {
   }
   if (i < length && !(i === length - 1 && (text.charCodeAt(i) === 90 || text.charCodeAt(i) === 122))) return undefined;
   const seconds = daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-  return BigInt(seconds) * MICROS_PER_SECOND + BigInt(Math.round(micros));
+  const exact = seconds * 1_000_000 + Math.round(micros);
+  // One bigint, made from a number that is exact between the years 1685 and 2255.
+  return Number.isSafeInteger(exact) ? BigInt(exact) : BigInt(seconds) * MICROS_PER_SECOND + BigInt(Math.round(micros));
 }
 
 /** Whether text is a valid `YYYY-MM-DD` date. */

@@ -28,12 +28,17 @@ const READ_BUFFER = 8 << 20;
 
 type Encode = (value: Value) => string;
 
-const SPECIAL = /[",\n\r]/;
+/**
+ * The quote character of load files: a control character, so that text full of double quotes
+ * (JSON above all) is wrapped as it is instead of having every quote doubled.
+ */
+const QUOTE = '\x02';
+const SPECIAL = /[,\n\r\x02]/;
 
 /** A text field: quoted only when it holds a delimiter, quote or line break, is empty, or reads as NULL. */
 function quoted(text: string): string {
   if (text !== '' && text !== NULL && !SPECIAL.test(text)) return text;
-  return `"${text.includes('"') ? text.replace(/"/g, '""') : text}"`;
+  return QUOTE + (text.includes(QUOTE) ? text.replaceAll(QUOTE, QUOTE + QUOTE) : text) + QUOTE;
 }
 
 function asText(value: Value): string {
@@ -46,9 +51,11 @@ function asText(value: Value): string {
 function encoderFor(type: ColumnType): Encode {
   switch (type) {
     case 'INT64':
-    case 'FLOAT64':
     case 'TIMESTAMP':
       return (value) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : quoted(asText(value)));
+    case 'FLOAT64':
+      // String(-0) is "0": keep the sign of a negative zero.
+      return (value) => (typeof value === 'number' ? (Object.is(value, -0) ? '-0' : String(value)) : quoted(asText(value)));
     case 'BOOL':
       return (value) => (value ? 'true' : 'false');
     case 'BYTES':
@@ -200,7 +207,7 @@ export class DuckDBStage implements Stage {
         const as = written.get(column.name);
         return as ? `${decodeSql(as, column)} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
       });
-      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '"', escape = '"', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', buffer_size = ${READ_BUFFER}, max_line_size = ${READ_BUFFER}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
+      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', buffer_size = ${READ_BUFFER}, max_line_size = ${READ_BUFFER}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
     return selects.join('\nUNION ALL\n');
   }

@@ -26,7 +26,7 @@ import { fromClause, relationOf, selectSql } from './sql-query.js';
 import { CURSOR_TYPES } from './sql-types.js';
 
 /** Rows per emitted batch. */
-export const BATCH_ROWS = 10_000;
+export const BATCH_ROWS = 2000;
 /** Target rows per cursor-range unit when a plan is split. */
 export const UNIT_ROWS = 50_000;
 /** Below this many rows (catalog statistics), estimates are exact counts. */
