@@ -44,6 +44,8 @@ export interface ObjectStore {
   delete(path: string, options?: { ifGeneration?: string }): Promise<void>;
   /** A `gs://` style URI a warehouse can load from directly, when it can. */
   nativeUri?(path: string): string | undefined;
+  /** The object's file on this machine, for stores that are folders. */
+  localPath?(path: string): string;
   close?(): Promise<void>;
 }
 
@@ -192,7 +194,23 @@ export interface SourceConnector {
   discover(job: JobSpec, log: Logger): Promise<SourceColumn[]>;
   plan(context: PlanContext): Promise<SourcePlan>;
   read(unit: WorkUnit, context: ReadContext): AsyncIterable<RecordBatch>;
+  /**
+   * Optional: the unit as a file on this machine that a destination may read itself instead of
+   * taking its rows one by one (see {@link Stage.loadFile}); undefined when it is not one.
+   */
+  nativeFile?(unit: WorkUnit, context: ReadContext): Promise<NativeFile | undefined>;
   close(): Promise<void>;
+}
+
+/** A local CSV file, described well enough for a database engine to parse it as b2betl would. */
+export interface NativeFile {
+  /** Absolute path. */
+  readonly path: string;
+  /** Shown in messages. */
+  readonly label: string;
+  readonly csv: { readonly delimiter: string; readonly quote: string; readonly escape: string; readonly header: boolean };
+  /** The file's fields in order, as a sample of its rows typed them. */
+  readonly columns: readonly SourceColumn[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,6 +254,13 @@ export interface Stage {
   evolve(columns: readonly Column[]): Promise<void>;
   /** Appends converted rows (ordered as the stage's current columns) for one unit. */
   write(unit: number, rows: readonly Value[][]): Promise<void>;
+  /**
+   * Optional: takes a whole unit from a file the destination reads itself, each field `i` into
+   * run column `targets[i]` (none: not loaded). Returns the rows staged, or undefined when some
+   * value is not one the destination converts exactly as the core would; the unit is then
+   * streamed instead, so its rejects and errors come out as usual.
+   */
+  loadFile?(unit: number, file: NativeFile, targets: readonly (Column | undefined)[]): Promise<number | undefined>;
   /** Forgets every row written for a unit that failed. */
   discard(unit: number): Promise<void>;
   /**

@@ -17,8 +17,10 @@ export type ValueConverter = (raw: unknown) => Value;
 
 const INTEGER_TEXT = /^[+-]?\d+$/;
 const DECIMAL_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const TRUE_TEXT = new Set(['true', 't', 'yes', 'y', '1']);
-const FALSE_TEXT = new Set(['false', 'f', 'no', 'n', '0']);
+/** Text read as a BOOL, compared in lower case after trimming. */
+export const BOOL_TEXT = { true: ['true', 't', 'yes', 'y', '1'], false: ['false', 'f', 'no', 'n', '0'] } as const;
+const TRUE_TEXT = new Set<string>(BOOL_TEXT.true);
+const FALSE_TEXT = new Set<string>(BOOL_TEXT.false);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 function fail(reason: string): never {

@@ -450,6 +450,29 @@ class Run {
     }
   }
 
+  /**
+   * A unit the destination reads itself, straight from a local file, when the source can offer
+   * it and the destination converts every value of it exactly as the core would. Returns its
+   * rows, or undefined: then it streams.
+   */
+  private async readNative(
+    source: SourceConnector,
+    unit: WorkUnit,
+    index: number,
+    schema: RunSchema,
+    ensureStage: () => Promise<Stage>,
+    serial: <T>(action: () => Promise<T>) => Promise<T>,
+  ): Promise<number | undefined> {
+    if (!source.nativeFile || process.env.B2BETL_STREAM_ONLY) return undefined;
+    const start = performance.now();
+    const file = await source.nativeFile(unit, { job: this.job.spec, log: this.log, signal: this.controller.signal });
+    const targets = file && schema.nativeTargets(schema.planFor(file.columns));
+    if (!file || !targets) return undefined;
+    const rows = await serial(async () => (await ensureStage()).loadFile?.(index, file, targets));
+    this.watch.add('stage', start);
+    return rows;
+  }
+
   /** Streams one unit into the stage; returns its row count and set-aside rejects. */
   private async readUnit(
     source: SourceConnector,
@@ -459,6 +482,11 @@ class Run {
     ensureStage: () => Promise<Stage>,
     serial: <T>(action: () => Promise<T>) => Promise<T>,
   ): Promise<{ rows: number; rejects: RejectedRow[] }> {
+    const native = await this.readNative(source, unit, index, schema, ensureStage, serial);
+    if (native !== undefined) {
+      this.options.observer?.rows?.(unit, native);
+      return { rows: native, rejects: [] };
+    }
     const rejects: RejectedRow[] = [];
     const limit = this.job.spec.load.max_bad_records;
     let rows = 0;

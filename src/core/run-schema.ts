@@ -92,6 +92,21 @@ export class RunSchema {
   }
 
   /**
+   * The run column each batch column loads into (undefined: not loaded), for a destination that
+   * converts a file's values itself. Undefined while a column's type still awaits its first
+   * value or a REQUIRED column needs the core's missing-value rules.
+   */
+  nativeTargets(plan: BatchPlan): (Column | undefined)[] | undefined {
+    const targets: (Column | undefined)[] = [];
+    for (const target of plan.targets) {
+      const column = target < 0 ? undefined : this.columns[target];
+      if (column && (this.pending.has(target) || !column.nullable)) return undefined;
+      targets.push(column);
+    }
+    return targets;
+  }
+
+  /**
    * Converts one row into run-column order. A value that fails under an inferred type widens
    * the column (and the caller must evolve the stage) when a wider type holds it.
    */

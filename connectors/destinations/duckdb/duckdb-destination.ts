@@ -8,15 +8,12 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Column, ConnectorContext, DestinationConnector, LoadStrategy, Stage, StageRequest, TableInfo } from '../../../src/core/connector.js';
 import { EtlError, LockedError } from '../../../src/core/errors.js';
 import { DuckDBStage } from './duckdb-stage.js';
-import { canonicalType, quote } from './duckdb-types.js';
+import { canonicalType, literal, quote } from './duckdb-types.js';
 
 const MARKERS = '_b2betl_loads';
 const DEFAULT_MEMORY_LIMIT = '64MB';
 const TABLES = '_b2betl_tables';
 
-function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
 
 /**
  * The DuckDB instance of a warehouse file, shared by everything in this process that opens the

@@ -1,15 +1,18 @@
 /**
  * A run's rows on their way into DuckDB: written as CSV load files per unit (flat memory in
  * this process and in DuckDB), then moved into the target by one transaction that reads them
- * with DuckDB's parallel CSV reader and writes the `_b2betl_loads` marker.
+ * with DuckDB's parallel CSV reader and writes the `_b2betl_loads` marker. A local CSV file that
+ * DuckDB can convert itself skips the rows' trip through this process: it is read into a
+ * temporary table, and the commit moves that table's rows with the rest.
  */
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { Column, LoadMarker, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
-import { EtlError } from '../../../src/core/errors.js';
+import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
+import { EtlError, messageOf } from '../../../src/core/errors.js';
 import type { ColumnType } from '../../../src/core/types.js';
-import { DUCKDB_TYPES, quote } from './duckdb-types.js';
+import { nativeFileQuery, needsSerialRead } from './duckdb-native.js';
+import { DUCKDB_TYPES, literal, quote } from './duckdb-types.js';
 
 /** What the stage needs of its destination. */
 export interface StageTarget {
@@ -109,6 +112,12 @@ interface Part {
   readonly fd: number;
 }
 
+/** A unit DuckDB read from its file into a temporary table, in the run's columns of that moment. */
+interface NativePart {
+  readonly table: string;
+  readonly columns: readonly Column[];
+}
+
 export class DuckDBStage implements Stage {
   private columns: Column[];
   private encoders: Encode[];
@@ -120,6 +129,7 @@ export class DuckDBStage implements Stage {
   private rowNumber = 0;
   private readonly buffer = Buffer.allocUnsafe(FLUSH_BYTES);
   private bytes = 0;
+  private readonly natives = new Map<number, NativePart>();
 
   constructor(
     private readonly db: DuckDBConnection,
@@ -190,17 +200,61 @@ export class DuckDBStage implements Stage {
     this.part = undefined;
   }
 
-  async discard(unit: number): Promise<void> {
-    this.slots.delete(unit);
+  async loadFile(unit: number, file: NativeFile, targets: readonly (Column | undefined)[]): Promise<number | undefined> {
+    // A merge keeps the last staged row per key, and a file read in parallel has no order.
+    if (this.request.strategy === 'merge') return undefined;
+    await this.discard(unit);
+    const table = quote(`_b2betl_${this.request.runId}_${unit}`);
+    for (const parallel of [true, false]) {
+      const query = nativeFileQuery(file, targets, parallel);
+      if (!query) return undefined;
+      try {
+        await this.db.run(`CREATE TEMP TABLE ${table} AS ${query.sql}`);
+      } catch (error) {
+        if (parallel && needsSerialRead(error)) continue;
+        this.request.log.debug(`${file.label}: streamed, as DuckDB did not take it: ${messageOf(error).split('\n')[0]}`);
+        return undefined;
+      }
+      this.natives.set(unit, { table, columns: query.columns });
+      const rows = Number((await this.db.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0][0]);
+      this.request.log.debug(`${file.label}: ${rows} row(s) read by DuckDB`);
+      return rows;
+    }
+    return undefined;
   }
 
-  /** A query over the committed units' rows in the load files, in the run's final columns and types. */
+  async discard(unit: number): Promise<void> {
+    this.slots.delete(unit);
+    const native = this.natives.get(unit);
+    this.natives.delete(unit);
+    if (native) await this.db.run(`DROP TABLE IF EXISTS ${native.table}`);
+  }
+
+  /** A query over the committed units' rows, in the run's final columns and types. */
   private stagedRows(units: readonly number[]): string | undefined {
     this.closePart();
+    const selects = [...this.loadFileRows(units), ...units.flatMap((unit) => (this.natives.has(unit) ? [this.nativeRows(this.natives.get(unit)!)] : []))];
+    return selects.length ? selects.join('\nUNION ALL\n') : undefined;
+  }
+
+  /** The rows of a unit read by DuckDB, with columns the run added or widened since. */
+  private nativeRows({ table, columns }: NativePart): string {
+    const loaded = new Map(columns.map((column) => [column.name, column]));
+    const values = this.columns.map((column) => {
+      const name = quote(column.name);
+      const as = loaded.get(column.name);
+      if (!as) return `NULL::${DUCKDB_TYPES[column.type]} AS ${name}`;
+      return as.type === column.type ? name : `CAST(${name} AS ${DUCKDB_TYPES[column.type]}) AS ${name}`;
+    });
+    return `SELECT 0 AS ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM ${table}`;
+  }
+
+  /** Selects over the load files' rows of `units`. */
+  private loadFileRows(units: readonly number[]): string[] {
     const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
-    if (!slots.length || !this.parts.length) return undefined;
+    if (!slots.length) return [];
     const current = new Map(this.columns.map((column) => [column.name, column]));
-    const selects = this.parts.map(({ columns, file }) => {
+    return this.parts.map(({ columns, file }) => {
       const written = new Map(columns.map((column) => [column.name, column]));
       const spec = [`'${SLOT_COLUMN}': 'INTEGER'`, `'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column)}'`)].join(', ');
       const values = this.columns.map((column) => {
@@ -209,7 +263,6 @@ export class DuckDBStage implements Stage {
       });
       return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', buffer_size = ${READ_BUFFER}, max_line_size = ${READ_BUFFER}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
-    return selects.join('\nUNION ALL\n');
   }
 
   async commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number> {
@@ -295,6 +348,7 @@ export class DuckDBStage implements Stage {
   }
 
   async abort(): Promise<void> {
+    for (const unit of [...this.natives.keys()]) await this.discard(unit);
     this.closePart();
     this.parts.length = 0;
     this.slots.clear();
@@ -302,6 +356,3 @@ export class DuckDBStage implements Stage {
   }
 }
 
-function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}

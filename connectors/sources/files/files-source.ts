@@ -3,11 +3,13 @@
  * files, infers each file's columns from its first rows, and streams it as batches.
  */
 import picomatch from 'picomatch';
-import { formatByName, formatForPath } from '../../formats/index.js';
+import { compressionOf } from '../../formats/decompress.js';
+import { formatByName, formatForPath, formatNameForPath } from '../../formats/index.js';
 import type {
   FileHandle,
   FileRowBatch,
   FormatOptions,
+  NativeFile,
   ObjectInfo,
   ObjectStore,
   PlanContext,
@@ -23,6 +25,11 @@ import type { JobSpec } from '../../../src/core/spec.js';
 import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
 
 const DEFAULT_SAMPLE_ROWS = 1000;
+/**
+ * Smaller files stream: reading one by a database engine costs a statement and a table.
+ * `B2BETL_NATIVE_MIN_BYTES` moves the line.
+ */
+const NATIVE_MIN_BYTES = Number(process.env.B2BETL_NATIVE_MIN_BYTES ?? 8 << 20);
 /** Parquet's nested types, declared as STRING (JSON text) unless the job asks for native JSON. */
 const NESTED_SOURCE_TYPES = new Set(['LIST', 'MAP', 'STRUCT', 'REPEATED']);
 const GLOB_CHARS = /[*?[\]{}!]/;
@@ -88,6 +95,36 @@ export class FilesSource implements SourceConnector {
 
   async *read(unit: WorkUnit, context: ReadContext): AsyncIterable<RecordBatch> {
     yield* this.readFile(unit.file ?? { path: unit.id, size: unit.bytes ?? 0, modified: '' }, context.job, context.log);
+  }
+
+  /**
+   * An uncompressed UTF-8 CSV file on this machine of at least {@link NATIVE_MIN_BYTES}, with its columns typed by
+   * the same sample the stream would take. Single-column files stay streamed: a blank line is a
+   * record there.
+   */
+  async nativeFile(unit: WorkUnit, context: ReadContext): Promise<NativeFile | undefined> {
+    const { job } = context;
+    const file = unit.file;
+    const csv = job.source.csv ?? {};
+    if (!file || file.size < NATIVE_MIN_BYTES || !this.store.localPath || compressionOf(file.path)) return undefined;
+    if ((job.source.format ?? formatNameForPath(file.path)) !== 'csv') return undefined;
+    if (csv.encoding && csv.encoding !== 'utf-8' && csv.encoding !== 'utf8') return undefined;
+    // A UTF-16 byte order mark switches the stream's decoding; leading blank lines precede the header.
+    const head = Buffer.from(await this.store.readRange(file.path, 0, 4));
+    const start = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
+    if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff) || head[start] === 0x0a || head[start] === 0x0d) return undefined;
+    const batches = this.readFile(file, job, context.log)[Symbol.asyncIterator]();
+    const first = await batches.next();
+    await batches.return?.();
+    if (first.done || first.value.columns.length < 2) return undefined;
+    const { delimiter } = formatOptions(job, file.path);
+    const quote = csv.quote ?? '"';
+    return {
+      path: this.store.localPath(file.path),
+      label: this.store.url(file.path),
+      csv: { delimiter: delimiter ?? ',', quote, escape: csv.escape ?? quote, header: csv.header ?? true },
+      columns: first.value.columns,
+    };
   }
 
   /** Streams one file: the first `sample_size` rows set the columns, later fields extend them. */

@@ -130,6 +130,10 @@ export class LocalStore implements ObjectStore {
     });
   }
 
+  localPath(path: string): string {
+    return this.absolute(path);
+  }
+
   /** Absolute path of `path`, refusing any that would leave the root. */
   private absolute(path: string): string {
     const target = resolve(this.root, ...path.split('/').filter(Boolean));

@@ -1,0 +1,92 @@
+/**
+ * A local CSV file read by DuckDB itself: its parallel reader parses the file and SQL converts
+ * each field, never a row through JavaScript. It takes only what it can convert exactly as the
+ * core would: each type accepts its plain spellings (`-12`, `3.5`, `2024-03-01T10:00:00Z`…)
+ * and raises an error on anything else, and on a ragged row. The unit is then streamed, which
+ * widens columns, sets bad rows aside or names them, as for any file.
+ */
+import type { NativeFile } from '../../../src/core/connector.js';
+import { BOOL_TEXT } from '../../../src/core/convert.js';
+import type { Column, ColumnType } from '../../../src/core/types.js';
+import { DUCKDB_TYPES, literal, quote } from './duckdb-types.js';
+
+/** Read buffer per thread; larger than the longest record DuckDB accepts (2 MB by default). */
+const BUFFER_SIZE = 4 << 20;
+/** The column that catches a field past the header's count. */
+const EXTRA = '_b2betl_extra';
+
+/** Plain spellings per type, as RE2 patterns matched against the whole field. */
+const PLAIN: Partial<Record<ColumnType, string>> = {
+  INT64: '-?[0-9]{1,18}',
+  FLOAT64: '-?[0-9]{1,300}(\\.[0-9]{1,300})?([eE][+-]?[0-9]{1,3})?',
+  NUMERIC: '-?[0-9]{1,29}(\\.[0-9]{1,9})?',
+  DATE: '[0-9]{4}-[0-9]{2}-[0-9]{2}',
+  // Whole seconds below 60 and at most microseconds, in UTC: the session's time zone.
+  TIMESTAMP: '[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z?',
+};
+
+function notPlain(type: ColumnType): string {
+  return `error('not a plain ${type}')`;
+}
+
+/** SQL converting the text field `field` to `type`, or undefined when only the core converts it. */
+function convertSql(field: string, type: ColumnType): string | undefined {
+  if (type === 'STRING') return field;
+  // An empty field is NULL for every other type.
+  if (type === 'BOOL') {
+    const list = (words: readonly string[]) => words.map(literal).join(', ');
+    return `CASE WHEN ${field} = '' THEN NULL WHEN lower(${field}) IN (${list(BOOL_TEXT.true)}) THEN true WHEN lower(${field}) IN (${list(BOOL_TEXT.false)}) THEN false ELSE ${notPlain(type)} END`;
+  }
+  const pattern = PLAIN[type];
+  if (!pattern) return undefined;
+  return `CASE WHEN ${field} = '' THEN NULL WHEN regexp_full_match(${field}, ${literal(pattern)}) THEN CAST(${field} AS ${DUCKDB_TYPES[type]}) ELSE ${notPlain(type)} END`;
+}
+
+/** Options of DuckDB's `read_csv` that parse the file as the CSV format does, every field as text. */
+function readCsv(file: NativeFile, parallel: boolean): string {
+  const fields = [...file.columns.map((_, i) => `f${i}`), EXTRA].map((name) => `${literal(name)}: 'VARCHAR'`);
+  const { delimiter, quote: quoteChar, escape, header } = file.csv;
+  return `read_csv(${literal(file.path)}, ${[
+    `header = ${header}`,
+    'auto_detect = false',
+    `delim = ${literal(delimiter)}`,
+    `quote = ${literal(quoteChar)}`,
+    `escape = ${literal(escape)}`,
+    "encoding = 'utf-8'",
+    "compression = 'none'",
+    'strict_mode = true',
+    // Missing fields pad as NULL, which no field can be: a newline never stands unquoted in one.
+    'null_padding = true',
+    "nullstr = '\n'",
+    'allow_quoted_nulls = false',
+    `parallel = ${parallel}`,
+    `buffer_size = ${BUFFER_SIZE}`,
+    `columns = {${fields.join(', ')}}`,
+  ].join(', ')})`;
+}
+
+/**
+ * The query reading `file` into `targets` (the run column of each field, if loaded), or
+ * undefined when some target type is one only the core converts. `parallel = false` reads
+ * files whose quoted fields hold line breaks, which DuckDB pads only in a single thread.
+ */
+export function nativeFileQuery(file: NativeFile, targets: readonly (Column | undefined)[], parallel: boolean): { sql: string; columns: Column[] } | undefined {
+  const selects: string[] = [];
+  const columns: Column[] = [];
+  for (const [i, column] of targets.entries()) {
+    if (!column) continue;
+    const sql = convertSql(quote(`f${i}`), column.type);
+    if (!sql) return undefined;
+    selects.push(`${sql} AS ${quote(column.name)}`);
+    columns.push(column);
+  }
+  if (!columns.length) return undefined;
+  const last = quote(`f${file.columns.length - 1}`);
+  const ragged = `CASE WHEN ${last} IS NULL OR ${quote(EXTRA)} IS NOT NULL THEN error('a row has more or fewer fields than the header') ELSE true END`;
+  return { sql: `SELECT ${selects.join(', ')} FROM ${readCsv(file, parallel)} WHERE ${ragged}`, columns };
+}
+
+/** Whether DuckDB refused to pad rows because quoted fields hold line breaks: read single-threaded. */
+export function needsSerialRead(error: unknown): boolean {
+  return /null_padding|quoted new ?lines|Parameter Not Allowed/i.test((error as Error)?.message ?? '');
+}

@@ -1,0 +1,163 @@
+/**
+ * Local CSV files that DuckDB reads itself (every size: `B2BETL_NATIVE_MIN_BYTES=0`) against the
+ * same files streamed row by row (`B2BETL_STREAM_ONLY=1`): every table, rejected row and
+ * failure must come out the same, whichever path each file took.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { queryDuckDB, runCli, scratchProject } from '../support/cli.js';
+
+type Project = Awaited<ReturnType<typeof scratchProject>>;
+
+const CONFIG = 'connections:\n  inbox: { type: local, path: ./inbox }\n';
+
+interface Case {
+  /** Job and table name; the file is `inbox/<name>.<ext>`. */
+  readonly name: string;
+  readonly ext?: string;
+  readonly content: string | Buffer;
+  /** Extra job YAML under `source:` / `load:`. */
+  readonly source?: string;
+  readonly load?: string;
+  /** Which path the file takes by default. */
+  readonly path: 'native' | 'streamed';
+}
+
+const CASES: Case[] = [
+  {
+    name: 'plain',
+    // A byte order mark, CRLF line breaks and a blank line, which neither path loads.
+    content: Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from(
+        [
+          'id,Amount,ratio,paid,Created At,day,note,empty,big',
+          '1,12.50,1.5e3,true,2024-03-01T10:00:00Z,2024-03-01,"say ""hi"", then go",,12345678901234567.25',
+          '-007,0.1,-0.0,FALSE,2024-03-01 10:00:00.123456,2024-02-29,Шевченко ✓,"",-0.000000001',
+          '',
+          '123456789012345678,-3,2,True,2024-12-31T23:59:59.5Z,1999-01-01,\\N,x,1',
+          '4,,,,,,NULL,,',
+        ].join('\r\n') + '\r\n',
+      ),
+    ]),
+    path: 'native',
+  },
+  {
+    name: 'newlines',
+    content: 'id,note,flag\n1,"line one\nline two",t\n2,"a\r\nb",f\n3,plain,T\n',
+    path: 'native',
+  },
+  { name: 'tabs', ext: 'tsv', content: 'id\tname\tprice\n1\ta,b\t2.5\n2\t"q\tx"\t3\n', path: 'native' },
+  {
+    name: 'headless',
+    content: "1,'it''s',2024-01-01\n2,'a,b',2024-01-02\n",
+    source: 'csv: { header: false, quote: "\'" }',
+    path: 'native',
+  },
+  { name: 'escaped', content: 'id,text\n1,"back\\"slash"\n2,plain\n', source: 'csv: { escape: "\\\\" }', path: 'native' },
+  // Integers in the sample, a decimal later: the stream widens the column to FLOAT64.
+  { name: 'widen', content: 'id,v\n1,10\n2,20\n3,2.5\n', source: 'sample_size: 2', path: 'streamed' },
+  // Padding the core trims away, and a sign DuckDB's plain forms leave to the core.
+  { name: 'spaced', content: 'id,v,on\n1,12,true\n2, 13 ,false\n3,+3, TRUE\n', source: 'sample_size: 1', path: 'streamed' },
+  // A value no type of the column holds: set aside as a bad row, the rest loads.
+  { name: 'rejects', content: 'id,v\n1,10\n2,ten\n3,30\n', source: 'sample_size: 1', load: 'max_bad_records: 5', path: 'streamed' },
+];
+
+/** A trailing delimiter makes a ragged row, which fails the file on both paths. */
+const RAGGED = 'id,name\n1,a\n2,b,\n3,c\n';
+
+async function project(): Promise<Project> {
+  const files: Record<string, string | Buffer> = { 'etl.config.yaml': CONFIG, 'inbox/ragged.csv': RAGGED };
+  files['jobs/ragged.yaml'] = 'name: ragged\nsource: { connection: inbox, pattern: "ragged.csv" }\nload: { strategy: transactional }\n';
+  for (const c of CASES) {
+    files[`inbox/${c.name}.${c.ext ?? 'csv'}`] = c.content;
+    files[`jobs/${c.name}.yaml`] =
+      `name: ${c.name}\nsource: { connection: inbox, pattern: "${c.name}.${c.ext ?? 'csv'}"${c.source ? `, ${c.source}` : ''} }\n` +
+      `load: { strategy: transactional${c.load ? `, ${c.load}` : ''} }\n`;
+  }
+  return scratchProject(files);
+}
+
+async function runAll(p: Project, stream: boolean) {
+  const result = await runCli(['run', 'jobs', '--json', '--verbose'], p.dir, stream ? { B2BETL_STREAM_ONLY: '1' } : { B2BETL_NATIVE_MIN_BYTES: '0' });
+  return { ...result, results: JSON.parse(result.stdout) as Record<string, unknown>[] };
+}
+
+/** Every row of `table` in both warehouses, with the columns' types, sorted the same way. */
+async function tableIn(p: Project, table: string, columns = '*'): Promise<{ schema: unknown; rows: unknown }> {
+  const file = path.join(p.dir, 'warehouse.duckdb');
+  const schema = await queryDuckDB(file, `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '${table}' ORDER BY ordinal_position`);
+  const rows = schema.length ? await queryDuckDB(file, `SELECT ${columns} FROM main."${table}" ORDER BY ALL`) : [];
+  return { schema, rows };
+}
+
+describe('local CSV read by DuckDB itself', () => {
+  let native: Project;
+  let streamed: Project;
+  let nativeRun: Awaited<ReturnType<typeof runAll>>;
+  let streamedRun: Awaited<ReturnType<typeof runAll>>;
+
+  before(async () => {
+    [native, streamed] = await Promise.all([project(), project()]);
+    nativeRun = await runAll(native, false);
+    streamedRun = await runAll(streamed, true);
+  });
+  after(async () => {
+    await native.cleanup();
+    await streamed.cleanup();
+  });
+
+  test('each file takes the path its values allow', () => {
+    for (const c of CASES) {
+      const file = `${c.name}.${c.ext ?? 'csv'}`;
+      const byDuckDB = new RegExp(`${file}: \\d+ row\\(s\\) read by DuckDB`).test(nativeRun.stderr);
+      assert.equal(byDuckDB ? 'native' : 'streamed', c.path, `${file}:\n${nativeRun.stderr}`);
+      assert.doesNotMatch(streamedRun.stderr, /read by DuckDB/);
+    }
+  });
+
+  test('both paths load the same tables, value for value and type for type', async () => {
+    for (const c of CASES) {
+      assert.deepEqual(await tableIn(native, c.name), await tableIn(streamed, c.name), c.name);
+    }
+    const plain = await tableIn(native, 'plain');
+    assert.deepEqual(
+      plain.schema,
+      [
+        ['id', 'BIGINT'],
+        ['Amount', 'DOUBLE'],
+        ['ratio', 'DOUBLE'],
+        ['paid', 'BOOLEAN'],
+        ['Created_At', 'TIMESTAMP WITH TIME ZONE'],
+        ['day', 'DATE'],
+        ['note', 'VARCHAR'],
+        ['empty', 'VARCHAR'],
+        ['big', 'DECIMAL(38,9)'],
+      ].map(([column_name, data_type]) => ({ column_name, data_type })),
+    );
+    const warehouse = path.join(native.dir, 'warehouse.duckdb');
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT id, ratio::VARCHAR AS ratio, "Created_At"::VARCHAR AS at, big::VARCHAR AS big, empty, note FROM main.plain ORDER BY id'), [
+      { id: '-7', ratio: '-0.0', at: '2024-03-01 10:00:00.123456+00', big: '-0.000000001', empty: '', note: 'Шевченко ✓' },
+      { id: '1', ratio: '1500.0', at: '2024-03-01 10:00:00+00', big: '12345678901234567.250000000', empty: '', note: 'say "hi", then go' },
+      { id: '4', ratio: null, at: null, big: null, empty: '', note: 'NULL' },
+      { id: '123456789012345678', ratio: '2.0', at: '2024-12-31 23:59:59.5+00', big: '1.000000000', empty: 'x', note: '\\N' },
+    ]);
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT v, "on" FROM main.spaced ORDER BY id'), [
+      { v: '12', on: true },
+      { v: '13', on: false },
+      { v: '3', on: true },
+    ]);
+  });
+
+  test('rows set aside and failures are the same', async () => {
+    const rejected = 'unit, position, column_name, reason, raw';
+    assert.deepEqual(await tableIn(native, 'rejects__rejected', rejected), await tableIn(streamed, 'rejects__rejected', rejected));
+    const byJob = (run: typeof nativeRun) => Object.fromEntries(run.results.map((r) => [r.job, [r.status, r.rows_loaded, r.rows_rejected]]));
+    assert.deepEqual(byJob(nativeRun), byJob(streamedRun));
+    const ragged = (run: typeof nativeRun) => run.results.find((r) => r.job === 'ragged')!;
+    assert.equal(ragged(nativeRun).status, 'failed');
+    assert.match(String(ragged(nativeRun).error), /ragged\.csv:3: expected 2 fields, found 3/);
+    assert.equal(String(ragged(nativeRun).error).replace(native.dir, ''), String(ragged(streamedRun).error).replace(streamed.dir, ''));
+  });
+});
