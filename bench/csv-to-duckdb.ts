@@ -1,6 +1,8 @@
 /**
  * CSV → DuckDB throughput: `b2betl run` of a generated file beside DuckDB's own read_csv into a
- * table, measured in the same run on the same file.
+ * table, measured in the same run on the same file. b2betl runs twice: as it does by default
+ * (DuckDB reads the file itself), and with every row streamed through the core
+ * (`B2BETL_STREAM_ONLY=1`, the path of every other source and format).
  *
  *   npm run build && node dist/bench/csv-to-duckdb.js [rows ...]     (default: 1000000 5000000)
  */
@@ -30,11 +32,16 @@ async function benchOne(rows: number): Promise<void> {
   const size = (await stat(file)).size;
   await writeFile(path.join(project, 'etl.config.yaml'), 'connections:\n  inbox: { type: local, path: ./inbox }\n');
   await writeFile(path.join(project, 'orders.yaml'), 'name: orders\nsource: { connection: inbox, pattern: "*.csv" }\nload: { strategy: catalog }\n');
-  await rm(path.join(project, 'warehouse.duckdb'), { force: true });
-  await rm(path.join(project, '.b2betl'), { recursive: true, force: true });
 
-  const b2betl = await measure(process.execPath, [path.join(root, 'bin', 'b2betl.js'), 'run', 'orders.yaml'], { cwd: project });
-  if (b2betl.code !== 0) throw new Error(`b2betl failed:\n${b2betl.stderr}`);
+  const runB2betl = async (env: NodeJS.ProcessEnv = {}) => {
+    await rm(path.join(project, 'warehouse.duckdb'), { force: true });
+    await rm(path.join(project, '.b2betl'), { recursive: true, force: true });
+    const result = await measure(process.execPath, [path.join(root, 'bin', 'b2betl.js'), 'run', 'orders.yaml'], { cwd: project, env });
+    if (result.code !== 0) throw new Error(`b2betl failed:\n${result.stderr}`);
+    return result;
+  };
+  const b2betl = await runB2betl();
+  const streamed = await runB2betl({ B2BETL_STREAM_ONLY: '1' });
 
   const baselineScript = path.join(project, 'baseline.mjs');
   await writeFile(
@@ -54,8 +61,9 @@ await c.run(\`CREATE OR REPLACE TABLE orders AS SELECT * FROM read_csv(${JSON.st
     `${name.padEnd(22)} ${(m.ms / 1000).toFixed(2).padStart(7)} s  ${thousands(rows / (m.ms / 1000)).padStart(11)} rows/s  ${(mb / (m.ms / 1000)).toFixed(1).padStart(6)} MB/s  peak RSS ${m.peakRssMb.toFixed(0).padStart(4)} MB`;
   console.log(`\n${thousands(rows)} rows, ${mb.toFixed(1)} MB CSV`);
   console.log(line('b2betl run', b2betl));
+  console.log(line('b2betl run, streamed', streamed));
   console.log(line('duckdb read_csv', baseline));
-  console.log(`ratio b2betl / duckdb: ${(b2betl.ms / baseline.ms).toFixed(2)}x the time`);
+  console.log(`ratio b2betl / duckdb: ${(b2betl.ms / baseline.ms).toFixed(2)}x the time (streamed: ${(streamed.ms / baseline.ms).toFixed(2)}x)`);
 }
 
 for (const rows of counts.length ? counts : [1_000_000, 5_000_000]) await benchOne(rows);
