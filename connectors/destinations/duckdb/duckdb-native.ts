@@ -8,20 +8,22 @@
 import type { NativeFile } from '../../../src/core/connector.js';
 import { BOOL_TEXT } from '../../../src/core/convert.js';
 import type { Column, ColumnType } from '../../../src/core/types.js';
-import { DUCKDB_TYPES, literal, quote } from './duckdb-types.js';
+import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
 
 /** Read buffer per thread; larger than the longest record DuckDB accepts (2 MB by default). */
 const BUFFER_SIZE = 4 << 20;
 /** The column that catches a field past the header's count. */
 const EXTRA = '_b2betl_extra';
 
-/** Plain spellings per type, as RE2 patterns matched against the whole field. */
+/**
+ * Plain spellings per type, as RE2 patterns matched against the whole field: for a TIMESTAMP,
+ * whole seconds below 60, at most microseconds, years from 1000, in UTC (the session's zone).
+ */
 const PLAIN: Partial<Record<ColumnType, string>> = {
   INT64: '-?[0-9]{1,18}',
   FLOAT64: '-?[0-9]{1,300}(\\.[0-9]{1,300})?([eE][+-]?[0-9]{1,3})?',
   NUMERIC: '-?[0-9]{1,29}(\\.[0-9]{1,9})?',
   DATE: '[0-9]{4}-[0-9]{2}-[0-9]{2}',
-  // Whole seconds below 60 and at most microseconds, in UTC: the session's time zone.
   TIMESTAMP: '[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z?',
 };
 
@@ -39,7 +41,8 @@ function convertSql(field: string, type: ColumnType): string | undefined {
   }
   const pattern = PLAIN[type];
   if (!pattern) return undefined;
-  return `CASE WHEN ${field} = '' THEN NULL WHEN regexp_full_match(${field}, ${literal(pattern)}) THEN CAST(${field} AS ${DUCKDB_TYPES[type]}) ELSE ${notPlain(type)} END`;
+  const value = type === 'NUMERIC' ? numericFromText(field) : `CAST(${field} AS ${DUCKDB_TYPES[type]})`;
+  return `CASE WHEN ${field} = '' THEN NULL WHEN regexp_full_match(${field}, ${literal(pattern)}) THEN ${value} ELSE ${notPlain(type)} END`;
 }
 
 /** Options of DuckDB's `read_csv` that parse the file as the CSV format does, every field as text. */
@@ -70,20 +73,18 @@ function readCsv(file: NativeFile, parallel: boolean): string {
  * undefined when some target type is one only the core converts. `parallel = false` reads
  * files whose quoted fields hold line breaks, which DuckDB pads only in a single thread.
  */
-export function nativeFileQuery(file: NativeFile, targets: readonly (Column | undefined)[], parallel: boolean): { sql: string; columns: Column[] } | undefined {
+export function nativeFileQuery(file: NativeFile, targets: readonly (Column | undefined)[]): ((parallel: boolean) => string) | undefined {
   const selects: string[] = [];
-  const columns: Column[] = [];
   for (const [i, column] of targets.entries()) {
     if (!column) continue;
     const sql = convertSql(quote(`f${i}`), column.type);
     if (!sql) return undefined;
     selects.push(`${sql} AS ${quote(column.name)}`);
-    columns.push(column);
   }
-  if (!columns.length) return undefined;
+  if (!selects.length) return undefined;
   const last = quote(`f${file.columns.length - 1}`);
   const ragged = `CASE WHEN ${last} IS NULL OR ${quote(EXTRA)} IS NOT NULL THEN error('a row has more or fewer fields than the header') ELSE true END`;
-  return { sql: `SELECT ${selects.join(', ')} FROM ${readCsv(file, parallel)} WHERE ${ragged}`, columns };
+  return (parallel) => `SELECT ${selects.join(', ')} FROM ${readCsv(file, parallel)} WHERE ${ragged}`;
 }
 
 /** Whether DuckDB refused to pad rows because quoted fields hold line breaks: read single-threaded. */

@@ -1,9 +1,13 @@
 /**
- * A run's rows on their way into DuckDB: written as CSV load files per unit (flat memory in
- * this process and in DuckDB), then moved into the target by one transaction that reads them
- * with DuckDB's parallel CSV reader and writes the `_b2betl_loads` marker. A local CSV file that
- * DuckDB can convert itself skips the rows' trip through this process: it is read into a
- * temporary table, and the commit moves that table's rows with the rest.
+ * A run's rows on their way into DuckDB: written as CSV load files (flat memory in this process
+ * and in DuckDB), then moved into the target by one transaction that reads them with DuckDB's
+ * parallel CSV reader and writes the `_b2betl_loads` marker.
+ *
+ * A unit that comes as a CSV file DuckDB converts itself (a local file, or rows a database
+ * wrote) skips the trip through this process: that transaction opens early and the file goes
+ * straight into the target, while other units are still being read. Anything that would make
+ * those rows wrong (a value DuckDB does not take, a discarded unit, columns that change, a unit
+ * left out of the commit) rolls them back; the commit then inserts the files again.
  */
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +16,7 @@ import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, 
 import { EtlError, messageOf } from '../../../src/core/errors.js';
 import type { ColumnType } from '../../../src/core/types.js';
 import { nativeFileQuery, needsSerialRead } from './duckdb-native.js';
-import { DUCKDB_TYPES, literal, quote } from './duckdb-types.js';
+import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
 
 /** What the stage needs of its destination. */
 export interface StageTarget {
@@ -94,8 +98,7 @@ function decodeSql(written: Column, column: Column): string {
     case 'BYTES':
       return `from_base64(${name})`;
     case 'NUMERIC':
-      // DuckDB parses text into DECIMAL(38,9) slowly; most values fit DECIMAL(18,9), which is fast.
-      return `COALESCE(TRY_CAST(${name} AS DECIMAL(18,9))::DECIMAL(38,9), CAST(${name} AS DECIMAL(38,9)))`;
+      return numericFromText(name);
     default:
       return `CAST(${name} AS ${DUCKDB_TYPES[column.type]})`;
   }
@@ -112,10 +115,15 @@ interface Part {
   readonly fd: number;
 }
 
-/** A unit DuckDB read from its file into a temporary table, in the run's columns of that moment. */
-interface NativePart {
-  readonly table: string;
-  readonly columns: readonly Column[];
+/** A unit DuckDB reads from its file straight into the target. */
+interface NativeUnit {
+  readonly file: NativeFile;
+  readonly targets: readonly (Column | undefined)[];
+  readonly query: (parallel: boolean) => string;
+  /** Read on one thread: DuckDB pads short rows of files with line breaks in quoted fields only so. */
+  serial: boolean;
+  /** Rows inserted in the open transaction; undefined when not (yet, or rolled back). */
+  inserted?: number;
 }
 
 export class DuckDBStage implements Stage {
@@ -129,7 +137,9 @@ export class DuckDBStage implements Stage {
   private rowNumber = 0;
   private readonly buffer = Buffer.allocUnsafe(FLUSH_BYTES);
   private bytes = 0;
-  private readonly natives = new Map<number, NativePart>();
+  private readonly natives = new Map<number, NativeUnit>();
+  /** Whether the commit's transaction is open, holding native units' rows. */
+  private open = false;
 
   constructor(
     private readonly db: DuckDBConnection,
@@ -143,6 +153,8 @@ export class DuckDBStage implements Stage {
   }
 
   async evolve(columns: readonly Column[]): Promise<void> {
+    // Native rows went into the old columns: the commit inserts them again into the new ones.
+    await this.rollBack();
     // Later rows go to a new part written with the new column list.
     this.closePart();
     this.columns = [...columns];
@@ -202,59 +214,71 @@ export class DuckDBStage implements Stage {
 
   async loadFile(unit: number, file: NativeFile, targets: readonly (Column | undefined)[]): Promise<number | undefined> {
     // A merge keeps the last staged row per key, and a file read in parallel has no order.
-    if (this.request.strategy === 'merge') return undefined;
+    const query = this.request.strategy === 'merge' ? undefined : nativeFileQuery(file, targets);
+    if (!query) return undefined;
     await this.discard(unit);
-    const table = quote(`_b2betl_${this.request.runId}_${unit}`);
-    for (const parallel of [true, false]) {
-      const query = nativeFileQuery(file, targets, parallel);
-      if (!query) return undefined;
+    const native: NativeUnit = { file, targets, query, serial: false };
+    for (;;) {
       try {
-        await this.db.run(`CREATE TEMP TABLE ${table} AS ${query.sql}`);
+        const rows = await this.insertNative(native);
+        this.natives.set(unit, native);
+        this.request.log.debug(`${file.label}: ${rows} row(s) read by DuckDB`);
+        return rows;
       } catch (error) {
-        if (parallel && needsSerialRead(error)) continue;
+        // A failed statement ends the transaction: what it held is inserted again at commit.
+        await this.rollBack();
+        if (!native.serial && needsSerialRead(error)) {
+          native.serial = true;
+          continue;
+        }
         this.request.log.debug(`${file.label}: streamed, as DuckDB did not take it: ${messageOf(error).split('\n')[0]}`);
         return undefined;
       }
-      this.natives.set(unit, { table, columns: query.columns });
-      const rows = Number((await this.db.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0][0]);
-      this.request.log.debug(`${file.label}: ${rows} row(s) read by DuckDB`);
-      return rows;
     }
-    return undefined;
+  }
+
+  /** Inserts a native unit's file into the target, opening the commit's transaction first. */
+  private async insertNative(native: NativeUnit): Promise<number> {
+    await this.begin();
+    const names = native.targets.flatMap((column) => (column ? [quote(column.name)] : [])).join(', ');
+    const result = await this.db.run(`INSERT INTO ${this.target.qualified(this.request.table)} (${names}) ${native.query(!native.serial)}`);
+    native.inserted = Number(result.rowsChanged);
+    return native.inserted;
+  }
+
+  /** Opens the commit's transaction: the target created or evolved, and emptied for a catalog load. */
+  private async begin(): Promise<void> {
+    if (this.open) return;
+    await this.db.run('BEGIN TRANSACTION');
+    this.open = true;
+    const target = this.target.qualified(this.request.table);
+    await this.evolveTarget(target);
+    if (this.request.strategy === 'catalog') await this.db.run(`DELETE FROM ${target}`);
+  }
+
+  /** Rolls the open transaction back; native units are then inserted again at commit. */
+  private async rollBack(): Promise<void> {
+    if (!this.open) return;
+    this.open = false;
+    await this.db.run('ROLLBACK').catch(() => undefined);
+    for (const native of this.natives.values()) native.inserted = undefined;
   }
 
   async discard(unit: number): Promise<void> {
     this.slots.delete(unit);
     const native = this.natives.get(unit);
+    if (!native) return;
     this.natives.delete(unit);
-    if (native) await this.db.run(`DROP TABLE IF EXISTS ${native.table}`);
+    if (native.inserted !== undefined) await this.rollBack();
   }
 
-  /** A query over the committed units' rows, in the run's final columns and types. */
+  /** A query over the committed units' rows in the load files, in the run's final columns and types. */
   private stagedRows(units: readonly number[]): string | undefined {
     this.closePart();
-    const selects = [...this.loadFileRows(units), ...units.flatMap((unit) => (this.natives.has(unit) ? [this.nativeRows(this.natives.get(unit)!)] : []))];
-    return selects.length ? selects.join('\nUNION ALL\n') : undefined;
-  }
-
-  /** The rows of a unit read by DuckDB, with columns the run added or widened since. */
-  private nativeRows({ table, columns }: NativePart): string {
-    const loaded = new Map(columns.map((column) => [column.name, column]));
-    const values = this.columns.map((column) => {
-      const name = quote(column.name);
-      const as = loaded.get(column.name);
-      if (!as) return `NULL::${DUCKDB_TYPES[column.type]} AS ${name}`;
-      return as.type === column.type ? name : `CAST(${name} AS ${DUCKDB_TYPES[column.type]}) AS ${name}`;
-    });
-    return `SELECT 0 AS ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM ${table}`;
-  }
-
-  /** Selects over the load files' rows of `units`. */
-  private loadFileRows(units: readonly number[]): string[] {
     const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
-    if (!slots.length) return [];
+    if (!slots.length || !this.parts.length) return undefined;
     const current = new Map(this.columns.map((column) => [column.name, column]));
-    return this.parts.map(({ columns, file }) => {
+    const selects = this.parts.map(({ columns, file }) => {
       const written = new Map(columns.map((column) => [column.name, column]));
       const spec = [`'${SLOT_COLUMN}': 'INTEGER'`, `'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column)}'`)].join(', ');
       const values = this.columns.map((column) => {
@@ -263,20 +287,25 @@ export class DuckDBStage implements Stage {
       });
       return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', buffer_size = ${READ_BUFFER}, max_line_size = ${READ_BUFFER}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
+    return selects.join('\nUNION ALL\n');
   }
 
   async commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number> {
     const target = this.target.qualified(this.request.table);
     const names = this.columns.map((column) => quote(column.name)).join(', ');
     const staged = this.stagedRows(units);
-    await this.db.run('BEGIN TRANSACTION');
+    const committing = new Set(units);
+    // Rows inserted ahead for a unit that is not committing cannot stay.
+    if ([...this.natives].some(([unit, native]) => native.inserted !== undefined && !committing.has(unit))) await this.rollBack();
     try {
-      await this.evolveTarget(target);
-      const strategy = this.request.strategy;
-      if (strategy === 'catalog') await this.db.run(`DELETE FROM ${target}`);
+      await this.begin();
       let rows = 0;
-      if (staged && strategy === 'merge') rows = await this.merge(target, names, staged);
-      else if (staged) rows = Number((await this.db.run(`INSERT INTO ${target} (${names}) SELECT ${names} FROM (${staged})`)).rowsChanged);
+      for (const unit of units) {
+        const native = this.natives.get(unit);
+        if (native) rows += native.inserted ?? (await this.insertNative(native));
+      }
+      if (staged && this.request.strategy === 'merge') rows = await this.merge(target, names, staged);
+      else if (staged) rows += Number((await this.db.run(`INSERT INTO ${target} (${names}) SELECT ${names} FROM (${staged})`)).rowsChanged);
       await this.db.run(`INSERT INTO ${this.target.markers()} VALUES ($1, $2, $3, $4, $5, $6, now())`, [
         marker.runId,
         marker.job,
@@ -287,10 +316,11 @@ export class DuckDBStage implements Stage {
       ]);
       if (rejects.length) await this.writeRejects(rejects);
       await this.db.run('COMMIT');
+      this.open = false;
       await this.abort();
       return rows;
     } catch (error) {
-      await this.db.run('ROLLBACK').catch(() => undefined);
+      await this.rollBack();
       throw error;
     }
   }
@@ -348,6 +378,7 @@ export class DuckDBStage implements Stage {
   }
 
   async abort(): Promise<void> {
+    await this.rollBack();
     for (const unit of [...this.natives.keys()]) await this.discard(unit);
     this.closePart();
     this.parts.length = 0;

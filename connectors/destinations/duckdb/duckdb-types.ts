@@ -43,3 +43,11 @@ export function quote(name: string): string {
 export function literal(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
 }
+
+/**
+ * Text to DECIMAL(38,9): DuckDB parses text into DECIMAL(38,9) slowly, while most values fit
+ * DECIMAL(18,9), which is fast.
+ */
+export function numericFromText(expression: string): string {
+  return `COALESCE(TRY_CAST(${expression} AS DECIMAL(18,9))::DECIMAL(38,9), CAST(${expression} AS DECIMAL(38,9)))`;
+}
