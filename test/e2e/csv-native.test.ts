@@ -48,6 +48,7 @@ const CASES: Case[] = [
     content: 'id,note,flag\n1,"line one\nline two",t\n2,"a\r\nb",f\n3,plain,T\n',
     path: 'native',
   },
+  { name: 'selected', content: 'id,skip me,Note\n1,x,a\n2,y,b\n', source: 'columns: [id, Note]', path: 'native' },
   { name: 'tabs', ext: 'tsv', content: 'id\tname\tprice\n1\ta,b\t2.5\n2\t"q\tx"\t3\n', path: 'native' },
   {
     name: 'headless',
