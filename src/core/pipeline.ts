@@ -10,6 +10,7 @@ import type {
   DestinationConnector,
   DirectLoad,
   LoadMarker,
+  ReadContext,
   RejectedRow,
   SourceConnector,
   SourcePlan,
@@ -112,6 +113,15 @@ const FAILURES_SHOWN = 10;
 function summarizeFailures(failures: readonly string[]): string {
   const shown = failures.slice(0, FAILURES_SHOWN).join('\n');
   return failures.length > FAILURES_SHOWN ? `${shown}\n… and ${failures.length - FAILURES_SHOWN} more failed unit(s)` : shown;
+}
+
+/** What every unit of a run reads through: its source, the run's columns, and the one stage. */
+interface UnitContext {
+  readonly source: SourceConnector;
+  readonly schema: RunSchema;
+  readonly ensureStage: () => Promise<Stage>;
+  /** Stage calls go one at a time through this. */
+  readonly serial: <T>(action: () => Promise<T>) => Promise<T>;
 }
 
 /** Accumulates milliseconds per stage. */
@@ -416,7 +426,7 @@ class Run {
         const outcome = await withRetry(
           async () => {
             try {
-              return await this.readUnit(opened.source, unit, index, schema, ensureStage, serial);
+              return await this.readUnit(unit, index, { source: opened.source, schema, ensureStage, serial });
             } catch (error) {
               if (stage) await serial(() => stage!.discard(index));
               throw error;
@@ -455,17 +465,10 @@ class Run {
    * it and the destination converts every value of it exactly as the core would. Returns its
    * rows, or undefined: then it streams.
    */
-  private async readNative(
-    source: SourceConnector,
-    unit: WorkUnit,
-    index: number,
-    schema: RunSchema,
-    ensureStage: () => Promise<Stage>,
-    serial: <T>(action: () => Promise<T>) => Promise<T>,
-  ): Promise<number | undefined> {
+  private async readNative(unit: WorkUnit, index: number, { source, schema, ensureStage, serial }: UnitContext): Promise<number | undefined> {
     if (!source.nativeFile || process.env.B2BETL_STREAM_ONLY) return undefined;
     const start = performance.now();
-    const file = await source.nativeFile(unit, { job: this.job.spec, log: this.log, signal: this.controller.signal });
+    const file = await source.nativeFile(unit, this.readContext());
     const targets = file && schema.nativeTargets(schema.planFor(file.columns));
     if (!file || !targets) return undefined;
     const rows = await serial(async () => (await ensureStage()).loadFile?.(index, file, targets));
@@ -473,16 +476,14 @@ class Run {
     return rows;
   }
 
+  private readContext(): ReadContext {
+    return { job: this.job.spec, log: this.log, signal: this.controller.signal };
+  }
+
   /** Streams one unit into the stage; returns its row count and set-aside rejects. */
-  private async readUnit(
-    source: SourceConnector,
-    unit: WorkUnit,
-    index: number,
-    schema: RunSchema,
-    ensureStage: () => Promise<Stage>,
-    serial: <T>(action: () => Promise<T>) => Promise<T>,
-  ): Promise<{ rows: number; rejects: RejectedRow[] }> {
-    const native = await this.readNative(source, unit, index, schema, ensureStage, serial);
+  private async readUnit(unit: WorkUnit, index: number, context: UnitContext): Promise<{ rows: number; rejects: RejectedRow[] }> {
+    const { source, schema, ensureStage, serial } = context;
+    const native = await this.readNative(unit, index, context);
     if (native !== undefined) {
       this.options.observer?.rows?.(unit, native);
       return { rows: native, rejects: [] };
@@ -494,7 +495,7 @@ class Run {
       if (this.badRecords + rejects.length >= limit) throw new BadRecordError(`${unit.label}:${position}`, column, reason, raw);
       rejects.push({ runId: this.runId, unit: unit.id, position: String(position), column, reason, raw: typeof raw === 'string' ? raw : JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) });
     };
-    const iterator = source.read(unit, { job: this.job.spec, log: this.log, signal: this.controller.signal })[Symbol.asyncIterator]();
+    const iterator = source.read(unit, this.readContext())[Symbol.asyncIterator]();
     for (;;) {
       let start = performance.now();
       const step = await iterator.next();
