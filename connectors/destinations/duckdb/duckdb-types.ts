@@ -38,7 +38,6 @@ export function quote(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-
 /** Quotes a string literal. */
 export function literal(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
