@@ -103,6 +103,27 @@ describe('MySQL types', () => {
     }
   });
 
+  it('reads the narrow ranges of a parallel plan through the cursor index, every row once', async () => {
+    await db.sql('CREATE TABLE ranged (id bigint PRIMARY KEY, updated_at datetime(6) NULL, note varchar(50), KEY by_update (updated_at))');
+    await db.sql(mysqlSeries('ranged', 150_000));
+    await db.sql('ANALYZE TABLE ranged');
+    const src = await source({ name: 'db', config: db.connection, baseDir: '.', log: silentLogger });
+    try {
+      const spec = job({ table: 'ranged', parallelism: 2 }, { cursor: 'updated_at' });
+      const plan = await src.plan(planContext(spec));
+      assert.ok(plan.units.length > 2, `expected cursor ranges, got ${plan.units.length} unit(s)`);
+      // MariaDB would scan the whole table for each tenth of it; the hint keeps each unit a range read.
+      assert.match(plan.notes?.find((note) => note.startsWith('query:')) ?? '', /FROM `ranged` AS q FORCE INDEX \(`by_update`\) WHERE/);
+      const ids = (await readPlan(src, spec, plan)).rows.map((row) => Number(row[0])).sort((a, b) => a - b);
+      assert.equal(ids.length, 150_000);
+      assert.equal(new Set(ids).size, 150_000);
+      const whole = job({ table: 'ranged' }, { cursor: 'updated_at' });
+      assert.doesNotMatch((await src.plan(planContext(whole))).notes?.join('\n') ?? '', /FORCE INDEX/, 'a single unit reads the table in one scan');
+    } finally {
+      await src.close();
+    }
+  });
+
   it('describes a query from its result metadata', async () => {
     await db.sql(`CREATE TABLE q1 (id bigint unsigned NOT NULL, flag tinyint(1), amount decimal(8,3), at datetime(6), doc json)`);
     const src = await source({ name: 'db', config: db.connection, baseDir: '.', log: silentLogger });

@@ -40,6 +40,11 @@ export interface SqlDialect<C extends SqlColumn = SqlColumn> {
   primaryKey(table: TableName): Promise<string[]>;
   /** Whether some index starts with `column`, so range reads on it are cheap. */
   indexed(table: TableName, column: string): Promise<boolean>;
+  /**
+   * Optional: an index hint to put after the FROM item for reads of a narrow range of `column`,
+   * where the optimizer would otherwise scan the whole table for each range.
+   */
+  rangeHint?(table: TableName, column: string): Promise<string | undefined>;
   /** Row count from the catalog statistics (0 for a tiny table never analyzed), undefined when unknown. */
   tableRows(table: TableName): Promise<number | undefined>;
   /** The planner's row estimate for a SELECT. */

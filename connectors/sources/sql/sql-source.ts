@@ -61,11 +61,15 @@ export interface SqlUnitParams {
   };
   /** Rows whose `column mod of = index`. */
   readonly shard?: { readonly column: string; readonly of: number; readonly index: number };
+  /** One of the ranges a plan cut the cursor into: read through the cursor's index. */
+  readonly narrow?: boolean;
 }
 
 interface Shape<C extends SqlColumn> {
   readonly relation: SqlRelation;
   readonly from: string;
+  /** `from` for a narrow range of the cursor, with the dialect's index hint if it needs one. */
+  readonly rangeFrom: string;
   readonly all: readonly C[];
   readonly visible: readonly C[];
   readonly batchColumns: readonly SourceColumn[];
@@ -213,9 +217,12 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
       keys = names.map((name) => all.find((c) => c.name === name));
     }
     const known = visible as C[];
+    const from = fromClause(relation, this.dialect);
+    const hint = cursor && relation.kind === 'table' ? await this.dialect.rangeHint?.(relation.table, cursor.name) : undefined;
     return {
       relation,
-      from: fromClause(relation, this.dialect),
+      from,
+      rangeFrom: hint ? `${from} ${hint}` : from,
       all,
       visible: known,
       batchColumns: known.map((column) => publicColumn(column)),
@@ -268,7 +275,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
   private unitSql(shape: Shape<C>, params: SqlUnitParams, columns: readonly C[]): string {
     return selectSql(
       columns.map((c) => c.select),
-      shape.from,
+      params.narrow ? shape.rangeFrom : shape.from,
       this.conditions(shape, params),
     );
   }
@@ -528,6 +535,7 @@ function rangeUnits(whole: Range, bounds: readonly string[]): SqlUnitParams[] {
         upper: i === bounds.length ? whole.upper : { value: bounds[i], inclusive: false },
         nulls: i === 0 && whole.nulls,
       },
+      narrow: true,
     });
   }
   return units;
