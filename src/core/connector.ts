@@ -208,7 +208,8 @@ export interface NativeFile {
   readonly path: string;
   /** Shown in messages. */
   readonly label: string;
-  readonly csv: { readonly delimiter: string; readonly quote: string; readonly escape: string; readonly header: boolean };
+  /** Quotes inside quoted fields are doubled (the escape is the quote). */
+  readonly csv: { readonly delimiter: string; readonly quote: string; readonly header: boolean };
   /** The file's fields in order, as a sample of its rows typed them. */
   readonly columns: readonly SourceColumn[];
 }

@@ -56,11 +56,14 @@ const CASES: Case[] = [
     source: 'csv: { header: false, quote: "\'" }',
     path: 'native',
   },
-  { name: 'escaped', content: 'id,text\n1,"back\\"slash"\n2,plain\n', source: 'csv: { escape: "\\\\" }', path: 'native' },
+  // DuckDB would unescape `\\` and `\x` too, where the CSV format keeps them as written.
+  { name: 'escaped', content: 'id,text\n1,"back\\"slash"\n2,"a\\\\b \\x"\n', source: 'csv: { escape: "\\\\" }', path: 'streamed' },
   // Integers in the sample, a decimal later: the stream widens the column to FLOAT64.
   { name: 'widen', content: 'id,v\n1,10\n2,20\n3,2.5\n', source: 'sample_size: 2', path: 'streamed' },
   // Padding the core trims away, and a sign DuckDB's plain forms leave to the core.
   { name: 'spaced', content: 'id,v,on\n1,12,true\n2, 13 ,false\n3,+3, TRUE\n', source: 'sample_size: 1', path: 'streamed' },
+  // Spaces before an opening quote: the CSV format keeps them and the quotes as text, DuckDB would not.
+  { name: 'spacequote', content: 'id,t\n1, "a"\n2,"b"\n', path: 'streamed' },
   // A value no type of the column holds: set aside as a bad row, the rest loads.
   { name: 'rejects', content: 'id,v\n1,10\n2,ten\n3,30\n', source: 'sample_size: 1', load: 'max_bad_records: 5', path: 'streamed' },
   // One file read by DuckDB, then one it does not take: the first file's rows, inserted
@@ -161,6 +164,8 @@ describe('local CSV read by DuckDB itself', () => {
       { id: '4', ratio: null, at: null, big: null, empty: '', note: 'NULL' },
       { id: '123456789012345678', ratio: '2.0', at: '2024-12-31 23:59:59.5+00', big: '1.000000000', empty: 'x', note: '\\N' },
     ]);
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT t FROM main.spacequote ORDER BY id'), [{ t: ' "a"' }, { t: 'b' }]);
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT text FROM main.escaped ORDER BY id'), [{ text: 'back"slash' }, { text: 'a\\\\b \\x' }]);
     assert.deepEqual(await queryDuckDB(warehouse, 'SELECT id, v FROM main.mixed ORDER BY id'), [
       { id: '1', v: '10' },
       { id: '2', v: '20' },

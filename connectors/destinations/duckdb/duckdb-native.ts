@@ -48,13 +48,13 @@ function convertSql(field: string, type: ColumnType): string | undefined {
 /** Options of DuckDB's `read_csv` that parse the file as the CSV format does, every field as text. */
 function readCsv(file: NativeFile, parallel: boolean): string {
   const fields = [...file.columns.map((_, i) => `f${i}`), EXTRA].map((name) => `${literal(name)}: 'VARCHAR'`);
-  const { delimiter, quote: quoteChar, escape, header } = file.csv;
+  const { delimiter, quote: quoteChar, header } = file.csv;
   return `read_csv(${literal(file.path)}, ${[
     `header = ${header}`,
     'auto_detect = false',
     `delim = ${literal(delimiter)}`,
     `quote = ${literal(quoteChar)}`,
-    `escape = ${literal(escape)}`,
+    `escape = ${literal(quoteChar)}`,
     "encoding = 'utf-8'",
     "compression = 'none'",
     'strict_mode = true',

@@ -5,6 +5,7 @@
 import picomatch from 'picomatch';
 import { compressionOf } from '../../formats/decompress.js';
 import { formatByName, formatForPath, formatNameForPath } from '../../formats/index.js';
+import { readsAlike } from './native-csv.js';
 import type {
   FileHandle,
   FileRowBatch,
@@ -98,9 +99,10 @@ export class FilesSource implements SourceConnector {
   }
 
   /**
-   * An uncompressed UTF-8 CSV file on this machine of at least {@link NATIVE_MIN_BYTES}, with its columns typed by
-   * the same sample the stream would take. Single-column files stay streamed: a blank line is a
-   * record there.
+   * An uncompressed UTF-8 CSV file on this machine of at least {@link NATIVE_MIN_BYTES} that
+   * DuckDB parses as the CSV format does (see `readsAlike`; quotes doubled, one-byte delimiter),
+   * with its columns typed by the same sample the stream would take. Single-column files stay
+   * streamed: a blank line is a record there.
    */
   async nativeFile(unit: WorkUnit, context: ReadContext): Promise<NativeFile | undefined> {
     const { job } = context;
@@ -109,22 +111,17 @@ export class FilesSource implements SourceConnector {
     if (!file || file.size < NATIVE_MIN_BYTES || !this.store.localPath || compressionOf(file.path)) return undefined;
     if ((job.source.format ?? formatNameForPath(file.path)) !== 'csv') return undefined;
     if (csv.encoding && csv.encoding !== 'utf-8' && csv.encoding !== 'utf8') return undefined;
-    // A UTF-16 byte order mark switches the stream's decoding; leading blank lines precede the header.
-    const head = Buffer.from(await this.store.readRange(file.path, 0, 4));
-    const start = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
-    if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff) || head[start] === 0x0a || head[start] === 0x0d) return undefined;
+    const delimiter = formatOptions(job, file.path).delimiter ?? ',';
+    const quote = csv.quote ?? '"';
+    // DuckDB unescapes any character after an escape; the CSV format only the quote.
+    if ((csv.escape ?? quote) !== quote || !/^[\x00-\x7f]$/.test(delimiter) || !/^[\x00-\x7f]$/.test(quote)) return undefined;
+    const path = this.store.localPath(file.path);
+    if (!(await readsAlike(path, delimiter, quote))) return undefined;
     const batches = this.readFile(file, job, context.log)[Symbol.asyncIterator]();
     const first = await batches.next();
     await batches.return?.();
     if (first.done || first.value.columns.length < 2) return undefined;
-    const { delimiter } = formatOptions(job, file.path);
-    const quote = csv.quote ?? '"';
-    return {
-      path: this.store.localPath(file.path),
-      label: this.store.url(file.path),
-      csv: { delimiter: delimiter ?? ',', quote, escape: csv.escape ?? quote, header: csv.header ?? true },
-      columns: first.value.columns,
-    };
+    return { path, label: this.store.url(file.path), csv: { delimiter, quote, header: csv.header ?? true }, columns: first.value.columns };
   }
 
   /** Streams one file: the first `sample_size` rows set the columns, later fields extend them. */
