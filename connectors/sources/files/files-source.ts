@@ -115,12 +115,12 @@ export class FilesSource implements SourceConnector {
     const quote = csv.quote ?? '"';
     // DuckDB unescapes any character after an escape; the CSV format only the quote.
     if ((csv.escape ?? quote) !== quote || !/^[\x00-\x7f]$/.test(delimiter) || !/^[\x00-\x7f]$/.test(quote)) return undefined;
-    const path = this.store.localPath(file.path);
-    if (!(await readsAlike(path, delimiter, quote))) return undefined;
     const batches = this.readFile(file, job, context.log)[Symbol.asyncIterator]();
     const first = await batches.next();
     await batches.return?.();
     if (first.done || first.value.columns.length < 2) return undefined;
+    const path = this.store.localPath(file.path);
+    if (!(await readsAlike(path, delimiter, quote))) return undefined;
     return { path, label: this.store.url(file.path), csv: { delimiter, quote, header: csv.header ?? true }, columns: first.value.columns };
   }
 
