@@ -2,7 +2,8 @@
  * s3rver (an S3 server on the local filesystem) on 127.0.0.1 with a free port and a temporary
  * directory, in a child process, for tests. s3rver ignores conditional writes, which S3 has honoured since 2024, so
  * a middleware in front of it answers `If-None-Match: *` / `If-Match` on PUT, multipart
- * completion and DELETE the way S3 does (412 PreconditionFailed, 404 NoSuchKey).
+ * completion and DELETE the way S3 does (412 PreconditionFailed, 404 NoSuchKey), closing the
+ * connection on a refused PUT as S3 does.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -24,6 +25,7 @@ interface S3rverContext {
   query: Record<string, string>;
   get(header: string): string;
   app: { store: S3rverStore };
+  res: { shouldKeepAlive: boolean };
 }
 
 interface S3rverStore {
@@ -69,22 +71,33 @@ function conditionalWrites() {
     queues.set(id, queued);
     await previous;
     try {
-      const exists = await ctx.app.store.existsObject(bucket, key);
-      const etag = exists ? (await ctx.app.store.getMetadata(bucket, key)).etag : undefined;
-      if (ifNoneMatch === '*' && exists) {
-        throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
-      }
-      if (ifMatch) {
-        if (!exists) throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });
-        const wanted = ifMatch.split(',').map((value) => value.trim());
-        if (!wanted.includes('*') && !wanted.includes(etag!)) {
-          throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match' });
-        }
-      }
+      await check();
       await next();
     } finally {
       release();
       if (queues.get(id) === queued) queues.delete(id);
+    }
+
+    function refuse(code: string, message: string, detail: Record<string, string>): Error {
+      // S3 refuses a PUT before it reads the body and closes the connection, so a client still
+      // sending a large body sees a broken pipe instead of the 412.
+      if (isPut) ctx.res.shouldKeepAlive = false;
+      return new S3Error(code, message, detail);
+    }
+
+    async function check(): Promise<void> {
+      const exists = await ctx.app.store.existsObject(bucket, key);
+      const etag = exists ? (await ctx.app.store.getMetadata(bucket, key)).etag : undefined;
+      if (ifNoneMatch === '*' && exists) {
+        throw refuse('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
+      }
+      if (ifMatch) {
+        if (!exists) throw refuse('NoSuchKey', 'The specified key does not exist.', { Key: key });
+        const wanted = ifMatch.split(',').map((value) => value.trim());
+        if (!wanted.includes('*') && !wanted.includes(etag!)) {
+          throw refuse('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match' });
+        }
+      }
     }
   };
 }

@@ -2,12 +2,13 @@
  * Amazon S3 (and S3-compatible stores: MinIO, R2, s3rver) as an {@link ObjectStore}: paged
  * listings, streamed and ranged reads, writes with `If-None-Match` / `If-Match` conditions.
  */
-import { createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type {
   CompleteMultipartUploadCommandOutput,
   CreateMultipartUploadCommandOutput,
   GetObjectCommandOutput,
+  HeadObjectCommandOutput,
   ListObjectsV2CommandOutput,
   PutObjectCommandOutput,
   S3Client,
@@ -31,6 +32,8 @@ type S3Config = Extract<ConnectorContext['config'], { type: 's3' }>;
 type S3Module = typeof import('@aws-sdk/client-s3');
 
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+/** User metadata key that marks a conditional PUT as ours, to settle a broken pipe. */
+const WRITE_ID = 'b2betl-write-id';
 const TRANSIENT_NAMES = new Set([
   'SlowDown',
   'RequestTimeout',
@@ -265,32 +268,42 @@ export class S3Store implements ObjectStore {
   }
 
   private async put(path: string, body: Buffer, conditions: { IfNoneMatch?: string; IfMatch?: string }): Promise<string | undefined> {
+    const conditional = Boolean(conditions.IfNoneMatch || conditions.IfMatch);
+    const writeId = conditional ? randomUUID() : undefined;
     try {
       const answer = await this.send<PutObjectCommandOutput>('write', path, new this.sdk.PutObjectCommand({
         Bucket: this.bucket,
         Key: this.key(path),
         Body: body,
         ContentLength: body.length,
+        ...(writeId ? { Metadata: { [WRITE_ID]: writeId } } : {}),
         ...conditions,
       }));
       return bareEtag(answer.ETag);
     } catch (error) {
-      if (!(error instanceof TransientError) || (!conditions.IfNoneMatch && !conditions.IfMatch)) throw error;
-      return this.settleConditionalPut(path, body, conditions, error);
+      if (!(error instanceof TransientError) || !writeId) throw error;
+      return this.settleConditionalPut(path, writeId, conditions, error);
     }
   }
 
   /**
    * S3 may refuse a conditional PUT before it has read the body and close the connection, so
-   * the client sees a broken pipe instead of the 412. The object tells what happened: our own
-   * bytes (a single PUT's ETag is their MD5) mean the write landed; a condition that no longer
-   * holds means it was refused; anything else is the transport error it looked like.
+   * the client sees a broken pipe instead of the 412. The object tells what happened: our write
+   * id in its metadata means the write landed (equal bytes would not: another writer may have
+   * put the same content); a condition that no longer holds means it was refused; anything else
+   * is the transport error it looked like.
    */
-  private async settleConditionalPut(path: string, body: Buffer, conditions: { IfNoneMatch?: string; IfMatch?: string }, error: TransientError): Promise<string> {
-    const now = await this.stat(path);
-    if (now?.version === createHash('md5').update(body).digest('hex')) return now.version;
-    if (conditions.IfNoneMatch && now) throw new PreconditionFailed(this.url(path));
-    if (conditions.IfMatch && now?.version !== bareEtag(conditions.IfMatch)) throw new PreconditionFailed(this.url(path));
+  private async settleConditionalPut(path: string, writeId: string, conditions: { IfNoneMatch?: string; IfMatch?: string }, error: TransientError): Promise<string> {
+    let head: HeadObjectCommandOutput | undefined;
+    try {
+      head = await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(path) }));
+    } catch (headError) {
+      if ((headError as ErrorShape).$metadata?.httpStatusCode !== 404) throw error;
+    }
+    const version = bareEtag(head?.ETag);
+    if (version && head?.Metadata?.[WRITE_ID] === writeId) return version;
+    if (conditions.IfNoneMatch && head) throw new PreconditionFailed(this.url(path));
+    if (conditions.IfMatch && version !== bareEtag(conditions.IfMatch)) throw new PreconditionFailed(this.url(path));
     throw error;
   }
 
