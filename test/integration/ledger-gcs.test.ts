@@ -155,6 +155,36 @@ describe('GCS-backed ledger', () => {
     await b.close();
   });
 
+  it('holds its lock and lands its ledger when the answers to its writes were lost and the retries refused', async () => {
+    const retrying = await GcsStore.connect(
+      { name: 'ledger', config: { type: 'gcs', bucket: BUCKET, endpoint: double.endpoint }, baseDir: process.cwd(), log: silentLogger },
+      { retries: 2 },
+    );
+    const ledger = await GcsLedger.open(location, retrying);
+    const lost: string[] = [];
+    let loseNext = false;
+    double.intercept((request) => {
+      if (request.method !== 'POST' || !request.query.name || !loseNext) return undefined;
+      loseNext = false;
+      lost.push(request.query.name);
+      return 'lose-answer';
+    });
+    loseNext = true;
+    await ledger.lock('orders', 'run-a', LEASE);
+    const taken = lockObject('orders');
+    assert.equal(taken?.run_id, 'run-a');
+    loseNext = true;
+    await ledger.renewLock('orders', 'run-a', LEASE);
+    assert.notEqual(lockObject('orders')?.expires_at, undefined);
+    recordRun(ledger, 'orders', 'run-a', 'a.csv', '2024-05-01');
+    loseNext = true;
+    await ledger.close();
+    const lock = `${object}.locks/orders.lock`;
+    assert.deepEqual(lost, [lock, lock, object], 'the first write of each step landed without an answer');
+    assert.equal(lockObject('orders'), undefined, 'the lock is released on its own generation');
+    assert.equal(await remote((copy) => copy.ledger.cursor('orders')), '2024-05-01');
+  });
+
   it('takes over an expired lock, or one whose process is gone, in exactly one run', async () => {
     const stale: LockObject = {
       job: 'orders',

@@ -36,6 +36,8 @@ export type Interception =
   | { readonly status: number; readonly reason?: string; readonly message?: string }
   /** Destroys the socket without answering (a dropped connection, a crash mid-upload). */
   | 'reset'
+  /** Serves the request, then drops the connection before the answer leaves. */
+  | 'lose-answer'
   | undefined;
 
 /** A running double and the helpers tests use to seed and inspect it. */
@@ -339,7 +341,12 @@ export async function startGcsDouble(options: { buckets?: readonly string[] } = 
       request.socket.destroy();
       return;
     }
-    if (intercepted) {
+    if (intercepted === 'lose-answer') {
+      response.end = (() => {
+        request.socket.destroy();
+        return response;
+      }) as typeof response.end;
+    } else if (intercepted) {
       await readBody(request);
       throw new HttpFailure(intercepted.status, intercepted.reason ?? 'backendError', intercepted.message ?? 'Injected failure.');
     }
