@@ -445,3 +445,40 @@ conformance('local', localHarness);
 conformance('gcs', gcsHarness);
 conformance('s3', s3Harness);
 conformance('azure', azureHarness);
+
+describe('S3 conditional writes whose answer was lost', () => {
+  let server: S3rverHandle;
+  let config: Parameters<typeof context>[1];
+  before(async () => {
+    server = await startS3rver({ buckets: [BUCKET] });
+    config = {
+      type: 's3',
+      bucket: BUCKET,
+      endpoint: server.endpoint,
+      force_path_style: true,
+      region: 'us-east-1',
+      access_key_id: server.accessKeyId,
+      secret_access_key: server.secretAccessKey,
+      prefix: 'lost',
+    };
+  });
+  after(() => server.stop());
+
+  for (const maxAttempts of [1, 3]) {
+    const how = maxAttempts === 1 ? 'the dropped connection' : "the client's refused retry";
+    it(`count as written, not as ${how}`, async () => {
+      const store = await S3Store.connect(context('lake', config), { maxAttempts });
+      const key = `tries-${maxAttempts}.json`;
+      await server.loseAnswer(BUCKET, `lost/${key}`);
+      const created = await store.write(key, Buffer.from('{"v":1}'), { ifGeneration: '0' });
+      assert.equal((await store.stat(key))?.version, created);
+      await server.loseAnswer(BUCKET, `lost/${key}`);
+      const replaced = await store.write(key, Buffer.from('{"v":2}'), { ifGeneration: created });
+      assert.notEqual(replaced, created);
+      assert.equal((await store.stat(key))?.version, replaced);
+      assert.equal(await text(await store.read(key)), '{"v":2}');
+      await assert.rejects(store.write(key, Buffer.from('{"v":2}'), { ifGeneration: '0' }), PreconditionFailed, 'equal bytes from before are not this write');
+      await store.close();
+    });
+  }
+});

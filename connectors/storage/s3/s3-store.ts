@@ -281,19 +281,25 @@ export class S3Store implements ObjectStore {
       }));
       return bareEtag(answer.ETag);
     } catch (error) {
-      if (!(error instanceof TransientError) || !writeId) throw error;
+      if (!writeId || !(error instanceof TransientError || error instanceof PreconditionFailed)) throw error;
       return this.settleConditionalPut(path, writeId, conditions, error);
     }
   }
 
   /**
-   * S3 may refuse a conditional PUT before it has read the body and close the connection, so
-   * the client sees a broken pipe instead of the 412. The object tells what happened: our write
-   * id in its metadata means the write landed (equal bytes would not: another writer may have
-   * put the same content); a condition that no longer holds means it was refused; anything else
-   * is the transport error it looked like.
+   * A failed conditional PUT may not be what it looks like. S3 may refuse one before it has read
+   * the body and close the connection, so the client sees a broken pipe instead of the 412; and
+   * when a write lands but its answer is lost, the client's retry is refused by the write's own
+   * result. The object tells what happened: our write id in its metadata means the write landed
+   * (equal bytes would not: another writer may have put the same content); a condition that no
+   * longer holds means it was refused; anything else is the error it looked like.
    */
-  private async settleConditionalPut(path: string, writeId: string, conditions: { IfNoneMatch?: string; IfMatch?: string }, error: TransientError): Promise<string> {
+  private async settleConditionalPut(
+    path: string,
+    writeId: string,
+    conditions: { IfNoneMatch?: string; IfMatch?: string },
+    error: TransientError | PreconditionFailed,
+  ): Promise<string> {
     let head: HeadObjectCommandOutput | undefined;
     try {
       head = await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(path) }));
@@ -385,7 +391,7 @@ export class S3Store implements ObjectStore {
     if (/Region is missing/i.test(message)) {
       return new ConfigError([{ file: '', path: '', message: `no AWS region for ${connection}`, fix: `set region in ${connection} or AWS_REGION` }]);
     }
-    if (TRANSIENT_NAMES.has(name) || status === 429 || (status !== undefined && status >= 500) || /socket hang up|ECONNRESET/i.test(message)) {
+    if (TRANSIENT_NAMES.has(name) || TRANSIENT_NAMES.has(shape.code ?? '') || status === 429 || (status !== undefined && status >= 500) || /socket hang up|ECONNRESET/i.test(message)) {
       return new TransientError(`S3 failed to ${action} ${where}${status ? ` (${status})` : ''}: ${message}`, 'retried automatically; if it persists, check the S3 service status');
     }
     if (name === 'ECONNREFUSED' || name === 'ENOTFOUND' || shape.code === 'ECONNREFUSED' || shape.code === 'ENOTFOUND') {
