@@ -85,14 +85,23 @@ describe('transient failures', () => {
 });
 
 describe('s3: a conditional PUT cut off before its answer', () => {
-  /** Drops every PUT before reading its body, as S3 may when it refuses one; HEAD shows `etag` (404 without). */
-  async function cuttingServer(etag: string | undefined): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  /**
+   * Drops every PUT before answering, as S3 may when it refuses one. HEAD shows `etag` (404
+   * without), and the write id the PUT carried when the object is to be `ours`.
+   */
+  async function cuttingServer(etag: string | undefined, ours: boolean): Promise<{ endpoint: string; stop(): Promise<void> }> {
+    let writeId: string | undefined;
     const server = http.createServer((request, response) => {
-      if (request.method === 'PUT') return void request.socket.destroy();
+      if (request.method === 'PUT') {
+        writeId = request.headers['x-amz-meta-b2betl-write-id'] as string | undefined;
+        return void request.socket.destroy();
+      }
       request.resume();
       const bucket = new URL(request.url!, 'http://x').pathname.replace(/\/$/, '') === `/${BUCKET}`;
       const found = request.method === 'HEAD' && (etag !== undefined || bucket);
-      response.writeHead(found ? 200 : 404, found && etag && !bucket ? { etag: `"${etag}"`, 'content-length': '4' } : {});
+      const headers: http.OutgoingHttpHeaders = found && etag && !bucket ? { etag: `"${etag}"`, 'content-length': '4' } : {};
+      if (ours && writeId) headers['x-amz-meta-b2betl-write-id'] = writeId;
+      response.writeHead(found ? 200 : 404, headers);
       response.end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -108,14 +117,15 @@ describe('s3: a conditional PUT cut off before its answer', () => {
   const body = Buffer.from('mine');
   const md5 = createHash('md5').update(body).digest('hex');
 
-  for (const { name, etag, ifGeneration, outcome } of [
-    { name: 'an object that exists refused If-None-Match', etag: 'f00d', ifGeneration: '0', outcome: 'refused' },
-    { name: 'an object of another version refused If-Match', etag: 'f00d', ifGeneration: 'beef', outcome: 'refused' },
-    { name: 'an object holding our bytes means the write landed', etag: md5, ifGeneration: '0', outcome: 'landed' },
-    { name: 'a condition that still holds leaves the transport error', etag: undefined, ifGeneration: '0', outcome: 'transient' },
+  for (const { name, etag, ours, ifGeneration, outcome } of [
+    { name: 'an object that exists refused If-None-Match', etag: 'f00d', ours: false, ifGeneration: '0', outcome: 'refused' },
+    { name: 'an object of another version refused If-Match', etag: 'f00d', ours: false, ifGeneration: 'beef', outcome: 'refused' },
+    { name: 'an object carrying our write id means the write landed', etag: md5, ours: true, ifGeneration: '0', outcome: 'landed' },
+    { name: 'our bytes written by someone else refused If-None-Match', etag: md5, ours: false, ifGeneration: '0', outcome: 'refused' },
+    { name: 'a condition that still holds leaves the transport error', etag: undefined, ours: false, ifGeneration: '0', outcome: 'transient' },
   ] as const) {
     it(name, async () => {
-      const server = await cuttingServer(etag);
+      const server = await cuttingServer(etag, ours);
       try {
         const store = await open(server.endpoint);
         const written = store.write('state.json', body, { ifGeneration });
