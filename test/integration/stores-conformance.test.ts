@@ -14,10 +14,11 @@ import { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, describe, it } from 'node:test';
-import { PreconditionFailed, type ConnectorFactories, type ObjectInfo, type ObjectStore } from '../../src/core/connector.js';
+import { PreconditionFailed, type ObjectInfo, type ObjectStore } from '../../src/core/connector.js';
 import { EtlError } from '../../src/core/errors.js';
 import { AzureStore } from '../../connectors/storage/azure/azure-store.js';
 import { GcsStore } from '../../connectors/storage/gcs/gcs-store.js';
+import { store as localStore } from '../../connectors/storage/local/index.js';
 import { S3Store } from '../../connectors/storage/s3/s3-store.js';
 import { startAzurite, type AzuriteHandle } from '../support/azurite.js';
 import { collect, messageAndHint, storeContext as context, text } from '../support/store-testing.js';
@@ -41,13 +42,13 @@ interface Harness {
   seed(root: string, files: Iterable<{ path: string; data: string }>): Promise<void>;
   /** The URL scheme and host part `url()` starts with. */
   readonly urlStart: string;
-  /** A store on a bucket (container) the server does not have, and its name. */
+  /** A store on a bucket (container) the server does not have, and its name (remote stores). */
   missing?(): Promise<{ store: ObjectStore; name: string }>;
   /** What `nativeUri()` gives for a path under the root, when the store has native URIs. */
   nativeStart?: string;
   /** Listing requests the server has answered so far, when it can tell. */
   listRequests?(): number;
-  /** A store whose credentials are refused, the secrets that must never show, and an undo. */
+  /** A store whose credentials are refused, the secrets that must never show, and an undo (remote stores). */
   refused?(): Promise<{ store: ObjectStore; secrets: string[]; restore?: () => void }>;
   stop(): Promise<void>;
 }
@@ -83,15 +84,12 @@ function freshRoot(kind: string): string {
 // ---------------------------------------------------------------------------------------------
 // Harnesses
 
-async function localHarness(): Promise<Harness | undefined> {
-  const factories = (await import('../../connectors/storage/local/index.js')) as ConnectorFactories;
-  if (!factories.store) return undefined;
-  const open = factories.store;
+async function localHarness(): Promise<Harness> {
   const base = await mkdtemp(path.join(SCRATCH, 'b2betl-local-store-'));
   return {
     kind: 'local',
     urlStart: base,
-    open: (root) => open(context('files', { type: 'local', path: path.join(base, root) })),
+    open: (root) => localStore(context('files', { type: 'local', path: path.join(base, root) })),
     async seed(root, files) {
       const folders = new Map<string, Promise<unknown>>();
       await inBatches(files, 64, async (file) => {
@@ -199,14 +197,14 @@ async function azureHarness(): Promise<Harness> {
 // ---------------------------------------------------------------------------------------------
 // The shared body
 
-const harnesses: Promise<Harness | undefined>[] = [];
+const harnesses: Promise<Harness>[] = [];
 
 after(async () => {
   for (const harness of harnesses) await (await harness.catch(() => undefined))?.stop();
 });
 
-/** Registers the shared body for one store. */
-function conformance(kind: string, start: () => Promise<Harness | undefined>): void {
+/** Registers the shared body for one store; a `remote` one also has buckets and credentials. */
+function conformance(kind: string, start: () => Promise<Harness>, remote: boolean): void {
   describe(`${kind} store conformance`, () => {
     let harness: Harness | undefined;
     before(async () => {
@@ -219,8 +217,7 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
       return harness;
     };
 
-    it('lists nested prefixes with paths relative to the connection prefix', async (t) => {
-      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+    it('lists nested prefixes with paths relative to the connection prefix', async () => {
       const h = need();
       const root = freshRoot(kind);
       const store = await h.open(root);
@@ -259,8 +256,7 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
       }
     });
 
-    it('pages through listings', async (t) => {
-      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+    it('pages through listings', async () => {
       const h = need();
       const root = freshRoot(kind);
       const store = await h.open(root, { pageSize: 3 });
@@ -273,7 +269,6 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
     });
 
     it(`lists ${MANY.toLocaleString('en')} objects with flat memory`, async (t) => {
-      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
       const h = need();
       const root = freshRoot(kind);
       const seedStart = Date.now();
@@ -321,8 +316,7 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
       assert.ok(rssGrowth < 128 * 1024 * 1024, `RSS grew by ${mb(rssGrowth)} while listing`);
     });
 
-    it('reads whole objects as streams, byte ranges, and metadata', async (t) => {
-      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+    it('reads whole objects as streams, byte ranges, and metadata', async () => {
       const h = need();
       const store = await h.open(freshRoot(kind));
       const bytes = Buffer.alloc(300_000);
@@ -347,8 +341,7 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
       );
     });
 
-    it('writes with and without preconditions', async (t) => {
-      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+    it('writes with and without preconditions', async () => {
       const h = need();
       const store = await h.open(freshRoot(kind));
       const first = await store.write('w/state.json', Buffer.from('{"v":1}'));
@@ -378,8 +371,7 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
       await assert.rejects(store.write('w/big.bin', Readable.from(pieces), { ifGeneration: '0' }), PreconditionFailed);
     });
 
-    it('deletes, optionally on a version', async (t) => {
-      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+    it('deletes, optionally on a version', async () => {
       const h = need();
       const store = await h.open(freshRoot(kind));
       const stale = await store.write('d/x.txt', Buffer.from('one'));
@@ -395,11 +387,19 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
       assert.deepEqual(await collect(store, 'd/'), []);
     });
 
-    it('names a missing bucket and says what to check', async (t) => {
-      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
+    it('never shows credentials in url()', async () => {
       const h = need();
-      if (!h.missing) return t.skip(`${kind} has no buckets`);
-      const { store, name } = await h.missing();
+      const root = freshRoot(kind);
+      const store = await h.open(root);
+      assert.ok(store.url('x/y.csv').startsWith(h.urlStart), store.url('x/y.csv'));
+      assert.ok(store.url('x/y.csv').endsWith(`${root}/x/y.csv`));
+      assert.equal(store.nativeUri?.('x/y.csv'), h.nativeStart === undefined ? undefined : `${h.nativeStart}${root}/x/y.csv`);
+    });
+
+    if (!remote) return;
+
+    it('names a missing bucket and says what to check', async () => {
+      const { store, name } = await need().missing!();
       for (const attempt of [() => collect(store, ''), () => store.stat('a.csv'), () => store.read('a.csv')]) {
         await assert.rejects(attempt(), (error: unknown) => {
           assert.ok(error instanceof EtlError, String(error));
@@ -410,29 +410,21 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
       }
     });
 
-    it('never shows credentials in url() or in errors', async (t) => {
-      if (!harness) return t.skip(`connectors/storage/${kind} exports no store factory yet`);
-      const h = need();
-      const root = freshRoot(kind);
-      const store = await h.open(root);
-      assert.ok(store.url('x/y.csv').startsWith(h.urlStart), store.url('x/y.csv'));
-      assert.ok(store.url('x/y.csv').endsWith(`${root}/x/y.csv`));
-      assert.equal(store.nativeUri?.('x/y.csv'), h.nativeStart === undefined ? undefined : `${h.nativeStart}${root}/x/y.csv`);
-      if (!h.refused) return t.skip(`${kind} has no credentials`);
-      const { store: refused, secrets, restore } = await h.refused();
+    it('never shows refused credentials in errors', async () => {
+      const { store: refused, secrets, restore } = await need().refused!();
       try {
-      for (const secret of secrets) assert.ok(!refused.url('x/y.csv').includes(secret));
-      let failure: unknown;
-      try {
-        await collect(refused, '');
-      } catch (error) {
-        failure = error;
-      }
-      assert.ok(failure instanceof EtlError, `a refused listing raises an EtlError, got ${String(failure)}`);
-      const shown = `${failure.describe()}\n${failure.stack ?? ''}`;
-      assert.match(failure.message, /credentials/i);
-      assert.match(failure.hint ?? '', /check/i);
-      for (const secret of secrets) assert.ok(!shown.includes(secret), 'the secret does not show');
+        for (const secret of secrets) assert.ok(!refused.url('x/y.csv').includes(secret));
+        let failure: unknown;
+        try {
+          await collect(refused, '');
+        } catch (error) {
+          failure = error;
+        }
+        assert.ok(failure instanceof EtlError, `a refused listing raises an EtlError, got ${String(failure)}`);
+        const shown = `${failure.describe()}\n${failure.stack ?? ''}`;
+        assert.match(failure.message, /credentials/i);
+        assert.match(failure.hint ?? '', /check/i);
+        for (const secret of secrets) assert.ok(!shown.includes(secret), 'the secret does not show');
         await assert.rejects(refused.read('x/y.csv'), (error: unknown) => error instanceof EtlError && secrets.every((secret) => !messageAndHint(error).includes(secret)));
       } finally {
         restore?.();
@@ -441,10 +433,10 @@ function conformance(kind: string, start: () => Promise<Harness | undefined>): v
   });
 }
 
-conformance('local', localHarness);
-conformance('gcs', gcsHarness);
-conformance('s3', s3Harness);
-conformance('azure', azureHarness);
+conformance('local', localHarness, false);
+conformance('gcs', gcsHarness, true);
+conformance('s3', s3Harness, true);
+conformance('azure', azureHarness, true);
 
 describe('S3 conditional writes whose answer was lost', () => {
   let server: S3rverHandle;
