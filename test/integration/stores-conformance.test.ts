@@ -459,7 +459,7 @@ describe('S3 conditional writes whose answer was lost', () => {
   for (const maxAttempts of [1, 3]) {
     const how = maxAttempts === 1 ? 'the dropped connection' : "the client's refused retry";
     it(`count as written, not as ${how}`, async () => {
-      const store = await S3Store.connect(context('lake', config), { maxAttempts });
+      const store = await S3Store.connect(context('lake', config), { maxAttempts, partSize: 5 * 1024 * 1024 });
       const key = `tries-${maxAttempts}.json`;
       await server.loseAnswer(BUCKET, `lost/${key}`);
       const created = await store.write(key, Buffer.from('{"v":1}'), { ifGeneration: '0' });
@@ -470,6 +470,13 @@ describe('S3 conditional writes whose answer was lost', () => {
       assert.equal((await store.stat(key))?.version, replaced);
       assert.equal(await text(await store.read(key)), '{"v":2}');
       await assert.rejects(store.write(key, Buffer.from('{"v":2}'), { ifGeneration: '0' }), PreconditionFailed, 'equal bytes from before are not this write');
+      // A streamed write in parts: the answer to its completion is the one lost.
+      const big = Buffer.alloc(6 * 1024 * 1024, maxAttempts);
+      const pieces = () => Readable.from(Array.from({ length: 6 }, (_, index) => big.subarray(index << 20, (index + 1) << 20)));
+      await server.loseAnswer(BUCKET, `lost/big-${key}`);
+      const streamed = await store.write(`big-${key}`, pieces(), { ifGeneration: '0' });
+      assert.equal((await store.stat(`big-${key}`))?.version, streamed);
+      await assert.rejects(store.write(`big-${key}`, pieces(), { ifGeneration: '0' }), PreconditionFailed);
       await store.close();
     });
   }

@@ -48,6 +48,13 @@ const TRANSIENT_NAMES = new Set([
 ]);
 const AUTH_NAMES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'CredentialsProviderError']);
 
+/** The condition of a write, and the write id that marks a conditional one as ours. */
+interface ConditionalWrite {
+  readonly conditions: { IfNoneMatch?: string; IfMatch?: string };
+  readonly metadata: Record<string, string>;
+  readonly writeId?: string;
+}
+
 interface ErrorShape {
   name?: string;
   code?: string;
@@ -199,8 +206,8 @@ export class S3Store implements ObjectStore {
   }
 
   async write(path: string, data: Buffer | Readable, options: { ifGeneration?: string } = {}): Promise<string | undefined> {
-    const conditions = this.conditions(options.ifGeneration);
-    if (Buffer.isBuffer(data)) return this.put(path, data, conditions);
+    const write = this.conditionalWrite(options.ifGeneration);
+    if (Buffer.isBuffer(data)) return this.settled(path, write, () => this.put(path, data, write));
     const parts: Buffer[] = [];
     let buffered = 0;
     let upload: { id: string; parts: { PartNumber: number; ETag?: string }[] } | undefined;
@@ -210,22 +217,25 @@ export class S3Store implements ObjectStore {
         parts.push(bytes);
         buffered += bytes.length;
         if (buffered >= this.options.partSize) {
-          upload ??= await this.startMultipart(path);
+          upload ??= await this.startMultipart(path, write);
           await this.uploadPart(path, upload, Buffer.concat(parts));
           parts.length = 0;
           buffered = 0;
         }
       }
-      if (!upload) return await this.put(path, Buffer.concat(parts), conditions);
+      if (!upload) return await this.settled(path, write, () => this.put(path, Buffer.concat(parts), write));
       if (buffered > 0) await this.uploadPart(path, upload, Buffer.concat(parts));
-      const done = await this.send<CompleteMultipartUploadCommandOutput>('write', path, new this.sdk.CompleteMultipartUploadCommand({
-        Bucket: this.bucket,
-        Key: this.key(path),
-        UploadId: upload.id,
-        MultipartUpload: { Parts: upload.parts },
-        ...conditions,
-      }));
-      return bareEtag(done.ETag);
+      const { id, parts: uploaded } = upload;
+      return await this.settled(path, write, async () => {
+        const done = await this.send<CompleteMultipartUploadCommandOutput>('write', path, new this.sdk.CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.key(path),
+          UploadId: id,
+          MultipartUpload: { Parts: uploaded },
+          ...write.conditions,
+        }));
+        return bareEtag(done.ETag);
+      });
     } catch (error) {
       if (upload) {
         await this.client
@@ -262,59 +272,67 @@ export class S3Store implements ObjectStore {
     return this.root + path.replace(/^\/+/, '');
   }
 
-  private conditions(ifGeneration: string | undefined): { IfNoneMatch?: string; IfMatch?: string } {
-    if (ifGeneration === undefined) return {};
-    return ifGeneration === '0' ? { IfNoneMatch: '*' } : { IfMatch: `"${ifGeneration}"` };
+  /**
+   * The request headers of a write: its condition, and for a conditional write a fresh write id
+   * in the object's metadata, by which {@link settled} tells our own landed write.
+   */
+  private conditionalWrite(ifGeneration: string | undefined): ConditionalWrite {
+    if (ifGeneration === undefined) return { conditions: {}, metadata: {} };
+    const writeId = randomUUID();
+    return {
+      conditions: ifGeneration === '0' ? { IfNoneMatch: '*' } : { IfMatch: `"${ifGeneration}"` },
+      metadata: { [WRITE_ID]: writeId },
+      writeId,
+    };
   }
 
-  private async put(path: string, body: Buffer, conditions: { IfNoneMatch?: string; IfMatch?: string }): Promise<string | undefined> {
-    const conditional = Boolean(conditions.IfNoneMatch || conditions.IfMatch);
-    const writeId = conditional ? randomUUID() : undefined;
-    try {
-      const answer = await this.send<PutObjectCommandOutput>('write', path, new this.sdk.PutObjectCommand({
-        Bucket: this.bucket,
-        Key: this.key(path),
-        Body: body,
-        ContentLength: body.length,
-        ...(writeId ? { Metadata: { [WRITE_ID]: writeId } } : {}),
-        ...conditions,
-      }));
-      return bareEtag(answer.ETag);
-    } catch (error) {
-      if (!writeId || !(error instanceof TransientError || error instanceof PreconditionFailed)) throw error;
-      return this.settleConditionalPut(path, writeId, conditions, error);
-    }
+  private async put(path: string, body: Buffer, write: ConditionalWrite): Promise<string | undefined> {
+    const answer = await this.send<PutObjectCommandOutput>('write', path, new this.sdk.PutObjectCommand({
+      Bucket: this.bucket,
+      Key: this.key(path),
+      Body: body,
+      ContentLength: body.length,
+      Metadata: write.metadata,
+      ...write.conditions,
+    }));
+    return bareEtag(answer.ETag);
   }
 
   /**
-   * A failed conditional PUT may not be what it looks like. S3 may refuse one before it has read
-   * the body and close the connection, so the client sees a broken pipe instead of the 412; and
-   * when a write lands but its answer is lost, the client's retry is refused by the write's own
-   * result. The object tells what happened: our write id in its metadata means the write landed
-   * (equal bytes would not: another writer may have put the same content); a condition that no
-   * longer holds means it was refused; anything else is the error it looked like.
+   * Runs the last request of a write. A conditional one that fails may not have failed: S3 may
+   * refuse it before reading the body and close the connection, so the client sees a broken pipe
+   * instead of the 412; and when a write lands but its answer is lost, the client's retry is
+   * refused by the write's own result. The object tells what happened: our write id in its
+   * metadata means the write landed (equal bytes would not: another writer may have put the same
+   * content); a condition that no longer holds means it was refused; anything else is the error
+   * it looked like.
    */
-  private async settleConditionalPut(
-    path: string,
-    writeId: string,
-    conditions: { IfNoneMatch?: string; IfMatch?: string },
-    error: TransientError | PreconditionFailed,
-  ): Promise<string> {
-    let head: HeadObjectCommandOutput | undefined;
+  private async settled(path: string, write: ConditionalWrite, request: () => Promise<string | undefined>): Promise<string | undefined> {
     try {
-      head = await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(path) }));
-    } catch (headError) {
-      if ((headError as ErrorShape).$metadata?.httpStatusCode !== 404) throw error;
+      return await request();
+    } catch (error) {
+      if (!write.writeId || !(error instanceof TransientError || error instanceof PreconditionFailed)) throw error;
+      let head: HeadObjectCommandOutput | undefined;
+      try {
+        head = await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(path) }));
+      } catch (headError) {
+        if ((headError as ErrorShape).$metadata?.httpStatusCode !== 404) throw error;
+      }
+      const version = bareEtag(head?.ETag);
+      const { IfNoneMatch, IfMatch } = write.conditions;
+      if (version && head?.Metadata?.[WRITE_ID] === write.writeId) return version;
+      if (IfNoneMatch && head) throw new PreconditionFailed(this.url(path));
+      if (IfMatch && version !== bareEtag(IfMatch)) throw new PreconditionFailed(this.url(path));
+      throw error;
     }
-    const version = bareEtag(head?.ETag);
-    if (version && head?.Metadata?.[WRITE_ID] === writeId) return version;
-    if (conditions.IfNoneMatch && head) throw new PreconditionFailed(this.url(path));
-    if (conditions.IfMatch && version !== bareEtag(conditions.IfMatch)) throw new PreconditionFailed(this.url(path));
-    throw error;
   }
 
-  private async startMultipart(path: string): Promise<{ id: string; parts: { PartNumber: number; ETag?: string }[] }> {
-    const created = await this.send<CreateMultipartUploadCommandOutput>('write', path, new this.sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key(path) }));
+  private async startMultipart(path: string, write: ConditionalWrite): Promise<{ id: string; parts: { PartNumber: number; ETag?: string }[] }> {
+    const created = await this.send<CreateMultipartUploadCommandOutput>('write', path, new this.sdk.CreateMultipartUploadCommand({
+      Bucket: this.bucket,
+      Key: this.key(path),
+      Metadata: write.metadata,
+    }));
     if (!created.UploadId) throw new EtlError(`S3 gave no upload id for ${this.url(path)}`);
     return { id: created.UploadId, parts: [] };
   }
