@@ -36,6 +36,8 @@ export interface ObjectStore {
   /**
    * Writes an object. With `ifGeneration` the write succeeds only if the object's current
    * version is that one (`'0'`: only if it does not exist); otherwise it throws {@link PreconditionFailed}.
+   * A conditional write that landed counts as written even when its answer was lost (a store
+   * marks it with a write id in the object's metadata), so a refusal means it did not land.
    * Returns the new version.
    */
   write(path: string, data: Buffer | Readable, options?: { ifGeneration?: string }): Promise<string | undefined>;

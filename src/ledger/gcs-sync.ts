@@ -32,14 +32,6 @@ export interface LockObject {
   readonly expires_at: string;
 }
 
-/**
- * Whether a lock object names this run in this process: then our own write landed, even when
- * its answer was lost and the client's retry of it was refused.
- */
-function isOurs(holder: LockObject | undefined, runId: string): boolean {
-  return holder?.run_id === runId && holder.host === hostname() && holder.pid === process.pid;
-}
-
 /** `gs://bucket/path/ledger.sqlite` → bucket and object path. */
 export function parseLedgerUri(location: string): { bucket: string; object: string } {
   const match = /^gs:\/\/([^/]+)\/(.+[^/])$/.exec(location.trim());
@@ -166,10 +158,6 @@ export class GcsLedger implements OpenLedger {
       const current = await this.store.readVersion(lockPath);
       if (!current) continue;
       const holder = this.parseLock(current.data, lockPath);
-      if (isOurs(holder, runId)) {
-        this.held.set(job, { runId, generation: current.version });
-        return;
-      }
       const expired = !holder || Date.parse(holder.expires_at) < Date.now();
       const gone = holder !== undefined && holder.host === hostname() && holder.pid !== process.pid && !processAlive(holder.pid);
       if (!expired && !gone) {
@@ -200,11 +188,6 @@ export class GcsLedger implements OpenLedger {
       this.held.set(job, { runId, generation: generation ?? '' });
     } catch (error) {
       if (!(error instanceof PreconditionFailed)) throw error;
-      const current = await this.store.readVersion(this.lockPath(job));
-      if (current && isOurs(this.parseLock(current.data, this.lockPath(job)), runId)) {
-        this.held.set(job, { runId, generation: current.version });
-        return;
-      }
       this.held.delete(job);
       throw new LockedError(`the lock of job ${job} was taken over by another run while run ${runId} held it`, 'the lease expired: this run must stop');
     }

@@ -23,6 +23,7 @@ import { S3Store } from '../../connectors/storage/s3/s3-store.js';
 import { startAzurite, type AzuriteHandle } from '../support/azurite.js';
 import { collect, messageAndHint, storeContext as context, text } from '../support/store-testing.js';
 import { startGcsDouble, type GcsDouble } from '../support/gcs-double.js';
+import { startLossyProxy } from '../support/lossy-proxy.js';
 import { startS3rver, type S3rverHandle } from '../support/s3rver.js';
 
 setFlagsFromString('--expose-gc');
@@ -438,46 +439,133 @@ conformance('gcs', gcsHarness, true);
 conformance('s3', s3Harness, true);
 conformance('azure', azureHarness, true);
 
-describe('S3 conditional writes whose answer was lost', () => {
-  let server: S3rverHandle;
-  let config: Parameters<typeof context>[1];
-  before(async () => {
-    server = await startS3rver({ buckets: [BUCKET] });
-    config = {
-      type: 's3',
-      bucket: BUCKET,
-      endpoint: server.endpoint,
-      force_path_style: true,
-      region: 'us-east-1',
-      access_key_id: server.accessKeyId,
-      secret_access_key: server.secretAccessKey,
-      prefix: 'lost',
-    };
-  });
-  after(() => server.stop());
+// ---------------------------------------------------------------------------------------------
+// Conditional writes whose answer was lost
 
-  for (const maxAttempts of [1, 3]) {
-    const how = maxAttempts === 1 ? 'the dropped connection' : "the client's refused retry";
-    it(`count as written, not as ${how}`, async () => {
-      const store = await S3Store.connect(context('lake', config), { maxAttempts, partSize: 5 * 1024 * 1024 });
-      const key = `tries-${maxAttempts}.json`;
-      await server.loseAnswer(BUCKET, `lost/${key}`);
-      const created = await store.write(key, Buffer.from('{"v":1}'), { ifGeneration: '0' });
-      assert.equal((await store.stat(key))?.version, created);
-      await server.loseAnswer(BUCKET, `lost/${key}`);
-      const replaced = await store.write(key, Buffer.from('{"v":2}'), { ifGeneration: created });
-      assert.notEqual(replaced, created);
-      assert.equal((await store.stat(key))?.version, replaced);
-      assert.equal(await text(await store.read(key)), '{"v":2}');
-      await assert.rejects(store.write(key, Buffer.from('{"v":2}'), { ifGeneration: '0' }), PreconditionFailed, 'equal bytes from before are not this write');
-      // A streamed write in parts: the answer to its completion is the one lost.
-      const big = Buffer.alloc(6 * 1024 * 1024, maxAttempts);
-      const pieces = () => Readable.from(Array.from({ length: 6 }, (_, index) => big.subarray(index << 20, (index + 1) << 20)));
-      await server.loseAnswer(BUCKET, `lost/big-${key}`);
-      const streamed = await store.write(`big-${key}`, pieces(), { ifGeneration: '0' });
-      assert.equal((await store.stat(`big-${key}`))?.version, streamed);
-      await assert.rejects(store.write(`big-${key}`, pieces(), { ifGeneration: '0' }), PreconditionFailed);
-      await store.close();
+/** What the lost-answer cases need of a store's server. */
+interface LostAnswers {
+  /** A store rooted at `lost/`, its client retrying failed requests `retries` times. */
+  open(retries: number): Promise<ObjectStore>;
+  /** The next conditional write of `lost/<path>` lands, but its answer never arrives. */
+  loseAnswer(path: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A write that landed counts as written, though its answer was lost: with no retries the client
+ * sees a dropped connection; with retries, its retry is refused by the write's own result.
+ */
+function lostAnswers(kind: string, start: () => Promise<LostAnswers>): void {
+  describe(`${kind}: conditional writes whose answer was lost`, () => {
+    let server: LostAnswers;
+    before(async () => {
+      server = await start();
     });
-  }
+    after(() => server.stop());
+
+    for (const retries of [0, 2]) {
+      it(`count as written, not as ${retries === 0 ? 'the dropped connection' : "the client's refused retry"}`, async () => {
+        const store = await server.open(retries);
+        const key = `retries-${retries}.json`;
+        await server.loseAnswer(key);
+        const created = await store.write(key, Buffer.from('{"v":1}'), { ifGeneration: '0' });
+        assert.equal((await store.stat(key))?.version, created);
+        await server.loseAnswer(key);
+        const replaced = await store.write(key, Buffer.from('{"v":2}'), { ifGeneration: created });
+        assert.notEqual(replaced, created);
+        assert.equal((await store.stat(key))?.version, replaced);
+        assert.equal(await text(await store.read(key)), '{"v":2}');
+        await assert.rejects(store.write(key, Buffer.from('{"v":2}'), { ifGeneration: '0' }), PreconditionFailed, 'equal bytes from before are not this write');
+        // A streamed write: the answer to the request that finishes it is the one lost.
+        const big = Buffer.alloc(6 * 1024 * 1024, retries);
+        const pieces = () => Readable.from(Array.from({ length: 6 }, (_, index) => big.subarray(index << 20, (index + 1) << 20)));
+        await server.loseAnswer(`big-${key}`);
+        const streamed = await store.write(`big-${key}`, pieces(), { ifGeneration: '0' });
+        assert.equal((await store.stat(`big-${key}`))?.version, streamed);
+        assert.ok(Buffer.from(await store.readRange(`big-${key}`, 0, big.length)).equals(big));
+        await assert.rejects(store.write(`big-${key}`, pieces(), { ifGeneration: '0' }), PreconditionFailed);
+        await store.close?.();
+      });
+    }
+  });
+}
+
+lostAnswers('gcs', async () => {
+  const double = await startGcsDouble({ buckets: [BUCKET] });
+  const config = { type: 'gcs' as const, bucket: BUCKET, endpoint: double.endpoint, prefix: 'lost' };
+  return {
+    open: (retries) => GcsStore.connect(context('lake', config), { retries }),
+    async loseAnswer(path) {
+      // A resumable upload finishes with a PUT to its session, which names no object.
+      let session = false;
+      double.intercept((request) => {
+        if (request.method === 'POST' && request.query.name === `lost/${path}`) {
+          if (request.query.uploadType !== 'resumable') return (double.intercept(undefined), 'lose-answer');
+          session = true;
+        } else if (session && request.method === 'PUT' && request.query.upload_id) {
+          double.intercept(undefined);
+          return 'lose-answer';
+        }
+        return undefined;
+      });
+    },
+    stop: () => double.stop(),
+  };
+});
+
+lostAnswers('s3', async () => {
+  const server = await startS3rver({ buckets: [BUCKET] });
+  const proxy = await startLossyProxy(server.endpoint);
+  const config = {
+    type: 's3' as const,
+    bucket: BUCKET,
+    endpoint: proxy.endpoint,
+    force_path_style: true,
+    region: 'us-east-1',
+    access_key_id: server.accessKeyId,
+    secret_access_key: server.secretAccessKey,
+    prefix: 'lost',
+  };
+  return {
+    // Parts of S3's smallest size, so the streamed write goes in parts.
+    open: (retries) => S3Store.connect(context('lake', config), { maxAttempts: retries + 1, partSize: 5 * 1024 * 1024 }),
+    async loseAnswer(path) {
+      // A PUT of the whole object, or the completion of a multipart upload.
+      proxy.loseNextAnswer(({ method, url }) =>
+        url.pathname === `/${BUCKET}/lost/${path}` && ((method === 'PUT' && !url.searchParams.has('partNumber')) || (method === 'POST' && url.searchParams.has('uploadId'))),
+      );
+    },
+    stop: async () => {
+      await proxy.stop();
+      await server.stop();
+    },
+  };
+});
+
+lostAnswers('azure', async () => {
+  const azurite = await startAzurite();
+  const proxy = await startLossyProxy(azurite.blobEndpoint);
+  const sdk = await import('@azure/storage-blob');
+  await sdk.BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(BUCKET).create();
+  const config = {
+    type: 'azure' as const,
+    container: BUCKET,
+    account: azurite.account,
+    account_key: azurite.accountKey,
+    endpoint: `${proxy.endpoint}/${azurite.account}`,
+    prefix: 'lost',
+  };
+  return {
+    open: (retries) => AzureStore.connect(context('lake', config), { maxTries: retries + 1 }),
+    async loseAnswer(path) {
+      // A Put Blob of the whole object, or the Put Block List that commits a streamed one.
+      proxy.loseNextAnswer(({ method, url }) =>
+        method === 'PUT' && url.pathname === `/${azurite.account}/${BUCKET}/lost/${path}` && [null, 'blocklist'].includes(url.searchParams.get('comp')),
+      );
+    },
+    stop: async () => {
+      await proxy.stop();
+      await azurite.stop();
+    },
+  };
 });

@@ -70,6 +70,8 @@ interface UploadSession {
   readonly query: Record<string, string>;
   readonly chunks: Buffer[];
   received: number;
+  /** The object the session created, once it is complete. */
+  created?: StoredObject;
 }
 
 class HttpFailure extends Error {
@@ -425,6 +427,9 @@ export async function startGcsDouble(options: { buckets?: readonly string[] } = 
         const session = query.upload_id ? sessions.get(query.upload_id) : undefined;
         if (!session) throw new HttpFailure(404, 'notFound', 'No such upload session.');
         const data = await readBody(request);
+        // A complete session answers any later request (a status query, a retried last chunk)
+        // with the object it created.
+        if (session.created) return json(200, resource(session.created, base));
         const range = String(request.headers['content-range'] ?? '');
         const status = /^bytes \*\/(\d+|\*)$/.exec(range);
         const chunk = /^bytes (\d+)-(\d+|\*)\/(\d+|\*)$/.exec(range);
@@ -449,9 +454,9 @@ export async function startGcsDouble(options: { buckets?: readonly string[] } = 
         }
         if (total !== undefined && session.received === total) {
           const hashHeader = request.headers['x-goog-hash'];
-          const object = finishUpload(session.bucket, session.name, Buffer.concat(session.chunks), session.metadata, session.query, typeof hashHeader === 'string' ? hashHeader : undefined);
-          sessions.delete(query.upload_id);
-          json(200, resource(object, base));
+          session.created = finishUpload(session.bucket, session.name, Buffer.concat(session.chunks), session.metadata, session.query, typeof hashHeader === 'string' ? hashHeader : undefined);
+          session.chunks.length = 0;
+          json(200, resource(session.created, base));
           return;
         }
         response.writeHead(308, session.received ? { range: `bytes=0-${session.received - 1}`, 'content-length': 0 } : { 'content-length': 0 });

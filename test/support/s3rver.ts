@@ -25,8 +25,6 @@ interface S3rverContext {
   query: Record<string, string>;
   get(header: string): string;
   app: { store: S3rverStore };
-  status: number;
-  req: { socket: { destroy(): void } };
   res: { shouldKeepAlive: boolean };
 }
 
@@ -48,25 +46,14 @@ export interface S3rverHandle {
   readonly directory: string;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
-  /** The next conditional write to `key` in `bucket` lands, but its connection drops before the answer. */
-  loseAnswer(bucket: string, key: string): Promise<void>;
   stop(): Promise<void>;
 }
-
-/** The double's own control path: the next conditional write to `?key=bucket/key` loses its answer. */
-const LOSE_ANSWER = '/_double/lose-answer';
 
 /** Serializes conditional writes per key, so check-then-write is atomic as on S3. */
 function conditionalWrites() {
   const S3Error = require('s3rver/lib/models/error') as new (code: string, message: string, detail?: Record<string, string>) => Error;
   const queues = new Map<string, Promise<void>>();
-  const losing = new Set<string>();
   return async (ctx: S3rverContext, next: () => Promise<void>): Promise<void> => {
-    if (ctx.method === 'POST' && ctx.path === LOSE_ANSWER) {
-      losing.add(ctx.query.key);
-      ctx.status = 204;
-      return;
-    }
     const ifNoneMatch = ctx.get('if-none-match');
     const ifMatch = ctx.get('if-match');
     const isPut = ctx.method === 'PUT' && !('partNumber' in ctx.query) && !ctx.get('x-amz-copy-source');
@@ -86,8 +73,6 @@ function conditionalWrites() {
     try {
       await check();
       await next();
-      // The write is done; its answer never leaves.
-      if (losing.delete(id)) ctx.req.socket.destroy();
     } finally {
       release();
       if (queues.get(id) === queued) queues.delete(id);
@@ -163,10 +148,6 @@ export async function startS3rver(options: { buckets?: readonly string[] } = {})
     endpoint: `http://127.0.0.1:${port}`,
     directory,
     ...S3RVER_CREDENTIALS,
-    async loseAnswer(bucket, key) {
-      const answer = await fetch(`http://127.0.0.1:${port}${LOSE_ANSWER}?key=${encodeURIComponent(`${bucket}/${key}`)}`, { method: 'POST' });
-      if (answer.status !== 204) throw new Error(`s3rver refused the lose-answer control: ${answer.status}`);
-    },
     async stop() {
       child.stdin.end();
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);

@@ -2,8 +2,9 @@
  * Azure Blob Storage as an {@link ObjectStore}: paged listings, streamed and ranged reads,
  * writes with ETag conditions.
  */
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
+import type { BlockBlobClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import { PreconditionFailed, type ConnectorContext, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../../src/core/errors.js';
 import { bodyStream } from '../body-stream.js';
@@ -17,6 +18,9 @@ export interface AzureStoreOptions {
 }
 
 type AzureConfig = Extract<ConnectorContext['config'], { type: 'azure' }>;
+
+/** Metadata name that marks a conditional write as ours, to settle a lost answer (names are C# identifiers). */
+const WRITE_ID = 'b2betl_write_id';
 
 const TRANSIENT_CODES = new Set(['ServerBusy', 'InternalError', 'OperationTimedOut', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
 const AUTH_CODES = new Set(['AuthenticationFailed', 'InvalidAuthenticationInfo', 'NoAuthenticationInformation']);
@@ -207,13 +211,30 @@ export class AzureStore implements ObjectStore {
     const blob = this.container.getBlockBlobClient(this.key(path));
     const conditions =
       options.ifGeneration === undefined ? undefined : options.ifGeneration === '0' ? { ifNoneMatch: '*' } : { ifMatch: `"${options.ifGeneration}"` };
+    // A conditional write carries a fresh id in the blob's metadata, to tell our own landed write.
+    const writeId = conditions ? randomUUID() : undefined;
+    const upload = conditions ? { conditions, metadata: { [WRITE_ID]: writeId! } } : {};
     try {
-      const answer = Buffer.isBuffer(data)
-        ? await blob.uploadData(data, conditions ? { conditions } : {})
-        : await blob.uploadStream(data, 4 * 1024 * 1024, 4, conditions ? { conditions } : {});
+      const answer = Buffer.isBuffer(data) ? await blob.uploadData(data, upload) : await blob.uploadStream(data, 4 * 1024 * 1024, 4, upload);
       return bareEtag(answer.etag);
     } catch (error) {
+      const landed = writeId ? await this.landed(blob, writeId) : undefined;
+      if (landed) return landed;
       throw this.fail('write', path, error);
+    }
+  }
+
+  /**
+   * The version a conditional write that seemed to fail left, if it landed: when its answer is
+   * lost, the client's retry is refused by the write's own result. Our write id on the blob says
+   * it landed (equal bytes would not: another writer may have put the same content).
+   */
+  private async landed(blob: BlockBlobClient, writeId: string): Promise<string | undefined> {
+    try {
+      const properties = await blob.getProperties();
+      return properties.metadata?.[WRITE_ID] === writeId ? bareEtag(properties.etag) : undefined;
+    } catch {
+      return undefined;
     }
   }
 

@@ -2,7 +2,7 @@
  * Google Cloud Storage as an {@link ObjectStore}: paged listings, streamed and ranged reads,
  * writes with generation preconditions.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Bucket, File, FileMetadata } from '@google-cloud/storage';
@@ -21,6 +21,9 @@ export interface GcsStoreOptions {
 }
 
 type GcsConfig = Extract<ConnectorContext['config'], { type: 'gcs' }>;
+
+/** Custom metadata key that marks a conditional write as ours, to settle a lost answer. */
+const WRITE_ID = 'b2betl-write-id';
 
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', 'ESOCKETTIMEDOUT', 'UND_ERR_SOCKET']);
 
@@ -224,6 +227,9 @@ export class GcsStore implements ObjectStore {
   async write(path: string, data: Buffer | Readable, options: { ifGeneration?: string } = {}): Promise<string | undefined> {
     const file = this.file(path);
     const preconditionOpts = options.ifGeneration !== undefined ? { ifGenerationMatch: Number(options.ifGeneration) } : undefined;
+    // A conditional write carries a fresh id in its custom metadata, to tell our own landed write.
+    const writeId = preconditionOpts ? randomUUID() : undefined;
+    const custom = writeId ? { metadata: { [WRITE_ID]: writeId } } : {};
     const { CRC32C } = await import('@google-cloud/storage');
     const crc = new CRC32C();
     try {
@@ -234,7 +240,7 @@ export class GcsStore implements ObjectStore {
         await file.save(data, {
           resumable: false,
           validation: false,
-          metadata: { crc32c: crc.toString(), md5Hash: createHash('md5').update(data).digest('base64') },
+          metadata: { crc32c: crc.toString(), md5Hash: createHash('md5').update(data).digest('base64'), ...custom },
           ...(preconditionOpts ? { preconditionOpts } : {}),
         });
       } else {
@@ -247,11 +253,11 @@ export class GcsStore implements ObjectStore {
         await pipeline(
           data,
           hashing,
-          file.createWriteStream({ resumable: true, validation: false, ...(preconditionOpts ? { preconditionOpts } : {}) }),
+          file.createWriteStream({ resumable: true, validation: false, metadata: custom, ...(preconditionOpts ? { preconditionOpts } : {}) }),
         );
       }
     } catch (error) {
-      throw this.fail('write', path, error);
+      if (!writeId || !(await this.landed(file, writeId))) throw this.fail('write', path, error);
     }
     const generation = file.metadata.generation === undefined ? undefined : String(file.metadata.generation);
     if (file.metadata.crc32c !== undefined && file.metadata.crc32c !== crc.toString()) {
@@ -260,6 +266,21 @@ export class GcsStore implements ObjectStore {
       throw new TransientError(`upload of ${this.url(path)} arrived damaged (CRC32C mismatch) and was removed`, 'retry the run');
     }
     return generation;
+  }
+
+  /**
+   * Whether a conditional write that seemed to fail landed. When its answer is lost, the client's
+   * retry of a simple upload is refused by the write's own result, and a resumable one stops
+   * with a "data loss" error. Our write id on the object says it landed (equal bytes would not:
+   * another writer may have put the same content), and leaves its metadata on `file`.
+   */
+  private async landed(file: File, writeId: string): Promise<boolean> {
+    try {
+      const [metadata] = await file.getMetadata();
+      return metadata.metadata?.[WRITE_ID] === writeId;
+    } catch {
+      return false;
+    }
   }
 
   async delete(path: string, options: { ifGeneration?: string } = {}): Promise<void> {
