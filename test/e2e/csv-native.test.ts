@@ -64,6 +64,8 @@ const CASES: Case[] = [
   { name: 'spaced', content: 'id,v,on\n1,12,true\n2, 13 ,false\n3,+3, TRUE\n', source: 'sample_size: 1', path: 'streamed' },
   // Spaces before an opening quote: the CSV format keeps them and the quotes as text, DuckDB would not.
   { name: 'spacequote', content: 'id,t\n1, "a"\n2,"b"\n', path: 'streamed' },
+  // A CRLF in a file whose first line break is LF: the CSV format keeps the CR as text, DuckDB would not.
+  { name: 'crlfmix', content: 'id,t\n1,a\r\n2,b\n', path: 'streamed' },
   // A value no type of the column holds: set aside as a bad row, the rest loads.
   { name: 'rejects', content: 'id,v\n1,10\n2,ten\n3,30\n', source: 'sample_size: 1', load: 'max_bad_records: 5', path: 'streamed' },
   // One file read by DuckDB, then one it does not take: the first file's rows, inserted

@@ -1,9 +1,10 @@
 /**
  * A local CSV file read by DuckDB itself: its parallel reader parses the file and SQL converts
- * each field, never a row through JavaScript. It takes only what it can convert exactly as the
- * core would: each type accepts its plain spellings (`-12`, `3.5`, `2024-03-01T10:00:00Z`…)
- * and raises an error on anything else, and on a ragged row. The unit is then streamed, which
- * widens columns, sets bad rows aside or names them, as for any file.
+ * each field, never a row through JavaScript. The source has checked that every record is whole
+ * and parsed alike (see `readsAlike`). SQL takes only what it can convert exactly as the core
+ * would: each type accepts its plain spellings (`-12`, `3.5`, `2024-03-01T10:00:00Z`…) and
+ * raises an error on anything else. The unit is then streamed, which widens columns, sets bad
+ * rows aside or names them, as for any file.
  */
 import type { NativeFile } from '../../../src/core/connector.js';
 import { BOOL_TEXT } from '../../../src/core/convert.js';
@@ -12,8 +13,6 @@ import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js
 
 /** Read buffer per thread; larger than the longest record DuckDB accepts (2 MB by default). */
 const BUFFER_SIZE = 4 << 20;
-/** The column that catches a field past the header's count. */
-const EXTRA = '_b2betl_extra';
 
 /**
  * Plain spellings per type, as RE2 patterns matched against the whole field: for a TIMESTAMP,
@@ -46,8 +45,8 @@ function convertSql(field: string, type: ColumnType): string | undefined {
 }
 
 /** Options of DuckDB's `read_csv` that parse the file as the CSV format does, every field as text. */
-function readCsv(file: NativeFile, parallel: boolean): string {
-  const fields = [...file.columns.map((_, i) => `f${i}`), EXTRA].map((name) => `${literal(name)}: 'VARCHAR'`);
+function readCsv(file: NativeFile): string {
+  const fields = file.columns.map((_, i) => `${literal(`f${i}`)}: 'VARCHAR'`);
   const { delimiter, quote: quoteChar, header } = file.csv;
   return `read_csv(${literal(file.path)}, ${[
     `header = ${header}`,
@@ -58,11 +57,11 @@ function readCsv(file: NativeFile, parallel: boolean): string {
     "encoding = 'utf-8'",
     "compression = 'none'",
     'strict_mode = true',
-    // Missing fields pad as NULL, which no field can be: a newline never stands unquoted in one.
-    'null_padding = true',
+    // An empty field is text like any other, as in the CSV format: no field is NULL, since a
+    // newline never stands unquoted in one.
     "nullstr = '\n'",
     'allow_quoted_nulls = false',
-    `parallel = ${parallel}`,
+    'parallel = true',
     `buffer_size = ${BUFFER_SIZE}`,
     `columns = {${fields.join(', ')}}`,
   ].join(', ')})`;
@@ -70,10 +69,9 @@ function readCsv(file: NativeFile, parallel: boolean): string {
 
 /**
  * The query reading `file` into `targets` (the run column of each field, if loaded), or
- * undefined when some target type is one only the core converts. `parallel = false` reads
- * files whose quoted fields hold line breaks, which DuckDB pads only in a single thread.
+ * undefined when some target type is one only the core converts.
  */
-export function nativeFileQuery(file: NativeFile, targets: readonly (Column | undefined)[]): ((parallel: boolean) => string) | undefined {
+export function nativeFileQuery(file: NativeFile, targets: readonly (Column | undefined)[]): string | undefined {
   const selects: string[] = [];
   for (const [i, column] of targets.entries()) {
     if (!column) continue;
@@ -82,12 +80,5 @@ export function nativeFileQuery(file: NativeFile, targets: readonly (Column | un
     selects.push(`${sql} AS ${quote(column.name)}`);
   }
   if (!selects.length) return undefined;
-  const last = quote(`f${file.columns.length - 1}`);
-  const ragged = `CASE WHEN ${last} IS NULL OR ${quote(EXTRA)} IS NOT NULL THEN error('a row has more or fewer fields than the header') ELSE true END`;
-  return (parallel) => `SELECT ${selects.join(', ')} FROM ${readCsv(file, parallel)} WHERE ${ragged}`;
-}
-
-/** Whether DuckDB refused to pad rows because quoted fields hold line breaks: read single-threaded. */
-export function needsSerialRead(error: unknown): boolean {
-  return /null_padding|quoted new ?lines|Parameter Not Allowed/i.test((error as Error)?.message ?? '');
+  return `SELECT ${selects.join(', ')} FROM ${readCsv(file)}`;
 }

@@ -15,7 +15,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
 import { EtlError, messageOf } from '../../../src/core/errors.js';
 import type { ColumnType } from '../../../src/core/types.js';
-import { nativeFileQuery, needsSerialRead } from './duckdb-native.js';
+import { nativeFileQuery } from './duckdb-native.js';
 import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
 
 /** What the stage needs of its destination. */
@@ -119,9 +119,7 @@ interface Part {
 interface NativeUnit {
   readonly file: NativeFile;
   readonly targets: readonly (Column | undefined)[];
-  readonly query: (parallel: boolean) => string;
-  /** Read on one thread: DuckDB pads short rows of files with line breaks in quoted fields only so. */
-  serial: boolean;
+  readonly query: string;
   /** Rows inserted in the open transaction; undefined when not (yet, or rolled back). */
   inserted?: number;
 }
@@ -217,23 +215,17 @@ export class DuckDBStage implements Stage {
     const query = this.request.strategy === 'merge' ? undefined : nativeFileQuery(file, targets);
     if (!query) return undefined;
     await this.discard(unit);
-    const native: NativeUnit = { file, targets, query, serial: false };
-    for (;;) {
-      try {
-        const rows = await this.insertNative(native);
-        this.natives.set(unit, native);
-        this.request.log.debug(`${file.label}: ${rows} row(s) read by DuckDB`);
-        return rows;
-      } catch (error) {
-        // A failed statement ends the transaction: what it held is inserted again at commit.
-        await this.rollBack();
-        if (!native.serial && needsSerialRead(error)) {
-          native.serial = true;
-          continue;
-        }
-        this.request.log.debug(`${file.label}: streamed, as DuckDB did not take it: ${messageOf(error).split('\n')[0]}`);
-        return undefined;
-      }
+    const native: NativeUnit = { file, targets, query };
+    try {
+      const rows = await this.insertNative(native);
+      this.natives.set(unit, native);
+      this.request.log.debug(`${file.label}: ${rows} row(s) read by DuckDB`);
+      return rows;
+    } catch (error) {
+      // A failed statement ends the transaction: what it held is inserted again at commit.
+      await this.rollBack();
+      this.request.log.debug(`${file.label}: streamed, as DuckDB did not take it: ${messageOf(error).split('\n')[0]}`);
+      return undefined;
     }
   }
 
@@ -241,7 +233,7 @@ export class DuckDBStage implements Stage {
   private async insertNative(native: NativeUnit): Promise<number> {
     await this.begin();
     const names = native.targets.flatMap((column) => (column ? [quote(column.name)] : [])).join(', ');
-    const result = await this.db.run(`INSERT INTO ${this.target.qualified(this.request.table)} (${names}) ${native.query(!native.serial)}`);
+    const result = await this.db.run(`INSERT INTO ${this.target.qualified(this.request.table)} (${names}) ${native.query}`);
     native.inserted = Number(result.rowsChanged);
     return native.inserted;
   }

@@ -120,7 +120,7 @@ export class FilesSource implements SourceConnector {
     await batches.return?.();
     if (first.done || first.value.columns.length < 2) return undefined;
     const path = this.store.localPath(file.path);
-    if (!(await readsAlike(path, delimiter, quote))) return undefined;
+    if (!(await readsAlike(path, delimiter, quote, first.value.columns.length))) return undefined;
     return { path, label: this.store.url(file.path), csv: { delimiter, quote, header: csv.header ?? true }, columns: first.value.columns };
   }
 
