@@ -6,7 +6,8 @@ import type { FileFormat } from '../../src/core/connector.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { compressionOf } from './decompress.js';
 
-type FormatName = 'csv' | 'json' | 'jsonl' | 'parquet';
+/** The formats b2betl reads. */
+export type FormatName = 'csv' | 'json' | 'jsonl' | 'parquet';
 
 const loaders: Record<FormatName, () => Promise<FileFormat>> = {
   csv: async () => (await import('./csv/csv-format.js')).csvFormat,

@@ -198,22 +198,45 @@ export interface SourceConnector {
   read(unit: WorkUnit, context: ReadContext): AsyncIterable<RecordBatch>;
   /**
    * Optional: the unit as a file on this machine that a destination may read itself instead of
-   * taking its rows one by one (see {@link Stage.loadFile}); undefined when it is not one.
+   * taking its rows one by one (see {@link Stage.loadFile}), when it is in one of `formats`;
+   * otherwise why it streams.
    */
-  nativeFile?(unit: WorkUnit, context: ReadContext): Promise<NativeFile | undefined>;
+  nativeFile?(unit: WorkUnit, context: ReadContext, formats: readonly NativeFormat['kind'][]): Promise<NativeFile | NotNative>;
   close(): Promise<void>;
 }
 
-/** A local CSV file, described well enough for a database engine to parse it as b2betl would. */
+/** How a native file is laid out, well enough for a database engine to read it as b2betl would. */
+export type NativeFormat =
+  | {
+      readonly kind: 'csv';
+      /** Quotes inside quoted fields are doubled (the escape is the quote). */
+      readonly delimiter: string;
+      readonly quote: string;
+      readonly header: boolean;
+      /** Bytes of the longest record: the engine's buffers must hold it. */
+      readonly longestRecord: number;
+    }
+  | { readonly kind: 'parquet' };
+
+/** A file on this machine that a destination may read itself. */
 export interface NativeFile {
   /** Absolute path. */
   readonly path: string;
   /** Shown in messages. */
   readonly label: string;
-  /** Quotes inside quoted fields are doubled (the escape is the quote). */
-  readonly csv: { readonly delimiter: string; readonly quote: string; readonly header: boolean };
-  /** The file's fields in order, as a sample of its rows typed them. */
+  readonly format: NativeFormat;
+  /** The file's fields in order, typed as the stream would type them. */
   readonly columns: readonly SourceColumn[];
+  /** Records the source counted in the file: the rows a destination must take from it, no fewer and no more. */
+  readonly records: number;
+  /** Why the destination may take it, for --dry-run and the log. */
+  readonly reason: string;
+}
+
+/** A unit that streams through b2betl, and why. */
+export interface NotNative {
+  readonly reason: string;
+  readonly path?: undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,7 +292,9 @@ export interface Stage {
   /**
    * Makes the rows of `units` visible and writes the marker in one atomic step, evolving the
    * target table's schema first. Rejected rows of those units (`load.max_bad_records`) go to
-   * the `<table>__rejected` table in the same step. Returns rows committed.
+   * the `<table>__rejected` table in the same step. The rows the destination read back from
+   * what was staged must be `marker.rows`, or nothing is committed and it throws. Returns rows
+   * committed.
    */
   commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number>;
   /** Drops everything staged. Safe to call after commit or twice. */
@@ -278,6 +303,13 @@ export interface Stage {
 
 export interface DestinationCapabilities {
   readonly merge: boolean;
+  /** Formats of local files the destination's stage reads itself ({@link Stage.loadFile}). */
+  readonly nativeFiles?: readonly NativeFormat['kind'][];
+  /**
+   * The largest row the destination takes, in bytes of its values, and how to name that limit
+   * in a message ("BigQuery's 100 MB limit per row").
+   */
+  readonly maxRow?: { readonly bytes: number; readonly name: string };
   /** Whether an existing column can change from one type to a wider one (default: yes). */
   readonly canWiden?: (from: ColumnType, to: ColumnType) => boolean;
 }

@@ -77,6 +77,11 @@ export class LockedError extends EtlError {}
 /** Source and destination schemas cannot be reconciled. */
 export class SchemaError extends EtlError {}
 
+/** Megabytes (10^6 bytes) with one decimal, as messages name sizes. */
+export function megabytes(bytes: number): string {
+  return (bytes / 1e6).toFixed(1).replace(/\.0$/, '');
+}
+
 /** Returns the error's message without a stack, whatever was thrown. */
 export function messageOf(error: unknown): string {
   if (error instanceof EtlError) return error.describe();

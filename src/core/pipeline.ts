@@ -17,7 +17,7 @@ import type {
   Stage,
   WorkUnit,
 } from './connector.js';
-import { BadRecordError, ConfigError, SchemaError, messageOf } from './errors.js';
+import { BadRecordError, ConfigError, EtlError, SchemaError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
 import { withRetry } from './retry.js';
@@ -122,6 +122,8 @@ interface UnitContext {
   readonly ensureStage: () => Promise<Stage>;
   /** Stage calls go one at a time through this. */
   readonly serial: <T>(action: () => Promise<T>) => Promise<T>;
+  /** Formats of files the destination reads itself. */
+  readonly nativeFiles?: DestinationConnector['capabilities']['nativeFiles'];
 }
 
 /** Accumulates milliseconds per stage. */
@@ -381,6 +383,7 @@ class Run {
       select: opened.source.selectsColumns ? undefined : spec.source.columns,
       fillRequired: spec.load.fill_required_defaults,
       canWiden: destination.capabilities.canWiden ?? (() => true),
+      maxRow: destination.capabilities.maxRow,
     });
     let stage: Stage | undefined;
     let stagedGeneration = -1;
@@ -426,7 +429,7 @@ class Run {
         const outcome = await withRetry(
           async () => {
             try {
-              return await this.readUnit(unit, index, { source: opened.source, schema, ensureStage, serial });
+              return await this.readUnit(unit, index, { source: opened.source, schema, ensureStage, serial, nativeFiles: destination.capabilities.nativeFiles });
             } catch (error) {
               if (stage) await serial(() => stage!.discard(index));
               throw error;
@@ -465,14 +468,27 @@ class Run {
    * it and the destination converts every value of it exactly as the core would. Returns its
    * rows, or undefined: then it streams.
    */
-  private async readNative(unit: WorkUnit, index: number, { source, schema, ensureStage, serial }: UnitContext): Promise<number | undefined> {
-    if (!source.nativeFile || process.env.B2BETL_STREAM_ONLY) return undefined;
+  private async readNative(unit: WorkUnit, index: number, { source, schema, ensureStage, serial, nativeFiles }: UnitContext): Promise<number | undefined> {
+    if (!source.nativeFile || !nativeFiles?.length || process.env.B2BETL_STREAM_ONLY) return undefined;
     const start = performance.now();
-    const file = await source.nativeFile(unit, this.readContext());
-    const targets = file && schema.nativeTargets(schema.planFor(file.columns));
-    if (!file || !targets) return undefined;
+    const file = await source.nativeFile(unit, this.readContext(), nativeFiles);
+    if (file.path === undefined) {
+      this.log.debug(`${unit.label}: streamed: ${file.reason}`);
+      return undefined;
+    }
+    const targets = schema.nativeTargets(schema.planFor(file.columns));
+    if (!targets) {
+      this.log.debug(`${unit.label}: streamed: a column still awaits its first value or is REQUIRED in the destination`);
+      return undefined;
+    }
     const rows = await serial(async () => (await ensureStage()).loadFile?.(index, file, targets));
     this.watch.add('stage', start);
+    if (rows !== undefined && rows !== file.records) {
+      // The destination lost or invented rows: what the stream reads is the truth.
+      this.log.warn(`${unit.label}: the destination read ${rows} row(s) of the file's ${file.records} record(s); streaming it instead`);
+      await serial(async () => (await ensureStage()).discard(index));
+      return undefined;
+    }
     return rows;
   }
 
@@ -495,6 +511,7 @@ class Run {
       if (this.badRecords + rejects.length >= limit) throw new BadRecordError(`${unit.label}:${position}`, column, reason, raw);
       rejects.push({ runId: this.runId, unit: unit.id, position: String(position), column, reason, raw: typeof raw === 'string' ? raw : JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) });
     };
+    let written = 0;
     const iterator = source.read(unit, this.readContext())[Symbol.asyncIterator]();
     for (;;) {
       let start = performance.now();
@@ -520,9 +537,14 @@ class Run {
         const stage = await ensureStage();
         if (converted.length) await stage.write(index, converted);
       });
+      written += converted.length;
       this.watch.add('stage', start);
       rows += batch.rows.length + (batch.rejects?.length ?? 0);
       this.options.observer?.rows?.(unit, rows);
+    }
+    // Every record parsed is a row staged or a row set aside: a file never commits with rows missing.
+    if (written + rejects.length !== rows) {
+      throw new EtlError(`${unit.label}: ${rows} record(s) parsed but ${written} staged and ${rejects.length} set aside; nothing of the file was committed`);
     }
     this.badRecords += rejects.length;
     return { rows, rejects };

@@ -3,7 +3,7 @@
  * destination table, widened when a later value needs it, and a converter per batch shape.
  */
 import { ConversionFailure, converterFor, type ValueConverter } from './convert.js';
-import { ConfigError, SchemaError } from './errors.js';
+import { ConfigError, SchemaError, megabytes } from './errors.js';
 import { inferTextType, inferValueType, widenType } from './infer.js';
 import { sanitizeNames } from './names.js';
 import { describeMismatches, isCompatible, isWidening, type ColumnMismatch } from './schema.js';
@@ -29,7 +29,12 @@ export interface RunSchemaOptions {
   readonly fillRequired: boolean;
   /** Whether the destination can change an existing column from one type to another. */
   readonly canWiden: (from: ColumnType, to: ColumnType) => boolean;
+  /** The largest row the destination takes, in bytes of its values, and that limit's name. */
+  readonly maxRow?: { readonly bytes: number; readonly name: string };
 }
+
+/** Values shorter than this never make a row too large: only rows holding a longer one are measured. */
+const LONG_VALUE = 1 << 20;
 
 /** The converter of a placeholder column: empty stays NULL, a first value is handed back to decide the type. */
 const awaitFirstValue: ValueConverter = (raw) => {
@@ -123,7 +128,31 @@ export class RunSchema {
         out[target] = this.retryWider(plan, i, row[i], error);
       }
     }
+    if (this.options.maxRow) this.checkSize(out, this.options.maxRow);
     return out;
+  }
+
+  /** Fails a row whose values the destination cannot take in one row, naming its largest value. */
+  private checkSize(row: readonly Value[], limit: { readonly bytes: number; readonly name: string }): void {
+    let long = false;
+    for (const value of row) {
+      if ((typeof value === 'string' || value instanceof Uint8Array) && value.length > LONG_VALUE) long = true;
+    }
+    if (!long) return;
+    let total = 0;
+    let largest = 0;
+    let column = 0;
+    row.forEach((value, i) => {
+      // Bytes travel as base64: four characters for three bytes.
+      const size =
+        value === null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value instanceof Uint8Array ? Math.ceil(value.length / 3) * 4 : String(value).length;
+      total += size;
+      if (size > largest) [largest, column] = [size, i];
+    });
+    if (total > limit.bytes) {
+      const rest = total - largest > LONG_VALUE ? ` (the row: ${megabytes(total)} MB)` : '';
+      throw new CellFailure(this.columns[column].source, `value of ${megabytes(largest)} MB${rest} exceeds ${limit.name}`);
+    }
   }
 
   private retryWider(plan: BatchPlan, index: number, raw: unknown, failure: ConversionFailure): Value {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import iconv from 'iconv-lite';
 import { csvFormat } from '../../connectors/formats/csv/csv-format.js';
+import type { FileHandle } from '../../src/core/connector.js';
 import { BadRecordError, ConfigError } from '../../src/core/errors.js';
 import { bytesHandle, readAll } from '../support/formats.js';
 
@@ -229,11 +231,33 @@ describe('csv format', () => {
     assert.deepEqual(result.rows, [['1', 'Zoë']]);
   });
 
-  it('stops on a record that runs away past 64 MiB (an unclosed quote)', async () => {
-    const big = Buffer.concat([Buffer.from('a,b\n1,"'), Buffer.alloc(65 * 1024 * 1024, 'x'), Buffer.from('\n')]);
-    await assert.rejects(read(big, {}, 'data.csv', 4 * 1024 * 1024), (error: unknown) => {
+  it('reads a field of any length in time linear in it', async () => {
+    const field = 'x'.repeat(20_000_000);
+    const result = await read(`a,b\n1,"${field}"\n2,${field}\n3,y\n`, {}, 'data.csv', 64 * 1024);
+    assert.deepEqual(
+      result.rows.map((row) => [row[0], (row[1] as string).length]),
+      [
+        ['1', field.length],
+        ['2', field.length],
+        ['3', 1],
+      ],
+    );
+  });
+
+  it('stops at a value longer than any text can be, naming its line and column', async () => {
+    const chunk = Buffer.alloc(8 << 20, 'x');
+    const endless: FileHandle = {
+      name: 'data.csv',
+      size: 0,
+      open: async () => Readable.from((function* () {
+        yield Buffer.from('a,b,c\n1,2,3\n4,"');
+        for (let i = 0; i < 80; i++) yield chunk;
+      })(), { objectMode: false }),
+      readRange: async () => new Uint8Array(),
+    };
+    await assert.rejects(readAll(csvFormat, endless), (error: unknown) => {
       assert.ok(error instanceof BadRecordError);
-      assert.match(error.message, /data\.csv:2: .*quote/);
+      assert.match(error.message, /^data\.csv:3: b: value of over 536\.9 MB exceeds the 536\.9 MB b2betl can hold in one value/);
       return true;
     });
   });

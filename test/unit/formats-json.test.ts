@@ -1,12 +1,43 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { jsonFormat } from '../../connectors/formats/json/json-format.js';
 import { jsonlFormat } from '../../connectors/formats/json/jsonl-format.js';
+import type { FileFormat, FileHandle } from '../../src/core/connector.js';
 import { BadRecordError } from '../../src/core/errors.js';
 import { bytesHandle, readAll } from '../support/formats.js';
 
 const BIG = '12345678901234567890';
+
+/** A file of `head`, then 8 MiB chunks of `x` past the longest text V8 holds, then `tail`. */
+function endless(name: string, head: string, tail: string): FileHandle {
+  const chunk = Buffer.alloc(8 << 20, 'x');
+  return {
+    name,
+    size: 0,
+    open: async () =>
+      Readable.from(
+        (function* () {
+          yield Buffer.from(head);
+          for (let i = 0; i < 66; i++) yield chunk;
+          yield Buffer.from(tail);
+        })(),
+        { objectMode: false },
+      ),
+    readRange: async () => new Uint8Array(),
+  };
+}
+
+/** Asserts that reading `file` fails with a value too large, and the message's start. */
+async function assertTooLarge(format: FileFormat, file: FileHandle, start: RegExp): Promise<void> {
+  await assert.rejects(readAll(format, file), (error: unknown) => {
+    assert.ok(error instanceof BadRecordError);
+    assert.match(error.message, start);
+    assert.match(error.message, /value of over 536\.9 MB exceeds the 536\.9 MB b2betl can hold in one value/);
+    return true;
+  });
+}
 const JUST_PAST_DOUBLE = '9007199254740993';
 
 describe('jsonl format', () => {
@@ -65,6 +96,27 @@ describe('jsonl format', () => {
     const chunked = await read(text, { batchSize: 20 }, 3);
     assert.deepEqual(chunked.rows, whole.rows);
     assert.deepEqual(chunked.positions, Array.from({ length: 50 }, (_, i) => i + 1));
+  });
+
+  it('reads lines of any length in time linear in them, across any chunking', async () => {
+    const long = 'y'.repeat(30_000_000);
+    const text = `{"id":1,"t":"${long}"}\n{"id":2,"t":"b"}\n{"id":3,"t":"${long}"}`;
+    for (const chunkSize of [64 * 1024, 1 << 20]) {
+      const result = await read(text, {}, chunkSize);
+      assert.deepEqual(
+        result.rows.map(([id, t]) => [id, (t as string).length]),
+        [
+          [1, long.length],
+          [2, 1],
+          [3, long.length],
+        ],
+      );
+      assert.deepEqual(result.positions, [1, 2, 3]);
+    }
+  });
+
+  it('stops at a value longer than any text can be, naming its line and column', async () => {
+    await assertTooLarge(jsonlFormat, endless('data.jsonl', '{"id":1}\n{"id":2,"b":{"c":"x"},"note":"', '"}\n'), /^data\.jsonl:2: note: /);
   });
 
   it('rejects lines with bytes that are not UTF-8', async () => {
@@ -159,6 +211,10 @@ describe('json format', () => {
     });
     // Read in small chunks, the elements before the error are counted.
     await assert.rejects(read('[{"a":1},{"a":2},{"a":]', {}, 4), /data\.json: not valid JSON after element 2/);
+  });
+
+  it('stops at a value longer than any text can be, naming its element and column', async () => {
+    await assertTooLarge(jsonFormat, endless('data.json', '[{"id":1},{"id":2,"note":{"inner":"', '"}}]'), /^data\.json: element 2: note: /);
   });
 
   it('yields one empty batch for an empty array', async () => {

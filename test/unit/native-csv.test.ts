@@ -4,17 +4,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readsAlike } from '../../connectors/sources/files/native-csv.js';
+import { scanCsv } from '../../connectors/sources/files/native-csv.js';
 
-describe('readsAlike', () => {
+describe('scanCsv', () => {
   let dir: string;
   before(async () => (dir = await mkdtemp(path.join(tmpdir(), 'b2betl-native-'))));
   after(() => rm(dir, { recursive: true, force: true }));
-  const check = async (content: string | Buffer, fields = 2, delimiter = ',', quote = '"') => {
+  const scan = async (content: string | Buffer, fields = 2, delimiter = ',', quote = '"') => {
     const file = path.join(dir, 'f.csv');
     await writeFile(file, content);
-    return readsAlike(file, delimiter, quote, fields);
+    return scanCsv(file, delimiter, quote, fields);
   };
+  /** Whether DuckDB reads the file as the CSV format does. */
+  const check = async (...args: Parameters<typeof scan>) => !('reason' in (await scan(...args)));
 
   it('takes quoted fields, line breaks inside them, and spaces that are text', async () => {
     assert.equal(await check('id,t\n1,"a, b"\n2,"say ""x"", y"\n3, a b\n'), true);
@@ -82,5 +84,18 @@ describe('readsAlike', () => {
       const crlf = `id,t\r\n1,${'y'.repeat(pad)}\r\n${'1,x\r\n'.repeat(chunk / 5 + 10)}`;
       assert.equal(await check(crlf), true, `CRLF records shifted by ${pad}`);
     }
+  });
+
+  it('counts the records and measures the longest, which DuckDB must read whole', async () => {
+    assert.deepEqual(await scan('id,t\n1,a\n\n2,"b\nc"\n3,' + 'x'.repeat(30) + '\n'), { records: 4, longestRecord: 32 });
+    assert.deepEqual(await scan('id,t\r\n1,abc\r\n2,b'), { records: 3, longestRecord: 5 }, 'a last record without a line break');
+    const long = 'y'.repeat((4 << 20) + 100);
+    assert.deepEqual(await scan(`id,t\n1,${long}\n2,b\n`), { records: 3, longestRecord: long.length + 2 }, 'a record longer than a chunk');
+  });
+
+  it('says where the two parsers would part ways', async () => {
+    assert.deepEqual(await scan('id,t\n1,a\n2, "b"\n'), { reason: 'record 3 has spaces before an opening quote, which DuckDB drops' });
+    assert.deepEqual(await scan('id,t\n1,a\n2,b,c\n'), { reason: 'record 3 has 3 field(s), not 2' });
+    assert.deepEqual(await scan('id,t\n1,"a\n'), { reason: 'record 2 has a quoted field never closed' });
   });
 });

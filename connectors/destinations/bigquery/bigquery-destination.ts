@@ -3,7 +3,7 @@
  * with a single load job into a staging table that expires within a day, then moved into the
  * target together with the `_b2betl_loads` marker in one multi-statement transaction.
  */
-import type { ConnectorContext, DestinationConnector, DirectLoad, DirectRequest, LoadStrategy, Stage, StageRequest, TableInfo } from '../../../src/core/connector.js';
+import type { ConnectorContext, DestinationCapabilities, DestinationConnector, DirectLoad, DirectRequest, LoadStrategy, Stage, StageRequest, TableInfo } from '../../../src/core/connector.js';
 import { bigQueryError, jobId, openBigQuery, tablePath, type BigQueryHandle } from '../../bigquery-common/bigquery-client.js';
 import { canWiden, columnsOf } from '../../bigquery-common/bigquery-types.js';
 import { planDirectLoad } from './bigquery-direct.js';
@@ -12,9 +12,11 @@ import { BigQueryTables, MARKERS, STRATEGY_LABEL } from './bigquery-tables.js';
 
 /** The BigQuery destination connector: describes tables, stages runs and reports committed ones. */
 export class BigQueryDestination implements DestinationConnector {
-  readonly capabilities = {
+  readonly capabilities: DestinationCapabilities = {
     merge: true,
     canWiden,
+    // A JSON load job takes rows of up to 100 MB; the NDJSON keys and quotes ride within the margin.
+    maxRow: { bytes: 100e6, name: "BigQuery's limit of 100 MB per row" },
   };
   /** The dataset and its tables: creation, the marker table, staging tables, schema changes. */
   readonly tables: BigQueryTables;

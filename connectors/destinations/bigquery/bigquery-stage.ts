@@ -111,6 +111,7 @@ export class BigQueryStage implements Stage {
         staged += unit.rows;
       }
     }
+    if (staged !== marker.rows) throw new EtlError(`${staged} row(s) were staged for ${marker.rows} loaded; nothing was committed`, 'run the job again');
     const d = this.destination;
     await d.tables.ensureDataset();
     await d.tables.prepareTarget(job, table, strategy, this.columns, runId, primaryKey);

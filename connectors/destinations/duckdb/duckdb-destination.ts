@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import type { Column, ConnectorContext, DestinationConnector, LoadStrategy, Stage, StageRequest, TableInfo } from '../../../src/core/connector.js';
+import type { Column, ConnectorContext, DestinationCapabilities, DestinationConnector, LoadStrategy, Stage, StageRequest, TableInfo } from '../../../src/core/connector.js';
 import { EtlError, LockedError } from '../../../src/core/errors.js';
 import { DuckDBStage } from './duckdb-stage.js';
 import { canonicalType, literal, quote } from './duckdb-types.js';
@@ -48,7 +48,7 @@ async function openInstance(file: string, options: { readOnly: boolean; memoryLi
 }
 
 export class DuckDBDestination implements DestinationConnector {
-  readonly capabilities = { merge: true };
+  readonly capabilities: DestinationCapabilities = { merge: true, nativeFiles: ['csv'] };
   private connection?: DuckDBConnection;
 
   private constructor(

@@ -11,8 +11,22 @@ import { BOOL_TEXT } from '../../../src/core/convert.js';
 import type { Column, ColumnType } from '../../../src/core/types.js';
 import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
 
-/** Read buffer per thread; larger than the longest record DuckDB accepts (2 MB by default). */
+/** Read buffer per thread at least; larger than the longest record DuckDB accepts by default (2 MB). */
 const BUFFER_SIZE = 4 << 20;
+
+/**
+ * DuckDB's CSV read buffer for records of up to `longest` bytes. Its parallel reader silently
+ * leaves out a record longer than the buffer, so the buffer is always larger than the longest.
+ */
+export function readBufferFor(longest: number, least = BUFFER_SIZE): number {
+  return Math.max(least, longest + BUFFER_SIZE);
+}
+
+/** `read_csv` options of a buffer that holds records of up to `longest` bytes. */
+export function bufferOptions(longest: number, least?: number): string {
+  const buffer = readBufferFor(longest, least);
+  return `buffer_size = ${buffer}, max_line_size = ${buffer - 1}`;
+}
 
 /**
  * Plain spellings per type, as RE2 patterns matched against the whole field: for a TIMESTAMP,
@@ -45,9 +59,9 @@ function convertSql(field: string, type: ColumnType): string | undefined {
 }
 
 /** Options of DuckDB's `read_csv` that parse the file as the CSV format does, every field as text. */
-function readCsv(file: NativeFile): string {
+function readCsv(file: NativeFile, csv: Extract<NativeFile['format'], { kind: 'csv' }>): string {
   const fields = file.columns.map((_, i) => `${literal(`f${i}`)}: 'VARCHAR'`);
-  const { delimiter, quote: quoteChar, header } = file.csv;
+  const { delimiter, quote: quoteChar, header } = csv;
   return `read_csv(${literal(file.path)}, ${[
     `header = ${header}`,
     'auto_detect = false',
@@ -62,7 +76,7 @@ function readCsv(file: NativeFile): string {
     "nullstr = '\n'",
     'allow_quoted_nulls = false',
     'parallel = true',
-    `buffer_size = ${BUFFER_SIZE}`,
+    bufferOptions(csv.longestRecord),
     `columns = {${fields.join(', ')}}`,
   ].join(', ')})`;
 }
@@ -80,5 +94,6 @@ export function nativeFileQuery(file: NativeFile, targets: readonly (Column | un
     selects.push(`${sql} AS ${quote(column.name)}`);
   }
   if (!selects.length) return undefined;
-  return `SELECT ${selects.join(', ')} FROM ${readCsv(file)}`;
+  if (file.format.kind !== 'csv') return undefined;
+  return `SELECT ${selects.join(', ')} FROM ${readCsv(file, file.format)}`;
 }

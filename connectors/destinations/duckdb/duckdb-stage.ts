@@ -15,7 +15,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
 import { EtlError, messageOf } from '../../../src/core/errors.js';
 import type { ColumnType } from '../../../src/core/types.js';
-import { nativeFileQuery } from './duckdb-native.js';
+import { bufferOptions, nativeFileQuery, readBufferFor } from './duckdb-native.js';
 import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
 
 /** What the stage needs of its destination. */
@@ -29,9 +29,13 @@ export interface StageTarget {
 const ROW_COLUMN = '_b2betl_row';
 const SLOT_COLUMN = '_b2betl_slot';
 const NULL = '\\N';
+/** Memory DuckDB keeps beside its read buffers when the limit is raised for long rows. */
+const MEMORY_HEADROOM = 64 << 20;
 const FLUSH_BYTES = 1 << 20;
-/** DuckDB's CSV read buffer per thread, and so the longest staged row (16 MB by default costs memory). */
+/** DuckDB's CSV read buffer per thread for load files whose rows are all short. */
 const READ_BUFFER = 8 << 20;
+/** Text longer than this is written to the load file by itself rather than joined into its line. */
+const LONG_TEXT = 1 << 20;
 
 type Encode = (value: Value) => string;
 
@@ -46,6 +50,13 @@ const SPECIAL = /[,\n\r\x02]/;
 function quoted(text: string): string {
   if (text !== '' && text !== NULL && !SPECIAL.test(text)) return text;
   return QUOTE + (text.includes(QUOTE) ? text.replaceAll(QUOTE, QUOTE + QUOTE) : text) + QUOTE;
+}
+
+/** Writes text to a file, returning its bytes. */
+function writeText(fd: number, text: string): number {
+  const bytes = Buffer.from(text);
+  writeSync(fd, bytes);
+  return bytes.length;
 }
 
 function asText(value: Value): string {
@@ -113,6 +124,8 @@ interface Part {
   readonly file: string;
   readonly columns: readonly Column[];
   readonly fd: number;
+  /** Bytes of the longest line written: DuckDB's read buffer must hold it. */
+  longest: number;
 }
 
 /** A unit DuckDB reads from its file straight into the target. */
@@ -162,7 +175,7 @@ export class DuckDBStage implements Stage {
   private openPart(): Part {
     if (!this.part) {
       const file = path.join(this.dir, `part-${this.parts.length}.csv`);
-      this.part = { file, columns: this.columns, fd: openSync(file, 'w') };
+      this.part = { file, columns: this.columns, fd: openSync(file, 'w'), longest: 0 };
       this.parts.push(this.part);
     }
     return this.part;
@@ -175,27 +188,43 @@ export class DuckDBStage implements Stage {
   }
 
   async write(unit: number, rows: readonly Value[][]): Promise<void> {
-    this.openPart();
+    const part = this.openPart();
     const prefix = `${this.slotOf(unit)},`;
     const encoders = this.encoders;
     const width = encoders.length;
     for (const row of rows) {
       let line = prefix + String(++this.rowNumber);
+      let long = false;
       for (let i = 0; i < width; i++) {
         const value = row[i];
-        line += value === null || value === undefined ? `,${NULL}` : `,${encoders[i](value)}`;
+        if (value === null || value === undefined) line += `,${NULL}`;
+        else if (typeof value === 'string' && value.length > LONG_TEXT) long = true;
+        else line += `,${encoders[i](value)}`;
+      }
+      if (long) {
+        this.writeLong(row, prefix + String(this.rowNumber));
+        continue;
       }
       line += '\n';
       // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-      if (this.bytes + line.length * 3 > this.buffer.length) {
-        this.flush();
-        if (line.length * 3 > this.buffer.length) {
-          writeSync(this.part!.fd, line);
-          continue;
-        }
-      }
-      this.bytes += this.buffer.write(line, this.bytes);
+      if (this.bytes + line.length * 3 > this.buffer.length) this.flush();
+      const written = this.buffer.write(line, this.bytes);
+      this.bytes += written;
+      if (written > part.longest) part.longest = written;
     }
+  }
+
+  /** Writes a row holding long text field by field, so no line is ever joined into one string. */
+  private writeLong(row: readonly Value[], head: string): void {
+    this.flush();
+    const part = this.part!;
+    let bytes = writeText(part.fd, head);
+    for (let i = 0; i < this.encoders.length; i++) {
+      const value = row[i];
+      bytes += writeText(part.fd, value === null || value === undefined ? `,${NULL}` : `,${this.encoders[i](value)}`);
+    }
+    writeText(part.fd, '\n');
+    part.longest = Math.max(part.longest, bytes);
   }
 
   private flush(): void {
@@ -233,9 +262,36 @@ export class DuckDBStage implements Stage {
   private async insertNative(native: NativeUnit): Promise<number> {
     await this.begin();
     const names = native.targets.flatMap((column) => (column ? [quote(column.name)] : [])).join(', ');
-    const result = await this.db.run(`INSERT INTO ${this.target.qualified(this.request.table)} (${names}) ${native.query}`);
+    const longest = native.file.format.kind === 'csv' ? native.file.format.longestRecord : 0;
+    const result = await this.withRoomFor(readBufferFor(longest), () => this.db.run(`INSERT INTO ${this.target.qualified(this.request.table)} (${names}) ${native.query}`));
     native.inserted = Number(result.rowsChanged);
     return native.inserted;
+  }
+
+  /**
+   * Runs `action` with DuckDB's memory limit raised for the time it takes, when reading with
+   * CSV buffers of `buffer` bytes needs more than the limit allows: a value is never too large
+   * for DuckDB, however large the warehouse's `memory_limit` is set.
+   */
+  private async withRoomFor<T>(buffer: number, action: () => Promise<T>): Promise<T> {
+    const needed = 3 * buffer + MEMORY_HEADROOM;
+    const current = await this.memoryLimit();
+    if (needed <= current.bytes) return action();
+    this.request.log.debug(`raising DuckDB's memory limit from ${current.text} to ${Math.ceil(needed / (1 << 20))} MiB for rows of ${(buffer / 1e6).toFixed(0)} MB`);
+    await this.db.run(`SET memory_limit = '${needed}B'`);
+    try {
+      return await action();
+    } finally {
+      await this.db.run(`SET memory_limit = ${literal(current.text)}`);
+    }
+  }
+
+  private async memoryLimit(): Promise<{ text: string; bytes: number }> {
+    const reader = await this.db.runAndReadAll("SELECT current_setting('memory_limit')");
+    const text = String(reader.getRows()[0]![0]);
+    const match = /^([\d.]+)\s*([KMGT]?i?B)$/i.exec(text);
+    const units: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 1 << 10, MIB: 1 << 20, GIB: 1 << 30, TIB: 2 ** 40 };
+    return { text, bytes: match ? Number(match[1]) * (units[match[2]!.toUpperCase()] ?? 1) : Number.POSITIVE_INFINITY };
   }
 
   /** Opens the commit's transaction: the target created or evolved, and emptied for a catalog load. */
@@ -264,22 +320,26 @@ export class DuckDBStage implements Stage {
     if (native.inserted !== undefined) await this.rollBack();
   }
 
-  /** A query over the committed units' rows in the load files, in the run's final columns and types. */
-  private stagedRows(units: readonly number[]): string | undefined {
+  /**
+   * A query over the committed units' rows in the load files, in the run's final columns and
+   * types, and the read buffer the longest of them needs.
+   */
+  private stagedRows(units: readonly number[]): { query: string; buffer: number } | undefined {
     this.closePart();
     const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
     if (!slots.length || !this.parts.length) return undefined;
     const current = new Map(this.columns.map((column) => [column.name, column]));
-    const selects = this.parts.map(({ columns, file }) => {
+    const selects = this.parts.map(({ columns, file, longest }) => {
       const written = new Map(columns.map((column) => [column.name, column]));
       const spec = [`'${SLOT_COLUMN}': 'INTEGER'`, `'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column)}'`)].join(', ');
       const values = this.columns.map((column) => {
         const as = written.get(column.name);
         return as ? `${decodeSql(as, column)} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
       });
-      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', buffer_size = ${READ_BUFFER}, max_line_size = ${READ_BUFFER}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
+      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
-    return selects.join('\nUNION ALL\n');
+    const longest = Math.max(...this.parts.map((part) => part.longest));
+    return { query: selects.join('\nUNION ALL\n'), buffer: readBufferFor(longest, READ_BUFFER) };
   }
 
   async commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number> {
@@ -291,13 +351,28 @@ export class DuckDBStage implements Stage {
     if ([...this.natives].some(([unit, native]) => native.inserted !== undefined && !committing.has(unit))) await this.rollBack();
     try {
       await this.begin();
-      let rows = 0;
+      let read = 0;
       for (const unit of units) {
         const native = this.natives.get(unit);
-        if (native) rows += native.inserted ?? (await this.insertNative(native));
+        if (native) read += native.inserted ?? (await this.insertNative(native));
       }
-      if (staged && this.request.strategy === 'merge') rows = await this.merge(target, names, staged);
-      else if (staged) rows += Number((await this.db.run(`INSERT INTO ${target} (${names}) SELECT ${names} FROM (${staged})`)).rowsChanged);
+      let rows = read;
+      if (staged) {
+        const merging = this.request.strategy === 'merge';
+        const into = merging ? this.mergeBatch() : target;
+        if (merging) await this.db.run(`CREATE OR REPLACE TEMP TABLE ${into} AS SELECT ${quote(ROW_COLUMN)}, ${names} FROM (${staged.query}) LIMIT 0`);
+        const selected = merging ? `${quote(ROW_COLUMN)}, ${names}` : names;
+        const inserted = await this.withRoomFor(staged.buffer, () => this.db.run(`INSERT INTO ${into} (${selected}) SELECT ${selected} FROM (${staged.query})`));
+        read += Number(inserted.rowsChanged);
+        rows = merging ? await this.merge(target, names, into) : read;
+      }
+      // DuckDB must have read back every row staged: anything else is rows lost, never committed.
+      if (read !== marker.rows) {
+        throw new EtlError(
+          `DuckDB read back ${read} row(s) of the ${marker.rows} staged for ${this.target.qualified(this.request.table)}; nothing was committed`,
+          'run the job again; if it happens again, report it with the files of the run',
+        );
+      }
       await this.db.run(`INSERT INTO ${this.target.markers()} VALUES ($1, $2, $3, $4, $5, $6, now())`, [
         marker.runId,
         marker.job,
@@ -317,12 +392,15 @@ export class DuckDBStage implements Stage {
     }
   }
 
-  /** Upsert: the last staged row per key replaces the target's rows with that key. */
-  private async merge(target: string, names: string, staged: string): Promise<number> {
+  private mergeBatch(): string {
+    return quote(`_b2betl_merge_${this.request.job.name}`);
+  }
+
+  /** Upsert: the last staged row per key (of those in `batch`) replaces the target's rows with that key. */
+  private async merge(target: string, names: string, batch: string): Promise<number> {
     const keys = this.request.primaryKey.map((key) => quote(this.nameOf(key)));
-    const batch = quote(`_b2betl_merge_${this.request.job.name}`);
     await this.db.run(
-      `CREATE OR REPLACE TEMP TABLE ${batch} AS SELECT ${names} FROM (${staged}) QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY ${quote(ROW_COLUMN)} DESC) = 1`,
+      `DELETE FROM ${batch} WHERE ${quote(ROW_COLUMN)} NOT IN (SELECT max(${quote(ROW_COLUMN)}) FROM ${batch} GROUP BY ${keys.join(', ')})`,
     );
     const matches = keys.map((key) => `${target}.${key} IS NOT DISTINCT FROM s.${key}`).join(' AND ');
     await this.db.run(`DELETE FROM ${target} USING ${batch} AS s WHERE ${matches}`);

@@ -5,8 +5,9 @@
  */
 import Papa from 'papaparse';
 import type { FileFormat, FileHandle, FileRowBatch, FormatOptions, ParseReject } from '../../../src/core/connector.js';
-import { BadRecordError, ConfigError } from '../../../src/core/errors.js';
+import { ConfigError } from '../../../src/core/errors.js';
 import { compressionOf, openDecompressed } from '../decompress.js';
+import { MAX_TEXT, valueTooLarge } from '../text-limit.js';
 import { createTextDecoder, type TextChunkDecoder } from '../text-decoder.js';
 
 const DEFAULT_BATCH_SIZE = 2_000;
@@ -16,8 +17,6 @@ const DEFAULT_BATCH_SIZE = 2_000;
  * until their batch is consumed: measured twice as fast as 32 KiB windows.
  */
 const WINDOW = 256 * 1024;
-/** A record longer than this is almost always an unclosed quote swallowing the rest of the file. */
-const MAX_RECORD_CHARS = 64 * 1024 * 1024;
 
 interface CsvSettings {
   readonly delimiter: string;
@@ -114,6 +113,7 @@ class CsvRecordReader {
 
   /** Decodes and parses a window of bytes, the unparsed tail of the last window in front. */
   pushBytes(bytes: Buffer): void {
+    if (this.partial.length + this.pending.length + bytes.length > MAX_TEXT) this.tooLong();
     if (this.partial.length > WINDOW) {
       this.push(this.decoder.write(bytes));
       return;
@@ -128,8 +128,8 @@ class CsvRecordReader {
     if (this.partial.length > WINDOW) {
       // A record longer than a window: gather at least as much again before parsing, so the
       // work stays linear in the record's length.
+      if (this.partial.length + this.pending.length + text.length > MAX_TEXT) this.tooLong();
       this.pending += text;
-      if (this.partial.length + this.pending.length > MAX_RECORD_CHARS) this.runaway();
       if (this.pending.length < this.partial.length) return;
       text = this.pending;
       this.pending = '';
@@ -178,15 +178,13 @@ class CsvRecordReader {
     });
     const result = parser.parse(text, 0, !last) as StepResult;
     this.partial = last ? '' : text.slice(result.meta.cursor);
-    if (this.partial.length > MAX_RECORD_CHARS) this.runaway();
   }
 
-  private runaway(): never {
-    throw new BadRecordError(
-      `${this.name}:${this.line}`,
-      undefined,
-      `a record runs past ${MAX_RECORD_CHARS / 1024 / 1024} MiB, most likely a quote that is never closed; check the quoting or set source.csv.quote`,
-    );
+  /** The record being read would be longer than any text can be: name its open field. */
+  private tooLong(): never {
+    const index = openField(this.partial + this.pending, this.settings);
+    const column = this.fields?.[index] ?? (this.fields ? `field ${index + 1}` : undefined);
+    throw valueTooLarge(`${this.name}:${this.line}`, column);
   }
 
   private record(row: string[], errors: StepResult['errors'], text: string, start: number, end: number, last: boolean): void {
@@ -241,6 +239,31 @@ class CsvRecordReader {
     this.positions = [];
     this.rejects = [];
   }
+}
+
+/** The index of the field still open at the end of a record's text. */
+function openField(text: string, { delimiter, quote, escape }: CsvSettings): number {
+  let field = 0;
+  let quoted = false;
+  let atStart = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === escape && escape !== quote && text[i + 1] === quote) i++;
+      else if (c === quote) {
+        if (text[i + 1] === quote) i++;
+        else quoted = false;
+      }
+    } else if (atStart && c === quote) {
+      quoted = true;
+      atStart = false;
+    } else if (text.startsWith(delimiter, i)) {
+      field++;
+      atStart = true;
+      i += delimiter.length - 1;
+    } else atStart = false;
+  }
+  return field;
 }
 
 /** The line break of the file, from its first one; undefined while none has been seen yet. */

@@ -11,6 +11,7 @@ import { safeJson } from '../../../src/core/convert.js';
 import { BadRecordError } from '../../../src/core/errors.js';
 import { openDecompressed } from '../decompress.js';
 import { createTextDecoder } from '../text-decoder.js';
+import { valueTooLarge } from '../text-limit.js';
 import { JsonRowCollector, parseJsonNumber } from './json-rows.js';
 
 const DEFAULT_BATCH_SIZE = 10_000;
@@ -40,6 +41,13 @@ class ValueBuilder {
     const assembler = this.assembler as Assembler & { _saveValue(value: unknown): void };
     // Numbers arrive as their text: keep integers beyond 2^53 exact.
     assembler.numberValue = (text: string) => assembler._saveValue(parseJsonNumber(text));
+  }
+
+  /** The top-level key whose value is being built: the column a value being read belongs to. */
+  get column(): string | undefined {
+    const { stack, key } = this.assembler as unknown as { stack: unknown[]; key: unknown };
+    const top = stack.length >= 2 ? stack[1] : key;
+    return typeof top === 'string' ? top : undefined;
   }
 
   token(token: Token): void {
@@ -115,6 +123,8 @@ async function* jsonBatches(file: FileHandle, batchSize: number): AsyncGenerator
     for (;;) {
       while (rows.ready.length) yield rows.ready.shift()!;
       if (failure) {
+        // The parser joins a string's pieces into one: past the longest string V8 can hold, it throws.
+        if (failure instanceof RangeError && /string length/i.test(failure.message)) throw valueTooLarge(`${file.name}: element ${builder.count + 1}`, builder.column);
         if (!failure.message.startsWith('Parser')) throw failure;
         // The parser reports no position; tokens of the failing chunk never arrive, so the count is a lower bound.
         const after = builder.count ? ` after element ${builder.count}` : '';

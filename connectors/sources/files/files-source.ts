@@ -4,13 +4,15 @@
  */
 import picomatch from 'picomatch';
 import { compressionOf } from '../../formats/decompress.js';
-import { formatByName, formatForPath, formatNameForPath } from '../../formats/index.js';
-import { readsAlike } from './native-csv.js';
+import { formatByName, formatForPath, formatNameForPath, type FormatName } from '../../formats/index.js';
+import { scanCsv } from './native-csv.js';
 import type {
   FileHandle,
   FileRowBatch,
   FormatOptions,
   NativeFile,
+  NativeFormat,
+  NotNative,
   ObjectInfo,
   ObjectStore,
   PlanContext,
@@ -99,29 +101,50 @@ export class FilesSource implements SourceConnector {
   }
 
   /**
+   * The unit as a file the destination reads itself, when it is one of `formats` on this machine
+   * and can be read exactly as the stream would read it; otherwise why it streams.
+   */
+  async nativeFile(unit: WorkUnit, context: ReadContext, formats: readonly NativeFormat['kind'][]): Promise<NativeFile | NotNative> {
+    const file = unit.file;
+    if (!file) return { reason: 'not a file' };
+    const format = formatNameOf(context.job, file.path);
+    if (format !== 'csv' || !formats.includes(format)) return { reason: `the destination reads no ${format ?? 'such'} files itself` };
+    return this.nativeCsv(file, context);
+  }
+
+  /**
    * An uncompressed UTF-8 CSV file on this machine of at least {@link NATIVE_MIN_BYTES} that
-   * DuckDB parses as the CSV format does (see `readsAlike`; quotes doubled, one-byte delimiter),
+   * DuckDB parses as the CSV format does (see `scanCsv`; quotes doubled, one-byte delimiter),
    * with its columns typed by the same sample the stream would take. Single-column files stay
    * streamed: a blank line is a record there.
    */
-  async nativeFile(unit: WorkUnit, context: ReadContext): Promise<NativeFile | undefined> {
-    const { job } = context;
-    const file = unit.file;
+  private async nativeCsv(file: ObjectInfo, { job, log }: ReadContext): Promise<NativeFile | NotNative> {
     const csv = job.source.csv ?? {};
-    if (!file || file.size < NATIVE_MIN_BYTES || !this.store.localPath || compressionOf(file.path)) return undefined;
-    if ((job.source.format ?? formatNameForPath(file.path)) !== 'csv') return undefined;
-    if (csv.encoding && csv.encoding !== 'utf-8' && csv.encoding !== 'utf8') return undefined;
+    if (file.size < NATIVE_MIN_BYTES) return { reason: `smaller than ${mebibytes(NATIVE_MIN_BYTES)}: one statement per file costs more than it saves` };
+    if (!this.store.localPath) return { reason: `not on this machine (${this.store.kind})` };
+    if (compressionOf(file.path)) return { reason: 'compressed' };
+    if (csv.encoding && csv.encoding !== 'utf-8' && csv.encoding !== 'utf8') return { reason: `encoded in ${csv.encoding}` };
     const delimiter = formatOptions(job, file.path).delimiter ?? ',';
     const quote = csv.quote ?? '"';
     // DuckDB unescapes any character after an escape; the CSV format only the quote.
-    if ((csv.escape ?? quote) !== quote || !/^[\x00-\x7f]$/.test(delimiter) || !/^[\x00-\x7f]$/.test(quote)) return undefined;
-    const batches = this.readFile(file, job, context.log)[Symbol.asyncIterator]();
+    if ((csv.escape ?? quote) !== quote) return { reason: 'an escape character other than the quote' };
+    if (!/^[\x00-\x7f]$/.test(delimiter) || !/^[\x00-\x7f]$/.test(quote)) return { reason: 'a delimiter or quote of more than one byte' };
+    const batches = this.readFile(file, job, log)[Symbol.asyncIterator]();
     const first = await batches.next();
     await batches.return?.();
-    if (first.done || first.value.columns.length < 2) return undefined;
+    if (first.done || first.value.columns.length < 2) return { reason: 'a single column, where a blank line is a record' };
     const path = this.store.localPath(file.path);
-    if (!(await readsAlike(path, delimiter, quote, first.value.columns.length))) return undefined;
-    return { path, label: this.store.url(file.path), csv: { delimiter, quote, header: csv.header ?? true }, columns: first.value.columns };
+    const header = csv.header ?? true;
+    const scan = await scanCsv(path, delimiter, quote, first.value.columns.length);
+    if ('reason' in scan) return { reason: scan.reason };
+    return {
+      path,
+      label: this.store.url(file.path),
+      format: { kind: 'csv', delimiter, quote, header, longestRecord: scan.longestRecord },
+      columns: first.value.columns,
+      records: scan.records - (header ? 1 : 0),
+      reason: 'DuckDB parses it as b2betl does',
+    };
   }
 
   /** Streams one file: the first `sample_size` rows set the columns, later fields extend them. */
@@ -222,6 +245,15 @@ function patternOf(job: JobSpec): string {
   const pattern = job.source.pattern;
   if (!pattern) throw ConfigError.of(`job ${job.name}: source.pattern is required for files`, 'add pattern: "*.csv"');
   return pattern.replace(/^\.?\//, '');
+}
+
+/** The format a job reads a file in: `source.format`, else the file's extension. */
+function formatNameOf(job: JobSpec, path: string): FormatName | undefined {
+  return job.source.format ? (job.source.format === 'ndjson' ? 'jsonl' : job.source.format) : formatNameForPath(path);
+}
+
+function mebibytes(bytes: number): string {
+  return `${+(bytes / (1 << 20)).toFixed(1)} MiB`;
 }
 
 function formatOptions(job: JobSpec, path: string): FormatOptions {

@@ -29,11 +29,21 @@ const enum At {
   AfterCr,
 }
 
+/** What the scan learnt of a file DuckDB reads as the CSV format does. */
+export interface CsvScan {
+  /** Non-blank records, the header included: the rows of the file and its header. */
+  readonly records: number;
+  /** Bytes of the longest record, its line break excluded: DuckDB's buffers must hold it. */
+  readonly longestRecord: number;
+}
+
 /**
  * Whether DuckDB would read `path` as the CSV format does, every non-blank record holding
- * `fields` fields; `delimiter` and `quote` are one ASCII character each.
+ * `fields` fields; `delimiter` and `quote` are one ASCII character each. Returns what the scan
+ * counted, or where the two parsers would part ways.
  */
-export async function readsAlike(path: string, delimiter: string, quote: string, fields: number): Promise<boolean> {
+export async function scanCsv(path: string, delimiter: string, quote: string, fields: number): Promise<CsvScan | { reason: string }> {
+  const parts = (reason: string) => ({ reason });
   const delimiterByte = delimiter.charCodeAt(0);
   const quoteByte = quote.charCodeAt(0);
   // Bytes that end an unquoted run.
@@ -46,17 +56,25 @@ export async function readsAlike(path: string, delimiter: string, quote: string,
     let count = 1;
     let blank = true;
     let crlf = false;
-    for (let position = 0; ; ) {
+    let records = 0;
+    let longest = 0;
+    /** Where the current record starts, in bytes from the start of the file. */
+    let recordStart = 0;
+    let position = 0;
+    for (;;) {
       const { bytesRead } = await handle.read(bytes, 0, CHUNK, position);
       if (position === 0) {
         const head = bytes.subarray(0, bytesRead);
-        if (!headAlike(head)) return false;
+        const unlike = headUnlike(head);
+        if (unlike) return parts(unlike);
         const breaks = lineBreaks(head);
-        if (breaks === undefined) return false;
+        if (breaks === undefined) return parts('line breaks are carriage returns alone, or none in the first 4 MiB');
         crlf = breaks === 'crlf';
       }
       if (bytesRead === 0) break;
       let i = position === 0 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+      if (position === 0) recordStart = i;
+      const base = position;
       position += bytesRead;
       while (i < bytesRead) {
         switch (at) {
@@ -78,14 +96,15 @@ export async function readsAlike(path: string, delimiter: string, quote: string,
             }
             break;
           case At.AfterCr:
-            if (bytes[i] !== LF) return false;
+            if (bytes[i] !== LF) return parts(`record ${records + 1} ends in a carriage return alone in a file of CRLF line breaks`);
             i += 1;
+            recordStart = base + i;
             at = At.FieldStart;
             continue;
           case At.Spaces:
             while (i < bytesRead && bytes[i] === SPACE) i += 1;
             if (i === bytesRead) continue;
-            if (bytes[i] === quoteByte) return false;
+            if (bytes[i] === quoteByte) return parts(`record ${records + 1} has spaces before an opening quote, which DuckDB drops`);
             at = At.Unquoted;
             continue;
           case At.Unquoted:
@@ -110,21 +129,32 @@ export async function readsAlike(path: string, delimiter: string, quote: string,
           at = At.FieldStart;
         } else if (byte === LF || byte === CR) {
           // The CSV format takes the first line break's kind for the whole file; DuckDB takes any.
-          if ((byte === CR) !== crlf) return false;
-          if (!blank && count !== fields) return false;
+          if ((byte === CR) !== crlf) return parts(`record ${records + 1} ends in a line break unlike the first one's`);
+          if (!blank) {
+            if (count !== fields) return parts(`record ${records + 1} has ${count} field(s), not ${fields}`);
+            records += 1;
+            longest = Math.max(longest, base + i - 1 - recordStart);
+          }
           count = 1;
           blank = true;
+          recordStart = base + i;
           at = crlf ? At.AfterCr : At.FieldStart;
         } else if (at === At.QuoteInQuoted || byte === quoteByte) {
-          // Text after a closing quote, or a quote inside an unquoted field.
-          return false;
+          return parts(`record ${records + 1} has text after a closing quote, or a quote inside an unquoted field`);
         } else {
           blank = false;
           at = At.Unquoted;
         }
       }
     }
-    return at !== At.Quoted && at !== At.AfterCr && (blank || count === fields);
+    if (at === At.Quoted) return parts(`record ${records + 1} has a quoted field never closed`);
+    if (at === At.AfterCr) return parts('the file ends in a carriage return alone');
+    if (!blank && count !== fields) return parts(`record ${records + 1} has ${count} field(s), not ${fields}`);
+    if (!blank) {
+      records += 1;
+      longest = Math.max(longest, position - recordStart);
+    }
+    return { records, longestRecord: longest };
   } finally {
     await handle.close();
   }
@@ -141,9 +171,10 @@ function lineBreaks(head: Buffer): 'lf' | 'crlf' | undefined {
   return lf === -1 ? undefined : 'lf';
 }
 
-/** No UTF-16 byte order mark, no blank line before the header. */
-function headAlike(bytes: Buffer): boolean {
-  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) return false;
+/** A UTF-16 byte order mark, a blank line before the header or no bytes at all; undefined when none. */
+function headUnlike(bytes: Buffer): string | undefined {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) return 'a UTF-16 byte order mark';
   const i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  return bytes[i] !== LF && bytes[i] !== CR && bytes.length > i;
+  if (bytes.length <= i) return 'no records';
+  return bytes[i] === LF || bytes[i] === CR ? 'a blank line before the header' : undefined;
 }

@@ -9,6 +9,9 @@ import { literal, quote } from './bigquery-double-sql.js';
 import type { DuckSession } from './bigquery-double-duck.js';
 import type { Json } from './bigquery-double-state.js';
 
+/** BigQuery's largest row in a JSON load: 100 MB. */
+const MAX_JSON_ROW_BYTES = 100 * 1024 * 1024;
+
 /** Parses and checks every row of the load's files against `fields`. */
 export async function parseLoadFiles(
   duck: DuckSession,
@@ -58,10 +61,12 @@ export async function parseLoadFiles(
       let offset = 0;
       for (const line of text.split('\n')) {
         const start = offset;
-        offset += Buffer.byteLength(line, 'utf8') + 1;
+        const bytes = Buffer.byteLength(line, 'utf8');
+        offset += bytes + 1;
         if (line.trim() === '') continue;
         total++;
         try {
+          if (bytes > MAX_JSON_ROW_BYTES) throw new ValueProblem(`Row size ${bytes} is larger than the maximum of ${MAX_JSON_ROW_BYTES} bytes.`);
           let parsed: unknown;
           try {
             parsed = parseLossless(line, null, (value: string) => new ExactNumber(value));
