@@ -13,7 +13,7 @@ import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
-import { EtlError, messageOf } from '../../../src/core/errors.js';
+import { EtlError, megabytes, messageOf } from '../../../src/core/errors.js';
 import type { ColumnType } from '../../../src/core/types.js';
 import { bufferOptions, nativeFileQuery, readBufferFor } from './duckdb-native.js';
 import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
@@ -151,6 +151,8 @@ export class DuckDBStage implements Stage {
   private readonly natives = new Map<number, NativeUnit>();
   /** Whether the commit's transaction is open, holding native units' rows. */
   private open = false;
+  /** The memory limit to put back when the transaction ends, if it was raised for long rows. */
+  private restoreMemory?: string;
 
   constructor(
     private readonly db: DuckDBConnection,
@@ -263,27 +265,32 @@ export class DuckDBStage implements Stage {
     await this.begin();
     const names = native.targets.flatMap((column) => (column ? [quote(column.name)] : [])).join(', ');
     const longest = native.file.format.kind === 'csv' ? native.file.format.longestRecord : 0;
-    const result = await this.withRoomFor(readBufferFor(longest), () => this.db.run(`INSERT INTO ${this.target.qualified(this.request.table)} (${names}) ${native.query}`));
+    await this.makeRoomFor(readBufferFor(longest));
+    const result = await this.db.run(`INSERT INTO ${this.target.qualified(this.request.table)} (${names}) ${native.query}`);
     native.inserted = Number(result.rowsChanged);
     return native.inserted;
   }
 
   /**
-   * Runs `action` with DuckDB's memory limit raised for the time it takes, when reading with
-   * CSV buffers of `buffer` bytes needs more than the limit allows: a value is never too large
-   * for DuckDB, however large the warehouse's `memory_limit` is set.
+   * Raises DuckDB's memory limit until the commit's transaction ends, when reading with CSV
+   * buffers of `buffer` bytes (and writing the values they hold) needs more than it allows: a
+   * value is never too large for DuckDB, whatever the warehouse's `memory_limit`.
    */
-  private async withRoomFor<T>(buffer: number, action: () => Promise<T>): Promise<T> {
+  private async makeRoomFor(buffer: number): Promise<void> {
     const needed = 3 * buffer + MEMORY_HEADROOM;
     const current = await this.memoryLimit();
-    if (needed <= current.bytes) return action();
-    this.request.log.debug(`raising DuckDB's memory limit from ${current.text} to ${Math.ceil(needed / (1 << 20))} MiB for rows of ${(buffer / 1e6).toFixed(0)} MB`);
+    if (needed <= current.bytes) return;
+    this.request.log.debug(`raising DuckDB's memory limit from ${current.text} to ${Math.ceil(needed / (1 << 20))} MiB for rows of ${megabytes(buffer)} MB`);
+    this.restoreMemory ??= current.text;
     await this.db.run(`SET memory_limit = '${needed}B'`);
-    try {
-      return await action();
-    } finally {
-      await this.db.run(`SET memory_limit = ${literal(current.text)}`);
-    }
+  }
+
+  /** Puts the memory limit back once the transaction that needed more has ended. */
+  private async restoreMemoryLimit(): Promise<void> {
+    if (this.restoreMemory === undefined) return;
+    const text = this.restoreMemory;
+    this.restoreMemory = undefined;
+    await this.db.run(`SET memory_limit = ${literal(text)}`);
   }
 
   private async memoryLimit(): Promise<{ text: string; bytes: number }> {
@@ -309,6 +316,7 @@ export class DuckDBStage implements Stage {
     if (!this.open) return;
     this.open = false;
     await this.db.run('ROLLBACK').catch(() => undefined);
+    await this.restoreMemoryLimit();
     for (const native of this.natives.values()) native.inserted = undefined;
   }
 
@@ -362,7 +370,8 @@ export class DuckDBStage implements Stage {
         const into = merging ? this.mergeBatch() : target;
         if (merging) await this.db.run(`CREATE OR REPLACE TEMP TABLE ${into} AS SELECT ${quote(ROW_COLUMN)}, ${names} FROM (${staged.query}) LIMIT 0`);
         const selected = merging ? `${quote(ROW_COLUMN)}, ${names}` : names;
-        const inserted = await this.withRoomFor(staged.buffer, () => this.db.run(`INSERT INTO ${into} (${selected}) SELECT ${selected} FROM (${staged.query})`));
+        await this.makeRoomFor(staged.buffer);
+        const inserted = await this.db.run(`INSERT INTO ${into} (${selected}) SELECT ${selected} FROM (${staged.query})`);
         read += Number(inserted.rowsChanged);
         rows = merging ? await this.merge(target, names, into) : read;
       }
@@ -384,6 +393,7 @@ export class DuckDBStage implements Stage {
       if (rejects.length) await this.writeRejects(rejects);
       await this.db.run('COMMIT');
       this.open = false;
+      await this.restoreMemoryLimit();
       await this.abort();
       return rows;
     } catch (error) {
