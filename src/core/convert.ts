@@ -3,7 +3,7 @@
  * of the destination column's type. A value that cannot convert throws; it is never nulled or
  * mangled silently.
  */
-import { fitsInt64 } from './infer.js';
+import { fitsInt64, isCodeNumeral } from './infer.js';
 import { dateToMicros, formatDate, formatDatetime, formatTimestamp, isIsoDate, normalizeTime, parseTimestamp } from './time.js';
 import type { ColumnType, Value } from './types.js';
 
@@ -91,6 +91,11 @@ function toStringValue(raw: unknown, from?: ColumnType): string {
   }
 }
 
+/** Fails on a numeral whose characters a number would lose (a leading zero, a plus sign): a code. */
+function refuseCode(text: string, raw: string): void {
+  if (isCodeNumeral(text)) fail(`${show(raw)} is a code, not a number: as a number it would lose its ${text.startsWith('+') ? 'plus sign' : 'leading zeros'}`);
+}
+
 function toInt64(raw: unknown): number | bigint {
   switch (typeof raw) {
     case 'number':
@@ -100,6 +105,7 @@ function toInt64(raw: unknown): number | bigint {
       return integer(raw);
     case 'string': {
       const text = raw.trim();
+      refuseCode(text, raw);
       if (INTEGER_TEXT.test(text)) return text.length < 16 ? Number(text) : integer(BigInt(text));
       if (/^[+-]?\d+\.0*$/.test(text)) return integer(BigInt(text.split('.')[0]));
       return fail(`${show(raw)} is not an integer`);
@@ -122,6 +128,7 @@ function toFloat64(raw: unknown): number {
     }
     case 'string': {
       const text = raw.trim();
+      refuseCode(text, raw);
       if (DECIMAL_TEXT.test(text)) return Number(text);
       const lower = text.toLowerCase();
       if (lower === 'nan') return Number.NaN;
@@ -156,6 +163,7 @@ function decimalText(raw: unknown, type: 'NUMERIC' | 'BIGNUMERIC'): string {
   switch (typeof raw) {
     case 'string': {
       const text = raw.trim();
+      refuseCode(text, raw);
       if (DECIMAL_TEXT.test(text)) return plainDecimal(text);
       if (text.toLowerCase() === 'nan') return 'NaN';
       return fail(`${show(raw)} is not a decimal number`);
@@ -286,11 +294,14 @@ export interface ConverterOptions {
   readonly required?: boolean;
   /** Fill a missing REQUIRED value with the type's default instead of failing. */
   readonly fillRequired?: boolean;
+  /** `from` was inferred from a sample: values are checked, never taken as already exact. */
+  readonly inferred?: boolean;
 }
 
 /** The converter of raw values into `type`. */
 export function converterFor(type: ColumnType, options: ConverterOptions = {}): ValueConverter {
   const { from } = options;
+  const trusted = !options.inferred;
   const convert = ((): ((raw: unknown) => Value) => {
     switch (type) {
       case 'STRING':
@@ -302,7 +313,7 @@ export function converterFor(type: ColumnType, options: ConverterOptions = {}): 
       case 'NUMERIC':
       case 'BIGNUMERIC':
         // Exact text from a column of the same decimal type already fits it (the source mapped its precision).
-        if (from === type) return (raw) => (typeof raw === 'string' ? raw : toDecimal(raw, type));
+        if (from === type && trusted) return (raw) => (typeof raw === 'string' ? raw : toDecimal(raw, type));
         return (raw) => toDecimal(raw, type);
       case 'BOOL':
         return toBool;
@@ -318,7 +329,7 @@ export function converterFor(type: ColumnType, options: ConverterOptions = {}): 
         return toBytes;
       case 'JSON':
         // JSON text from a JSON-typed source column (jsonb, a JSON file's nested value) is valid.
-        return from === 'JSON' ? (raw) => (typeof raw === 'string' ? raw : safeJson(raw)) : toJson;
+        return from === 'JSON' && trusted ? (raw) => (typeof raw === 'string' ? raw : safeJson(raw)) : toJson;
     }
   })();
   const emptyIsNull = type !== 'STRING' && type !== 'JSON';

@@ -12,6 +12,20 @@ const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:
 const BOOLEAN = /^(?:true|false)$/i;
 const INT64_DIGITS = 18; // every integer of up to 18 digits fits in INT64
 
+/** A numeral whose integer part starts with a zero and goes on (`007`, `-0042`, `00.5`). */
+const LEADING_ZERO = /^-?0\d/;
+
+/**
+ * Whether text is a numeral that a number would not keep: a leading zero (`07030`, `0042`, a
+ * ZIP code, a FIPS county id, a product code) or an explicit plus sign (`+4915123`). Such values
+ * are codes, read as STRING: as a number they would lose characters.
+ */
+export function isCodeNumeral(text: string): boolean {
+  const first = text.charCodeAt(0);
+  if (first === 43) return text.length > 1 && /^\+(?:\d|\.\d)/.test(text);
+  return (first === 48 || first === 45) && LEADING_ZERO.test(text) && /^-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?$/.test(text);
+}
+
 /** Significant digits of a decimal literal, and its scale. */
 function digitsOf(text: string): { precision: number; scale: number } {
   const unsigned = text.replace(/^[+-]/, '');
@@ -26,6 +40,7 @@ export function inferTextType(text: string): ColumnType | undefined {
   const first = text.charCodeAt(0);
   const maybeNumeric = (first >= 48 && first <= 57) || first === 45 || first === 43 || first === 46;
   if (maybeNumeric || first === 78 || first === 110 || first === 73 || first === 105) {
+    if ((first === 43 || first === 48 || first === 45) && isCodeNumeral(text)) return 'STRING';
     if (INTEGER.test(text)) {
       const digits = text.replace(/^[+-]?0*/, '').length;
       if (digits <= INT64_DIGITS) return 'INT64';

@@ -4,7 +4,7 @@
  */
 import { ConversionFailure, converterFor, type ValueConverter } from './convert.js';
 import { ConfigError, SchemaError, megabytes } from './errors.js';
-import { inferTextType, inferValueType, widenType } from './infer.js';
+import { inferTextType, inferValueType, isCodeNumeral, widenType } from './infer.js';
 import { sanitizeNames } from './names.js';
 import { describeMismatches, isCompatible, isWidening, type ColumnMismatch } from './schema.js';
 import type { Column, ColumnType, SourceColumn, Value } from './types.js';
@@ -32,6 +32,9 @@ export interface RunSchemaOptions {
   /** The largest row the destination takes, in bytes of its values, and that limit's name. */
   readonly maxRow?: { readonly bytes: number; readonly name: string };
 }
+
+/** Column types whose values are written exactly as read, and so may become STRING for a code. */
+const CODE_HOLDERS = new Set<ColumnType>(['INT64', 'NUMERIC', 'BIGNUMERIC']);
 
 /** Values shorter than this never make a row too large: only rows holding a longer one are measured. */
 const LONG_VALUE = 1 << 20;
@@ -170,7 +173,7 @@ export class RunSchema {
     if (source.inferred && raw !== null && raw !== undefined) {
       const seen = typeof raw === 'string' ? inferTextType(raw) : inferValueType(raw);
       const wider = widenType(column.type, seen);
-      if (wider && wider !== column.type && this.mayBecome(column, wider)) {
+      if (wider && wider !== column.type && (this.mayBecome(column, wider) || this.mayHoldCode(column, raw))) {
         this.setType(target, wider);
         this.rebuildPlans();
         const converter = this.converterFor(source, this.columns[target]);
@@ -280,6 +283,19 @@ export class RunSchema {
     return !existing || existing.type === type || (isWidening(existing.type, type) && this.options.canWiden(existing.type, type));
   }
 
+  /**
+   * Whether an integer or decimal column may become STRING for a code (`07030`) that a later row
+   * brought: the values it held so far were plain numerals (codes never convert), staged as they
+   * were spelled, so as text they read as in the file (but for padding, which numbers drop).
+   * FLOAT64 values would come back in their shortest spelling (`1.50` as `1.5`): those columns
+   * set such a row aside instead.
+   */
+  private mayHoldCode(column: Column, raw: unknown): boolean {
+    if (typeof raw !== 'string' || !isCodeNumeral(raw.trim()) || !CODE_HOLDERS.has(column.type)) return false;
+    const existing = this.existingByName.get(column.name.toLowerCase());
+    return !existing || existing.type === 'STRING' || this.options.canWiden(existing.type, 'STRING');
+  }
+
   private setType(index: number, type: ColumnType): void {
     this.columns[index] = { ...this.columns[index], type };
     this.version++;
@@ -290,7 +306,7 @@ export class RunSchema {
   }
 
   private converterFor(source: SourceColumn, column: Column): ValueConverter {
-    return converterFor(column.type, { from: source.type, required: !column.nullable, fillRequired: this.options.fillRequired });
+    return converterFor(column.type, { from: source.type, inferred: source.inferred, required: !column.nullable, fillRequired: this.options.fillRequired });
   }
 
   private buildPlan(columns: readonly SourceColumn[]): BatchPlan {

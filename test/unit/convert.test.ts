@@ -27,7 +27,11 @@ test('NUMERIC keeps exact decimal text and refuses silent rounding', () => {
   const numeric = converterFor('NUMERIC');
   assert.equal(numeric('12345678901234567890.123456789'), '12345678901234567890.123456789');
   assert.equal(numeric('1.5e3'), '1500');
-  assert.equal(numeric('+0.10'), '0.10');
+  assert.equal(numeric('-0.10'), '-0.10');
+  // A plus sign or a leading zero makes a numeral a code: as a number it would lose characters.
+  assert.match(reason(() => numeric('+0.10'))!, /"\+0\.10" is a code, not a number: as a number it would lose its plus sign/);
+  assert.match(reason(() => converterFor('INT64')('007'))!, /"007" is a code, not a number: as a number it would lose its leading zeros/);
+  assert.match(reason(() => converterFor('FLOAT64')(' 00.5'))!, /is a code/);
   assert.match(reason(() => numeric('0.1234567891'))!, /BIGNUMERIC/);
   assert.equal(converterFor('BIGNUMERIC')('0.12345678912345678912'), '0.12345678912345678912');
   assert.equal(plainDecimal('-1.25e-3'), '-0.00125');

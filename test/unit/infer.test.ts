@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { inferTextType, inferValueType, SchemaSampler, widenType } from '../../src/core/infer.js';
+import { inferTextType, inferValueType, isCodeNumeral, SchemaSampler, widenType } from '../../src/core/infer.js';
 
 test('inferTextType recognises CSV cells', () => {
   assert.equal(inferTextType(''), undefined);
@@ -17,6 +17,24 @@ test('inferTextType recognises CSV cells', () => {
   assert.equal(inferTextType('2024-03-01 10:00:00+02:00'), 'TIMESTAMP');
   assert.equal(inferTextType('hello'), 'STRING');
   assert.equal(inferTextType('007a'), 'STRING');
+});
+
+test('numerals a number would shorten are codes: leading zeros and plus signs', () => {
+  for (const code of ['00123', '07030', '0042', '00', '-007', '00.5', '-01.25', '0042e3', '+1', '+4915123', '+0.5', '+.5']) {
+    assert.equal(isCodeNumeral(code), true, code);
+    assert.equal(inferTextType(code), 'STRING', code);
+  }
+  for (const number of ['0', '-0', '0.5', '-0.5', '.5', '10', '100', '1e5', '0e0', '0x1F', '+', '+a', 'N07']) assert.equal(isCodeNumeral(number), false, number);
+  assert.equal(inferTextType('0'), 'INT64');
+  assert.equal(inferTextType('0.05'), 'FLOAT64');
+  const sampler = new SchemaSampler({ text: true });
+  sampler.add(['zip', 'n'], ['10001', '1']);
+  sampler.add(['zip', 'n'], ['02134', '2']);
+  assert.deepEqual(
+    sampler.columns().map((c) => [c.name, c.type]),
+    [['zip', 'STRING'], ['n', 'INT64']],
+    'one code in the sample makes the column STRING',
+  );
 });
 
 test('inferValueType recognises JSON values without reading numbers into strings', () => {

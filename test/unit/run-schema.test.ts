@@ -26,6 +26,20 @@ test('an inferred INT64 widens to FLOAT64 when a later value needs it', () => {
   assert.ok(schema.generation > generation);
 });
 
+test('a code seen after the sample widens an integer column to STRING; every value keeps its characters', () => {
+  const schema = new RunSchema(options);
+  const plan = schema.planFor([inferred('zip', 'INT64'), inferred('price', 'FLOAT64')]);
+  assert.deepEqual(schema.convertRow(plan, ['10001', '1.5']), [10001, 1.5]);
+  assert.deepEqual(schema.convertRow(plan, ['07030', '2']), ['07030', 2]);
+  assert.equal(schema.columns[0].type, 'STRING');
+  assert.deepEqual(schema.convertRow(plan, ['+31', '3']), ['+31', 3]);
+  // Floats come back in their shortest spelling: such a column does not become text mid-run.
+  assert.throws(() => schema.convertRow(plan, ['1', '007.5']), (error: unknown) => error instanceof CellFailure && /007\.5.* is a code, not a number: as a number it would lose its leading zeros/.test(error.reason));
+  const bigQuery = new RunSchema({ ...options, existing: [existing('zip', 'INT64')], canWiden: (from, to) => to !== 'STRING' });
+  const refused = bigQuery.planFor([inferred('zip', 'INT64')]);
+  assert.throws(() => bigQuery.convertRow(refused, ['07030']), (error: unknown) => error instanceof CellFailure && /the destination column is INT64/.test(error.reason));
+});
+
 test('a value no widening holds is a cell failure naming the column and the fix', () => {
   const schema = new RunSchema(options);
   const plan = schema.planFor([inferred('q', 'INT64')]);
