@@ -4,7 +4,7 @@
  * mangled silently.
  */
 import { fitsInt64, isCodeNumeral } from './infer.js';
-import { dateToMicros, formatDate, formatDatetime, formatTimestamp, isIsoDate, normalizeTime, parseTimestamp } from './time.js';
+import { dateToMicros, formatDate, formatDatetime, formatTimestamp, isIsoDate, normalizeTime, parseTimestamp, readSpelledDate, spelledMicros } from './time.js';
 import type { ColumnType, Value } from './types.js';
 
 /** Why one value could not convert (caught per row and turned into a bad record). */
@@ -190,7 +190,7 @@ function toBool(raw: unknown): boolean {
   return fail(`${show(raw)} is not a boolean (true/false)`);
 }
 
-function toTimestamp(raw: unknown): bigint {
+function toTimestamp(raw: unknown, dateFormat?: string): bigint {
   if (typeof raw === 'bigint') return raw;
   if (raw instanceof Date) {
     if (Number.isNaN(raw.getTime())) fail('invalid date');
@@ -199,6 +199,9 @@ function toTimestamp(raw: unknown): bigint {
   if (typeof raw === 'string') {
     const micros = parseTimestamp(raw);
     if (micros !== undefined) return micros;
+    // A date spelled another way has no zone: like ISO text without one, it is read as UTC.
+    const spelled = readSpelledDate(raw.trim(), dateFormat);
+    if (spelled) return spelledMicros(spelled);
   }
   return fail(`${show(raw)} is not a timestamp (expected ISO 8601, e.g. 2024-03-01T10:00:00Z)`);
 }
@@ -208,25 +211,29 @@ function isCanonicalDatetime(text: string): boolean {
   return text.length === 26 && text.charCodeAt(4) === 45 && text.charCodeAt(10) === 32 && text.charCodeAt(13) === 58 && text.charCodeAt(19) === 46;
 }
 
-function toDatetime(raw: unknown, from?: ColumnType): string {
+function toDatetime(raw: unknown, from?: ColumnType, dateFormat?: string): string {
   if (typeof raw === 'string') {
     if (from === 'DATETIME' && isCanonicalDatetime(raw)) return raw;
     const micros = parseTimestamp(raw);
     if (micros !== undefined) return formatDatetime(micros);
+    const spelled = readSpelledDate(raw.trim(), dateFormat);
+    if (spelled) return `${spelled.date} ${spelled.time ?? '00:00:00.000000'}`;
   }
   if (typeof raw === 'bigint' && from !== 'INT64') return formatDatetime(raw);
   if (raw instanceof Date) return formatDatetime(dateToMicros(raw));
-  return fail(`${show(raw)} is not a date-time (expected YYYY-MM-DD HH:MM:SS)`);
+  return fail(`${show(raw)} is not a date-time (expected YYYY-MM-DD HH:MM:SS${dateFormat ? ` or ${dateFormat} HH:MM:SS` : ''})`);
 }
 
-function toDate(raw: unknown, from?: ColumnType): string {
+function toDate(raw: unknown, from?: ColumnType, dateFormat?: string): string {
   if (typeof raw === 'string') {
     const text = raw.length === 10 ? raw : raw.trim();
     if (isIsoDate(text)) return text;
+    const spelled = readSpelledDate(text, dateFormat);
+    if (spelled && !spelled.time) return spelled.date;
   }
   if (raw instanceof Date) return formatDate(dateToMicros(raw));
   if (typeof raw === 'bigint' && from === 'TIMESTAMP') return formatDate(raw);
-  return fail(`${show(raw)} is not a date (expected YYYY-MM-DD)`);
+  return fail(`${show(raw)} is not a date (expected YYYY-MM-DD${dateFormat ? ` or ${dateFormat}` : ''})`);
 }
 
 function toTime(raw: unknown): string {
@@ -296,11 +303,13 @@ export interface ConverterOptions {
   readonly fillRequired?: boolean;
   /** `from` was inferred from a sample: values are checked, never taken as already exact. */
   readonly inferred?: boolean;
+  /** How text spells dates besides ISO 8601 and `YYYY/MM/DD` (`source.csv.date_format`). */
+  readonly dateFormat?: string;
 }
 
 /** The converter of raw values into `type`. */
 export function converterFor(type: ColumnType, options: ConverterOptions = {}): ValueConverter {
-  const { from } = options;
+  const { from, dateFormat } = options;
   const trusted = !options.inferred;
   const convert = ((): ((raw: unknown) => Value) => {
     switch (type) {
@@ -318,11 +327,11 @@ export function converterFor(type: ColumnType, options: ConverterOptions = {}): 
       case 'BOOL':
         return toBool;
       case 'TIMESTAMP':
-        return toTimestamp;
+        return (raw) => toTimestamp(raw, dateFormat);
       case 'DATETIME':
-        return (raw) => toDatetime(raw, from);
+        return (raw) => toDatetime(raw, from, dateFormat);
       case 'DATE':
-        return (raw) => toDate(raw, from);
+        return (raw) => toDate(raw, from, dateFormat);
       case 'TIME':
         return toTime;
       case 'BYTES':

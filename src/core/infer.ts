@@ -2,6 +2,7 @@
  * Schema inference from sampled values: text (CSV) and JavaScript values (JSON, Firestore).
  * Types only ever widen as more values are seen; `undefined` means "no evidence yet".
  */
+import { readSpelledDate } from './time.js';
 import type { ColumnType, SourceColumn } from './types.js';
 
 const INTEGER = /^[+-]?\d+$/;
@@ -34,8 +35,11 @@ function digitsOf(text: string): { precision: number; scale: number } {
   return { precision, scale: fraction.length };
 }
 
-/** Type of one text value, as a CSV cell; undefined for an empty cell. */
-export function inferTextType(text: string): ColumnType | undefined {
+/**
+ * Type of one text value, as a CSV cell; undefined for an empty cell. `dateFormat` is how the
+ * file spells dates besides ISO 8601 and `YYYY/MM/DD` (`source.csv.date_format`).
+ */
+export function inferTextType(text: string, dateFormat?: string): ColumnType | undefined {
   if (text === '') return undefined;
   const first = text.charCodeAt(0);
   const maybeNumeric = (first >= 48 && first <= 57) || first === 45 || first === 43 || first === 46;
@@ -55,6 +59,9 @@ export function inferTextType(text: string): ColumnType | undefined {
     if (FLOAT.test(text)) return 'FLOAT64';
     if (DATE.test(text)) return validDate(text) ? 'DATE' : 'STRING';
     if (TIMESTAMP.test(text)) return validDate(text.slice(0, 10)) ? 'TIMESTAMP' : 'STRING';
+    // Dates spelled another way carry no zone: a time of day with them is a wall clock.
+    const spelled = first >= 48 && first <= 57 ? readSpelledDate(text, dateFormat) : undefined;
+    if (spelled) return spelled.time ? 'DATETIME' : 'DATE';
   }
   if ((first === 116 || first === 84 || first === 102 || first === 70) && BOOLEAN.test(text)) return 'BOOL';
   return 'STRING';
@@ -100,7 +107,8 @@ const NUMERIC_RANK: Partial<Record<ColumnType, number>> = { INT64: 1, NUMERIC: 2
 
 /**
  * The narrowest type that holds values of both types: INT64 and FLOAT64 give FLOAT64, DATE and
- * TIMESTAMP give TIMESTAMP, integer and decimal kinds give the wider decimal; anything else
+ * TIMESTAMP give TIMESTAMP (DATE and DATETIME, DATETIME), integer and decimal kinds give the
+ * wider decimal; anything else
  * falls back to STRING (JSON stays JSON with JSON).
  */
 export function widenType(a: ColumnType | undefined, b: ColumnType | undefined): ColumnType | undefined {
@@ -114,6 +122,7 @@ export function widenType(a: ColumnType | undefined, b: ColumnType | undefined):
     return pair.has('INT64') ? 'FLOAT64' : pair.has('BIGNUMERIC') ? 'BIGNUMERIC' : 'NUMERIC';
   }
   if (pair.has('DATE') && pair.has('TIMESTAMP')) return 'TIMESTAMP';
+  if (pair.has('DATE') && pair.has('DATETIME')) return 'DATETIME';
   return 'STRING';
 }
 
@@ -123,10 +132,11 @@ export class SchemaSampler {
   private seen = 0;
 
   /**
-   * `text`: values are text cells (CSV), so "12" is an integer; otherwise values are typed
-   * (JSON, Parquet, Firestore) and only strings that look like dates become dates.
+   * `text`: values are text cells (CSV), so "12" is an integer, dates spelled `dateFormat` too;
+   * otherwise values are typed (JSON, Parquet, Firestore) and only strings that look like dates
+   * become dates.
    */
-  constructor(private readonly options: { text?: boolean; nested?: 'string' | 'json' } = {}) {}
+  constructor(private readonly options: { text?: boolean; nested?: 'string' | 'json'; dateFormat?: string } = {}) {}
 
   /** Notes a field that exists even if no row gave it a value yet (a CSV header). */
   declare(field: string, type?: ColumnType): void {
@@ -147,7 +157,7 @@ export class SchemaSampler {
   }
 
   private typeOf(value: unknown): ColumnType | undefined {
-    return this.options.text && typeof value === 'string' ? inferTextType(value) : inferValueType(value, this.options.nested);
+    return this.options.text && typeof value === 'string' ? inferTextType(value, this.options.dateFormat) : inferValueType(value, this.options.nested);
   }
 
   private note(field: string, type: ColumnType | undefined): void {
@@ -161,6 +171,9 @@ export class SchemaSampler {
 
   /** The inferred columns; fields never seen with a value are STRING. */
   columns(): SourceColumn[] {
-    return [...this.types].map(([name, type]) => (type ? { name, type, nullable: true, inferred: true } : { name, type: 'STRING', nullable: true, inferred: true, unseen: true }));
+    const dateFormat = this.options.dateFormat ? { dateFormat: this.options.dateFormat } : {};
+    return [...this.types].map(([name, type]) =>
+      type ? { name, type, nullable: true, inferred: true, ...dateFormat } : { name, type: 'STRING', nullable: true, inferred: true, unseen: true, ...dateFormat },
+    );
   }
 }

@@ -163,7 +163,7 @@ export class RunSchema {
     const target = plan.targets[index];
     if (this.pending.delete(target)) {
       // The first value of a column the sample never saw a value for decides its type.
-      this.setType(target, (typeof raw === 'string' ? inferTextType(raw) : inferValueType(raw)) ?? 'STRING');
+      this.setType(target, (typeof raw === 'string' ? inferTextType(raw, source.dateFormat) : inferValueType(raw)) ?? 'STRING');
       this.rebuildPlans();
       const converter = this.converterFor(source, this.columns[target]);
       (plan.converters as (ValueConverter | undefined)[])[index] = converter;
@@ -171,7 +171,7 @@ export class RunSchema {
     }
     const column = this.columns[target];
     if (source.inferred && raw !== null && raw !== undefined) {
-      const seen = typeof raw === 'string' ? inferTextType(raw) : inferValueType(raw);
+      const seen = typeof raw === 'string' ? inferTextType(raw, source.dateFormat) : inferValueType(raw);
       const wider = widenType(column.type, seen);
       if (wider && wider !== column.type && (this.mayBecome(column, wider) || this.mayHoldCode(column, raw))) {
         this.setType(target, wider);
@@ -306,7 +306,13 @@ export class RunSchema {
   }
 
   private converterFor(source: SourceColumn, column: Column): ValueConverter {
-    return converterFor(column.type, { from: source.type, inferred: source.inferred, required: !column.nullable, fillRequired: this.options.fillRequired });
+    return converterFor(column.type, {
+      from: source.type,
+      inferred: source.inferred,
+      dateFormat: source.dateFormat,
+      required: !column.nullable,
+      fillRequired: this.options.fillRequired,
+    });
   }
 
   private buildPlan(columns: readonly SourceColumn[]): BatchPlan {

@@ -3,6 +3,7 @@
  * once (file, YAML path, line, fix).
  */
 import { z } from 'zod';
+import { isDateFormat } from './time.js';
 
 const duration = z
   .string()
@@ -143,6 +144,10 @@ const csvSchema = z
     escape: z.string().length(1).optional(),
     encoding: z.enum(['utf-8', 'utf8', 'latin1', 'iso-8859-1', 'windows-1252', 'utf-16', 'utf-16le', 'utf-16be']).optional(),
     header: z.boolean().optional(),
+    date_format: z
+      .string()
+      .refine(isDateFormat, 'expected DD, MM and YYYY in some order, joined by one of / . - (DD/MM/YYYY, MM/DD/YYYY, DD.MM.YYYY)')
+      .optional(),
   })
   .strict();
 

@@ -110,6 +110,85 @@ function parseGeneral(text: string): bigint | undefined {
   return micros;
 }
 
+/** A date, and the time of day when one follows it, in canonical text. */
+export interface SpelledDate {
+  /** `YYYY-MM-DD` */
+  readonly date: string;
+  /** `HH:MM:SS.ffffff`, when the text has a time of day. */
+  readonly time?: string;
+}
+
+/**
+ * A way of spelling dates: a pattern of `DD`, `MM` and `YYYY` joined by one of `/`, `.` or `-`
+ * (`DD/MM/YYYY`), each value optionally followed by a space and `HH:MM[:SS[.f…]]`. Days and
+ * months take one or two digits; digits beyond microseconds are truncated.
+ */
+export class DateSpelling {
+  private readonly pattern: RegExp;
+  /** Positions of year, month and day among the pattern's groups. */
+  private readonly order: { year: number; month: number; day: number };
+
+  constructor(readonly format: string) {
+    const match = DATE_FORMAT.exec(format);
+    if (!match) throw new Error(`invalid date format ${format}`);
+    const parts = [match[1]!, match[3]!, match[4]!];
+    const separator = `\\${match[2]}`;
+    const groups = parts.map((part) => (part === 'YYYY' ? '(\\d{4})' : '(\\d{1,2})'));
+    this.pattern = new RegExp(`^${groups.join(separator)}(?: (\\d{2}):(\\d{2})(?::(\\d{2})(?:\\.(\\d{1,9}))?)?)?$`);
+    this.order = { year: parts.indexOf('YYYY') + 1, month: parts.indexOf('MM') + 1, day: parts.indexOf('DD') + 1 };
+  }
+
+  /** The date (and time) the text spells, or undefined when it is not spelled so or is no valid date. */
+  read(text: string): SpelledDate | undefined {
+    const m = this.pattern.exec(text);
+    if (!m) return undefined;
+    const year = Number(m[this.order.year]);
+    const month = Number(m[this.order.month]);
+    const day = Number(m[this.order.day]);
+    if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
+    const date = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}`;
+    if (m[4] === undefined) return { date };
+    const [hour, minute, second = '00', fraction = ''] = [m[4], m[5]!, m[6], m[7]];
+    if (Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) return undefined;
+    return { date, time: `${hour}:${minute}:${second}.${(fraction + '000000').slice(0, 6)}` };
+  }
+}
+
+/** `source.csv.date_format`: `DD`, `MM` and `YYYY`, each once, joined twice by the same `/`, `.` or `-`. */
+export const DATE_FORMAT = /^(DD|MM|YYYY)([/.-])(DD|MM|YYYY)\2(DD|MM|YYYY)$/;
+
+/** Whether a `source.csv.date_format` names each of DD, MM and YYYY once, with one separator. */
+export function isDateFormat(format: string): boolean {
+  const match = DATE_FORMAT.exec(format);
+  return Boolean(match) && new Set([match![1], match![3], match![4]]).size === 3;
+}
+
+const spellings = new Map<string, DateSpelling>();
+
+/** The year-first spelling every text source is read with: `2024/03/01`, `2024/03/01 10:00:00`. */
+export const SLASH_DATE = 'YYYY/MM/DD';
+
+/**
+ * The date text spells in the year-first slash form, or in `format` (`source.csv.date_format`)
+ * when one is given; undefined when it spells none.
+ */
+export function readSpelledDate(text: string, format?: string): SpelledDate | undefined {
+  const length = text.length;
+  if (length < 8 || length > 32) return undefined;
+  return spelling(SLASH_DATE).read(text) ?? (format ? spelling(format).read(text) : undefined);
+}
+
+function spelling(format: string): DateSpelling {
+  let found = spellings.get(format);
+  if (!found) spellings.set(format, (found = new DateSpelling(format)));
+  return found;
+}
+
+/** Microseconds since the epoch of a spelled date and time, read as UTC. */
+export function spelledMicros(spelled: SpelledDate): bigint {
+  return parseTimestamp(`${spelled.date}T${spelled.time ?? '00:00:00'}Z`)!;
+}
+
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 function daysInMonth(year: number, month: number): number {

@@ -49,6 +49,8 @@ export interface SourceColumn {
   readonly inferred?: boolean;
   /** Inferred from a sample that held no value for it: the type is a placeholder until one arrives. */
   readonly unseen?: boolean;
+  /** How the source spells dates besides ISO 8601 and `YYYY/MM/DD` (`source.csv.date_format`). */
+  readonly dateFormat?: string;
 }
 
 /** A destination column: a source column under its sanitized name. */

@@ -62,6 +62,17 @@ const CASES: Case[] = [
   { name: 'codes', content: 'zip,fips,phone,n,ratio\n07030,"001",+4915123,5,0.5\n10001,013,+1,"6",1.25\n', path: 'native' },
   // Integers in the sample, a code later: the stream widens the column to STRING, every value as written.
   { name: 'latecode', content: 'id,zip\n1,10001\n2,12345\n3,07030\n', source: 'sample_size: 2', path: 'streamed' },
+  // Year-first slash dates are dates and wall clocks; day and month alone are ambiguous: text.
+  { name: 'slashdates', content: 'id,day,at,amb\n1,2024/03/01,2024/03/01 10:00:00,01/02/2024\n2,2024/12/31,2024/12/31 23:59:59.5,03/04/2024\n3,2024/2/9,2024/2/9 07:05,12/11/2023\n', path: 'native' },
+  // The job says which comes first.
+  {
+    name: 'dayfirst',
+    content: 'id,day,at\n1,01/02/2024,31/12/2024 10:00\n2,13/02/2024,1/2/2024 00:00:01.25\n3,2024/02/29,2024/02/29\n',
+    source: 'csv: { date_format: DD/MM/YYYY }',
+    path: 'native',
+  },
+  { name: 'monthfirst', content: 'id,day\n1,01/02/2024\n2,12/31/2024\n', source: 'csv: { date_format: MM/DD/YYYY }', path: 'native' },
+  { name: 'dotted', content: 'id,day\n1,31.12.2024\n2,1.2.2024\n', source: 'csv: { date_format: DD.MM.YYYY }', path: 'native' },
   // Integers in the sample, a decimal later: the stream widens the column to FLOAT64.
   { name: 'widen', content: 'id,v\n1,10\n2,20\n3,2.5\n', source: 'sample_size: 2', path: 'streamed' },
   // Padding the core trims away, and a plus sign, which makes a code of the numeral: the column becomes text.
@@ -182,6 +193,23 @@ describe('local CSV read by DuckDB itself', () => {
       { zip: '07030', fips: '001', phone: '+4915123', n: 5 },
       { zip: '10001', fips: '013', phone: '+1', n: 6 },
     ]);
+    const dates = (table: string, columns: string) => queryDuckDB(warehouse, `SELECT ${columns} FROM main.${table} ORDER BY id`);
+    assert.deepEqual(
+      (await queryDuckDB(warehouse, "SELECT data_type FROM information_schema.columns WHERE table_name = 'slashdates' ORDER BY ordinal_position")).map((c) => c.data_type),
+      ['BIGINT', 'DATE', 'TIMESTAMP', 'VARCHAR'],
+    );
+    assert.deepEqual(await dates('slashdates', 'day::VARCHAR AS day, "at"::VARCHAR AS "at", amb'), [
+      { day: '2024-03-01', at: '2024-03-01 10:00:00', amb: '01/02/2024' },
+      { day: '2024-12-31', at: '2024-12-31 23:59:59.5', amb: '03/04/2024' },
+      { day: '2024-02-09', at: '2024-02-09 07:05:00', amb: '12/11/2023' },
+    ]);
+    assert.deepEqual(await dates('dayfirst', 'day::VARCHAR AS day, "at"::VARCHAR AS "at"'), [
+      { day: '2024-02-01', at: '2024-12-31 10:00:00' },
+      { day: '2024-02-13', at: '2024-02-01 00:00:01.25' },
+      { day: '2024-02-29', at: '2024-02-29 00:00:00' },
+    ]);
+    assert.deepEqual(await dates('monthfirst', 'day::VARCHAR AS day'), [{ day: '2024-01-02' }, { day: '2024-12-31' }]);
+    assert.deepEqual(await dates('dotted', 'day::VARCHAR AS day'), [{ day: '2024-12-31' }, { day: '2024-02-01' }]);
     assert.deepEqual(await queryDuckDB(warehouse, 'SELECT id::INTEGER AS id, zip FROM main.latecode ORDER BY id'), [
       { id: 1, zip: '10001' },
       { id: 2, zip: '12345' },

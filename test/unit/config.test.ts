@@ -102,3 +102,18 @@ test('an unset variable inside a list names its YAML path', async () => {
   assert.equal(error.issues[0].path, 'plugins[1]');
   assert.equal(error.issues[0].line, 2);
 });
+
+test('source.csv.date_format names DD, MM and YYYY once each, joined by one separator', async () => {
+  await write('dates/etl.config.yaml', 'connections:\n  files: { type: local, path: ./data }\n');
+  const good = await write('dates/jobs/good.yaml', 'name: good\nsource: { connection: files, pattern: "*.csv", csv: { date_format: DD.MM.YYYY } }\n');
+  const [job] = await loadJobs([good], { cwd: dir });
+  assert.equal(job.spec.source.csv?.date_format, 'DD.MM.YYYY');
+  for (const format of ['DD/MM/YY', 'DD/DD/YYYY', 'DD/MM-YYYY', '%d/%m/%Y', 'dd/mm/yyyy']) {
+    const file = await write(`dates/jobs/bad.yaml`, `name: bad\nsource: { connection: files, pattern: "*.csv", csv: { date_format: "${format}" } }\n`);
+    const error = await problems([file]);
+    const issue = error.issues.find((candidate) => candidate.path === 'source.csv.date_format');
+    assert.ok(issue, `${format}: ${error.message}`);
+    assert.match(issue.message, /DD, MM and YYYY in some order, joined by one of \/ \. -/);
+    assert.equal(issue.line, 2);
+  }
+});

@@ -37,6 +37,17 @@ test('NUMERIC keeps exact decimal text and refuses silent rounding', () => {
   assert.equal(plainDecimal('-1.25e-3'), '-0.00125');
 });
 
+test('dates convert from every accepted spelling into canonical text', () => {
+  const dayFirst = { dateFormat: 'DD/MM/YYYY' };
+  assert.equal(converterFor('DATE')('2024/03/01'), '2024-03-01');
+  assert.equal(converterFor('DATE', dayFirst)('1/2/2024'), '2024-02-01');
+  assert.match(reason(() => converterFor('DATE')('01/02/2024'))!, /not a date \(expected YYYY-MM-DD\)/);
+  assert.match(reason(() => converterFor('DATE', dayFirst)('31/02/2024'))!, /not a date \(expected YYYY-MM-DD or DD\/MM\/YYYY\)/);
+  assert.equal(converterFor('DATETIME')('2024/03/01 10:00:00.5'), '2024-03-01 10:00:00.500000');
+  assert.equal(converterFor('DATETIME', dayFirst)('01/02/2024'), '2024-02-01 00:00:00.000000');
+  assert.equal(converterFor('TIMESTAMP', dayFirst)('01/02/2024 10:00'), parseTimestamp('2024-02-01T10:00:00Z'));
+});
+
 test('TIMESTAMP keeps microseconds and normalizes zones to UTC', () => {
   const ts = converterFor('TIMESTAMP');
   assert.equal(ts('2024-03-01T10:00:00.123456789+02:00'), parseTimestamp('2024-03-01T08:00:00.123456Z'));

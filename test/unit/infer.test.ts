@@ -37,6 +37,26 @@ test('numerals a number would shorten are codes: leading zeros and plus signs', 
   );
 });
 
+test('dates spelled year first with slashes are DATE and DATETIME; day and month alone only with date_format', () => {
+  assert.equal(inferTextType('2024/03/01'), 'DATE');
+  assert.equal(inferTextType('2024/3/1'), 'DATE');
+  assert.equal(inferTextType('2024/03/01 10:00:00'), 'DATETIME');
+  assert.equal(inferTextType('2024/03/01 10:00'), 'DATETIME');
+  assert.equal(inferTextType('2024/03/01 23:59:59.123456'), 'DATETIME');
+  assert.equal(inferTextType('2024/02/30'), 'STRING');
+  assert.equal(inferTextType('2024/03/01 24:00:00'), 'STRING');
+  assert.equal(inferTextType('2024/03/01T10:00:00'), 'STRING');
+  assert.equal(inferTextType('01/02/2024'), 'STRING', 'ambiguous without a date_format');
+  assert.equal(inferTextType('01/02/2024', 'DD/MM/YYYY'), 'DATE');
+  assert.equal(inferTextType('13/02/2024', 'MM/DD/YYYY'), 'STRING');
+  assert.equal(inferTextType('31.12.2024 08:15', 'DD.MM.YYYY'), 'DATETIME');
+  assert.equal(widenType('DATE', 'DATETIME'), 'DATETIME');
+  assert.equal(widenType('DATETIME', 'TIMESTAMP'), 'STRING');
+  const sampler = new SchemaSampler({ text: true, dateFormat: 'DD/MM/YYYY' });
+  sampler.add(['d'], ['01/02/2024']);
+  assert.deepEqual(sampler.columns(), [{ name: 'd', type: 'DATE', nullable: true, inferred: true, dateFormat: 'DD/MM/YYYY' }]);
+});
+
 test('inferValueType recognises JSON values without reading numbers into strings', () => {
   assert.equal(inferValueType('42'), 'STRING');
   assert.equal(inferValueType(42), 'INT64');

@@ -8,7 +8,8 @@
  */
 import type { NativeFile } from '../../../src/core/connector.js';
 import { BOOL_TEXT } from '../../../src/core/convert.js';
-import type { Column, ColumnType } from '../../../src/core/types.js';
+import { DATE_FORMAT } from '../../../src/core/time.js';
+import type { Column, ColumnType, SourceColumn } from '../../../src/core/types.js';
 import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
 
 /** Read buffer per thread at least; larger than the longest record DuckDB accepts by default (2 MB). */
@@ -37,26 +38,61 @@ const PLAIN: Partial<Record<ColumnType, string>> = {
   INT64: '-?(0|[1-9][0-9]{0,17})',
   FLOAT64: '-?(0|[1-9][0-9]{0,299})(\\.[0-9]{1,300})?([eE][+-]?[0-9]{1,3})?',
   NUMERIC: '-?(0|[1-9][0-9]{0,28})(\\.[0-9]{1,9})?',
-  DATE: '[0-9]{4}-[0-9]{2}-[0-9]{2}',
   TIMESTAMP: '[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z?',
 };
+
+/** A time of day after a date, as the core reads one: seconds and their fraction optional. */
+const TIME_OF_DAY = '([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?';
+
+/** One spelling a column's values may take: its RE2 pattern and the SQL of its value. */
+type Branch = readonly [pattern: string, value: string];
+
+/**
+ * The spellings of dates as the core reads them (ISO 8601, `YYYY/MM/DD`, and the column's
+ * `source.csv.date_format`), each rewritten to ISO text that DuckDB casts: a DATE alone, or a
+ * DATETIME (with a time of day, or a date at midnight). A date DuckDB finds invalid raises an
+ * error, as the core refuses it.
+ */
+function dateBranches(field: string, type: 'DATE' | 'DATETIME', dateFormat: string | undefined): Branch[] {
+  const cast = (text: string) => `CAST(${text} AS ${DUCKDB_TYPES[type]})`;
+  const year = type === 'DATE' ? '[0-9]{4}' : '[1-9][0-9]{3}';
+  const times = type === 'DATE' ? [''] : ['', ` ${TIME_OF_DAY}`];
+  const branches: Branch[] = times.flatMap((time) => [
+    [`${year}-[0-9]{2}-[0-9]{2}${time ? `[T ]${TIME_OF_DAY}` : ''}`, cast(field)] as const,
+    [`${year}/[0-9]{1,2}/[0-9]{1,2}${time}`, cast(`replace(${field}, '/', '-')`)] as const,
+  ]);
+  const format = dateFormat ? DATE_FORMAT.exec(dateFormat) : null;
+  if (format) {
+    const parts = [format[1]!, format[3]!, format[4]!];
+    const separator = format[2] === '.' ? '\\.' : format[2]!;
+    const date = parts.map((part) => (part === 'YYYY' ? `(${year})` : '([0-9]{1,2})')).join(separator);
+    const iso = ['YYYY', 'MM', 'DD'].map((part) => `\\${parts.indexOf(part) + 1}`).join('-');
+    for (const time of times) branches.push([`${date}${time}`, cast(`regexp_replace(${field}, ${literal(`^${date}`)}, ${literal(iso)})`)]);
+  }
+  return branches;
+}
 
 function notPlain(type: ColumnType): string {
   return `error('not a plain ${type}')`;
 }
 
-/** SQL converting the text field `field` to `type`, or undefined when only the core converts it. */
-function convertSql(field: string, type: ColumnType): string | undefined {
+/** SQL converting the text field `field` of `column` to `type`, or undefined when only the core converts it. */
+function convertSql(field: string, type: ColumnType, column: SourceColumn): string | undefined {
   if (type === 'STRING') return field;
   // An empty field is NULL for every other type.
   if (type === 'BOOL') {
     const list = (words: readonly string[]) => words.map(literal).join(', ');
     return `CASE WHEN ${field} = '' THEN NULL WHEN lower(${field}) IN (${list(BOOL_TEXT.true)}) THEN true WHEN lower(${field}) IN (${list(BOOL_TEXT.false)}) THEN false ELSE ${notPlain(type)} END`;
   }
-  const pattern = PLAIN[type];
-  if (!pattern) return undefined;
-  const value = type === 'NUMERIC' ? numericFromText(field) : `CAST(${field} AS ${DUCKDB_TYPES[type]})`;
-  return `CASE WHEN ${field} = '' THEN NULL WHEN regexp_full_match(${field}, ${literal(pattern)}) THEN ${value} ELSE ${notPlain(type)} END`;
+  let branches: Branch[];
+  if (type === 'DATE' || type === 'DATETIME') branches = dateBranches(field, type, column.dateFormat);
+  else {
+    const pattern = PLAIN[type];
+    if (!pattern) return undefined;
+    branches = [[pattern, type === 'NUMERIC' ? numericFromText(field) : `CAST(${field} AS ${DUCKDB_TYPES[type]})`]];
+  }
+  const cases = branches.map(([pattern, value]) => `WHEN regexp_full_match(${field}, ${literal(pattern)}) THEN ${value}`);
+  return `CASE WHEN ${field} = '' THEN NULL ${cases.join(' ')} ELSE ${notPlain(type)} END`;
 }
 
 /** Options of DuckDB's `read_csv` that parse the file as the CSV format does, every field as text. */
@@ -90,7 +126,7 @@ export function nativeFileQuery(file: NativeFile, targets: readonly (Column | un
   const selects: string[] = [];
   for (const [i, column] of targets.entries()) {
     if (!column) continue;
-    const sql = convertSql(quote(`f${i}`), column.type);
+    const sql = convertSql(quote(`f${i}`), column.type, file.columns[i]!);
     if (!sql) return undefined;
     selects.push(`${sql} AS ${quote(column.name)}`);
   }

@@ -153,7 +153,9 @@ export class FilesSource implements SourceConnector {
     const handle = this.handle(file);
     const rows = await format.read(handle, formatOptions(job, file.path));
     const sampleSize = job.source.sample_size ?? DEFAULT_SAMPLE_ROWS;
-    const sampler = new SchemaSampler({ text: format.name === 'csv', nested: job.source.nested ?? 'string' });
+    const text = format.name === 'csv';
+    const dateFormat = text ? job.source.csv?.date_format : undefined;
+    const sampler = new SchemaSampler({ text, nested: job.source.nested ?? 'string', dateFormat });
     const declared = rows.declaredTypes;
     const nestedAsJson = job.source.nested === 'json';
     const held: FileRowBatch[] = [];
@@ -171,7 +173,7 @@ export class FilesSource implements SourceConnector {
         if (known && nestedAsJson && NESTED_SOURCE_TYPES.has(known.sourceType ?? '')) return { ...known, name, type: 'JSON' as const };
         if (known) return { ...known, name };
         const guess = inferred.get(name);
-        return guess ?? { name, type: 'STRING', nullable: true, inferred: true };
+        return guess ?? { name, type: 'STRING', nullable: true, inferred: true, ...(dateFormat ? { dateFormat } : {}) };
       });
       fieldCount = fields.length;
       return columns;
