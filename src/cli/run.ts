@@ -110,10 +110,15 @@ function renderPlans(results: readonly RunResult[], jobs: readonly LoadedJob[]):
         `${result.job} (${shortPath(jobs[i]?.file ?? '')})`,
         `  source:      ${plan.source}`,
         `  destination: ${plan.destination}`,
-        `  strategy:    ${plan.strategy}, ${plan.path === 'direct' ? 'loaded directly by the destination' : 'streamed through b2betl'}`,
+        `  strategy:    ${plan.strategy}, ${plan.path === 'direct' ? 'loaded directly by the destination' : plan.units.some((unit) => unit.path === 'native') ? 'files marked native are read by the destination itself, the rest streamed through b2betl' : 'streamed through b2betl'}`,
         `  estimate:    ${plan.estimated_rows === null ? 'unknown' : `${plan.estimated_rows.toLocaleString('en-US')} row(s)`}`,
         `  to load:     ${plan.units.length} unit(s)${plan.skipped.length ? `, ${plan.skipped.length} skipped` : ''}`,
-        ...plan.units.slice(0, 50).map((unit) => `    - ${unit.label}${unit.estimated_rows !== null ? ` (~${unit.estimated_rows} rows)` : ''}${unit.bytes !== null ? ` ${unit.bytes} bytes` : ''}`),
+        ...plan.units
+          .slice(0, 50)
+          .map(
+            (unit) =>
+              `    - ${unit.label}${unit.estimated_rows !== null ? ` (~${unit.estimated_rows} rows)` : ''}${unit.bytes !== null ? ` ${unit.bytes} bytes` : ''}${unit.path ? `\n        ${unit.path}: ${unit.reason}` : ''}`,
+          ),
         ...(plan.units.length > 50 ? [`    … and ${plan.units.length - 50} more`] : []),
         ...plan.notes.map((note) => `  note: ${note}`),
       ];

@@ -47,7 +47,16 @@ export interface DryRunPlan {
   strategy: string;
   path: 'stream' | 'direct';
   estimated_rows: number | null;
-  units: { id: string; label: string; estimated_rows: number | null; bytes: number | null }[];
+  units: {
+    id: string;
+    label: string;
+    estimated_rows: number | null;
+    bytes: number | null;
+    /** How the unit's rows would travel: read by the destination itself, or through b2betl. */
+    path?: 'native' | 'streamed';
+    /** Why it takes that path. */
+    reason?: string;
+  }[];
   skipped: { id: string; reason: string }[];
   notes: string[];
 }
@@ -122,8 +131,8 @@ interface UnitContext {
   readonly ensureStage: () => Promise<Stage>;
   /** Stage calls go one at a time through this. */
   readonly serial: <T>(action: () => Promise<T>) => Promise<T>;
-  /** Formats of files the destination reads itself. */
-  readonly nativeFiles?: DestinationConnector['capabilities']['nativeFiles'];
+  /** Where the rows go, for the files it reads itself. */
+  readonly destination: DestinationConnector;
 }
 
 /** Accumulates milliseconds per stage. */
@@ -182,20 +191,55 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
     const state = sourceState(job, options, opened);
     const plan = await opened.source.plan({ job: job.spec, state, fullRefresh: planFullRefresh(job, options), window: windowOf(options), log });
     const direct = await planDirect(job, destination, opened, plan, runId, options);
-    return describePlan(job, destination, plan, direct);
+    const paths = direct ? undefined : await unitPaths(job, destination, opened.source, plan, log);
+    return describePlan(job, destination, plan, direct, paths);
   } finally {
     await Promise.allSettled([opened.source.close(), destination.close()]);
   }
 }
 
-function describePlan(job: LoadedJob, destination: DestinationConnector, plan: SourcePlan, direct: DirectLoad | undefined): DryRunPlan {
+/** Why no unit of a job is offered to the destination to read itself; undefined when they may be. */
+function nativeRefusal(job: LoadedJob, destination: DestinationConnector, source: SourceConnector): string | undefined {
+  if (!source.nativeFile || !destination.capabilities.nativeFiles?.length) return 'the destination reads no files itself';
+  if (process.env.B2BETL_STREAM_ONLY) return 'B2BETL_STREAM_ONLY is set';
+  // The last row per key wins: that needs the rows in file order, which a parallel reader does not keep.
+  if (job.spec.load.strategy === 'merge') return 'load.strategy merge needs the rows in file order';
+  return undefined;
+}
+
+/** Which path each unit would take, and why: what --dry-run shows per file. */
+async function unitPaths(job: LoadedJob, destination: DestinationConnector, source: SourceConnector, plan: SourcePlan, log: Logger): Promise<{ path: 'native' | 'streamed'; reason: string }[]> {
+  const refused = nativeRefusal(job, destination, source);
+  const context: ReadContext = { job: job.spec, log, signal: new AbortController().signal };
+  const paths: { path: 'native' | 'streamed'; reason: string }[] = [];
+  // One unit at a time: deciding may read a whole file.
+  for (const unit of plan.units) {
+    const file = refused ? { reason: refused } : await source.nativeFile!(unit, context, destination.capabilities.nativeFiles!);
+    paths.push({ path: file.path === undefined ? 'streamed' : 'native', reason: file.reason });
+  }
+  return paths;
+}
+
+function describePlan(
+  job: LoadedJob,
+  destination: DestinationConnector,
+  plan: SourcePlan,
+  direct: DirectLoad | undefined,
+  paths?: readonly { path: 'native' | 'streamed'; reason: string }[],
+): DryRunPlan {
   return {
     source: `${job.spec.source.connection} (${job.sourceConnection.type})`,
     destination: destination.locate(job.table),
     strategy: job.spec.load.strategy,
     path: direct ? 'direct' : 'stream',
     estimated_rows: plan.estimatedRows ?? null,
-    units: plan.units.map((unit) => ({ id: unit.id, label: unit.label, estimated_rows: unit.estimatedRows ?? null, bytes: unit.bytes ?? null })),
+    units: plan.units.map((unit, i) => ({
+      id: unit.id,
+      label: unit.label,
+      estimated_rows: unit.estimatedRows ?? null,
+      bytes: unit.bytes ?? null,
+      ...(paths?.[i] && unit.file ? paths[i] : {}),
+    })),
     skipped: [...plan.skipped],
     notes: [...(plan.notes ?? []), ...(direct ? [direct.description] : [])],
   };
@@ -429,7 +473,7 @@ class Run {
         const outcome = await withRetry(
           async () => {
             try {
-              return await this.readUnit(unit, index, { source: opened.source, schema, ensureStage, serial, nativeFiles: destination.capabilities.nativeFiles });
+              return await this.readUnit(unit, index, { source: opened.source, schema, ensureStage, serial, destination });
             } catch (error) {
               if (stage) await serial(() => stage!.discard(index));
               throw error;
@@ -468,10 +512,10 @@ class Run {
    * it and the destination converts every value of it exactly as the core would. Returns its
    * rows, or undefined: then it streams.
    */
-  private async readNative(unit: WorkUnit, index: number, { source, schema, ensureStage, serial, nativeFiles }: UnitContext): Promise<number | undefined> {
-    if (!source.nativeFile || !nativeFiles?.length || process.env.B2BETL_STREAM_ONLY) return undefined;
+  private async readNative(unit: WorkUnit, index: number, { source, schema, ensureStage, serial, destination }: UnitContext): Promise<number | undefined> {
+    if (!unit.file || nativeRefusal(this.job, destination, source)) return undefined;
     const start = performance.now();
-    const file = await source.nativeFile(unit, this.readContext(), nativeFiles);
+    const file = await source.nativeFile!(unit, this.readContext(), destination.capabilities.nativeFiles!);
     if (file.path === undefined) {
       this.log.debug(`${unit.label}: streamed: ${file.reason}`);
       return undefined;

@@ -232,6 +232,23 @@ describe('local CSV read by DuckDB itself', () => {
     ]);
   });
 
+  test('--dry-run says which path each file takes, and why', async () => {
+    const dry = await runCli(['run', 'jobs', '--dry-run', '--full-refresh', '--json'], native.dir, { B2BETL_NATIVE_MIN_BYTES: '0' });
+    const units = new Map(
+      (JSON.parse(dry.stdout) as { plan: { units: { id: string; path: string; reason: string }[] } }[]).flatMap((result) => result.plan.units.map((unit) => [unit.id, unit])),
+    );
+    for (const [file, , expected] of CASES.flatMap(filesOf)) {
+      // Values are only known once read: a file whose values send it back streams after all.
+      if (expected === 'native') assert.equal(units.get(file)?.path, 'native', file);
+    }
+    assert.deepEqual(units.get('escaped.csv'), { ...units.get('escaped.csv'), path: 'streamed', reason: 'an escape character other than the quote' });
+    assert.deepEqual(units.get('spacequote.csv'), { ...units.get('spacequote.csv'), path: 'streamed', reason: 'record 2 has spaces before an opening quote, which DuckDB drops' });
+    const streamed = await runCli(['run', 'jobs/plain.yaml', '--dry-run', '--full-refresh'], native.dir, { B2BETL_STREAM_ONLY: '1' });
+    assert.match(streamed.stdout, /plain\.csv \d+ bytes\n\s+streamed: B2BETL_STREAM_ONLY is set/);
+    const small = await runCli(['run', 'jobs/plain.yaml', '--dry-run', '--full-refresh'], native.dir);
+    assert.match(small.stdout, /streamed: smaller than 8 MiB: one statement per file costs more than it saves/);
+  });
+
   test('rows set aside and failures are the same', async () => {
     const rejected = 'unit, position, column_name, reason, raw';
     assert.deepEqual(await tableIn(native, 'rejects__rejected', rejected), await tableIn(streamed, 'rejects__rejected', rejected));

@@ -26,7 +26,7 @@ export function readBufferFor(longest: number, least = BUFFER_SIZE): number {
 /** `read_csv` options of a buffer that holds records of up to `longest` bytes. */
 export function bufferOptions(longest: number, least?: number): string {
   const buffer = readBufferFor(longest, least);
-  return `buffer_size = ${buffer}, max_line_size = ${buffer - 1}`;
+  return `buffer_size = ${buffer}, max_line_size = ${buffer}`;
 }
 
 /**
