@@ -32,10 +32,10 @@ const TO_CANONICAL: Record<string, ColumnType> = {
   TIME: 'TIME',
   DATETIME: 'DATETIME',
   JSON: 'JSON',
-  // Nested records travel as JSON text in b2betl; geography and intervals as their text form.
+  // Nested records travel as JSON text in b2betl; intervals as their text form.
   RECORD: 'JSON',
   STRUCT: 'JSON',
-  GEOGRAPHY: 'STRING',
+  GEOGRAPHY: 'GEOGRAPHY',
   INTERVAL: 'STRING',
   RANGE: 'STRING',
 };

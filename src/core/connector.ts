@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from './log.js';
 import type { ConnectionConfig, JobSpec } from './spec.js';
-import type { Column, ColumnType, RecordBatch, SourceColumn, Value } from './types.js';
+import type { Column, ColumnType, RecordBatch, SourceColumn, TimeRange, Value } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Where bytes live
@@ -76,6 +76,13 @@ export interface FormatOptions {
 export interface FileRows {
   /** Types the file itself declares (Parquet), by field name; inferred from samples otherwise. */
   readonly declaredTypes?: ReadonlyMap<string, SourceColumn>;
+  /** Rows the file declares it holds (Parquet), before any is read. */
+  readonly rowCount?: number;
+  /**
+   * Why a destination engine could not read the file exactly as this format does (a nested
+   * column, a type the engine reads otherwise); undefined when it could.
+   */
+  readonly notNative?: string;
   /**
    * Batches of rows. Values are as the format produced them: strings for CSV, JS values for
    * JSON, typed values for Parquet. A header-only file yields one batch with no rows, so its
@@ -310,6 +317,8 @@ export interface DestinationCapabilities {
    * in a message ("BigQuery's 100 MB limit per row").
    */
   readonly maxRow?: { readonly bytes: number; readonly name: string };
+  /** The instants its TIMESTAMP, DATETIME and DATE columns hold: a value outside fails its row. */
+  readonly timeRange?: TimeRange;
   /** Whether an existing column can change from one type to a wider one (default: yes). */
   readonly canWiden?: (from: ColumnType, to: ColumnType) => boolean;
 }

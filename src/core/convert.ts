@@ -4,8 +4,19 @@
  * mangled silently.
  */
 import { fitsInt64, isCodeNumeral } from './infer.js';
-import { dateToMicros, formatDate, formatDatetime, formatTimestamp, isIsoDate, normalizeTime, parseTimestamp, readSpelledDate, spelledMicros } from './time.js';
-import type { ColumnType, Value } from './types.js';
+import {
+  canonicalMicros,
+  dateToMicros,
+  formatDate,
+  formatDatetime,
+  formatTimestamp,
+  isIsoDate,
+  normalizeTime,
+  parseTimestamp,
+  readSpelledDate,
+  spelledMicros,
+} from './time.js';
+import type { ColumnType, TimeRange, Value } from './types.js';
 
 /** Why one value could not convert (caught per row and turned into a bad record). */
 export class ConversionFailure {
@@ -266,6 +277,15 @@ function toJson(raw: unknown): string {
   return safeJson(raw);
 }
 
+/** Well-known text (`POINT (1 2)`, `MULTIPOLYGON EMPTY`) or GeoJSON text, by their opening. */
+const GEOGRAPHY_TEXT = /^\s*(?:(?:SRID=\d+;\s*)?(?:POINT|LINESTRING|POLYGON|MULTIPOINT|MULTILINESTRING|MULTIPOLYGON|GEOMETRYCOLLECTION)\b|\{)/i;
+
+function toGeography(raw: unknown): string {
+  if (typeof raw === 'string' && GEOGRAPHY_TEXT.test(raw)) return raw;
+  if (raw !== null && typeof raw === 'object' && !(raw instanceof Uint8Array) && 'type' in raw) return safeJson(raw);
+  return fail(`${show(raw)} is not a geography (expected well-known text such as POINT (1 2), or GeoJSON)`);
+}
+
 /** The zero value of a type, used by `load.fill_required_defaults`. */
 export function defaultValue(type: ColumnType): Value {
   switch (type) {
@@ -289,6 +309,8 @@ export function defaultValue(type: ColumnType): Value {
       return new Uint8Array();
     case 'JSON':
       return 'null';
+    case 'GEOGRAPHY':
+      return 'GEOMETRYCOLLECTION EMPTY';
     default:
       return '';
   }
@@ -305,6 +327,34 @@ export interface ConverterOptions {
   readonly inferred?: boolean;
   /** How text spells dates besides ISO 8601 and `YYYY/MM/DD` (`source.csv.date_format`). */
   readonly dateFormat?: string;
+  /** The instants the destination holds: a TIMESTAMP, DATETIME or DATE outside fails. */
+  readonly range?: TimeRange;
+}
+
+/** Whether canonical DATE or DATETIME text has a year from 0001 to 9999: inside every destination's range. */
+function plainYear(text: string): boolean {
+  const c = text.charCodeAt(4);
+  return c === 45 && text.charCodeAt(0) !== 45 && !text.startsWith('0000');
+}
+
+/** Wraps a TIMESTAMP, DATETIME or DATE converter so that a value outside `range` fails, naming it. */
+function withinRange(type: ColumnType, convert: (raw: unknown) => Value, range: TimeRange): (raw: unknown) => Value {
+  const outside = (shown: string): never => fail(`${shown} is outside ${range.name}`);
+  if (type === 'TIMESTAMP') {
+    return (raw) => {
+      const micros = convert(raw) as bigint;
+      if (micros < range.min || micros > range.max) outside(formatTimestamp(micros));
+      return micros;
+    };
+  }
+  const yearsFit = range.min <= canonicalMicros('0001-01-01')! && range.max >= canonicalMicros('9999-12-31 23:59:59.999999')!;
+  return (raw) => {
+    const text = convert(raw) as string;
+    if (yearsFit && plainYear(text)) return text;
+    const micros = canonicalMicros(text);
+    if (micros !== undefined && (micros < range.min || micros > range.max)) outside(text);
+    return text;
+  };
 }
 
 /** The converter of raw values into `type`. */
@@ -336,11 +386,15 @@ export function converterFor(type: ColumnType, options: ConverterOptions = {}): 
         return toTime;
       case 'BYTES':
         return toBytes;
+      case 'GEOGRAPHY':
+        return toGeography;
       case 'JSON':
         // JSON text from a JSON-typed source column (jsonb, a JSON file's nested value) is valid.
         return from === 'JSON' && trusted ? (raw) => (typeof raw === 'string' ? raw : safeJson(raw)) : toJson;
     }
   })();
+  const range = options.range;
+  const checked = range && (type === 'TIMESTAMP' || type === 'DATETIME' || type === 'DATE') ? withinRange(type, convert, range) : convert;
   const emptyIsNull = type !== 'STRING' && type !== 'JSON';
   const fallback = options.required ? (options.fillRequired ? defaultValue(type) : undefined) : null;
   const missing = (): Value => {
@@ -350,6 +404,6 @@ export function converterFor(type: ColumnType, options: ConverterOptions = {}): 
   return (raw) => {
     if (raw === null || raw === undefined) return missing();
     if (emptyIsNull && raw === '') return missing();
-    return convert(raw);
+    return checked(raw);
   };
 }

@@ -428,6 +428,7 @@ class Run {
       fillRequired: spec.load.fill_required_defaults,
       canWiden: destination.capabilities.canWiden ?? (() => true),
       maxRow: destination.capabilities.maxRow,
+      timeRange: destination.capabilities.timeRange,
     });
     let stage: Stage | undefined;
     let stagedGeneration = -1;

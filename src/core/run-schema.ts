@@ -7,7 +7,7 @@ import { ConfigError, SchemaError, megabytes } from './errors.js';
 import { inferTextType, inferValueType, isCodeNumeral, widenType } from './infer.js';
 import { sanitizeNames } from './names.js';
 import { describeMismatches, isCompatible, isWidening, type ColumnMismatch } from './schema.js';
-import type { Column, ColumnType, SourceColumn, Value } from './types.js';
+import type { Column, ColumnType, SourceColumn, TimeRange, Value } from './types.js';
 
 /** How one batch shape maps onto the run's columns. */
 export interface BatchPlan {
@@ -31,6 +31,8 @@ export interface RunSchemaOptions {
   readonly canWiden: (from: ColumnType, to: ColumnType) => boolean;
   /** The largest row the destination takes, in bytes of its values, and that limit's name. */
   readonly maxRow?: { readonly bytes: number; readonly name: string };
+  /** The instants the destination's time columns hold. */
+  readonly timeRange?: TimeRange;
 }
 
 /** Column types whose values are written exactly as read, and so may become STRING for a code. */
@@ -310,6 +312,7 @@ export class RunSchema {
       from: source.type,
       inferred: source.inferred,
       dateFormat: source.dateFormat,
+      range: this.options.timeRange,
       required: !column.nullable,
       fillRequired: this.options.fillRequired,
     });

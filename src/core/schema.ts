@@ -23,6 +23,7 @@ export const COMPATIBLE: Readonly<Record<ColumnType, readonly ColumnType[]>> = {
   TIME: ['TIME', 'STRING'],
   BYTES: ['BYTES'],
   JSON: ['JSON', 'STRING'],
+  GEOGRAPHY: ['GEOGRAPHY', 'STRING'],
 };
 
 /**

@@ -200,23 +200,49 @@ function pad(value: number | bigint, width: number): string {
   return String(value).padStart(width, '0');
 }
 
-/** Splits UTC microseconds into a Date (whole milliseconds floored) and the microseconds of the second. */
-function split(micros: bigint): { date: Date; microOfSecond: bigint } {
-  let seconds = micros / MICROS_PER_SECOND;
-  let microOfSecond = micros % MICROS_PER_SECOND;
-  if (microOfSecond < 0n) {
-    microOfSecond += MICROS_PER_SECOND;
-    seconds -= 1n;
-  }
-  return { date: new Date(Number(seconds) * 1000), microOfSecond };
+/** The proleptic Gregorian date of a day count from 1970-01-01 (Howard Hinnant's civil_from_days). */
+export function civilFromDays(days: number): { year: number; month: number; day: number } {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  return { year: yoe + era * 400 + (month <= 2 ? 1 : 0), month, day };
 }
 
+/** A year as ISO 8601 writes it: four digits, more when it needs them, a minus sign before year 0. */
+function yearText(year: number): string {
+  return `${year < 0 ? '-' : ''}${pad(Math.abs(year), 4)}`;
+}
+
+/**
+ * `YYYY-MM-DD<separator>HH:MM:SS.ffffff` of UTC microseconds, for any year: computed from the day
+ * count, never through a JavaScript Date (which stops at ±275,760 years and keeps milliseconds).
+ */
 function wallClock(micros: bigint, separator: string): string {
-  const { date, microOfSecond } = split(micros);
-  const year = date.getUTCFullYear();
-  const head = `${year < 0 ? '-' : ''}${pad(Math.abs(year), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}`;
-  const time = `${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`;
-  return `${head}${separator}${time}.${pad(microOfSecond, 6)}`;
+  let days = micros / MICROS_PER_DAY;
+  let rest = micros % MICROS_PER_DAY;
+  if (rest < 0n) {
+    rest += MICROS_PER_DAY;
+    days -= 1n;
+  }
+  const { year, month, day } = civilFromDays(Number(days));
+  const time = Number(rest);
+  const seconds = Math.floor(time / 1_000_000);
+  const clock = `${pad(Math.floor(seconds / 3600), 2)}:${pad(Math.floor(seconds / 60) % 60, 2)}:${pad(seconds % 60, 2)}.${pad(time % 1_000_000, 6)}`;
+  return `${yearText(year)}-${pad(month, 2)}-${pad(day, 2)}${separator}${clock}`;
+}
+
+/** Microseconds since the epoch of a canonical DATE or DATETIME text of any year; undefined when it is neither. */
+export function canonicalMicros(text: string): bigint | undefined {
+  const m = /^(-?\d{4,})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?)?$/.exec(text);
+  if (!m) return undefined;
+  const days = BigInt(daysFromCivil(Number(m[1]), Number(m[2]), Number(m[3])));
+  const seconds = Number(m[4] ?? 0) * 3600 + Number(m[5] ?? 0) * 60 + Number(m[6] ?? 0);
+  return days * MICROS_PER_DAY + BigInt(seconds) * MICROS_PER_SECOND + BigInt((m[7] ?? '').padEnd(6, '0'));
 }
 
 /** `2024-03-01T10:00:00.123456Z` */
@@ -231,7 +257,8 @@ export function formatDatetime(micros: bigint): string {
 
 /** `2024-03-01`: the UTC date of a timestamp. */
 export function formatDate(micros: bigint): string {
-  return wallClock(micros, ' ').slice(0, 10);
+  const text = wallClock(micros, ' ');
+  return text.slice(0, text.indexOf(' '));
 }
 
 /** Microseconds of a Date (millisecond precision). */

@@ -12,6 +12,7 @@
  *   DATE                  string 'YYYY-MM-DD'
  *   TIME                  string 'HH:MM:SS[.ffffff]'
  *   BYTES                 Uint8Array
+ *   GEOGRAPHY             string: well-known text (`POINT (1 2)`) or GeoJSON
  * and null for a missing value.
  */
 export const COLUMN_TYPES = [
@@ -27,6 +28,7 @@ export const COLUMN_TYPES = [
   'TIME',
   'BYTES',
   'JSON',
+  'GEOGRAPHY',
 ] as const;
 
 /** One of the canonical column types. */
@@ -34,6 +36,17 @@ export type ColumnType = (typeof COLUMN_TYPES)[number];
 
 /** A converted value, represented as documented on {@link COLUMN_TYPES}. */
 export type Value = string | number | bigint | boolean | Uint8Array | null;
+
+/**
+ * The instants a destination holds in its TIMESTAMP, DATETIME and DATE columns, in microseconds
+ * since the epoch (inclusive), and how to name them in a message.
+ */
+export interface TimeRange {
+  readonly min: bigint;
+  readonly max: bigint;
+  /** "BigQuery's range, 0001-01-01 to 9999-12-31" */
+  readonly name: string;
+}
 
 /** A column as a source reports it, before names are sanitized. */
 export interface SourceColumn {

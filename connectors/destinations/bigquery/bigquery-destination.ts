@@ -17,6 +17,7 @@ export class BigQueryDestination implements DestinationConnector {
     canWiden,
     // A JSON load job takes rows of up to 100 MB; the NDJSON keys and quotes ride within the margin.
     maxRow: { bytes: 100e6, name: "BigQuery's limit of 100 MB per row" },
+    timeRange: { min: -62135596800000000n, max: 253402300799999999n, name: "BigQuery's range, 0001-01-01 to 9999-12-31" },
   };
   /** The dataset and its tables: creation, the marker table, staging tables, schema changes. */
   readonly tables: BigQueryTables;

@@ -48,7 +48,11 @@ async function openInstance(file: string, options: { readOnly: boolean; memoryLi
 }
 
 export class DuckDBDestination implements DestinationConnector {
-  readonly capabilities: DestinationCapabilities = { merge: true, nativeFiles: ['csv'] };
+  readonly capabilities: DestinationCapabilities = {
+    merge: true,
+    nativeFiles: ['csv', 'parquet'],
+    timeRange: { min: -9223372022400000000n, max: 9223372036854775806n, name: "DuckDB's range, 290309-12-22 BC to 294247-01-10" },
+  };
   private connection?: DuckDBConnection;
 
   private constructor(

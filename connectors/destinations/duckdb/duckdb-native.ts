@@ -123,6 +123,7 @@ function readCsv(file: NativeFile, csv: Extract<NativeFile['format'], { kind: 'c
  * undefined when some target type is one only the core converts.
  */
 export function nativeFileQuery(file: NativeFile, targets: readonly (Column | undefined)[]): string | undefined {
+  if (file.format.kind === 'parquet') return parquetQuery(file, targets);
   const selects: string[] = [];
   for (const [i, column] of targets.entries()) {
     if (!column) continue;
@@ -133,4 +134,41 @@ export function nativeFileQuery(file: NativeFile, targets: readonly (Column | un
   if (!selects.length) return undefined;
   if (file.format.kind !== 'csv') return undefined;
   return `SELECT ${selects.join(', ')} FROM ${readCsv(file, file.format)}`;
+}
+
+/**
+ * SQL reading Parquet column `name` (declared as `column`) as the Parquet format converts it
+ * into `type`: only into its own canonical type, in DuckDB's equal type; nanosecond timestamps
+ * floored to microseconds as the format floors them. Undefined for any other pairing.
+ */
+function parquetColumnSql(name: string, column: SourceColumn, type: ColumnType): string | undefined {
+  if (type !== column.type) return undefined;
+  const nanos = /^TIMESTAMP\(NANOS,/.test(column.sourceType ?? '');
+  const micros = `(epoch_ns(${name}) - ((epoch_ns(${name}) % 1000) + 1000) % 1000) // 1000`;
+  switch (type) {
+    case 'TIMESTAMP':
+      return nanos ? `make_timestamptz(${micros})` : `CAST(${name} AS TIMESTAMPTZ)`;
+    case 'DATETIME':
+      return nanos ? `make_timestamp(${micros})` : `CAST(${name} AS TIMESTAMP)`;
+    case 'BIGNUMERIC':
+      // DuckDB writes a decimal with every digit of its scale, as the format does.
+      return `CAST(${name} AS VARCHAR)`;
+    case 'GEOGRAPHY':
+      return undefined;
+    default:
+      return `CAST(${name} AS ${DUCKDB_TYPES[type]})`;
+  }
+}
+
+/** The query reading a Parquet file into `targets`, or undefined when a column pairs otherwise. */
+function parquetQuery(file: NativeFile, targets: readonly (Column | undefined)[]): string | undefined {
+  const selects: string[] = [];
+  for (const [i, target] of targets.entries()) {
+    if (!target) continue;
+    const sql = parquetColumnSql(quote(file.columns[i]!.name), file.columns[i]!, target.type);
+    if (!sql) return undefined;
+    selects.push(`${sql} AS ${quote(target.name)}`);
+  }
+  if (!selects.length) return undefined;
+  return `SELECT ${selects.join(', ')} FROM read_parquet(${literal(file.path)}, binary_as_string = false)`;
 }

@@ -265,7 +265,7 @@ export class DuckDBStage implements Stage {
     await this.begin();
     const names = native.targets.flatMap((column) => (column ? [quote(column.name)] : [])).join(', ');
     const longest = native.file.format.kind === 'csv' ? native.file.format.longestRecord : 0;
-    await this.makeRoomFor(readBufferFor(longest));
+    await this.makeRoomFor(longest);
     const result = await this.db.run(`INSERT INTO ${this.target.qualified(this.request.table)} (${names}) ${native.query}`);
     native.inserted = Number(result.rowsChanged);
     return native.inserted;
@@ -276,7 +276,9 @@ export class DuckDBStage implements Stage {
    * buffers of `buffer` bytes (and writing the values they hold) needs more than it allows: a
    * value is never too large for DuckDB, whatever the warehouse's `memory_limit`.
    */
-  private async makeRoomFor(buffer: number): Promise<void> {
+  private async makeRoomFor(longest: number): Promise<void> {
+    if (longest <= LONG_TEXT) return;
+    const buffer = readBufferFor(longest);
     const needed = 3 * buffer + MEMORY_HEADROOM;
     const current = await this.memoryLimit();
     if (needed <= current.bytes) return;
@@ -330,9 +332,9 @@ export class DuckDBStage implements Stage {
 
   /**
    * A query over the committed units' rows in the load files, in the run's final columns and
-   * types, and the read buffer the longest of them needs.
+   * types, and the bytes of the longest line, which DuckDB's buffers must hold.
    */
-  private stagedRows(units: readonly number[]): { query: string; buffer: number } | undefined {
+  private stagedRows(units: readonly number[]): { query: string; longest: number } | undefined {
     this.closePart();
     const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
     if (!slots.length || !this.parts.length) return undefined;
@@ -346,8 +348,7 @@ export class DuckDBStage implements Stage {
       });
       return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
-    const longest = Math.max(...this.parts.map((part) => part.longest));
-    return { query: selects.join('\nUNION ALL\n'), buffer: readBufferFor(longest, READ_BUFFER) };
+    return { query: selects.join('\nUNION ALL\n'), longest: Math.max(...this.parts.map((part) => part.longest)) };
   }
 
   async commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number> {
@@ -370,7 +371,7 @@ export class DuckDBStage implements Stage {
         const into = merging ? this.mergeBatch() : target;
         if (merging) await this.db.run(`CREATE OR REPLACE TEMP TABLE ${into} AS SELECT ${quote(ROW_COLUMN)}, ${names} FROM (${staged.query}) LIMIT 0`);
         const selected = merging ? `${quote(ROW_COLUMN)}, ${names}` : names;
-        await this.makeRoomFor(staged.buffer);
+        await this.makeRoomFor(staged.longest);
         const inserted = await this.db.run(`INSERT INTO ${into} (${selected}) SELECT ${selected} FROM (${staged.query})`);
         read += Number(inserted.rowsChanged);
         rows = merging ? await this.merge(target, names, into) : read;

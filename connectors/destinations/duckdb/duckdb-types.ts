@@ -1,7 +1,11 @@
 /** DuckDB's column types for the canonical ones, and back. */
 import type { ColumnType } from '../../../src/core/types.js';
 
-/** Canonical type → DuckDB column type. BIGNUMERIC has no DuckDB decimal wide enough: exact text. */
+/**
+ * Canonical type → DuckDB column type. BIGNUMERIC has no DuckDB decimal wide enough: exact text.
+ * GEOGRAPHY is its well-known text: DuckDB's spatial extension, whose types would hold it, is
+ * downloaded when first used, and b2betl installs nothing at run time.
+ */
 export const DUCKDB_TYPES: Record<ColumnType, string> = {
   STRING: 'VARCHAR',
   INT64: 'BIGINT',
@@ -15,6 +19,7 @@ export const DUCKDB_TYPES: Record<ColumnType, string> = {
   TIME: 'TIME',
   BYTES: 'BLOB',
   JSON: 'JSON',
+  GEOGRAPHY: 'VARCHAR',
 };
 
 /** DuckDB column type → canonical type, for describing existing tables. */

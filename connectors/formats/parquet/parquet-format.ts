@@ -1,13 +1,17 @@
 /**
  * Parquet through hyparquet: ranged reads of the footer and then one row group at a time, so
  * memory is bounded by a row group, never the file. Types come from the file's schema; values
- * keep their precision (decimals as exact text, timestamps as bigint microseconds).
+ * keep their precision (decimals as exact text, timestamps as bigint microseconds of any year,
+ * nested values as JSON text whose leaves keep their logical types). Encrypted files are refused,
+ * and a row group too large for the memory this process may use fails before it is read.
  */
-import type { AsyncBuffer, ColumnData, Compressors, FileMetaData, ParquetParsers, SchemaElement, SchemaTree } from 'hyparquet';
+import { getHeapStatistics } from 'node:v8';
+import type { AsyncBuffer, ColumnData, Compressors, FileMetaData, SchemaElement, SchemaTree } from 'hyparquet';
 import type { FileFormat, FileHandle, FileRowBatch } from '../../../src/core/connector.js';
-import { BadRecordError } from '../../../src/core/errors.js';
-import { daysToDate, formatDatetime } from '../../../src/core/time.js';
+import { BadRecordError, megabytes } from '../../../src/core/errors.js';
+import { formatDatetime } from '../../../src/core/time.js';
 import type { ColumnType, SourceColumn } from '../../../src/core/types.js';
+import { decimalScale, decimalText, nodeJson, PARSERS, timeText, timeUnit } from './parquet-values.js';
 
 const DEFAULT_BATCH_SIZE = 10_000;
 const utf8 = new TextDecoder();
@@ -18,6 +22,8 @@ type Convert = (value: unknown) => unknown;
 interface ColumnPlan {
   readonly column: SourceColumn;
   readonly convert?: Convert;
+  /** Why a destination engine would read the column otherwise than this format; undefined when alike. */
+  readonly notNative?: string;
 }
 
 /** The Parquet format. */
@@ -28,6 +34,7 @@ export const parquetFormat: FileFormat = {
     const hyparquet = await import('hyparquet');
     const { compressors } = await import('hyparquet-compressors');
     const buffer = asyncBufferOf(file);
+    await refuseEncrypted(file);
     let metadata: FileMetaData;
     try {
       metadata = await hyparquet.parquetMetadataAsync(buffer, { parsers: PARSERS });
@@ -39,12 +46,80 @@ export const parquetFormat: FileFormat = {
     // Decimals and a few rare annotations are read as their raw values and converted here,
     // where precision is kept; hyparquet would turn decimals into doubles.
     const readable: FileMetaData = { ...metadata, schema: metadata.schema.map(rawElement) };
+    const notNative = plans.find((plan) => plan.notNative);
     return {
       declaredTypes: new Map(plans.map((plan) => [plan.column.name, plan.column])),
+      rowCount: Number(metadata.num_rows),
+      notNative: notNative ? `column ${notNative.column.name}: ${notNative.notNative}` : undefined,
       batches: rowGroupBatches(file, buffer, readable, plans, batchSize, hyparquet.parquetRead, compressors),
     };
   },
 };
+
+const ENCRYPTED = 'encrypted Parquet files are not supported';
+
+/**
+ * Refuses an encrypted file before anything else reads it: one whose footer is encrypted (it
+ * ends in `PARE`), or whose plaintext footer names an encryption algorithm or encrypted columns.
+ */
+async function refuseEncrypted(file: FileHandle): Promise<void> {
+  if (file.size < 12) return;
+  const tail = Buffer.from(await file.readRange(file.size - 8, file.size));
+  const magic = tail.toString('latin1', 4);
+  if (magic === 'PARE') throw new BadRecordError(file.name, undefined, `${ENCRYPTED} (its footer is encrypted); decrypt it first, e.g. with the tool that wrote it`);
+  const length = tail.readUInt32LE(0);
+  if (magic !== 'PAR1' || length + 8 > file.size) return;
+  const { deserializeTCompactProtocol } = await import('hyparquet/src/thrift.js');
+  const footer = await file.readRange(file.size - 8 - length, file.size - 8);
+  let raw: Record<string, unknown>;
+  try {
+    raw = deserializeTCompactProtocol({ view: new DataView(footer.buffer, footer.byteOffset, footer.byteLength), offset: 0 }) as Record<string, unknown>;
+  } catch {
+    return; // hyparquet names what is wrong with it
+  }
+  // FileMetaData 8: encryption_algorithm; ColumnChunk 8 and 9: crypto_metadata, encrypted_column_metadata.
+  const groups = (raw.field_4 ?? []) as { field_1?: Record<string, unknown>[] }[];
+  const encryptedColumn = groups.some((group) => (group.field_1 ?? []).some((chunk) => chunk.field_8 !== undefined || chunk.field_9 !== undefined));
+  if (raw.field_8 !== undefined || encryptedColumn) {
+    throw new BadRecordError(file.name, undefined, `${ENCRYPTED} (its columns are encrypted under a plaintext footer); decrypt it first, e.g. with the tool that wrote it`);
+  }
+}
+
+/**
+ * Bytes this process may still fill: what V8's heap allows beyond what it holds, less a margin
+ * for the rows being built from the values.
+ */
+function memoryBudget(): number {
+  const heap = getHeapStatistics();
+  return (heap.heap_size_limit - heap.used_heap_size) / 3;
+}
+
+/**
+ * Fails a row group whose values would not fit in memory, naming its largest column: hyparquet
+ * decodes a row group's column whole, and a string column in JavaScript takes more than its
+ * bytes on disk.
+ */
+function checkMemory(file: FileHandle, group: FileMetaData['row_groups'][number], first: number): void {
+  const budget = memoryBudget();
+  let total = 0;
+  let largest = { name: '', bytes: 0 };
+  for (const chunk of group.columns) {
+    const meta = chunk.meta_data;
+    if (!meta) continue;
+    // Each value also costs an object or a slot: at least 16 bytes beside its own.
+    const bytes = Number(meta.total_uncompressed_size) + 16 * Number(meta.num_values);
+    total += bytes;
+    if (bytes > largest.bytes) largest = { name: meta.path_in_schema.join('.'), bytes };
+  }
+  if (total > budget) {
+    const rows = Number(group.num_rows);
+    throw new BadRecordError(
+      `${file.name}: rows ${first + 1}-${first + rows}`,
+      largest.name,
+      `the row group holds ${megabytes(total)} MB of values (column ${largest.name}: ${megabytes(largest.bytes)} MB), more than the ${megabytes(budget)} MB of memory this process may fill; write the file with smaller row groups, or run with a larger --max-old-space-size in NODE_OPTIONS`,
+    );
+  }
+}
 
 async function* rowGroupBatches(
   file: FileHandle,
@@ -63,6 +138,7 @@ async function* rowGroupBatches(
   for (const group of metadata.row_groups) {
     const count = Number(group.num_rows);
     if (count === 0) continue;
+    checkMemory(file, group, groupStart);
     // Column by column (hyparquet decodes a row group per column); rows are built one batch at
     // a time below, so only the group's column values and one batch of rows are in memory.
     const chunks = new Map<string, ColumnData[]>();
@@ -134,20 +210,6 @@ function asyncBufferOf(file: FileHandle): AsyncBuffer {
   };
 }
 
-/** Value parsers: exact timestamps (bigint microseconds), dates as text, JSON as its text. */
-const PARSERS: Partial<ParquetParsers> = {
-  timestampFromMilliseconds: (millis: bigint) => BigInt(millis) * 1000n,
-  timestampFromMicroseconds: (micros: bigint) => BigInt(micros),
-  timestampFromNanoseconds: (nanos: bigint) => floorDivide(BigInt(nanos), 1000n),
-  dateFromDays: (days: number) => daysToDate(Number(days)),
-  jsonFromBytes: (bytes: Uint8Array) => bytes && utf8.decode(bytes),
-};
-
-function floorDivide(a: bigint, b: bigint): bigint {
-  const quotient = a / b;
-  return a % b < 0n ? quotient - 1n : quotient;
-}
-
 /** A schema element hyparquet should not convert (we convert it exactly ourselves). */
 function rawElement(element: SchemaElement): SchemaElement {
   const logical = element.logical_type?.type;
@@ -167,18 +229,26 @@ function planColumn(node: SchemaTree, metadata: FileMetaData): ColumnPlan {
   const logical = element.logical_type;
   const converted = element.converted_type;
 
-  // Nested values (LIST, MAP, STRUCT) stay JS objects/arrays; the core serializes them.
+  // Nested values (LIST, MAP, STRUCT) become JSON text in which every leaf keeps its type.
   if (node.children.length || element.repetition_type === 'REPEATED') {
     const kind = logical?.type === 'LIST' || converted === 'LIST' ? 'LIST' : logical?.type === 'MAP' || converted === 'MAP' || converted === 'MAP_KEY_VALUE' ? 'MAP' : element.repetition_type === 'REPEATED' ? 'REPEATED' : 'STRUCT';
-    return { column: column('STRING', kind) };
+    return { column: column('STRING', kind), convert: (value) => nodeJson(value, node), notNative: 'nested values become JSON text that b2betl writes' };
   }
 
-  if (logical?.type === 'DECIMAL' || converted === 'DECIMAL') {
+  const scale = decimalScale(element);
+  if (scale !== undefined) {
     const precision = logical?.type === 'DECIMAL' ? logical.precision : (element.precision ?? 38);
-    const scale = logical?.type === 'DECIMAL' ? logical.scale : (element.scale ?? 0);
     // NUMERIC holds 29 integer digits and 9 fractional ones; anything wider is BIGNUMERIC.
     const type = scale > 9 || precision - scale > 29 ? 'BIGNUMERIC' : 'NUMERIC';
-    return { column: column(type, `DECIMAL(${precision},${scale})`), convert: (value) => decimalText(value, scale) };
+    return {
+      column: column(type, `DECIMAL(${precision},${scale})`),
+      convert: (value) => decimalText(value, scale),
+      notNative: precision > 38 ? `DECIMAL(${precision},${scale}) is wider than DuckDB's decimals` : undefined,
+    };
+  }
+  if (logical?.type === 'GEOMETRY' || logical?.type === 'GEOGRAPHY') {
+    // Both travel as well-known text: BigQuery's GEOGRAPHY loads it, DuckDB keeps it as text.
+    return { column: column('GEOGRAPHY', logical.type), notNative: 'geometries become well-known text that b2betl writes' };
   }
   if (logical?.type === 'TIMESTAMP') {
     const sourceType = `TIMESTAMP(${logical.unit},${logical.isAdjustedToUTC ? 'UTC' : 'local'})`;
@@ -188,16 +258,13 @@ function planColumn(node: SchemaTree, metadata: FileMetaData): ColumnPlan {
       : { column: column('DATETIME', sourceType), convert: (value) => formatDatetime(value as bigint) };
   }
   if (converted === 'TIMESTAMP_MILLIS' || converted === 'TIMESTAMP_MICROS') return { column: column('TIMESTAMP', converted) };
+  // Julian day and nanoseconds: exact here for any year, as bigint microseconds.
   if (element.type === 'INT96') return { column: column('TIMESTAMP', 'INT96') };
   if (logical?.type === 'DATE' || converted === 'DATE') return { column: column('DATE', 'DATE') };
-  if (logical?.type === 'TIME' || converted === 'TIME_MILLIS' || converted === 'TIME_MICROS') {
+  const time = timeUnit(element);
+  if (time) {
     const unit = logical?.type === 'TIME' ? logical.unit : converted === 'TIME_MILLIS' ? 'MILLIS' : 'MICROS';
-    const perMicro = unit === 'MILLIS' ? 1000n : 1n;
-    const perNano = unit === 'NANOS' ? 1000n : 1n;
-    return {
-      column: column('TIME', `TIME(${unit})`),
-      convert: (value) => timeText((BigInt(value as number | bigint) * perMicro) / perNano),
-    };
+    return { column: column('TIME', `TIME(${unit})`), convert: (value) => timeText((BigInt(value as number | bigint) * time.perMicro) / time.perNano) };
   }
   if (logical?.type === 'JSON' || converted === 'JSON') return { column: column('JSON', 'JSON') };
   if (logical?.type === 'UUID') return { column: column('STRING', 'UUID') };
@@ -209,7 +276,10 @@ function planColumn(node: SchemaTree, metadata: FileMetaData): ColumnPlan {
       ? { column: column('INT64', 'UINT64'), convert: safeInteger }
       : { column: column('NUMERIC', 'UINT64'), convert: (value) => String(value) };
   }
-  if (logical?.type === 'FLOAT16') return { column: column('FLOAT64', 'FLOAT16') };
+  if (logical?.type === 'FLOAT16') return { column: column('FLOAT64', 'FLOAT16'), notNative: 'FLOAT16' };
+  if (logical?.type === 'BSON' || converted === 'BSON' || logical?.type === 'INTERVAL' || converted === 'INTERVAL') {
+    return { column: column('BYTES', logical?.type ?? converted ?? 'BYTE_ARRAY'), notNative: `${logical?.type ?? converted} values, which DuckDB reads as another type` };
+  }
 
   switch (element.type) {
     case 'BOOLEAN':
@@ -252,29 +322,4 @@ function fitsInt64(metadata: FileMetaData, name: string): boolean {
 function safeInteger(value: unknown): unknown {
   if (typeof value !== 'bigint') return value;
   return value <= MAX_SAFE && value >= -MAX_SAFE ? Number(value) : value;
-}
-
-/** The exact decimal text of an unscaled integer (INT32, INT64 or big-endian two's complement bytes). */
-function decimalText(value: unknown, scale: number): string {
-  let unscaled: bigint;
-  if (value instanceof Uint8Array) {
-    if (!value.length) return '0';
-    unscaled = BigInt(`0x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`);
-    if (value[0]! & 0x80) unscaled -= 1n << BigInt(value.length * 8);
-  } else {
-    unscaled = BigInt(value as number | bigint);
-  }
-  const negative = unscaled < 0n;
-  const digits = (negative ? -unscaled : unscaled).toString();
-  if (scale <= 0) return `${negative ? '-' : ''}${digits}${'0'.repeat(-scale)}`;
-  const padded = digits.padStart(scale + 1, '0');
-  return `${negative ? '-' : ''}${padded.slice(0, -scale)}.${padded.slice(-scale)}`;
-}
-
-/** `HH:MM:SS.ffffff` from microseconds since midnight. */
-function timeText(micros: bigint): string {
-  const total = Number(micros);
-  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
-  const seconds = Math.floor(total / 1_000_000);
-  return `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor(seconds / 60) % 60)}:${pad(seconds % 60)}.${pad(total % 1_000_000, 6)}`;
 }

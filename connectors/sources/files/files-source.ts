@@ -108,8 +108,30 @@ export class FilesSource implements SourceConnector {
     const file = unit.file;
     if (!file) return { reason: 'not a file' };
     const format = formatNameOf(context.job, file.path);
-    if (format !== 'csv' || !formats.includes(format)) return { reason: `the destination reads no ${format ?? 'such'} files itself` };
-    return this.nativeCsv(file, context);
+    if ((format !== 'csv' && format !== 'parquet') || !formats.includes(format)) return { reason: `the destination reads no ${format ?? 'such'} files itself` };
+    if (!this.store.localPath) return { reason: `not on this machine (${this.store.kind})` };
+    if (compressionOf(file.path)) return { reason: 'compressed' };
+    return format === 'csv' ? this.nativeCsv(file, context) : this.nativeParquet(file, context);
+  }
+
+  /**
+   * A Parquet file on this machine whose every column the destination reads as the Parquet
+   * format does: its types are the file's own, its rows the count the file declares.
+   */
+  private async nativeParquet(file: ObjectInfo, { job }: ReadContext): Promise<NativeFile | NotNative> {
+    const format = await formatByName('parquet');
+    const rows = await format.read(this.handle(file), formatOptions(job, file.path));
+    if (rows.notNative) return { reason: rows.notNative };
+    const declared = [...(rows.declaredTypes?.values() ?? [])];
+    if (new Set(declared.map((column) => column.name)).size !== declared.length) return { reason: 'two columns share a name' };
+    return {
+      path: this.store.localPath!(file.path),
+      label: this.store.url(file.path),
+      format: { kind: 'parquet' },
+      columns: declared,
+      records: rows.rowCount ?? 0,
+      reason: 'the destination reads it itself, every column in the type the file declares',
+    };
   }
 
   /**
@@ -121,8 +143,6 @@ export class FilesSource implements SourceConnector {
   private async nativeCsv(file: ObjectInfo, { job, log }: ReadContext): Promise<NativeFile | NotNative> {
     const csv = job.source.csv ?? {};
     if (file.size < NATIVE_MIN_BYTES) return { reason: `smaller than ${mebibytes(NATIVE_MIN_BYTES)}: one statement per file costs more than it saves` };
-    if (!this.store.localPath) return { reason: `not on this machine (${this.store.kind})` };
-    if (compressionOf(file.path)) return { reason: 'compressed' };
     if (csv.encoding && csv.encoding !== 'utf-8' && csv.encoding !== 'utf8') return { reason: `encoded in ${csv.encoding}` };
     const delimiter = formatOptions(job, file.path).delimiter ?? ',';
     const quote = csv.quote ?? '"';
@@ -133,7 +153,7 @@ export class FilesSource implements SourceConnector {
     const first = await batches.next();
     await batches.return?.();
     if (first.done || first.value.columns.length < 2) return { reason: 'a single column, where a blank line is a record' };
-    const path = this.store.localPath(file.path);
+    const path = this.store.localPath!(file.path);
     const header = csv.header ?? true;
     const scan = await scanCsv(path, delimiter, quote, first.value.columns.length);
     if ('reason' in scan) return { reason: scan.reason };

@@ -98,7 +98,7 @@ export function normalizeSchema(fields: readonly BqField[] | undefined, where: s
     seen.add(lower);
     const type = standardType(field.type ?? '');
     if (!type) throw invalid(`Invalid value for type: ${field.type} is not a valid value`);
-    if (type === 'RECORD' || type === 'GEOGRAPHY') throw invalid(`the test double does not support ${type} fields (field ${field.name})`);
+    if (type === 'RECORD') throw invalid(`the test double does not support ${type} fields (field ${field.name})`);
     const mode = (field.mode ?? 'NULLABLE').toUpperCase();
     if (!['NULLABLE', 'REQUIRED', 'REPEATED'].includes(mode)) throw invalid(`Invalid value for mode: ${field.mode} is not a valid value`);
     return { name: field.name, type, mode, ...(field.description ? { description: field.description } : {}) };
@@ -138,6 +138,8 @@ export function duckScalar(type: string): string {
       return 'TIMESTAMP';
     case 'JSON':
       return 'JSON';
+    case 'GEOGRAPHY':
+      return 'VARCHAR';
     default:
       throw invalid(`unsupported type ${type}`);
   }
@@ -331,6 +333,8 @@ export function loadValue(type: string, raw: unknown, csv = false): string {
       }
       return t;
     }
+    case 'GEOGRAPHY':
+      return geographyText(text ?? describe(raw));
     case 'JSON': {
       if (csv) {
         try {
@@ -345,6 +349,38 @@ export function loadValue(type: string, raw: unknown, csv = false): string {
     default:
       throw new ValueProblem(`unsupported type ${type}`);
   }
+}
+
+const WKT_KINDS = /^(POINT|LINESTRING|POLYGON|MULTIPOINT|MULTILINESTRING|MULTIPOLYGON|GEOMETRYCOLLECTION)\s*(Z|M|ZM)?\s*(EMPTY|\(.*\))$/is;
+
+/**
+ * Checks a GEOGRAPHY value as BigQuery parses one: well-known text of a known kind whose
+ * coordinates are numbers, two per point (BigQuery keeps no Z or M), latitudes within ±90;
+ * or GeoJSON. Returns it as stored.
+ */
+function geographyText(text: string): string {
+  const t = text.trim();
+  if (t.startsWith('{')) {
+    let parsed: { type?: unknown; coordinates?: unknown; geometries?: unknown };
+    try {
+      parsed = JSON.parse(t) as typeof parsed;
+    } catch {
+      throw new ValueProblem(`Invalid GeoJSON: ${t.slice(0, 40)}`);
+    }
+    if (typeof parsed.type !== 'string' || (parsed.coordinates === undefined && parsed.geometries === undefined)) throw new ValueProblem(`Invalid GeoJSON: ${t.slice(0, 40)}`);
+    return t;
+  }
+  const m = WKT_KINDS.exec(t);
+  if (!m) throw new ValueProblem(`Invalid WKT: ${t.slice(0, 40)}`);
+  if (m[2]) throw new ValueProblem(`Invalid WKT: ${m[2]} coordinates are not supported: ${t.slice(0, 40)}`);
+  for (const point of m[3].replace(/[()]/g, ' ').split(',')) {
+    const parts = point.trim().split(/\s+/).filter(Boolean);
+    if (m[3].toUpperCase() === 'EMPTY' || (m[1].toUpperCase() === 'GEOMETRYCOLLECTION' && !parts.length)) continue;
+    if (m[1].toUpperCase() === 'GEOMETRYCOLLECTION') continue;
+    if (parts.length !== 2 || parts.some((part) => !/^-?\d+(\.\d+)?(e[+-]?\d+)?$/i.test(part))) throw new ValueProblem(`Invalid WKT point "${point.trim()}": ${t.slice(0, 40)}`);
+    if (Math.abs(Number(parts[1])) > 90) throw new ValueProblem(`Latitude ${parts[1]} is out of range [-90, 90]: ${t.slice(0, 40)}`);
+  }
+  return t;
 }
 
 /** Serializes a parsed JSON value, keeping exact numbers. */
