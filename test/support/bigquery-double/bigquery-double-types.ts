@@ -181,8 +181,8 @@ export function assignable(from: string, to: string): boolean {
     INT64: ['NUMERIC', 'BIGNUMERIC', 'FLOAT64'],
     NUMERIC: ['BIGNUMERIC', 'FLOAT64'],
     BIGNUMERIC: ['FLOAT64'],
-    // The double keeps BIGNUMERIC as text, so a query over it yields STRING.
-    STRING: ['BIGNUMERIC'],
+    // The double keeps BIGNUMERIC and GEOGRAPHY as text (checked when loaded), so a query over them yields STRING.
+    STRING: ['BIGNUMERIC', 'GEOGRAPHY'],
   };
   return coercions[from]?.includes(to) ?? false;
 }
