@@ -34,6 +34,8 @@ const MEMORY_HEADROOM = 64 << 20;
 const FLUSH_BYTES = 1 << 20;
 /** DuckDB's CSV read buffer per thread for load files whose rows are all short. */
 const READ_BUFFER = 8 << 20;
+/** Distinct doubles per column whose text a load file's writer keeps. */
+const FLOAT_TEXTS = 4096;
 /** Text longer than this is written to the load file by itself rather than joined into its line. */
 const LONG_TEXT = 1 << 20;
 
@@ -71,9 +73,22 @@ function encoderFor(type: ColumnType): Encode {
     case 'INT64':
     case 'TIMESTAMP':
       return (value) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : quoted(asText(value)));
-    case 'FLOAT64':
-      // String(-0) is "0": keep the sign of a negative zero.
-      return (value) => (typeof value === 'number' ? (Object.is(value, -0) ? '-0' : String(value)) : quoted(asText(value)));
+    case 'FLOAT64': {
+      // Writing a double as text costs far more than looking it up, and columns of measurements
+      // repeat their values (times of day, prices): the texts of a column's first values are kept.
+      const texts = new Map<number, string>();
+      return (value) => {
+        if (typeof value !== 'number') return quoted(asText(value));
+        // String(-0) is "0", and the map keys -0 as 0: keep the sign of a negative zero.
+        if (Object.is(value, -0)) return '-0';
+        let text = texts.get(value);
+        if (text === undefined) {
+          text = String(value);
+          if (texts.size < FLOAT_TEXTS) texts.set(value, text);
+        }
+        return text;
+      };
+    }
     case 'BOOL':
       return (value) => (value ? 'true' : 'false');
     case 'BYTES':

@@ -11,6 +11,7 @@ import type { FileFormat, FileHandle, FileRowBatch } from '../../../src/core/con
 import { BadRecordError, megabytes } from '../../../src/core/errors.js';
 import { formatDatetime } from '../../../src/core/time.js';
 import type { ColumnType, SourceColumn } from '../../../src/core/types.js';
+import { readFlatColumn } from './parquet-columns.js';
 import { decimalScale, decimalText, nodeJson, PARSERS, timeText, timeUnit } from './parquet-values.js';
 
 const DEFAULT_BATCH_SIZE = 10_000;
@@ -24,6 +25,8 @@ interface ColumnPlan {
   readonly convert?: Convert;
   /** Why a destination engine would read the column otherwise than this format; undefined when alike. */
   readonly notNative?: string;
+  /** A struct, list, map or repeated field: hyparquet assembles its values. */
+  readonly nested?: boolean;
 }
 
 /** The Parquet format. */
@@ -133,36 +136,51 @@ async function* rowGroupBatches(
   const fields = plans.map((plan) => plan.column.name);
   const converters = plans.map((plan) => plan.convert);
   const width = fields.length;
+  const nestedNames = plans.filter((plan) => plan.nested).map((plan) => plan.column.name);
+  const flatNames = new Set(plans.filter((plan) => !plan.nested).map((plan) => plan.column.name));
   let groupStart = 0;
   let emitted = false;
   for (const group of metadata.row_groups) {
     const count = Number(group.num_rows);
     if (count === 0) continue;
     checkMemory(file, group, groupStart);
-    // Column by column (hyparquet decodes a row group per column); rows are built one batch at
-    // a time below, so only the group's column values and one batch of rows are in memory.
+    // Column by column: flat columns page by page into one array each, nested ones through
+    // hyparquet's assembly. Rows are built one batch at a time below, so only the group's column
+    // values and one batch of rows are in memory.
     const chunks = new Map<string, ColumnData[]>();
+    const flat = new Map<string, ArrayLike<unknown>>();
     try {
-      await parquetRead({
-        file: buffer,
-        metadata,
-        columns: fields,
-        rowStart: groupStart,
-        rowEnd: groupStart + count,
-        utf8: false,
-        parsers: PARSERS,
-        compressors,
-        onChunk: (chunk) => {
-          const list = chunks.get(chunk.columnName);
-          if (list) list.push(chunk);
-          else chunks.set(chunk.columnName, [chunk]);
-        },
-      });
+      await Promise.all(
+        group.columns.map(async (chunk) => {
+          const meta = chunk.meta_data;
+          if (meta && meta.path_in_schema.length === 1 && flatNames.has(meta.path_in_schema[0]!)) {
+            flat.set(meta.path_in_schema[0]!, await readFlatColumn(buffer, meta, count, { schema: metadata.schema, compressors, parsers: PARSERS }));
+          }
+        }),
+      );
+      if (nestedNames.length) {
+        await parquetRead({
+          file: buffer,
+          metadata,
+          columns: nestedNames,
+          rowStart: groupStart,
+          rowEnd: groupStart + count,
+          utf8: false,
+          parsers: PARSERS,
+          compressors,
+          onChunk: (chunk) => {
+            const list = chunks.get(chunk.columnName);
+            if (list) list.push(chunk);
+            else chunks.set(chunk.columnName, [chunk]);
+          },
+        });
+      }
     } catch (error) {
       throw new BadRecordError(`${file.name}: rows ${groupStart + 1}-${groupStart + count}`, undefined, `cannot read Parquet row group: ${(error as Error).message}`);
     }
-    const columns = fields.map((field) => columnValues(chunks.get(field) ?? [], groupStart, count));
+    const columns = fields.map((field) => flat.get(field) ?? columnValues(chunks.get(field) ?? [], groupStart, count));
     chunks.clear();
+    flat.clear();
     for (let offset = 0; offset < count; offset += batchSize) {
       const size = Math.min(batchSize, count - offset);
       const rows: unknown[][] = new Array(size);
@@ -232,7 +250,7 @@ function planColumn(node: SchemaTree, metadata: FileMetaData): ColumnPlan {
   // Nested values (LIST, MAP, STRUCT) become JSON text in which every leaf keeps its type.
   if (node.children.length || element.repetition_type === 'REPEATED') {
     const kind = logical?.type === 'LIST' || converted === 'LIST' ? 'LIST' : logical?.type === 'MAP' || converted === 'MAP' || converted === 'MAP_KEY_VALUE' ? 'MAP' : element.repetition_type === 'REPEATED' ? 'REPEATED' : 'STRUCT';
-    return { column: column('STRING', kind), convert: (value) => nodeJson(value, node), notNative: 'nested values become JSON text that b2betl writes' };
+    return { column: column('STRING', kind), convert: (value) => nodeJson(value, node), notNative: 'nested values become JSON text that b2betl writes', nested: true };
   }
 
   const scale = decimalScale(element);
