@@ -7,10 +7,10 @@
  *   npm run build && node dist/bench/csv-to-duckdb.js [rows ...]     (default: 1000000 5000000)
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure, thousands } from './support.js';
+import { benchFile, measure } from './support.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const work = path.join(root, 'bench', 'data');
@@ -28,42 +28,7 @@ async function generate(rows: number): Promise<string> {
 
 async function benchOne(rows: number): Promise<void> {
   const file = await generate(rows);
-  const project = path.dirname(path.dirname(file));
-  const size = (await stat(file)).size;
-  await writeFile(path.join(project, 'etl.config.yaml'), 'connections:\n  inbox: { type: local, path: ./inbox }\n');
-  await writeFile(path.join(project, 'orders.yaml'), 'name: orders\nsource: { connection: inbox, pattern: "*.csv" }\nload: { strategy: catalog }\n');
-
-  const runB2betl = async (env: NodeJS.ProcessEnv = {}) => {
-    await rm(path.join(project, 'warehouse.duckdb'), { force: true });
-    await rm(path.join(project, '.b2betl'), { recursive: true, force: true });
-    const result = await measure(process.execPath, [path.join(root, 'bin', 'b2betl.js'), 'run', 'orders.yaml'], { cwd: project, env });
-    if (result.code !== 0) throw new Error(`b2betl failed:\n${result.stderr}`);
-    return result;
-  };
-  const b2betl = await runB2betl();
-  const streamed = await runB2betl({ B2BETL_STREAM_ONLY: '1' });
-
-  const baselineScript = path.join(project, 'baseline.mjs');
-  await writeFile(
-    baselineScript,
-    `import { DuckDBInstance } from '${path.join(root, 'node_modules', '@duckdb', 'node-api', 'lib', 'index.js')}';
-const instance = await DuckDBInstance.create(${JSON.stringify(path.join(project, 'baseline.duckdb'))}, { threads: '2' });
-const c = await instance.connect();
-await c.run(\`CREATE OR REPLACE TABLE orders AS SELECT * FROM read_csv(${JSON.stringify(file).replace(/"/g, "'")}, header = true)\`);
-`,
-  );
-  await rm(path.join(project, 'baseline.duckdb'), { force: true });
-  const baseline = await measure(process.execPath, [baselineScript]);
-  if (baseline.code !== 0) throw new Error(`baseline failed:\n${baseline.stderr}`);
-
-  const mb = size / 1024 / 1024;
-  const line = (name: string, m: typeof b2betl) =>
-    `${name.padEnd(22)} ${(m.ms / 1000).toFixed(2).padStart(7)} s  ${thousands(rows / (m.ms / 1000)).padStart(11)} rows/s  ${(mb / (m.ms / 1000)).toFixed(1).padStart(6)} MB/s  peak RSS ${m.peakRssMb.toFixed(0).padStart(4)} MB`;
-  console.log(`\n${thousands(rows)} rows, ${mb.toFixed(1)} MB CSV`);
-  console.log(line('b2betl run', b2betl));
-  console.log(line('b2betl run, streamed', streamed));
-  console.log(line('duckdb read_csv', baseline));
-  console.log(`ratio b2betl / duckdb: ${(b2betl.ms / baseline.ms).toFixed(2)}x the time (streamed: ${(streamed.ms / baseline.ms).toFixed(2)}x)`);
+  await benchFile({ root, file, rows, kind: 'CSV', read: `read_csv('${file.replace(/'/g, "''")}', header = true)` });
 }
 
 for (const rows of counts.length ? counts : [1_000_000, 5_000_000]) await benchOne(rows);
