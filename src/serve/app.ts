@@ -27,10 +27,14 @@ export interface AppOptions {
 
 type Env = { Variables: { log: CloudLogger } };
 
-/** What a run's status answers: 200 when it loaded or had nothing to do, 500 so that Cloud Scheduler retries otherwise. */
+/**
+ * What a run answers: 503 when the server stopped it (shutting down), 200 when it loaded or had
+ * nothing to do, 500 otherwise; Cloud Scheduler retries the last two, which is safe: loads are
+ * exactly once.
+ */
 function statusOf(result: RunResult & { stopped: boolean }): 200 | 500 | 503 {
-  if (result.status === 'succeeded' || result.status === 'skipped') return 200;
-  return result.stopped ? 503 : 500;
+  if (result.stopped) return 503;
+  return result.status === 'succeeded' || result.status === 'skipped' ? 200 : 500;
 }
 
 /** The optional body of a run request: `{"full_refresh": true}` or `{"since": …, "until": …}`. */
