@@ -68,9 +68,10 @@ describe('schedule run-local', () => {
   it('the binary lists what it schedules, skips paused jobs, and exits 0 on Ctrl-C', async () => {
     const { child, done } = startCli(['schedule', 'run-local', 'jobs', '--concurrency', '2'], project.dir);
     let stderr = '';
+    let interrupted = false;
     child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk;
-      if (stderr.includes('Ctrl-C stops')) child.kill('SIGINT');
+      if (!interrupted && stderr.includes('Ctrl-C stops')) interrupted = child.kill('SIGINT');
     });
     const result = await done;
     assert.equal(result.code, 0, result.stderr);
