@@ -16,9 +16,9 @@ export interface ServeProcess {
   readonly done: Promise<CliResult>;
 }
 
-/** Starts `b2betl serve args…` in `cwd` on 127.0.0.1 and a free port; rejects if it exits first. */
-export async function startServe(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<ServeProcess> {
-  const { child, done } = startCli(['serve', '--host', '127.0.0.1', '--port', '0', ...args], cwd, env);
+/** Starts `b2betl serve args…` in `cwd` on 127.0.0.1 and a free port (with the repository's binary, or `bin`); rejects if it exits first. */
+export async function startServe(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv, bin?: string): Promise<ServeProcess> {
+  const { child, done } = startCli(['serve', '--host', '127.0.0.1', '--port', '0', ...args], cwd, env, bin);
   let stdout = '';
   let stderr = '';
   const waiters: { pattern: RegExp; resolve: (line: Record<string, unknown>) => void }[] = [];
