@@ -1,6 +1,6 @@
 /** The `schedule:` and `deploy:` keys: unix-cron as Cloud Scheduler accepts it, IANA zones, retry and deadline limits. */
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -126,4 +126,22 @@ test('deploy: keys are validated', async () => {
   const issues = await issuesOf(() => loadConfig({ configFile: file }));
   const paths = issues.map((issue) => issue.path).sort();
   assert.deepEqual(paths, ['deploy.colour', 'deploy.invokers[1]', 'deploy.project', 'deploy.region', 'deploy.service_account', 'deploy.service_url', 'deploy.target']);
+});
+
+test("the example config's deploy block and the schedule block it shows are valid once uncommented", async () => {
+  const example = await readFile(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../etl.config.example.yaml'), 'utf8');
+  const uncomment = (block: string) =>
+    block
+      .split('\n')
+      .map((line) => line.replace(/^# ?/, '').replace(/^(\s*)# (?=[a-z_]+:)/, '$1').replace(/\s+# .*$/, ''))
+      .join('\n');
+  const deploy = uncomment(example.slice(example.indexOf('# deploy:'), example.indexOf("# A job file's schedule block")));
+  const schedule = uncomment(example.slice(example.indexOf('# schedule:')));
+  assert.match(deploy, /^deploy:\n {2}project: my-proj/);
+  const configFile = await write('example/etl.config.yaml', `connections:\n  files: { type: local, path: ./data }\n${deploy}`);
+  const config = await loadConfig({ configFile });
+  assert.deepEqual(Object.keys(config.config.deploy ?? {}).sort(), ['audience', 'endpoint', 'image', 'invokers', 'job', 'project', 'region', 'runtime_service_account', 'service', 'service_account', 'service_url', 'target']);
+  const job = await write('example/jobs/a.yaml', `name: a\nsource: { connection: files, pattern: "*.csv" }\n${schedule}`);
+  const [loaded] = await loadJobs([job], { cwd: dir });
+  assert.deepEqual(Object.keys(loaded.spec.schedule ?? {}).sort(), ['attempt_deadline', 'cron', 'paused', 'retry', 'target', 'timezone']);
 });
