@@ -4,6 +4,7 @@
  * SIGTERM stops accepting requests and lets running jobs reach their commit or a safe point
  * within Cloud Run's 10 seconds.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LoadedConfig, LoadedJob } from '../core/config.js';
 import { ConfigError, type ConfigIssue } from '../core/errors.js';
@@ -80,6 +81,16 @@ export async function startServer(settings: ServeSettings): Promise<RunningServe
     const listening = serve({ fetch: app.fetch, port: settings.port, hostname: settings.host }, () => resolve(listening));
     listening.once('error', reject);
   });
+  // Requests whose answer has not been sent yet: a shutdown waits for them (bounded) before it cuts connections.
+  const answering = new Set<ServerResponse>();
+  let allAnswered: (() => void) | undefined;
+  server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+    answering.add(response);
+    response.once('close', () => {
+      answering.delete(response);
+      if (!answering.size) allAnswered?.();
+    });
+  });
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   settings.log.info(`b2betl serve listening on ${url} with ${settings.jobs.length} job(s); tokens must be for ${audience}`);
@@ -92,10 +103,18 @@ export async function startServer(settings: ServeSettings): Promise<RunningServe
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       if ('closeIdleConnections' in server) server.closeIdleConnections();
       runner.stopAll(`${reason}: the server is stopping`);
+      const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       const drained = await runner.drain(SHUTDOWN_GRACE_MS);
       if (!drained) settings.log.warn(`runs still in flight after ${SHUTDOWN_GRACE_MS / 1000} s; the next run reconciles them`);
-      // answers of finished runs have been written; connections still open are cut
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (answering.size) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+          allAnswered = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
       if ('closeAllConnections' in server) server.closeAllConnections();
       await closed;
       settings.log.info('stopped');

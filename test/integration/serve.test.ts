@@ -95,11 +95,12 @@ describe('b2betl serve', () => {
     for (const [name, token, status, reason] of cases) {
       it(name, async () => {
         const bearer = token();
+        const mark = server.logs().length;
         const answer = await post(server, '/jobs/orders/run', bearer);
         assert.equal(answer.status, status);
         assert.deepEqual(Object.keys(answer.body), ['error']);
         assert.match(String(answer.body.error), /^(unauthenticated|forbidden)$/);
-        const line = await server.waitForLog(reason);
+        const line = await server.waitForLog(reason, mark);
         assert.equal(line.severity, 'WARNING');
         assert.match(String(line.message), /^refused POST \/jobs\/orders\/run: /);
         if (bearer) assert.ok(!server.output().includes(bearer), 'the token is never logged');
@@ -169,11 +170,12 @@ describe('b2betl serve', () => {
   });
 
   it('a failing job answers 500 with its error, and neither the answer nor the log holds the secret', async () => {
+    const mark = server.logs().length;
     const { status, body } = await post(server, '/jobs/broken/run', issuer.token());
     assert.equal(status, 500);
     assert.equal(body.status, 'failed');
     assert.match(String(body.error), /b2betl_no_such_database/);
-    await server.waitForLog(/^broken: failed/);
+    await server.waitForLog(/^broken: failed/, mark);
     assert.ok(!JSON.stringify(body).includes(SECRET));
     assert.ok(!server.output().includes(SECRET), 'the password is not in the log');
   });
@@ -236,12 +238,13 @@ describe('b2betl serve on Cloud Run: two instances sharing a GCS ledger', () => 
   it('SIGTERM during a run: the instance stops taking requests, the run stops at a safe point, the process exits, and nothing is loaded twice', async () => {
     await pg.sql('INSERT INTO orders SELECT g, g * 1.5 FROM generate_series(501, 800) g');
     const [first, second] = servers;
+    const mark = first.logs().length;
     const answer = post(first, '/jobs/slow/run', issuer.token()).catch((error: Error) => ({ status: 0, body: { error: error.message } }));
-    await first.waitForLog(/run \S+ of slow triggered/);
+    await first.waitForLog(/run \S+ of slow triggered/, mark);
     const exited = await first.stop('SIGTERM');
     assert.equal(exited.code, 0, exited.stderr);
-    const { status } = await answer;
-    assert.ok(status === 503 || status === 200, `the run was answered before the exit (${status})`);
+    const { status, body } = await answer;
+    assert.ok(status === 503 || status === 200, `the run was answered before the exit (${status}: ${JSON.stringify(body)})\n${first.output()}`);
     assert.ok(first.logs().some((line) => /^SIGTERM: no new requests/.test(String(line.message))));
     assert.ok(first.logs().some((line) => line.message === 'stopped'));
     const retried = await post(second, '/jobs/slow/run', issuer.token());

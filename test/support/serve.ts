@@ -9,8 +9,8 @@ export interface ServeProcess {
   logs(): Record<string, unknown>[];
   /** Everything printed so far (stdout and stderr). */
   output(): string;
-  /** Resolves with the first log line matching, as it is printed. */
-  waitForLog(pattern: RegExp): Promise<Record<string, unknown>>;
+  /** Resolves with the first log line matching (from the `from`-th line on), as it is printed. */
+  waitForLog(pattern: RegExp, from?: number): Promise<Record<string, unknown>>;
   /** Sends a signal and waits for the process to end. */
   stop(signal?: NodeJS.Signals): Promise<CliResult>;
   readonly done: Promise<CliResult>;
@@ -21,7 +21,7 @@ export async function startServe(cwd: string, args: readonly string[], env: Node
   const { child, done } = startCli(['serve', '--host', '127.0.0.1', '--port', '0', ...args], cwd, env, bin);
   let stdout = '';
   let stderr = '';
-  const waiters: { pattern: RegExp; resolve: (line: Record<string, unknown>) => void }[] = [];
+  const waiters: { pattern: RegExp; from: number; resolve: (line: Record<string, unknown>) => void }[] = [];
   const lines: Record<string, unknown>[] = [];
   child.stdout!.on('data', (chunk: Buffer) => {
     stdout += chunk;
@@ -35,7 +35,7 @@ export async function startServe(cwd: string, args: readonly string[], env: Node
       }
       lines.push(line);
       for (const waiter of [...waiters]) {
-        if (waiter.pattern.test(String(line.message))) {
+        if (lines.length > waiter.from && waiter.pattern.test(String(line.message))) {
           waiters.splice(waiters.indexOf(waiter), 1);
           waiter.resolve(line);
         }
@@ -43,11 +43,11 @@ export async function startServe(cwd: string, args: readonly string[], env: Node
     }
   });
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
-  const waitForLog = (pattern: RegExp) =>
+  const waitForLog = (pattern: RegExp, from = 0) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
-      const seen = lines.find((line) => pattern.test(String(line.message)));
+      const seen = lines.slice(from).find((line) => pattern.test(String(line.message)));
       if (seen) return resolve(seen);
-      waiters.push({ pattern, resolve });
+      waiters.push({ pattern, from, resolve });
       void done.then((result) => reject(new Error(`serve exited (${result.code}) before logging ${pattern}:\n${result.stdout}\n${result.stderr}`)));
     });
   const listening = await waitForLog(/listening on/);
