@@ -94,7 +94,7 @@ function checked(problem: (value: string) => string | undefined) {
 }
 
 /** Cloud Scheduler's limits on a retry config and an attempt deadline. */
-export const SCHEDULER_LIMITS = { maxRetries: 5, minDeadlineMs: 15_000, maxDeadlineMs: 30 * 60_000 } as const;
+const SCHEDULER_LIMITS = { maxRetries: 5, minDeadlineMs: 15_000, maxDeadlineMs: 30 * 60_000 } as const;
 
 /** Where a scheduled job runs: the Cloud Run service (`serve`) or a Cloud Run Job execution. */
 export const SCHEDULE_TARGETS = ['service', 'job'] as const;

@@ -20,7 +20,7 @@ export interface ActualEntry extends SchedulerEntry {
 }
 
 /** The fields of an entry a plan compares, by the name shown to users. */
-export const ENTRY_FIELDS = ['description', 'schedule', 'time zone', 'target URI', 'HTTP method', 'body', 'token', 'audience', 'service account', 'retry config', 'deadline'] as const;
+const ENTRY_FIELDS = ['description', 'schedule', 'time zone', 'target URI', 'HTTP method', 'body', 'token', 'audience', 'service account', 'retry config', 'deadline'] as const;
 export type EntryField = (typeof ENTRY_FIELDS)[number];
 
 /** The API's update-mask path of each field. */

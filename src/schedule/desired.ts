@@ -58,14 +58,14 @@ export interface Deployment {
 }
 
 /** Every description of an entry b2betl manages starts with this. */
-export const OWNER_MARKER = 'managed by b2betl';
+const OWNER_MARKER = 'managed by b2betl';
 /** Cloud Scheduler entry ids are `b2betl-<job>`. */
 export const ENTRY_PREFIX = 'b2betl-';
 const DEFAULT_NAME = 'b2betl';
 const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
 /** Defaults of `schedule.retry` and `schedule.attempt_deadline`. */
-export const SCHEDULE_DEFAULTS = {
+const SCHEDULE_DEFAULTS = {
   retry: { count: 3, min_backoff: '30s', max_backoff: '10m' },
   /** A service call lasts the whole run: Cloud Scheduler's longest wait. */
   serviceDeadline: '30m',
@@ -91,7 +91,7 @@ export function serviceInvokers(deploy: DeployConfig | undefined): string[] {
 }
 
 /** Throws a ConfigError naming every key of `keys` missing from `deploy:`, with the config file. */
-export function requireDeployKeys(config: LoadedConfig, keys: readonly DeployKey[]): void {
+function requireDeployKeys(config: LoadedConfig, keys: readonly DeployKey[]): void {
   const deploy = config.config.deploy ?? {};
   const missing = keys.filter((key) => !deploy[key]);
   if (!missing.length) return;

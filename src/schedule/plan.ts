@@ -139,7 +139,7 @@ export interface ApplyOutcome {
 }
 
 /** Whether a change calls the API. */
-export function isPending(change: Change): boolean {
+function isPending(change: Change): boolean {
   return !['unchanged', 'orphan', 'conflict'].includes(change.action);
 }
 
