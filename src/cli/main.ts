@@ -136,6 +136,7 @@ export function program(setCode: (code: number) => void): Command {
     .option('-p, --port <port>', 'port to listen on (default: $PORT, else 8080)')
     .option('--host <host>', 'address to listen on', '0.0.0.0')
     .option('--allow-local-ledger', 'accept a local-file ledger (a VM with a persistent disk); on Cloud Run use ledger: gs://…')
+    .option('-v, --verbose', 'log debug detail')
     .addOption(config)
     .action(lazy(() => import('./serve.js'), setCode));
 

@@ -52,13 +52,14 @@ function runOptions(body: unknown): { fullRefresh?: boolean; since?: string; unt
   return { fullRefresh: fullRefresh as boolean | undefined, since: since === undefined ? undefined : String(since), until: until === undefined ? undefined : String(until) };
 }
 
-async function readJson(c: Context): Promise<unknown> {
+/** The request's JSON body: undefined when empty, or `invalid`. */
+async function readJson(c: Context): Promise<{ value?: unknown; invalid?: true }> {
   const text = await c.req.text();
-  if (!text.trim()) return undefined;
+  if (!text.trim()) return {};
   try {
-    return JSON.parse(text) as unknown;
+    return { value: JSON.parse(text) as unknown };
   } catch {
-    return Symbol.for('invalid');
+    return { invalid: true };
   }
 }
 
@@ -93,7 +94,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     if (!job) return c.json({ error: `no job named ${name}` }, 404);
     if (options.stopping()) return c.json({ error: 'the server is stopping; retry on another instance' }, 503);
     const body = await readJson(c);
-    const parsed = typeof body === 'symbol' ? 'the body is not valid JSON' : runOptions(body);
+    const parsed = body.invalid ? 'the body is not valid JSON' : runOptions(body.value);
     if (typeof parsed === 'string') return c.json({ error: parsed }, 400);
     const runId = newRunId();
     const log = c.get('log').child({ labels: { job: name, run_id: runId } });
