@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { BigQuery, Dataset, Job, JobMetadata, TableField } from '@google-cloud/bigquery';
 import type { ConnectorContext } from '../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../src/core/errors.js';
-import type { Logger } from '../../src/core/log.js';
+import { redact, type Logger } from '../../src/core/log.js';
 
 /** The `bigquery` connection block. */
 export interface BigQueryConnection {
@@ -102,14 +102,6 @@ const TRANSIENT_REASONS = new Set(['rateLimitExceeded', 'backendError', 'interna
 /** Whether a BigQuery error reason is worth another attempt. */
 export function isTransientReason(reason: string | undefined): boolean {
   return reason !== undefined && TRANSIENT_REASONS.has(reason);
-}
-
-/** Removes tokens and keys from a message before it is shown. */
-export function redact(text: string): string {
-  return text
-    .replace(/Bearer\s+[\w.~+/=-]+/g, 'Bearer ***')
-    .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g, '***')
-    .replace(/ya29\.[\w.~+/=-]+/g, '***');
 }
 
 /** Turns a client error into an EtlError that names the connection and the fix. */

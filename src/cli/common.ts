@@ -1,9 +1,9 @@
 /** What the commands share: loading jobs, opening the ledger, printing tables and JSON. */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { expandJobFiles, loadConfig, loadJobs, type LoadedConfig, type LoadedJob } from '../core/config.js';
+import { expandJobFiles, findConfigFile, loadConfig, loadJobs, type LoadedConfig, type LoadedJob } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
 import { stderrLogger, type Logger } from '../core/log.js';
-import { openLedger, type OpenLedger } from '../ledger/open.js';
 
 export interface CommonOptions {
   readonly config?: string;
@@ -25,15 +25,7 @@ export async function resolveJob(arg: string, options: CommonOptions): Promise<{
   return { name: arg, config: await loadConfig({ configFile: options.config }) };
 }
 
-/** Runs `action` with the config's ledger open, then writes it back. */
-export async function withLedger<T>(config: LoadedConfig, log: Logger, action: (open: OpenLedger) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
-  const open = await openLedger(config, log, options);
-  try {
-    return await action(open);
-  } finally {
-    await open.close();
-  }
-}
+export { withLedger } from '../ledger/open.js';
 
 /** The logger for commands: lines on stderr (quiet with --json unless verbose). */
 export function commandLogger(options: CommonOptions): Logger {
@@ -67,4 +59,19 @@ export function formatDuration(ms: number): string {
 export function shortPath(file: string): string {
   const relative = path.relative(process.cwd(), file);
   return relative && !relative.startsWith('..') ? relative : file;
+}
+
+/** Job arguments, or the `jobs/` folder beside the config (or in the working directory) when none are given. */
+export async function jobArgsOrDefault(args: readonly string[], options: CommonOptions): Promise<string[]> {
+  if (args.length) return [...args];
+  const config = options.config ? path.resolve(options.config) : await findConfigFile(process.cwd());
+  const folder = path.join(config ? path.dirname(config) : process.cwd(), 'jobs');
+  if (!existsSync(folder)) throw ConfigError.of(`no job files given, and there is no jobs/ folder in ${shortPath(path.dirname(folder)) || '.'}`, 'name the job files or folders, e.g. jobs/');
+  return [folder];
+}
+
+/** The names of the jobs when every argument is a file (the command is about those jobs only); undefined for folders. */
+export function fileScope(args: readonly string[], jobs: readonly LoadedJob[]): Set<string> | undefined {
+  const onlyFiles = args.length > 0 && args.every((arg) => statSync(arg, { throwIfNoEntry: false })?.isFile());
+  return onlyFiles ? new Set(jobs.map((job) => job.spec.name)) : undefined;
 }

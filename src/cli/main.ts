@@ -79,6 +79,74 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(config)
     .addOption(json)
     .action(lazy(() => import('./history.js'), setCode));
+
+  const schedule = cli.command('schedule').description("Cloud Scheduler entries for jobs with a schedule: block, and a local scheduler");
+  const prune = new Option('--prune', "delete this deployment's entries whose job spec is gone or has no schedule");
+  schedule
+    .command('plan')
+    .description('show what apply would change: create, update (field by field), pause, resume, delete, unchanged')
+    .argument('[jobs...]', 'job spec files or folders (default: the jobs/ folder beside the config)')
+    .addOption(prune)
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./schedule-plan.js'), setCode));
+  schedule
+    .command('apply')
+    .description('make Cloud Scheduler match the job specs (a second apply changes nothing)')
+    .argument('[jobs...]', 'job spec files or folders (default: the jobs/ folder beside the config)')
+    .addOption(prune)
+    .addOption(config)
+    .addOption(json)
+    .option('-v, --verbose', 'log debug detail')
+    .action(lazy(() => import('./schedule-apply.js'), setCode));
+  schedule
+    .command('list')
+    .description("this deployment's Cloud Scheduler entries, with their state and last attempt")
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./schedule-list.js'), setCode));
+  schedule
+    .command('pause')
+    .description('set schedule.paused: true in the job file (comments kept) and pause its entry')
+    .argument('<job>', 'job spec file or job name')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./schedule-pause.js'), setCode));
+  schedule
+    .command('resume')
+    .description('set schedule.paused: false in the job file (comments kept) and resume its entry')
+    .argument('<job>', 'job spec file or job name')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(async () => ({ default: (await import('./schedule-pause.js')).scheduleResume }), setCode));
+  schedule
+    .command('run-local')
+    .description('fire the schedule: entries in this process (croner, each job in its time zone) until Ctrl-C')
+    .argument('[jobs...]', 'job spec files or folders (default: the jobs/ folder beside the config)')
+    .option('--concurrency <n>', 'different jobs running at once', '2')
+    .addOption(config)
+    .addOption(new Option('--json', 'print one JSON line per fire and per result'))
+    .option('-v, --verbose', 'log debug detail')
+    .action(lazy(() => import('./schedule-run-local.js'), setCode));
+
+  cli
+    .command('serve')
+    .description('HTTP entry point for Cloud Run: POST /jobs/<name>/run with a Google-signed OIDC token')
+    .argument('[jobs...]', 'job spec files or folders (default: the jobs/ folder beside the config)')
+    .option('-p, --port <port>', 'port to listen on (default: $PORT, else 8080)')
+    .option('--host <host>', 'address to listen on', '0.0.0.0')
+    .option('--allow-local-ledger', 'accept a local-file ledger (a VM with a persistent disk); on Cloud Run use ledger: gs://…')
+    .option('-v, --verbose', 'log debug detail')
+    .addOption(config)
+    .action(lazy(() => import('./serve.js'), setCode));
+
+  const deploy = cli.command('deploy').description('deploying b2betl to Cloud Run');
+  deploy
+    .command('print')
+    .description('print the gcloud commands that deploy this config to Cloud Run and schedule its jobs, in order')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./deploy-print.js'), setCode));
   return cli;
 }
 

@@ -19,3 +19,12 @@ export function stderrLogger(options: { verbose?: boolean; quiet?: boolean; pref
 
 /** A logger that drops everything (tests, --json). */
 export const silentLogger: Logger = { info() {}, warn() {}, debug() {} };
+
+/** Removes bearer tokens, ID tokens (JWTs), access tokens and private keys from a message before it is shown. */
+export function redact(text: string): string {
+  return text
+    .replace(/Bearer\s+[\w.~+/=-]+/g, 'Bearer ***')
+    .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g, '***')
+    .replace(/ya29\.[\w.~+/=-]+/g, '***')
+    .replace(/eyJ[\w-]*\.[\w-]+\.[\w-]*/g, '***');
+}

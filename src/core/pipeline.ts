@@ -17,14 +17,14 @@ import type {
   Stage,
   WorkUnit,
 } from './connector.js';
-import { BadRecordError, ConfigError, EtlError, SchemaError, messageOf } from './errors.js';
+import { BadRecordError, ConfigError, EtlError, LockedError, SchemaError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
 import { withRetry } from './retry.js';
 import { CellFailure, RunSchema } from './run-schema.js';
 import type { Column, RecordBatch, Value } from './types.js';
 import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
-import type { OpenLedger } from '../ledger/open.js';
+import { withLedger, type OpenLedger } from '../ledger/open.js';
 
 export type RunStatus = 'succeeded' | 'failed' | 'partial' | 'skipped';
 
@@ -81,6 +81,10 @@ export interface RunOptions {
   readonly until?: string;
   readonly observer?: RunObserver;
   readonly signal?: AbortSignal;
+  /** The run's id, when the caller labels its logs with it first (`serve`); else a new one. */
+  readonly runId?: string;
+  /** `throw`: a job another run holds raises {@link LockedError} instead of a failed result (`serve` answers 409). */
+  readonly ifLocked?: 'fail' | 'throw';
 }
 
 /** How a unit ended: its rows and set-aside rejects, or why it failed. */
@@ -154,7 +158,7 @@ class Stopwatch {
 /** Runs one job to completion and returns its result; never throws for a run failure. */
 export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunResult> {
   const started = Date.now();
-  const runId = newRunId();
+  const runId = options.runId ?? newRunId();
   const result = (status: RunStatus, { bytes: _bytes, ...counts }: RunCounts, error: string | null, plan?: DryRunPlan): RunResult => ({
     job: job.spec.name,
     run_id: runId,
@@ -177,9 +181,17 @@ export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunRe
     const { status, counts, error, note } = await run.execute();
     return { ...result(status, counts, error ?? null), ...(note ? { note } : {}) };
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
+    if (error instanceof ConfigError || (error instanceof LockedError && options.ifLocked === 'throw')) throw error;
     return result('failed', run.counts, messageOf(error));
   }
+}
+
+/**
+ * Runs one job with its config's ledger opened around it and written back after: one run exactly
+ * as `b2betl run` makes it, for callers that run jobs one by one (`serve`, the local scheduler).
+ */
+export function runWithLedger(job: LoadedJob, options: Omit<RunOptions, 'ledger' | 'shared'>): Promise<RunResult> {
+  return withLedger(job.config, options.log, (open) => runJob(job, { ...options, ledger: open.ledger, shared: open }));
 }
 
 /** The plan a run would follow, with nothing written anywhere. */

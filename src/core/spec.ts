@@ -28,6 +28,133 @@ const dbFields = {
 
 const storeFields = { prefix: z.string().optional() };
 
+const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+
+/** The five unix-cron fields as Cloud Scheduler reads them: name, range, and names it accepts. */
+const CRON_FIELDS = [
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day of month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12, names: MONTHS },
+  { name: 'day of week', min: 0, max: 7, names: WEEKDAYS },
+] as const;
+
+/**
+ * Why `expression` is not a unix-cron schedule Cloud Scheduler accepts (five fields of `*`,
+ * numbers, `a-b` ranges, `/n` steps and `,` lists; JAN…DEC and SUN…SAT in capitals), or
+ * undefined when it is one. `L`, `W`, `#`, `?`, seconds and `@daily` are refused: Cloud
+ * Scheduler has none of them.
+ */
+export function unixCronProblem(expression: string): string | undefined {
+  const fields = expression.trim().split(/\s+/);
+  if (fields.length !== 5) {
+    return `"${expression}" has ${fields.length} field(s); unix-cron has five: minute hour day-of-month month day-of-week (e.g. "0 9 * * *" is 09:00 every day)`;
+  }
+  for (const [index, field] of fields.entries()) {
+    const spec = CRON_FIELDS[index];
+    const names: readonly string[] = 'names' in spec ? spec.names : [];
+    const value = (text: string): number | undefined => {
+      if (/^\d+$/.test(text)) return Number(text);
+      const named = names.indexOf(text);
+      return named >= 0 ? named + (spec.min === 1 ? 1 : 0) : undefined;
+    };
+    for (const item of field.split(',')) {
+      const match = /^(\*|[A-Z0-9]+(?:-[A-Z0-9]+)?)(?:\/(\d+))?$/.exec(item);
+      const bounds = match && match[1] !== '*' ? match[1].split('-').map(value) : [];
+      const outside = bounds.some((bound) => bound === undefined || bound < spec.min || bound > spec.max);
+      const step = match?.[2] === undefined ? 1 : Number(match[2]);
+      if (!match || outside || step < 1 || (bounds.length === 2 && bounds[0]! > bounds[1]!) || (match[2] !== undefined && bounds.length === 1)) {
+        const allowed = `${spec.min}-${spec.max}${names.length ? ` or ${names[0]}…${names.at(-1)}` : ''}`;
+        return `"${item}" is not a valid ${spec.name} in "${expression}": use *, a number ${allowed}, a range a-b, a step */n or a-b/n, or a list of these`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Why `zone` is not an IANA time zone name (Europe/Kyiv, America/New_York, UTC), or undefined. */
+export function timeZoneProblem(zone: string): string | undefined {
+  if (/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone)) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: zone });
+      return undefined;
+    } catch {
+      // fall through: not a zone this runtime's tz database knows
+    }
+  }
+  return `"${zone}" is not an IANA time zone name: use one such as UTC, Europe/Kyiv or America/New_York`;
+}
+
+/** A zod check from a problem finder. */
+function checked(problem: (value: string) => string | undefined) {
+  return z.string().superRefine((value, ctx) => {
+    const message = problem(value);
+    if (message) ctx.addIssue({ code: 'custom', message });
+  });
+}
+
+/** Cloud Scheduler's limits on a retry config and an attempt deadline. */
+const SCHEDULER_LIMITS = { maxRetries: 5, minDeadlineMs: 15_000, maxDeadlineMs: 30 * 60_000 } as const;
+
+/** Where a scheduled job runs: the Cloud Run service (`serve`) or a Cloud Run Job execution. */
+export const SCHEDULE_TARGETS = ['service', 'job'] as const;
+
+const scheduleSchema = z
+  .object({
+    cron: checked(unixCronProblem),
+    timezone: checked(timeZoneProblem).default('UTC'),
+    paused: z.boolean().optional(),
+    target: z.enum(SCHEDULE_TARGETS).optional(),
+    retry: z
+      .object({
+        count: z.number().int().min(0).max(SCHEDULER_LIMITS.maxRetries).optional(),
+        min_backoff: duration.optional(),
+        max_backoff: duration.optional(),
+      })
+      .strict()
+      .optional(),
+    attempt_deadline: duration.optional(),
+  })
+  .strict()
+  .superRefine((schedule, ctx) => {
+    const { min_backoff: min, max_backoff: max } = schedule.retry ?? {};
+    if (min && max && parseDuration(min) > parseDuration(max)) {
+      ctx.addIssue({ code: 'custom', path: ['retry', 'min_backoff'], message: `min_backoff ${min} is longer than max_backoff ${max}` });
+    }
+    const deadline = schedule.attempt_deadline ? parseDuration(schedule.attempt_deadline) : undefined;
+    if (deadline !== undefined && (deadline < SCHEDULER_LIMITS.minDeadlineMs || deadline > SCHEDULER_LIMITS.maxDeadlineMs)) {
+      ctx.addIssue({ code: 'custom', path: ['attempt_deadline'], message: `Cloud Scheduler waits between 15s and 30m for an attempt; ${schedule.attempt_deadline} is outside that` });
+    }
+  });
+
+/** A job's `schedule:` block. */
+export type ScheduleSpec = z.infer<typeof scheduleSchema>;
+
+const serviceAccount = z.string().regex(/^[^@\s]+@[^@\s]+\.[a-z]+$/, 'expected a service account email, e.g. etl-scheduler@my-proj.iam.gserviceaccount.com');
+const httpsUrl = z.string().regex(/^https?:\/\/[^/\s]+/, 'expected a URL such as https://b2betl-abc123-ew.a.run.app');
+
+/** The `deploy:` block: where the Cloud Run deployment lives and who may call it. */
+const deploySchema = z
+  .object({
+    project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.-]+:[a-z][a-z0-9-]+$/, 'expected a Google Cloud project id, e.g. my-proj-123').optional(),
+    region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'expected a region such as europe-central2 or us-central1').optional(),
+    service: z.string().regex(/^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$/, 'a Cloud Run name: lowercase letters, digits and -, at most 49 characters').optional(),
+    job: z.string().regex(/^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$/, 'a Cloud Run name: lowercase letters, digits and -, at most 49 characters').optional(),
+    service_url: httpsUrl.optional(),
+    audience: z.string().min(1).optional(),
+    service_account: serviceAccount.optional(),
+    runtime_service_account: serviceAccount.optional(),
+    invokers: z.array(serviceAccount).min(1).optional(),
+    target: z.enum(SCHEDULE_TARGETS).optional(),
+    image: z.string().min(1).optional(),
+    endpoint: httpsUrl.optional(),
+  })
+  .strict();
+
+/** The `deploy:` block of the config. */
+export type DeployConfig = z.infer<typeof deploySchema>;
+
 /** Every connection type and its keys (README "Connections"). */
 export const connectionSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('postgres'), ...dbFields }).strict(),
@@ -121,16 +248,7 @@ export const configSchema = z
       })
       .strict()
       .optional(),
-    deploy: z
-      .object({
-        project: z.string().optional(),
-        region: z.string().optional(),
-        service_url: z.string().optional(),
-        service_account: z.string().optional(),
-        endpoint: z.string().optional(),
-      })
-      .strict()
-      .optional(),
+    deploy: deploySchema.optional(),
   })
   .strict();
 
@@ -192,10 +310,7 @@ export const jobSchema = z
       })
       .strict()
       .default({}),
-    schedule: z
-      .object({ cron: z.string(), timezone: z.string().default('UTC'), paused: z.boolean().optional() })
-      .strict()
-      .optional(),
+    schedule: scheduleSchema.optional(),
     engine: z.enum(['auto', 'local', 'dataflow']).default('auto'),
   })
   .strict()

@@ -172,6 +172,11 @@ export function newRunId(date = new Date()): string {
   return `${stamp}_${Math.random().toString(36).slice(2, 8).padEnd(6, '0')}`;
 }
 
+/** A `runs` row as history shows it (without the pending state, host and pid). */
+function runRecord({ pending: _pending, host: _host, pid: _pid, ...row }: Record<string, unknown>): RunRecord {
+  return { ...(row as unknown as Omit<RunRecord, 'stages'>), stages: JSON.parse(String(row.stages ?? '{}')) as StageTimes };
+}
+
 /** The SQLite ledger. */
 export class Ledger {
   private readonly db: BetterSqlite3.Database;
@@ -315,11 +320,14 @@ export class Ledger {
       options.job
         ? this.db.prepare('SELECT * FROM runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?').all(options.job, options.limit ?? 50)
         : this.db.prepare('SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?').all(options.limit ?? 50)
-    ) as (Omit<RunRecord, 'stages'> & { stages: string; pending?: string })[];
-    return rows.map(({ pending: _pending, host: _host, pid: _pid, ...row }: Record<string, unknown>) => ({
-      ...(row as Omit<RunRecord, 'stages'>),
-      stages: JSON.parse(String(row.stages ?? '{}')) as StageTimes,
-    }));
+    ) as Record<string, unknown>[];
+    return rows.map(runRecord);
+  }
+
+  /** One run by its id, or undefined. */
+  run(id: string): RunRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return row && runRecord(row);
   }
 
   // --- state ------------------------------------------------------------------------------

@@ -35,3 +35,13 @@ export async function openLedger(config: LoadedConfig, log: Logger, options: { r
   const ledger = Ledger.open(location);
   return { ledger, close: async () => ledger.close() };
 }
+
+/** Runs `action` with the config's ledger open, then writes it back. */
+export async function withLedger<T>(config: LoadedConfig, log: Logger, action: (open: OpenLedger) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
+  const open = await openLedger(config, log, options);
+  try {
+    return await action(open);
+  } finally {
+    await open.close();
+  }
+}

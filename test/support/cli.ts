@@ -15,9 +15,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Starts `b2betl args…` in `cwd`; the caller may kill it. */
-export function startCli(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [binary, ...args], { cwd, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `b2betl args…` in `cwd` (the repository's binary, or `bin`); the caller may kill it. */
+export function startCli(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}, bin = binary): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk));

@@ -48,6 +48,7 @@ async function openInstance(file: string, options: { readOnly: boolean; memoryLi
 }
 
 export class DuckDBDestination implements DestinationConnector {
+  private closed = false;
   readonly capabilities: DestinationCapabilities = {
     merge: true,
     nativeFiles: ['csv', 'parquet'],
@@ -162,9 +163,16 @@ export class DuckDBDestination implements DestinationConnector {
     return new Set((reader.getRowObjects() as { run_id: string }[]).map((row) => row.run_id));
   }
 
+  /**
+   * Closes the connection and lets go of the instance, so that a long-running process (`serve`,
+   * `schedule run-local`) does not keep the warehouse file locked between runs; the file closes
+   * once every user in the process has let go.
+   */
   async close(): Promise<void> {
     this.connection?.closeSync();
     this.connection = undefined;
+    if (!this.closed) this.instance?.closeSync();
+    this.closed = true;
   }
 }
 
