@@ -64,6 +64,13 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(json)
     .action(lazy(() => import('./state-show.js'), setCode));
   state
+    .command('restore')
+    .description("rebuild the cursor, processed files and column mapping from the load markers in the job's destination table")
+    .argument('<job>', 'job name or job spec file')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./state-restore.js'), setCode));
+  state
     .command('reset')
     .description('forget the cursor, processed files and column mapping: the next run starts over')
     .argument('<job>', 'job name or job spec file')

@@ -12,6 +12,7 @@ import type {
   LoadMarker,
   ReadContext,
   RejectedRow,
+  Replacement,
   SourceConnector,
   SourcePlan,
   Stage,
@@ -21,9 +22,11 @@ import { BadRecordError, ConfigError, EtlError, LockedError, SchemaError, messag
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
 import { withRetry } from './retry.js';
+import { stateColumns } from './marker-state.js';
+import { rebuildState, restoreIfLost } from './restore.js';
 import { CellFailure, RunSchema } from './run-schema.js';
 import type { Column, RecordBatch, Value } from './types.js';
-import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
+import { newRunId, type Ledger, type PendingCommit, type RestoredState, type RunCounts, type StageTimes } from '../ledger/ledger.js';
 import { withLedger, type OpenLedger } from '../ledger/open.js';
 
 export type RunStatus = 'succeeded' | 'failed' | 'partial' | 'skipped';
@@ -200,11 +203,18 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
   const opened = await openSource(job, log);
   const destination = await openDestination(job, log, { readOnly: true });
   try {
-    const state = sourceState(job, options, opened);
+    const name = job.spec.name;
+    // A lost ledger is rebuilt from the destination's markers before a run: the plan shows that run.
+    const rebuilt = options.ledger.hasState(name) || options.ledger.wasReset(name) ? undefined : await rebuildState(job, destination);
+    const state = rebuilt && !options.fullRefresh ? rebuiltSourceState(rebuilt.state, opened.connection) : sourceState(job, options, opened);
     const plan = await opened.source.plan({ job: job.spec, state, fullRefresh: planFullRefresh(job, options), window: windowOf(options), log });
-    const direct = await planDirect(job, destination, opened, plan, runId, options);
+    const replace = replacementOf(job, options, plan);
+    const direct = await planDirect(job, destination, opened, plan, runId, options, replace);
     const paths = direct ? undefined : await unitPaths(job, destination, opened.source, plan, log);
-    return describePlan(job, destination, plan, direct, paths);
+    const described = describePlan(job, destination, plan, direct, paths);
+    if (rebuilt) described.notes.unshift(`the ledger has no state for job ${name}: the run first rebuilds it from ${rebuilt.markers} load marker(s) in ${rebuilt.location}`);
+    if (replace) described.notes.push(describeReplacement(destination.locate(job.table), replace));
+    return described;
   } finally {
     await Promise.allSettled([opened.source.close(), destination.close()]);
   }
@@ -271,6 +281,39 @@ function sourceState(job: LoadedJob, options: RunOptions, opened: OpenedSource) 
   return { cursor: options.ledger.cursor(job.spec.name), files: options.ledger.files(job.spec.name, opened.connection) };
 }
 
+/** Source state from a rebuilt ledger state, for a dry run that writes nothing. */
+function rebuiltSourceState(state: RestoredState, connection: string) {
+  return { cursor: state.cursor?.state, files: new Map(state.files.filter((file) => file.connection === connection).map((file) => [file.info.path, file.info])) };
+}
+
+/**
+ * What the commit replaces in the destination, in its transaction: the whole table for
+ * `--full-refresh` (a catalog load always does), the window's rows for `--since/--until`.
+ */
+function replacementOf(job: LoadedJob, options: RunOptions, plan: SourcePlan): Replacement | undefined {
+  const strategy = job.spec.load.strategy;
+  const window = windowOf(options);
+  if (window && options.fullRefresh) throw ConfigError.of('--full-refresh reloads everything and --since/--until a window: give one of them', 'drop one of the flags');
+  if (window) {
+    if (strategy === 'catalog') {
+      throw ConfigError.of(`job ${job.spec.name}: --since/--until replace a window of a transactional or merge table; strategy catalog reloads the whole table every run`, 'run it without --since/--until');
+    }
+    if (!plan.window) {
+      throw ConfigError.of(`job ${job.spec.name}: --since/--until need a source read by a cursor (load.cursor); this source has no window to reload`, 'run it without --since/--until, or use --full-refresh to reload everything');
+    }
+    return { kind: 'window', ...plan.window };
+  }
+  return options.fullRefresh && strategy !== 'catalog' ? { kind: 'table' } : undefined;
+}
+
+/** The --dry-run line for a replacement. */
+function describeReplacement(table: string, replace: Replacement): string {
+  if (replace.kind === 'table') return `--full-refresh: reads everything from the start and replaces ${table} atomically, in one commit with its marker`;
+  const from = replace.lower !== undefined ? `>= ${replace.lower}` : '';
+  const to = replace.upper ? `${replace.upper.inclusive ? '<=' : '<'} ${replace.upper.value}` : '';
+  return `backfill: the commit deletes the rows of ${table} whose ${replace.column} is ${[from, to].filter(Boolean).join(' and ') || 'set'} and inserts the window's rows, in one transaction; the stored cursor does not move`;
+}
+
 async function planDirect(
   job: LoadedJob,
   destination: DestinationConnector,
@@ -278,6 +321,7 @@ async function planDirect(
   plan: SourcePlan,
   runId: string,
   options: RunOptions,
+  replace: Replacement | undefined,
 ): Promise<DirectLoad | undefined> {
   if (!destination.planDirect || plan.units.length === 0) return undefined;
   return destination.planDirect({
@@ -291,6 +335,7 @@ async function planDirect(
     store: opened.store,
     format: job.spec.source.format,
     mapping: options.ledger.mapping(job.spec.name),
+    replace,
     log: options.log,
   });
 }
@@ -341,6 +386,7 @@ class Run {
     try {
       destination = await openDestination(this.job, this.log);
       await this.reconcile(destination);
+      await restoreIfLost(this.job, destination, this.ledger, this.log);
       const { spec } = this.job;
       this.ledger.startRun({ id: this.runId, job: this.name, destination: this.job.destinationName, table: this.job.table, strategy: spec.load.strategy });
       this.started = true;
@@ -397,9 +443,10 @@ class Run {
         `a table keeps one load strategy: set load.strategy: ${existing.strategy}, or load into another destination.table`,
       );
     }
-    const direct = await planDirect(this.job, destination, opened, plan, this.runId, this.options);
+    const replace = replacementOf(this.job, this.options, plan);
+    const direct = await planDirect(this.job, destination, opened, plan, this.runId, this.options, replace);
     if (direct) return this.loadDirect(direct, plan, opened);
-    return this.stream(opened, destination, plan, existing?.columns);
+    return this.stream(opened, destination, plan, existing?.columns, replace);
   }
 
   private async loadDirect(direct: DirectLoad, plan: SourcePlan, opened: OpenedSource) {
@@ -418,19 +465,21 @@ class Run {
     this.ledger.markCommitting(this.runId, pending(0, []));
     this.committing = true;
     await this.options.shared?.sync?.();
-    const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0)));
+    const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0, pending(0, []))));
     const final = pending(rows, columns ?? []);
     Object.assign(this.counts, final.counts);
     this.ledger.recordCommit(this.runId, this.name, final);
     return { status: 'succeeded' as const, counts: this.counts };
   }
 
-  private marker(units: readonly WorkUnit[], rows: number): LoadMarker {
+  /** The run's marker, carrying what the ledger records once it commits. */
+  private marker(units: readonly WorkUnit[], rows: number, pending: PendingCommit): LoadMarker {
     const { spec } = this.job;
-    return { runId: this.runId, job: this.name, table: this.job.table, strategy: spec.load.strategy, units: units.map((unit) => unit.id), rows };
+    const state = { connection: pending.connection, cursor: pending.cursor, files: pending.files, columns: stateColumns(pending.columns) };
+    return { runId: this.runId, job: this.name, table: this.job.table, strategy: spec.load.strategy, units: units.map((unit) => unit.id), rows, state };
   }
 
-  private async stream(opened: OpenedSource, destination: DestinationConnector, plan: SourcePlan, existing: readonly Column[] | undefined) {
+  private async stream(opened: OpenedSource, destination: DestinationConnector, plan: SourcePlan, existing: readonly Column[] | undefined, replace: Replacement | undefined) {
     const { spec } = this.job;
     const schema = new RunSchema({
       table: destination.locate(this.job.table),
@@ -454,6 +503,7 @@ class Run {
           strategy: spec.load.strategy,
           primaryKey: spec.load.primary_key ?? [],
           columns: schema.columns,
+          replace,
           log: this.log,
         });
         stagedGeneration = schema.generation;
@@ -513,7 +563,7 @@ class Run {
     };
     try {
       await Promise.all(Array.from({ length: Math.min(concurrency, plan.units.length) }, worker));
-      return await this.commit(opened, plan, outcomes, schema, stage, serial);
+      return await this.commit(opened, plan, outcomes, schema, stage, serial, replace !== undefined);
     } catch (error) {
       await stage?.abort().catch(() => undefined);
       throw error;
@@ -614,6 +664,7 @@ class Run {
     schema: RunSchema,
     stage: Stage | undefined,
     serial: <T>(action: () => Promise<T>) => Promise<T>,
+    replaces: boolean,
   ) {
     const committed = this.committable(plan, outcomes);
     const failed = outcomes.map((outcome, index) => ({ outcome, index })).filter(({ outcome }) => outcome?.error);
@@ -658,11 +709,12 @@ class Run {
     this.committing = true;
     await this.options.shared?.sync?.();
     crashPoint('before-commit');
-    const needsCommit = stage && (rows > 0 || this.job.spec.load.strategy === 'catalog');
+    // A reload that replaces rows commits even with none to insert: the rows it replaces go.
+    const needsCommit = stage && (rows > 0 || replaces || this.job.spec.load.strategy === 'catalog');
     if (needsCommit) {
       this.options.observer?.committing?.(rows);
       collectGarbage();
-      const loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length), rejects)));
+      const loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length, pending), rejects)));
       this.counts.rows_loaded = loaded;
     } else {
       await stage?.abort();

@@ -72,6 +72,13 @@ export interface StoredColumn {
   position: number;
 }
 
+/** A job's state rebuilt from the markers in its destination. */
+export interface RestoredState {
+  readonly files: readonly { connection: string; info: ObjectInfo; runId: string; loadedAt: string }[];
+  readonly cursor?: { state: unknown; runId: string; updatedAt: string };
+  readonly columns: readonly { source: string; name: string; type: string }[];
+}
+
 /** Everything the ledger holds about one job, for `state show` and for merging ledgers. */
 export interface JobDump {
   job: string;
@@ -129,6 +136,10 @@ CREATE TABLE IF NOT EXISTS columns (
   type TEXT NOT NULL,
   position INTEGER NOT NULL,
   PRIMARY KEY (job, original)
+);
+CREATE TABLE IF NOT EXISTS resets (
+  job TEXT PRIMARY KEY,
+  reset_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS locks (
   job TEXT PRIMARY KEY,
@@ -357,12 +368,43 @@ export class Ledger {
     return new Map(this.columns(job).map((column) => [column.original, column.sanitized]));
   }
 
-  /** Forgets a job's cursor, files and column mapping (runs stay as history). */
+  /**
+   * Forgets a job's cursor, files and column mapping (runs stay as history), and remembers that
+   * it did: the next run starts over instead of rebuilding the state from the destination.
+   */
   reset(job: string): void {
     const clear = this.db.transaction(() => {
       for (const table of ['files', 'cursors', 'columns']) this.db.prepare(`DELETE FROM ${table} WHERE job = ?`).run(job);
+      this.db.prepare('INSERT OR REPLACE INTO resets (job, reset_at) VALUES (?, ?)').run(job, now());
     });
     clear.immediate();
+  }
+
+  /** Whether the ledger holds a cursor, a processed file or a column mapping of the job. */
+  hasState(job: string): boolean {
+    return ['cursors', 'files', 'columns'].some((table) => this.db.prepare(`SELECT 1 FROM ${table} WHERE job = ? LIMIT 1`).get(job) !== undefined);
+  }
+
+  /** Whether `state reset` cleared the job's state (and no restore put it back since). */
+  wasReset(job: string): boolean {
+    return this.db.prepare('SELECT 1 FROM resets WHERE job = ?').get(job) !== undefined;
+  }
+
+  /** Replaces a job's cursor, files and column mapping with state rebuilt from the destination. */
+  restoreState(job: string, state: RestoredState): void {
+    const apply = this.db.transaction(() => {
+      for (const table of ['files', 'cursors', 'columns', 'resets']) this.db.prepare(`DELETE FROM ${table} WHERE job = ?`).run(job);
+      const insertFile = this.db.prepare('INSERT OR REPLACE INTO files (job, connection, path, size, modified, version, run_id, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+      for (const file of state.files) {
+        insertFile.run(job, file.connection, file.info.path, file.info.size, file.info.modified, file.info.version ?? null, file.runId, file.loadedAt);
+      }
+      if (state.cursor) {
+        this.db.prepare('INSERT INTO cursors (job, state, run_id, updated_at) VALUES (?, ?, ?, ?)').run(job, encodeState(state.cursor.state), state.cursor.runId, state.cursor.updatedAt);
+      }
+      const insertColumn = this.db.prepare('INSERT INTO columns (job, original, sanitized, type, position) VALUES (?, ?, ?, ?, ?)');
+      state.columns.forEach((column, position) => insertColumn.run(job, column.source, column.name, column.type, position));
+    });
+    apply.immediate();
   }
 
   /** Names of every job the ledger knows. */
