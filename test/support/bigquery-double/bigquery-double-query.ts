@@ -157,7 +157,7 @@ export class QueryRunner {
         const reader = await duck.db.runAndReadAll(`SELECT (${sql}) IS TRUE`, values).catch((error: unknown) => {
           throw duckFailure(error);
         });
-        if (reader.getRowsJS()[0]?.[0] !== true) throw invalid(described ? tokens[as + 1].value! : `Assertion failed`);
+        if (reader.getRowsJS()[0]?.[0] !== true) throw new BqFailure(400, 'invalidQuery', described ? tokens[as + 1].value! : 'Assertion failed');
         return undefined;
       }
       case 'INSERT':
