@@ -430,6 +430,7 @@ class Run {
       opened.source.plan({ job: spec, state, fullRefresh: planFullRefresh(this.job, this.options), window: windowOf(this.options), log: this.log }),
     );
     this.options.observer?.planned?.(plan);
+    const replace = replacementOf(this.job, this.options, plan);
     this.counts.files_skipped = plan.skipped.length;
     if (plan.units.length === 0) {
       const reason = plan.notes?.[0] ?? 'nothing new to load';
@@ -443,7 +444,6 @@ class Run {
         `a table keeps one load strategy: set load.strategy: ${existing.strategy}, or load into another destination.table`,
       );
     }
-    const replace = replacementOf(this.job, this.options, plan);
     const direct = await planDirect(this.job, destination, opened, plan, this.runId, this.options, replace);
     if (direct) return this.loadDirect(direct, plan, opened);
     return this.stream(opened, destination, plan, existing?.columns, replace);
