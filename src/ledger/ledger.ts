@@ -14,7 +14,7 @@ import type { Column } from '../core/types.js';
 const require = createRequire(import.meta.url);
 
 /** Final and in-flight run states. `committing` means the destination commit may have happened. */
-export type RunStatus = 'running' | 'committing' | 'succeeded' | 'partial' | 'failed' | 'skipped';
+export type RunStatus = 'running' | 'committing' | 'succeeded' | 'partial' | 'failed' | 'skipped' | 'interrupted';
 
 /** Milliseconds spent in each pipeline stage. */
 export type StageTimes = Partial<Record<'plan' | 'extract' | 'convert' | 'stage' | 'commit' | 'record', number>>;
@@ -278,6 +278,11 @@ export class Ledger {
       this.finish(runId, pending.status, pending.counts, pending.stages, pending.error);
     });
     record.immediate();
+  }
+
+  /** Notes an error on a run that stays in flight (a commit whose outcome is unknown). */
+  noteError(runId: string, error: string): void {
+    this.db.prepare('UPDATE runs SET error = ? WHERE id = ?').run(error, runId);
   }
 
   /** Closes a run that committed nothing. */

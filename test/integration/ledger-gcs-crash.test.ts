@@ -83,8 +83,9 @@ describe('a GCS ledger through runs killed around the destination commit', () =>
   it('killed right after the commit: the next run records it from the load marker and loads nothing twice', async () => {
     const bucket = 'crash-after-commit';
     const project = await setUp(bucket);
-    const killed = await run(project, { B2BETL_CRASH_AT: 'after-commit' });
+    const killed = await run(project, { B2BETL_FAULT: 'after-commit' });
     assert.equal(killed.code, 128, `the run was killed (stderr: ${killed.stderr})`);
+    assert.match(killed.stderr, /fault point after-commit hit/);
     assert.equal(killed.results, undefined, 'a killed run prints no result');
 
     // The commit landed, the ledger was published just before it and never told about it.
@@ -126,8 +127,9 @@ describe('a GCS ledger through runs killed around the destination commit', () =>
   it('killed right before the commit: the next run marks it failed and loads every row once', async () => {
     const bucket = 'crash-before-commit';
     const project = await setUp(bucket);
-    const killed = await run(project, { B2BETL_CRASH_AT: 'before-commit' });
+    const killed = await run(project, { B2BETL_FAULT: 'before-commit' });
     assert.equal(killed.code, 128, `the run was killed (stderr: ${killed.stderr})`);
+    assert.match(killed.stderr, /fault point before-commit hit/);
 
     const interrupted = await remoteLedger(project, bucket);
     assert.equal(interrupted.runs.length, 1);
@@ -148,7 +150,7 @@ describe('a GCS ledger through runs killed around the destination commit', () =>
     assert.deepEqual(
       settled.runs.map((entry) => [entry.id, entry.status, entry.rows_loaded]),
       [
-        [crashed.id, 'failed', 0],
+        [crashed.id, 'interrupted', 0],
         [next.results?.[0].run_id, 'succeeded', ALL_IDS.length],
       ],
     );
