@@ -494,12 +494,18 @@ export class DuckDBStage implements Stage {
   }
 
   async abort(): Promise<void> {
-    await this.rollBack();
-    for (const unit of [...this.natives.keys()]) await this.discard(unit);
-    this.closePart();
-    this.parts.length = 0;
-    this.slots.clear();
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      await this.rollBack();
+      for (const unit of [...this.natives.keys()]) await this.discard(unit);
+    } finally {
+      // Nothing of the load files is needed any more: unwritten bytes are dropped, not flushed.
+      if (this.part) closeSync(this.part.fd);
+      this.part = undefined;
+      this.bytes = 0;
+      this.parts.length = 0;
+      this.slots.clear();
+      rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 }
 
