@@ -164,4 +164,40 @@ describe('a GCS ledger through runs killed around the destination commit', () =>
     assert.equal(again.results?.[0].status, 'skipped');
     assert.deepEqual(await ids(project), ALL_IDS);
   });
+
+  it('a lock is leased for 60 s at a time: one left by a killed run on another host is taken over once it expires', async () => {
+    const bucket = 'lease';
+    const project = await setUp(bucket);
+    const killed = await run(project, { B2BETL_FAULT: 'after-lock' });
+    assert.equal(killed.code, 128);
+    assert.match(killed.stderr, /fault point after-lock hit/);
+    const lock = JSON.parse(String(double.object(bucket, 'ledger.sqlite.locks/orders.lock')?.data)) as { acquired_at: string; expires_at: string; host: string };
+    assert.equal(Date.parse(lock.expires_at) - Date.parse(lock.acquired_at), 60_000);
+    // The same lock as another machine left it: live until its lease ends.
+    const elsewhere = { ...lock, host: 'another-host', pid: 1 };
+    double.seed(bucket, 'ledger.sqlite.locks/orders.lock', JSON.stringify(elsewhere));
+    const refused = await run(project);
+    assert.equal(refused.code, 1);
+    assert.match(String(refused.results?.[0].error), /job orders is already running \(run .*, pid 1 on another-host/);
+    double.seed(bucket, 'ledger.sqlite.locks/orders.lock', JSON.stringify({ ...elsewhere, expires_at: new Date(Date.now() - 1000).toISOString() }));
+    const next = await run(project);
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(next.stderr, /took over the lock of job orders left by run .* \(expired\)/);
+    assert.deepEqual(await ids(project), ALL_IDS);
+    assert.deepEqual(locks(bucket), []);
+  });
+
+  it('an empty ledger object is an error naming its gs:// URI and the restore command, not a fresh start', async () => {
+    const bucket = 'empty-ledger';
+    const project = await setUp(bucket);
+    const first = await run(project);
+    assert.equal(first.code, 0, first.stderr);
+    double.seed(bucket, 'ledger.sqlite', Buffer.alloc(0));
+    const next = await run(project);
+    assert.equal(next.code, 1, next.stderr);
+    assert.equal(next.results?.[0].status, 'failed');
+    assert.match(String(next.results?.[0].error), new RegExp(`ledger gs://${bucket}/ledger.sqlite \\(generation \\d+\\) is empty \\(0 bytes\\)`));
+    assert.match(String(next.results?.[0].error), /b2betl state restore <job>/);
+    assert.deepEqual(await ids(project), ALL_IDS, 'nothing was loaded twice');
+  });
 });
