@@ -394,7 +394,7 @@ class Run {
       const { spec } = this.job;
       this.ledger.startRun({ id: this.runId, job: this.name, destination: this.job.destinationName, table: this.job.table, strategy: spec.load.strategy });
       this.started = true;
-      destination = await openDestination(this.job, this.log);
+      destination = await openDestination(this.job, this.log, { runId: this.runId });
       await this.reconcile(destination);
       faultPoint('after-reconcile');
       if (this.interrupted) return this.stopBeforeCommit();
