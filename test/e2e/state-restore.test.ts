@@ -2,11 +2,12 @@
  * A lost ledger loses nothing: each `_b2betl_loads` marker records what the ledger records for
  * its run, and a run that finds no state for its job rebuilds it from the markers first. Through
  * the real binary, into DuckDB and into the BigQuery double: the ledger deleted, a second
- * machine with a fresh ledger, `state restore`; files, a PostgreSQL cursor with ties at the
+ * machine with a fresh ledger, a ledger truncated to 0 bytes (an error naming it; moved aside and
+ * rebuilt with `state restore`); files, a PostgreSQL cursor with ties at the
  * mark, and a merge. The next run loads only what is new.
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { rename, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
@@ -88,6 +89,25 @@ for (const target of ['duckdb', 'bigquery'] as const) {
       const fourth = await run('jobs/files.yaml');
       assert.equal(fourth.result.status, 'skipped');
       assert.doesNotMatch(fourth.stderr, /rebuilt/);
+
+      // A ledger truncated to 0 bytes is an error naming it and the restore command, never a fresh start.
+      const file = path.join(project.dir, ledger);
+      await truncate(file, 0);
+      await rm(`${file}-wal`, { force: true });
+      await rm(`${file}-shm`, { force: true });
+      await project.write('inbox/d.csv', 'id,name\n5,e\n');
+      const empty = await runCli(['run', 'jobs/files.yaml'], project.dir);
+      assert.notEqual(empty.code, 0);
+      assert.match(empty.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*empty.*b2betl state restore`, 's'));
+      assert.deepEqual(await select('SELECT id FROM files ORDER BY id'), ['1', '2', '3', '4']);
+      // Moved aside, the ledger is rebuilt by state restore, and the next run loads only the new file.
+      await rename(file, `${file}.damaged`);
+      const restore = await runCli(['state', 'restore', 'files'], project.dir);
+      assert.equal(restore.code, 0, restore.stderr);
+      assert.match(restore.stdout, /rebuilt the state of job files from 3 load marker\(s\).*3 processed file\(s\)/);
+      const fifth = await run('jobs/files.yaml');
+      assert.equal(fifth.result.rows_loaded, 1);
+      assert.deepEqual(await select('SELECT id, name FROM files ORDER BY id'), ['1:a', '2:b', '3:c', '4:d', '5:e']);
     });
 
     test('a PostgreSQL cursor with ties at the mark: only the rows not loaded yet', async () => {
@@ -120,10 +140,10 @@ for (const target of ['duckdb', 'bigquery'] as const) {
       const restore = await runCli(['state', 'restore', 'files', '--json'], project.dir);
       assert.equal(restore.code, 0, restore.stderr);
       const restored = JSON.parse(restore.stdout) as Record<string, unknown>;
-      assert.equal(restored.files, 3);
-      assert.equal(restored.markers, 3);
+      assert.equal(restored.files, 4);
+      assert.equal(restored.markers, 4);
       const shown = JSON.parse((await runCli(['state', 'show', 'files', '--json'], project.dir)).stdout) as { files: unknown[] };
-      assert.equal(shown.files.length, 3);
+      assert.equal(shown.files.length, 4);
       const after = await run('jobs/files.yaml');
       assert.equal(after.result.status, 'skipped');
       assert.doesNotMatch(after.stderr, /rebuilt/);
@@ -132,8 +152,8 @@ for (const target of ['duckdb', 'bigquery'] as const) {
       assert.equal((await runCli(['state', 'reset', 'files'], project.dir)).code, 0);
       const reload = await run('jobs/files.yaml', '--full-refresh');
       assert.doesNotMatch(reload.stderr, /rebuilt/);
-      assert.equal(reload.result.rows_loaded, 4);
-      assert.deepEqual(await select('SELECT id, name FROM files ORDER BY id'), ['1:a', '2:b', '3:c', '4:d']);
+      assert.equal(reload.result.rows_loaded, 5);
+      assert.deepEqual(await select('SELECT id, name FROM files ORDER BY id'), ['1:a', '2:b', '3:c', '4:d', '5:e']);
 
       const none = await runCli(['state', 'restore', 'nosuchjob'], project.dir);
       assert.equal(none.code, 2);
