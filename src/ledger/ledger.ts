@@ -86,7 +86,12 @@ export interface JobDump {
   files: Record<string, unknown>[];
   cursors: Record<string, unknown>[];
   columns: Record<string, unknown>[];
+  /** Whether (and when) `state reset` cleared the job's state. */
+  resets: Record<string, unknown>[];
 }
+
+/** The tables a job's rows live in, as {@link JobDump} carries them. */
+export const JOB_TABLES = ['runs', 'files', 'cursors', 'columns', 'resets'] as const;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -516,22 +521,22 @@ export class Ledger {
 
   /** Names of every job the ledger knows. */
   jobs(): string[] {
-    const rows = this.db.prepare('SELECT DISTINCT job FROM runs UNION SELECT job FROM cursors UNION SELECT job FROM files ORDER BY 1').all() as { job: string }[];
+    const rows = this.db.prepare('SELECT DISTINCT job FROM runs UNION SELECT job FROM cursors UNION SELECT job FROM files UNION SELECT job FROM resets ORDER BY 1').all() as { job: string }[];
     return rows.map((row) => row.job);
   }
 
   /** Every row the ledger holds for a job. */
   dump(job: string): JobDump {
     const all = (table: string) => this.db.prepare(`SELECT * FROM ${table} WHERE job = ?`).all(job) as Record<string, unknown>[];
-    return { job, runs: all('runs'), files: all('files'), cursors: all('cursors'), columns: all('columns') };
+    return { job, runs: all('runs'), files: all('files'), cursors: all('cursors'), columns: all('columns'), resets: all('resets') };
   }
 
   /** Replaces a job's rows with those of a dump (merging another copy of the ledger). */
   restore(dump: JobDump): void {
     const apply = this.db.transaction(() => {
-      for (const table of ['runs', 'files', 'cursors', 'columns'] as const) {
+      for (const table of JOB_TABLES) {
         this.db.prepare(`DELETE FROM ${table} WHERE job = ?`).run(dump.job);
-        for (const row of dump[table]) {
+        for (const row of dump[table] ?? []) {
           const keys = Object.keys(row);
           this.db.prepare(`INSERT INTO ${table} (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`).run(...keys.map((key) => row[key]));
         }
