@@ -116,6 +116,11 @@ for (const target of ['duckdb', 'bigquery'] as const) {
       // A row arrives at the high-water mark itself, and one after it.
       await pg.sql(`INSERT INTO ties VALUES (3, '2024-01-01 00:00:20+00', 'c'), (4, '2024-01-01 00:00:30+00', 'd')`);
       await dropLedger();
+      // A dry run shows the rebuild it would do first, and plans from the rebuilt cursor; it writes nothing.
+      const dry = await runCli(['run', 'jobs/ties.yaml', '--dry-run'], project.dir);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /the ledger has no state for job ties: the run first rebuilds it from 1 load marker\(s\)/);
+      assert.match(dry.stdout, /less 1 rows already loaded at it/);
       const second = await run('jobs/ties.yaml');
       assert.match(second.stderr, /rebuilt the state of job ties from 1 load marker\(s\) in .*: the cursor, 0 processed file\(s\), 3 column\(s\)/);
       assert.equal(second.result.rows_loaded, 2);
