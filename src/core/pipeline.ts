@@ -23,11 +23,12 @@ import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
 import { withRetry } from './retry.js';
 import { stateColumns } from './marker-state.js';
-import { rebuildState, restoreIfLost } from './restore.js';
+import { describeReplacement, replacementOf } from './reload.js';
+import { rebuildState, rebuiltSourceState, restoreIfLost } from './restore.js';
 import { CellFailure, RunSchema } from './run-schema.js';
 import { faultPoint } from './faults.js';
 import type { Column, RecordBatch, Value } from './types.js';
-import { newRunId, type Ledger, type PendingCommit, type RestoredState, type RunCounts, type StageTimes } from '../ledger/ledger.js';
+import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
 import { withLedger, type OpenLedger } from '../ledger/open.js';
 
 export type RunStatus = 'succeeded' | 'failed' | 'partial' | 'skipped' | 'interrupted';
@@ -222,7 +223,7 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
     const rebuilt = options.ledger.hasState(name) || options.ledger.wasReset(name) ? undefined : await rebuildState(job, destination);
     const state = rebuilt && !options.fullRefresh ? rebuiltSourceState(rebuilt.state, opened.connection) : sourceState(job, options, opened);
     const plan = await opened.source.plan({ job: job.spec, state, fullRefresh: planFullRefresh(job, options), window: windowOf(options), log });
-    const replace = replacementOf(job, options, plan);
+    const replace = replacementOf(job, { fullRefresh: options.fullRefresh, window: windowOf(options) }, plan);
     const direct = await planDirect(job, destination, opened, plan, runId, options, replace);
     const paths = direct ? undefined : await unitPaths(job, destination, opened.source, plan, log);
     const described = describePlan(job, destination, plan, direct, paths);
@@ -293,39 +294,6 @@ function planFullRefresh(job: LoadedJob, options: RunOptions): boolean {
 function sourceState(job: LoadedJob, options: RunOptions, opened: OpenedSource) {
   if (options.fullRefresh) return { files: new Map() };
   return { cursor: options.ledger.cursor(job.spec.name), files: options.ledger.files(job.spec.name, opened.connection) };
-}
-
-/** Source state from a rebuilt ledger state, for a dry run that writes nothing. */
-function rebuiltSourceState(state: RestoredState, connection: string) {
-  return { cursor: state.cursor?.state, files: new Map(state.files.filter((file) => file.connection === connection).map((file) => [file.info.path, file.info])) };
-}
-
-/**
- * What the commit replaces in the destination, in its transaction: the whole table for
- * `--full-refresh` (a catalog load always does), the window's rows for `--since/--until`.
- */
-function replacementOf(job: LoadedJob, options: RunOptions, plan: SourcePlan): Replacement | undefined {
-  const strategy = job.spec.load.strategy;
-  const window = windowOf(options);
-  if (window && options.fullRefresh) throw ConfigError.of('--full-refresh reloads everything and --since/--until a window: give one of them', 'drop one of the flags');
-  if (window) {
-    if (strategy === 'catalog') {
-      throw ConfigError.of(`job ${job.spec.name}: --since/--until replace a window of a transactional or merge table; strategy catalog reloads the whole table every run`, 'run it without --since/--until');
-    }
-    if (!plan.window) {
-      throw ConfigError.of(`job ${job.spec.name}: --since/--until need a source read by a cursor (load.cursor); this source has no window to reload`, 'run it without --since/--until, or use --full-refresh to reload everything');
-    }
-    return { kind: 'window', ...plan.window };
-  }
-  return options.fullRefresh && strategy !== 'catalog' ? { kind: 'table' } : undefined;
-}
-
-/** The --dry-run line for a replacement. */
-function describeReplacement(table: string, replace: Replacement): string {
-  if (replace.kind === 'table') return `--full-refresh: reads everything from the start and replaces ${table} atomically, in one commit with its marker`;
-  const from = replace.lower !== undefined ? `>= ${replace.lower}` : '';
-  const to = replace.upper ? `${replace.upper.inclusive ? '<=' : '<'} ${replace.upper.value}` : '';
-  return `backfill: the commit deletes the rows of ${table} whose ${replace.column} is ${[from, to].filter(Boolean).join(' and ') || 'set'} and inserts the window's rows, in one transaction; the stored cursor does not move`;
 }
 
 async function planDirect(
@@ -517,7 +485,7 @@ class Run {
       opened.source.plan({ job: spec, state, fullRefresh: planFullRefresh(this.job, this.options), window: windowOf(this.options), log: this.log }),
     );
     this.options.observer?.planned?.(plan);
-    const replace = replacementOf(this.job, this.options, plan);
+    const replace = replacementOf(this.job, { fullRefresh: this.options.fullRefresh, window: windowOf(this.options) }, plan);
     this.counts.files_skipped = plan.skipped.length;
     faultPoint('after-plan');
     if (this.interrupted) return this.stopBeforeCommit();

@@ -6,7 +6,7 @@
  * everything again.
  */
 import type { LoadedJob } from './config.js';
-import type { DestinationConnector } from './connector.js';
+import type { DestinationConnector, SourceState } from './connector.js';
 import { EtlError } from './errors.js';
 import type { Logger } from './log.js';
 import { readMarkerState } from './marker-state.js';
@@ -43,6 +43,11 @@ export async function rebuildState(job: LoadedJob, destination: DestinationConne
     for (const column of state.columns) columns.set(column.source, column);
   }
   return { state: { files: [...files.values()], cursor, columns: [...columns.values()] }, markers: markers.length, location };
+}
+
+/** The source's state from a rebuilt ledger state, for a dry run that writes nothing. */
+export function rebuiltSourceState(state: RestoredState, connection: string): SourceState {
+  return { cursor: state.cursor?.state, files: new Map(state.files.filter((file) => file.connection === connection).map((file) => [file.info.path, file.info])) };
 }
 
 /** One line saying what was rebuilt. */

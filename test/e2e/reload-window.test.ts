@@ -79,6 +79,13 @@ for (const target of ['duckdb', 'bigquery'] as const) {
         assert.equal((await run('jobs/events.yaml', '--since', '2024-01-01T00:00:40Z')).rows_loaded, 2);
         assert.deepEqual(await content('events'), ['1:v1', '3:changed', '4:v4', '5:v5', '9:late']);
       }
+      // A window the source emptied empties it in the destination too.
+      await pg.sql(`DELETE FROM events WHERE id = 4`);
+      const emptied = await run('jobs/events.yaml', '--since', '2024-01-01T00:00:40Z', '--until', '2024-01-01T00:00:45Z');
+      assert.equal(emptied.rows_loaded, 0);
+      assert.deepEqual(await content('events'), ['1:v1', '3:changed', '5:v5', '9:late']);
+      await pg.sql(`INSERT INTO events VALUES (4, '${at(40)}', 'v4')`);
+      assert.equal((await run('jobs/events.yaml', '--since', '2024-01-01T00:00:40Z', '--until', '2024-01-01T00:00:45Z')).rows_loaded, 1);
       // The stored cursor did not move back: the next run loads only what is new past 50 s.
       await pg.sql(`INSERT INTO events VALUES (6, '${at(55)}', 'v6')`);
       const next = await run('jobs/events.yaml');
