@@ -2,7 +2,7 @@
  * The ledger: a SQLite file (WAL) holding runs, processed files, cursors, column mappings and
  * job locks. Every state change that follows a destination commit happens in one transaction.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -231,6 +231,32 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * Creates a new ledger file whole: its tables are written beside it, then linked into place, so
+ * a process killed while creating it never leaves an empty file that would read as a lost ledger.
+ * When another process created it first, theirs stays.
+ */
+function createLedgerFile(file: string): void {
+  const Database = require('better-sqlite3') as typeof BetterSqlite3;
+  const temporary = `${file}.${process.pid}.new`;
+  rmSync(temporary, { force: true });
+  const db = new Database(temporary);
+  try {
+    db.exec(SCHEMA);
+  } finally {
+    db.close();
+  }
+  try {
+    linkSync(temporary, file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A file system without hard links: moved into place unless someone else's is there.
+    if (code !== 'EEXIST' && !existsSync(file)) renameSync(temporary, file);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+}
+
 /** The SQLite ledger. */
 export class Ledger {
   private db!: BetterSqlite3.Database;
@@ -253,6 +279,7 @@ export class Ledger {
     // SQLite takes an empty file for a new database: that would be a fresh start, reloading everything.
     if (size === 0) throw new EtlError(`ledger ${this.name} is empty (0 bytes): the state of its jobs is lost`, RESTORE_HINT);
     if (this.file !== ':memory:') mkdirSync(path.dirname(this.file), { recursive: true });
+    if (size === undefined && this.file !== ':memory:') createLedgerFile(this.file);
     this.db?.close();
     this.db = new Database(this.file);
     try {
