@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import type { LoadedJob } from '../../src/core/config.js';
 import type { DestinationConnector, MarkerState, StoredMarker } from '../../src/core/connector.js';
 import { silentLogger, type Logger } from '../../src/core/log.js';
-import { markerStateText } from '../../src/core/marker-state.js';
+import { markerStateText, readMarkerState } from '../../src/core/marker-state.js';
 import { rebuildState, restoreIfLost } from '../../src/core/restore.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 
@@ -59,6 +59,16 @@ test('the newest cursor, every file at its latest version, and the columns overl
     { source: 'Note', name: 'note', type: 'STRING' },
   ]);
   assert.equal(await rebuildState(job, destination([])), undefined);
+});
+
+test('a long state is stored gzipped and read back whole', () => {
+  const files = Array.from({ length: 5000 }, (_, i) => file(`landing/2024/01/01/part-${String(i).padStart(6, '0')}.csv`, `v${i}`));
+  const state: MarkerState = { connection: 'inbox', cursor: { value: 1n, seen: [] }, files, columns: [] };
+  const text = markerStateText(state)!;
+  assert.match(text, /^gzip:/);
+  assert.ok(text.length < JSON.stringify(files).length / 5);
+  assert.deepEqual(readMarkerState(text), state);
+  assert.equal(readMarkerState('not json'), undefined);
 });
 
 test('markers without state refuse to rebuild, saying how to recover', async () => {
