@@ -23,6 +23,7 @@ import { S3Store } from '../../connectors/storage/s3/s3-store.js';
 import { startAzurite, type AzuriteHandle } from '../support/azurite.js';
 import { collect, messageAndHint, storeContext as context, text } from '../support/store-testing.js';
 import { startGcsDouble, type GcsDouble } from '../support/gcs-double.js';
+import { serviceAccountKey } from '../support/google-key.js';
 import { startLossyProxy } from '../support/lossy-proxy.js';
 import { startS3rver, type S3rverHandle } from '../support/s3rver.js';
 
@@ -119,10 +120,17 @@ async function gcsHarness(): Promise<Harness> {
     },
     listRequests: () => double.requests.filter((request) => request.method === 'GET' && /\/o$/.test(request.path)).length,
     async refused() {
-      double.intercept((request) =>
-        request.path.startsWith('/storage/') ? { status: 401, reason: 'authError', message: 'Invalid Credentials' } : undefined,
-      );
-      return { store: await GcsStore.connect(context('lake', config), { retries: 0 }), secrets: [], restore: () => double.intercept(undefined) };
+      // The server quotes the token it refused: the key and the token it signs must both stay hidden.
+      const key = serviceAccountKey();
+      const secrets = [key.secret];
+      double.intercept((request) => {
+        if (!request.path.startsWith('/storage/')) return undefined;
+        const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '');
+        assert.ok(token.length > 20, 'the request carries a token');
+        secrets.push(token);
+        return { status: 401, reason: 'authError', message: `Invalid Credentials: token ${token} refused` };
+      });
+      return { store: await GcsStore.connect(context('lake', { ...config, credentials: key.json }), { retries: 0 }), secrets, restore: () => double.intercept(undefined) };
     },
     stop: () => double.stop(),
   };

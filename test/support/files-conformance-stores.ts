@@ -3,7 +3,7 @@
  * free port (or a scratch folder), with the `lake` connection a project's config names it by
  * and the quickest way to fill it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,6 +13,7 @@ import type { ConnectionConfig } from '../../src/core/spec.js';
 import { silentLogger } from '../../src/core/log.js';
 import { startAzurite } from './azurite.js';
 import { startGcsDouble } from './gcs-double.js';
+import { serviceAccountKey } from './google-key.js';
 import { startS3rver } from './s3rver.js';
 
 /** The stores every file-load case runs against. */
@@ -29,6 +30,8 @@ export interface FilesStore {
   readonly kind: StoreKind;
   /** The `lake:` entry of `etl.config.yaml`, with secrets as `${VAR}` references. */
   readonly connectionYaml: string;
+  /** More `name: {…}` connection entries the project's config holds beside `lake`. */
+  readonly otherConnections?: string;
   /** The variables the connection's `${VAR}` references need. */
   readonly env: Record<string, string>;
   /** Values that must never show in any output. */
@@ -74,11 +77,14 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
       const base = await mkdtemp(path.join(SCRATCH, 'b2betl-files-local-'));
       const root = path.join(base, LAKE_PREFIX);
       await mkdir(root, { recursive: true });
+      // A local folder takes no credentials: the secret to guard is another connection's password.
+      const password = `vault-${randomBytes(12).toString('hex')}`;
       return {
         kind,
         connectionYaml: `{ type: local, path: "${root}" }`,
-        env: {},
-        secrets: [],
+        otherConnections: 'vault: { type: postgres, host: 127.0.0.1, port: 1, user: etl, password: "${LAKE_VAULT_PASSWORD}", database: vault }',
+        env: { LAKE_VAULT_PASSWORD: password },
+        secrets: [password],
         // As any program writing into the folder would, not through the store's own writes.
         put: (file, data) => writeTree(root, [{ path: file, data: Buffer.from(data) }]),
         url: (file) => path.join(root, file),
@@ -88,12 +94,13 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
     }
     case 'gcs': {
       const double = await startGcsDouble({ buckets: [BUCKET] });
-      const store = await openStore({ type: 'gcs', bucket: BUCKET, prefix: LAKE_PREFIX, endpoint: double.endpoint });
+      const key = serviceAccountKey();
+      const store = await openStore({ type: 'gcs', bucket: BUCKET, prefix: LAKE_PREFIX, endpoint: double.endpoint, credentials: key.json });
       return {
         kind,
-        connectionYaml: `{ type: gcs, bucket: ${BUCKET}, prefix: ${LAKE_PREFIX}, endpoint: "${double.endpoint}" }`,
-        env: {},
-        secrets: [],
+        connectionYaml: `{ type: gcs, bucket: ${BUCKET}, prefix: ${LAKE_PREFIX}, endpoint: "${double.endpoint}", credentials: "\${LAKE_GCS_CREDENTIALS}" }`,
+        env: { LAKE_GCS_CREDENTIALS: key.json },
+        secrets: [key.secret],
         put: async (file, data) => void (await store.write(file, Buffer.from(data))),
         url: (file) => `gs://${BUCKET}/${LAKE_PREFIX}/${file}`,
         async seed(files) {

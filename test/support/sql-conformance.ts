@@ -5,12 +5,14 @@
  * connections and a 1M-row read with bounded memory.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { ConnectorContext, SourceConnector, WorkUnit } from '../../src/core/connector.js';
 import { ConfigError, TransientError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import type { ConnectionConfig } from '../../src/core/spec.js';
 import { job, planContext, readPlan, readUnit, run } from './databases.js';
+import type { FakeSqlServer } from './fake-postgres.js';
 
 /** What the suite needs to know about one database. */
 export interface SqlTarget {
@@ -29,6 +31,8 @@ export interface SqlTarget {
   readonly cursorKinds: readonly { readonly type: string; readonly values: readonly [string, string, string] }[];
   /** A connection to a port nothing listens on, with a password that must not leak. */
   readonly refused: ConnectionConfig;
+  /** A local fake server of this protocol that quotes the password back in its errors, at login or at the first statement. */
+  fake(failAt: 'auth' | 'query'): Promise<FakeSqlServer>;
 }
 
 const ids = (rows: unknown[][]) => rows.map((r) => Number(r[0])).sort((a, b) => a - b);
@@ -311,6 +315,32 @@ export function sqlConformance(target: SqlTarget): void {
         await refused.close();
       }
     });
+
+    for (const failAt of ['auth', 'query'] as const) {
+      it(`never shows the password a server quotes back in its error (${failAt === 'auth' ? 'at login' : 'in a statement'})`, async () => {
+        const server = await target.fake(failAt);
+        const password = `pw-${randomBytes(9).toString('base64url')}`;
+        const echo = await target.source({
+          name: 'shop_db',
+          config: { ...target.refused, port: server.port, password } as ConnectionConfig,
+          baseDir: '.',
+          log: silentLogger,
+        });
+        try {
+          await assert.rejects(echo.discover(job({ table: 'shop.orders' }, { strategy: 'catalog' }), silentLogger), (error: unknown) => {
+            const text = `${(error as Error).message} ${(error as { hint?: string }).hint ?? ''} ${(error as Error).stack ?? ''}`;
+            assert.ok(server.received.includes(password), 'the server saw the password');
+            assert.match(text, failAt === 'auth' ? /authentication failed|access denied/i : /denied/i);
+            assert.match(text, /\*\*\*/, 'the quoted password is scrubbed, not the whole message');
+            assert.ok(!text.includes(password), `the password shows: ${text}`);
+            return true;
+          });
+        } finally {
+          await echo.close();
+          await server.stop();
+        }
+      });
+    }
 
     it('reads 1,000,000 rows with bounded memory', async () => {
       await create('big');
