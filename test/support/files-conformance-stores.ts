@@ -36,6 +36,8 @@ export interface FilesStore {
   readonly env: Record<string, string>;
   /** Values that must never show in any output. */
   readonly secrets: readonly string[];
+  /** The server's `http://127.0.0.1:<port>` (remote stores), which `connectionYaml` and `env` point at. */
+  readonly origin?: string;
   /** Writes one object under the connection's prefix, as a producer would upload it. */
   put(file: string, data: string | Buffer): Promise<void>;
   /** How the store names an object under the prefix in messages. */
@@ -70,6 +72,13 @@ async function openStore(config: ConnectionConfig): Promise<ObjectStore> {
   return factories.store!({ name: 'lake', config, baseDir: os.tmpdir(), log: silentLogger });
 }
 
+/** The `lake` connection of a remote store pointed at `endpoint` (a proxy in front of its server) instead. */
+export function through(store: FilesStore, endpoint: string): { connectionYaml: string; env: Record<string, string> } {
+  if (!store.origin) throw new Error(`a ${store.kind} store has no server to put a proxy in front of`);
+  const swap = (text: string) => text.split(store.origin!).join(endpoint);
+  return { connectionYaml: swap(store.connectionYaml), env: Object.fromEntries(Object.entries(store.env).map(([name, value]) => [name, swap(value)])) };
+}
+
 /** Starts one store, empty but for its bucket or container. */
 export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
   switch (kind) {
@@ -100,6 +109,7 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
         kind,
         connectionYaml: `{ type: gcs, bucket: ${BUCKET}, prefix: ${LAKE_PREFIX}, endpoint: "${double.endpoint}", credentials: "\${LAKE_GCS_CREDENTIALS}" }`,
         env: { LAKE_GCS_CREDENTIALS: key.json },
+        origin: double.endpoint,
         secrets: [key.secret],
         put: async (file, data) => void (await store.write(file, Buffer.from(data))),
         url: (file) => `gs://${BUCKET}/${LAKE_PREFIX}/${file}`,
@@ -119,6 +129,7 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
           `{ type: s3, bucket: ${BUCKET}, prefix: ${LAKE_PREFIX}, endpoint: "${server.endpoint}", force_path_style: true, region: us-east-1, ` +
           `access_key_id: "\${LAKE_S3_KEY_ID}", secret_access_key: "\${LAKE_S3_SECRET}" }`,
         env: { LAKE_S3_KEY_ID: server.accessKeyId, LAKE_S3_SECRET: server.secretAccessKey },
+        origin: server.endpoint,
         secrets: [server.secretAccessKey],
         put: async (file, data) => void (await store.write(file, Buffer.from(data))),
         url: (file) => `s3://${BUCKET}/${LAKE_PREFIX}/${file}`,
@@ -141,6 +152,7 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
         kind,
         connectionYaml: `{ type: azure, container: ${BUCKET}, prefix: ${LAKE_PREFIX}, connection_string: "\${LAKE_AZURE_CONNECTION}" }`,
         env: { LAKE_AZURE_CONNECTION: azurite.connectionString },
+        origin: new URL(azurite.blobEndpoint).origin,
         secrets: [/AccountKey=([^;]+)/.exec(azurite.connectionString)![1]],
         put: async (file, data) => void (await store.write(file, Buffer.from(data))),
         url: (file) => `${azurite.blobEndpoint}/${BUCKET}/${LAKE_PREFIX}/${file}`,

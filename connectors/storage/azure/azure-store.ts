@@ -281,7 +281,7 @@ export class AzureStore implements ObjectStore {
         'give the SAS read and list permissions (write and delete to write), or grant Storage Blob Data Reader / Contributor',
       );
     }
-    if (TRANSIENT_CODES.has(code) || status === 429 || (status !== undefined && status >= 500) || /ECONNRESET|socket hang up/i.test(message)) {
+    if (TRANSIENT_CODES.has(code) || status === 429 || (status !== undefined && status >= 500) || /ECONNRESET|socket hang up|operation was aborted/i.test(message)) {
       return new TransientError(`Azure failed to ${action} ${where}${status ? ` (${status})` : ''}${said}`, 'retried automatically; if it persists, check Azure status');
     }
     if (/ECONNREFUSED|ENOTFOUND/.test(message) || code === 'REQUEST_SEND_ERROR') {

@@ -9,6 +9,7 @@ import type { Bucket, File, FileMetadata } from '@google-cloud/storage';
 import { PreconditionFailed, type ConnectorContext, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../../src/core/errors.js';
 import { redact } from '../../../src/core/redact.js';
+import { failWhenStalled } from '../body-stream.js';
 import { googleCredentials } from './gcs-credentials.js';
 
 /** Tuning a caller may set; the defaults suit production. */
@@ -179,6 +180,7 @@ export class GcsStore implements ObjectStore {
           reject(mapped);
         }
       });
+      failWhenStalled(source, out, (seconds) => new TransientError(`connection to GCS lost during read ${this.url(path)}: no bytes for ${seconds} s`, 'retried automatically'));
       source.pipe(out);
     });
   }
