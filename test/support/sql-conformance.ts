@@ -52,6 +52,21 @@ export function sqlConformance(target: SqlTarget): void {
           .join(', ')}`,
       );
 
+    /** A table several tests read, made by whichever runs first: each test also passes alone. */
+    const shared = (make: () => Promise<void>) => {
+      let made: Promise<void> | undefined;
+      return () => (made ??= make());
+    };
+    const ranges = shared(async () => {
+      await create('ranges');
+      await db.sql(target.series(db.table('ranges'), 120_000));
+      await insert('ranges', [[200_001, null]]);
+    });
+    const big = shared(async () => {
+      await create('big');
+      await db.sql(target.series(db.table('big'), 1_000_000));
+    });
+
     before(async () => {
       db = await target.scratch('conf');
       source = await target.source(context());
@@ -225,9 +240,7 @@ export function sqlConformance(target: SqlTarget): void {
     });
 
     it('splits a parallel plan into ordered cursor ranges that cover every row once', async () => {
-      await create('ranges');
-      await db.sql(target.series(db.table('ranges'), 120_000));
-      await insert('ranges', [[200_001, null]]);
+      await ranges();
       const spec = job({ table: db.table('ranges'), parallelism: 3 }, { cursor: 'updated_at' });
       const plan = await source.plan(planContext(spec));
       assert.ok(plan.ordered);
@@ -246,6 +259,7 @@ export function sqlConformance(target: SqlTarget): void {
     });
 
     it('shards a catalog snapshot by primary key modulo', async () => {
+      await ranges();
       const spec = job({ table: db.table('ranges'), parallelism: 4 }, { strategy: 'catalog' });
       const plan = await source.plan(planContext(spec, undefined, { fullRefresh: true }));
       assert.equal(plan.units.length, 4);
@@ -257,6 +271,7 @@ export function sqlConformance(target: SqlTarget): void {
     });
 
     it('shards an incremental plan by key when the cursor cannot be split, committing only as a whole', async () => {
+      await ranges();
       const spec = job({ table: db.table('ranges'), parallelism: 3 }, { cursor: 'note' });
       const plan = await source.plan(planContext(spec));
       assert.equal(plan.units.length, 3);
@@ -292,7 +307,15 @@ export function sqlConformance(target: SqlTarget): void {
     });
 
     it('backfills a --since/--until window without moving the cursor', async () => {
-      const spec = job({ table: db.table('ties') }, { cursor: 'updated_at' });
+      await create('window');
+      await insert('window', [
+        [1, 10],
+        [2, 20],
+        [3, 20],
+        [4, 20],
+        [5, 30],
+      ]);
+      const spec = job({ table: db.table('window') }, { cursor: 'updated_at' });
       const plan = await source.plan(planContext(spec, undefined, { window: { since: target.at(20), until: target.at(30) } }));
       assert.equal(plan.ordered, false);
       assert.ok(plan.units.every((u) => u.cursorAfter === undefined));
@@ -343,8 +366,7 @@ export function sqlConformance(target: SqlTarget): void {
     }
 
     it('reads 1,000,000 rows with bounded memory', async () => {
-      await create('big');
-      await db.sql(target.series(db.table('big'), 1_000_000));
+      await big();
       const spec = job({ table: db.table('big') }, { strategy: 'catalog' });
       const plan = await source.plan(planContext(spec, undefined, { fullRefresh: true }));
       global.gc?.();
@@ -366,6 +388,7 @@ export function sqlConformance(target: SqlTarget): void {
     });
 
     it('turns a connection dropped mid-read into a TransientError', async () => {
+      await big();
       const spec = job({ table: db.table('big'), columns: ['id', 'note'] }, { strategy: 'catalog' });
       const plan = await source.plan(planContext(spec, undefined, { fullRefresh: true }));
       const iterator = source.read(plan.units[0], { job: spec, log: silentLogger, signal: new AbortController().signal })[Symbol.asyncIterator]();
