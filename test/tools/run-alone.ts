@@ -9,7 +9,7 @@ import { testFiles } from './test-files.js';
 
 const args = process.argv.slice(2);
 const eachTest = args.includes('--each-test');
-const files = testFiles(args.filter((arg) => arg.endsWith('.js')));
+const files = testFiles(args.filter((arg) => !arg.startsWith('-') && arg.endsWith('.js')));
 const failures: string[] = [];
 
 function run(file: string, pattern?: string): { ok: boolean; output: string } {

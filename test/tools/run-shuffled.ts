@@ -8,8 +8,9 @@ import { spawn } from 'node:child_process';
 import { seedFromEnv, shuffle, testFiles } from './test-files.js';
 
 const args = process.argv.slice(2);
-const files = testFiles(args.filter((arg) => arg.endsWith('.js')));
-const options = args.filter((arg) => !arg.endsWith('.js'));
+const isFile = (arg: string) => !arg.startsWith('-') && arg.endsWith('.js');
+const files = testFiles(args.filter(isFile));
+const options = args.filter((arg) => !isFile(arg));
 const seed = seedFromEnv();
 const order = shuffle(files, seed);
 process.stdout.write(`# test files in shuffled order, seed ${seed} (repeat with B2BETL_TEST_SEED=${seed})\n`);
