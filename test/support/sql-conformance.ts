@@ -259,6 +259,30 @@ export function sqlConformance(target: SqlTarget): void {
       assert.ok(plan.estimatedRows !== undefined && plan.estimatedRows > 0 && total > 0);
     });
 
+    it('loads every row once when rows sit on every split boundary, several at each', async () => {
+      await create('edges');
+      await db.sql(target.series(db.table('edges'), 120_000));
+      const spec = job({ table: db.table('edges'), parallelism: 4 }, { cursor: 'updated_at' });
+      const boundsOf = (plan: { units: readonly WorkUnit[] }) => plan.units.slice(0, -1).map((unit) => (unit.cursorAfter as { value: string }).value);
+      const bounds = boundsOf(await source.plan(planContext(spec)));
+      assert.ok(bounds.length >= 3, `a split plan, got ${bounds.length + 1} unit(s)`);
+      // Three rows exactly on every boundary: the same cursor value on both sides of a split.
+      let id = 1_000_000;
+      const onEdges = bounds.flatMap((bound) => [id++, id++, id++].map((rowId) => `(${rowId}, '${bound}', 'edge')`));
+      await db.sql(`INSERT INTO ${db.table('edges')} (id, updated_at, note) VALUES ${onEdges.join(', ')}`);
+      const plan = await source.plan(planContext(spec));
+      assert.deepEqual(boundsOf(plan), bounds, 'the same boundaries: rows between min and max do not move them');
+      const expected = [...Array.from({ length: 120_000 }, (_, i) => i + 1), ...Array.from({ length: onEdges.length }, (_, i) => 1_000_000 + i)];
+      const everything = ids((await readPlan(source, spec, plan)).rows);
+      assert.deepEqual(everything, expected, 'all units together: every row once');
+      // A run that committed only the first k units, then a run resuming from its cursor.
+      for (let k = 1; k < plan.units.length; k++) {
+        const committed = (await Promise.all(plan.units.slice(0, k).map((unit) => readUnit(source, spec, unit)))).flat();
+        const resumed = await run(source, spec, JSON.parse(JSON.stringify(plan.units[k - 1].cursorAfter)));
+        assert.deepEqual(ids([...committed, ...resumed.rows]), expected, `committed ${k} unit(s), then resumed`);
+      }
+    });
+
     it('shards a catalog snapshot by primary key modulo', async () => {
       await ranges();
       const spec = job({ table: db.table('ranges'), parallelism: 4 }, { strategy: 'catalog' });
