@@ -3,7 +3,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EtlError, ExitCode, messageOf } from '../core/errors.js';
-import { redact } from '../core/redact.js';
+import { redact, redactStandardStreams } from '../core/redact.js';
 
 type Action = (...args: never[]) => Promise<number>;
 
@@ -154,6 +154,7 @@ export function program(setCode: (code: number) => void): Command {
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   let code: number = ExitCode.ok;
+  redactStandardStreams();
   try {
     await program((value) => (code = value)).parseAsync(argv as string[]);
     return code;

@@ -105,3 +105,27 @@ function innerSecrets(value: string): string[] {
   }
   return out;
 }
+
+let streamsRedacted = false;
+
+/**
+ * Makes every write to this process's stdout and stderr pass through {@link redact}: whatever a
+ * command prints (log lines, summaries, tables, progress, errors) shows no secret, even text
+ * built without redacting it first. Each write is scrubbed whole; the CLI writes whole lines.
+ */
+export function redactStandardStreams(): void {
+  if (streamsRedacted) return;
+  streamsRedacted = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+      if (typeof chunk === 'string') return write(redact(chunk), ...rest);
+      if (chunk instanceof Uint8Array) {
+        const text = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
+        const scrubbed = redact(text);
+        return write(scrubbed === text ? chunk : scrubbed, ...(typeof rest[0] === 'string' ? rest.slice(1) : rest));
+      }
+      return write(chunk, ...rest);
+    }) as typeof stream.write;
+  }
+}
