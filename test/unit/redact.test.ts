@@ -1,6 +1,8 @@
 /** The one redaction module: every secret shape, registered values, nested JSON, and what a connection's secrets are. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { redact, redactValue, registerSecrets, secretsOf } from '../../src/core/redact.js';
 
 describe('redact', () => {
@@ -49,6 +51,25 @@ describe('redact', () => {
     assert.deepEqual(redactValue(value), { a: 'Bearer ***', n: 1, b: [null, true, '***', { c: 'password=***' }], d: new Date(0) });
     assert.equal(redactValue('Bearer t'), 'Bearer ***');
     assert.equal(redactValue(7n), 7n);
+  });
+});
+
+describe('redactStandardStreams', () => {
+  it('scrubs every write to stdout and stderr, strings and bytes, once however often it is called', () => {
+    const module = fileURLToPath(new URL('../../src/core/redact.js', import.meta.url));
+    const script = `
+      const { redactStandardStreams, registerSecrets } = await import(${JSON.stringify(module)});
+      registerSecrets(['hunter2-long']);
+      redactStandardStreams();
+      redactStandardStreams();
+      process.stdout.write('out hunter2-long Bearer abc\\n');
+      process.stdout.write(Buffer.from('bytes hunter2-long\\n'));
+      process.stdout.write(Buffer.from('plain bytes\\n'), () => process.stderr.write('err hunter2-long\\n', 'utf8'));
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stdout, 'out *** Bearer ***\nbytes ***\nplain bytes\n');
+    assert.equal(child.stderr, 'err ***\n');
   });
 });
 
