@@ -31,7 +31,7 @@ export const modules = {
   },
   cursor: {
     mutate: ['connectors/sources/sql/sql-cursor.ts'],
-    tests: ['dist/test/unit/sql-helpers.test.js'],
+    tests: ['dist/test/unit/sql-cursor.test.js', 'dist/test/unit/sql-helpers.test.js'],
   },
   redaction: {
     mutate: ['src/core/redact.ts'],
