@@ -20,6 +20,7 @@ import type {
 import { BadRecordError, ConfigError, EtlError, LocalFileError, LockedError, SchemaError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
+import { redact } from './redact.js';
 import { withRetry } from './retry.js';
 import { CellFailure, RunSchema } from './run-schema.js';
 import { faultPoint } from './faults.js';
@@ -687,7 +688,9 @@ class Run {
     let rows = 0;
     const bad = (position: number | string, column: string | undefined, reason: string, raw: unknown) => {
       if (this.badRecords + rejects.length >= limit) throw new BadRecordError(`${unit.label}:${position}`, column, reason, raw);
-      rejects.push({ runId: this.runId, unit: unit.id, position: String(position), column, reason, raw: typeof raw === 'string' ? raw : JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) });
+      const text = typeof raw === 'string' ? raw : JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+      // The rejects table is read by whoever reads the warehouse: no secret goes there either.
+      rejects.push({ runId: this.runId, unit: unit.id, position: String(position), column, reason: redact(reason), raw: redact(text) });
     };
     let written = 0;
     const iterator = source.read(unit, this.readContext())[Symbol.asyncIterator]();
