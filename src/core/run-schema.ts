@@ -63,6 +63,8 @@ export class RunSchema {
   private readonly names = new Map<string, string>();
   private readonly plans = new Map<string, BatchPlan>();
   private readonly selected?: Set<string>;
+  /** Run columns (by name) that staged a value spelled otherwise than in the source: they cannot become text. */
+  private readonly respelled = new Set<string>();
   /** Run columns whose type is a placeholder: no value has been seen for them yet. */
   private readonly pending = new Set<number>();
   private version = 0;
@@ -189,7 +191,7 @@ export class RunSchema {
       }
       const hint = this.existingByName.has(column.name.toLowerCase())
         ? `the destination column is ${column.type}; correct the value in the source, or allow bad rows with load.max_bad_records`
-        : `inferred as ${column.type} from the sampled rows; raise source.sample_size, or load the column as STRING`;
+        : `inferred as ${column.type} from the sampled rows${this.respelled.has(column.name) ? ', and earlier values were staged as numbers spelled otherwise, so it cannot become text' : ''}; raise source.sample_size, or load the column as STRING`;
       throw new CellFailure(column.source, `${failure.reason} (${hint})`);
     }
     throw new CellFailure(column.source, failure.reason);
@@ -287,13 +289,13 @@ export class RunSchema {
 
   /**
    * Whether an integer or decimal column may become STRING for a code (`07030`) that a later row
-   * brought: the values it held so far were plain numerals (codes never convert), staged as they
-   * were spelled, so as text they read as in the file (but for padding, which numbers drop).
-   * FLOAT64 values would come back in their shortest spelling (`1.50` as `1.5`): those columns
-   * set such a row aside instead.
+   * brought, when every value it staged so far reads back as spelled in the source (codes never
+   * convert, and a value staged in another spelling marks the column). FLOAT64 values, and those
+   * of a marked column, would come back in another spelling (`1.50` as `1.5`, `1.0` as `1`):
+   * those columns set such a row aside instead.
    */
   private mayHoldCode(column: Column, raw: unknown): boolean {
-    if (typeof raw !== 'string' || !isCodeNumeral(raw.trim()) || !CODE_HOLDERS.has(column.type)) return false;
+    if (typeof raw !== 'string' || !isCodeNumeral(raw.trim()) || !CODE_HOLDERS.has(column.type) || this.respelled.has(column.name)) return false;
     const existing = this.existingByName.get(column.name.toLowerCase());
     return !existing || existing.type === 'STRING' || this.options.canWiden(existing.type, 'STRING');
   }
@@ -308,6 +310,19 @@ export class RunSchema {
   }
 
   private converterFor(source: SourceColumn, column: Column): ValueConverter {
+    const convert = this.typedConverter(source, column);
+    if (!source.inferred || !CODE_HOLDERS.has(column.type)) return convert;
+    // Values of a column that may still become text for a code must read back as spelled: one
+    // staged in another spelling (`1.0` as 1, `1.5e3` as 1500, `+0.10` as 0.10) rules that out.
+    const name = column.name;
+    return (raw) => {
+      const value = convert(raw);
+      if (typeof raw === 'string' && value !== null && !this.respelled.has(name) && (typeof value === 'string' ? value : String(value)) !== raw) this.respelled.add(name);
+      return value;
+    };
+  }
+
+  private typedConverter(source: SourceColumn, column: Column): ValueConverter {
     return converterFor(column.type, {
       from: source.type,
       inferred: source.inferred,

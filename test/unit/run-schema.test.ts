@@ -40,6 +40,28 @@ test('a code seen after the sample widens an integer column to STRING; every val
   assert.throws(() => bigQuery.convertRow(refused, ['07030']), (error: unknown) => error instanceof CellFailure && /the destination column is INT64/.test(error.reason));
 });
 
+test('a column that staged a value in another spelling never becomes text: no characters are lost', () => {
+  for (const respelled of ['1.0', ' 7 ', '1e3', '+5']) {
+    const schema = new RunSchema(options);
+    const plan = schema.planFor([inferred('v', respelled === '1e3' || respelled === '+5' ? 'NUMERIC' : 'INT64')]);
+    schema.convertRow(plan, ['10']);
+    schema.convertRow(plan, [respelled]);
+    assert.throws(
+      () => schema.convertRow(plan, ['07030']),
+      (error: unknown) => error instanceof CellFailure && /spelled otherwise, so it cannot become text/.test(error.reason),
+      respelled,
+    );
+    assert.notEqual(schema.columns[0].type, 'STRING', respelled);
+  }
+  // Plain spellings read back as written: the column may still become text.
+  const schema = new RunSchema(options);
+  const plan = schema.planFor([inferred('v', 'NUMERIC')]);
+  assert.deepEqual(schema.convertRow(plan, ['12345678901234567.50']), ['12345678901234567.50']);
+  assert.deepEqual(schema.convertRow(plan, ['-0.10']), ['-0.10']);
+  assert.deepEqual(schema.convertRow(plan, ['0042']), ['0042']);
+  assert.equal(schema.columns[0].type, 'STRING');
+});
+
 test('a value no widening holds is a cell failure naming the column and the fix', () => {
   const schema = new RunSchema(options);
   const plan = schema.planFor([inferred('q', 'INT64')]);

@@ -35,7 +35,7 @@ export function bufferOptions(longest: number, least?: number): string {
  * seconds below 60, at most microseconds, years from 1000, in UTC (the session's zone).
  */
 const PLAIN: Partial<Record<ColumnType, string>> = {
-  INT64: '-?(0|[1-9][0-9]{0,17})',
+  INT64: '0|-?[1-9][0-9]{0,17}',
   FLOAT64: '-?(0|[1-9][0-9]{0,299})(\\.[0-9]{1,300})?([eE][+-]?[0-9]{1,3})?',
   NUMERIC: '-?(0|[1-9][0-9]{0,28})(\\.[0-9]{1,9})?',
   TIMESTAMP: '[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z?',

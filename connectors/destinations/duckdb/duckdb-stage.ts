@@ -146,8 +146,8 @@ interface Part {
 /** A unit DuckDB reads from its file straight into the target. */
 interface NativeUnit {
   readonly file: NativeFile;
-  readonly targets: readonly (Column | undefined)[];
-  readonly query: string;
+  targets: readonly (Column | undefined)[];
+  query: string;
   /** Rows inserted in the open transaction; undefined when not (yet, or rolled back). */
   inserted?: number;
 }
@@ -181,8 +181,15 @@ export class DuckDBStage implements Stage {
   }
 
   async evolve(columns: readonly Column[]): Promise<void> {
-    // Native rows went into the old columns: the commit inserts them again into the new ones.
+    // Native rows went into the old columns: the commit inserts them again into the new ones,
+    // read anew into each column's new type (a column become text takes the file's own spelling).
     await this.rollBack();
+    const byName = new Map(columns.map((column) => [column.name, column]));
+    for (const native of this.natives.values()) {
+      const targets = native.targets.map((column) => column && (byName.get(column.name) ?? column));
+      const query = nativeFileQuery(native.file, targets);
+      if (query) Object.assign(native, { targets, query });
+    }
     // Later rows go to a new part written with the new column list.
     this.closePart();
     this.columns = [...columns];
