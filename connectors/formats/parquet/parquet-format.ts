@@ -11,7 +11,7 @@ import type { FileFormat, FileHandle, FileRowBatch } from '../../../src/core/con
 import { BadRecordError, megabytes } from '../../../src/core/errors.js';
 import { formatDatetime } from '../../../src/core/time.js';
 import type { ColumnType, SourceColumn } from '../../../src/core/types.js';
-import { readFlatColumn } from './parquet-columns.js';
+import { chunkEnd, chunkStart, readFlatColumn } from './parquet-columns.js';
 import { decimalScale, decimalText, nodeJson, PARSERS, timeText, timeUnit } from './parquet-values.js';
 
 const DEFAULT_BATCH_SIZE = 10_000;
@@ -149,9 +149,11 @@ async function* rowGroupBatches(
     // values and one batch of rows are in memory.
     const chunks = new Map<string, ColumnData[]>();
     const flat = new Map<string, ArrayLike<unknown>>();
-    try {
+    const readGroup = async (groupRead: typeof group, fileRead: FileMetaData): Promise<void> => {
+      chunks.clear();
+      flat.clear();
       await Promise.all(
-        group.columns.map(async (chunk) => {
+        groupRead.columns.map(async (chunk) => {
           const meta = chunk.meta_data;
           if (meta && meta.path_in_schema.length === 1 && flatNames.has(meta.path_in_schema[0]!)) {
             flat.set(meta.path_in_schema[0]!, await readFlatColumn(buffer, meta, count, { schema: metadata.schema, compressors, parsers: PARSERS }));
@@ -161,7 +163,7 @@ async function* rowGroupBatches(
       if (nestedNames.length) {
         await parquetRead({
           file: buffer,
-          metadata,
+          metadata: fileRead,
           columns: nestedNames,
           rowStart: groupStart,
           rowEnd: groupStart + count,
@@ -175,8 +177,20 @@ async function* rowGroupBatches(
           },
         });
       }
+    };
+    const failed = (error: unknown) =>
+      new BadRecordError(`${file.name}: rows ${groupStart + 1}-${groupStart + count}`, undefined, `cannot read Parquet row group: ${(error as Error).message}`);
+    try {
+      await readGroup(group, metadata);
     } catch (error) {
-      throw new BadRecordError(`${file.name}: rows ${groupStart + 1}-${groupStart + count}`, undefined, `cannot read Parquet row group: ${(error as Error).message}`);
+      // Chunk sizes that leave a page out (a writer bug DuckDB tolerates): read by the pages.
+      const repaired = await repairedSizes(buffer, group).catch(() => undefined);
+      if (!repaired) throw failed(error);
+      try {
+        await readGroup(repaired, { ...metadata, row_groups: metadata.row_groups.map((other) => (other === group ? repaired : other)) });
+      } catch (again) {
+        throw failed(again);
+      }
     }
     const columns = fields.map((field) => flat.get(field) ?? columnValues(chunks.get(field) ?? [], groupStart, count));
     chunks.clear();
@@ -201,6 +215,26 @@ async function* rowGroupBatches(
     groupStart += count;
   }
   if (!emitted) yield { fields, rows: [], positions: [] };
+}
+
+/**
+ * The row group with each column chunk's size as its pages run (see {@link chunkEnd}), or
+ * undefined when every chunk already ends where its sizes say.
+ */
+async function repairedSizes(buffer: AsyncBuffer, group: FileMetaData['row_groups'][number]): Promise<FileMetaData['row_groups'][number] | undefined> {
+  let changed = false;
+  const columns = await Promise.all(
+    group.columns.map(async (chunk) => {
+      const meta = chunk.meta_data;
+      if (!meta) return chunk;
+      const start = chunkStart(meta);
+      const end = await chunkEnd(buffer, meta);
+      if (end === undefined || end <= start + Number(meta.total_compressed_size)) return chunk;
+      changed = true;
+      return { ...chunk, meta_data: { ...meta, total_compressed_size: BigInt(end - start) } };
+    }),
+  );
+  return changed ? { ...group, columns } : undefined;
 }
 
 /** One column's values for rows `start`..`start + count`, from the chunks hyparquet emitted. */
