@@ -99,6 +99,14 @@ export interface FileRowBatch {
   /** 1-based line (or row) number of each row, for error messages. */
   readonly positions: number[];
   /**
+   * Column-major values (Parquet), `vectors[i][r]` being field `i` of row `r`, for `length`
+   * rows; `rows` and `positions` are then built only if read (see `columnarBatch`).
+   */
+  readonly vectors?: readonly ArrayLike<unknown>[];
+  readonly length?: number;
+  /** Position of the first row, with `vectors`. */
+  readonly first?: number;
+  /**
    * Rows that could not be parsed (a ragged CSV row, an invalid JSON line, undecodable bytes),
    * with the raw text. The pipeline fails the file on them, or sets them aside as rejects when
    * `load.max_bad_records` allows.
@@ -287,6 +295,12 @@ export interface Stage {
   evolve(columns: readonly Column[]): Promise<void>;
   /** Appends converted rows (ordered as the stage's current columns) for one unit. */
   write(unit: number, rows: readonly Value[][]): Promise<void>;
+  /**
+   * Optional: appends `length` converted rows given column by column (one vector per stage
+   * column, null when the column is all NULL in them), leaving out rows whose `skip` is set.
+   * Without it, the pipeline builds the rows and calls `write`.
+   */
+  writeColumns?(unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void>;
   /**
    * Optional: takes a whole unit from a file the destination reads itself, each field `i` into
    * run column `targets[i]` (none: not loaded). Returns the rows staged, or undefined when some

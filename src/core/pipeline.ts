@@ -22,7 +22,7 @@ import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
 import { withRetry } from './retry.js';
 import { CellFailure, RunSchema } from './run-schema.js';
-import type { Column, RecordBatch, Value } from './types.js';
+import { rowAt, rowsOf, type Column, type RecordBatch, type Value } from './types.js';
 import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
 import { withLedger, type OpenLedger } from '../ledger/open.js';
 
@@ -91,6 +91,8 @@ export interface RunOptions {
 type UnitOutcome = { rows: number; rejects: RejectedRow[]; error?: undefined } | { error: string };
 
 const LEASE_MS = 10 * 60_000;
+/** A column of no values: every row's value is null. */
+const NULLS: ArrayLike<Value> = { length: 0 };
 const DEFAULT_FILE_CONCURRENCY = 4;
 
 function zeroCounts(): RunCounts {
@@ -579,6 +581,26 @@ class Run {
       for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
       start = performance.now();
       const plan = schema.planFor(batch.columns);
+      if (batch.vectors) {
+        // Column by column: no row is built unless the stage takes only rows.
+        const length = batch.length ?? 0;
+        const result = schema.convertColumns(plan, batch.vectors, length);
+        for (const failure of result.failures) bad(batch.positions?.[failure.row] ?? rows + failure.row + 1, failure.column, failure.reason, rowAt(batch.vectors, failure.row));
+        this.watch.add('convert', start);
+        start = performance.now();
+        const kept = length - result.failures.length;
+        await serial(async () => {
+          const stage = await ensureStage();
+          if (!kept) return;
+          if (stage.writeColumns) await stage.writeColumns(index, result.columns, length, result.skip);
+          else await stage.write(index, rowsOf(result.columns.map((column) => column ?? NULLS), length).filter((_row, r) => !result.skip?.[r]) as Value[][]);
+        });
+        written += kept;
+        this.watch.add('stage', start);
+        rows += length + (batch.rejects?.length ?? 0);
+        this.options.observer?.rows?.(unit, rows);
+        continue;
+      }
       const converted: Value[][] = [];
       for (let r = 0; r < batch.rows.length; r++) {
         try {

@@ -38,6 +38,26 @@ export interface RunSchemaOptions {
 /** Column types whose values are written exactly as read, and so may become STRING for a code. */
 const CODE_HOLDERS = new Set<ColumnType>(['INT64', 'NUMERIC', 'BIGNUMERIC']);
 
+/** A batch converted column by column (see `RunSchema.convertColumns`). */
+export interface ColumnarResult {
+  /** One vector per run column, in run-column order; null where the batch has no such column. */
+  readonly columns: (ArrayLike<Value> | null)[];
+  /** Rows that failed, in row order, with the column and reason of their first failure. */
+  readonly failures: readonly { readonly row: number; readonly column: string; readonly reason: string }[];
+  /** Set for each failed row: stages leave these rows out. */
+  readonly skip?: Uint8Array;
+}
+
+/** Whether a vector of numbers goes into a column of `type` unchanged: what its converter would return. */
+function passesThrough(vector: ArrayLike<unknown>, type: ColumnType): boolean {
+  if (type === 'FLOAT64') return vector instanceof Float64Array || vector instanceof Float32Array || isSmallIntegers(vector);
+  return type === 'INT64' && isSmallIntegers(vector);
+}
+
+function isSmallIntegers(vector: ArrayLike<unknown>): boolean {
+  return vector instanceof Int32Array || vector instanceof Int16Array || vector instanceof Int8Array || vector instanceof Uint32Array || vector instanceof Uint16Array || vector instanceof Uint8Array;
+}
+
 /** Values shorter than this never make a row too large: only rows holding a longer one are measured. */
 const LONG_VALUE = 1 << 20;
 
@@ -116,6 +136,81 @@ export class RunSchema {
       targets.push(column);
     }
     return targets;
+  }
+
+  /**
+   * Converts a batch held column by column into run-column vectors (null: a run column the batch
+   * does not fill), as {@link convertRow} converts each of its rows: a row with a value that
+   * fails under every type its column may take is listed in `failures` (first failure per row,
+   * in row order) and marked in `skip`, and its other values are not converted. Vectors of
+   * numbers whose converter would return them unchanged (an Int32Array into INT64, a
+   * Float32Array into FLOAT64) are passed on as they are.
+   */
+  convertColumns(plan: BatchPlan, vectors: readonly ArrayLike<unknown>[], length: number): ColumnarResult {
+    const out: (ArrayLike<Value> | null)[] = new Array(this.columns.length).fill(null);
+    const failures: { row: number; column: string; reason: string }[] = [];
+    let skip: Uint8Array | undefined;
+    const { targets } = plan;
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i];
+      if (target < 0) continue;
+      const vector = vectors[i]!;
+      if (!this.pending.has(target) && passesThrough(vector, this.columns[target].type)) {
+        out[target] = vector as ArrayLike<Value>;
+        continue;
+      }
+      const values: Value[] = new Array(length);
+      for (let r = 0; r < length; r++) {
+        if (skip?.[r]) {
+          values[r] = null;
+          continue;
+        }
+        const raw = vector[r];
+        try {
+          values[r] = plan.converters[i]!(raw);
+        } catch (error) {
+          if (!(error instanceof ConversionFailure)) throw error;
+          try {
+            values[r] = this.retryWider(plan, i, raw, error);
+          } catch (failure) {
+            if (!(failure instanceof CellFailure)) throw failure;
+            (skip ??= new Uint8Array(length))[r] = 1;
+            failures.push({ row: r, column: failure.column, reason: failure.reason });
+            values[r] = null;
+          }
+        }
+      }
+      out[target] = values;
+    }
+    if (this.options.maxRow) this.checkColumnSizes(out, length, this.options.maxRow, (row, failure) => {
+      (skip ??= new Uint8Array(length))[row] = 1;
+      failures.push({ row, column: failure.column, reason: failure.reason });
+    });
+    if (failures.length > 1) failures.sort((a, b) => a.row - b.row);
+    return { columns: out, failures, skip };
+  }
+
+  /** {@link checkSize} for the rows of column vectors that hold a long value. */
+  private checkColumnSizes(columns: readonly (ArrayLike<Value> | null)[], length: number, limit: { readonly bytes: number; readonly name: string }, fail: (row: number, failure: CellFailure) => void): void {
+    const long = new Set<number>();
+    for (const column of columns) {
+      if (!column || ArrayBuffer.isView(column)) continue;
+      for (let r = 0; r < length; r++) {
+        const value = column[r];
+        if ((typeof value === 'string' || value instanceof Uint8Array) && value.length > LONG_VALUE) long.add(r);
+      }
+    }
+    for (const r of long) {
+      try {
+        this.checkSize(
+          columns.map((column) => (column ? column[r]! : null)),
+          limit,
+        );
+      } catch (error) {
+        if (!(error instanceof CellFailure)) throw error;
+        fail(r, error);
+      }
+    }
   }
 
   /**

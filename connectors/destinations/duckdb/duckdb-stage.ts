@@ -41,6 +41,46 @@ const LONG_TEXT = 1 << 20;
 
 type Encode = (value: Value) => string;
 
+const COMMA = 44;
+const NEWLINE = 10;
+const BACKSLASH = 92;
+const LETTER_N = 78;
+/** Room kept free at the end of the write buffer: the most an integer, a separator and NULL take. */
+const ROW_ROOM = 64;
+
+/** Writes a 32-bit integer's decimal digits at `at`; returns the end. */
+function writeInteger(buffer: Buffer, at: number, value: number): number {
+  if (value < 0) {
+    if (value === -2147483648) return at + buffer.write('-2147483648', at, 'latin1');
+    buffer[at++] = 45;
+    value = -value;
+  }
+  if (value < 10) {
+    buffer[at] = 48 + value;
+    return at + 1;
+  }
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = (rest / 10) | 0) digits++;
+  const end = at + digits;
+  for (let i = end - 1; i >= at; i--) {
+    buffer[i] = 48 + (value % 10);
+    value = (value / 10) | 0;
+  }
+  return end;
+}
+
+/** Writes text at `at` as UTF-8 (short ASCII text byte by byte); returns the end. */
+function writeAscii(buffer: Buffer, at: number, text: string): number {
+  const length = text.length;
+  if (length > 32) return at + buffer.write(text, at);
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 127) return at + buffer.write(text, at);
+    buffer[at + i] = code;
+  }
+  return at + length;
+}
+
 /**
  * The quote character of load files: a control character, so that text full of double quotes
  * (JSON above all) is wrapped as it is instead of having every quote doubled.
@@ -163,6 +203,8 @@ export class DuckDBStage implements Stage {
   private rowNumber = 0;
   private readonly buffer = Buffer.allocUnsafe(FLUSH_BYTES);
   private bytes = 0;
+  /** Bytes of the open part already written to its file: lines are measured across flushes. */
+  private flushed = 0;
   private readonly natives = new Map<number, NativeUnit>();
   /** Whether the commit's transaction is open, holding native units' rows. */
   private open = false;
@@ -198,6 +240,7 @@ export class DuckDBStage implements Stage {
 
   private openPart(): Part {
     if (!this.part) {
+      this.flushed = 0;
       const file = path.join(this.dir, `part-${this.parts.length}.csv`);
       this.part = { file, columns: this.columns, fd: openSync(file, 'w'), longest: 0 };
       this.parts.push(this.part);
@@ -232,10 +275,72 @@ export class DuckDBStage implements Stage {
       line += '\n';
       // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
       if (this.bytes + line.length * 3 > this.buffer.length) this.flush();
+      if (line.length * 3 > this.buffer.length) {
+        // Longer than the buffer may hold: written by itself, never cut short.
+        const bytes = writeText(part.fd, line);
+        this.flushed += bytes;
+        part.longest = Math.max(part.longest, bytes);
+        continue;
+      }
       const written = this.buffer.write(line, this.bytes);
       this.bytes += written;
       if (written > part.longest) part.longest = written;
     }
+  }
+
+  /**
+   * Appends rows given column by column, each value's text written straight into the buffer:
+   * integers digit by digit, other values as their encoders spell them, ASCII byte by byte.
+   */
+  async writeColumns(unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
+    const part = this.openPart();
+    const slot = this.slotOf(unit);
+    const encoders = this.encoders;
+    const width = encoders.length;
+    const buffer = this.buffer;
+    const limit = buffer.length - ROW_ROOM;
+    let at = this.bytes;
+    for (let r = 0; r < length; r++) {
+      if (skip?.[r]) continue;
+      if (at > limit) at = this.flushTo(at);
+      const lineStart = this.flushed + at;
+      at = writeInteger(buffer, at, slot);
+      buffer[at++] = COMMA;
+      at = writeInteger(buffer, at, ++this.rowNumber);
+      for (let c = 0; c < width; c++) {
+        buffer[at++] = COMMA;
+        const value = c < columns.length && columns[c] ? columns[c]![r] : null;
+        if (value === null || value === undefined) {
+          buffer[at++] = BACKSLASH;
+          buffer[at++] = LETTER_N;
+        } else if (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0)) {
+          at = writeInteger(buffer, at, value);
+        } else {
+          const text = encoders[c]!(value);
+          // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
+          if (at + text.length * 3 + ROW_ROOM > buffer.length) {
+            at = this.flushTo(at);
+            if (text.length * 3 + ROW_ROOM > buffer.length) {
+              this.flushed += writeText(part.fd, text);
+              continue;
+            }
+          }
+          at = writeAscii(buffer, at, text);
+        }
+        if (at > limit) at = this.flushTo(at);
+      }
+      buffer[at++] = NEWLINE;
+      const bytes = this.flushed + at - lineStart;
+      if (bytes > part.longest) part.longest = bytes;
+    }
+    this.bytes = at;
+  }
+
+  /** Writes the buffer's first `at` bytes to the open part; returns the new fill (0). */
+  private flushTo(at: number): number {
+    this.bytes = at;
+    this.flush();
+    return 0;
   }
 
   /** Writes a row holding long text field by field, so no line is ever joined into one string. */
@@ -248,12 +353,14 @@ export class DuckDBStage implements Stage {
       bytes += writeText(part.fd, value === null || value === undefined ? `,${NULL}` : `,${this.encoders[i](value)}`);
     }
     writeText(part.fd, '\n');
+    this.flushed += bytes + 1;
     part.longest = Math.max(part.longest, bytes);
   }
 
   private flush(): void {
     if (!this.bytes || !this.part) return;
     writeSync(this.part.fd, this.buffer, 0, this.bytes);
+    this.flushed += this.bytes;
     this.bytes = 0;
   }
 

@@ -7,6 +7,7 @@
  */
 import type { AsyncBuffer, ColumnMetaData, Compressors, ParquetParsers, SchemaElement } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
+import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js';
 import { convert, convertWithDictionary, DEFAULT_PARSERS } from 'hyparquet/src/convert.js';
 import { decompressPage, readDataPage, readDataPageV2 } from 'hyparquet/src/datapage.js';
 import { readPlain } from 'hyparquet/src/plain.js';
@@ -36,53 +37,150 @@ export async function readFlatColumn(file: AsyncBuffer, meta: ColumnMetaData, ro
     utf8: false,
   };
   const nullable = element.repetition_type === 'OPTIONAL';
+  const column = meta.path_in_schema.join('.');
   const reader = { view: new DataView(buffer), offset: 0 };
   let dictionary: ArrayLike<unknown> | undefined;
   let output: unknown[] | undefined;
   let filled = 0;
+  /** The output as a plain array, for values of another kind or nulls. */
+  const plain = (): unknown[] => (output = Array.isArray(output) ? output : Array.from(output as unknown as ArrayLike<unknown>));
   while (filled < rows && reader.offset < buffer.byteLength) {
     const header = parquetHeader(reader);
     const bytes = new Uint8Array(buffer, reader.offset, header.compressed_page_size);
     reader.offset += header.compressed_page_size;
-    let page: { definitionLevels?: number[]; dataPage: ArrayLike<unknown> };
-    let encoding: string;
+    let levels: ArrayLike<number> | undefined;
+    let values: ArrayLike<unknown>;
     let count: number;
     if (header.type === 'DICTIONARY_PAGE') {
       const data = decompressPage(bytes, Number(header.uncompressed_page_size), meta.codec, context.compressors);
       // A page declaring more entries than it holds (a writer bug) is read for those it holds;
       // a data page referring past them fails below, as DuckDB fails it.
-      const count = dictionaryEntries(data, header.dictionary_page_header!.num_values, meta.type, element.type_length);
-      const values = readPlain({ view: new DataView(data.buffer, data.byteOffset, data.byteLength), offset: 0 }, meta.type, count, element.type_length);
-      dictionary = convert(values, decoder);
+      const entries = dictionaryEntries(data, header.dictionary_page_header!.num_values, meta.type, element.type_length);
+      const plainValues = readPlain({ view: new DataView(data.buffer, data.byteOffset, data.byteLength), offset: 0 }, meta.type, entries, element.type_length);
+      dictionary = convert(plainValues, decoder);
       continue;
     } else if (header.type === 'DATA_PAGE') {
       const daph = header.data_page_header!;
-      page = readDataPage(decompressPage(bytes, Number(header.uncompressed_page_size), meta.codec, context.compressors), daph, decoder);
-      encoding = daph.encoding;
       count = daph.num_values;
+      const data = decompressPage(bytes, Number(header.uncompressed_page_size), meta.codec, context.compressors);
+      const page = readFlatPage(data, count, daph.encoding, meta.type, element.type_length, nullable);
+      if (page && 'indices' in page) {
+        // Dictionary indices straight to values: no array of indices, nor of values, per page.
+        if (!dictionary) throw new Error(`column ${column}: a dictionary-encoded page without a dictionary page`);
+        const entries = dictionary.length;
+        const { indices, levels: defined } = page;
+        if (!output) output = !defined && isNumberArray(dictionary) ? new (dictionary.constructor as NumberArrayConstructor)(rows) : new Array(rows);
+        else if (defined || (ArrayBuffer.isView(output) && output.constructor !== dictionary.constructor)) plain();
+        const out = output;
+        let next = 0;
+        for (let i = 0; i < count; i++) {
+          if (defined && !defined[i]) {
+            out[filled + i] = null;
+            continue;
+          }
+          const index = indices[next++]!;
+          if (index >= entries) failIndex(column, index, entries);
+          out[filled + i] = dictionary[index];
+        }
+        filled += count;
+        continue;
+      }
+      if (page) {
+        levels = page.levels;
+        values = convert(page.values as never, decoder) as ArrayLike<unknown>;
+      } else {
+        const read = readDataPage(data, daph, decoder);
+        levels = read.definitionLevels;
+        if (dictionary && daph.encoding.endsWith('_DICTIONARY')) checkIndices(read.dataPage as ArrayLike<number>, dictionary.length, column);
+        values = convertWithDictionary(read.dataPage as never, dictionary as never, daph.encoding as never, decoder) as ArrayLike<unknown>;
+      }
     } else if (header.type === 'DATA_PAGE_V2') {
       const daph = header.data_page_header_v2!;
-      page = readDataPageV2(bytes, header, decoder);
-      encoding = daph.encoding;
+      const read = readDataPageV2(bytes, header, decoder);
       count = daph.num_values;
+      levels = read.definitionLevels;
+      if (dictionary && daph.encoding.endsWith('_DICTIONARY')) checkIndices(read.dataPage as ArrayLike<number>, dictionary.length, column);
+      values = convertWithDictionary(read.dataPage as never, dictionary as never, daph.encoding as never, decoder) as ArrayLike<unknown>;
     } else {
       continue;
     }
-    if (dictionary && encoding.endsWith('_DICTIONARY')) checkIndices(page.dataPage as ArrayLike<number>, dictionary.length, meta.path_in_schema.join('.'));
-    const values = convertWithDictionary(page.dataPage as never, dictionary as never, encoding as never, decoder) as ArrayLike<unknown>;
-    const levels = page.definitionLevels ?? [];
+    const nulls = nullable && levels !== undefined && levels.length > 0 && !allDefined(levels, count);
     // A single page of every row, none null: its values are the column.
-    if (!output && filled === 0 && count === rows && !(nullable && levels.length)) return values;
-    output ??= new Array(rows);
-    if (nullable && levels.length) {
+    if (!output && filled === 0 && count === rows && !nulls) return values;
+    // Numbers stay in an array of their own type while no value is null: no number is boxed.
+    if (!output) output = !nulls && isNumberArray(values) ? new (values.constructor as NumberArrayConstructor)(rows) : new Array(rows);
+    if (nulls) {
+      const out = plain();
       let next = 0;
-      for (let i = 0; i < count; i++) output[filled + i] = levels[i] === 1 ? values[next++] : null;
+      for (let i = 0; i < count; i++) out[filled + i] = levels![i] === 1 ? values[next++] : null;
+    } else if (ArrayBuffer.isView(output) && values.constructor === output.constructor) {
+      (output as unknown as Float64Array).set(values as Float64Array, filled);
     } else {
-      for (let i = 0; i < count; i++) output[filled + i] = values[i];
+      const out = plain();
+      for (let i = 0; i < count; i++) out[filled + i] = values[i];
     }
     filled += count;
   }
   return output ?? new Array(rows).fill(null);
+}
+
+/** Scratch arrays reused page after page: levels and dictionary indices are read, used, forgotten. */
+let scratchLevels = new Uint8Array(1 << 16);
+let scratchIndices = new Int32Array(1 << 16);
+
+/**
+ * A flat DATA_PAGE (v1) of `count` values: its definition levels (only when some value is null)
+ * and either its PLAIN values or its dictionary indices, read into scratch arrays. Undefined for
+ * an encoding hyparquet's own page reader handles.
+ */
+function readFlatPage(
+  data: Uint8Array,
+  count: number,
+  encoding: string,
+  type: string,
+  typeLength: number | undefined,
+  nullable: boolean,
+): { levels?: Uint8Array; indices: Int32Array } | { levels?: Uint8Array; values: ArrayLike<unknown> } | undefined {
+  const dictionary = encoding === 'PLAIN_DICTIONARY' || encoding === 'RLE_DICTIONARY';
+  if (type === 'BOOLEAN' || (!dictionary && encoding !== 'PLAIN')) return undefined;
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const reader = { view, offset: 0 };
+  let levels: Uint8Array | undefined;
+  let present = count;
+  if (nullable) {
+    if (scratchLevels.length < count) scratchLevels = new Uint8Array(count);
+    levels = scratchLevels.subarray(0, count);
+    readRleBitPackedHybrid(reader, 1, levels);
+    present = 0;
+    for (let i = 0; i < count; i++) present += levels[i]!;
+    if (present === count) levels = undefined;
+  }
+  if (!dictionary) return { levels, values: readPlain(reader, type as never, present, typeLength) };
+  if (scratchIndices.length < present) scratchIndices = new Int32Array(present);
+  const indices = scratchIndices.subarray(0, present);
+  const width = view.getUint8(reader.offset++);
+  if (width) readRleBitPackedHybrid(reader, width, indices, view.byteLength - reader.offset);
+  else indices.fill(0);
+  return { levels, indices };
+}
+
+/** Fails a dictionary index past the entries of its dictionary. */
+function failIndex(column: string, index: number, entries: number): never {
+  throw new Error(
+    `column ${column}: a value refers to entry ${index + 1} of a dictionary page that holds ${entries}; the file is damaged (DuckDB refuses it too), write it again with the tool that made it`,
+  );
+}
+
+type NumberArrayConstructor = new (length: number) => unknown[];
+
+function isNumberArray(values: ArrayLike<unknown>): boolean {
+  return ArrayBuffer.isView(values) && !(values instanceof DataView);
+}
+
+/** Whether the definition levels of a flat column's page say every value is present. */
+function allDefined(levels: ArrayLike<number>, count: number): boolean {
+  for (let i = 0; i < count; i++) if (levels[i] !== 1) return false;
+  return true;
 }
 
 /** Bytes of one PLAIN value of a fixed-width physical type. */
@@ -110,13 +208,7 @@ export function dictionaryEntries(data: Uint8Array, declared: number, type: stri
 
 /** Fails a dictionary-encoded page that refers past the entries of its dictionary. */
 function checkIndices(indices: ArrayLike<number>, entries: number, column: string): void {
-  for (let i = 0; i < indices.length; i++) {
-    if (indices[i]! >= entries) {
-      throw new Error(
-        `column ${column}: a value refers to entry ${indices[i]! + 1} of a dictionary page that holds ${entries}; the file is damaged (DuckDB refuses it too), write it again with the tool that made it`,
-      );
-    }
-  }
+  for (let i = 0; i < indices.length; i++) if (indices[i]! >= entries) failIndex(column, indices[i]!, entries);
 }
 
 /** Bytes read at a time to find a page header. */

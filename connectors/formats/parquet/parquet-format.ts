@@ -10,7 +10,7 @@ import type { AsyncBuffer, ColumnData, Compressors, FileMetaData, SchemaElement,
 import type { FileFormat, FileHandle, FileRowBatch } from '../../../src/core/connector.js';
 import { BadRecordError, megabytes } from '../../../src/core/errors.js';
 import { formatDatetime } from '../../../src/core/time.js';
-import type { ColumnType, SourceColumn } from '../../../src/core/types.js';
+import { rowsOf, type ColumnType, type SourceColumn } from '../../../src/core/types.js';
 import { chunkEnd, chunkStart, readFlatColumn } from './parquet-columns.js';
 import { decimalScale, decimalText, nodeJson, PARSERS, timeText, timeUnit } from './parquet-values.js';
 
@@ -135,7 +135,6 @@ async function* rowGroupBatches(
 ): AsyncGenerator<FileRowBatch> {
   const fields = plans.map((plan) => plan.column.name);
   const converters = plans.map((plan) => plan.convert);
-  const width = fields.length;
   const nestedNames = plans.filter((plan) => plan.nested).map((plan) => plan.column.name);
   const flatNames = new Set(plans.filter((plan) => !plan.nested).map((plan) => plan.column.name));
   let groupStart = 0;
@@ -197,19 +196,8 @@ async function* rowGroupBatches(
     flat.clear();
     for (let offset = 0; offset < count; offset += batchSize) {
       const size = Math.min(batchSize, count - offset);
-      const rows: unknown[][] = new Array(size);
-      const positions: number[] = new Array(size);
-      for (let i = 0; i < size; i++) {
-        const row: unknown[] = new Array(width);
-        for (let c = 0; c < width; c++) {
-          const value = columns[c]![offset + i];
-          const convert = converters[c];
-          row[c] = value === undefined ? null : convert && value !== null ? convert(value) : value;
-        }
-        rows[i] = row;
-        positions[i] = groupStart + offset + i + 1;
-      }
-      yield { fields, rows, positions };
+      const vectors = columns.map((values, c) => sliceColumn(values, offset, size, converters[c]));
+      yield columnarRows(fields, vectors, size, groupStart + offset + 1);
       emitted = true;
     }
     groupStart += count;
@@ -235,6 +223,41 @@ async function repairedSizes(buffer: AsyncBuffer, group: FileMetaData['row_group
     }),
   );
   return changed ? { ...group, columns } : undefined;
+}
+
+/**
+ * Values `offset`..`offset + size` of a row group's column, through the column's conversion if
+ * it has one (null for a missing value); a typed array's values come as a view of it.
+ */
+function sliceColumn(values: ArrayLike<unknown>, offset: number, size: number, convert: Convert | undefined): ArrayLike<unknown> {
+  if (!convert) {
+    if (ArrayBuffer.isView(values)) return (values as unknown as Int32Array).subarray(offset, offset + size);
+    return Array.prototype.slice.call(values, offset, offset + size);
+  }
+  const out: unknown[] = new Array(size);
+  for (let i = 0; i < size; i++) {
+    const value = values[offset + i];
+    out[i] = value === undefined || value === null ? null : convert(value);
+  }
+  return out;
+}
+
+/** A batch of rows held column by column: its rows and positions are built only if read. */
+function columnarRows(fields: readonly string[], vectors: readonly ArrayLike<unknown>[], length: number, first: number): FileRowBatch {
+  let rows: unknown[][] | undefined;
+  let positions: number[] | undefined;
+  return {
+    fields,
+    vectors,
+    length,
+    first,
+    get rows() {
+      return (rows ??= rowsOf(vectors, length));
+    },
+    get positions() {
+      return (positions ??= Array.from({ length }, (_, i) => first + i));
+    },
+  };
 }
 
 /** One column's values for rows `start`..`start + count`, from the chunks hyparquet emitted. */

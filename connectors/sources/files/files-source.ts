@@ -25,7 +25,7 @@ import { ConfigError } from '../../../src/core/errors.js';
 import { SchemaSampler, widenType } from '../../../src/core/infer.js';
 import type { Logger } from '../../../src/core/log.js';
 import type { JobSpec } from '../../../src/core/spec.js';
-import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
+import { columnarBatch, type RecordBatch, type SourceColumn } from '../../../src/core/types.js';
 
 const DEFAULT_SAMPLE_ROWS = 1000;
 /**
@@ -198,12 +198,10 @@ export class FilesSource implements SourceConnector {
       fieldCount = fields.length;
       return columns;
     };
-    const toRecordBatch = (batch: FileRowBatch): RecordBatch => ({
-      columns: columnsFor(batch.fields),
-      rows: batch.rows,
-      positions: batch.positions,
-      rejects: batch.rejects,
-    });
+    const toRecordBatch = (batch: FileRowBatch): RecordBatch =>
+      batch.vectors
+        ? columnarBatch(columnsFor(batch.fields), batch.vectors, batch.length ?? 0, batch.first ?? 1)
+        : { columns: columnsFor(batch.fields), rows: batch.rows, positions: batch.positions, rejects: batch.rejects };
 
     for await (const batch of rows.batches) {
       if (columns) {
