@@ -198,6 +198,8 @@ export interface ReadContext {
   readonly log: Logger;
   /** Aborted when the run is cancelled. */
   readonly signal: AbortSignal;
+  /** Only planning (--dry-run): decide from what is cheap to read, fetch nothing. */
+  readonly planOnly?: boolean;
 }
 
 /** Reads data: discover columns, plan units, stream each unit as batches. */
@@ -214,7 +216,8 @@ export interface SourceConnector {
   /**
    * Optional: the unit as a file on this machine that a destination may read itself instead of
    * taking its rows one by one (see {@link Stage.loadFile}), when it is in one of `formats`;
-   * otherwise why it streams.
+   * otherwise why it streams. A remote object may be fetched to a temporary file for it, which
+   * the source removes when it closes.
    */
   nativeFile?(unit: WorkUnit, context: ReadContext, formats: readonly NativeFormat['kind'][]): Promise<NativeFile | NotNative>;
   close(): Promise<void>;

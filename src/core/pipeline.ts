@@ -224,7 +224,7 @@ function nativeRefusal(job: LoadedJob, destination: DestinationConnector, source
 /** Which path each unit would take, and why: what --dry-run shows per file. */
 async function unitPaths(job: LoadedJob, destination: DestinationConnector, source: SourceConnector, plan: SourcePlan, log: Logger): Promise<{ path: 'native' | 'streamed'; reason: string }[]> {
   const refused = nativeRefusal(job, destination, source);
-  const context: ReadContext = { job: job.spec, log, signal: new AbortController().signal };
+  const context: ReadContext = { job: job.spec, log, signal: new AbortController().signal, planOnly: true };
   const paths: { path: 'native' | 'streamed'; reason: string }[] = [];
   // One unit at a time: deciding may read a whole file.
   for (const unit of plan.units) {
