@@ -9,7 +9,7 @@
  * those rows wrong (a value DuckDB does not take, a discarded unit, columns that change, a unit
  * left out of the commit) rolls them back; the commit then inserts the files again.
  */
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, write, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
@@ -92,6 +92,19 @@ const SPECIAL = /[,\n\r\x02]/;
 function quoted(text: string): string {
   if (text !== '' && text !== NULL && !SPECIAL.test(text)) return text;
   return QUOTE + (text.includes(QUOTE) ? text.replaceAll(QUOTE, QUOTE + QUOTE) : text) + QUOTE;
+}
+
+/** Writes a buffer's first `length` bytes to a file, in the thread pool. */
+function writeFully(fd: number, buffer: Buffer, length: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const from = (offset: number) =>
+      write(fd, buffer, offset, length - offset, null, (error, written) => {
+        if (error) reject(error);
+        else if (offset + written < length) from(offset + written);
+        else resolve();
+      });
+    from(0);
+  });
 }
 
 /** Writes text to a file, returning its bytes. */
@@ -201,7 +214,10 @@ export class DuckDBStage implements Stage {
   private readonly slots = new Map<number, number>();
   private nextSlot = 0;
   private rowNumber = 0;
-  private readonly buffer = Buffer.allocUnsafe(FLUSH_BYTES);
+  private buffer = Buffer.allocUnsafe(FLUSH_BYTES);
+  /** The buffer being written to the part while the other fills, and that write. */
+  private spare = Buffer.allocUnsafe(FLUSH_BYTES);
+  private writing?: Promise<void>;
   private bytes = 0;
   /** Bytes of the open part already written to its file: lines are measured across flushes. */
   private flushed = 0;
@@ -223,6 +239,7 @@ export class DuckDBStage implements Stage {
   }
 
   async evolve(columns: readonly Column[]): Promise<void> {
+    await this.settle();
     // Native rows went into the old columns: the commit inserts them again into the new ones,
     // read anew into each column's new type (a column become text takes the file's own spelling).
     await this.rollBack();
@@ -255,6 +272,7 @@ export class DuckDBStage implements Stage {
   }
 
   async write(unit: number, rows: readonly Value[][]): Promise<void> {
+    await this.settle();
     const part = this.openPart();
     const prefix = `${this.slotOf(unit)},`;
     const encoders = this.encoders;
@@ -297,12 +315,15 @@ export class DuckDBStage implements Stage {
     const slot = this.slotOf(unit);
     const encoders = this.encoders;
     const width = encoders.length;
-    const buffer = this.buffer;
+    let buffer = this.buffer;
     const limit = buffer.length - ROW_ROOM;
     let at = this.bytes;
     for (let r = 0; r < length; r++) {
       if (skip?.[r]) continue;
-      if (at > limit) at = this.flushTo(at);
+      if (at > limit) {
+        at = await this.flushAsync(at);
+        buffer = this.buffer;
+      }
       const lineStart = this.flushed + at;
       at = writeInteger(buffer, at, slot);
       buffer[at++] = COMMA;
@@ -319,15 +340,20 @@ export class DuckDBStage implements Stage {
           const text = encoders[c]!(value);
           // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
           if (at + text.length * 3 + ROW_ROOM > buffer.length) {
-            at = this.flushTo(at);
+            at = await this.flushAsync(at);
+            buffer = this.buffer;
             if (text.length * 3 + ROW_ROOM > buffer.length) {
+              await this.settle();
               this.flushed += writeText(part.fd, text);
               continue;
             }
           }
           at = writeAscii(buffer, at, text);
         }
-        if (at > limit) at = this.flushTo(at);
+        if (at > limit) {
+          at = await this.flushAsync(at);
+          buffer = this.buffer;
+        }
       }
       buffer[at++] = NEWLINE;
       const bytes = this.flushed + at - lineStart;
@@ -336,11 +362,28 @@ export class DuckDBStage implements Stage {
     this.bytes = at;
   }
 
-  /** Writes the buffer's first `at` bytes to the open part; returns the new fill (0). */
-  private flushTo(at: number): number {
-    this.bytes = at;
-    this.flush();
+  /**
+   * Starts writing the buffer's first `at` bytes to the open part and goes on filling the other
+   * buffer meanwhile, once its own write has ended; returns the new fill (0).
+   */
+  private async flushAsync(at: number): Promise<number> {
+    await this.settle();
+    const full = this.buffer;
+    this.buffer = this.spare;
+    this.spare = full;
+    this.flushed += at;
+    this.bytes = 0;
+    const writing = writeFully(this.part!.fd, full, at);
+    writing.catch(() => undefined); // awaited by the next settle; never unhandled meanwhile
+    this.writing = writing;
     return 0;
+  }
+
+  /** Waits for the buffer being written: nothing else writes to the part meanwhile. */
+  private async settle(): Promise<void> {
+    const writing = this.writing;
+    this.writing = undefined;
+    await writing;
   }
 
   /** Writes a row holding long text field by field, so no line is ever joined into one string. */
@@ -481,6 +524,7 @@ export class DuckDBStage implements Stage {
   }
 
   async commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number> {
+    await this.settle();
     const target = this.target.qualified(this.request.table);
     const names = this.columns.map((column) => quote(column.name)).join(', ');
     const staged = this.stagedRows(units);
@@ -588,6 +632,7 @@ export class DuckDBStage implements Stage {
   }
 
   async abort(): Promise<void> {
+    await this.settle().catch(() => undefined);
     await this.rollBack();
     for (const unit of [...this.natives.keys()]) await this.discard(unit);
     this.closePart();
