@@ -100,7 +100,7 @@ export interface FileRowBatch {
   readonly positions: number[];
   /**
    * Column-major values (Parquet), `vectors[i][r]` being field `i` of row `r`, for `length`
-   * rows; `rows` and `positions` are then built only if read (see `columnarBatch`).
+   * rows; `rows` and `positions` are then built only if read (see `columnar`).
    */
   readonly vectors?: readonly ArrayLike<unknown>[];
   readonly length?: number;

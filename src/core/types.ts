@@ -102,20 +102,21 @@ export interface BatchReject {
 }
 
 /**
- * A batch of `length` rows held column by column: `rows` and `positions` (`first`, `first + 1`…)
- * are built only if something reads them.
+ * `base` as a batch of `length` rows held column by column (`vectors`): its `rows` and
+ * `positions` (`first`, `first + 1`…) are built only if something reads them.
  */
-export function columnarBatch(columns: readonly SourceColumn[], vectors: readonly ArrayLike<unknown>[], length: number, first: number): RecordBatch {
+export function columnar<T extends object>(base: T, vectors: readonly ArrayLike<unknown>[], length: number, first: number) {
   let rows: unknown[][] | undefined;
   let positions: number[] | undefined;
   return {
-    columns,
+    ...base,
     vectors,
     length,
-    get rows() {
+    first,
+    get rows(): unknown[][] {
       return (rows ??= rowsOf(vectors, length));
     },
-    get positions() {
+    get positions(): number[] {
       return (positions ??= Array.from({ length }, (_, i) => first + i));
     },
   };

@@ -10,7 +10,7 @@ import type { AsyncBuffer, ColumnData, Compressors, FileMetaData, SchemaElement,
 import type { FileFormat, FileHandle, FileRowBatch } from '../../../src/core/connector.js';
 import { BadRecordError, megabytes } from '../../../src/core/errors.js';
 import { formatDatetime } from '../../../src/core/time.js';
-import { rowsOf, type ColumnType, type SourceColumn } from '../../../src/core/types.js';
+import { columnar, type ColumnType, type SourceColumn } from '../../../src/core/types.js';
 import { chunkEnd, chunkStart, readFlatColumn } from './parquet-columns.js';
 import { decimalScale, decimalText, nodeJson, PARSERS, timeText, timeUnit } from './parquet-values.js';
 
@@ -197,7 +197,7 @@ async function* rowGroupBatches(
     for (let offset = 0; offset < count; offset += batchSize) {
       const size = Math.min(batchSize, count - offset);
       const vectors = columns.map((values, c) => sliceColumn(values, offset, size, converters[c]));
-      yield columnarRows(fields, vectors, size, groupStart + offset + 1);
+      yield columnar({ fields }, vectors, size, groupStart + offset + 1);
       emitted = true;
     }
     groupStart += count;
@@ -240,24 +240,6 @@ function sliceColumn(values: ArrayLike<unknown>, offset: number, size: number, c
     out[i] = value === undefined || value === null ? null : convert(value);
   }
   return out;
-}
-
-/** A batch of rows held column by column: its rows and positions are built only if read. */
-function columnarRows(fields: readonly string[], vectors: readonly ArrayLike<unknown>[], length: number, first: number): FileRowBatch {
-  let rows: unknown[][] | undefined;
-  let positions: number[] | undefined;
-  return {
-    fields,
-    vectors,
-    length,
-    first,
-    get rows() {
-      return (rows ??= rowsOf(vectors, length));
-    },
-    get positions() {
-      return (positions ??= Array.from({ length }, (_, i) => first + i));
-    },
-  };
 }
 
 /** One column's values for rows `start`..`start + count`, from the chunks hyparquet emitted. */

@@ -30,7 +30,7 @@ import { ConfigError, EtlError } from '../../../src/core/errors.js';
 import { SchemaSampler, widenType } from '../../../src/core/infer.js';
 import type { Logger } from '../../../src/core/log.js';
 import type { JobSpec } from '../../../src/core/spec.js';
-import { columnarBatch, type RecordBatch, type SourceColumn } from '../../../src/core/types.js';
+import { columnar, type RecordBatch, type SourceColumn } from '../../../src/core/types.js';
 
 const DEFAULT_SAMPLE_ROWS = 1000;
 /**
@@ -244,7 +244,7 @@ export class FilesSource implements SourceConnector {
     };
     const toRecordBatch = (batch: FileRowBatch): RecordBatch =>
       batch.vectors
-        ? columnarBatch(columnsFor(batch.fields), batch.vectors, batch.length ?? 0, batch.first ?? 1)
+        ? columnar({ columns: columnsFor(batch.fields) }, batch.vectors, batch.length ?? 0, batch.first ?? 1)
         : { columns: columnsFor(batch.fields), rows: batch.rows, positions: batch.positions, rejects: batch.rejects };
 
     for await (const batch of rows.batches) {
