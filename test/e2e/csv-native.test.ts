@@ -82,7 +82,7 @@ const CASES: Case[] = [
   { name: 'plaincode', content: 'id,v\n1,12\n2,-13\n3,+3\n', source: 'sample_size: 1', path: 'streamed' },
   // A column of plus-signed decimals is text, as DuckDB's own detection reads it; in a column
   // sampled as decimals a plus sign is a sign.
-  { name: 'plus', content: 'id,signed,v\n1,+0.10,0.5\n2,+1.25,+0.10\n3,-2,+1e2\n', source: 'sample_size: 1', path: 'streamed' },
+  { name: 'plus', content: 'id,signed,v\n1,+0.10,0.5\n2,+1.25,+0.10\n3,-2,+1e2\n', source: 'sample_size: 1', path: 'native' },
   // Wide decimals DuckDB reads itself, then a file with a code in the same column: the column
   // becomes text and the first file's values read back exactly as written, padding and all.
   {
