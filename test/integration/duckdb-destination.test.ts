@@ -187,7 +187,7 @@ test('rows written column by column land exactly as rows written one by one', as
     Array.from({ length: n }, (_, r) => [0, -1, 7, -2147483648, 2147483647, 2147483648, -9007199254740991, 10, 99, 100, 1000, 1e15, -0][r]!),
     Array.from({ length: n }, (_, r) => (r % 2 ? 9007199254740993n : -9223372036854775808n)),
     Array.from({ length: n }, (_, r) => [0.1, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-300, 5, -5, 2 ** 31, 1.5e300, 0, 3, null][r]!),
-    new Float32Array(Array.from({ length: n }, (_, r) => r / 3)),
+    new Float32Array([0.1, 13.9, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-45, 3.4028234663852886e38, 16777217, 1 / 3, -2.5e-38, 7, 20]),
     Array.from({ length: n }, (_, r) => (r % 3 === 2 ? null : r % 3 === 0)),
     Array.from({ length: n }, (_, r) => parseTimestamp('2024-03-01T10:00:00.123456Z')! + BigInt(r)),
     Array.from({ length: n }, (_, r) => `2024-02-${String(r + 1).padStart(2, '0')}`),
@@ -215,4 +215,28 @@ test('rows written column by column land exactly as rows written one by one', as
   assert.deepEqual(b, a);
   assert.equal(b.find((row) => typeof row.t === 'string' && row.t.length > 1000)?.t, long);
   assert.deepEqual(b.map((row) => row.i), ['0', '-1', '7', '-2147483648', '2147483648', '-9007199254740991', '10', '99', '100', '1000', '1000000000000000', '0']);
+});
+
+test('32-bit floats written as their shortest text read back as the very doubles they are', async () => {
+  // Random bit patterns: every exponent, subnormals, NaN and infinities among them.
+  const bits = new Int32Array(100_000);
+  let state = 12345;
+  for (let i = 0; i < bits.length; i++) {
+    state = (Math.imul(state, 1103515245) + 12345) | 0;
+    bits[i] = state ^ (state << 13);
+  }
+  const floats = new Float32Array(bits.buffer);
+  const columns = [col('i', 'INT64'), col('f', 'FLOAT64')];
+  const ids = Int32Array.from({ length: floats.length }, (_, i) => i);
+  const byColumns = await stage('floats_columns', 'transactional', columns, 'r30');
+  await byColumns.writeColumns!(0, [ids, floats], floats.length);
+  await byColumns.commit([0], { runId: 'r30', job: 'floats_columns', table: 'floats_columns', strategy: 'transactional', units: ['u'], rows: floats.length }, []);
+  const byRows = await stage('floats_rows', 'transactional', columns, 'r31');
+  await byRows.write(0, Array.from(floats, (value, i) => [i, value]));
+  await byRows.commit([0], { runId: 'r31', job: 'floats_rows', table: 'floats_rows', strategy: 'transactional', units: ['u'], rows: floats.length }, []);
+  const differing = await rows(
+    `SELECT count(*)::INTEGER AS n FROM floats_columns c JOIN floats_rows r USING (i) WHERE c.f IS DISTINCT FROM r.f AND NOT (isnan(c.f) AND isnan(r.f))`,
+  );
+  assert.deepEqual(differing, [{ n: 0 }]);
+  assert.deepEqual(await rows('SELECT count(*)::INTEGER AS n FROM floats_columns'), [{ n: floats.length }]);
 });

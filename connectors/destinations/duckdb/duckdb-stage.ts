@@ -94,6 +94,57 @@ function quoted(text: string): string {
   return QUOTE + (text.includes(QUOTE) ? text.replaceAll(QUOTE, QUOTE + QUOTE) : text) + QUOTE;
 }
 
+const NO_COLUMNS: ReadonlySet<string> = new Set();
+
+function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((member) => b.has(member));
+}
+
+const FLOAT32 = new Float32Array(1);
+const FLOAT32_BITS = new Int32Array(FLOAT32.buffer);
+
+/**
+ * The shortest text a 32-bit float (held as the double it is) reads back from in single
+ * precision: `13.9` rather than the double's `13.899999618530273`. A candidate is taken only when
+ * it lies within a quarter of the float's spacing of it, far from where two floats meet, so that
+ * any correctly rounding reader gets the same float; 9 digits always do.
+ */
+export function float32Text(value: number): string {
+  if (value === 0 || !Number.isFinite(value)) return Object.is(value, -0) ? '-0' : String(value);
+  FLOAT32[0] = value;
+  FLOAT32_BITS[0] += 1;
+  const spacing = Math.abs(FLOAT32[0]! - value);
+  for (let digits = 6; digits <= 9; digits++) {
+    const text = value.toPrecision(digits);
+    const back = Number(text);
+    if (Math.fround(back) === value && Math.abs(back - value) <= spacing / 4) return withoutTrailingZeros(text);
+  }
+  return value.toPrecision(9);
+}
+
+/** `13.9000` as `13.9`, `1.20000e+5` as `1.2e+5`: zeros after the point dropped, never the exponent's. */
+function withoutTrailingZeros(text: string): string {
+  const e = text.indexOf('e');
+  const mantissa = e < 0 ? text : text.slice(0, e);
+  if (!mantissa.includes('.')) return text;
+  return mantissa.replace(/\.?0+$/, '') + (e < 0 ? '' : text.slice(e));
+}
+
+/** The encoder of a FLOAT64 column written from 32-bit floats: their texts kept, as doubles' are. */
+function float32Encoder(): Encode {
+  const texts = new Map<number, string>();
+  return (value) => {
+    if (typeof value !== 'number') return quoted(asText(value));
+    if (Object.is(value, -0)) return '-0';
+    let text = texts.get(value);
+    if (text === undefined) {
+      text = float32Text(value);
+      if (texts.size < FLOAT_TEXTS) texts.set(value, text);
+    }
+    return text;
+  };
+}
+
 /** Writes a buffer's first `length` bytes to a file, in the thread pool. */
 function writeFully(fd: number, buffer: Buffer, length: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -161,15 +212,21 @@ const READ_TYPES: Partial<Record<ColumnType, string>> = {
   TIMESTAMP: 'BIGINT',
 };
 
-/** The read type of a column written as `written` that the run now holds as `column.type`. */
-function readType(written: Column, column: Column): string {
+/**
+ * The read type of a column written as `written` that the run now holds as `column.type`;
+ * `float32`: written as single-precision text (see {@link float32Text}), read as FLOAT.
+ */
+function readType(written: Column, column: Column, float32: boolean): string {
+  if (float32) return 'FLOAT';
   return written.type === column.type ? (READ_TYPES[column.type] ?? 'VARCHAR') : 'VARCHAR';
 }
 
 /** The SQL that turns a load-file column, read as {@link readType}, into the column's type. */
-function decodeSql(written: Column, column: Column): string {
+function decodeSql(written: Column, column: Column, float32: boolean): string {
   const name = quote(column.name);
-  const typed = readType(written, column) !== 'VARCHAR';
+  // Every 32-bit float is a double: the one its text reads as in single precision.
+  if (float32) return `CAST(CAST(${name} AS DOUBLE) AS ${DUCKDB_TYPES[column.type]})`;
+  const typed = readType(written, column, false) !== 'VARCHAR';
   if (typed) return column.type === 'TIMESTAMP' ? `make_timestamptz(${name})` : name;
   switch (column.type) {
     case 'TIMESTAMP':
@@ -191,6 +248,8 @@ function decodeSql(written: Column, column: Column): string {
 interface Part {
   readonly file: string;
   readonly columns: readonly Column[];
+  /** FLOAT64 columns written from 32-bit floats as their shortest single-precision text. */
+  readonly float32: ReadonlySet<string>;
   readonly fd: number;
   /** Bytes of the longest line written: DuckDB's read buffer must hold it. */
   longest: number;
@@ -208,6 +267,8 @@ interface NativeUnit {
 export class DuckDBStage implements Stage {
   private columns: Column[];
   private encoders: Encode[];
+  /** Encoders of FLOAT64 columns written from 32-bit floats, by column index, made on first use. */
+  private float32Encoders: Encode[] = [];
   private readonly parts: Part[] = [];
   private part?: Part;
   /** The slot each unit currently writes under; a discarded unit gets a fresh one. */
@@ -253,13 +314,19 @@ export class DuckDBStage implements Stage {
     this.closePart();
     this.columns = [...columns];
     this.encoders = this.columns.map((column) => encoderFor(column.type));
+    this.float32Encoders = [];
   }
 
-  private openPart(): Part {
+  /** The part being written, a new one when `float32` differs from its own. */
+  private async openPart(float32: ReadonlySet<string> = NO_COLUMNS): Promise<Part> {
+    if (this.part && !sameMembers(this.part.float32, float32)) {
+      await this.settle();
+      this.closePart();
+    }
     if (!this.part) {
       this.flushed = 0;
       const file = path.join(this.dir, `part-${this.parts.length}.csv`);
-      this.part = { file, columns: this.columns, fd: openSync(file, 'w'), longest: 0 };
+      this.part = { file, columns: this.columns, float32, fd: openSync(file, 'w'), longest: 0 };
       this.parts.push(this.part);
     }
     return this.part;
@@ -273,7 +340,7 @@ export class DuckDBStage implements Stage {
 
   async write(unit: number, rows: readonly Value[][]): Promise<void> {
     await this.settle();
-    const part = this.openPart();
+    const part = await this.openPart();
     const prefix = `${this.slotOf(unit)},`;
     const encoders = this.encoders;
     const width = encoders.length;
@@ -311,9 +378,14 @@ export class DuckDBStage implements Stage {
    * integers digit by digit, other values as their encoders spell them, ASCII byte by byte.
    */
   async writeColumns(unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
-    const part = this.openPart();
+    // 32-bit floats are written as their own shortest text, half as long as a double's.
+    const float32 = new Set<string>();
+    columns.forEach((column, c) => {
+      if (column instanceof Float32Array && this.columns[c]?.type === 'FLOAT64') float32.add(this.columns[c]!.name);
+    });
+    const part = await this.openPart(float32);
     const slot = this.slotOf(unit);
-    const encoders = this.encoders;
+    const encoders = this.columns.map((column, c) => (part.float32.has(column.name) ? (this.float32Encoders[c] ??= float32Encoder()) : this.encoders[c]!));
     const width = encoders.length;
     let buffer = this.buffer;
     const limit = buffer.length - ROW_ROOM;
@@ -511,12 +583,16 @@ export class DuckDBStage implements Stage {
     const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
     if (!slots.length || !this.parts.length) return undefined;
     const current = new Map(this.columns.map((column) => [column.name, column]));
-    const selects = this.parts.map(({ columns, file, longest }) => {
+    const selects = this.parts.map(({ columns, file, longest, float32 }) => {
       const written = new Map(columns.map((column) => [column.name, column]));
-      const spec = [`'${SLOT_COLUMN}': 'INTEGER'`, `'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column)}'`)].join(', ');
+      const spec = [
+        `'${SLOT_COLUMN}': 'INTEGER'`,
+        `'${ROW_COLUMN}': 'BIGINT'`,
+        ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column, float32.has(column.name))}'`),
+      ].join(', ');
       const values = this.columns.map((column) => {
         const as = written.get(column.name);
-        return as ? `${decodeSql(as, column)} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
+        return as ? `${decodeSql(as, column, float32.has(column.name))} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
       });
       return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
