@@ -100,24 +100,19 @@ function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   return a.size === b.size && [...a].every((member) => b.has(member));
 }
 
-const FLOAT32 = new Float32Array(1);
-const FLOAT32_BITS = new Int32Array(FLOAT32.buffer);
-
 /**
  * The shortest text a 32-bit float (held as the double it is) reads back from in single
  * precision: `13.9` rather than the double's `13.899999618530273`. A candidate is taken only when
- * it lies within a quarter of the float's spacing of it, far from where two floats meet, so that
- * any correctly rounding reader gets the same float; 9 digits always do.
+ * values around it, far closer than two floats are apart, round to the float too: no reader
+ * rounding correctly can then get another; 9 digits always do.
  */
 export function float32Text(value: number): string {
   if (value === 0 || !Number.isFinite(value)) return Object.is(value, -0) ? '-0' : String(value);
-  FLOAT32[0] = value;
-  FLOAT32_BITS[0] += 1;
-  const spacing = Math.abs(FLOAT32[0]! - value);
   for (let digits = 6; digits <= 9; digits++) {
     const text = value.toPrecision(digits);
     const back = Number(text);
-    if (Math.fround(back) === value && Math.abs(back - value) <= spacing / 4) return withoutTrailingZeros(text);
+    const margin = Math.abs(back) * 2 ** -40;
+    if (Math.fround(back) === value && Math.fround(back - margin) === value && Math.fround(back + margin) === value) return withoutTrailingZeros(text);
   }
   return value.toPrecision(9);
 }
