@@ -21,7 +21,7 @@ process.env.B2BETL_RETRY_BASE_MS = '20';
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 
 /** Whether a request is one call of a commit: its jobs.insert, a jobs.get of it, or a check of the run's marker. */
-function commitCall({ method, url, body }: ProxiedRequest): boolean {
+function commitCall({ method, url, body = Buffer.alloc(0) }: ProxiedRequest): boolean {
   if (method === 'POST' && /^\/bigquery\/v2\/projects\/[^/]+\/jobs$/.test(url.pathname)) return /"jobId":"[^"]*_commit/.test(body.toString());
   if (method === 'GET' && /\/jobs\/[^/]*_commit/.test(url.pathname)) return true;
   return method === 'POST' && url.pathname.endsWith('/queries') && /SELECT run_id FROM .*_b2betl_loads/.test(body.toString());
