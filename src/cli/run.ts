@@ -3,7 +3,7 @@ import type { LoadedConfig, LoadedJob } from '../core/config.js';
 import { ExitCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { stderrLogger } from '../core/log.js';
-import { runJob, type RunObserver, type RunResult } from '../core/pipeline.js';
+import { failedOnConfig, runJob, type RunObserver, type RunResult } from '../core/pipeline.js';
 import { commandLogger, formatDuration, loadJobArgs, printJson, renderTable, shortPath, withLedger, type CommonOptions } from './common.js';
 
 interface RunFlags extends CommonOptions {
@@ -34,6 +34,7 @@ export default async function run(args: string[], flags: RunFlags): Promise<numb
   }
   if (flags.json) printJson(flags.dryRun ? results : results.map(({ plan: _plan, ...result }) => result));
   else process.stdout.write(`${flags.dryRun ? renderPlans(results, jobs) : renderSummary(results)}\n`);
+  if (results.some(failedOnConfig)) return ExitCode.usage;
   return results.every((result) => result.status === 'succeeded' || result.status === 'skipped') ? ExitCode.ok : ExitCode.failed;
 }
 

@@ -5,7 +5,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { LoadedJob } from './config.js';
+import { resolveConnection, type LoadedJob } from './config.js';
 import type {
   DestinationConnector,
   DirectLoad,
@@ -17,7 +17,7 @@ import type {
   Stage,
   WorkUnit,
 } from './connector.js';
-import { BadRecordError, ConfigError, EtlError, LockedError, SchemaError, messageOf } from './errors.js';
+import { BadRecordError, ConfigError, EtlError, LockedError, SchemaError, UnsetVariableError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
 import { withRetry } from './retry.js';
@@ -155,7 +155,17 @@ class Stopwatch {
   }
 }
 
-/** Runs one job to completion and returns its result; never throws for a run failure. */
+const configFailures = new WeakSet<RunResult>();
+
+/** Whether a run failed on its configuration (a connection's variable unset): `run` exits 2 for it. */
+export function failedOnConfig(result: RunResult): boolean {
+  return configFailures.has(result);
+}
+
+/**
+ * Runs one job to completion and returns its result; never throws for a run failure. A
+ * connection whose `${VAR}` is unset fails this job only, so other jobs still run.
+ */
 export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const runId = options.runId ?? newRunId();
@@ -168,10 +178,16 @@ export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunRe
     error,
     plan,
   });
+  const configFailure = (error: UnsetVariableError, counts: RunCounts): RunResult => {
+    const failed = result('failed', counts, messageOf(error));
+    configFailures.add(failed);
+    return failed;
+  };
   if (options.dryRun) {
     try {
       return result('skipped', zeroCounts(), null, await planOnly(job, options, runId));
     } catch (error) {
+      if (error instanceof UnsetVariableError) return configFailure(error, zeroCounts());
       if (error instanceof ConfigError) throw error;
       return result('failed', zeroCounts(), messageOf(error));
     }
@@ -181,6 +197,7 @@ export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunRe
     const { status, counts, error, note } = await run.execute();
     return { ...result(status, counts, error ?? null), ...(note ? { note } : {}) };
   } catch (error) {
+    if (error instanceof UnsetVariableError) return configFailure(error, run.counts);
     if (error instanceof ConfigError || (error instanceof LockedError && options.ifLocked === 'throw')) throw error;
     return result('failed', run.counts, messageOf(error));
   }
@@ -286,7 +303,7 @@ async function planDirect(
     table: job.table,
     strategy: job.spec.load.strategy,
     primaryKey: job.spec.load.primary_key ?? [],
-    source: { name: job.spec.source.connection, config: job.sourceConnection },
+    source: { name: job.spec.source.connection, config: resolveConnection(job.config, job.spec.source.connection) },
     plan,
     store: opened.store,
     format: job.spec.source.format,

@@ -3,8 +3,8 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { expandJobFiles, loadConfig, loadJobs } from '../../src/core/config.js';
-import { ConfigError } from '../../src/core/errors.js';
+import { expandJobFiles, loadConfig, loadJobs, pendingWarnings, resolveConnection } from '../../src/core/config.js';
+import { ConfigError, UnsetVariableError } from '../../src/core/errors.js';
 
 let dir: string;
 before(async () => {
@@ -58,14 +58,33 @@ test('every problem is reported at once with file, path, line and fix', async ()
   assert.ok(error.issues.length >= 3);
 });
 
-test('an unset ${VAR} is an error that names it; a set one is interpolated', async () => {
-  await write('env/etl.config.yaml', 'connections:\n  pg: { type: postgres, url: "${SHOP_PG_URL}" }\n');
+test('an unset ${VAR} is required only when its connection opens, naming it and the connection; a set one is interpolated', async () => {
+  await write('env/etl.config.yaml', 'connections:\n  pg: { type: postgres, url: "${SHOP_PG_URL}", port: "${SHOP_PG_PORT}" }\n  files: { type: local, path: ./data }\n');
   const file = await write('env/jobs/c.yaml', 'name: c\nsource: { connection: pg, table: public.orders }\nload: { strategy: catalog }\n');
-  const error = await problems([file]);
-  assert.match(error.message, /environment variable SHOP_PG_URL is not set/);
-  assert.equal(error.issues[0].line, 2);
-  const [job] = await loadJobs([file], { cwd: dir, env: { SHOP_PG_URL: 'postgres://u@h/db' } });
-  assert.equal(job.sourceConnection.type === 'postgres' && job.sourceConnection.url, 'postgres://u@h/db');
+  const [job] = await loadJobs([file], { cwd: dir, env: {} });
+  assert.equal(resolveConnection(job.config, 'files').type, 'local');
+  const warnings = pendingWarnings(job.config, [job]);
+  assert.deepEqual(warnings.map((w) => [w.path, w.line]), [['connections.pg.url', 2], ['connections.pg.port', 2]]);
+  assert.match(warnings[0].message, /SHOP_PG_URL is not set: connection pg needs it when it opens \(jobs c\)/);
+  assert.throws(() => resolveConnection(job.config, 'pg'), (error: unknown) => {
+    assert.ok(error instanceof UnsetVariableError);
+    assert.match(error.message, /etl\.config\.yaml:2: connections\.pg\.url: environment variable SHOP_PG_URL is not set; connection pg needs it/);
+    return true;
+  });
+  // A value is checked once its variable is read: a port must still be a number.
+  const env: NodeJS.ProcessEnv = {};
+  const [later] = await loadJobs([file], { cwd: dir, env });
+  Object.assign(env, { SHOP_PG_URL: 'postgres://u@h/db', SHOP_PG_PORT: 'x' });
+  assert.throws(() => resolveConnection(later.config, 'pg'), /connections\.pg\.port: expected number/);
+  const error = await problems([file], { SHOP_PG_URL: 'postgres://u@h/db', SHOP_PG_PORT: 'x' });
+  assert.match(error.message, /:2: connections\.pg\.port: expected number, got text from an environment variable/);
+  assert.doesNotMatch(error.message, /u@h/);
+  // Read when the connection opens, not when the config loads; `$${X}` stays a literal `${X}`.
+  await write('env/etl.config.yaml', 'connections:\n  pg: { type: postgres, url: "${SHOP_PG_URL}/db?application_name=$${APP}" }\n');
+  const [lazy] = await loadJobs([file], { cwd: dir, env: {} });
+  lazy.config.env!.SHOP_PG_URL = 'postgres://u@h';
+  const resolved = resolveConnection(lazy.config, 'pg');
+  assert.equal(resolved.type === 'postgres' && resolved.url, 'postgres://u@h/db?application_name=${APP}');
 });
 
 test('cross-file checks: unknown connection, missing cursor, duplicate job names', async () => {
