@@ -56,7 +56,7 @@ async function runPlain(job: LoadedJob, options: JobOptions & { log: Logger }): 
   };
   if (!options.dryRun) log.info(`${job.spec.name}: starting (${shortPath(job.file)})`);
   const result = await runJob(job, { ...options, observer });
-  if (!options.dryRun) log.info(`${job.spec.name}: ${result.status}, ${result.rows_loaded} row(s) loaded in ${formatDuration(result.duration_ms)}`);
+  if (!options.dryRun) log.info(`${job.spec.name}: ${result.status}, ${result.rows_loaded} row(s) loaded in ${formatDuration(result.duration_ms)}${result.note ? `: ${result.note}` : ''}`);
   return result;
 }
 
@@ -82,7 +82,7 @@ async function runWithProgress(jobs: readonly LoadedJob[], options: JobOptions, 
         };
         const result = await runJob(job, { ...options, log, observer });
         results.push(result);
-        task.title = `${job.spec.name}: ${result.status}, ${result.rows_loaded.toLocaleString('en-US')} row(s) in ${formatDuration(result.duration_ms)}`;
+        task.title = `${job.spec.name}: ${result.status}, ${result.rows_loaded.toLocaleString('en-US')} row(s) in ${formatDuration(result.duration_ms)}${result.note ? ` (${result.note})` : ''}`;
         if (result.status === 'failed' || result.status === 'partial') throw new Error(result.error ?? result.status);
       },
     })),
@@ -99,7 +99,9 @@ function renderSummary(results: readonly RunResult[]): string {
     results.map((r) => [r.job, r.status, r.rows_loaded, r.rows_rejected, r.files_processed, r.files_skipped, r.files_failed, formatDuration(r.duration_ms), r.run_id]),
   );
   const errors = results.filter((r) => r.error).map((r) => `\n${r.job} (${r.status}):\n  ${r.error!.replace(/\n/g, '\n  ')}`);
-  return table + errors.join('');
+  // Why a job loaded nothing (no file matches its pattern, every file unchanged…).
+  const notes = results.filter((r) => r.note && !r.error).map((r) => `\n${r.job} (${r.status}): ${r.note}`);
+  return table + notes.join('') + errors.join('');
 }
 
 function renderPlans(results: readonly RunResult[], jobs: readonly LoadedJob[]): string {
