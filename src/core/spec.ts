@@ -19,7 +19,7 @@ const sslSchema = z
 const dbFields = {
   url: z.string().optional(),
   host: z.string().optional(),
-  port: z.number().int().positive().optional(),
+  port: z.number().int().min(1).max(65535).optional(),
   user: z.string().optional(),
   password: z.string().optional(),
   database: z.string().optional(),
@@ -242,7 +242,11 @@ export type ConnectionType = ConnectionConfig['type'];
 
 const configFields = {
   defaults: z.object({ destination: z.string().optional() }).strict().default({}),
-  ledger: z.string().optional(),
+  ledger: z
+    .string()
+    .min(1)
+    .refine((value) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^gs:\/\/[^/]+\/[^/].*/.test(value), 'expected a file path (./.b2betl/ledger.sqlite) or gs://bucket/path/ledger.sqlite; no other URL scheme is supported')
+    .optional(),
   plugins: listOf(z.string().min(1)).default([]),
   deploy: deploySchema.optional(),
 };
