@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { expandJobFiles, loadConfig, loadJobs, pendingWarnings, resolveConnection } from '../../src/core/config.js';
-import { ConfigError, UnsetVariableError } from '../../src/core/errors.js';
+import { ConfigError, formatIssue, UnsetVariableError } from '../../src/core/errors.js';
 
 let dir: string;
 before(async () => {
@@ -135,4 +135,44 @@ test('source.csv.date_format names DD, MM and YYYY once each, joined by one sepa
     assert.match(issue.message, /DD, MM and YYYY in some order, joined by one of \/ \. -/);
     assert.equal(issue.line, 2);
   }
+});
+
+test('a YAML syntax error names file:line:column and shows the line, at the quote or bracket left open', async () => {
+  const cases: [string, number, number, RegExp][] = [
+    ['name: q\nsource:\n  connection: files\n  pattern: "*.csv\nload: { strategy: catalog }\n', 4, 12, /Missing closing "quote/],
+    ['name: q\nsource: { connection: files, pattern: "*.csv"\nload:\n  strategy: catalog\n', 2, 9, /end with a \}/],
+    ['name: q\nsource:\n  connection: files\n   pattern: x\n', 3, 15, /Nested mappings/],
+  ];
+  for (const [text, line, column, message] of cases) {
+    const file = await write(`syntax/jobs/q${line}${column}.yaml`, text);
+    const error = await problems([file]);
+    const issue = error.issues.find((i) => i.file === file)!;
+    assert.ok(issue, error.message);
+    assert.equal(issue.line, line, error.message);
+    assert.equal(issue.column, column, error.message);
+    assert.equal(issue.source, text.split('\n')[line - 1]);
+    assert.match(issue.message, message);
+    const shown = formatIssue(issue).split('\n');
+    assert.ok(shown[0].startsWith(`${file}:${line}:${column}: YAML syntax: `), shown[0]);
+    assert.equal(shown[1], `    ${line} | ${text.split('\n')[line - 1]}`);
+    assert.equal(shown[2].indexOf('^'), `    ${line} | `.length + column - 1);
+  }
+});
+
+test('primary_key, columns and other lists take a single value as a list of one', async () => {
+  await write('scalar/etl.config.yaml', 'connections:\n  files: { type: local, path: ./data }\n');
+  const file = await write('scalar/jobs/m.yaml', 'name: m\nsource: { connection: files, pattern: "*.csv", columns: id }\nload: { strategy: merge, primary_key: id }\n');
+  const [job] = await loadJobs([file], { cwd: dir });
+  assert.deepEqual(job.spec.load.primary_key, ['id']);
+  assert.deepEqual(job.spec.source.columns, ['id']);
+});
+
+test('validate reports schema and reference problems in one pass', async () => {
+  await write('onepass/etl.config.yaml', 'connections:\n  files: { type: local, path: ./data }\n');
+  const file = await write('onepass/jobs/o.yaml', 'name: o\nsource: { connection: nowhere, pattern: "*.csv" }\nload: { strategy: upsert }\ndestination: { connection: elsewhere }\n');
+  const error = await problems([file]);
+  const found = error.issues.map((issue) => `${issue.line} ${issue.path}: ${issue.message}`);
+  assert.ok(found.includes('3 load.strategy: invalid value "upsert"'), found.join('\n'));
+  assert.ok(found.some((f) => f.startsWith('2 source.connection: connection "nowhere" is not defined')), found.join('\n'));
+  assert.ok(found.some((f) => f.startsWith('4 destination.connection: connection "elsewhere" is not defined')), found.join('\n'));
 });
