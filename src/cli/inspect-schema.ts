@@ -2,11 +2,11 @@
  * `b2betl inspect-schema`: each source column with its type, destination type, sanitized name
  * and nullability, and how it meets the destination table when that exists.
  */
-import { adHocJob, loadConfig, type LoadedJob } from '../core/config.js';
+import { adHocJob, type LoadedJob } from '../core/config.js';
 import { ConfigError, ExitCode } from '../core/errors.js';
 import { openDestination, openSource } from '../core/open.js';
 import { resolveSchema } from '../core/schema.js';
-import { commandLogger, loadJobArgs, printJson, renderTable, withLedger, type CommonOptions } from './common.js';
+import { commandLogger, discoverConfig, loadJobArgs, printJson, renderTable, withLedger, type CommonOptions } from './common.js';
 
 interface InspectFlags extends CommonOptions {
   readonly connection?: string;
@@ -75,5 +75,5 @@ export default async function inspectSchema(jobArg: string | undefined, flags: I
 async function jobOf(jobArg: string | undefined, flags: InspectFlags): Promise<LoadedJob> {
   if (jobArg) return (await loadJobArgs([jobArg], flags))[0];
   if (!flags.connection) throw ConfigError.of('give a job spec file, or --connection <name> with --table <table> (or --pattern <glob> for files)');
-  return adHocJob(await loadConfig({ configFile: flags.config }), { connection: flags.connection, table: flags.table, pattern: flags.pattern });
+  return adHocJob(await discoverConfig(flags), { connection: flags.connection, table: flags.table, pattern: flags.pattern });
 }

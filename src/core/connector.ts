@@ -148,6 +148,12 @@ export interface PlanContext {
   readonly fullRefresh: boolean;
   /** Backfill window from `--since/--until`: read it without moving the cursor backwards. */
   readonly window?: { readonly since?: string; readonly until?: string };
+  /**
+   * A catalog run without --full-refresh: `fullRefresh` is set (a snapshot reads everything),
+   * but a source that can tell nothing changed since the snapshot in `state` (files: the same
+   * objects, each unchanged) may plan no units, so the run is skipped.
+   */
+  readonly skipUnchangedSnapshot?: boolean;
   readonly log: Logger;
 }
 

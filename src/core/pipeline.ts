@@ -218,7 +218,7 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
   const destination = await openDestination(job, log, { readOnly: true });
   try {
     const state = sourceState(job, options, opened);
-    const plan = await opened.source.plan({ job: job.spec, state, fullRefresh: planFullRefresh(job, options), window: windowOf(options), log });
+    const plan = await opened.source.plan({ ...planContext(job, options, state), log });
     const direct = await planDirect(job, destination, opened, plan, runId, options);
     const paths = direct ? undefined : await unitPaths(job, destination, opened.source, plan, log);
     return describePlan(job, destination, plan, direct, paths);
@@ -278,9 +278,19 @@ function windowOf(options: RunOptions) {
   return options.since || options.until ? { since: options.since, until: options.until } : undefined;
 }
 
-/** Catalog reloads everything every time; so does --full-refresh. */
-function planFullRefresh(job: LoadedJob, options: RunOptions): boolean {
-  return Boolean(options.fullRefresh) || job.spec.load.strategy === 'catalog';
+/**
+ * What a source plans from. Catalog reads everything (so does --full-refresh), unless, without
+ * --full-refresh, the source can tell nothing changed since the last snapshot.
+ */
+function planContext(job: LoadedJob, options: RunOptions, state: ReturnType<typeof sourceState>) {
+  const catalog = job.spec.load.strategy === 'catalog';
+  return {
+    job: job.spec,
+    state,
+    fullRefresh: Boolean(options.fullRefresh) || catalog,
+    skipUnchangedSnapshot: catalog && !options.fullRefresh,
+    window: windowOf(options),
+  };
 }
 
 function sourceState(job: LoadedJob, options: RunOptions, opened: OpenedSource) {
@@ -397,9 +407,11 @@ class Run {
   private async load(opened: OpenedSource, destination: DestinationConnector): Promise<{ status: RunStatus; counts: RunCounts; error?: string; note?: string }> {
     const { spec } = this.job;
     const state = sourceState(this.job, this.options, opened);
-    const plan = await this.watch.time('plan', () =>
-      opened.source.plan({ job: spec, state, fullRefresh: planFullRefresh(this.job, this.options), window: windowOf(this.options), log: this.log }),
-    );
+    let plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), log: this.log }));
+    if (plan.units.length === 0 && spec.load.strategy === 'catalog' && !(await destination.describe(this.job.table))) {
+      // The last snapshot's table is gone: unchanged files still have to be loaded.
+      plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), skipUnchangedSnapshot: false, log: this.log }));
+    }
     this.options.observer?.planned?.(plan);
     this.counts.files_skipped = plan.skipped.length;
     if (plan.units.length === 0) {
@@ -426,6 +438,7 @@ class Run {
     const pending = (rows: number, columns: readonly Column[]): PendingCommit => ({
       connection: opened.connection,
       files,
+      snapshot: this.job.spec.load.strategy === 'catalog',
       cursor,
       columns,
       counts: { ...this.counts, rows_extracted: rows, rows_loaded: rows, files_processed: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) },
@@ -664,6 +677,7 @@ class Run {
     const pending: PendingCommit = {
       connection: opened.connection,
       files,
+      snapshot: this.job.spec.load.strategy === 'catalog',
       cursor,
       columns: schema.columns,
       counts: this.counts,
