@@ -32,7 +32,8 @@ export default async function run(args: string[], flags: RunFlags): Promise<numb
       { readOnly: flags.dryRun },
     );
   }
-  if (flags.json) printJson(flags.dryRun ? results : results.map(({ plan: _plan, ...result }) => result));
+  // A dry run's JSON carries each job's plan (null when it could not be planned; `error` says why).
+  if (flags.json) printJson(flags.dryRun ? results.map((result) => ({ ...result, plan: result.plan ?? null })) : results.map(({ plan: _plan, ...result }) => result));
   else process.stdout.write(`${flags.dryRun ? renderPlans(results, jobs) : renderSummary(results)}\n`);
   if (results.some(failedOnConfig)) return ExitCode.usage;
   return results.every((result) => result.status === 'succeeded' || result.status === 'skipped') ? ExitCode.ok : ExitCode.failed;
@@ -62,7 +63,15 @@ async function runPlain(job: LoadedJob, options: JobOptions & { log: Logger }): 
 
 /** TTY: a listr2 task per job whose line shows live progress. */
 async function runWithProgress(jobs: readonly LoadedJob[], options: JobOptions, flags: CommonOptions): Promise<RunResult[]> {
-  const { Listr } = await import('listr2');
+  const { DefaultRenderer, Listr, ListrLogger, ProcessOutput } = await import('listr2');
+  /** listr2's view, drawn on stderr whether or not stdout is a terminal (listr2 itself asks stdout). */
+  class StderrRenderer extends DefaultRenderer {
+    static override nonTTY = true;
+  }
+  // The view is drawn on stderr (whose terminal chose it), so stdout keeps only the summary;
+  // whatever is written to stdout meanwhile is held and printed after the view.
+  fallBackToWidth(process.stderr, process.stdout);
+  const logger = new ListrLogger({ useIcons: true, processOutput: new ProcessOutput(process.stderr, process.stdout) });
   const results: RunResult[] = [];
   const warnings: string[] = [];
   const tasks = new Listr(
@@ -86,11 +95,22 @@ async function runWithProgress(jobs: readonly LoadedJob[], options: JobOptions, 
         if (result.status === 'failed' || result.status === 'partial') throw new Error(result.error ?? result.status);
       },
     })),
-    { concurrent: false, exitOnError: false, rendererOptions: { collapseErrors: false } },
+    { concurrent: false, exitOnError: false, renderer: StderrRenderer, rendererOptions: { collapseErrors: false, logger } },
   );
   await tasks.run().catch(() => undefined);
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   return results;
+}
+
+/**
+ * A terminal that reports no width (0 columns: a pseudo-terminal nobody sized, some CI
+ * runners) would make the view wrap every character onto its own line: such streams get
+ * $COLUMNS, else 80. The renderer reads stdout's width whichever stream it draws on.
+ */
+function fallBackToWidth(view: NodeJS.WriteStream, ...others: NodeJS.WriteStream[]): void {
+  const fromEnv = Number(process.env.COLUMNS);
+  const width = view.columns > 0 ? view.columns : Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 80;
+  for (const stream of [view, ...others]) if (!(stream.columns > 0)) stream.columns = width;
 }
 
 function renderSummary(results: readonly RunResult[]): string {
