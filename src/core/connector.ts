@@ -198,6 +198,15 @@ export interface ReadContext {
   readonly signal: AbortSignal;
 }
 
+/** A table of a database source, as `inspect-schema --connection` lists it. */
+export interface TableListing {
+  /** Qualified as `source.table` takes it (`public.orders`, `shop.orders`). */
+  readonly name: string;
+  readonly kind: 'table' | 'view' | 'materialized view' | 'partitioned table' | 'foreign table';
+  /** The catalog's estimate (statistics, not a count); undefined when it has none (views). */
+  readonly estimatedRows?: number;
+}
+
 /** Reads data: discover columns, plan units, stream each unit as batches. */
 export interface SourceConnector {
   /**
@@ -215,6 +224,8 @@ export interface SourceConnector {
    * otherwise why it streams.
    */
   nativeFile?(unit: WorkUnit, context: ReadContext, formats: readonly NativeFormat['kind'][]): Promise<NativeFile | NotNative>;
+  /** Optional: the tables a job could name in `source.table` (databases). */
+  listTables?(): Promise<TableListing[]>;
   close(): Promise<void>;
 }
 
