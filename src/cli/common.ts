@@ -70,7 +70,7 @@ export async function discoverConfig(options: CommonOptions, cwd = process.cwd()
     process.stderr.write(`using ${shortPath(file)} (found below ${cwd}; its ledger holds the runs): --config picks another\n`);
     return config!;
   }
-  const looked = `no etl.config.yaml in ${cwd} or any folder above it, and no ledger at ${path.join('.', DEFAULT_LEDGER)}`;
+  const looked = `no etl.config.yaml in ${cwd} or any folder above it, and no ledger at ./${DEFAULT_LEDGER.split(path.sep).join('/')}`;
   if (withLedger.length > 1) {
     throw ConfigError.of(
       `${looked}; below it, several configs have a ledger: ${withLedger.map(({ file }) => shortPath(file)).join(', ')}`,
