@@ -8,7 +8,7 @@ import { Document, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, t
 import type { z } from 'zod';
 import { ConfigError, UnsetVariableError, type ConfigIssue } from './errors.js';
 import { loadPlugin, pluginType, pluginTypeNames, PluginProblem } from './plugins.js';
-import { BUILTIN_CONNECTION_TYPES, configOutlineSchema, configSchema, connectionSchema, jobSchema, UNAVAILABLE_KEYS, type ConnectionConfig, type EtlConfig, type JobSpec } from './spec.js';
+import { BUILTIN_CONNECTION_TYPES, configOutlineSchema, configSchema, connectionSchema, deploySchema, type DeployConfig, jobSchema, UNAVAILABLE_KEYS, type ConnectionConfig, type EtlConfig, type JobSpec } from './spec.js';
 
 /** The config in force for a set of jobs. */
 export interface LoadedConfig {
@@ -293,7 +293,8 @@ export async function loadConfig(options: { configFile?: string; jobDir?: string
   const { yaml, issues: syntax } = await readYaml(file, 'config');
   if (syntax.length) throw new ConfigError(syntax);
   // Variables of connections are needed only when the connection opens; every other one now.
-  const lazy = (at: readonly PropertyKey[]) => at[0] === 'connections' && at.length >= 3;
+  // A variable of a connection is needed only when it opens, of `deploy` only by the commands that deploy.
+  const lazy = (at: readonly PropertyKey[]) => (at[0] === 'connections' && at.length >= 3) || (at[0] === 'deploy' && at.length >= 2);
   const { issues: unset, deferred } = yaml.interpolate(env, lazy);
   const problems = [...unset, ...yaml.unavailableIssues()];
   const raw = yaml.toJS() as Record<string, unknown>;
@@ -315,7 +316,14 @@ export async function loadConfig(options: { configFile?: string; jobDir?: string
     if (checked.value) connections[name] = checked.value as ConnectionConfig;
     else if (!real.length) connections[name] = block as ConnectionConfig;
   }
-  const value: EtlConfig | undefined = outline ? { ...outline, connections } : undefined;
+  let deploy: DeployConfig | undefined;
+  if (outline?.deploy !== undefined) {
+    const checked = yaml.validate(deploySchema, outline.deploy, ['deploy']);
+    const real = checked.issues.filter((issue) => !aboutDeferred(issue, deferred));
+    problems.push(...real);
+    deploy = checked.value ?? (real.length ? undefined : (outline.deploy as DeployConfig));
+  }
+  const value: EtlConfig | undefined = outline ? { ...outline, connections, deploy } : undefined;
   if (value) {
     const destination = value.defaults.destination;
     if (destination && !value.connections[destination]) {
@@ -328,9 +336,9 @@ export async function loadConfig(options: { configFile?: string; jobDir?: string
   if (kept.length || !value) throw new ConfigError(kept);
   const pending = new Map<string, PendingVariable[]>();
   for (const { path: at, raw: text, unset: names, issue } of deferred) {
-    const connection = String(at[1]);
-    if (!value.connections[connection]) continue;
-    for (const variable of names) pending.set(connection, [...(pending.get(connection) ?? []), { variable, key: at.slice(2), raw: text, issue: { ...issue, message: `environment variable ${variable} is not set` } }]);
+    const [section, key] = at[0] === 'deploy' ? [DEPLOY, at.slice(1)] : [String(at[1]), at.slice(2)];
+    if (section !== DEPLOY && !value.connections[section]) continue;
+    for (const variable of names) pending.set(section, [...(pending.get(section) ?? []), { variable, key, raw: text, issue: { ...issue, message: `environment variable ${variable} is not set` } }]);
   }
   return withDefaults(value, file, baseDir, pending, env);
 }
@@ -368,6 +376,9 @@ function withDefaults(config: EtlConfig, file: string | undefined, baseDir: stri
   return { config, file, baseDir, connections, defaultDestination, ledger, pending, env };
 }
 
+/** The key of `deploy:`'s variables in {@link LoadedConfig.pending} (connection names cannot hold a space). */
+const DEPLOY = 'deploy block';
+
 /**
  * A connection ready to open: its `${VAR}`s that were unset when the config loaded are read
  * again now, and the block is validated with them. Throws {@link UnsetVariableError} naming the
@@ -375,30 +386,39 @@ function withDefaults(config: EtlConfig, file: string | undefined, baseDir: stri
  */
 export function resolveConnection(config: LoadedConfig, name: string): ConnectionConfig {
   const connection = config.connections[name];
-  const pending = config.pending?.get(name);
-  if (!connection || !pending?.length) return connection;
+  if (!connection || !config.pending?.get(name)?.length) return connection;
+  const plugin = pluginType(connection.type);
+  const block = resolveSection(config, name, connection, plugin?.schema ?? connectionSchema, ['connections', name], `connection ${name}`);
+  return resolvePaths(block as ConnectionConfig, config.baseDir);
+}
+
+/** The `deploy:` block with its variables read now (the commands that schedule and deploy); undefined when there is none. */
+export function resolveDeploy(config: LoadedConfig): DeployConfig | undefined {
+  const deploy = config.config.deploy;
+  if (!deploy || !config.pending?.get(DEPLOY)?.length) return deploy;
+  return resolveSection(config, DEPLOY, deploy, deploySchema, ['deploy'], 'deploy') as DeployConfig;
+}
+
+/** A block whose deferred variables are interpolated now and which is then validated. */
+function resolveSection(config: LoadedConfig, section: string, block: object, schema: z.ZodType, at: readonly PropertyKey[], needs: string): unknown {
+  const pending = config.pending?.get(section) ?? [];
   const env = config.env ?? process.env;
   const missing = pending.filter(({ variable }) => env[variable] === undefined);
   if (missing.length) {
-    throw new UnsetVariableError(
-      missing.map(({ variable, issue }) => ({ ...issue, message: `environment variable ${variable} is not set; connection ${name} needs it` })),
-    );
+    throw new UnsetVariableError(missing.map(({ variable, issue }) => ({ ...issue, message: `environment variable ${variable} is not set; ${needs} needs it` })));
   }
-  const block = structuredClone(connection) as unknown as Record<string, unknown>;
-  for (const { key, raw } of pending) setIn(block, key, interpolateText(raw, env).value);
-  const plugin = pluginType(String(block.type));
-  const result = (plugin?.schema ?? connectionSchema).safeParse(block);
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => {
-        const where = (pending.find(({ key }) => formatPath(key) === formatPath(issue.path)) ?? pending[0]).issue;
-        // The value is not shown: it came from a variable and may be a secret.
-        const message = issue.code === 'invalid_type' ? `expected ${issue.expected}, got text from an environment variable` : issue.message;
-        return { file: where.file, line: where.line, path: formatPath(['connections', name, ...issue.path]), message: `${message} (once its environment variables are read)` };
-      }),
-    );
-  }
-  return resolvePaths(result.data as ConnectionConfig, config.baseDir);
+  const filled = structuredClone(block) as Record<string, unknown>;
+  for (const { key, raw } of pending) setIn(filled, key, interpolateText(raw, env).value);
+  const result = schema.safeParse(filled);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => {
+      const where = (pending.find(({ key }) => formatPath(key) === formatPath(issue.path)) ?? pending[0]).issue;
+      // The value is not shown: it came from a variable and may be a secret.
+      const message = issue.code === 'invalid_type' ? `expected ${issue.expected}, got text from an environment variable` : issue.message;
+      return { file: where.file, line: where.line, path: formatPath([...at, ...issue.path]), message: `${message} (once its environment variables are read)` };
+    }),
+  );
 }
 
 function setIn(target: Record<string, unknown>, key: readonly PropertyKey[], value: unknown): void {
@@ -412,12 +432,8 @@ export function pendingWarnings(config: LoadedConfig, jobs: readonly LoadedJob[]
   const env = config.env ?? process.env;
   return [...(config.pending ?? [])].flatMap(([name, variables]) => {
     const users = jobs.filter((job) => job.config === config && (job.spec.source.connection === name || job.destinationName === name)).map((job) => job.spec.name);
-    return variables
-      .filter(({ variable }) => env[variable] === undefined)
-      .map(({ variable, issue }) => ({
-        ...issue,
-        message: `environment variable ${variable} is not set: connection ${name} needs it when it opens${users.length ? ` (jobs ${users.join(', ')})` : ''}`,
-      }));
+    const needs = name === DEPLOY ? 'deploy: needs it for serve, schedule and deploy commands' : `connection ${name} needs it when it opens${users.length ? ` (jobs ${users.join(', ')})` : ''}`;
+    return variables.filter(({ variable }) => env[variable] === undefined).map(({ variable, issue }) => ({ ...issue, message: `environment variable ${variable} is not set: ${needs}` }));
   });
 }
 

@@ -140,7 +140,7 @@ const serviceAccount = z.string().regex(/^[^@\s]+@[^@\s]+\.[a-z]+$/, 'expected a
 const httpsUrl = z.string().regex(/^https?:\/\/[^/\s]+/, 'expected a URL such as https://b2betl-abc123-ew.a.run.app');
 
 /** The `deploy:` block: where the Cloud Run deployment lives and who may call it. */
-const deploySchema = z
+export const deploySchema = z
   .object({
     project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.-]+:[a-z][a-z0-9-]+$/, 'expected a Google Cloud project id, e.g. my-proj-123').optional(),
     region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'expected a region such as europe-central2 or us-central1').optional(),
@@ -256,7 +256,7 @@ const connectionName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'use letters, digits
  * The config with each connection block left unchecked: blocks are checked one by one against
  * their type's shape (built in or from a plugin), so one block's problems never hide another's.
  */
-export const configOutlineSchema = z.object({ connections: z.record(connectionName, z.unknown()).default({}), ...configFields }).strict();
+export const configOutlineSchema = z.object({ connections: z.record(connectionName, z.unknown()).default({}), ...configFields, deploy: z.unknown().optional() }).strict();
 
 export const configSchema = z
   .object({

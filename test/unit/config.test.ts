@@ -3,7 +3,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { expandJobFiles, loadConfig, loadJobs, pendingWarnings, resolveConnection } from '../../src/core/config.js';
+import { expandJobFiles, loadConfig, loadJobs, pendingWarnings, resolveConnection, resolveDeploy } from '../../src/core/config.js';
 import { ConfigError, formatIssue, UnsetVariableError } from '../../src/core/errors.js';
 
 let dir: string;
@@ -175,4 +175,17 @@ test('validate reports schema and reference problems in one pass', async () => {
   assert.ok(found.includes('3 load.strategy: invalid value "upsert"'), found.join('\n'));
   assert.ok(found.some((f) => f.startsWith('2 source.connection: connection "nowhere" is not defined')), found.join('\n'));
   assert.ok(found.some((f) => f.startsWith('4 destination.connection: connection "elsewhere" is not defined')), found.join('\n'));
+});
+
+test('deploy: variables are read by the commands that deploy, not by every command', async () => {
+  await write('deployvar/etl.config.yaml', 'connections:\n  files: { type: local, path: ./data }\ndeploy:\n  project: my-proj-123\n  region: europe-central2\n  service_url: "${B2B_SERVICE_URL}"\n');
+  const file = await write('deployvar/jobs/d.yaml', 'name: d\nsource: { connection: files, pattern: "*.csv" }\n');
+  const [job] = await loadJobs([file], { cwd: dir, env: {} });
+  assert.match(pendingWarnings(job.config, [job])[0].message, /B2B_SERVICE_URL is not set: deploy: needs it/);
+  assert.throws(() => resolveDeploy(job.config), /:6: deploy\.service_url: environment variable B2B_SERVICE_URL is not set; deploy needs it/);
+  job.config.env!.B2B_SERVICE_URL = 'not a url';
+  assert.throws(() => resolveDeploy(job.config), /deploy\.service_url: expected a URL/);
+  job.config.env!.B2B_SERVICE_URL = 'https://b2betl-abc-lm.a.run.app';
+  assert.equal(resolveDeploy(job.config)?.service_url, 'https://b2betl-abc-lm.a.run.app');
+  assert.equal(resolveDeploy(job.config)?.project, 'my-proj-123');
 });
