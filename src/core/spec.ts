@@ -17,7 +17,7 @@ const sslSchema = z
   .strict();
 
 const dbFields = {
-  url: z.string().optional(),
+  url: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/\S+$/i, 'expected a URL such as postgres://user:password@host:5432/database (mysql://… for MySQL)').optional(),
   host: z.string().optional(),
   port: z.number().int().min(1).max(65535).optional(),
   user: z.string().optional(),
@@ -138,6 +138,8 @@ export type ScheduleSpec = z.infer<typeof scheduleSchema>;
 
 const serviceAccount = z.string().regex(/^[^@\s]+@[^@\s]+\.[a-z]+$/, 'expected a service account email, e.g. etl-scheduler@my-proj.iam.gserviceaccount.com');
 const httpsUrl = z.string().regex(/^https?:\/\/[^/\s]+/, 'expected a URL such as https://b2betl-abc123-ew.a.run.app');
+/** An API endpoint other than Google's or Amazon's own (an emulator, MinIO, R2). */
+const httpUrl = z.string().regex(/^https?:\/\/[^/\s]+/, 'expected a URL such as http://127.0.0.1:9000');
 
 /** The `deploy:` block: where the Cloud Run deployment lives and who may call it. */
 export const deploySchema = z
@@ -152,7 +154,7 @@ export const deploySchema = z
     runtime_service_account: serviceAccount.optional(),
     invokers: listOf(serviceAccount, 1).optional(),
     target: z.enum(SCHEDULE_TARGETS).optional(),
-    image: z.string().min(1).optional(),
+    image: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, 'expected an image reference such as europe-central2-docker.pkg.dev/my-proj/b2betl/b2betl:latest').optional(),
     endpoint: httpsUrl.optional(),
   })
   .strict();
@@ -168,11 +170,11 @@ export const connectionSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('bigquery'),
       project: z.string(),
-      dataset: z.string(),
-      location: z.string().optional(),
+      dataset: z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, 'a BigQuery dataset name: letters, digits and _'),
+      location: z.string().regex(/^(US|EU|[a-z]+-[a-z]+\d+)$/i, 'a BigQuery location such as US, EU or europe-central2').optional(),
       credentials: z.string().optional(),
       staging: z.string().regex(/^gs:\/\/[^/]+/, 'expected gs://bucket/prefix').optional(),
-      endpoint: z.string().optional(),
+      endpoint: httpUrl.optional(),
     })
     .strict(),
   z
@@ -181,7 +183,7 @@ export const connectionSchema = z.discriminatedUnion('type', [
       project: z.string(),
       database: z.string().optional(),
       credentials: z.string().optional(),
-      emulator_host: z.string().optional(),
+      emulator_host: z.string().regex(/^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080').optional(),
     })
     .strict(),
   z.object({ type: z.literal('local'), path: z.string() }).strict(),
@@ -190,7 +192,7 @@ export const connectionSchema = z.discriminatedUnion('type', [
       type: z.literal('gcs'),
       bucket: z.string(),
       credentials: z.string().optional(),
-      endpoint: z.string().optional(),
+      endpoint: httpUrl.optional(),
       project: z.string().optional(),
       ...storeFields,
     })
@@ -199,12 +201,12 @@ export const connectionSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('s3'),
       bucket: z.string(),
-      region: z.string().optional(),
+      region: z.string().regex(/^([a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+|auto|us-east-1)$/, 'an S3 region such as eu-central-1 (auto for stores that ignore it)').optional(),
       access_key_id: z.string().optional(),
       secret_access_key: z.string().optional(),
       session_token: z.string().optional(),
       profile: z.string().optional(),
-      endpoint: z.string().optional(),
+      endpoint: httpUrl.optional(),
       force_path_style: z.boolean().optional(),
       ...storeFields,
     })
@@ -216,8 +218,8 @@ export const connectionSchema = z.discriminatedUnion('type', [
       connection_string: z.string().optional(),
       account: z.string().optional(),
       account_key: z.string().optional(),
-      sas_url: z.string().optional(),
-      endpoint: z.string().optional(),
+      sas_url: z.string().regex(/^https?:\/\/[^/\s]+\/[^?\s]+\?\S+$/, 'expected the container URL with its SAS token: https://<account>.blob.core.windows.net/<container>?sv=…').optional(),
+      endpoint: httpUrl.optional(),
       ...storeFields,
     })
     .strict(),
@@ -225,7 +227,7 @@ export const connectionSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('duckdb'),
       path: z.string(),
-      schema: z.string().optional(),
+      schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a schema name: letters, digits and _, not starting with a digit').optional(),
       memory_limit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'expected a size such as 64MB or 2GB').optional(),
       threads: z.number().int().min(1).max(256).optional(),
     })

@@ -76,7 +76,6 @@ const SEMANTIC: Record<string, unknown[]> = {
   'deploy.runtime_service_account': ['runtime@'],
   'deploy.invokers': [[], ['not-an-email']],
   'deploy.target': ['function'],
-  'deploy.image': [''],
   'deploy.endpoint': ['localhost:8080'],
   'ledger': ['s3://bucket/ledger.sqlite', 'gs://'],
   'plugins': [['a-package-that-does-not-exist'], ['./no/such/plugin.js']],
@@ -105,6 +104,19 @@ const SEMANTIC: Record<string, unknown[]> = {
   'connections.bigquery.staging': ['s3://bucket/x'],
   'connections.duckdb.memory_limit': ['lots', '2 PB'],
   'connections.duckdb.threads': [0, 1000],
+  'connections.duckdb.schema': ['my schema'],
+  'connections.postgres.url': ['localhost:5432/db'],
+  'connections.mysql.url': ['root@localhost'],
+  'connections.bigquery.dataset': ['raw-data'],
+  'connections.bigquery.location': ['Mars'],
+  'connections.bigquery.endpoint': ['localhost:9050'],
+  'connections.firestore.emulator_host': ['localhost', 'http://localhost:8080'],
+  'connections.gcs.endpoint': ['storage'],
+  'connections.s3.region': ['Frankfurt'],
+  'connections.s3.endpoint': ['minio:9000'],
+  'connections.azure.sas_url': ['sv=2024&sig=x', 'https://acct.blob.core.windows.net/box'],
+  'connections.azure.endpoint': ['azurite'],
+  'deploy.image': ['', 'Not An Image', 'gcr.io/p/b2betl:'],
 };
 
 /** A valid base for each connection type, to which one bad key is added. */
