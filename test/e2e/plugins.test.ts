@@ -96,6 +96,14 @@ describe('plugin entries and plugin connections that are wrong', () => {
       'plugins/no-register.js': 'export const name = "nothing here";\n',
       'plugins/throws.js': 'export function register() { throw new Error("boom"); }\n',
       'plugins/builtin.js': 'export function register(b2betl) { b2betl.connectionType("postgres", { keys: {}, source: { keys: [], open: async () => ({}) } }); }\n',
+      'plugins/checked.js':
+        'export function register(b2betl) {\n' +
+        '  b2betl.connectionType("kv", {\n' +
+        '    keys: { url: { type: "string", required: true }, shards: { type: "integer" }, tags: { type: "strings" } },\n' +
+        '    check: (config) => (config.url.startsWith("http") ? [] : [{ key: "url", message: "url must be http(s)", fix: "write http://host:port" }]),\n' +
+        '    source: { keys: ["collection"], open: async () => { throw new Error("not opened in this test"); } },\n' +
+        '  });\n' +
+        '}\n',
       'data/a.csv': 'id\n1\n',
       'jobs/a.yaml': 'name: a\nsource: { connection: files, pattern: "*.csv" }\n',
     });
@@ -140,6 +148,15 @@ describe('plugin entries and plugin connections that are wrong', () => {
     assert.ok(problems.includes('4 connections.shop.file: unknown key "file"'), problems.join('\n'));
     assert.ok(problems.includes('4 connections.shop.path: missing required key "path"'), problems.join('\n'));
     assert.ok(problems.includes('5 connections.other.path: expected string, got 12'), problems.join('\n'));
+  });
+
+  test("a plugin's own check and its key types apply, each at its line", async () => {
+    const result = await withConfig(
+      'plugins: [./plugins/checked.js]\nconnections:\n  files: { type: local, path: ./data }\n  one: { type: kv, url: ftp://x, tags: solo }\n  two: { type: kv, url: http://x, shards: 1.5, tags: [a, b] }\n',
+    );
+    assert.equal(result.code, 2);
+    const problems = (JSON.parse(result.stdout) as { problems: { path: string; line: number; message: string }[] }).problems.map((p) => `${p.line} ${p.path}: ${p.message}`);
+    assert.deepEqual(problems.sort(), ['4 connections.one.url: url must be http(s) (write http://host:port)', '5 connections.two.shards: expected int, got 1.5']);
   });
 
   test('a job using a source key the plugin does not read is refused', async () => {
