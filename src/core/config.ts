@@ -24,15 +24,16 @@ export interface LoadedConfig {
   /** Ledger location: an absolute file path or a gs:// URI. */
   readonly ledger: string;
   /**
-   * Environment variables that connections name but were unset when the config loaded, by
-   * connection: each is required only when its connection opens ({@link resolveConnection}).
+   * Environment variables that were unset when the config loaded, by connection name (and for
+   * the `deploy:` block): each is required only when its connection opens
+   * ({@link resolveConnection}) or a command deploys ({@link resolveDeploy}).
    */
   readonly pending?: ReadonlyMap<string, readonly PendingVariable[]>;
   /** The environment `${VAR}`s are read from. */
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** A `${VAR}` of a connection that was unset when the config loaded. */
+/** A `${VAR}` of a connection (or of `deploy:`) that was unset when the config loaded. */
 export interface PendingVariable {
   readonly variable: string;
   /** The key inside the connection block (`password`, `ssl.ca`). */
@@ -76,6 +77,14 @@ function interpolateText(text: string, env: NodeJS.ProcessEnv): { value: string;
     return found ?? whole;
   });
   return { value, unset };
+}
+
+/** A scalar left as written because a variable it names was unset. */
+interface Deferred {
+  readonly path: PropertyKey[];
+  readonly raw: string;
+  readonly unset: string[];
+  readonly issue: ConfigIssue;
 }
 
 /** A parsed YAML file that can map a path back to its line. */
@@ -140,9 +149,9 @@ class YamlFile {
    * issue, except where `lazy(path)` says the value is needed only later: that scalar stays as
    * written and is returned, to be interpolated again when it is needed.
    */
-  interpolate(env: NodeJS.ProcessEnv, lazy: (yamlPath: readonly PropertyKey[]) => boolean): { issues: ConfigIssue[]; deferred: { path: PropertyKey[]; raw: string; unset: string[]; issue: ConfigIssue }[] } {
+  interpolate(env: NodeJS.ProcessEnv, lazy: (yamlPath: readonly PropertyKey[]) => boolean): { issues: ConfigIssue[]; deferred: Deferred[] } {
     const issues: ConfigIssue[] = [];
-    const deferred: { path: PropertyKey[]; raw: string; unset: string[]; issue: ConfigIssue }[] = [];
+    const deferred: Deferred[] = [];
     visit(this.doc, {
       Scalar: (_key, node, ancestry) => {
         if (typeof node.value !== 'string' || !node.value.includes('${')) return;
