@@ -1,6 +1,10 @@
 // A b2betl source plugin: the tables and queries of a SQLite file, as a full snapshot or
 // incrementally by a cursor column. It is the worked example of docs/plugins.md.
 //
+// Incremental jobs read `cursor > last AND cursor <= H`, H read when the run is planned: use a
+// cursor that only grows (an INTEGER PRIMARY KEY, an insertion time), since a row written later
+// with a cursor at or below H is not read again.
+//
 //   etl.config.yaml                          jobs/shop_orders.yaml
 //   plugins: [./plugins/sqlite-source]       name: shop_orders
 //   connections:                             source: { connection: shop, table: orders }
