@@ -18,7 +18,11 @@ export default async function stateShow(jobArg: string, flags: CommonOptions): P
         return ExitCode.ok;
       }
       if (!dump.runs.length && !files.length && cursor === undefined && !columns.length) {
-        process.stdout.write(`no state recorded for job ${name} in ${shortPath(config.ledger)}${config.file ? ` (the ledger of ${shortPath(config.file)})` : ''}\n`);
+        const known = [...new Set(ledger.runs({ limit: 1000 }).map((run) => run.job))].sort();
+        process.stdout.write(
+          `no state recorded for job ${name} in ${shortPath(config.ledger)}${config.file ? ` (the ledger of ${shortPath(config.file)})` : ''}\n` +
+            (known.length ? `jobs it has runs of: ${known.join(', ')}\n` : ''),
+        );
         return ExitCode.ok;
       }
       const out = [`job: ${name}`, `ledger: ${config.ledger}`, `cursor: ${cursor === undefined ? '(none)' : JSON.stringify(cursor, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`];

@@ -157,6 +157,9 @@ describe('history and state without a config where they run', () => {
     const state = await runCli(['state', 'show', 'a'], project.dir);
     assert.equal(state.code, 0, state.stderr);
     assert.match(state.stdout, /^job: a$/m);
+    const typo = await runCli(['state', 'show', 'aa'], project.dir);
+    assert.equal(typo.code, 0, typo.stderr);
+    assert.match(typo.stdout, /^no state recorded for job aa in one\/\.b2betl\/ledger\.sqlite \(the ledger of one\/etl\.config\.yaml\)\njobs it has runs of: a$/m);
   });
 
   test('several with a ledger: they are named, and --config picks one', async () => {
