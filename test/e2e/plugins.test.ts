@@ -77,6 +77,16 @@ describe('the example SQLite source plugin', () => {
     assert.equal((await queryDuckDB(warehouse(), 'SELECT count(*)::INTEGER AS n FROM main.big_spenders'))[0].n, 3);
   });
 
+  test('inspect-schema --connection lists the tables the plugin source offers', async () => {
+    db.exec('CREATE VIEW paid AS SELECT * FROM orders WHERE paid');
+    const result = await runCli(['inspect-schema', '--connection', 'shop', '--json'], project.dir);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual((JSON.parse(result.stdout) as { tables: unknown[] }).tables, [
+      { name: 'orders', kind: 'table', estimated_rows: 3 },
+      { name: 'paid', kind: 'view', estimated_rows: null },
+    ]);
+  });
+
   test('inspect-schema shows the source types the plugin declared', async () => {
     const result = await runCli(['inspect-schema', 'jobs/orders.yaml', '--json'], project.dir);
     assert.equal(result.code, 0, result.stderr);

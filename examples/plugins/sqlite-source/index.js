@@ -114,6 +114,16 @@ class SqliteSource {
     if (rows.length) yield { columns, rows };
   }
 
+  /** For `inspect-schema --connection` without `--table`: SQLite keeps no row statistics, so tables are counted. */
+  async listTables() {
+    const entries = this.db.prepare("SELECT name, type FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").all();
+    return entries.map(({ name, type }) => ({
+      name,
+      kind: type,
+      ...(type === 'table' ? { estimatedRows: Number(this.db.prepare(`SELECT count(*) FROM ${quoteName(name)}`).pluck().get()) } : {}),
+    }));
+  }
+
   async close() {
     this.db.close();
   }
