@@ -5,7 +5,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { LoadedJob } from './config.js';
+import { resolveConnection, type LoadedJob } from './config.js';
 import type {
   DestinationConnector,
   DirectLoad,
@@ -17,7 +17,7 @@ import type {
   Stage,
   WorkUnit,
 } from './connector.js';
-import { BadRecordError, ConfigError, EtlError, LocalFileError, LockedError, SchemaError, messageOf } from './errors.js';
+import { BadRecordError, ConfigError, EtlError, LocalFileError, LockedError, SchemaError, UnsetVariableError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
 import { redact } from './redact.js';
@@ -172,7 +172,17 @@ class Stopwatch {
   }
 }
 
-/** Runs one job to completion and returns its result; never throws for a run failure. */
+const configFailures = new WeakSet<RunResult>();
+
+/** Whether a run failed on its configuration (a connection's variable unset): `run` exits 2 for it. */
+export function failedOnConfig(result: RunResult): boolean {
+  return configFailures.has(result);
+}
+
+/**
+ * Runs one job to completion and returns its result; never throws for a run failure. A
+ * connection whose `${VAR}` is unset fails this job only, so other jobs still run.
+ */
 export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const runId = options.runId ?? newRunId();
@@ -185,10 +195,16 @@ export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunRe
     error,
     plan,
   });
+  const configFailure = (error: UnsetVariableError, counts: RunCounts): RunResult => {
+    const failed = result('failed', counts, messageOf(error));
+    configFailures.add(failed);
+    return failed;
+  };
   if (options.dryRun) {
     try {
       return result('skipped', zeroCounts(), null, await planOnly(job, options, runId));
     } catch (error) {
+      if (error instanceof UnsetVariableError) return configFailure(error, zeroCounts());
       if (error instanceof ConfigError) throw error;
       return result('failed', zeroCounts(), messageOf(error));
     }
@@ -198,6 +214,7 @@ export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunRe
     const { status, counts, error, note } = await run.execute();
     return { ...result(status, counts, error ?? null), ...(note ? { note } : {}) };
   } catch (error) {
+    if (error instanceof UnsetVariableError) return configFailure(error, run.counts);
     if (error instanceof ConfigError || (error instanceof LockedError && options.ifLocked === 'throw')) throw error;
     return result('failed', run.counts, messageOf(error));
   }
@@ -218,7 +235,7 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
   const destination = await openDestination(job, log, { readOnly: true });
   try {
     const state = sourceState(job, options, opened);
-    const plan = await opened.source.plan({ job: job.spec, state, fullRefresh: planFullRefresh(job, options), window: windowOf(options), log });
+    const plan = await opened.source.plan({ ...planContext(job, options, state), log });
     const direct = await planDirect(job, destination, opened, plan, runId, options);
     const paths = direct ? undefined : await unitPaths(job, destination, opened.source, plan, log);
     return describePlan(job, destination, plan, direct, paths);
@@ -278,9 +295,19 @@ function windowOf(options: RunOptions) {
   return options.since || options.until ? { since: options.since, until: options.until } : undefined;
 }
 
-/** Catalog reloads everything every time; so does --full-refresh. */
-function planFullRefresh(job: LoadedJob, options: RunOptions): boolean {
-  return Boolean(options.fullRefresh) || job.spec.load.strategy === 'catalog';
+/**
+ * What a source plans from. Catalog reads everything (so does --full-refresh), unless, without
+ * --full-refresh, the source can tell nothing changed since the last snapshot.
+ */
+function planContext(job: LoadedJob, options: RunOptions, state: ReturnType<typeof sourceState>) {
+  const catalog = job.spec.load.strategy === 'catalog';
+  return {
+    job: job.spec,
+    state,
+    fullRefresh: Boolean(options.fullRefresh) || catalog,
+    skipUnchangedSnapshot: catalog && !options.fullRefresh,
+    window: windowOf(options),
+  };
 }
 
 function sourceState(job: LoadedJob, options: RunOptions, opened: OpenedSource) {
@@ -303,7 +330,7 @@ async function planDirect(
     table: job.table,
     strategy: job.spec.load.strategy,
     primaryKey: job.spec.load.primary_key ?? [],
-    source: { name: job.spec.source.connection, config: job.sourceConnection },
+    source: { name: job.spec.source.connection, config: resolveConnection(job.config, job.spec.source.connection) },
     plan,
     store: opened.store,
     format: job.spec.source.format,
@@ -470,9 +497,11 @@ class Run {
   private async load(opened: OpenedSource, destination: DestinationConnector): Promise<{ status: RunStatus; counts: RunCounts; error?: string; note?: string }> {
     const { spec } = this.job;
     const state = sourceState(this.job, this.options, opened);
-    const plan = await this.watch.time('plan', () =>
-      opened.source.plan({ job: spec, state, fullRefresh: planFullRefresh(this.job, this.options), window: windowOf(this.options), log: this.log }),
-    );
+    let plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), log: this.log }));
+    if (plan.units.length === 0 && spec.load.strategy === 'catalog' && !(await destination.describe(this.job.table))) {
+      // The last snapshot's table is gone: unchanged files still have to be loaded.
+      plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), skipUnchangedSnapshot: false, log: this.log }));
+    }
     this.options.observer?.planned?.(plan);
     this.counts.files_skipped = plan.skipped.length;
     faultPoint('after-plan');
@@ -501,6 +530,7 @@ class Run {
     const pending = (rows: number, columns: readonly Column[]): PendingCommit => ({
       connection: opened.connection,
       files,
+      snapshot: this.job.spec.load.strategy === 'catalog',
       cursor,
       columns,
       counts: { ...this.counts, rows_extracted: rows, rows_loaded: rows, files_processed: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) },
@@ -812,6 +842,7 @@ class Run {
     const pending: PendingCommit = {
       connection: opened.connection,
       files,
+      snapshot: this.job.spec.load.strategy === 'catalog',
       cursor,
       columns: schema.columns,
       counts: committedCounts,

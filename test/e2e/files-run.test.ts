@@ -138,6 +138,30 @@ describe('catalog and full refresh', () => {
   test('catalog replaces the table atomically on every run', async () => {
     await runJson(project, 'jobs/snapshot.yaml');
     assert.deepEqual(await ids(project, 'snapshot'), [1, 2]);
+    // The same files, unchanged since the last snapshot: nothing to load, unless --full-refresh.
+    const same = await runJson(project, 'jobs/snapshot.yaml');
+    assert.equal(same.results[0].status, 'skipped');
+    assert.match(String(same.results[0].note), /unchanged since the last snapshot/);
+    const forced = await runJson(project, 'jobs/snapshot.yaml', '--full-refresh');
+    assert.equal(forced.results[0].status, 'succeeded');
+    assert.equal(forced.results[0].rows_loaded, 2);
+    assert.deepEqual(await ids(project, 'snapshot'), [1, 2]);
+    // A file added to the snapshot loads them all again; so does one removed.
+    await project.write('inbox/snap/b.jsonl', '{"id": 5}\n');
+    assert.equal((await runJson(project, 'jobs/snapshot.yaml')).results[0].rows_loaded, 3);
+    await rm(path.join(project.dir, 'inbox/snap/b.jsonl'));
+    assert.equal((await runJson(project, 'jobs/snapshot.yaml')).results[0].rows_loaded, 2);
+    assert.deepEqual(await ids(project, 'snapshot'), [1, 2]);
+    assert.equal((await runJson(project, 'jobs/snapshot.yaml')).results[0].status, 'skipped');
+    // The snapshot's table dropped: unchanged files are loaded again.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const instance = await DuckDBInstance.create(path.join(project.dir, 'warehouse.duckdb'));
+    const connection = await instance.connect();
+    await connection.run('DROP TABLE main.snapshot');
+    connection.closeSync();
+    instance.closeSync();
+    assert.equal((await runJson(project, 'jobs/snapshot.yaml')).results[0].rows_loaded, 2);
+    assert.deepEqual(await ids(project, 'snapshot'), [1, 2]);
     await project.write('inbox/snap/a.jsonl', '{"id": 3, "tags": [], "meta": null}\n');
     const { results } = await runJson(project, 'jobs/snapshot.yaml');
     assert.equal(results[0].status, 'succeeded');
