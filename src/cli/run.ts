@@ -3,7 +3,7 @@ import type { LoadedConfig, LoadedJob } from '../core/config.js';
 import { ConfigError, ExitCode, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { stderrLogger } from '../core/log.js';
-import { abandonRuns, failedOnConfig, runJob, type RunObserver, type RunResult } from '../core/pipeline.js';
+import { abandonRuns, runJob, type RunObserver, type RunResult } from '../core/pipeline.js';
 import { commandLogger, formatDuration, loadJobArgs, printJson, renderTable, shortPath, withLedger, type CommonOptions } from './common.js';
 
 interface RunFlags extends CommonOptions {
@@ -80,7 +80,6 @@ export default async function run(args: string[], flags: RunFlags): Promise<numb
   print(flags, results, jobs);
   if (stop.signal) return SIGNAL_EXIT[stop.signal] ?? ExitCode.failed;
   if (code !== ExitCode.ok) return code;
-  if (results.some(failedOnConfig)) return ExitCode.usage;
   return results.every((result) => result.status === 'succeeded' || result.status === 'skipped') ? ExitCode.ok : ExitCode.failed;
 }
 

@@ -64,8 +64,10 @@ test('every `b2betl <command>` a message names is a command of the CLI', async (
       .split('\n')
       .filter((line) => !/^\s*(\*|\/\/|\/\*\*)/.test(line))
       .join('\n');
-    for (const match of code.matchAll(/`b2betl ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?/g)) {
-      const [, first, second] = match;
+    // A command quoted inside message text: after an escaped backtick in a template literal, or a
+    // backtick inside a '…' or "…" string (not a template literal that merely starts with "b2betl").
+    for (const match of code.matchAll(/(?:\\`|(['"])[^'"\n]*`)b2betl ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?/g)) {
+      const [, , first, second] = match;
       const known = (second && commands.has(`${first} ${second}`)) || commands.has(first);
       if (!known) named.push(`b2betl ${first}${second ? ` ${second}` : ''} (${file})`);
     }
