@@ -85,6 +85,15 @@ export async function discoverConfig(options: CommonOptions, cwd = process.cwd()
   );
 }
 
+/** A job named on the command line by its spec file, or by its name among the job files of the `jobs/` folder. */
+export async function resolveLoadedJob(arg: string, options: CommonOptions): Promise<LoadedJob> {
+  if (/\.ya?ml$/i.test(arg) && existsSync(arg)) return (await loadJobArgs([arg], options))[0];
+  const jobs = await loadJobArgs(await jobArgsOrDefault([], options), options);
+  const job = jobs.find((candidate) => candidate.spec.name === arg);
+  if (!job) throw ConfigError.of(`no job named ${arg} in ${jobs.length ? [...new Set(jobs.map((j) => shortPath(path.dirname(j.file))))].join(', ') : 'the jobs/ folder'}`, 'give the job spec file, e.g. jobs/orders.yaml');
+  return job;
+}
+
 export { withLedger } from '../ledger/open.js';
 
 /** The logger for commands: lines on stderr (quiet with --json unless verbose). */

@@ -32,9 +32,9 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(config)
     .addOption(json)
     .option('--dry-run', 'show what would be read and loaded; write nothing')
-    .option('--full-refresh', 'reload from scratch, ignoring the stored cursor and processed files')
-    .option('--since <value>', 'backfill from this cursor value (the stored cursor does not move backwards)')
-    .option('--until <value>', 'backfill up to this cursor value')
+    .option('--full-refresh', 'reload everything from the start, replacing the destination table in the same commit')
+    .option('--since <value>', 'reload the window from this cursor value (inclusive), replacing its rows in the destination; the stored cursor does not move')
+    .option('--until <value>', 'end of the window to reload (exclusive; default: the high-water mark)')
     .option('-v, --verbose', 'log debug detail')
     .action(lazy(() => import('./run.js'), setCode));
 
@@ -64,6 +64,13 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(config)
     .addOption(json)
     .action(lazy(() => import('./state-show.js'), setCode));
+  state
+    .command('restore')
+    .description("rebuild the cursor, processed files and column mapping from the load markers in the job's destination table")
+    .argument('<job>', 'job name or job spec file')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./state-restore.js'), setCode));
   state
     .command('reset')
     .description('forget the cursor, processed files and column mapping: the next run starts over')

@@ -12,8 +12,10 @@ import type {
   LoadMarker,
   ReadContext,
   RejectedRow,
+  Replacement,
   SourceConnector,
   SourcePlan,
+  SourceState,
   Stage,
   WorkUnit,
 } from './connector.js';
@@ -22,6 +24,9 @@ import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
 import { redact } from './redact.js';
 import { withRetry } from './retry.js';
+import { stateColumns } from './marker-state.js';
+import { describeReplacement, replacementOf } from './reload.js';
+import { rebuildState, rebuiltSourceState, restoreIfLost } from './restore.js';
 import { CellFailure, RunSchema } from './run-schema.js';
 import { faultPoint } from './faults.js';
 import { rowAt, rowsOf, type Column, type RecordBatch, type Value } from './types.js';
@@ -221,11 +226,18 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
   const opened = await openSource(job, log);
   const destination = await openDestination(job, log, { readOnly: true });
   try {
-    const state = sourceState(job, options, opened);
+    const name = job.spec.name;
+    // A lost ledger is rebuilt from the destination's markers before a run: the plan shows that run.
+    const rebuilt = options.ledger.hasState(name) || options.ledger.wasReset(name) ? undefined : await rebuildState(job, destination);
+    const state = rebuilt && !options.fullRefresh ? rebuiltSourceState(rebuilt.state, opened.connection) : sourceState(job, options, opened);
     const plan = await opened.source.plan({ ...planContext(job, options, state), log });
-    const direct = await planDirect(job, destination, opened, plan, runId, options);
+    const replace = replacementOf(job, { fullRefresh: options.fullRefresh, window: windowOf(options) }, plan);
+    const direct = await planDirect(job, destination, opened, plan, runId, options, replace);
     const paths = direct ? undefined : await unitPaths(job, destination, opened.source, plan, log);
-    return describePlan(job, destination, plan, direct, paths);
+    const described = describePlan(job, destination, plan, direct, paths);
+    if (rebuilt) described.notes.unshift(`the ledger has no state for job ${name}: the run first rebuilds it from ${rebuilt.markers} load marker(s) in ${rebuilt.location}`);
+    if (replace) described.notes.push(describeReplacement(destination.locate(job.table), replace));
+    return described;
   } finally {
     await Promise.allSettled([opened.source.close(), destination.close()]);
   }
@@ -286,7 +298,7 @@ function windowOf(options: RunOptions) {
  * What a source plans from. Catalog reads everything (so does --full-refresh), unless, without
  * --full-refresh, the source can tell nothing changed since the last snapshot.
  */
-function planContext(job: LoadedJob, options: RunOptions, state: ReturnType<typeof sourceState>) {
+function planContext(job: LoadedJob, options: RunOptions, state: SourceState) {
   const catalog = job.spec.load.strategy === 'catalog';
   return {
     job: job.spec,
@@ -309,6 +321,7 @@ async function planDirect(
   plan: SourcePlan,
   runId: string,
   options: RunOptions,
+  replace: Replacement | undefined,
 ): Promise<DirectLoad | undefined> {
   if (!destination.planDirect || plan.units.length === 0) return undefined;
   return destination.planDirect({
@@ -322,6 +335,7 @@ async function planDirect(
     store: opened.store,
     format: job.spec.source.format,
     mapping: options.ledger.mapping(job.spec.name),
+    replace,
     log: options.log,
   });
 }
@@ -413,6 +427,7 @@ class Run {
       this.started = true;
       destination = await openDestination(this.job, this.log, { runId: this.runId });
       await this.reconcile(destination);
+      await restoreIfLost(this.job, destination, this.ledger, this.log);
       faultPoint('after-reconcile');
       if (this.interrupted) return this.stopBeforeCommit();
       opened = await openSource(this.job, this.log);
@@ -490,6 +505,7 @@ class Run {
       plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), skipUnchangedSnapshot: false, log: this.log }));
     }
     this.options.observer?.planned?.(plan);
+    const replace = replacementOf(this.job, { fullRefresh: this.options.fullRefresh, window: windowOf(this.options) }, plan);
     this.counts.files_skipped = plan.skipped.length;
     faultPoint('after-plan');
     if (this.interrupted) return this.stopBeforeCommit();
@@ -505,9 +521,9 @@ class Run {
         `a table keeps one load strategy: set load.strategy: ${existing.strategy}, or load into another destination.table`,
       );
     }
-    const direct = await planDirect(this.job, destination, opened, plan, this.runId, this.options);
+    const direct = await planDirect(this.job, destination, opened, plan, this.runId, this.options, replace);
     if (direct) return this.loadDirect(direct, plan, opened);
-    return this.stream(opened, destination, plan, existing?.columns);
+    return this.stream(opened, destination, plan, existing?.columns, replace);
   }
 
   private async loadDirect(direct: DirectLoad, plan: SourcePlan, opened: OpenedSource) {
@@ -529,7 +545,7 @@ class Run {
     this.committing = true;
     await this.options.shared?.sync?.();
     faultPoint('before-commit');
-    const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0)));
+    const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0, pending(0, []))));
     faultPoint('after-commit');
     const final = pending(rows, columns ?? []);
     faultPoint('before-record');
@@ -539,12 +555,14 @@ class Run {
     return { status: 'succeeded' as const, counts: this.counts };
   }
 
-  private marker(units: readonly WorkUnit[], rows: number): LoadMarker {
+  /** The run's marker, carrying what the ledger records once it commits. */
+  private marker(units: readonly WorkUnit[], rows: number, pending: PendingCommit): LoadMarker {
     const { spec } = this.job;
-    return { runId: this.runId, job: this.name, table: this.job.table, strategy: spec.load.strategy, units: units.map((unit) => unit.id), rows };
+    const state = { connection: pending.connection, cursor: pending.cursor, files: pending.files, columns: stateColumns(pending.columns) };
+    return { runId: this.runId, job: this.name, table: this.job.table, strategy: spec.load.strategy, units: units.map((unit) => unit.id), rows, state };
   }
 
-  private async stream(opened: OpenedSource, destination: DestinationConnector, plan: SourcePlan, existing: readonly Column[] | undefined) {
+  private async stream(opened: OpenedSource, destination: DestinationConnector, plan: SourcePlan, existing: readonly Column[] | undefined, replace: Replacement | undefined) {
     const { spec } = this.job;
     const schema = new RunSchema({
       table: destination.locate(this.job.table),
@@ -568,6 +586,7 @@ class Run {
           strategy: spec.load.strategy,
           primaryKey: spec.load.primary_key ?? [],
           columns: schema.columns,
+          replace,
           log: this.log,
         });
         stagedGeneration = schema.generation;
@@ -644,7 +663,7 @@ class Run {
         this.counts.rows_extracted = this.extracted();
         return this.stopBeforeCommit();
       }
-      return await this.commit(opened, destination, plan, outcomes, schema, stage, serial);
+      return await this.commit(opened, destination, plan, outcomes, schema, stage, serial, replace !== undefined);
     } catch (error) {
       await stage?.abort().catch(() => undefined);
       throw error;
@@ -792,6 +811,7 @@ class Run {
     schema: RunSchema,
     stage: Stage | undefined,
     serial: <T>(action: () => Promise<T>) => Promise<T>,
+    replaces: boolean,
   ) {
     const committed = this.committable(plan, outcomes);
     const failed = outcomes.map((outcome, index) => ({ outcome, index })).filter(({ outcome }) => outcome?.error);
@@ -841,12 +861,13 @@ class Run {
     this.committing = true;
     await this.options.shared?.sync?.();
     faultPoint('before-commit');
-    const needsCommit = stage && (rows > 0 || this.job.spec.load.strategy === 'catalog');
+    // A reload that replaces rows commits even with none to insert: the rows it replaces go.
+    const needsCommit = stage && (rows > 0 || replaces || this.job.spec.load.strategy === 'catalog');
     if (needsCommit) {
       this.options.observer?.committing?.(rows);
       collectGarbage();
       try {
-        committedCounts.rows_loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length), rejects)));
+        committedCounts.rows_loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length, pending), rejects)));
       } catch (error) {
         await this.settleFailedCommit(destination, error);
       }

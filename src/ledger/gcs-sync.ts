@@ -14,7 +14,7 @@ import { resolveConnection, type LoadedConfig } from '../core/config.js';
 import { PreconditionFailed } from '../core/connector.js';
 import { ConfigError, EtlError, LockedError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { Ledger, RESTORE_HINT, processAlive, type JobDump, type LockInfo } from './ledger.js';
+import { JOB_TABLES, Ledger, RESTORE_HINT, processAlive, type JobDump, type LockInfo } from './ledger.js';
 import type { OpenLedger } from './open.js';
 
 const require = createRequire(import.meta.url);
@@ -374,8 +374,8 @@ export class GcsLedger implements OpenLedger {
 function sameDump(a: JobDump, b: JobDump): boolean {
   const canonical = (dump: JobDump) =>
     JSON.stringify(
-      (['runs', 'files', 'cursors', 'columns'] as const).map((table) =>
-        dump[table].map((row) => JSON.stringify(Object.entries(row).sort(([x], [y]) => x.localeCompare(y)))).sort(),
+      JOB_TABLES.map((table) =>
+        (dump[table] ?? []).map((row) => JSON.stringify(Object.entries(row).sort(([x], [y]) => x.localeCompare(y)))).sort(),
       ),
     );
   return canonical(a) === canonical(b);

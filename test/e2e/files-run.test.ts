@@ -178,11 +178,15 @@ describe('catalog and full refresh', () => {
     await rm(path.join(project.dir, 'jobs/clash.yaml'));
   });
 
-  test('--full-refresh reloads files already processed', async () => {
+  test('--full-refresh reloads files already processed, replacing the table in one commit', async () => {
     await runJson(project, 'jobs/orders.yaml');
-    const { results } = await runJson(project, 'jobs/orders.yaml', '--full-refresh');
-    assert.equal(results[0].files_processed, 1);
-    assert.deepEqual(await ids(project), [1, 1, 2, 2]);
+    const dry = await runCli(['run', 'jobs/orders.yaml', '--full-refresh', '--dry-run'], project.dir);
+    assert.match(dry.stdout, /--full-refresh: reads everything from the start and replaces .*orders atomically, in one commit with its marker/);
+    for (let i = 0; i < 2; i++) {
+      const { results } = await runJson(project, 'jobs/orders.yaml', '--full-refresh');
+      assert.equal(results[0].files_processed, 1);
+      assert.deepEqual(await ids(project), [1, 2]);
+    }
   });
 
   test('--dry-run shows the plan and writes nothing', async () => {
@@ -191,7 +195,7 @@ describe('catalog and full refresh', () => {
     assert.equal(code, 0);
     assert.match(stdout, /orders_2\.csv/);
     assert.match(stdout, /1 unit\(s\)/);
-    assert.deepEqual(await ids(project), [1, 1, 2, 2]);
+    assert.deepEqual(await ids(project), [1, 2]);
   });
 });
 

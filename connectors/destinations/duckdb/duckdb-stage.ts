@@ -15,6 +15,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
 import { EtlError, fileError, megabytes, messageOf } from '../../../src/core/errors.js';
 import { faultPoint } from '../../../src/core/faults.js';
+import { markerStateText } from '../../../src/core/marker-state.js';
 import type { ColumnType } from '../../../src/core/types.js';
 import { bufferOptions, nativeFileQuery, readBufferFor } from './duckdb-native.js';
 import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
@@ -23,7 +24,7 @@ import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js
 export interface StageTarget {
   describeColumns(table: string): Promise<readonly Column[] | undefined>;
   qualified(table: string): string;
-  markers(): string;
+  markersTable(): string;
   tables(): string;
 }
 
@@ -37,6 +38,8 @@ const FLUSH_BYTES = 1 << 20;
 const READ_BUFFER = 8 << 20;
 /** Distinct doubles per column whose text a load file's writer keeps. */
 const FLOAT_TEXTS = 4096;
+/** Attempts at a commit that conflicts with another transaction in this process. */
+const COMMIT_ATTEMPTS = 5;
 /** Text longer than this is written to the load file by itself rather than joined into its line. */
 const LONG_TEXT = 1 << 20;
 
@@ -572,7 +575,25 @@ export class DuckDBStage implements Stage {
     this.open = true;
     const target = this.target.qualified(this.request.table);
     await this.evolveTarget(target);
-    if (this.request.strategy === 'catalog') await this.db.run(`DELETE FROM ${target}`);
+    const replace = this.request.replace;
+    if (this.request.strategy === 'catalog' || replace?.kind === 'table') await this.db.run(`DELETE FROM ${target}`);
+    else if (replace?.kind === 'window') {
+      const column = this.columns.find((c) => c.source === replace.column || c.name === replace.column);
+      if (!column) throw new EtlError(`the backfill's cursor column ${replace.column} is not among the loaded columns`, 'keep load.cursor among source.columns');
+      const type = DUCKDB_TYPES[column.type];
+      const where: string[] = [];
+      if (replace.lower !== undefined) where.push(`${quote(column.name)} >= CAST(${literal(replace.lower)} AS ${type})`);
+      if (replace.upper) where.push(`${quote(column.name)} ${replace.upper.inclusive ? '<=' : '<'} CAST(${literal(replace.upper.value)} AS ${type})`);
+      const deleted = await this.db.run(`DELETE FROM ${target} WHERE ${where.length ? where.join(' AND ') : 'TRUE'}`);
+      this.request.log.debug(`backfill: ${Number(deleted.rowsChanged)} row(s) of ${target} in the window replaced`);
+    }
+  }
+
+  /** The rows a committed marker of this run recorded, when this run already committed. */
+  private async committedRows(marker: LoadMarker): Promise<number | undefined> {
+    const reader = await this.db.runAndReadAll(`SELECT rows FROM ${this.target.markersTable()} WHERE job = $1 AND run_id = $2`, [marker.job, marker.runId]);
+    const row = reader.getRows()[0];
+    return row ? Number(row[0]) : undefined;
   }
 
   /** Rolls the open transaction back; native units are then inserted again at commit. */
@@ -619,56 +640,76 @@ export class DuckDBStage implements Stage {
 
   async commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number> {
     await this.settle();
-    const target = this.target.qualified(this.request.table);
-    const names = this.columns.map((column) => quote(column.name)).join(', ');
     const staged = this.stagedRows(units);
     const committing = new Set(units);
     // Rows inserted ahead for a unit that is not committing cannot stay.
     if ([...this.natives].some(([unit, native]) => native.inserted !== undefined && !committing.has(unit))) await this.rollBack();
-    try {
-      await this.begin();
-      let read = 0;
-      for (const unit of units) {
-        const native = this.natives.get(unit);
-        if (native) read += native.inserted ?? (await this.insertNative(native));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.commitOnce(units, marker, rejects, staged);
+      } catch (error) {
+        await this.rollBack();
+        // Another transaction of this process changed the same rows first: the commit runs again, after checking its marker.
+        if (!/conflict/i.test(messageOf(error)) || attempt >= COMMIT_ATTEMPTS) throw error;
+        this.request.log.warn(`the commit into ${this.target.qualified(this.request.table)} conflicted with another transaction; retrying (attempt ${attempt + 1})`);
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
       }
-      let rows = read;
-      if (staged) {
-        const merging = this.request.strategy === 'merge';
-        const into = merging ? this.mergeBatch() : target;
-        if (merging) await this.db.run(`CREATE OR REPLACE TEMP TABLE ${into} AS SELECT ${quote(ROW_COLUMN)}, ${names} FROM (${staged.query}) LIMIT 0`);
-        const selected = merging ? `${quote(ROW_COLUMN)}, ${names}` : names;
-        await this.makeRoomFor(staged.longest);
-        const inserted = await this.db.run(`INSERT INTO ${into} (${selected}) SELECT ${selected} FROM (${staged.query})`);
-        read += Number(inserted.rowsChanged);
-        rows = merging ? await this.merge(target, names, into) : read;
-      }
-      // DuckDB must have read back every row staged: anything else is rows lost, never committed.
-      if (read !== marker.rows) {
-        throw new EtlError(
-          `DuckDB read back ${read} row(s) of the ${marker.rows} staged for ${this.target.qualified(this.request.table)}; nothing was committed`,
-          'run the job again; if it happens again, report it with the files of the run',
-        );
-      }
-      await this.db.run(`INSERT INTO ${this.target.markers()} VALUES ($1, $2, $3, $4, $5, $6, now())`, [
-        marker.runId,
-        marker.job,
-        marker.table,
-        marker.strategy,
-        JSON.stringify(marker.units),
-        rows,
-      ]);
-      if (rejects.length) await this.writeRejects(rejects);
-      faultPoint('during-commit');
-      await this.db.run('COMMIT');
-      this.open = false;
-      await this.restoreMemoryLimit();
-      await this.abort();
-      return rows;
-    } catch (error) {
-      await this.rollBack();
-      throw error;
     }
+  }
+
+  /**
+   * One attempt at the commit's transaction. It checks for the run's marker first: a run that
+   * already committed is never applied twice, and returns the rows its marker recorded.
+   */
+  private async commitOnce(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[], staged: { query: string; longest: number } | undefined): Promise<number> {
+    const target = this.target.qualified(this.request.table);
+    const names = this.columns.map((column) => quote(column.name)).join(', ');
+    await this.begin();
+    const already = await this.committedRows(marker);
+    if (already !== undefined) {
+      this.request.log.warn(`run ${marker.runId} is already committed into ${target}; not applying it again`);
+      await this.abort();
+      return already;
+    }
+    let read = 0;
+    for (const unit of units) {
+      const native = this.natives.get(unit);
+      if (native) read += native.inserted ?? (await this.insertNative(native));
+    }
+    let rows = read;
+    if (staged) {
+      const merging = this.request.strategy === 'merge';
+      const into = merging ? this.mergeBatch() : target;
+      if (merging) await this.db.run(`CREATE OR REPLACE TEMP TABLE ${into} AS SELECT ${quote(ROW_COLUMN)}, ${names} FROM (${staged.query}) LIMIT 0`);
+      const selected = merging ? `${quote(ROW_COLUMN)}, ${names}` : names;
+      await this.makeRoomFor(staged.longest);
+      const inserted = await this.db.run(`INSERT INTO ${into} (${selected}) SELECT ${selected} FROM (${staged.query})`);
+      read += Number(inserted.rowsChanged);
+      rows = merging ? await this.merge(target, names, into) : read;
+    }
+    // DuckDB must have read back every row staged: anything else is rows lost, never committed.
+    if (read !== marker.rows) {
+      throw new EtlError(
+        `DuckDB read back ${read} row(s) of the ${marker.rows} staged for ${target}; nothing was committed`,
+        'run the job again; if it happens again, report it with the files of the run',
+      );
+    }
+    await this.db.run(`INSERT INTO ${this.target.markersTable()} (run_id, job, table_name, strategy, units, rows, committed_at, state) VALUES ($1, $2, $3, $4, $5, $6, now(), $7)`, [
+      marker.runId,
+      marker.job,
+      marker.table,
+      marker.strategy,
+      JSON.stringify(marker.units),
+      rows,
+      markerStateText(marker.state),
+    ]);
+    if (rejects.length) await this.writeRejects(rejects);
+    faultPoint('during-commit');
+    await this.db.run('COMMIT');
+    this.open = false;
+    await this.restoreMemoryLimit();
+    await this.abort();
+    return rows;
   }
 
   private mergeBatch(): string {

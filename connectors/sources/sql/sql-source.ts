@@ -503,7 +503,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
       }),
     );
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
-    return { units, skipped: [], estimatedRows: estimate.total, ordered: false, notes };
+    return { units, skipped: [], estimatedRows: estimate.total, ordered: false, notes, window: { column: cursor.name, lower: since, upper } };
   }
 
   private shardKey(shape: Shape<C>): C | undefined {
