@@ -93,6 +93,11 @@ describe('transactional file loads', () => {
     assert.equal(first.results[0].files_failed, 1);
     assert.match(String(first.results[0].error), /orders_4\.csv:3: amount: "not-a-number" is not a number/);
     assert.deepEqual(await ids(project), [...before, 12]);
+    // The summary table, --json and history say the same: one row loaded, one file failed.
+    assert.equal(first.results[0].rows_loaded, 1);
+    const recorded = (JSON.parse((await runCli(['history', 'orders', '--json'], project.dir)).stdout) as Record<string, unknown>[])[0];
+    for (const key of ['status', 'rows_loaded', 'rows_extracted', 'files_processed', 'files_failed', 'error']) assert.deepEqual(recorded[key], first.results[0][key], key);
+    assert.equal(recorded.id, first.results[0].run_id);
     // Nothing of the bad file was committed and it is retried: fixed, it loads once.
     await project.write('inbox/orders_4.csv', 'id,Customer Name,amount\n10,ok,1.5\n11,fixed,2.5\n');
     const second = await runJson(project, 'jobs/orders.yaml');
