@@ -288,3 +288,37 @@ describe('a full disk, a read-only warehouse', () => {
     }
   });
 });
+
+describe('a commit the destination refuses', () => {
+  let project: Project;
+  before(async () => {
+    project = await scratchProject({
+      'etl.config.yaml': 'connections:\n  inbox: { type: local, path: ./inbox }\n',
+      'jobs/checked.yaml': 'name: checked\nsource: { connection: inbox, pattern: "*.csv" }\nload: { strategy: transactional }\n',
+      'inbox/rows.csv': `id,note\n${Array.from({ length: 2000 }, (_, i) => `${i + 1},n${i + 1}`).join('\n')}\n`,
+    });
+  });
+  after(() => project?.cleanup());
+
+  it('fails the run with the destination\'s error, 0 loaded, in history, and leaves the files to the next run', async () => {
+    // A table whose CHECK refuses ids of 1,000 and more: the commit's INSERT fails inside its transaction.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const warehouse = path.join(project.dir, 'warehouse.duckdb');
+    const instance = await DuckDBInstance.create(warehouse);
+    const connection = await instance.connect();
+    await connection.run('CREATE TABLE checked (id BIGINT CHECK (id < 1000), note VARCHAR)');
+    connection.closeSync();
+    instance.closeSync();
+    const result = await runCli(['run', 'jobs/checked.yaml', '--json'], project.dir);
+    assert.equal(result.code, 1, result.stderr);
+    const [run] = parsed(result);
+    await assertEnded(project, run, { status: 'failed', error: /CHECK constraint/i });
+    assert.equal(run.rows_extracted, 2000);
+    assert.equal(run.files_processed, 0);
+    const state = JSON.parse((await runCli(['state', 'show', 'checked', '--json'], project.dir)).stdout) as { files: unknown[] };
+    assert.deepEqual(state.files, [], 'the file is not marked processed');
+    assert.equal(Number((await queryDuckDB(warehouse, 'SELECT count(*) AS n FROM checked'))[0].n), 0);
+    assert.deepEqual(await queryDuckDB(warehouse, "SELECT run_id FROM _b2betl_loads WHERE job = 'checked'"), [], 'no marker');
+  });
+});
+
