@@ -597,8 +597,8 @@ class Run {
         if (error instanceof ConfigError || error instanceof SchemaError || error instanceof LocalFileError) throw error;
         const message = messageOf(error);
         outcomes[index] = { error: message };
-        // A read cancelled by a stop is no failure of its own.
-        if (!this.interrupted) this.log.warn(unitError(unit, message));
+        // A read cancelled by a stop (a signal, another unit's failure that ends the run) is no failure of its own.
+        if (!this.controller.signal.aborted) this.log.warn(unitError(unit, message));
         this.options.observer?.unitFinished?.(unit, message);
         if (plan.ordered || allOrNothing) stopped = true;
       }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createGzip } from 'node:zlib';
 import type { Column, LoadMarker, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
-import { EtlError } from '../../../src/core/errors.js';
+import { EtlError, fileError } from '../../../src/core/errors.js';
 import { jobId } from '../../bigquery-common/bigquery-client.js';
 import { fieldOf, NdjsonEncoder, type BigQueryField } from '../../bigquery-common/bigquery-types.js';
 import { commitStaging } from './bigquery-commit.js';
@@ -24,6 +24,8 @@ interface UnitFile {
   readonly path: string;
   readonly stream: WriteStream;
   rows: number;
+  /** A failed write of the file (a full disk), reported by the next write. */
+  failure?: unknown;
 }
 
 /** Rows of a run in local NDJSON files, one per unit; loaded and committed at `commit`. */
@@ -67,7 +69,9 @@ export class BigQueryStage implements Stage {
     let unit = this.units.get(index);
     if (!unit) {
       const file = path.join(this.dir, `unit-${index}.ndjson`);
-      unit = { path: file, stream: createWriteStream(file), rows: 0 };
+      const opened: UnitFile = { path: file, stream: createWriteStream(file), rows: 0 };
+      opened.stream.on('error', (error) => (opened.failure ??= fileError(error, file)));
+      unit = opened;
       this.units.set(index, unit);
     }
     return unit;
@@ -75,6 +79,15 @@ export class BigQueryStage implements Stage {
 
   async write(index: number, rows: readonly Value[][]): Promise<void> {
     const unit = this.unit(index);
+    try {
+      await this.writeRows(unit, index, rows);
+    } catch (error) {
+      throw unit.failure ?? fileError(error, unit.path);
+    }
+    if (unit.failure) throw unit.failure;
+  }
+
+  private async writeRows(unit: UnitFile, index: number, rows: readonly Value[][]): Promise<void> {
     let chunk = '';
     for (const row of rows) {
       // A merge keeps per key the row last in plan order: the unit's place first, then the row's.
