@@ -51,10 +51,16 @@ interface Scenario {
 async function campaign(project: Project, job: string, scenario: Scenario, seed: number): Promise<Map<FaultPoint, number>> {
   const next = random(seed);
   const hits = new Map<FaultPoint, number>();
+  // Every point once, in an order drawn from the seed; then points drawn at random.
+  const order = [...FAULT_POINTS];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
   const run = async (env: Record<string, string>) => runCli(['run', job, '--json'], project.dir, env);
   for (let step = 1; step <= STEPS; step++) {
     const added = await scenario.grow(step, next);
-    const point = FAULT_POINTS[Math.floor(next() * FAULT_POINTS.length)]!;
+    const point = step <= order.length ? order[step - 1]! : FAULT_POINTS[Math.floor(next() * FAULT_POINTS.length)]!;
     const count = point === 'after-rows' ? 1 + Math.floor(next() * added) : 1;
     const fault = count > 1 ? `${point}@${count}` : point;
     const env = { ...scenario.env?.(next), B2BETL_FAULT: fault };
@@ -128,6 +134,7 @@ describe(`kills at seeded random fault points (seed ${SEED})`, () => {
       };
       const hits = await campaign(project, 'jobs/orders.yaml', scenario, SEED);
       killsBySuite.push([...hits.values()].reduce((sum, n) => sum + n, 0));
+      assert.deepEqual([...hits.keys()].sort(), [...FAULT_POINTS].sort(), 'every point was hit');
     });
   });
 
@@ -176,6 +183,7 @@ describe(`kills at seeded random fault points (seed ${SEED})`, () => {
       };
       const hits = await campaign(project, 'jobs/events.yaml', scenario, SEED + 1);
       killsBySuite.push([...hits.values()].reduce((sum, n) => sum + n, 0));
+      assert.deepEqual([...hits.keys()].sort(), [...FAULT_POINTS].sort(), 'every point was hit');
       const dry = await runCli(['run', 'jobs/events.yaml', '--dry-run', '--json'], project.dir);
       assert.equal(dry.code, 0, dry.stderr);
     });
@@ -224,6 +232,7 @@ describe(`kills at seeded random fault points (seed ${SEED})`, () => {
       };
       const hits = await campaign(project, 'jobs/customers.yaml', scenario, SEED + 2);
       killsBySuite.push([...hits.values()].reduce((sum, n) => sum + n, 0));
+      assert.deepEqual([...hits.keys()].sort(), [...FAULT_POINTS].sort(), 'every point was hit');
     });
   });
 });
