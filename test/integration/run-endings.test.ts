@@ -207,6 +207,36 @@ describe('stopped by a signal', () => {
     });
   }
 
+  it('Ctrl-C typed in a terminal stops the progress view at a safe point: interrupted, exit 130', async () => {
+    // script(1) gives the binary a real terminal; \x03 typed into it is the terminal's Ctrl-C.
+    const command = `stty cols 160 rows 40; ${JSON.stringify(process.execPath)} ${JSON.stringify(binary)} run jobs/items.yaml; echo "exit=$?"`;
+    const terminal = spawn('script', ['-qfc', command, '/dev/null'], { cwd: project.dir, env: { ...process.env, CI: '', TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    terminal.stdout.on('data', (chunk: Buffer) => (screen += chunk));
+    const closed = new Promise<void>((resolve) => terminal.on('close', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        // The progress view counts rows once the read has begun.
+        if (/all rows: [\d,]+ rows/.test(screen)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 50);
+      void closed.then(() => {
+        clearInterval(timer);
+        reject(new Error(`the run ended before Ctrl-C:\n${screen}`));
+      });
+    });
+    terminal.stdin.write('\x03');
+    await closed;
+    assert.match(screen, /SIGINT: stopping at a safe point/);
+    assert.match(screen, /^items\s+interrupted\s+0\s/m);
+    assert.match(screen, /exit=130/);
+    const [recorded] = await history(project, 'items');
+    assert.equal(recorded.status, 'interrupted');
+    assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
+  });
+
   it('a second Ctrl-C exits at once, still recording the run as interrupted and releasing the lock', async () => {
     const run = await started('planned', /planned: starting/);
     await new Promise((resolve) => setTimeout(resolve, 300));
