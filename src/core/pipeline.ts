@@ -95,7 +95,7 @@ type UnitOutcome = { rows: number; rejects: RejectedRow[]; error?: undefined } |
  * A job lock's lease, renewed every third of it while the run lives: a lock left by a process
  * that died on another machine is taken over once its lease expires.
  */
-const LEASE_MS = Number(process.env.B2BETL_LOCK_LEASE_MS) || 60_000;
+const LEASE_MS = 60_000;
 /** How long closing a source or destination may take before the run ends without waiting further. */
 const CLOSE_MS = 10_000;
 const DEFAULT_FILE_CONCURRENCY = 4;
