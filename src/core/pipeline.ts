@@ -513,8 +513,8 @@ class Run {
     faultPoint('after-commit');
     const final = pending(rows, columns ?? []);
     faultPoint('before-record');
-    this.ledger.recordCommit(this.runId, this.name, final);
     Object.assign(this.counts, final.counts);
+    this.record(final);
     faultPoint('after-record');
     return { status: 'succeeded' as const, counts: this.counts };
   }
@@ -813,11 +813,24 @@ class Run {
     faultPoint('after-commit');
     const start = performance.now();
     faultPoint('before-record');
-    this.ledger.recordCommit(this.runId, this.name, { ...pending, counts: committedCounts, stages: this.watch.times });
     Object.assign(this.counts, committedCounts);
+    this.record({ ...pending, counts: committedCounts, stages: this.watch.times });
     this.watch.add('record', start);
     faultPoint('after-record');
     return { status, counts: this.counts, error: firstError };
+  }
+
+  /** Records a committed run; a ledger that fails now is reported with what did commit. */
+  private record(pending: PendingCommit): void {
+    try {
+      this.ledger.recordCommit(this.runId, this.name, pending);
+    } catch (error) {
+      throw new EtlError(
+        `run ${this.runId} committed ${pending.counts.rows_loaded} row(s) into ${this.job.table}, but the ledger could not record it: ${messageOf(error)}`,
+        "fix the ledger; the next run records this run from the destination's marker and loads nothing twice",
+        { cause: error },
+      );
+    }
   }
 
   /**
