@@ -361,7 +361,8 @@ class Run {
     this.counts.rows_loaded = 0;
     this.counts.rows_rejected = 0;
     this.counts.files_processed = 0;
-    const error = `interrupted (${stopReason(this.options.signal)}) before the commit: nothing of this run was committed (${this.counts.rows_extracted} row(s) read); the next run reads them again`;
+    const read = this.counts.rows_extracted;
+    const error = `interrupted (${stopReason(this.options.signal)}) before the commit: nothing of this run was committed${read ? ` (${read} row(s) read); the next run reads them again` : '; the next run reads the same data'}`;
     this.ledger.finishRun(this.runId, 'interrupted', this.counts, this.watch.times, error);
     return { status: 'interrupted', counts: this.counts, error };
   }
