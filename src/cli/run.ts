@@ -121,6 +121,9 @@ function stopOnSignals(log: Logger, now: () => void) {
     dispose: () => {
       process.off('SIGINT', onSigint);
       process.off('SIGTERM', onSigterm);
+      // The results are out and the lock released; a signal while the process winds down ends it now.
+      process.once('SIGINT', () => process.exit(SIGNAL_EXIT.SIGINT));
+      process.once('SIGTERM', () => process.exit(SIGNAL_EXIT.SIGTERM));
     },
   };
   const on = (signal: string) => {

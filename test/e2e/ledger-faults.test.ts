@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { binary, queryDuckDB, runCli, scratchProject, type CliResult } from '../support/cli.js';
+import { binary, queryDuckDB, runCli, scratchProject, startCli, type CliResult } from '../support/cli.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 
@@ -110,22 +110,27 @@ describe('a damaged or unusable ledger is an error naming it, never a fresh star
     }
   });
 
-  /** Holds the ledger in an exclusive transaction for `ms`, with a lock row saying job `nightly` runs in this pid. */
-  function holdLedger(ms: number): { held: Promise<void>; pid: number; stop(): void } {
+  /**
+   * Holds the ledger in an exclusive transaction, with a lock row saying job `nightly` runs in this
+   * pid, until `release()` (or `ms`, whichever comes first).
+   */
+  function holdLedger(ms: number): { held: Promise<void>; pid: number; release(): void; stop(): void } {
     const script = `
       const Database = require(${JSON.stringify(path.join(path.dirname(binary), '..', 'node_modules', 'better-sqlite3'))});
       const db = new Database(${JSON.stringify(ledger)});
       db.prepare("INSERT OR REPLACE INTO locks VALUES ('nightly', 'r-nightly', ?, ?, ?, ?)").run(process.pid, require('os').hostname(), new Date().toISOString(), new Date(Date.now() + 60000).toISOString());
       db.exec('BEGIN EXCLUSIVE');
       process.stdout.write('held\\n');
-      setTimeout(() => { db.exec('ROLLBACK'); db.prepare("DELETE FROM locks WHERE job = 'nightly'").run(); db.close(); }, ${ms});
+      const release = () => { db.exec('ROLLBACK'); db.prepare("DELETE FROM locks WHERE job = 'nightly'").run(); db.close(); process.exit(0); };
+      setTimeout(release, ${ms});
+      process.stdin.on('data', release);
     `;
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
     const held = new Promise<void>((resolve, reject) => {
       child.stdout.on('data', () => resolve());
       child.on('close', (code) => reject(new Error(`the holder exited (${code}) before holding the ledger`)));
     });
-    return { held, pid: child.pid!, stop: () => child.kill('SIGKILL') };
+    return { held, pid: child.pid!, release: () => child.stdin.write('release\n'), stop: () => child.kill('SIGKILL') };
   }
 
   it('a ledger locked by another process past the bound: waits saying who uses it, then fails naming the holder', async () => {
@@ -142,9 +147,12 @@ describe('a damaged or unusable ledger is an error naming it, never a fresh star
 
   it('a ledger locked for a moment: the run waits for it and loads', async () => {
     await project.write('inbox/orders_98.csv', csv([981]));
-    // Held long enough for the run to start and find it locked, however slow the machine.
-    await holdLedger(4000).held;
-    const result = await runCli(['run', 'jobs/orders.yaml', '--json'], project.dir, { B2BETL_LEDGER_WAIT_MS: '30000' });
+    const holder = holdLedger(60_000);
+    await holder.held;
+    // Released once the run says it waits, however long the machine takes to get there.
+    const started = startCli(['run', 'jobs/orders.yaml', '--json'], project.dir, { B2BETL_LEDGER_WAIT_MS: '30000' });
+    started.child.stderr!.on('data', (chunk: Buffer) => /waiting up to/.test(String(chunk)) && holder.release());
+    const result = await started.done;
     // Each test starts from the same ledger: the file this one loaded goes.
     rmSync(path.join(project.dir, 'inbox', 'orders_98.csv'));
     assert.equal(result.code, 0, result.stderr);
