@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { prng } from '../../bench/support.js';
 import { FAULT_POINTS, type FaultPoint } from '../../src/core/faults.js';
 import { queryDuckDB, runCli, scratchProject } from '../support/cli.js';
 import { PG, pgScratch, type PgScratch } from '../support/databases.js';
@@ -23,18 +24,6 @@ const SEED = Number(process.env.B2BETL_FAULT_SEED ?? 20261204);
 const STEPS = 18;
 /** A clean run, which must give exactly the source, every this many steps. */
 const CHECK_EVERY = 6;
-
-/** mulberry32: a small, fast, seedable generator. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Scenario {
   /** Adds source data for the next step; returns how many rows it added. */
@@ -49,7 +38,7 @@ interface Scenario {
 
 /** Runs the campaign of `scenario` for the job file `job` in `project`; returns the points hit. */
 async function campaign(project: Project, job: string, scenario: Scenario, seed: number): Promise<Map<FaultPoint, number>> {
-  const next = random(seed);
+  const next = prng(seed);
   const hits = new Map<FaultPoint, number>();
   // Every point once, in an order drawn from the seed; then points drawn at random.
   const order = [...FAULT_POINTS];
