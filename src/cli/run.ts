@@ -207,7 +207,8 @@ async function runWithProgress(job: LoadedJob, options: JobOptions, flags: Commo
         },
       },
     ],
-    { concurrent: false, exitOnError: false, renderer: StderrRenderer, rendererOptions: { collapseErrors: false, logger } },
+    // Ctrl-C is b2betl's to handle (a safe stop, then an exit at once): listr2 would exit 127 at once.
+    { concurrent: false, exitOnError: false, registerSignalListeners: false, renderer: StderrRenderer, rendererOptions: { collapseErrors: false, logger } },
   );
   await tasks.run().catch(() => undefined);
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);

@@ -101,7 +101,7 @@ type UnitOutcome = { rows: number; rejects: RejectedRow[]; error?: undefined } |
  * A job lock's lease, renewed every third of it while the run lives: a lock left by a process
  * that died on another machine is taken over once its lease expires.
  */
-const LEASE_MS = Number(process.env.B2BETL_LOCK_LEASE_MS) || 60_000;
+const LEASE_MS = 60_000;
 /** How long closing a source or destination may take before the run ends without waiting further. */
 const CLOSE_MS = 10_000;
 /** A column of no values: every row's value is null. */
@@ -392,7 +392,8 @@ class Run {
     this.counts.rows_loaded = 0;
     this.counts.rows_rejected = 0;
     this.counts.files_processed = 0;
-    const error = `interrupted (${stopReason(this.options.signal)}) before the commit: nothing of this run was committed (${this.counts.rows_extracted} row(s) read); the next run reads them again`;
+    const read = this.counts.rows_extracted;
+    const error = `interrupted (${stopReason(this.options.signal)}) before the commit: nothing of this run was committed${read ? ` (${read} row(s) read); the next run reads them again` : '; the next run reads the same data'}`;
     this.ledger.finishRun(this.runId, 'interrupted', this.counts, this.watch.times, error);
     return { status: 'interrupted', counts: this.counts, error };
   }
@@ -549,8 +550,8 @@ class Run {
     faultPoint('after-commit');
     const final = pending(rows, columns ?? []);
     faultPoint('before-record');
-    this.ledger.recordCommit(this.runId, this.name, final);
     Object.assign(this.counts, final.counts);
+    this.record(final);
     faultPoint('after-record');
     return { status: 'succeeded' as const, counts: this.counts };
   }
@@ -636,8 +637,8 @@ class Run {
         if (error instanceof ConfigError || error instanceof SchemaError || error instanceof LocalFileError) throw error;
         const message = messageOf(error);
         outcomes[index] = { error: message };
-        // A read cancelled by a stop is no failure of its own.
-        if (!this.interrupted) this.log.warn(unitError(unit, message));
+        // A read cancelled by a stop (a signal, another unit's failure that ends the run) is no failure of its own.
+        if (!this.controller.signal.aborted) this.log.warn(unitError(unit, message));
         this.options.observer?.unitFinished?.(unit, message);
         if (plan.ordered || allOrNothing) stopped = true;
       }
@@ -877,11 +878,24 @@ class Run {
     faultPoint('after-commit');
     const start = performance.now();
     faultPoint('before-record');
-    this.ledger.recordCommit(this.runId, this.name, { ...pending, counts: committedCounts, stages: this.watch.times });
     Object.assign(this.counts, committedCounts);
+    this.record({ ...pending, counts: committedCounts, stages: this.watch.times });
     this.watch.add('record', start);
     faultPoint('after-record');
     return { status, counts: this.counts, error: firstError };
+  }
+
+  /** Records a committed run; a ledger that fails now is reported with what did commit. */
+  private record(pending: PendingCommit): void {
+    try {
+      this.ledger.recordCommit(this.runId, this.name, pending);
+    } catch (error) {
+      throw new EtlError(
+        `run ${this.runId} committed ${pending.counts.rows_loaded} row(s) into ${this.job.table}, but the ledger could not record it: ${messageOf(error)}`,
+        "fix the ledger; the next run records this run from the destination's marker and loads nothing twice",
+        { cause: error },
+      );
+    }
   }
 
   /**

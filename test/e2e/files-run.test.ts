@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFile, utimes, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { queryDuckDB, runCli, scratchProject, startCli } from '../support/cli.js';
+import { queryDuckDB, runCli, scratchProject } from '../support/cli.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 
@@ -93,6 +93,11 @@ describe('transactional file loads', () => {
     assert.equal(first.results[0].files_failed, 1);
     assert.match(String(first.results[0].error), /orders_4\.csv:3: amount: "not-a-number" is not a number/);
     assert.deepEqual(await ids(project), [...before, 12]);
+    // The summary table, --json and history say the same: one row loaded, one file failed.
+    assert.equal(first.results[0].rows_loaded, 1);
+    const recorded = (JSON.parse((await runCli(['history', 'orders', '--json'], project.dir)).stdout) as Record<string, unknown>[])[0];
+    for (const key of ['status', 'rows_loaded', 'rows_extracted', 'files_processed', 'files_failed', 'error']) assert.deepEqual(recorded[key], first.results[0][key], key);
+    assert.equal(recorded.id, first.results[0].run_id);
     // Nothing of the bad file was committed and it is retried: fixed, it loads once.
     await project.write('inbox/orders_4.csv', 'id,Customer Name,amount\n10,ok,1.5\n11,fixed,2.5\n');
     const second = await runJson(project, 'jobs/orders.yaml');
@@ -281,18 +286,38 @@ for (const [how, env] of [
     });
   }
 
-  test('kill -9 at several moments mid-run: each re-run converges to exactly the source rows', async () => {
+  test('killed after some rows are read, with files still to read: the re-run converges to exactly the source rows', async () => {
     await reset();
-    for (const delay of [150, 400, 800]) {
-      const { child, done } = startCli(['run', 'jobs/orders.yaml'], project.dir, env);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      child.kill('SIGKILL');
-      await done;
-    }
+    const killed = await runCli(['run', 'jobs/orders.yaml'], project.dir, { ...env, B2BETL_FAULT: `after-rows@${rowsPerFile + 1}` });
+    assert.equal(killed.code, 128);
+    assert.match(killed.stderr, /fault point after-rows hit \(\d+ rows read\)/);
     await runToEnd();
     assert.deepEqual(await ids(project), expected());
     await writeFile(path.join(project.dir, 'inbox', 'orders_9.csv'), csv([1_000_000]));
     await runToEnd();
     assert.deepEqual(await ids(project), [...expected(), 1_000_000]);
+  });
+});
+
+describe('merge across files read at once', () => {
+  let project: Project;
+  before(async () => {
+    const big = ['id,version', ...Array.from({ length: 60_000 }, (_, i) => `${i + 2},1`), '1,1'];
+    project = await scratchProject({
+      'etl.config.yaml': CONFIG,
+      'jobs/merged.yaml': 'name: merged\nsource: { connection: inbox, pattern: "m_*.csv" }\nload: { strategy: merge, primary_key: [id] }\n',
+      // The first file is long and changes key 1 last; the second, short, changes it again. Read
+      // side by side, the second file's row is staged first: the first file's must still lose.
+      'inbox/m_1.csv': `${big.join('\n')}\n`,
+      'inbox/m_2.csv': 'id,version\n1,2\n',
+    });
+  });
+  after(() => project.cleanup());
+
+  test('each key keeps the version of the file last in order, however the reads interleaved', async () => {
+    const { code, results } = await runJson(project, 'jobs/merged.yaml');
+    assert.equal(code, 0, JSON.stringify(results));
+    const rows = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT version FROM merged WHERE id = 1');
+    assert.deepEqual(rows.map((row) => Number(row.version)), [2]);
   });
 });

@@ -621,6 +621,10 @@ export class DuckDBStage implements Stage {
     this.closePart();
     const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
     if (!slots.length || !this.parts.length) return undefined;
+    // A row's place in the run: its unit's place in the plan first, then its place in the unit, so
+    // that a merge keeps the last version in plan order however the units' reads interleaved.
+    const unitOrder = `CASE ${quote(SLOT_COLUMN)} ${units.flatMap((unit) => (this.slots.has(unit) ? [`WHEN ${this.slots.get(unit)!} THEN ${unit}`] : [])).join(' ')} END`;
+    const order = `${unitOrder}::BIGINT * ${2 ** 40} + ${quote(ROW_COLUMN)} AS ${quote(ROW_COLUMN)}`;
     const current = new Map(this.columns.map((column) => [column.name, column]));
     const selects = this.parts.map(({ columns, file, longest, float32 }) => {
       const written = new Map(columns.map((column) => [column.name, column]));
@@ -633,7 +637,7 @@ export class DuckDBStage implements Stage {
         const as = written.get(column.name);
         return as ? `${decodeSql(as, column, float32.has(column.name))} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
       });
-      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
+      return `SELECT ${order}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
     return { query: selects.join('\nUNION ALL\n'), longest: Math.max(...this.parts.map((part) => part.longest)) };
   }
