@@ -270,6 +270,8 @@ export class DuckDBStage implements Stage {
   private readonly slots = new Map<number, number>();
   private nextSlot = 0;
   private rowNumber = 0;
+  /** Rows carry their number only for a merge, where the last row per key wins. */
+  private readonly numbered: boolean;
   private buffer = Buffer.allocUnsafe(FLUSH_BYTES);
   /** The buffer being written to the part while the other fills, and that write. */
   private spare = Buffer.allocUnsafe(FLUSH_BYTES);
@@ -291,6 +293,7 @@ export class DuckDBStage implements Stage {
   ) {
     this.columns = [...request.columns];
     this.encoders = this.columns.map((column) => encoderFor(column.type));
+    this.numbered = request.strategy === 'merge';
     mkdirSync(dir, { recursive: true });
   }
 
@@ -336,11 +339,12 @@ export class DuckDBStage implements Stage {
   async write(unit: number, rows: readonly Value[][]): Promise<void> {
     await this.settle();
     const part = await this.openPart();
-    const prefix = `${this.slotOf(unit)},`;
+    const slot = String(this.slotOf(unit));
     const encoders = this.encoders;
     const width = encoders.length;
     for (const row of rows) {
-      let line = prefix + String(++this.rowNumber);
+      const head = this.numbered ? `${slot},${++this.rowNumber}` : slot;
+      let line = head;
       let long = false;
       for (let i = 0; i < width; i++) {
         const value = row[i];
@@ -349,7 +353,7 @@ export class DuckDBStage implements Stage {
         else line += `,${encoders[i](value)}`;
       }
       if (long) {
-        this.writeLong(row, prefix + String(this.rowNumber));
+        this.writeLong(row, head);
         continue;
       }
       line += '\n';
@@ -393,8 +397,10 @@ export class DuckDBStage implements Stage {
       }
       const lineStart = this.flushed + at;
       at = writeInteger(buffer, at, slot);
-      buffer[at++] = COMMA;
-      at = writeInteger(buffer, at, ++this.rowNumber);
+      if (this.numbered) {
+        buffer[at++] = COMMA;
+        at = writeInteger(buffer, at, ++this.rowNumber);
+      }
       for (let c = 0; c < width; c++) {
         buffer[at++] = COMMA;
         const value = c < columns.length && columns[c] ? columns[c]![r] : null;
@@ -582,14 +588,14 @@ export class DuckDBStage implements Stage {
       const written = new Map(columns.map((column) => [column.name, column]));
       const spec = [
         `'${SLOT_COLUMN}': 'INTEGER'`,
-        `'${ROW_COLUMN}': 'BIGINT'`,
+        ...(this.numbered ? [`'${ROW_COLUMN}': 'BIGINT'`] : []),
         ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column, float32.has(column.name))}'`),
       ].join(', ');
       const values = this.columns.map((column) => {
         const as = written.get(column.name);
         return as ? `${decodeSql(as, column, float32.has(column.name))} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
       });
-      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
+      return `SELECT ${this.numbered ? `${quote(ROW_COLUMN)}, ` : ''}${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
     return { query: selects.join('\nUNION ALL\n'), longest: Math.max(...this.parts.map((part) => part.longest)) };
   }
