@@ -48,6 +48,25 @@ const LETTER_N = 78;
 /** Room kept free at the end of the write buffer: the most an integer, a separator and NULL take. */
 const ROW_ROOM = 64;
 
+/** Whether a column is an array of integers {@link writeInteger} writes (32 bits and less, signed or not). */
+function isSmallIntegerArray(column: ArrayLike<unknown>): column is ArrayLike<number> {
+  return column instanceof Int32Array || column instanceof Int16Array || column instanceof Int8Array || column instanceof Uint16Array || column instanceof Uint8Array;
+}
+
+/**
+ * A column's values as text, by `encode`; undefined for a NULL and for a 32-bit integer (not
+ * -0), which is written digit by digit instead.
+ */
+function encodeColumn(column: ArrayLike<Value>, length: number, encode: Encode): (string | undefined)[] {
+  const texts: (string | undefined)[] = new Array(length);
+  for (let r = 0; r < length; r++) {
+    const value = column[r];
+    if (value === null || value === undefined || (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0))) texts[r] = undefined;
+    else texts[r] = encode(value);
+  }
+  return texts;
+}
+
 /** Writes a 32-bit integer's decimal digits at `at`; returns the end. */
 function writeInteger(buffer: Buffer, at: number, value: number): number {
   if (value < 0) {
@@ -192,6 +211,12 @@ function encoderFor(type: ColumnType): Encode {
       return (value) => (value ? 'true' : 'false');
     case 'BYTES':
       return (value) => quoted(asText(value));
+    case 'DATE':
+    case 'DATETIME':
+    case 'TIME':
+    case 'NUMERIC':
+      // Canonical text (`2024-03-01`, `-12.50`): never a delimiter, quote, line break or `\N`.
+      return (value) => (typeof value === 'string' && value !== '' ? value : quoted(asText(value)));
     default:
       return (value) => quoted(typeof value === 'string' ? value : asText(value));
   }
@@ -384,8 +409,17 @@ export class DuckDBStage implements Stage {
     });
     const part = await this.openPart(float32);
     const slot = this.slotOf(unit);
-    const encoders = this.columns.map((column, c) => (part.float32.has(column.name) ? (this.float32Encoders[c] ??= float32Encoder()) : this.encoders[c]!));
-    const width = encoders.length;
+    const width = this.columns.length;
+    // Each column's texts first, column by column (one encoder a loop); small integers and NULLs
+    // are written as they are met.
+    const integers: (ArrayLike<number> | undefined)[] = new Array(width);
+    const texts: ((string | undefined)[] | undefined)[] = new Array(width);
+    for (let c = 0; c < width; c++) {
+      const column = c < columns.length ? columns[c] : null;
+      if (!column) continue;
+      if (isSmallIntegerArray(column)) integers[c] = column;
+      else texts[c] = encodeColumn(column, length, part.float32.has(this.columns[c]!.name) ? (this.float32Encoders[c] ??= float32Encoder()) : this.encoders[c]!);
+    }
     let buffer = this.buffer;
     const limit = buffer.length - ROW_ROOM;
     let at = this.bytes;
@@ -403,26 +437,33 @@ export class DuckDBStage implements Stage {
       }
       for (let c = 0; c < width; c++) {
         buffer[at++] = COMMA;
-        const value = c < columns.length && columns[c] ? columns[c]![r] : null;
-        if (value === null || value === undefined) {
-          buffer[at++] = BACKSLASH;
-          buffer[at++] = LETTER_N;
-        } else if (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0)) {
-          at = writeInteger(buffer, at, value);
-        } else {
-          const text = encoders[c]!(value);
-          // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-          if (at + text.length * 3 + ROW_ROOM > buffer.length) {
-            at = await this.flushAsync(at);
-            buffer = this.buffer;
-            if (text.length * 3 + ROW_ROOM > buffer.length) {
-              await this.settle();
-              this.flushed += writeText(part.fd, text);
-              continue;
-            }
-          }
-          at = writeAscii(buffer, at, text);
+        const numbers = integers[c];
+        if (numbers) {
+          at = writeInteger(buffer, at, numbers[r]!);
+          continue;
         }
+        const text = texts[c]?.[r];
+        if (text === undefined) {
+          const value = texts[c] ? columns[c]![r] : null;
+          if (typeof value === 'number') {
+            at = writeInteger(buffer, at, value);
+          } else {
+            buffer[at++] = BACKSLASH;
+            buffer[at++] = LETTER_N;
+          }
+          continue;
+        }
+        // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
+        if (at + text.length * 3 + ROW_ROOM > buffer.length) {
+          at = await this.flushAsync(at);
+          buffer = this.buffer;
+          if (text.length * 3 + ROW_ROOM > buffer.length) {
+            await this.settle();
+            this.flushed += writeText(part.fd, text);
+            continue;
+          }
+        }
+        at = writeAscii(buffer, at, text);
         if (at > limit) {
           at = await this.flushAsync(at);
           buffer = this.buffer;
