@@ -13,7 +13,8 @@ import { closeSync, mkdirSync, openSync, rmSync, write, writeSync } from 'node:f
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
-import { EtlError, megabytes, messageOf } from '../../../src/core/errors.js';
+import { EtlError, fileError, megabytes, messageOf } from '../../../src/core/errors.js';
+import { faultPoint } from '../../../src/core/faults.js';
 import type { ColumnType } from '../../../src/core/types.js';
 import { bufferOptions, nativeFileQuery, readBufferFor } from './duckdb-native.js';
 import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
@@ -349,7 +350,13 @@ export class DuckDBStage implements Stage {
     if (!this.part) {
       this.flushed = 0;
       const file = path.join(this.dir, `part-${this.parts.length}.csv`);
-      this.part = { file, columns: this.columns, float32, fd: openSync(file, 'w'), longest: 0 };
+      let fd: number;
+      try {
+        fd = openSync(file, 'w');
+      } catch (error) {
+        throw fileError(error, file);
+      }
+      this.part = { file, columns: this.columns, float32, fd, longest: 0 };
       this.parts.push(this.part);
     }
     return this.part;
@@ -364,6 +371,14 @@ export class DuckDBStage implements Stage {
   async write(unit: number, rows: readonly Value[][]): Promise<void> {
     await this.settle();
     const part = await this.openPart();
+    try {
+      this.writeRows(part, unit, rows);
+    } catch (error) {
+      throw fileError(error, part.file);
+    }
+  }
+
+  private writeRows(part: Part, unit: number, rows: readonly Value[][]): void {
     const slot = String(this.slotOf(unit));
     const encoders = this.encoders;
     const width = encoders.length;
@@ -408,6 +423,14 @@ export class DuckDBStage implements Stage {
       if (column instanceof Float32Array && this.columns[c]?.type === 'FLOAT64') float32.add(this.columns[c]!.name);
     });
     const part = await this.openPart(float32);
+    try {
+      await this.writeColumnRows(part, unit, columns, length, skip);
+    } catch (error) {
+      throw fileError(error, part.file);
+    }
+  }
+
+  private async writeColumnRows(part: Part, unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
     const slot = this.slotOf(unit);
     const width = this.columns.length;
     // Each column's texts first, column by column (one encoder a loop); small integers and NULLs
@@ -487,7 +510,10 @@ export class DuckDBStage implements Stage {
     this.spare = full;
     this.flushed += at;
     this.bytes = 0;
-    const writing = writeFully(this.part!.fd, full, at);
+    const file = this.part!.file;
+    const writing = writeFully(this.part!.fd, full, at).catch((error: unknown) => {
+      throw fileError(error, file);
+    });
     writing.catch(() => undefined); // awaited by the next settle; never unhandled meanwhile
     this.writing = writing;
     return 0;
@@ -522,7 +548,11 @@ export class DuckDBStage implements Stage {
   }
 
   private closePart(): void {
-    this.flush();
+    try {
+      this.flush();
+    } catch (error) {
+      throw fileError(error, this.part!.file);
+    }
     if (this.part) closeSync(this.part.fd);
     this.part = undefined;
   }
@@ -683,6 +713,7 @@ export class DuckDBStage implements Stage {
         rows,
       ]);
       if (rejects.length) await this.writeRejects(rejects);
+      faultPoint('during-commit');
       await this.db.run('COMMIT');
       this.open = false;
       await this.restoreMemoryLimit();
@@ -751,12 +782,18 @@ export class DuckDBStage implements Stage {
 
   async abort(): Promise<void> {
     await this.settle().catch(() => undefined);
-    await this.rollBack();
-    for (const unit of [...this.natives.keys()]) await this.discard(unit);
-    this.closePart();
-    this.parts.length = 0;
-    this.slots.clear();
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      await this.rollBack();
+      for (const unit of [...this.natives.keys()]) await this.discard(unit);
+    } finally {
+      // Nothing of the load files is needed any more: unwritten bytes are dropped, not flushed.
+      if (this.part) closeSync(this.part.fd);
+      this.part = undefined;
+      this.bytes = 0;
+      this.parts.length = 0;
+      this.slots.clear();
+      rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 }
 
