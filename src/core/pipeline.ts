@@ -747,10 +747,10 @@ class Run {
         for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
         start = performance.now();
         const plan = schema.planFor(batch.columns);
-        let parsed: number;
+        let length: number;
         if (batch.vectors) {
           // Column by column: no row is built unless the stage takes only rows.
-          const length = batch.length ?? 0;
+          length = batch.length ?? 0;
           const result = schema.convertColumns(plan, batch.vectors, length);
           for (const failure of result.failures) bad(batch.positions?.[failure.row] ?? rows + failure.row + 1, failure.column, failure.reason, rowAt(batch.vectors, failure.row));
           this.watch.add('convert', start);
@@ -763,8 +763,8 @@ class Run {
             else await stage.write(index, rowsOf(result.columns.map((column) => column ?? NULLS), length).filter((_row, r) => !result.skip?.[r]) as Value[][]);
           });
           written += kept;
-          parsed = length;
         } else {
+          length = batch.rows.length;
           const converted: Value[][] = [];
           for (let r = 0; r < batch.rows.length; r++) {
             try {
@@ -781,10 +781,9 @@ class Run {
             if (converted.length) await stage.write(index, converted);
           });
           written += converted.length;
-          parsed = batch.rows.length;
         }
         this.watch.add('stage', start);
-        const read = parsed + (batch.rejects?.length ?? 0);
+        const read = length + (batch.rejects?.length ?? 0);
         rows += read;
         this.rowsRead += read;
         this.unitRows[index] = rows;

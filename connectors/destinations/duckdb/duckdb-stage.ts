@@ -52,6 +52,25 @@ const LETTER_N = 78;
 /** Room kept free at the end of the write buffer: the most an integer, a separator and NULL take. */
 const ROW_ROOM = 64;
 
+/** Whether a column is an array of integers {@link writeInteger} writes (32 bits and less, signed or not). */
+function isSmallIntegerArray(column: ArrayLike<unknown>): column is ArrayLike<number> {
+  return column instanceof Int32Array || column instanceof Int16Array || column instanceof Int8Array || column instanceof Uint16Array || column instanceof Uint8Array;
+}
+
+/**
+ * A column's values as text, by `encode`; undefined for a NULL and for a 32-bit integer (not
+ * -0), which is written digit by digit instead.
+ */
+function encodeColumn(column: ArrayLike<Value>, length: number, encode: Encode): (string | undefined)[] {
+  const texts: (string | undefined)[] = new Array(length);
+  for (let r = 0; r < length; r++) {
+    const value = column[r];
+    if (value === null || value === undefined || (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0))) texts[r] = undefined;
+    else texts[r] = encode(value);
+  }
+  return texts;
+}
+
 /** Writes a 32-bit integer's decimal digits at `at`; returns the end. */
 function writeInteger(buffer: Buffer, at: number, value: number): number {
   if (value < 0) {
@@ -196,6 +215,12 @@ function encoderFor(type: ColumnType): Encode {
       return (value) => (value ? 'true' : 'false');
     case 'BYTES':
       return (value) => quoted(asText(value));
+    case 'DATE':
+    case 'DATETIME':
+    case 'TIME':
+    case 'NUMERIC':
+      // Canonical text (`2024-03-01`, `-12.50`): never a delimiter, quote, line break or `\N`.
+      return (value) => (typeof value === 'string' && value !== '' ? value : quoted(asText(value)));
     default:
       return (value) => quoted(typeof value === 'string' ? value : asText(value));
   }
@@ -274,6 +299,8 @@ export class DuckDBStage implements Stage {
   private readonly slots = new Map<number, number>();
   private nextSlot = 0;
   private rowNumber = 0;
+  /** Rows carry their number only for a merge, where the last row per key wins. */
+  private readonly numbered: boolean;
   private buffer = Buffer.allocUnsafe(FLUSH_BYTES);
   /** The buffer being written to the part while the other fills, and that write. */
   private spare = Buffer.allocUnsafe(FLUSH_BYTES);
@@ -295,6 +322,7 @@ export class DuckDBStage implements Stage {
   ) {
     this.columns = [...request.columns];
     this.encoders = this.columns.map((column) => encoderFor(column.type));
+    this.numbered = request.strategy === 'merge';
     mkdirSync(dir, { recursive: true });
   }
 
@@ -354,11 +382,12 @@ export class DuckDBStage implements Stage {
   }
 
   private writeRows(part: Part, unit: number, rows: readonly Value[][]): void {
-    const prefix = `${this.slotOf(unit)},`;
+    const slot = String(this.slotOf(unit));
     const encoders = this.encoders;
     const width = encoders.length;
     for (const row of rows) {
-      let line = prefix + String(++this.rowNumber);
+      const head = this.numbered ? `${slot},${++this.rowNumber}` : slot;
+      let line = head;
       let long = false;
       for (let i = 0; i < width; i++) {
         const value = row[i];
@@ -367,7 +396,7 @@ export class DuckDBStage implements Stage {
         else line += `,${encoders[i](value)}`;
       }
       if (long) {
-        this.writeLong(row, prefix + String(this.rowNumber));
+        this.writeLong(row, head);
         continue;
       }
       line += '\n';
@@ -397,9 +426,26 @@ export class DuckDBStage implements Stage {
       if (column instanceof Float32Array && this.columns[c]?.type === 'FLOAT64') float32.add(this.columns[c]!.name);
     });
     const part = await this.openPart(float32);
+    try {
+      await this.writeColumnRows(part, unit, columns, length, skip);
+    } catch (error) {
+      throw fileError(error, part.file);
+    }
+  }
+
+  private async writeColumnRows(part: Part, unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
     const slot = this.slotOf(unit);
-    const encoders = this.columns.map((column, c) => (part.float32.has(column.name) ? (this.float32Encoders[c] ??= float32Encoder()) : this.encoders[c]!));
-    const width = encoders.length;
+    const width = this.columns.length;
+    // Each column's texts first, column by column (one encoder a loop); small integers and NULLs
+    // are written as they are met.
+    const integers: (ArrayLike<number> | undefined)[] = new Array(width);
+    const texts: ((string | undefined)[] | undefined)[] = new Array(width);
+    for (let c = 0; c < width; c++) {
+      const column = c < columns.length ? columns[c] : null;
+      if (!column) continue;
+      if (isSmallIntegerArray(column)) integers[c] = column;
+      else texts[c] = encodeColumn(column, length, part.float32.has(this.columns[c]!.name) ? (this.float32Encoders[c] ??= float32Encoder()) : this.encoders[c]!);
+    }
     let buffer = this.buffer;
     const limit = buffer.length - ROW_ROOM;
     let at = this.bytes;
@@ -411,30 +457,39 @@ export class DuckDBStage implements Stage {
       }
       const lineStart = this.flushed + at;
       at = writeInteger(buffer, at, slot);
-      buffer[at++] = COMMA;
-      at = writeInteger(buffer, at, ++this.rowNumber);
+      if (this.numbered) {
+        buffer[at++] = COMMA;
+        at = writeInteger(buffer, at, ++this.rowNumber);
+      }
       for (let c = 0; c < width; c++) {
         buffer[at++] = COMMA;
-        const value = c < columns.length && columns[c] ? columns[c]![r] : null;
-        if (value === null || value === undefined) {
-          buffer[at++] = BACKSLASH;
-          buffer[at++] = LETTER_N;
-        } else if (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0)) {
-          at = writeInteger(buffer, at, value);
-        } else {
-          const text = encoders[c]!(value);
-          // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-          if (at + text.length * 3 + ROW_ROOM > buffer.length) {
-            at = await this.flushAsync(at);
-            buffer = this.buffer;
-            if (text.length * 3 + ROW_ROOM > buffer.length) {
-              await this.settle();
-              this.flushed += writeText(part.fd, text);
-              continue;
-            }
-          }
-          at = writeAscii(buffer, at, text);
+        const numbers = integers[c];
+        if (numbers) {
+          at = writeInteger(buffer, at, numbers[r]!);
+          continue;
         }
+        const text = texts[c]?.[r];
+        if (text === undefined) {
+          const value = texts[c] ? columns[c]![r] : null;
+          if (typeof value === 'number') {
+            at = writeInteger(buffer, at, value);
+          } else {
+            buffer[at++] = BACKSLASH;
+            buffer[at++] = LETTER_N;
+          }
+          continue;
+        }
+        // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
+        if (at + text.length * 3 + ROW_ROOM > buffer.length) {
+          at = await this.flushAsync(at);
+          buffer = this.buffer;
+          if (text.length * 3 + ROW_ROOM > buffer.length) {
+            await this.settle();
+            this.flushed += writeText(part.fd, text);
+            continue;
+          }
+        }
+        at = writeAscii(buffer, at, text);
         if (at > limit) {
           at = await this.flushAsync(at);
           buffer = this.buffer;
@@ -458,7 +513,10 @@ export class DuckDBStage implements Stage {
     this.spare = full;
     this.flushed += at;
     this.bytes = 0;
-    const writing = writeFully(this.part!.fd, full, at);
+    const file = this.part!.file;
+    const writing = writeFully(this.part!.fd, full, at).catch((error: unknown) => {
+      throw fileError(error, file);
+    });
     writing.catch(() => undefined); // awaited by the next settle; never unhandled meanwhile
     this.writing = writing;
     return 0;
@@ -630,14 +688,14 @@ export class DuckDBStage implements Stage {
       const written = new Map(columns.map((column) => [column.name, column]));
       const spec = [
         `'${SLOT_COLUMN}': 'INTEGER'`,
-        `'${ROW_COLUMN}': 'BIGINT'`,
+        ...(this.numbered ? [`'${ROW_COLUMN}': 'BIGINT'`] : []),
         ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column, float32.has(column.name))}'`),
       ].join(', ');
       const values = this.columns.map((column) => {
         const as = written.get(column.name);
         return as ? `${decodeSql(as, column, float32.has(column.name))} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
       });
-      return `SELECT ${order}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
+      return `SELECT ${this.numbered ? `${order}, ` : ''}${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
     return { query: selects.join('\nUNION ALL\n'), longest: Math.max(...this.parts.map((part) => part.longest)) };
   }
