@@ -67,7 +67,7 @@ const scriptedSource = (): SourceConnector => ({
   close: async () => undefined,
 });
 
-/** Where the destination wrapper stops the process (an exception standing for a power cut). */
+/** Where the destination wrapper makes the commit fail: before it begins, or after it landed (its answer lost). */
 let stopAt: 'before-commit' | 'after-commit' | undefined;
 
 const wrappedDuckdb = {
@@ -244,20 +244,20 @@ describe('pipeline promises', () => {
     assert.deepEqual(await ids('loose'), [1, 2, 3, 4, 5, 6]);
   });
 
-  test('a run stopped after its commit is recorded by the next run, which loads nothing twice', async () => {
+  test('a commit that landed but answered with an error is recorded as committed, by its marker; the next run loads nothing twice', async () => {
     await filesJob('after');
     await project.write('inbox/after/a.csv', csv([1, 2]));
     await run('after');
     await project.write('inbox/after/b.csv', csv([3]));
     stopAt = 'after-commit';
-    const stopped = await run('after');
-    assert.equal(stopped.status, 'failed');
-    assert.equal(ledger.runs({ job: 'after', limit: 1 })[0].status, 'committing');
-    assert.deepEqual(await ids('after'), [1, 2, 3], 'the commit landed');
-    stopAt = undefined;
     const warnings: string[] = [];
-    const next = await run('after', { ...silentLogger, warn: (message) => warnings.push(message) });
-    assert.ok(warnings.some((warning) => /interrupted after its commit; recording its state now/.test(warning)), warnings.join('\n'));
+    const answered = await run('after', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.ok(warnings.some((warning) => /but its marker is in the destination: it landed/.test(warning)), warnings.join('\n'));
+    assert.equal(answered.status, 'succeeded');
+    assert.equal(answered.rows_loaded, 1);
+    assert.deepEqual(await ids('after'), [1, 2, 3]);
+    stopAt = undefined;
+    const next = await run('after');
     assert.equal(next.status, 'skipped');
     assert.deepEqual(await ids('after'), [1, 2, 3]);
     assert.deepEqual(processed('after'), ['after/a.csv', 'after/b.csv']);
@@ -267,24 +267,25 @@ describe('pipeline promises', () => {
     assert.equal(recorded.rows_loaded, 1);
   });
 
-  test('a run stopped before its commit is marked failed by the next run, which loads its data', async () => {
+  test('a commit that failed before it began records the run failed with nothing loaded; the next run loads its data', async () => {
     await filesJob('before');
     await project.write('inbox/before/a.csv', csv([1, 2]));
     await run('before');
     await project.write('inbox/before/b.csv', csv([3]));
     stopAt = 'before-commit';
-    const stopped = await run('before');
-    assert.equal(stopped.status, 'failed');
+    const failed = await run('before');
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.rows_loaded, 0);
+    assert.equal(failed.rows_extracted, 1);
     assert.deepEqual(await ids('before'), [1, 2]);
     stopAt = undefined;
-    const warnings: string[] = [];
-    const next = await run('before', { ...silentLogger, warn: (message) => warnings.push(message) });
-    assert.ok(warnings.some((warning) => /interrupted before its commit; nothing of it was loaded/.test(warning)), warnings.join('\n'));
+    const next = await run('before');
     assert.equal(next.status, 'succeeded');
     assert.equal(next.rows_loaded, 1);
     assert.deepEqual(await ids('before'), [1, 2, 3]);
-    const [, interrupted] = ledger.runs({ job: 'before', limit: 2 });
-    assert.equal(interrupted.status, 'failed');
-    assert.match(String(interrupted.error), /interrupted before commit/);
+    const [, recorded] = ledger.runs({ job: 'before', limit: 2 });
+    assert.equal(recorded.status, 'failed');
+    assert.equal(recorded.rows_loaded, 0);
+    assert.match(String(recorded.error), /power cut before the commit/);
   });
 });
