@@ -41,6 +41,7 @@ async function freshCopy(into: string): Promise<void> {
   assert.equal(listed.status, 0, `git ls-files failed: ${listed.stderr}`);
   for (const file of listed.stdout.split('\0').filter(Boolean)) {
     if (file.startsWith('examples/') && /\.(duckdb|sqlite)(-wal|-shm)?$|\/\.b2betl\//.test(file)) continue;
+    if (/^(node_modules|dist)(\/|$)/.test(file)) continue; // linked below, whatever the checkout holds
     await cp(path.join(repoRoot, file), path.join(into, file), { recursive: true }).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error; // a tracked file deleted in the working tree
     });
