@@ -8,6 +8,7 @@ import { Document, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, t
 import type { z } from 'zod';
 import { ConfigError, UnsetVariableError, type ConfigIssue } from './errors.js';
 import { loadPlugin, pluginType, pluginTypeNames, PluginProblem } from './plugins.js';
+import { registerSecrets, secretsOf } from './redact.js';
 import { BUILTIN_CONNECTION_TYPES, configOutlineSchema, configSchema, connectionSchema, deploySchema, type DeployConfig, jobSchema, UNAVAILABLE_KEYS, type ConnectionConfig, type EtlConfig, type JobSpec } from './spec.js';
 
 /** The config in force for a set of jobs. */
@@ -374,7 +375,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function withDefaults(config: EtlConfig, file: string | undefined, baseDir: string, pending = new Map<string, PendingVariable[]>(), env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const connections: Record<string, ConnectionConfig> = {};
-  for (const [name, connection] of Object.entries(config.connections)) connections[name] = pending.has(name) ? connection : resolvePaths(connection, baseDir);
+  for (const [name, connection] of Object.entries(config.connections)) {
+    // A connection still waiting for a variable is resolved (and its secrets registered) when it opens.
+    if (pending.has(name)) {
+      connections[name] = connection;
+      continue;
+    }
+    connections[name] = resolvePaths(connection, baseDir);
+    registerSecrets(secretsOf(connection));
+  }
   let defaultDestination = config.defaults.destination;
   if (!defaultDestination) {
     defaultDestination = EMBEDDED_DESTINATION;
@@ -398,6 +407,7 @@ export function resolveConnection(config: LoadedConfig, name: string): Connectio
   if (!connection || !config.pending?.get(name)?.length) return connection;
   const plugin = pluginType(connection.type);
   const block = resolveSection(config, name, connection, plugin?.schema ?? connectionSchema, ['connections', name], `connection ${name}`);
+  registerSecrets(secretsOf(block));
   return resolvePaths(block as ConnectionConfig, config.baseDir);
 }
 
