@@ -20,6 +20,7 @@ import type {
 import { BadRecordError, ConfigError, EtlError, LocalFileError, LockedError, SchemaError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
+import { redact } from './redact.js';
 import { withRetry } from './retry.js';
 import { CellFailure, RunSchema } from './run-schema.js';
 import { faultPoint } from './faults.js';
@@ -689,7 +690,9 @@ class Run {
     let rows = 0;
     const bad = (position: number | string, column: string | undefined, reason: string, raw: unknown) => {
       if (this.badRecords + rejects.length >= limit) throw new BadRecordError(`${unit.label}:${position}`, column, reason, raw);
-      rejects.push({ runId: this.runId, unit: unit.id, position: String(position), column, reason, raw: typeof raw === 'string' ? raw : JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) });
+      const text = typeof raw === 'string' ? raw : JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+      // The rejects table is read by whoever reads the warehouse: no secret goes there either.
+      rejects.push({ runId: this.runId, unit: unit.id, position: String(position), column, reason: redact(reason), raw: redact(text) });
     };
     let written = 0;
     const iterator = source.read(unit, this.readContext())[Symbol.asyncIterator]();
@@ -707,10 +710,10 @@ class Run {
         for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
         start = performance.now();
         const plan = schema.planFor(batch.columns);
-        let length: number;
+        let parsed: number;
         if (batch.vectors) {
           // Column by column: no row is built unless the stage takes only rows.
-          length = batch.length ?? 0;
+          const length = batch.length ?? 0;
           const result = schema.convertColumns(plan, batch.vectors, length);
           for (const failure of result.failures) bad(batch.positions?.[failure.row] ?? rows + failure.row + 1, failure.column, failure.reason, rowAt(batch.vectors, failure.row));
           this.watch.add('convert', start);
@@ -723,8 +726,8 @@ class Run {
             else await stage.write(index, rowsOf(result.columns.map((column) => column ?? NULLS), length).filter((_row, r) => !result.skip?.[r]) as Value[][]);
           });
           written += kept;
+          parsed = length;
         } else {
-          length = batch.rows.length;
           const converted: Value[][] = [];
           for (let r = 0; r < batch.rows.length; r++) {
             try {
@@ -741,9 +744,10 @@ class Run {
             if (converted.length) await stage.write(index, converted);
           });
           written += converted.length;
+          parsed = batch.rows.length;
         }
         this.watch.add('stage', start);
-        const read = length + (batch.rejects?.length ?? 0);
+        const read = parsed + (batch.rejects?.length ?? 0);
         rows += read;
         this.rowsRead += read;
         this.unitRows[index] = rows;

@@ -93,7 +93,8 @@ function setUp(kind: StoreKind): Promise<Setup> {
         Object.entries(JOBS).map(([name, pattern]) => [`jobs/${name}.yaml`, `name: ${name}\nsource: { connection: lake, pattern: "${pattern}" }\n`]),
       );
       const dir = await mkdtemp(path.join(SCRATCH, 'b2betl-files-project-'));
-      const files: Record<string, string> = { 'etl.config.yaml': `connections:\n  lake: ${store.connectionYaml}\n`, ...jobs };
+      const others = store.otherConnections ? `  ${store.otherConnections}\n` : '';
+      const files: Record<string, string> = { 'etl.config.yaml': `connections:\n  lake: ${store.connectionYaml}\n${others}`, ...jobs };
       await mkdir(path.join(dir, 'jobs'));
       for (const [name, content] of Object.entries(files)) await writeFile(path.join(dir, name), content);
       return { store, project: { dir, cleanup: () => rm(dir, { recursive: true, force: true }) } };

@@ -523,7 +523,11 @@ export class DuckDBStage implements Stage {
   private async settle(): Promise<void> {
     const writing = this.writing;
     this.writing = undefined;
-    await writing;
+    try {
+      await writing;
+    } catch (error) {
+      throw fileError(error, this.part?.file ?? this.dir);
+    }
   }
 
   /** Writes a row holding long text field by field, so no line is ever joined into one string. */
@@ -781,8 +785,8 @@ export class DuckDBStage implements Stage {
   }
 
   async abort(): Promise<void> {
-    await this.settle().catch(() => undefined);
     try {
+      await this.settle().catch(() => undefined);
       await this.rollBack();
       for (const unit of [...this.natives.keys()]) await this.discard(unit);
     } finally {
