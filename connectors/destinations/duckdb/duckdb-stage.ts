@@ -288,6 +288,8 @@ interface NativeUnit {
 export class DuckDBStage implements Stage {
   private columns: Column[];
   private encoders: Encode[];
+  /** FLOAT64 columns that brought other numbers than 32-bit floats: always written as doubles. */
+  private readonly doubles = new Set<string>();
   /** Encoders of FLOAT64 columns written from 32-bit floats, by column index, made on first use. */
   private float32Encoders: Encode[] = [];
   private readonly parts: Part[] = [];
@@ -417,10 +419,15 @@ export class DuckDBStage implements Stage {
    * integers digit by digit, other values as their encoders spell them, ASCII byte by byte.
    */
   async writeColumns(unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
-    // 32-bit floats are written as their own shortest text, half as long as a double's.
+    // 32-bit floats are written as their own shortest text, half as long as a double's; a column
+    // that also brings other numbers (a row group with NULLs) is written as doubles from then on,
+    // so that parts change at most once per column.
     const float32 = new Set<string>();
     columns.forEach((column, c) => {
-      if (column instanceof Float32Array && this.columns[c]?.type === 'FLOAT64') float32.add(this.columns[c]!.name);
+      const name = this.columns[c]?.name;
+      if (name === undefined || this.columns[c]!.type !== 'FLOAT64' || this.doubles.has(name)) return;
+      if (column instanceof Float32Array || (!column && this.part?.float32.has(name))) float32.add(name);
+      else if (column && this.part?.float32.has(name)) this.doubles.add(name);
     });
     const part = await this.openPart(float32);
     try {
