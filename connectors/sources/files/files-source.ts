@@ -121,9 +121,7 @@ export class FilesSource implements SourceConnector {
     const format = formatNameOf(context.job, file.path);
     if ((format !== 'csv' && format !== 'parquet') || !formats.includes(format)) return { reason: `the destination reads no ${format ?? 'such'} files itself` };
     if (compressionOf(file.path)) return { reason: 'compressed' };
-    if (format === 'parquet') return this.nativeParquet(file, context);
-    if (!this.store.localPath) return { reason: `not on this machine (${this.store.kind})` };
-    return this.nativeCsv(file, context);
+    return format === 'parquet' ? this.nativeParquet(file, context) : this.nativeCsv(file, context);
   }
 
   /**
@@ -179,12 +177,13 @@ export class FilesSource implements SourceConnector {
   }
 
   /**
-   * An uncompressed UTF-8 CSV file on this machine of at least {@link NATIVE_MIN_BYTES} that
-   * DuckDB parses as the CSV format does (see `scanCsv`; quotes doubled, one-byte delimiter),
+   * An uncompressed UTF-8 CSV file of at least {@link NATIVE_MIN_BYTES} (a remote one fetched to
+   * a temporary file) that DuckDB parses as the CSV format does (see `scanCsv`; quotes doubled, one-byte delimiter),
    * with its columns typed by the same sample the stream would take. Single-column files stay
    * streamed: a blank line is a record there.
    */
-  private async nativeCsv(file: ObjectInfo, { job, log }: ReadContext): Promise<NativeFile | NotNative> {
+  private async nativeCsv(file: ObjectInfo, context: ReadContext): Promise<NativeFile | NotNative> {
+    const { job, log } = context;
     const csv = job.source.csv ?? {};
     if (file.size < NATIVE_MIN_BYTES) return { reason: `smaller than ${mebibytes(NATIVE_MIN_BYTES)}: one statement per file costs more than it saves` };
     if (csv.encoding && csv.encoding !== 'utf-8' && csv.encoding !== 'utf8') return { reason: `encoded in ${csv.encoding}` };
@@ -193,21 +192,28 @@ export class FilesSource implements SourceConnector {
     // DuckDB unescapes any character after an escape; the CSV format only the quote.
     if ((csv.escape ?? quote) !== quote) return { reason: 'an escape character other than the quote' };
     if (!/^[\x00-\x7f]$/.test(delimiter) || !/^[\x00-\x7f]$/.test(quote)) return { reason: 'a delimiter or quote of more than one byte' };
+    // A remote object is fetched first: the sample, the scan and DuckDB all read that copy, and
+    // so does the stream if the file streams after all.
+    const local = this.store.localPath?.(file.path) ?? (context.planOnly ? undefined : await this.fetch(file, context));
     const batches = this.readFile(file, job, log)[Symbol.asyncIterator]();
     const first = await batches.next();
     await batches.return?.();
     if (first.done || first.value.columns.length < 2) return { reason: 'a single column, where a blank line is a record' };
-    const path = this.store.localPath!(file.path);
+    const reason = 'the destination reads it itself, its records parsing alike (a value spelled other than plainly streams it after all)';
+    const fetched = this.store.localPath ? '' : 'fetched whole to a temporary file (removed after the run), then ';
+    const base = { label: this.store.url(file.path), columns: first.value.columns, reason: fetched + reason };
     const header = csv.header ?? true;
-    const scan = await scanCsv(path, delimiter, quote, first.value.columns.length);
+    if (!local) {
+      // Planning only: the scan of its records waits for the run, which fetches the object.
+      return { ...base, path: this.store.url(file.path), format: { kind: 'csv', delimiter, quote, header, longestRecord: 0 }, records: 0 };
+    }
+    const scan = await scanCsv(local, delimiter, quote, first.value.columns.length);
     if ('reason' in scan) return { reason: scan.reason };
     return {
-      path,
-      label: this.store.url(file.path),
+      ...base,
+      path: local,
       format: { kind: 'csv', delimiter, quote, header, longestRecord: scan.longestRecord },
-      columns: first.value.columns,
       records: scan.records - (header ? 1 : 0),
-      reason: 'the destination reads it itself, its records parsing alike (a value spelled other than plainly streams it after all)',
     };
   }
 
