@@ -145,15 +145,21 @@ function withoutTrailingZeros(text: string): string {
   return mantissa.replace(/\.?0+$/, '') + (e < 0 ? '' : text.slice(e));
 }
 
-/** The encoder of a FLOAT64 column written from 32-bit floats: their texts kept, as doubles' are. */
-function float32Encoder(): Encode {
+/**
+ * The encoder of a FLOAT64 column whose numbers are spelled by `spell` (a double's shortest text,
+ * or a 32-bit float's). Spelling a number costs far more than looking it up, and columns of
+ * measurements repeat their values (times of day, prices): the texts of a column's first values
+ * are kept.
+ */
+function floatEncoder(spell: (value: number) => string): Encode {
   const texts = new Map<number, string>();
   return (value) => {
     if (typeof value !== 'number') return quoted(asText(value));
+    // String(-0) is "0", and the map keys -0 as 0: keep the sign of a negative zero.
     if (Object.is(value, -0)) return '-0';
     let text = texts.get(value);
     if (text === undefined) {
-      text = float32Text(value);
+      text = spell(value);
       if (texts.size < FLOAT_TEXTS) texts.set(value, text);
     }
     return text;
@@ -192,22 +198,8 @@ function encoderFor(type: ColumnType): Encode {
     case 'INT64':
     case 'TIMESTAMP':
       return (value) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : quoted(asText(value)));
-    case 'FLOAT64': {
-      // Writing a double as text costs far more than looking it up, and columns of measurements
-      // repeat their values (times of day, prices): the texts of a column's first values are kept.
-      const texts = new Map<number, string>();
-      return (value) => {
-        if (typeof value !== 'number') return quoted(asText(value));
-        // String(-0) is "0", and the map keys -0 as 0: keep the sign of a negative zero.
-        if (Object.is(value, -0)) return '-0';
-        let text = texts.get(value);
-        if (text === undefined) {
-          text = String(value);
-          if (texts.size < FLOAT_TEXTS) texts.set(value, text);
-        }
-        return text;
-      };
-    }
+    case 'FLOAT64':
+      return floatEncoder(String);
     case 'BOOL':
       return (value) => (value ? 'true' : 'false');
     case 'BYTES':
@@ -448,7 +440,7 @@ export class DuckDBStage implements Stage {
       const column = c < columns.length ? columns[c] : null;
       if (!column) continue;
       if (isSmallIntegerArray(column)) integers[c] = column;
-      else texts[c] = encodeColumn(column, length, part.float32.has(this.columns[c]!.name) ? (this.float32Encoders[c] ??= float32Encoder()) : this.encoders[c]!);
+      else texts[c] = encodeColumn(column, length, part.float32.has(this.columns[c]!.name) ? (this.float32Encoders[c] ??= floatEncoder(float32Text)) : this.encoders[c]!);
     }
     let buffer = this.buffer;
     const limit = buffer.length - ROW_ROOM;
