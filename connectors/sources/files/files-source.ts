@@ -3,7 +3,7 @@
  * files, infers each file's columns from its first rows, and streams it as batches.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -30,6 +30,7 @@ import { ConfigError, EtlError } from '../../../src/core/errors.js';
 import { SchemaSampler, widenType } from '../../../src/core/infer.js';
 import type { Logger } from '../../../src/core/log.js';
 import type { JobSpec } from '../../../src/core/spec.js';
+import { processAlive } from '../../../src/ledger/ledger.js';
 import { columnar, type RecordBatch, type SourceColumn } from '../../../src/core/types.js';
 
 const DEFAULT_SAMPLE_ROWS = 1000;
@@ -162,7 +163,7 @@ export class FilesSource implements SourceConnector {
   private async fetch(file: ObjectInfo, { log, signal }: ReadContext): Promise<string> {
     const known = this.fetched.get(file.path);
     if (known) return known;
-    this.temporary ??= mkdtemp(join(tmpdir(), 'b2betl-fetch-'));
+    this.temporary ??= sweepFetched().then(() => mkdtemp(join(tmpdir(), `${FETCH_PREFIX}${process.pid}-`)));
     const target = join(await this.temporary, `${this.fetches++}${extname(file.path)}`);
     const start = performance.now();
     await pipeline(await this.store.read(file.path), createWriteStream(target), { signal });
@@ -331,6 +332,21 @@ export class FilesSource implements SourceConnector {
     if (temporary) await rm(await temporary, { recursive: true, force: true });
     await this.store.close?.();
   }
+}
+
+/** Temporary folders of fetched objects: `b2betl-fetch-<pid>-…` under the system's temporary folder. */
+const FETCH_PREFIX = 'b2betl-fetch-';
+
+/** Removes the fetched objects of runs whose process is gone (killed before it could remove them). */
+async function sweepFetched(): Promise<void> {
+  const root = tmpdir();
+  const names = await readdir(root).catch(() => [] as string[]);
+  await Promise.all(
+    names.map(async (name) => {
+      const pid = name.startsWith(FETCH_PREFIX) ? Number(name.slice(FETCH_PREFIX.length).split('-')[0]) : NaN;
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) await rm(join(root, name), { recursive: true, force: true });
+    }),
+  );
 }
 
 function patternOf(job: JobSpec): string {
