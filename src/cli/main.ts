@@ -2,8 +2,8 @@
  * The `b2betl` command line. Each command module is imported only when its command runs.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { EtlError, ExitCode, messageOf } from '../core/errors.js';
-import { redact, redactStandardStreams } from '../core/redact.js';
+import { ConfigError, EtlError, ExitCode, messageOf } from '../core/errors.js';
+import { redact, redactStandardStreams, redactValue } from '../core/redact.js';
 
 type Action = (...args: never[]) => Promise<number>;
 
@@ -158,19 +158,31 @@ export function program(setCode: (code: number) => void): Command {
   return cli;
 }
 
-/** Runs the CLI and returns the process exit code. */
+/**
+ * Runs the CLI and returns the process exit code. With `--json`, an error that ends the command
+ * (usage, configuration, anything else) is also printed on stdout as
+ * `{"error": …, "exit_code": …}` (with `problems` for a configuration error), so that every
+ * outcome can be parsed.
+ */
 export async function main(argv: readonly string[]): Promise<number> {
   let code: number = ExitCode.ok;
   redactStandardStreams();
+  const json = argv.slice(2).includes('--json');
+  const fail = (message: string, exitCode: number, extra: Record<string, unknown> = {}): number => {
+    if (json) process.stdout.write(`${JSON.stringify(redactValue({ error: message, exit_code: exitCode, ...extra }), null, 2)}\n`);
+    return exitCode;
+  };
   try {
     await program((value) => (code = value)).parseAsync(argv as string[]);
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      return error.exitCode === 0 ? ExitCode.ok : fail(error.message.replace(/^error: /, ''), ExitCode.usage);
     }
     process.stderr.write(`error: ${redact(messageOf(error))}\n`);
     if (!(error instanceof EtlError) && process.env.B2BETL_DEBUG) process.stderr.write(`${redact((error as Error).stack ?? '')}\n`);
-    return error instanceof EtlError ? error.exitCode : ExitCode.failed;
+    const exitCode = error instanceof EtlError ? error.exitCode : ExitCode.failed;
+    if (error instanceof ConfigError && error.issues.length > 1) return fail(`${error.issues.length} problems found`, exitCode, { problems: error.issues });
+    return fail(messageOf(error), exitCode, error instanceof ConfigError ? { problems: error.issues } : {});
   }
 }

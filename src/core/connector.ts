@@ -156,6 +156,12 @@ export interface PlanContext {
   readonly fullRefresh: boolean;
   /** Backfill window from `--since/--until`: read it without moving the cursor backwards. */
   readonly window?: { readonly since?: string; readonly until?: string };
+  /**
+   * A catalog run without --full-refresh: `fullRefresh` is set (a snapshot reads everything),
+   * but a source that can tell nothing changed since the snapshot in `state` (files: the same
+   * objects, each unchanged) may plan no units, so the run is skipped.
+   */
+  readonly skipUnchangedSnapshot?: boolean;
   readonly log: Logger;
 }
 
@@ -207,6 +213,15 @@ export interface ReadContext {
   readonly planOnly?: boolean;
 }
 
+/** A table of a database source, as `inspect-schema --connection` lists it. */
+export interface TableListing {
+  /** Qualified as `source.table` takes it (`public.orders`, `shop.orders`). */
+  readonly name: string;
+  readonly kind: 'table' | 'view' | 'materialized view' | 'partitioned table' | 'foreign table';
+  /** The catalog's estimate (statistics, not a count); undefined when it has none (views). */
+  readonly estimatedRows?: number;
+}
+
 /** Reads data: discover columns, plan units, stream each unit as batches. */
 export interface SourceConnector {
   /**
@@ -225,6 +240,8 @@ export interface SourceConnector {
    * the source removes when it closes.
    */
   nativeFile?(unit: WorkUnit, context: ReadContext, formats: readonly NativeFormat['kind'][]): Promise<NativeFile | NotNative>;
+  /** Optional: the tables a job could name in `source.table` (databases). */
+  listTables?(): Promise<TableListing[]>;
   close(): Promise<void>;
 }
 

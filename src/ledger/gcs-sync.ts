@@ -10,7 +10,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { GcsStore } from '../../connectors/storage/gcs/gcs-store.js';
-import type { LoadedConfig } from '../core/config.js';
+import { resolveConnection, type LoadedConfig } from '../core/config.js';
 import { PreconditionFailed } from '../core/connector.js';
 import { ConfigError, EtlError, LockedError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
@@ -389,9 +389,12 @@ function sameDump(a: JobDump, b: JobDump): boolean {
 export async function openGcsLedger(location: string, config: LoadedConfig, log: Logger, options: { readOnly?: boolean } = {}): Promise<GcsLedger> {
   const { bucket } = parseLedgerUri(location);
   const { GcsStore } = await import('../../connectors/storage/gcs/gcs-store.js');
-  const sibling = Object.values(config.connections).find(
-    (connection): connection is Extract<typeof connection, { type: 'gcs' }> => connection.type === 'gcs' && connection.bucket === bucket,
-  );
+  const siblingName = Object.keys(config.connections).find((name) => {
+    const connection = config.connections[name];
+    return connection.type === 'gcs' && connection.bucket === bucket;
+  });
+  const resolved = siblingName === undefined ? undefined : resolveConnection(config, siblingName);
+  const sibling = resolved?.type === 'gcs' ? resolved : undefined;
   const store = await GcsStore.connect({
     name: `ledger ${location}`,
     config: {

@@ -48,6 +48,8 @@ export interface RunRecord extends RunCounts {
 export interface PendingCommit {
   readonly connection: string;
   readonly files: readonly ObjectInfo[];
+  /** The files are a whole snapshot (catalog): they replace the job's recorded files instead of joining them. */
+  readonly snapshot?: boolean;
   /** New cursor state, or undefined to keep the current one. */
   readonly cursor?: unknown;
   readonly columns: readonly Column[];
@@ -411,6 +413,7 @@ export class Ledger {
       const upsertFile = this.db.prepare(
         'INSERT OR REPLACE INTO files (job, connection, path, size, modified, version, run_id, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       );
+      if (pending.snapshot) this.db.prepare('DELETE FROM files WHERE job = ? AND connection = ?').run(job, pending.connection);
       for (const file of pending.files) {
         upsertFile.run(job, pending.connection, file.path, file.size, file.modified, file.version ?? null, runId, loadedAt);
       }

@@ -103,9 +103,12 @@ describe('BigQuery direct loads', () => {
   });
 
   test('BigQuery → BigQuery merge and catalog', async () => {
+    // A source table of this test's own.
+    await double.query(`CREATE TABLE \`proj.shop.sales\` (id INT64 NOT NULL, amount NUMERIC)`);
+    await double.query('INSERT INTO `proj.shop.sales` (id, amount) VALUES (1, 10.5), (2, 20), (3, 30.25), (4, 1), (5, 2)');
     const sourceConfig: ConnectionConfig = { type: 'bigquery', project: 'proj', dataset: 'shop', endpoint: double.endpoint };
     const src = await openSource({ name: 'src', config: sourceConfig, baseDir: process.cwd(), log: silentLogger });
-    const merge = jobSchema.parse({ name: 'merged', source: { connection: 'src', table: 'proj.shop.orders', columns: ['id', 'amount'] }, load: { strategy: 'merge', primary_key: ['id'] } });
+    const merge = jobSchema.parse({ name: 'merged', source: { connection: 'src', table: 'proj.shop.sales', columns: ['id', 'amount'] }, load: { strategy: 'merge', primary_key: ['id'] } });
     for (let i = 0; i < 2; i++) {
       const plan = await src.plan({ job: merge, state: { files: new Map() }, fullRefresh: false, log: silentLogger });
       const req = await request(merge, plan, sourceConfig);
@@ -115,7 +118,7 @@ describe('BigQuery direct loads', () => {
     }
     assert.deepEqual((await double.query('SELECT id, amount FROM `proj.raw.merged` ORDER BY id')).map((r) => `${r.id}:${r.amount}`), ['1:10.5', '2:20', '3:30.25', '4:1', '5:2']);
 
-    const catalog = jobSchema.parse({ name: 'snap', source: { connection: 'src', query: 'SELECT id FROM shop.orders WHERE id > 3' }, load: { strategy: 'catalog' } });
+    const catalog = jobSchema.parse({ name: 'snap', source: { connection: 'src', query: 'SELECT id FROM shop.sales WHERE id > 3' }, load: { strategy: 'catalog' } });
     const plan = await src.plan({ job: catalog, state: { files: new Map() }, fullRefresh: true, log: silentLogger });
     const req = await request(catalog, plan, sourceConfig);
     const result = await (await bq.planDirect!(req))!.run({ runId: req.runId, job: 'snap', table: 'snap', strategy: 'catalog', units: ['snapshot'], rows: 0 });

@@ -96,7 +96,12 @@ async function openInstance(
       const instance = await warehouseInstance(file, options);
       if (options.holder && !options.readOnly) {
         const owner: WarehouseOwner = { job: options.holder.job, run_id: options.holder.runId, pid: process.pid, host: hostname(), since: new Date().toISOString() };
-        writeFileSync(ownerFile(file), JSON.stringify(owner));
+        try {
+          writeFileSync(ownerFile(file), JSON.stringify(owner));
+        } catch (error) {
+          // Only a waiting process reads it: without it, that one names no job.
+          options.log.debug(`could not write ${ownerFile(file)}: ${(error as Error).message}`);
+        }
       }
       return instance;
     } catch (error) {

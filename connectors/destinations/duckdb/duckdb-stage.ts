@@ -52,6 +52,25 @@ const LETTER_N = 78;
 /** Room kept free at the end of the write buffer: the most an integer, a separator and NULL take. */
 const ROW_ROOM = 64;
 
+/** Whether a column is an array of integers {@link writeInteger} writes (32 bits and less, signed or not). */
+function isSmallIntegerArray(column: ArrayLike<unknown>): column is ArrayLike<number> {
+  return column instanceof Int32Array || column instanceof Int16Array || column instanceof Int8Array || column instanceof Uint16Array || column instanceof Uint8Array;
+}
+
+/**
+ * A column's values as text, by `encode`; undefined for a NULL and for a 32-bit integer (not
+ * -0), which is written digit by digit instead.
+ */
+function encodeColumn(column: ArrayLike<Value>, length: number, encode: Encode): (string | undefined)[] {
+  const texts: (string | undefined)[] = new Array(length);
+  for (let r = 0; r < length; r++) {
+    const value = column[r];
+    if (value === null || value === undefined || (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0))) texts[r] = undefined;
+    else texts[r] = encode(value);
+  }
+  return texts;
+}
+
 /** Writes a 32-bit integer's decimal digits at `at`; returns the end. */
 function writeInteger(buffer: Buffer, at: number, value: number): number {
   if (value < 0) {
@@ -129,15 +148,21 @@ function withoutTrailingZeros(text: string): string {
   return mantissa.replace(/\.?0+$/, '') + (e < 0 ? '' : text.slice(e));
 }
 
-/** The encoder of a FLOAT64 column written from 32-bit floats: their texts kept, as doubles' are. */
-function float32Encoder(): Encode {
+/**
+ * The encoder of a FLOAT64 column whose numbers are spelled by `spell` (a double's shortest text,
+ * or a 32-bit float's). Spelling a number costs far more than looking it up, and columns of
+ * measurements repeat their values (times of day, prices): the texts of a column's first values
+ * are kept.
+ */
+function floatEncoder(spell: (value: number) => string): Encode {
   const texts = new Map<number, string>();
   return (value) => {
     if (typeof value !== 'number') return quoted(asText(value));
+    // String(-0) is "0", and the map keys -0 as 0: keep the sign of a negative zero.
     if (Object.is(value, -0)) return '-0';
     let text = texts.get(value);
     if (text === undefined) {
-      text = float32Text(value);
+      text = spell(value);
       if (texts.size < FLOAT_TEXTS) texts.set(value, text);
     }
     return text;
@@ -176,26 +201,18 @@ function encoderFor(type: ColumnType): Encode {
     case 'INT64':
     case 'TIMESTAMP':
       return (value) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : quoted(asText(value)));
-    case 'FLOAT64': {
-      // Writing a double as text costs far more than looking it up, and columns of measurements
-      // repeat their values (times of day, prices): the texts of a column's first values are kept.
-      const texts = new Map<number, string>();
-      return (value) => {
-        if (typeof value !== 'number') return quoted(asText(value));
-        // String(-0) is "0", and the map keys -0 as 0: keep the sign of a negative zero.
-        if (Object.is(value, -0)) return '-0';
-        let text = texts.get(value);
-        if (text === undefined) {
-          text = String(value);
-          if (texts.size < FLOAT_TEXTS) texts.set(value, text);
-        }
-        return text;
-      };
-    }
+    case 'FLOAT64':
+      return floatEncoder(String);
     case 'BOOL':
       return (value) => (value ? 'true' : 'false');
     case 'BYTES':
       return (value) => quoted(asText(value));
+    case 'DATE':
+    case 'DATETIME':
+    case 'TIME':
+    case 'NUMERIC':
+      // Canonical text (`2024-03-01`, `-12.50`): never a delimiter, quote, line break or `\N`.
+      return (value) => (typeof value === 'string' && value !== '' ? value : quoted(asText(value)));
     default:
       return (value) => quoted(typeof value === 'string' ? value : asText(value));
   }
@@ -266,6 +283,8 @@ interface NativeUnit {
 export class DuckDBStage implements Stage {
   private columns: Column[];
   private encoders: Encode[];
+  /** FLOAT64 columns that brought other numbers than 32-bit floats: always written as doubles. */
+  private readonly doubles = new Set<string>();
   /** Encoders of FLOAT64 columns written from 32-bit floats, by column index, made on first use. */
   private float32Encoders: Encode[] = [];
   private readonly parts: Part[] = [];
@@ -274,6 +293,8 @@ export class DuckDBStage implements Stage {
   private readonly slots = new Map<number, number>();
   private nextSlot = 0;
   private rowNumber = 0;
+  /** Rows carry their number only for a merge, where the last row per key wins. */
+  private readonly numbered: boolean;
   private buffer = Buffer.allocUnsafe(FLUSH_BYTES);
   /** The buffer being written to the part while the other fills, and that write. */
   private spare = Buffer.allocUnsafe(FLUSH_BYTES);
@@ -295,6 +316,7 @@ export class DuckDBStage implements Stage {
   ) {
     this.columns = [...request.columns];
     this.encoders = this.columns.map((column) => encoderFor(column.type));
+    this.numbered = request.strategy === 'merge';
     mkdirSync(dir, { recursive: true });
   }
 
@@ -354,11 +376,12 @@ export class DuckDBStage implements Stage {
   }
 
   private writeRows(part: Part, unit: number, rows: readonly Value[][]): void {
-    const prefix = `${this.slotOf(unit)},`;
+    const slot = String(this.slotOf(unit));
     const encoders = this.encoders;
     const width = encoders.length;
     for (const row of rows) {
-      let line = prefix + String(++this.rowNumber);
+      const head = this.numbered ? `${slot},${++this.rowNumber}` : slot;
+      let line = head;
       let long = false;
       for (let i = 0; i < width; i++) {
         const value = row[i];
@@ -367,7 +390,7 @@ export class DuckDBStage implements Stage {
         else line += `,${encoders[i](value)}`;
       }
       if (long) {
-        this.writeLong(row, prefix + String(this.rowNumber));
+        this.writeLong(row, head);
         continue;
       }
       line += '\n';
@@ -391,15 +414,37 @@ export class DuckDBStage implements Stage {
    * integers digit by digit, other values as their encoders spell them, ASCII byte by byte.
    */
   async writeColumns(unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
-    // 32-bit floats are written as their own shortest text, half as long as a double's.
+    // 32-bit floats are written as their own shortest text, half as long as a double's; a column
+    // that also brings other numbers (a row group with NULLs) is written as doubles from then on,
+    // so that parts change at most once per column.
     const float32 = new Set<string>();
     columns.forEach((column, c) => {
-      if (column instanceof Float32Array && this.columns[c]?.type === 'FLOAT64') float32.add(this.columns[c]!.name);
+      const name = this.columns[c]?.name;
+      if (name === undefined || this.columns[c]!.type !== 'FLOAT64' || this.doubles.has(name)) return;
+      if (column instanceof Float32Array || (!column && this.part?.float32.has(name))) float32.add(name);
+      else if (column && this.part?.float32.has(name)) this.doubles.add(name);
     });
     const part = await this.openPart(float32);
+    try {
+      await this.writeColumnRows(part, unit, columns, length, skip);
+    } catch (error) {
+      throw fileError(error, part.file);
+    }
+  }
+
+  private async writeColumnRows(part: Part, unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
     const slot = this.slotOf(unit);
-    const encoders = this.columns.map((column, c) => (part.float32.has(column.name) ? (this.float32Encoders[c] ??= float32Encoder()) : this.encoders[c]!));
-    const width = encoders.length;
+    const width = this.columns.length;
+    // Each column's texts first, column by column (one encoder a loop); small integers and NULLs
+    // are written as they are met.
+    const integers: (ArrayLike<number> | undefined)[] = new Array(width);
+    const texts: ((string | undefined)[] | undefined)[] = new Array(width);
+    for (let c = 0; c < width; c++) {
+      const column = c < columns.length ? columns[c] : null;
+      if (!column) continue;
+      if (isSmallIntegerArray(column)) integers[c] = column;
+      else texts[c] = encodeColumn(column, length, part.float32.has(this.columns[c]!.name) ? (this.float32Encoders[c] ??= floatEncoder(float32Text)) : this.encoders[c]!);
+    }
     let buffer = this.buffer;
     const limit = buffer.length - ROW_ROOM;
     let at = this.bytes;
@@ -411,30 +456,39 @@ export class DuckDBStage implements Stage {
       }
       const lineStart = this.flushed + at;
       at = writeInteger(buffer, at, slot);
-      buffer[at++] = COMMA;
-      at = writeInteger(buffer, at, ++this.rowNumber);
+      if (this.numbered) {
+        buffer[at++] = COMMA;
+        at = writeInteger(buffer, at, ++this.rowNumber);
+      }
       for (let c = 0; c < width; c++) {
         buffer[at++] = COMMA;
-        const value = c < columns.length && columns[c] ? columns[c]![r] : null;
-        if (value === null || value === undefined) {
-          buffer[at++] = BACKSLASH;
-          buffer[at++] = LETTER_N;
-        } else if (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0)) {
-          at = writeInteger(buffer, at, value);
-        } else {
-          const text = encoders[c]!(value);
-          // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-          if (at + text.length * 3 + ROW_ROOM > buffer.length) {
-            at = await this.flushAsync(at);
-            buffer = this.buffer;
-            if (text.length * 3 + ROW_ROOM > buffer.length) {
-              await this.settle();
-              this.flushed += writeText(part.fd, text);
-              continue;
-            }
-          }
-          at = writeAscii(buffer, at, text);
+        const numbers = integers[c];
+        if (numbers) {
+          at = writeInteger(buffer, at, numbers[r]!);
+          continue;
         }
+        const text = texts[c]?.[r];
+        if (text === undefined) {
+          const value = texts[c] ? columns[c]![r] : null;
+          if (typeof value === 'number') {
+            at = writeInteger(buffer, at, value);
+          } else {
+            buffer[at++] = BACKSLASH;
+            buffer[at++] = LETTER_N;
+          }
+          continue;
+        }
+        // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
+        if (at + text.length * 3 + ROW_ROOM > buffer.length) {
+          at = await this.flushAsync(at);
+          buffer = this.buffer;
+          if (text.length * 3 + ROW_ROOM > buffer.length) {
+            await this.settle();
+            this.flushed += writeText(part.fd, text);
+            continue;
+          }
+        }
+        at = writeAscii(buffer, at, text);
         if (at > limit) {
           at = await this.flushAsync(at);
           buffer = this.buffer;
@@ -458,7 +512,10 @@ export class DuckDBStage implements Stage {
     this.spare = full;
     this.flushed += at;
     this.bytes = 0;
-    const writing = writeFully(this.part!.fd, full, at);
+    const file = this.part!.file;
+    const writing = writeFully(this.part!.fd, full, at).catch((error: unknown) => {
+      throw fileError(error, file);
+    });
     writing.catch(() => undefined); // awaited by the next settle; never unhandled meanwhile
     this.writing = writing;
     return 0;
@@ -621,19 +678,23 @@ export class DuckDBStage implements Stage {
     this.closePart();
     const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
     if (!slots.length || !this.parts.length) return undefined;
+    // A row's place in the run: its unit's place in the plan first, then its place in the unit, so
+    // that a merge keeps the last version in plan order however the units' reads interleaved.
+    const unitOrder = `CASE ${quote(SLOT_COLUMN)} ${units.flatMap((unit) => (this.slots.has(unit) ? [`WHEN ${this.slots.get(unit)!} THEN ${unit}`] : [])).join(' ')} END`;
+    const order = `${unitOrder}::BIGINT * ${2 ** 40} + ${quote(ROW_COLUMN)} AS ${quote(ROW_COLUMN)}`;
     const current = new Map(this.columns.map((column) => [column.name, column]));
     const selects = this.parts.map(({ columns, file, longest, float32 }) => {
       const written = new Map(columns.map((column) => [column.name, column]));
       const spec = [
         `'${SLOT_COLUMN}': 'INTEGER'`,
-        `'${ROW_COLUMN}': 'BIGINT'`,
+        ...(this.numbered ? [`'${ROW_COLUMN}': 'BIGINT'`] : []),
         ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column, float32.has(column.name))}'`),
       ].join(', ');
       const values = this.columns.map((column) => {
         const as = written.get(column.name);
         return as ? `${decodeSql(as, column, float32.has(column.name))} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
       });
-      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
+      return `SELECT ${this.numbered ? `${order}, ` : ''}${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
     return { query: selects.join('\nUNION ALL\n'), longest: Math.max(...this.parts.map((part) => part.longest)) };
   }
