@@ -79,26 +79,17 @@ export class BigQueryStage implements Stage {
 
   async write(index: number, rows: readonly Value[][]): Promise<void> {
     const unit = this.unit(index);
-    try {
-      await this.writeRows(unit, index, rows);
-    } catch (error) {
-      throw unit.failure ?? fileError(error, unit.path);
-    }
-    if (unit.failure) throw unit.failure;
-  }
-
-  private async writeRows(unit: UnitFile, index: number, rows: readonly Value[][]): Promise<void> {
     let chunk = '';
     for (const row of rows) {
       // A merge keeps per key the row last in plan order: the unit's place first, then the row's.
       chunk += this.merge ? this.encoder.line(row, [index * UNIT_ROW_SPAN + ++this.rowNumber]) : this.encoder.line(row);
       if (chunk.length > 1 << 20) {
-        if (!unit.stream.write(chunk)) await once(unit.stream, 'drain');
+        await put(unit, chunk);
         chunk = '';
       }
     }
     unit.rows += rows.length;
-    if (chunk && !unit.stream.write(chunk)) await once(unit.stream, 'drain');
+    if (chunk) await put(unit, chunk);
   }
 
   async discard(index: number): Promise<void> {
@@ -183,6 +174,18 @@ export class BigQueryStage implements Stage {
       this.uploaded = [];
     }
   }
+}
+
+/** Writes to a unit's file, waiting while its buffer is full; a failed file (a full disk) throws, naming it. */
+async function put(unit: UnitFile, chunk: string): Promise<void> {
+  if (unit.failure) throw unit.failure;
+  if (!unit.stream.write(chunk)) {
+    // A stream that failed never drains: it closes.
+    const done = new AbortController();
+    await Promise.race([once(unit.stream, 'drain', { signal: done.signal }), once(unit.stream, 'close', { signal: done.signal })]).catch(() => undefined);
+    done.abort();
+  }
+  if (unit.failure) throw unit.failure;
 }
 
 function closeStream(stream: WriteStream): Promise<void> {
