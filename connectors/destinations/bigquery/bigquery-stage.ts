@@ -29,6 +29,9 @@ interface UnitFile {
 }
 
 /** Rows of a run in local NDJSON files, one per unit; loaded and committed at `commit`. */
+/** No values after a line's columns. */
+const NO_EXTRA: readonly Value[] = [];
+
 export class BigQueryStage implements Stage {
   private readonly units = new Map<number, UnitFile>();
   private columns: Column[];
@@ -78,17 +81,29 @@ export class BigQueryStage implements Stage {
   }
 
   async write(index: number, rows: readonly Value[][]): Promise<void> {
+    await this.append(index, rows.length, (r, extra) => this.encoder.line(rows[r]!, extra));
+  }
+
+  async writeColumns(index: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
+    await this.append(index, length, (r, extra) => this.encoder.lineAt(columns, r, extra), skip);
+  }
+
+  /** Appends the lines of rows `0`..`length - 1` (but those `skip` marks) to a unit's file. */
+  private async append(index: number, length: number, line: (r: number, extra: readonly Value[]) => string, skip?: Uint8Array): Promise<void> {
     const unit = this.unit(index);
     let chunk = '';
-    for (const row of rows) {
+    let rows = 0;
+    for (let r = 0; r < length; r++) {
+      if (skip?.[r]) continue;
       // A merge keeps per key the row last in plan order: the unit's place first, then the row's.
-      chunk += this.merge ? this.encoder.line(row, [index * UNIT_ROW_SPAN + ++this.rowNumber]) : this.encoder.line(row);
+      chunk += line(r, this.merge ? [index * UNIT_ROW_SPAN + ++this.rowNumber] : NO_EXTRA);
+      rows++;
       if (chunk.length > 1 << 20) {
         await put(unit, chunk);
         chunk = '';
       }
     }
-    unit.rows += rows.length;
+    unit.rows += rows;
     if (chunk) await put(unit, chunk);
   }
 
