@@ -147,7 +147,7 @@ export class BigQueryStage implements Stage {
       const output = Number(metadata.statistics?.load?.outputRows ?? staged);
       if (output !== staged) throw new EtlError(`the load into ${this.staging} wrote ${output} rows but ${staged} were staged; nothing was committed`, 'run the job again');
     }
-    await commitStaging(d, { spec: job, table, staging: this.staging, columns: this.columns, strategy, primaryKey, marker, rejects, orderColumn: this.merge ? ROW_COLUMN : undefined });
+    await commitStaging(d, { spec: job, table, staging: this.staging, columns: this.columns, strategy, primaryKey, marker, rejects, orderColumn: this.merge ? ROW_COLUMN : undefined, replace: this.request.replace });
     this.request.log.info(`committed ${staged} rows into ${d.locate(table)} (run ${runId})`);
     await this.abort();
     return staged;
