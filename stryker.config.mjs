@@ -43,7 +43,7 @@ export const modules = {
   },
   'schema widening': {
     mutate: ['src/core/schema.ts', 'src/core/run-schema.ts'],
-    tests: ['dist/test/unit/run-schema.test.js', 'dist/test/unit/infer.test.js'],
+    tests: ['dist/test/unit/schema.test.js', 'dist/test/unit/run-schema.test.js', 'dist/test/unit/infer.test.js'],
   },
 };
 
