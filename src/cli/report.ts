@@ -1,0 +1,36 @@
+/** `b2betl report`: the ledger's last days as one self-contained HTML page. */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../core/config.js';
+import { ConfigError, ExitCode } from '../core/errors.js';
+import { reportData } from '../report/data.js';
+import { renderReport } from '../report/html.js';
+import { commandLogger, printJson, shortPath, withLedger, type CommonOptions } from './common.js';
+
+export interface ReportFlags extends CommonOptions {
+  readonly days?: string;
+  readonly out?: string;
+  readonly open?: boolean;
+}
+
+/** `--days` as a whole number of days, 1 to 3660. */
+export function parseDays(text: string | undefined): number {
+  const days = Number(text ?? 30);
+  if (!Number.isInteger(days) || days < 1 || days > 3660) throw ConfigError.of(`--days ${text} is not a whole number of days from 1 to 3660`, 'e.g. --days 30');
+  return days;
+}
+
+export default async function report(flags: ReportFlags): Promise<number> {
+  const days = parseDays(flags.days);
+  const out = path.resolve(flags.out ?? 'b2betl-report.html');
+  const config = await loadConfig({ configFile: flags.config });
+  const data = await withLedger(config, commandLogger(flags), async ({ ledger }) => reportData(ledger, { days }), { readOnly: true });
+  writeFileSync(out, renderReport(data));
+  if (flags.json) printJson({ file: out, days, from: data.from, to: data.to, ...data.summary });
+  else process.stdout.write(`wrote ${shortPath(out)}: ${data.summary.runs} run(s) of ${data.summary.jobs} job(s), ${data.from} to ${data.to}\n`);
+  if (flags.open) {
+    const { default: open } = await import('open');
+    await open(out, { wait: false });
+  }
+  return ExitCode.ok;
+}
