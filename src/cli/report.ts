@@ -2,8 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../core/config.js';
-import { ConfigError, ExitCode } from '../core/errors.js';
-import { reportData } from '../report/data.js';
+import { ExitCode } from '../core/errors.js';
+import { parseDays, reportData } from '../report/data.js';
 import { renderReport } from '../report/html.js';
 import { commandLogger, printJson, shortPath, withLedger, type CommonOptions } from './common.js';
 
@@ -11,13 +11,6 @@ export interface ReportFlags extends CommonOptions {
   readonly days?: string;
   readonly out?: string;
   readonly open?: boolean;
-}
-
-/** `--days` as a whole number of days, 1 to 3660. */
-export function parseDays(text: string | undefined): number {
-  const days = Number(text ?? 30);
-  if (!Number.isInteger(days) || days < 1 || days > 3660) throw ConfigError.of(`--days ${text} is not a whole number of days from 1 to 3660`, 'e.g. --days 30');
-  return days;
 }
 
 export default async function report(flags: ReportFlags): Promise<number> {

@@ -1,4 +1,5 @@
 /** What the HTML report shows, gathered from the ledger: summary, jobs, and every run of the period. */
+import { ConfigError } from '../core/errors.js';
 import type { Ledger, RunStatus } from '../ledger/ledger.js';
 import { viewOf, type RunView } from './run-view.js';
 
@@ -36,6 +37,13 @@ export interface ReportData {
   readonly jobs: JobRow[];
   /** Newest first. */
   readonly runs: RunView[];
+}
+
+/** `--days` as a whole number of days, 1 to 3660. */
+export function parseDays(text: string | undefined): number {
+  const days = Number(text ?? 30);
+  if (!Number.isInteger(days) || days < 1 || days > 3660) throw ConfigError.of(`days: ${text} is not a whole number of days from 1 to 3660`, "give how many days back the report looks, e.g. 30");
+  return days;
 }
 
 /** The value below which `q` of the sorted values lie (nearest rank). */

@@ -5,7 +5,7 @@
   const runsById = new Map(data.runs.map((run) => [run.id, run]));
   const ok = (status) => status === 'succeeded' || status === 'partial';
   const seconds = (run) => (run.duration_ms === null ? null : run.duration_ms / 1000);
-  const utc = (iso) => (iso ? `${iso.replace('T', ' ').slice(0, 16)} UTC` : '');
+  const utc = (iso, length = 16) => (iso ? `${iso.replace('T', ' ').slice(0, length)} UTC` : '');
   const number = d3.format(',');
   const tooltip = d3.select('#tooltip');
 
@@ -257,8 +257,8 @@
     statusBadge(title, run.status);
     fields(host, [
       ['run', run.id],
-      ['started', utc(run.started_at)],
-      ['ended', utc(run.ended_at)],
+      ['started', utc(run.started_at, 19)],
+      ['ended', utc(run.ended_at, 19)],
       ['took', spanText(run.duration_ms)],
       ['source', details && details.source],
       ['destination', [run.destination, run.table_name].filter(Boolean).join(' → ')],
