@@ -1,5 +1,5 @@
 /** `b2betl report`: the ledger's last days as one self-contained HTML page. */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../core/config.js';
 import { ExitCode } from '../core/errors.js';
@@ -18,6 +18,7 @@ export default async function report(flags: ReportFlags): Promise<number> {
   const out = path.resolve(flags.out ?? 'b2betl-report.html');
   const config = await loadConfig({ configFile: flags.config });
   const data = await withLedger(config, commandLogger(flags), async ({ ledger }) => reportData(ledger, { days }), { readOnly: true });
+  mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, renderReport(data));
   if (flags.json) printJson({ file: out, days, from: data.from, to: data.to, ...data.summary });
   else process.stdout.write(`wrote ${shortPath(out)}: ${data.summary.runs} run(s) of ${data.summary.jobs} job(s), ${data.from} to ${data.to}\n`);

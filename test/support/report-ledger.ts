@@ -15,7 +15,14 @@ export interface SeededRun {
 }
 
 /** Jobs and their typical duration in seconds (1 s to 2 h) and runs per day. */
-export const SEEDED_JOBS: readonly { name: string; seconds: number; perDay: number; source: string }[] = [
+export interface SeededJob {
+  readonly name: string;
+  readonly seconds: number;
+  readonly perDay: number;
+  readonly source: string;
+}
+
+export const SEEDED_JOBS: readonly SeededJob[] = [
   { name: 'app_events', seconds: 1, perDay: 2, source: 'lake (gcs)' },
   { name: 'billing_invoices', seconds: 7200, perDay: 1, source: 'billing (postgres)' },
   { name: 'crm_contacts', seconds: 45, perDay: 1, source: 'crm (mysql)' },
@@ -25,6 +32,11 @@ export const SEEDED_JOBS: readonly { name: string; seconds: number; perDay: numb
   { name: 'sessions_bq', seconds: 2400, perDay: 1, source: 'analytics (bigquery)' },
   { name: 'warehouse_stock', seconds: 4, perDay: 1, source: 'erp (azure)' },
 ];
+
+/** `count` jobs with long names, from 1 s to 2 h, once a day. */
+export function manyJobs(count: number): SeededJob[] {
+  return Array.from({ length: count }, (_job, i) => ({ name: `tenant_${String(i + 1).padStart(2, '0')}_daily_export`, seconds: Math.round(7200 ** (i / Math.max(1, count - 1))), perDay: 1, source: 'lake (gcs)' }));
+}
 
 /** The day (0 = 29 days ago … 29 = today) on which nothing ran. */
 export const EMPTY_DAY = 11;
@@ -42,7 +54,7 @@ function random(seed: number): () => number {
 }
 
 /** Seeds `file` with the month ending on `now`'s day (UTC); runs start before `now`. */
-export function seedReportLedger(file: string, options: { now?: Date; days?: number } = {}): SeededRun[] {
+export function seedReportLedger(file: string, options: { now?: Date; days?: number; jobs?: readonly SeededJob[] } = {}): SeededRun[] {
   const now = options.now ?? new Date();
   const days = options.days ?? 30;
   const next = random(14);
@@ -50,7 +62,7 @@ export function seedReportLedger(file: string, options: { now?: Date; days?: num
   const seeded: SeededRun[] = [];
   const ledger = Ledger.open(file);
   try {
-    for (const job of SEEDED_JOBS) {
+    for (const job of options.jobs ?? SEEDED_JOBS) {
       const runs: Record<string, unknown>[] = [];
       for (let day = 0; day < days; day++) {
         if (day === EMPTY_DAY) continue;
@@ -67,7 +79,7 @@ export function seedReportLedger(file: string, options: { now?: Date; days?: num
           const rowsLoaded = status === 'failed' ? 0 : status === 'partial' ? Math.round(rowsRead * 0.7) : rowsRead;
           const started = new Date(startedMs).toISOString();
           const ended = new Date(startedMs + durationMs).toISOString();
-          const id = `${started.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', 't').toLowerCase()}_${job.name.slice(0, 6).padEnd(6, 'x')}`;
+          const id = `${started.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', 't').toLowerCase()}_${(seeded.length + 1).toString(36).padStart(6, '0')}`;
           const error = status === 'failed' ? 'connect ECONNREFUSED 10.0.0.7:5432\n  → check that the source is reachable from this machine' : status === 'partial' ? 'part-0003.csv:14: amount: "12,5" is not a number' : null;
           const details: RunDetails = {
             source: job.source,
