@@ -66,6 +66,7 @@ export function renderReport(data: ReportData): string {
   <section id="ridge-section">
     <div class="section-head"><h2>Run durations</h2>
       <span class="legend"><span class="swatch ok"></span>succeeded or partial <span class="swatch bad"></span>failed · height: duration, log scale · newest day at the bottom</span></div>
+    <p id="ridge-hint" class="muted" hidden></p>
     <div id="ridge"></div>
   </section>
   <section id="runs-section"><h2>Runs</h2><p class="muted">Click a run for its details.</p><div id="runs"></div></section>

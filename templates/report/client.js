@@ -83,6 +83,9 @@
   const ROW = 26; // px between two days' baselines
   const PEAK = ROW * 2.4; // the tallest bump
   const MIN_COLUMN = 84; // px per job, below which the chart scrolls
+  const CHAR = 6.4; // px per character of an 11 px job name, a little over the average
+  const MAX_NAME = 40; // characters of a job name written; its tooltip has it whole
+  const SLANT = Math.PI / 5; // radians of names written aslant
 
   /** Every day of the period, oldest first (UTC). */
   function periodDays() {
@@ -102,14 +105,21 @@
     const longest = d3.max(plotted, seconds);
 
     const dayWidth = 92;
-    const top = PEAK + 44; // room for job names and the first day's bumps
-    const bottom = 10;
     const available = host.node().clientWidth - dayWidth - 2;
     const column = Math.max(MIN_COLUMN, Math.floor(available / jobs.length));
-    const width = column * jobs.length;
+    // names wider than their column are written aslant, in full
+    const nameWidth = (job) => job.length * CHAR;
+    const aslant = jobs.some((job) => nameWidth(job) > column - 8);
+    const shown = (job) => (job.length > MAX_NAME ? `${job.slice(0, MAX_NAME - 1)}…` : job);
+    const names = aslant ? Math.ceil(d3.max(jobs, (job) => nameWidth(shown(job))) * Math.sin(SLANT) + 16) : 24;
+    const top = PEAK + names + 20; // room for job names and the first day's bumps
+    const bottom = 10;
+    const plotWidth = column * jobs.length;
+    // the last name aslant reaches past its column
+    const width = plotWidth + (aslant ? Math.ceil(Math.max(0, nameWidth(shown(jobs.at(-1))) * Math.cos(SLANT) - column / 2)) : 0);
     const height = top + ROW * (days.length - 1) + bottom;
 
-    const x = d3.scaleBand().domain(jobs).range([0, width]);
+    const x = d3.scaleBand().domain(jobs).range([0, plotWidth]);
     const y = d3.scalePoint().domain(days).range([top, top + ROW * (days.length - 1)]);
     // log(1 + s): a 1 s run still shows, a 2 h run is not 7,200 times taller
     const h = d3.scaleLog().domain([1, Math.max(2, 1 + longest)]).range([3, PEAK]).clamp(true);
@@ -135,11 +145,15 @@
     defs.append('clipPath').attr('id', 'plot-clip').append('rect').attr('x', 0).attr('y', 0).attr('width', width).attr('height', height);
     svg.append('rect').attr('class', 'frame').attr('x', 0.5).attr('y', 0.5).attr('width', width - 1).attr('height', height - 1);
 
-    const names = svg.append('g').attr('class', 'ridge-jobs');
-    names.selectAll('text').data(jobs).join('text')
-      .attr('x', (job) => x(job) + x.bandwidth() / 2).attr('y', 16).attr('text-anchor', 'middle')
-      .text((job) => (job.length * 6.2 > column - 6 ? `${job.slice(0, Math.max(3, Math.floor((column - 6) / 6.2) - 1))}…` : job))
-      .append('title').text((job) => job);
+    const labels = svg.append('g').attr('class', 'ridge-jobs').selectAll('text').data(jobs).join('text').text(shown);
+    if (aslant) {
+      labels.attr('text-anchor', 'start').attr('data-slant', SLANT)
+        .attr('transform', (job) => `translate(${x(job) + x.bandwidth() / 2 - 4},${names}) rotate(${(-SLANT * 180) / Math.PI})`);
+    } else {
+      labels.attr('x', (job) => x(job) + x.bandwidth() / 2).attr('y', 16).attr('text-anchor', 'middle');
+    }
+    labels.append('title').text((job) => job);
+    d3.select('#ridge-hint').attr('hidden', width > available ? null : true).text(`${jobs.length} jobs: scroll the chart sideways to see them all.`);
 
     const plot = svg.append('g').attr('clip-path', 'url(#plot-clip)');
     const byJob = d3.group(plotted, (run) => run.job);

@@ -223,14 +223,21 @@ describe('b2betl report in Chromium', { timeout: 240_000 }, () => {
         const watched = await open(browser, small.file, { width: 1280, height: 900 });
         const geometry = await watched.page.evaluate(() => {
           const scroll = document.querySelector('#ridge .chart-scroll')!;
-          const names = [...document.querySelectorAll('svg.ridge-jobs text, svg.ridge-plot .ridge-jobs text')].map((text) => text.getBoundingClientRect());
+          const plot = document.querySelector('svg.ridge-plot')!.getBoundingClientRect();
+          const names = [...document.querySelectorAll<SVGTextElement>('svg.ridge-plot .ridge-jobs text')].map((text) => {
+            const box = text.getBoundingClientRect();
+            const slant = Number(text.getAttribute('data-slant') ?? 0);
+            // the name's anchor, its height and how far it reaches: text aslant is parallel to its neighbours
+            const anchor = text.getStartPositionOfChar(0).matrixTransform(text.getScreenCTM()!);
+            return { left: box.left, right: box.right, top: box.top, anchor: anchor.x, slant, height: text.getBBox().height, whole: text.firstChild!.textContent === text.querySelector('title')!.textContent, inside: box.left >= plot.left - 0.5 && box.right <= plot.right + 0.5 && box.top >= plot.top - 0.5 };
+          });
           const ridges = [...document.querySelectorAll('g.ridge')].map((ridge) => ridge.getBoundingClientRect().width);
           return {
             page: document.documentElement.scrollWidth,
             viewport: window.innerWidth,
             scrollWidth: scroll.scrollWidth,
             clientWidth: scroll.clientWidth,
-            names: names.map((box) => ({ left: box.left, right: box.right })),
+            names,
             narrowest: Math.min(...ridges),
             ridges: ridges.length,
             bumps: document.querySelectorAll('path.bump').length,
@@ -241,8 +248,14 @@ describe('b2betl report in Chromium', { timeout: 240_000 }, () => {
         assert.ok(geometry.page <= geometry.viewport, 'the page itself never scrolls sideways');
         if (count === 2) assert.ok(geometry.scrollWidth <= geometry.clientWidth + 1, 'two jobs fill the width without scrolling');
         else assert.ok(geometry.scrollWidth > geometry.clientWidth, 'sixty jobs scroll inside the chart');
-        const sorted = geometry.names.sort((a, b) => a.left - b.left);
-        for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i].left >= sorted[i - 1].right, 'job names do not overlap');
+        const sorted = geometry.names.sort((a, b) => a.anchor - b.anchor);
+        assert.equal(sorted.length, count);
+        for (const name of sorted) assert.ok(name.whole && name.inside, `every name is written whole, inside the chart: ${JSON.stringify(name)}`);
+        for (let i = 1; i < sorted.length; i++) {
+          const apart = sorted[i].slant ? (sorted[i].anchor - sorted[i - 1].anchor) * Math.sin(sorted[i].slant) >= sorted[i].height : sorted[i].left >= sorted[i - 1].right;
+          assert.ok(apart, `job names do not overlap: ${JSON.stringify([sorted[i - 1], sorted[i]])}`);
+        }
+        assert.equal(sorted.some((name) => name.slant), count === 60, 'long names of narrow columns are written aslant');
         assert.deepEqual(watched.errors, []);
         await watched.page.close();
       } finally {
