@@ -21,6 +21,8 @@ export function program(setCode: (code: number) => void): Command {
     .description('Move data from databases, Firestore and files into BigQuery or a local DuckDB warehouse.')
     .version('0.1.0')
     .showHelpAfterError()
+    // options after a subcommand are its own (`history show <id> --json`)
+    .enablePositionalOptions()
     .exitOverride();
   const config = new Option('-c, --config <file>', 'etl.config.yaml to use (default: found from the job folder, then the working directory)');
   const json = new Option('--json', 'print machine-readable JSON on stdout');
@@ -82,6 +84,7 @@ export function program(setCode: (code: number) => void): Command {
     .option('-n, --limit <n>', 'how many runs', '20')
     .addOption(config)
     .addOption(json)
+    .enablePositionalOptions()
     .action(lazy(() => import('./history.js'), setCode));
   history
     .command('show')

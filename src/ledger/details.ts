@@ -57,6 +57,7 @@ export interface RunDetails {
   rejects_total: number;
   /** The error that ended the run, then each of its causes. */
   errors: string[];
+  /** The job's stored cursor when the run began and when it ended; null when there was none. */
   cursor_before?: unknown;
   cursor_after?: unknown;
 }
@@ -88,7 +89,7 @@ export class RunJournal {
   }
 
   cursorBefore(value: unknown): void {
-    this.details.cursor_before = value;
+    this.details.cursor_before = value ?? null;
   }
 
   planned(plan: SourcePlan, options: { since?: string; until?: string; fullRefresh?: boolean }): void {
@@ -142,6 +143,6 @@ export class RunJournal {
       if (ms !== undefined && first !== undefined) spans.push({ stage, started_at: new Date(first).toISOString(), ms });
     }
     spans.sort((a, b) => a.started_at.localeCompare(b.started_at));
-    return redactValue({ ...this.details, stages: spans, cursor_after: cursorAfter });
+    return redactValue({ ...this.details, stages: spans, cursor_after: cursorAfter ?? null });
   }
 }
