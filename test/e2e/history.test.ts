@@ -106,6 +106,7 @@ describe('b2betl history', { timeout: 120_000 }, () => {
     assert.equal(details.source, 'app (postgres)');
     assert.match(details.engine, /events/);
     assert.ok(details.plan.units >= 1);
+    assert.ok((details.plan.notes as string[]).some((note) => /to the high-water mark 2024-01-03/.test(note)), `the window up to H in ${JSON.stringify(details.plan.notes)}`);
     assert.deepEqual(details.units.reduce((sum: number, unit: Json) => sum + unit.rows, 0), 2);
     const stages = (details.stages as Json[]).map((span) => span.stage);
     for (const stage of ['reconcile', 'plan', 'extract', 'commit']) assert.ok(stages.includes(stage), `${stage} in ${stages.join(', ')}`);
@@ -120,7 +121,7 @@ describe('b2betl history', { timeout: 120_000 }, () => {
 
     const text = await history('show', runs.second);
     assert.equal(text.code, 0, text.stderr);
-    for (const line of [/^job:\s+events$/m, /^source:\s+app \(postgres\)$/m, /^status:\s+succeeded$/m, /^cursor before:\s+\S*2024-01-01/m, /^cursor after:\s+\S*2024-01-03/m, /^Timeline$/m, /^\s+extract\s+\d{4}-\d{2}-\d{2} /m, /^Units$/m]) {
+    for (const line of [/^job:\s+events$/m, /^source:\s+app \(postgres\)$/m, /^status:\s+succeeded$/m, /^cursor before:\s+\S*2024-01-01/m, /^cursor after:\s+\S*2024-01-03/m, /^Plan\n.*\n.*query: SELECT/m, /high-water mark 2024-01-03/, /^Timeline$/m, /^\s+extract\s+\d{4}-\d{2}-\d{2} /m, /^Units$/m]) {
       assert.match(text.stdout, line);
     }
   });
