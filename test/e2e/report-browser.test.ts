@@ -8,14 +8,14 @@
  * chart's frame; the page logs no error and requests nothing but itself.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { cp, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { PNG } from 'pngjs';
 import { spanText } from '../../src/report/run-view.js';
 import { startBrowser, type Browser, type WatchedPage } from '../support/browser.js';
-import { runCli, scratchProject } from '../support/cli.js';
+import { repoRoot, runCli, scratchProject } from '../support/cli.js';
 import { EMPTY_DAY, manyJobs, SEEDED_JOBS, seedReportLedger, type SeededJob, type SeededRun } from '../support/report-ledger.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
@@ -213,6 +213,36 @@ describe('b2betl report in Chromium', { timeout: 240_000 }, () => {
     assert.ok(centres.length >= month.runs.length * 0.8, `most bumps show (${centres.length} of ${month.runs.length})`);
     for (const centre of centres) assert.equal(colourAt(png, centre.x, centre.y), centre.status === 'failed' ? 'red' : 'green', JSON.stringify(centre));
     assert.ok(centres.filter((centre) => centre.status === 'failed').length >= month.runs.filter((run) => run.status === 'failed').length * 0.7);
+  });
+
+  it('after the quick start, draws the example jobs\' real runs, with the details those runs recorded', async () => {
+    const project = await scratchProject();
+    try {
+      await cp(path.join(repoRoot, 'examples'), project.dir, { recursive: true, filter: (source) => !/\.b2betl|\.duckdb|b2betl-report/.test(source) });
+      for (let i = 0; i < 2; i++) {
+        const ran = await runCli(['run', 'jobs'], project.dir);
+        assert.equal(ran.code, 0, ran.stderr);
+      }
+      const wrote = await runCli(['report'], project.dir);
+      assert.equal(wrote.code, 0, wrote.stderr);
+      const history = JSON.parse((await runCli(['history', '--json'], project.dir)).stdout) as { id: string; job: string; status: string }[];
+      const jobs = [...new Set(history.map((run) => run.job))].sort();
+      assert.ok(jobs.length >= 3);
+      const watched = await open(browser, path.join(project.dir, 'b2betl-report.html'), { width: 1280, height: 900 });
+      assert.deepEqual(await watched.page.$$eval('g.ridge', (ridges) => ridges.map((ridge) => ridge.getAttribute('data-job'))), jobs);
+      const drawn = history.filter((run) => run.status === 'succeeded' || run.status === 'partial' || run.status === 'failed');
+      assert.deepEqual((await watched.page.$$eval('path.bump', (bumps) => bumps.map((bump) => bump.getAttribute('data-run')))).sort(), drawn.map((run) => run.id).sort());
+      const loaded = history.find((run) => run.job === 'messy_orders' && run.status === 'succeeded')!;
+      await watched.page.locator(`#runs tr[data-run="${loaded.id}"]`).click();
+      const dialog = watched.page.locator('#run-dialog');
+      await dialog.waitFor({ state: 'visible' });
+      const text = (await dialog.textContent())!;
+      for (const part of ['messy_orders', 'Timeline', 'extract', 'commit', 'Units', 'cursor before', 'streamed through b2betl']) assert.ok(text.includes(part), `${part} in ${text}`);
+      assert.deepEqual(watched.errors, []);
+      await watched.page.close();
+    } finally {
+      await project.cleanup();
+    }
   });
 
   it('stays readable at 2 jobs and at 60: columns fill the width or scroll, names never overlap', async () => {
