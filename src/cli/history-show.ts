@@ -1,8 +1,7 @@
 /** `b2betl history show <run_id>`: everything the ledger knows about one run. */
-import { loadConfig } from '../core/config.js';
 import { EtlError, ExitCode } from '../core/errors.js';
 import { bytesText, cursorText, errorLines, runView, spanText, type RunView } from '../report/run-view.js';
-import { commandLogger, printJson, renderTable, withLedger, type CommonOptions } from './common.js';
+import { commandLogger, discoverConfig, printJson, renderTable, withLedger, type CommonOptions } from './common.js';
 
 /** The run as text, section by section. */
 export function renderRun(view: RunView): string {
@@ -57,7 +56,7 @@ function indent(text: string): string {
 }
 
 export default async function historyShow(runId: string, flags: CommonOptions): Promise<number> {
-  const config = await loadConfig({ configFile: flags.config });
+  const config = await discoverConfig(flags);
   return withLedger(
     config,
     commandLogger(flags),

@@ -1,8 +1,7 @@
 /** `b2betl history`: recent runs from the ledger, filtered by job, status and start time. */
-import { loadConfig } from '../core/config.js';
 import { ConfigError, ExitCode } from '../core/errors.js';
 import type { RunStatus } from '../ledger/ledger.js';
-import { commandLogger, formatDuration, printJson, renderTable, resolveJob, withLedger, type CommonOptions } from './common.js';
+import { commandLogger, discoverConfig, formatDuration, printJson, renderTable, resolveJob, shortPath, withLedger, type CommonOptions } from './common.js';
 
 export const RUN_STATUSES: readonly RunStatus[] = ['running', 'committing', 'succeeded', 'partial', 'failed', 'skipped', 'interrupted'];
 
@@ -53,7 +52,7 @@ export default async function history(jobArg: string | undefined, flags: History
   const statuses = parseStatuses(flags.status);
   const since = parseSince(flags.since);
   const limit = parseLimit(flags.limit, 20);
-  const { name, config } = jobName ? await resolveJob(jobName, flags) : { name: undefined, config: await loadConfig({ configFile: flags.config }) };
+  const { name, config } = jobName ? await resolveJob(jobName, flags) : { name: undefined, config: await discoverConfig(flags) };
   return withLedger(
     config,
     commandLogger(flags),
@@ -65,7 +64,7 @@ export default async function history(jobArg: string | undefined, flags: History
       }
       if (!runs.length) {
         const filters = [name && `job ${name}`, statuses && `status ${statuses.join(' or ')}`, since && `since ${since}`].filter(Boolean).join(', ');
-        process.stdout.write(`no runs recorded${filters ? ` for ${filters}` : ''} in ${config.ledger}\n`);
+        process.stdout.write(`no runs recorded${filters ? ` for ${filters}` : ''} in ${shortPath(config.ledger)}${config.file ? ` (the ledger of ${shortPath(config.file)})` : ''}\n`);
         return ExitCode.ok;
       }
       const rows = runs.map((run) => [

@@ -1,11 +1,10 @@
 /** `b2betl report`: the ledger's last days as one self-contained HTML page. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../core/config.js';
 import { ExitCode } from '../core/errors.js';
 import { parseDays, reportData } from '../report/data.js';
 import { renderReport } from '../report/html.js';
-import { commandLogger, printJson, shortPath, withLedger, type CommonOptions } from './common.js';
+import { commandLogger, discoverConfig, printJson, shortPath, withLedger, type CommonOptions } from './common.js';
 
 export interface ReportFlags extends CommonOptions {
   readonly days?: string;
@@ -16,7 +15,7 @@ export interface ReportFlags extends CommonOptions {
 export default async function report(flags: ReportFlags): Promise<number> {
   const days = parseDays(flags.days);
   const out = path.resolve(flags.out ?? 'b2betl-report.html');
-  const config = await loadConfig({ configFile: flags.config });
+  const config = await discoverConfig(flags);
   const data = await withLedger(config, commandLogger(flags), async ({ ledger }) => reportData(ledger, { days }), { readOnly: true });
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, renderReport(data));

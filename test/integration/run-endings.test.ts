@@ -207,6 +207,36 @@ describe('stopped by a signal', () => {
     });
   }
 
+  it('Ctrl-C typed in a terminal stops the progress view at a safe point: interrupted, exit 130', async () => {
+    // script(1) gives the binary a real terminal; \x03 typed into it is the terminal's Ctrl-C.
+    const command = `stty cols 160 rows 40; ${JSON.stringify(process.execPath)} ${JSON.stringify(binary)} run jobs/items.yaml; echo "exit=$?"`;
+    const terminal = spawn('script', ['-qfc', command, '/dev/null'], { cwd: project.dir, env: { ...process.env, CI: '', TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    terminal.stdout.on('data', (chunk: Buffer) => (screen += chunk));
+    const closed = new Promise<void>((resolve) => terminal.on('close', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        // The progress view counts rows once the read has begun.
+        if (/all rows: [\d,]+ rows/.test(screen)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 50);
+      void closed.then(() => {
+        clearInterval(timer);
+        reject(new Error(`the run ended before Ctrl-C:\n${screen}`));
+      });
+    });
+    terminal.stdin.write('\x03');
+    await closed;
+    assert.match(screen, /SIGINT: stopping at a safe point/);
+    assert.match(screen, /^items\s+interrupted\s+0\s/m);
+    assert.match(screen, /exit=130/);
+    const [recorded] = await history(project, 'items');
+    assert.equal(recorded.status, 'interrupted');
+    assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
+  });
+
   it('a second Ctrl-C exits at once, still recording the run as interrupted and releasing the lock', async () => {
     const run = await started('planned', /planned: starting/);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -288,3 +318,37 @@ describe('a full disk, a read-only warehouse', () => {
     }
   });
 });
+
+describe('a commit the destination refuses', () => {
+  let project: Project;
+  before(async () => {
+    project = await scratchProject({
+      'etl.config.yaml': 'connections:\n  inbox: { type: local, path: ./inbox }\n',
+      'jobs/checked.yaml': 'name: checked\nsource: { connection: inbox, pattern: "*.csv" }\nload: { strategy: transactional }\n',
+      'inbox/rows.csv': `id,note\n${Array.from({ length: 2000 }, (_, i) => `${i + 1},n${i + 1}`).join('\n')}\n`,
+    });
+  });
+  after(() => project?.cleanup());
+
+  it('fails the run with the destination\'s error, 0 loaded, in history, and leaves the files to the next run', async () => {
+    // A table whose CHECK refuses ids of 1,000 and more: the commit's INSERT fails inside its transaction.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const warehouse = path.join(project.dir, 'warehouse.duckdb');
+    const instance = await DuckDBInstance.create(warehouse);
+    const connection = await instance.connect();
+    await connection.run('CREATE TABLE checked (id BIGINT CHECK (id < 1000), note VARCHAR)');
+    connection.closeSync();
+    instance.closeSync();
+    const result = await runCli(['run', 'jobs/checked.yaml', '--json'], project.dir);
+    assert.equal(result.code, 1, result.stderr);
+    const [run] = parsed(result);
+    await assertEnded(project, run, { status: 'failed', error: /CHECK constraint/i });
+    assert.equal(run.rows_extracted, 2000);
+    assert.equal(run.files_processed, 0);
+    const state = JSON.parse((await runCli(['state', 'show', 'checked', '--json'], project.dir)).stdout) as { files: unknown[] };
+    assert.deepEqual(state.files, [], 'the file is not marked processed');
+    assert.equal(Number((await queryDuckDB(warehouse, 'SELECT count(*) AS n FROM checked'))[0].n), 0);
+    assert.deepEqual(await queryDuckDB(warehouse, "SELECT run_id FROM _b2betl_loads WHERE job = 'checked'"), [], 'no marker');
+  });
+});
+

@@ -110,7 +110,7 @@ export function seedReportLedger(file: string, options: { now?: Date; days?: num
           seeded.push({ id, job: job.name, started_at: started, duration_ms: durationMs, status, rows_loaded: rowsLoaded });
         }
       }
-      ledger.restore({ job: job.name, runs, files: [], cursors: [], columns: [] });
+      ledger.restore({ job: job.name, runs, files: [], cursors: [], columns: [], resets: [] });
     }
   } finally {
     ledger.close();

@@ -118,8 +118,8 @@ describe('the report data', () => {
     const run = (id: string, job: string, started: string, seconds: number | null, status: string, rows = 0) => ({
       id, job, started_at: started, ended_at: seconds === null ? null : new Date(Date.parse(started) + seconds * 1000).toISOString(), status, rows_loaded: rows, stages: '{}',
     });
-    ledger.restore({ job: 'a', runs: [run('a1', 'a', '2026-03-01T01:00:00.000Z', 10, 'succeeded', 5), run('a2', 'a', '2026-03-09T01:00:00.000Z', 30, 'failed'), run('a0', 'a', '2026-01-01T01:00:00.000Z', 1, 'succeeded', 100)], files: [], cursors: [], columns: [] });
-    ledger.restore({ job: 'b', runs: [run('b1', 'b', '2026-03-05T01:00:00.000Z', 20, 'partial', 7), run('b2', 'b', '2026-03-10T01:00:00.000Z', 0, 'skipped'), run('b3', 'b', '2026-03-10T02:00:00.000Z', null, 'running')], files: [], cursors: [], columns: [] });
+    ledger.restore({ job: 'a', runs: [run('a1', 'a', '2026-03-01T01:00:00.000Z', 10, 'succeeded', 5), run('a2', 'a', '2026-03-09T01:00:00.000Z', 30, 'failed'), run('a0', 'a', '2026-01-01T01:00:00.000Z', 1, 'succeeded', 100)], files: [], cursors: [], columns: [], resets: [] });
+    ledger.restore({ job: 'b', runs: [run('b1', 'b', '2026-03-05T01:00:00.000Z', 20, 'partial', 7), run('b2', 'b', '2026-03-10T01:00:00.000Z', 0, 'skipped'), run('b3', 'b', '2026-03-10T02:00:00.000Z', null, 'running')], files: [], cursors: [], columns: [], resets: [] });
     return ledger;
   }
 
@@ -148,7 +148,7 @@ describe('the report data', () => {
 
   test('the page inlines everything and its data cannot end its script element', () => {
     const ledger = seeded();
-    ledger.restore({ job: '</script><script>alert(1)</script>', runs: [{ id: 'x1', job: '</script><script>alert(1)</script>', started_at: '2026-03-09T00:00:00.000Z', ended_at: '2026-03-09T00:00:01.000Z', status: 'succeeded', stages: '{}' }], files: [], cursors: [], columns: [] });
+    ledger.restore({ job: '</script><script>alert(1)</script>', runs: [{ id: 'x1', job: '</script><script>alert(1)</script>', started_at: '2026-03-09T00:00:00.000Z', ended_at: '2026-03-09T00:00:01.000Z', status: 'succeeded', stages: '{}' }], files: [], cursors: [], columns: [], resets: [] });
     const page = renderReport(reportData(ledger, { days: 10, now: new Date('2026-03-10T12:00:00Z') }));
     assert.equal(page.match(/<script/g)?.length, 4, 'the data, d3, the formatting helpers and the page script');
     assert.doesNotMatch(page, /<script[^>]*src=|<link /);
