@@ -4,6 +4,7 @@
  */
 import { Ledger } from '../../src/ledger/ledger.js';
 import type { RunDetails } from '../../src/ledger/details.js';
+import { random } from '../tools/test-files.js';
 
 export interface SeededRun {
   readonly id: string;
@@ -40,18 +41,6 @@ export function manyJobs(count: number): SeededJob[] {
 
 /** The day (0 = 29 days ago … 29 = today) on which nothing ran. */
 export const EMPTY_DAY = 11;
-
-/** A small deterministic generator, so every seeded ledger is the same month. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Seeds `file` with the month ending on `now`'s day (UTC); runs start before `now`. */
 export function seedReportLedger(file: string, options: { now?: Date; days?: number; jobs?: readonly SeededJob[] } = {}): SeededRun[] {

@@ -16,7 +16,7 @@ export function testFiles(named: readonly string[] = []): string[] {
 }
 
 /** A small, fast PRNG (mulberry32): the same seed gives the same order on every machine. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
