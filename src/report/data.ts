@@ -40,9 +40,9 @@ export interface ReportData {
 }
 
 /** `--days` as a whole number of days, 1 to 3660. */
-export function parseDays(text: string | undefined): number {
+export function parseDays(text: string | undefined, name = '--days'): number {
   const days = Number(text ?? 30);
-  if (!Number.isInteger(days) || days < 1 || days > 3660) throw ConfigError.of(`days: ${text} is not a whole number of days from 1 to 3660`, "give how many days back the report looks, e.g. 30");
+  if (!Number.isInteger(days) || days < 1 || days > 3660) throw ConfigError.of(`${name} ${text} is not a whole number of days from 1 to 3660`, 'give how many days back the report looks, e.g. 30');
   return days;
 }
 

@@ -146,7 +146,7 @@ export function createApp(options: AppOptions): Hono<Env> {
     const daysText = c.req.query('days');
     let days: number;
     try {
-      days = parseDays(daysText);
+      days = parseDays(daysText, 'days=');
     } catch (error) {
       return c.json({ error: messageOf(error) }, 400);
     }

@@ -162,7 +162,7 @@ describe('b2betl serve', () => {
     assert.doesNotMatch(page, /<script[^>]+src=|<link[^>]+href=/, 'nothing is fetched from elsewhere');
     const wrong = await get(server, '/?days=0', token);
     assert.equal(wrong.status, 400);
-    assert.match(String(wrong.body.error), /0 is not a whole number of days/);
+    assert.match(String(wrong.body.error), /days= 0 is not a whole number of days/);
   });
 
   it('a full refresh or a backfill comes in the body; anything else is 400', async () => {

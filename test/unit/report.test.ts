@@ -48,7 +48,7 @@ describe('history filters', () => {
     for (const wrong of ['0', '-1', '2.5', 'ten']) assert.throws(() => parseLimit(wrong, 20), /not a positive whole number/);
     assert.equal(parseDays(undefined), 30);
     assert.equal(parseDays('7'), 7);
-    for (const wrong of ['0', '1.5', 'x', '99999']) assert.throws(() => parseDays(wrong), /not a whole number of days/);
+    for (const wrong of ['0', '1.5', 'x', '99999']) assert.throws(() => parseDays(wrong), new RegExp(`--days ${wrong.replace('.', '\\.')} is not a whole number of days`));
   });
 });
 
