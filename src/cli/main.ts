@@ -3,7 +3,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, EtlError, ExitCode, messageOf } from '../core/errors.js';
-import { redact, redactStandardStreams } from '../core/redact.js';
+import { redact, redactStandardStreams, redactValue } from '../core/redact.js';
 
 type Action = (...args: never[]) => Promise<number>;
 
@@ -192,7 +192,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   redactStandardStreams();
   const json = argv.slice(2).includes('--json');
   const fail = (message: string, exitCode: number, extra: Record<string, unknown> = {}): number => {
-    if (json) process.stdout.write(`${JSON.stringify({ error: message, exit_code: exitCode, ...extra }, null, 2)}\n`);
+    if (json) process.stdout.write(`${JSON.stringify(redactValue({ error: message, exit_code: exitCode, ...extra }), null, 2)}\n`);
     return exitCode;
   };
   try {
@@ -206,6 +206,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (!(error instanceof EtlError) && process.env.B2BETL_DEBUG) process.stderr.write(`${redact((error as Error).stack ?? '')}\n`);
     const exitCode = error instanceof EtlError ? error.exitCode : ExitCode.failed;
     if (error instanceof ConfigError && error.issues.length > 1) return fail(`${error.issues.length} problems found`, exitCode, { problems: error.issues });
-    return fail(redact(messageOf(error)), exitCode, error instanceof ConfigError ? { problems: error.issues } : {});
+    return fail(messageOf(error), exitCode, error instanceof ConfigError ? { problems: error.issues } : {});
   }
 }

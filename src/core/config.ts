@@ -376,8 +376,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 function withDefaults(config: EtlConfig, file: string | undefined, baseDir: string, pending = new Map<string, PendingVariable[]>(), env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const connections: Record<string, ConnectionConfig> = {};
   for (const [name, connection] of Object.entries(config.connections)) {
+    // A connection still waiting for a variable is resolved (and its secrets registered) when it opens.
     if (pending.has(name)) {
-      // Its variables are read when it opens, and its secrets registered then.
       connections[name] = connection;
       continue;
     }
@@ -406,9 +406,9 @@ export function resolveConnection(config: LoadedConfig, name: string): Connectio
   const connection = config.connections[name];
   if (!connection || !config.pending?.get(name)?.length) return connection;
   const plugin = pluginType(connection.type);
-  const block = resolveSection(config, name, connection, plugin?.schema ?? connectionSchema, ['connections', name], `connection ${name}`) as ConnectionConfig;
+  const block = resolveSection(config, name, connection, plugin?.schema ?? connectionSchema, ['connections', name], `connection ${name}`);
   registerSecrets(secretsOf(block));
-  return resolvePaths(block, config.baseDir);
+  return resolvePaths(block as ConnectionConfig, config.baseDir);
 }
 
 /** The `deploy:` block with its variables read now (the commands that schedule and deploy); undefined when there is none. */

@@ -108,7 +108,8 @@ describe('two jobs writing into one warehouse at once', () => {
     project = await scratchProject({
       'etl.config.yaml': `connections:\n  inbox: { type: local, path: ./inbox }\n  shop: ${PG_CONNECTION}\n  wh: { type: duckdb, path: ./warehouse.duckdb }\ndefaults: { destination: wh }\n`,
       'jobs/slow.yaml': `name: slow\nsource:\n  connection: shop\n  query: "${slow}"\nload: { strategy: catalog }\n`,
-      'jobs/files.yaml': 'name: files\nsource: { connection: inbox, pattern: "*.csv" }\nload: { strategy: transactional }\n',
+      'jobs/files.yaml': 'name: files\nsource: { connection: inbox, pattern: "a.csv" }\nload: { strategy: transactional }\n',
+      'jobs/later.yaml': 'name: later\nsource: { connection: inbox, pattern: "b.csv" }\nload: { strategy: transactional }\n',
       'inbox/a.csv': 'id,name\n1,a\n2,b\n',
     });
   });
@@ -152,7 +153,7 @@ describe('two jobs writing into one warehouse at once', () => {
   it('past the bound, it fails saying who holds the warehouse, and records the run', async () => {
     await writeFile(path.join(project.dir, 'inbox', 'b.csv'), 'id,name\n3,c\n');
     const slow = await slowRunning();
-    const second = await runCli(['run', 'jobs/files.yaml', '--json'], project.dir, { B2BETL_WAREHOUSE_WAIT_MS: '1000' });
+    const second = await runCli(['run', 'jobs/later.yaml', '--json'], project.dir, { B2BETL_WAREHOUSE_WAIT_MS: '1000' });
     await gate.query('SELECT pg_advisory_unlock($1)', [GATE]);
     await slow.done;
     assert.equal(second.code, 1, second.stderr);
@@ -160,11 +161,11 @@ describe('two jobs writing into one warehouse at once', () => {
     assert.equal(result.status, 'failed');
     assert.match(result.error, new RegExp(`warehouse\\.duckdb stayed in use by b2betl job slow \\(run \\S+, pid ${slow.child.pid} on .+\\) for 1 s`));
     assert.match(result.error, /run the jobs one after another/);
-    const history = JSON.parse((await runCli(['history', 'files', '--json'], project.dir)).stdout) as { id: string; status: string; error: string }[];
+    const history = JSON.parse((await runCli(['history', 'later', '--json'], project.dir)).stdout) as { id: string; status: string; error: string }[];
     assert.equal(history[0].id, result.run_id);
     assert.equal(history[0].error, result.error);
     // Nothing was lost: the next run loads the file.
-    const again = await runCli(['run', 'jobs/files.yaml', '--json'], project.dir);
+    const again = await runCli(['run', 'jobs/later.yaml', '--json'], project.dir);
     assert.equal(again.code, 0, again.stderr);
     assert.equal((JSON.parse(again.stdout) as { rows_loaded: number }[])[0].rows_loaded, 1);
   });

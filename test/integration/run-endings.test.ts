@@ -13,6 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type BetterSqlite3 from 'better-sqlite3';
 import { binary, queryDuckDB, runCli, scratchProject, startCli, type CliResult } from '../support/cli.js';
+import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
 import { myScratch, pgScratch, PG, type MyScratch, type PgScratch } from '../support/databases.js';
 
 const require = createRequire(import.meta.url);
@@ -349,6 +350,43 @@ describe('a commit the destination refuses', () => {
     assert.deepEqual(state.files, [], 'the file is not marked processed');
     assert.equal(Number((await queryDuckDB(warehouse, 'SELECT count(*) AS n FROM checked'))[0].n), 0);
     assert.deepEqual(await queryDuckDB(warehouse, "SELECT run_id FROM _b2betl_loads WHERE job = 'checked'"), [], 'no marker');
+  });
+});
+
+describe('a full disk while staging for BigQuery (the double)', () => {
+  let double: BigQueryDouble;
+  let project: Project;
+  before(async () => {
+    double = await startBigQueryDouble({ project: 'enospc-proj' });
+    project = await scratchProject({
+      'etl.config.yaml': `connections:\n  inbox: { type: local, path: ./inbox }\n  bq: { type: bigquery, project: enospc-proj, dataset: raw, location: EU, endpoint: "${double.endpoint}" }\ndefaults: { destination: bq }\n`,
+      'jobs/big.yaml': 'name: big\nsource: { connection: inbox, pattern: "*.csv" }\nload: { strategy: transactional }\n',
+      'inbox/big.csv': `id,note\n${Array.from({ length: 60_000 }, (_, i) => `${i + 1},${'y'.repeat(80)}`).join('\n')}\n`,
+    });
+  });
+  after(async () => {
+    await project?.cleanup();
+    await double?.stop();
+  });
+
+  it('names the staging file that did not fit, exits 1 with --json, and records the failure', async () => {
+    const tmp = path.join(project.dir, 'tmp');
+    // A 2 MB temporary folder of its own (a mount namespace: no privileges needed).
+    const script = `mkdir -p "$1" && mount -t tmpfs -o size=2m tmpfs "$1" && cd "$2" && TMPDIR="$1" "$3" "$4" run jobs/big.yaml --json; echo "exit=$?" >&2; ls -A "$1" >&2`;
+    // Spawned without blocking: the BigQuery double answers from this process.
+    const child = spawn('unshare', ['-rm', 'sh', '-c', script, 'sh', tmp, project.dir, process.execPath, binary], { env: { ...process.env, CI: 'true' } });
+    const result = { stdout: '', stderr: '' };
+    child.stdout.on('data', (chunk: Buffer) => (result.stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (result.stderr += chunk));
+    await new Promise((resolve) => child.on('close', resolve));
+    assert.match(result.stderr, /exit=1\n$/, `exit 1 and an empty temporary folder:\n${result.stderr}`);
+    assert.doesNotMatch(result.stderr, /MaxListenersExceededWarning/);
+    const [run] = JSON.parse(result.stdout) as Result[];
+    assert.equal(run.status, 'failed');
+    assert.match(String(run.error), new RegExp(`no space left on the device of ${tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\S+/unit-0\\.ndjson`));
+    const [recorded] = await history(project, 'big');
+    assert.deepEqual([recorded.id, recorded.status, recorded.error, recorded.rows_loaded], [run.run_id, 'failed', run.error, 0]);
+    assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
   });
 });
 

@@ -12,8 +12,8 @@ export interface ProxiedRequest {
   readonly method: string;
   /** Path and query, as sent. */
   readonly url: URL;
-  /** The request's body (a job's id and configuration travel in the body of jobs.insert). */
-  readonly body: Buffer;
+  /** The request's body, where the proxy reads it first (a job's id travels in the body of jobs.insert). */
+  readonly body?: Buffer;
 }
 
 export interface LossyProxy {

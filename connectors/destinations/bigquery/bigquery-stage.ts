@@ -91,15 +91,6 @@ export class BigQueryStage implements Stage {
   /** Appends the lines of rows `0`..`length - 1` (but those `skip` marks) to a unit's file. */
   private async append(index: number, length: number, line: (r: number, extra: readonly Value[]) => string, skip?: Uint8Array): Promise<void> {
     const unit = this.unit(index);
-    try {
-      await this.appendLines(unit, index, length, line, skip);
-    } catch (error) {
-      throw unit.failure ?? fileError(error, unit.path);
-    }
-    if (unit.failure) throw unit.failure;
-  }
-
-  private async appendLines(unit: UnitFile, index: number, length: number, line: (r: number, extra: readonly Value[]) => string, skip?: Uint8Array): Promise<void> {
     let chunk = '';
     let rows = 0;
     for (let r = 0; r < length; r++) {
@@ -108,12 +99,12 @@ export class BigQueryStage implements Stage {
       chunk += line(r, this.merge ? [index * UNIT_ROW_SPAN + ++this.rowNumber] : NO_EXTRA);
       rows++;
       if (chunk.length > 1 << 20) {
-        if (!unit.stream.write(chunk)) await once(unit.stream, 'drain');
+        await put(unit, chunk);
         chunk = '';
       }
     }
     unit.rows += rows;
-    if (chunk && !unit.stream.write(chunk)) await once(unit.stream, 'drain');
+    if (chunk) await put(unit, chunk);
   }
 
   async discard(index: number): Promise<void> {
@@ -198,6 +189,18 @@ export class BigQueryStage implements Stage {
       this.uploaded = [];
     }
   }
+}
+
+/** Writes to a unit's file, waiting while its buffer is full; a failed file (a full disk) throws, naming it. */
+async function put(unit: UnitFile, chunk: string): Promise<void> {
+  if (unit.failure) throw unit.failure;
+  if (!unit.stream.write(chunk)) {
+    // A stream that failed never drains: it closes.
+    const done = new AbortController();
+    await Promise.race([once(unit.stream, 'drain', { signal: done.signal }), once(unit.stream, 'close', { signal: done.signal })]).catch(() => undefined);
+    done.abort();
+  }
+  if (unit.failure) throw unit.failure;
 }
 
 function closeStream(stream: WriteStream): Promise<void> {

@@ -148,15 +148,21 @@ function withoutTrailingZeros(text: string): string {
   return mantissa.replace(/\.?0+$/, '') + (e < 0 ? '' : text.slice(e));
 }
 
-/** The encoder of a FLOAT64 column written from 32-bit floats: their texts kept, as doubles' are. */
-function float32Encoder(): Encode {
+/**
+ * The encoder of a FLOAT64 column whose numbers are spelled by `spell` (a double's shortest text,
+ * or a 32-bit float's). Spelling a number costs far more than looking it up, and columns of
+ * measurements repeat their values (times of day, prices): the texts of a column's first values
+ * are kept.
+ */
+function floatEncoder(spell: (value: number) => string): Encode {
   const texts = new Map<number, string>();
   return (value) => {
     if (typeof value !== 'number') return quoted(asText(value));
+    // String(-0) is "0", and the map keys -0 as 0: keep the sign of a negative zero.
     if (Object.is(value, -0)) return '-0';
     let text = texts.get(value);
     if (text === undefined) {
-      text = float32Text(value);
+      text = spell(value);
       if (texts.size < FLOAT_TEXTS) texts.set(value, text);
     }
     return text;
@@ -195,22 +201,8 @@ function encoderFor(type: ColumnType): Encode {
     case 'INT64':
     case 'TIMESTAMP':
       return (value) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : quoted(asText(value)));
-    case 'FLOAT64': {
-      // Writing a double as text costs far more than looking it up, and columns of measurements
-      // repeat their values (times of day, prices): the texts of a column's first values are kept.
-      const texts = new Map<number, string>();
-      return (value) => {
-        if (typeof value !== 'number') return quoted(asText(value));
-        // String(-0) is "0", and the map keys -0 as 0: keep the sign of a negative zero.
-        if (Object.is(value, -0)) return '-0';
-        let text = texts.get(value);
-        if (text === undefined) {
-          text = String(value);
-          if (texts.size < FLOAT_TEXTS) texts.set(value, text);
-        }
-        return text;
-      };
-    }
+    case 'FLOAT64':
+      return floatEncoder(String);
     case 'BOOL':
       return (value) => (value ? 'true' : 'false');
     case 'BYTES':
@@ -291,6 +283,8 @@ interface NativeUnit {
 export class DuckDBStage implements Stage {
   private columns: Column[];
   private encoders: Encode[];
+  /** FLOAT64 columns that brought other numbers than 32-bit floats: always written as doubles. */
+  private readonly doubles = new Set<string>();
   /** Encoders of FLOAT64 columns written from 32-bit floats, by column index, made on first use. */
   private float32Encoders: Encode[] = [];
   private readonly parts: Part[] = [];
@@ -420,10 +414,15 @@ export class DuckDBStage implements Stage {
    * integers digit by digit, other values as their encoders spell them, ASCII byte by byte.
    */
   async writeColumns(unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
-    // 32-bit floats are written as their own shortest text, half as long as a double's.
+    // 32-bit floats are written as their own shortest text, half as long as a double's; a column
+    // that also brings other numbers (a row group with NULLs) is written as doubles from then on,
+    // so that parts change at most once per column.
     const float32 = new Set<string>();
     columns.forEach((column, c) => {
-      if (column instanceof Float32Array && this.columns[c]?.type === 'FLOAT64') float32.add(this.columns[c]!.name);
+      const name = this.columns[c]?.name;
+      if (name === undefined || this.columns[c]!.type !== 'FLOAT64' || this.doubles.has(name)) return;
+      if (column instanceof Float32Array || (!column && this.part?.float32.has(name))) float32.add(name);
+      else if (column && this.part?.float32.has(name)) this.doubles.add(name);
     });
     const part = await this.openPart(float32);
     try {
@@ -444,7 +443,7 @@ export class DuckDBStage implements Stage {
       const column = c < columns.length ? columns[c] : null;
       if (!column) continue;
       if (isSmallIntegerArray(column)) integers[c] = column;
-      else texts[c] = encodeColumn(column, length, part.float32.has(this.columns[c]!.name) ? (this.float32Encoders[c] ??= float32Encoder()) : this.encoders[c]!);
+      else texts[c] = encodeColumn(column, length, part.float32.has(this.columns[c]!.name) ? (this.float32Encoders[c] ??= floatEncoder(float32Text)) : this.encoders[c]!);
     }
     let buffer = this.buffer;
     const limit = buffer.length - ROW_ROOM;
