@@ -80,8 +80,10 @@
 
   // --- ridge chart -----------------------------------------------------------------------
 
-  const ROW = 26; // px between two days' baselines
-  const PEAK = ROW * 2.4; // the tallest bump
+  // px between two days' baselines: 26 for a month, closer for long periods (every day keeps its row)
+  const ROW = Math.max(8, Math.min(26, Math.floor(1040 / data.days)));
+  const PEAK = Math.max(ROW, 26) * 2.4; // the tallest bump
+  const LABEL_EVERY = Math.ceil(14 / ROW); // day names shown, so that they never overlap
   const MIN_COLUMN = 84; // px per job, below which the chart scrolls
   const CHAR = 6.4; // px per character of an 11 px job name, a little over the average
   const MAX_NAME = 40; // characters of a job name written; its tooltip has it whole
@@ -129,7 +131,7 @@
     host.attr('class', 'ridge-wrap');
     const axis = host.append('svg').attr('class', 'ridge-days').attr('width', dayWidth).attr('height', height);
     axis.append('g').attr('transform', `translate(${dayWidth - 8},0)`)
-      .call(d3.axisLeft(y).tickSize(0).tickPadding(4).tickFormat((d) => (daysWithRuns.has(d) ? d : `${d} ·`)))
+      .call(d3.axisLeft(y).tickSize(0).tickPadding(4).tickValues(days.filter((d, i) => (days.length - 1 - i) % LABEL_EVERY === 0)).tickFormat((d) => (daysWithRuns.has(d) ? d : `${d} ·`)))
       .call((g) => g.select('.domain').remove())
       .call((g) => g.selectAll('.tick text').attr('class', (d) => (daysWithRuns.has(d) ? null : 'empty-day')).append('title').text((d) => (daysWithRuns.has(d) ? d : `${d}: no runs`)));
 
