@@ -21,6 +21,8 @@ export function program(setCode: (code: number) => void): Command {
     .description('Move data from databases, Firestore and files into BigQuery or a local DuckDB warehouse.')
     .version('0.1.0')
     .showHelpAfterError()
+    // options after a subcommand are its own (`history show <id> --json`)
+    .enablePositionalOptions()
     .exitOverride();
   const config = new Option('-c, --config <file>', 'etl.config.yaml to use (default: found from the job folder, then the working directory)');
   const json = new Option('--json', 'print machine-readable JSON on stdout');
@@ -79,14 +81,35 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(json)
     .action(lazy(() => import('./state-reset.js'), setCode));
 
-  cli
+  const history = cli
     .command('history')
-    .description('recent runs, newest first')
+    .description('recent runs, newest first; `history show <run_id>` for one run in detail')
     .argument('[job]', 'only this job (name or spec file)')
+    .option('--job <job>', 'only this job (name or spec file)')
+    .option('--status <statuses>', 'only runs with these statuses, comma-separated (succeeded, partial, failed, skipped, interrupted, running, committing)')
+    .option('--since <when>', 'only runs started since a date (2026-03-01), a UTC date and time, or an age (12h, 7d)')
     .option('-n, --limit <n>', 'how many runs', '20')
     .addOption(config)
     .addOption(json)
+    .enablePositionalOptions()
     .action(lazy(() => import('./history.js'), setCode));
+  history
+    .command('show')
+    .description("one run: job, source and destination, plan, stage timeline, units, rejected rows, error and causes, cursor before and after")
+    .argument('<run_id>', 'the run id, as `b2betl history` lists it')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./history-show.js'), setCode));
+
+  cli
+    .command('report')
+    .description('write one self-contained HTML page: summary, jobs, the duration ridge chart and every run with its details')
+    .option('--days <n>', 'how many days back', '30')
+    .option('-o, --out <file>', 'where to write it', 'b2betl-report.html')
+    .option('--open', 'open it in the browser')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./report.js'), setCode));
 
   const schedule = cli.command('schedule').description("Cloud Scheduler entries for jobs with a schedule: block, and a local scheduler");
   const prune = new Option('--prune', "delete this deployment's entries whose job spec is gone or has no schedule");

@@ -32,6 +32,7 @@ import { faultPoint } from './faults.js';
 import { rowAt, rowsOf, type Column, type RecordBatch, type Value } from './types.js';
 import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
 import { withLedger, type OpenLedger } from '../ledger/open.js';
+import { RunJournal } from '../ledger/details.js';
 
 export type RunStatus = 'succeeded' | 'failed' | 'partial' | 'skipped' | 'interrupted';
 
@@ -164,7 +165,10 @@ interface UnitContext {
 /** Accumulates milliseconds per stage. */
 class Stopwatch {
   readonly times: StageTimes = {};
+  /** When each stage first began (epoch milliseconds). */
+  readonly firsts: Partial<Record<keyof StageTimes, number>> = {};
   add(stage: keyof StageTimes, since: number): void {
+    this.firsts[stage] ??= Math.round(performance.timeOrigin + since);
     this.times[stage] = Math.round((this.times[stage] ?? 0) + (performance.now() - since));
   }
   async time<T>(stage: keyof StageTimes, action: () => Promise<T>): Promise<T> {
@@ -357,6 +361,7 @@ export function abandonRuns(reason: string): { job: string; runId: string; count
 class Run {
   readonly counts = zeroCounts();
   private readonly watch = new Stopwatch();
+  private readonly journal = new RunJournal();
   private readonly log: Logger;
   private readonly ledger: Ledger;
   private readonly controller = new AbortController();
@@ -427,13 +432,17 @@ class Run {
       this.ledger.startRun({ id: this.runId, job: this.name, destination: this.job.destinationName, table: this.job.table, strategy: spec.load.strategy });
       this.started = true;
       destination = await openDestination(this.job, this.log, { runId: this.runId });
+      const reconciling = Date.now();
       await this.reconcile(destination);
       await restoreIfLost(this.job, destination, this.ledger, this.log);
+      this.journal.stage('reconcile', reconciling, Date.now() - reconciling);
+      this.journal.cursorBefore(this.ledger.cursor(this.name));
       faultPoint('after-reconcile');
       if (this.interrupted) return this.stopBeforeCommit();
       opened = await openSource(this.job, this.log);
       return await this.load(opened, destination);
     } catch (error) {
+      this.journal.failed(error);
       // A run past markCommitting is left for reconciliation: its commit may have landed.
       if (this.started && !this.committing) {
         if (this.interrupted && !(error instanceof ConfigError)) return this.stopBeforeCommit();
@@ -447,6 +456,7 @@ class Run {
     } finally {
       activeRuns.delete(this);
       clearInterval(heartbeat);
+      if (this.started) this.noteDetails();
       await settleWithin([opened?.source.close(), destination?.close()], CLOSE_MS);
       try {
         this.ledger.releaseLock(this.name, this.runId);
@@ -478,6 +488,15 @@ class Run {
     return { job: this.name, runId: this.runId, counts: { ...this.counts, rows_loaded: 0 }, error };
   }
 
+  /** Records the run's details; they inform, so a failure to record them only warns. */
+  private noteDetails(): void {
+    try {
+      this.ledger.noteDetails(this.runId, this.journal.finish(this.watch.times, this.watch.firsts, this.ledger.cursor(this.name)));
+    } catch (error) {
+      this.log.warn(`could not record the details of run ${this.runId}: ${messageOf(error)}`);
+    }
+  }
+
   /** Settles runs a killed process left in flight: recorded if their marker committed, failed otherwise. */
   private async reconcile(destination: DestinationConnector): Promise<void> {
     const unfinished = this.ledger.unfinishedRuns(this.name, this.runId);
@@ -506,6 +525,8 @@ class Run {
       plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), skipUnchangedSnapshot: false, log: this.log }));
     }
     this.options.observer?.planned?.(plan);
+    this.journal.source(`${spec.source.connection} (${this.job.sourceConnection.type})`);
+    this.journal.planned(plan, { ...windowOf(this.options), fullRefresh: Boolean(this.options.fullRefresh) });
     const replace = replacementOf(this.job, { fullRefresh: this.options.fullRefresh, window: windowOf(this.options) }, plan);
     this.counts.files_skipped = plan.skipped.length;
     faultPoint('after-plan');
@@ -523,7 +544,11 @@ class Run {
       );
     }
     const direct = await planDirect(this.job, destination, opened, plan, this.runId, this.options, replace);
-    if (direct) return this.loadDirect(direct, plan, opened);
+    if (direct) {
+      this.journal.engine(direct.description);
+      return this.loadDirect(direct, plan, opened);
+    }
+    this.journal.engine(`streamed through b2betl into ${destination.locate(this.job.table)}`);
     return this.stream(opened, destination, plan, existing?.columns, replace);
   }
 
@@ -616,6 +641,7 @@ class Run {
     const processUnit = async (index: number): Promise<void> => {
       const unit = plan.units[index];
       this.options.observer?.unitStarted?.(unit, index, plan.units.length);
+      const began = Date.now();
       try {
         const outcome = await withRetry(
           async () => {
@@ -632,11 +658,13 @@ class Run {
           },
         );
         outcomes[index] = outcome;
+        this.journal.unit(unit, began, { rows: outcome.rows });
         this.options.observer?.unitFinished?.(unit);
       } catch (error) {
         if (error instanceof ConfigError || error instanceof SchemaError || error instanceof LocalFileError) throw error;
         const message = messageOf(error);
         outcomes[index] = { error: message };
+        this.journal.unit(unit, began, { error: message });
         // A read cancelled by a stop (a signal, another unit's failure that ends the run) is no failure of its own.
         if (!this.controller.signal.aborted) this.log.warn(unitError(unit, message));
         this.options.observer?.unitFinished?.(unit, message);
@@ -818,6 +846,7 @@ class Run {
     const units = committed.map((index) => plan.units[index]);
     const rows = committed.reduce((sum, index) => sum + (outcomes[index] as { rows: number }).rows, 0);
     const rejects = committed.flatMap((index) => (outcomes[index] as { rejects: RejectedRow[] }).rejects);
+    this.journal.rejected(rejects);
     const files = units.flatMap((unit) => (unit.file ? [unit.file] : []));
     const cursor = [...units].reverse().find((unit) => unit.cursorAfter !== undefined)?.cursorAfter;
     // What is read counts now; what loads counts once it has committed.

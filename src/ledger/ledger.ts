@@ -11,6 +11,7 @@ import type { ObjectInfo } from '../core/connector.js';
 import { EtlError, LockedError, messageOf } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import type { Column } from '../core/types.js';
+import type { RunDetails } from './details.js';
 
 const require = createRequire(import.meta.url);
 
@@ -57,6 +58,14 @@ export interface PendingCommit {
   readonly status: 'succeeded' | 'partial';
   readonly error?: string;
   readonly stages: StageTimes;
+}
+
+/** Which runs {@link Ledger.runs} lists; `limit: null` lists them all. */
+export interface RunFilter {
+  readonly job?: string;
+  readonly statuses?: readonly RunStatus[];
+  readonly since?: string;
+  readonly limit?: number | null;
 }
 
 export interface LockInfo {
@@ -192,7 +201,7 @@ export function newRunId(date = new Date()): string {
 }
 
 /** A `runs` row as history shows it (without the pending state, host and pid). */
-function runRecord({ pending: _pending, host: _host, pid: _pid, ...row }: Record<string, unknown>): RunRecord {
+function runRecord({ pending: _pending, host: _host, pid: _pid, details: _details, ...row }: Record<string, unknown>): RunRecord {
   return { ...(row as unknown as Omit<RunRecord, 'stages'>), stages: JSON.parse(String(row.stages ?? '{}')) as StageTimes };
 }
 
@@ -294,10 +303,17 @@ export class Ledger {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);
+      this.migrate();
     } catch (error) {
       this.db.close();
       throw error;
     }
+  }
+
+  /** Adds what later versions keep to a ledger an earlier version wrote. */
+  private migrate(): void {
+    const columns = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((column) => column.name));
+    if (!columns.has('details')) this.db.exec('ALTER TABLE runs ADD COLUMN details TEXT');
   }
 
   /**
@@ -469,13 +485,36 @@ export class Ledger {
     return rows.map((row) => ({ id: row.id, status: row.status, pending: row.pending ? (decodeState(row.pending) as PendingCommit) : undefined }));
   }
 
-  runs(options: { job?: string; limit?: number } = {}): RunRecord[] {
-    const rows = (
-      options.job
-        ? this.db.prepare('SELECT * FROM runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?').all(options.job, options.limit ?? 50)
-        : this.db.prepare('SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?').all(options.limit ?? 50)
-    ) as Record<string, unknown>[];
-    return rows.map(runRecord);
+  /** Runs, newest first: of one job, with one of the statuses, started at or after `since` (ISO 8601). */
+  runs(options: RunFilter = {}): RunRecord[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (options.job !== undefined) {
+      where.push('job = ?');
+      params.push(options.job);
+    }
+    if (options.statuses?.length) {
+      where.push(`status IN (${options.statuses.map(() => '?').join(', ')})`);
+      params.push(...options.statuses);
+    }
+    if (options.since !== undefined) {
+      where.push('started_at >= ?');
+      params.push(options.since);
+    }
+    const sql = `SELECT * FROM runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC${options.limit === null ? '' : ' LIMIT ?'}`;
+    if (options.limit !== null) params.push(options.limit ?? 50);
+    return (this.db.prepare(sql).all(...params) as Record<string, unknown>[]).map(runRecord);
+  }
+
+  /** Records what a run did beyond its counts (see {@link RunDetails}). */
+  noteDetails(runId: string, details: RunDetails): void {
+    this.db.prepare('UPDATE runs SET details = ? WHERE id = ?').run(encodeState(details), runId);
+  }
+
+  /** A run's recorded details, or undefined when it recorded none (an older version ran it). */
+  details(runId: string): RunDetails | undefined {
+    const row = this.db.prepare('SELECT details FROM runs WHERE id = ?').get(runId) as { details: string | null } | undefined;
+    return row?.details ? (decodeState(row.details) as RunDetails) : undefined;
   }
 
   /** One run by its id, or undefined. */

@@ -86,7 +86,7 @@ describe("the README's quick start, verbatim, in a fresh copy", () => {
   after(() => rm(root, { recursive: true, force: true }));
 
   test('the section has the install, the run and the three looks', () => {
-    assert.deepEqual(blocks.map((block) => block.length), [2, 3]);
+    assert.deepEqual(blocks.map((block) => block.length), [2, 4]);
     assert.equal(blocks[0][0], 'npm install');
     assert.match(prose, /Run the second command again: nothing is loaded twice/);
     assert.match(prose, /Drop a new `\.jsonl` file into\s+`examples\/data\/events\/` and run again: only that file loads/);
@@ -137,6 +137,32 @@ describe("the README's quick start, verbatim, in a fresh copy", () => {
     assert.match(result.stdout, /samples\s+messy_export\.csv/);
     assert.match(result.stdout, /^columns \(\d+\):/m);
     assert.doesNotMatch(result.stdout, /no state recorded/);
+  });
+
+  test('report --open writes the page of those runs and hands it to the browser', async () => {
+    // xdg-open, with no desktop, gives the page to $BROWSER: a stand-in that notes what it got
+    const opened = path.join(root, 'opened.txt');
+    const browser = path.join(root, 'bin', 'stand-in-browser');
+    await writeFile(browser, `#!/bin/sh\necho "$1" > ${JSON.stringify(opened)}\n`);
+    await chmod(browser, 0o755);
+    const saved = env;
+    env = { ...env, BROWSER: browser, DISPLAY: '', WAYLAND_DISPLAY: '', XDG_CURRENT_DESKTOP: '' };
+    try {
+      const result = await sh(blocks[1][3]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^wrote b2betl-report\.html: 9 run\(s\) of 3 job\(s\)/m);
+      const page = await readFile(path.join(copy, 'b2betl-report.html'), 'utf8');
+      const data = JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(page)![1]) as { runs: { job: string }[] };
+      assert.deepEqual([...new Set(data.runs.map((run) => run.job))].sort(), ['events', 'messy_orders', 'products']);
+      let given = '';
+      for (let i = 0; i < 100 && !given; i++) {
+        given = await readFile(opened, 'utf8').catch(() => '');
+        if (!given) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.match(given.trim(), /b2betl-report\.html$/);
+    } finally {
+      env = saved;
+    }
   });
 
   test('inspect-schema shows the columns and that the table is compatible', async () => {
