@@ -238,11 +238,21 @@ describe('stopped by a signal', () => {
     assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
   });
 
+  /** Waits until the slow query runs in PostgreSQL. */
+  async function planQueryRunning(): Promise<void> {
+    for (let tries = 0; tries < 200; tries++) {
+      const [row] = await pg.sql(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep%' AND query LIKE '%${pg.schema}.items%' AND pid <> pg_backend_pid()`);
+      if (Number(row.n) > 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error('the plan query never started');
+  }
+
   it('a second Ctrl-C exits at once, still recording the run as interrupted and releasing the lock', async () => {
     const run = await started('planned', /planned: starting/);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    run.child.kill('SIGINT');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The first Ctrl-C once the plan's slow query runs (a stop waits for it), the second as soon as the first is taken.
+    await planQueryRunning();
+    run.child.stderr!.on('data', (chunk: Buffer) => /SIGINT: stopping at a safe point/.test(String(chunk)) && run.child.kill('SIGINT'));
     run.child.kill('SIGINT');
     const result = await run.done;
     assert.equal(result.code, 130, result.stderr);
