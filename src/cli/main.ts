@@ -140,6 +140,22 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(config)
     .action(lazy(() => import('./serve.js'), setCode));
 
+  const connections = cli.command('connections').description('the connections of etl.config.yaml, and a real read through each');
+  connections
+    .command('list')
+    .description('name, type, where it points (never a secret) and its role')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./connections.js'), setCode));
+  connections
+    .command('test')
+    .description('connect, authenticate and make one real read per connection, with its latency; exit 1 if any failed')
+    .argument('[names...]', 'connections to test (default: all)')
+    .addOption(config)
+    .addOption(json)
+    .option('-v, --verbose', 'log debug detail')
+    .action(lazy(async () => ({ default: (await import('./connections.js')).connectionsTest }), setCode));
+
   const deploy = cli.command('deploy').description('deploying b2betl to Cloud Run');
   deploy
     .command('print')

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Job } from '@google-cloud/bigquery';
-import type { ConnectorContext, PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
+import type { CatalogEntry, ConnectorContext, PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
 import { safeJson } from '../../../src/core/convert.js';
 import { ConfigError, EtlError } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/log.js';
@@ -167,6 +167,37 @@ export class BigQuerySource implements SourceConnector {
   async discover(job: JobSpec, _log: Logger): Promise<SourceColumn[]> {
     const shape = await this.shape(job);
     return columnsOfFields(shape.selected);
+  }
+
+  /** The dataset exists, and BigQuery accepts a dry-run query job from these credentials. */
+  async probe(): Promise<string> {
+    const { project, dataset } = this.handle.config;
+    try {
+      await this.handle.dataset().getMetadata();
+    } catch (error) {
+      if (errorCode(error) === 404) throw new EtlError(`dataset ${project}.${dataset} not found`, `create it (bq mk --dataset ${project}:${dataset}), or check project and dataset of connection ${this.handle.name}`);
+      throw bigQueryError(error, `read dataset ${project}.${dataset}`, this.handle);
+    }
+    try {
+      await this.handle.client.createJob({ location: this.handle.location, configuration: { dryRun: true, query: { query: 'SELECT 1', useLegacySql: false } } } as never);
+    } catch (error) {
+      throw bigQueryError(error, 'dry-run a query job', this.handle);
+    }
+    return `dataset ${project}.${dataset} exists; a dry-run query job was accepted`;
+  }
+
+  /** The tables and views of the connection's dataset. */
+  async catalog(): Promise<CatalogEntry[]> {
+    try {
+      const [tables] = await this.handle.dataset().getTables();
+      return tables.map((table) => ({
+        name: `${this.handle.config.dataset}.${table.id}`,
+        kind: String(table.metadata?.type ?? 'TABLE').includes('VIEW') ? ('view' as const) : ('table' as const),
+        rows: table.metadata?.numRows === undefined ? undefined : Number(table.metadata.numRows),
+      }));
+    } catch (error) {
+      throw bigQueryError(error, `list the tables of ${this.handle.config.dataset}`, this.handle);
+    }
   }
 
   /** The job's table or query, its fields, and the columns, cursor and keys it names. */

@@ -6,7 +6,7 @@
  * path so none is lost or loaded twice.
  */
 import type { CollectionReference, Query, QueryDocumentSnapshot } from '@google-cloud/firestore';
-import type { PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
+import type { CatalogEntry, PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
 import { ConfigError } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/log.js';
 import { parseDuration, type JobSpec } from '../../../src/core/spec.js';
@@ -297,6 +297,22 @@ export class FirestoreSource implements SourceConnector {
   private base(settings: FirestoreJob): CollectionReference | Query {
     const { db } = this.handle;
     return settings.collection ? db.collection(settings.collection) : db.collectionGroup(settings.group!);
+  }
+
+  async probe(): Promise<string> {
+    const collections = await this.catalog();
+    const names = collections.map((entry) => entry.name);
+    return `${this.handle.where}; ${names.length} root collection(s)${names.length ? `: ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}` : ''}`;
+  }
+
+  /** The root collections. */
+  async catalog(): Promise<CatalogEntry[]> {
+    try {
+      const collections = await this.handle.db.listCollections();
+      return collections.map((collection) => ({ name: collection.id, kind: 'collection' as const }));
+    } catch (error) {
+      throw firestoreError(error, 'listing the root collections', this.handle.where);
+    }
   }
 
   private timestamp(instant: Instant) {

@@ -8,7 +8,7 @@ import type { ConnectorContext, SourceConnector } from '../../../src/core/connec
 import { ConfigError } from '../../../src/core/errors.js';
 import { formatDatetime, parseTimestamp } from '../../../src/core/time.js';
 import type { ColumnType } from '../../../src/core/types.js';
-import type { SqlDialect, SqlRelation, TableName } from '../sql/sql-dialect.js';
+import type { SqlCatalogEntry, SqlDialect, SqlRelation, TableName } from '../sql/sql-dialect.js';
 import {
   connectionError,
   readCa,
@@ -286,6 +286,27 @@ class MysqlDialect implements SqlDialect<MyColumn> {
         connection.destroy();
       }
     }
+  }
+
+  async serverVersion(): Promise<string> {
+    const rows = await this.query<{ v: string }[]>('reading the server version', 'SELECT VERSION() AS v');
+    const version = String(rows[0]?.v ?? '');
+    return /mariadb/i.test(version) ? `MariaDB ${version.split('-')[0]}` : `MySQL ${version}`;
+  }
+
+  async relations(): Promise<SqlCatalogEntry[]> {
+    const rows = await this.query<{ db: string; name: string; type: string; n: number | string | null }[]>(
+      'listing tables from information_schema',
+      `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, TABLE_TYPE AS type, TABLE_ROWS AS n FROM information_schema.TABLES
+        WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
+          AND (DATABASE() IS NULL OR TABLE_SCHEMA = DATABASE())
+        ORDER BY 1, 2`,
+    );
+    return rows.map((r) => ({
+      name: `${r.db}.${r.name}`,
+      kind: /VIEW/i.test(r.type) ? ('view' as const) : ('table' as const),
+      rows: r.n === null || /VIEW/i.test(r.type) ? undefined : Number(r.n),
+    }));
   }
 
   async close(): Promise<void> {

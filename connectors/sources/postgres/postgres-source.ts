@@ -8,7 +8,7 @@ import type { Pool, PoolClient, QueryResult } from 'pg';
 import type { ConnectorContext, SourceConnector } from '../../../src/core/connector.js';
 import { ConfigError } from '../../../src/core/errors.js';
 import type { ColumnType } from '../../../src/core/types.js';
-import type { SqlDialect, SqlRelation, TableName } from '../sql/sql-dialect.js';
+import type { SqlCatalogEntry, SqlDialect, SqlRelation, TableName } from '../sql/sql-dialect.js';
 import {
   connectionError,
   readCa,
@@ -208,6 +208,29 @@ class PostgresDialect implements SqlDialect<PgColumn> {
       // A COPY stopped half way leaves the connection mid-protocol: drop it instead of reusing it.
       client.release(clean ? undefined : true);
     }
+  }
+
+  async serverVersion(): Promise<string> {
+    const result = await this.query('reading the server version', "SELECT current_setting('server_version') AS v");
+    return `PostgreSQL ${String(result.rows[0].v).split(' ')[0]}`;
+  }
+
+  async relations(): Promise<SqlCatalogEntry[]> {
+    const result = await this.query(
+      'listing tables from information_schema',
+      `SELECT t.table_schema AS schema, t.table_name AS name, t.table_type AS type,
+              CASE WHEN c.relkind IN ('r', 'm') AND c.reltuples >= 0 THEN c.reltuples::float8 END AS rows
+         FROM information_schema.tables t
+         LEFT JOIN pg_namespace n ON n.nspname = t.table_schema
+         LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.table_name
+        WHERE t.table_schema NOT IN ('pg_catalog', 'information_schema') AND t.table_schema NOT LIKE 'pg\\_%'
+        ORDER BY 1, 2`,
+    );
+    return result.rows.map((r) => ({
+      name: `${r.schema}.${r.name}`,
+      kind: r.type === 'VIEW' ? ('view' as const) : ('table' as const),
+      rows: r.rows === null ? undefined : Math.round(Number(r.rows)),
+    }));
   }
 
   async close(): Promise<void> {

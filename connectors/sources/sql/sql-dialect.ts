@@ -23,6 +23,15 @@ export interface SqlColumn extends SourceColumn {
   readonly select: string;
 }
 
+/** A table or view the connection can read, as the catalog lists it. */
+export interface SqlCatalogEntry {
+  /** `schema.table` (PostgreSQL) or `database.table` (MySQL). */
+  readonly name: string;
+  readonly kind: 'table' | 'view';
+  /** The catalog's row estimate; undefined when it keeps none (views, never analyzed). */
+  readonly rows?: number;
+}
+
 /** Driver-specific part of a SQL source. */
 export interface SqlDialect<C extends SqlColumn = SqlColumn> {
   /** `PostgreSQL` or `MySQL`, for messages. */
@@ -55,5 +64,9 @@ export interface SqlDialect<C extends SqlColumn = SqlColumn> {
   rows(sql: string, columns: readonly C[]): Promise<unknown[][]>;
   /** Rows of a SELECT in chunks of about `chunkRows`, decoded by `columns`, with bounded memory. */
   stream(sql: string, columns: readonly C[], options: { chunkRows: number; signal: AbortSignal }): AsyncIterable<unknown[][]>;
+  /** The server's product and version (`PostgreSQL 16.2`, `MariaDB 11.4.2`). */
+  serverVersion(): Promise<string>;
+  /** Tables and views outside the system schemas, read from information_schema, with row estimates. */
+  relations(): Promise<SqlCatalogEntry[]>;
   close(): Promise<void>;
 }
