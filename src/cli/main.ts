@@ -156,6 +156,46 @@ export function program(setCode: (code: number) => void): Command {
     .option('-v, --verbose', 'log debug detail')
     .action(lazy(async () => ({ default: (await import('./connections.js')).connectionsTest }), setCode));
 
+  const jobs = cli.command('jobs').description('the jobs of the project: list, pause, resume, rename, delete');
+  jobs
+    .command('list')
+    .description('name, source, strategy, destination, schedule (paused or next fire) and the last run')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./jobs.js'), setCode));
+  jobs
+    .command('pause')
+    .description('set schedule.paused: true in the job file (comments kept) and pause its Cloud Scheduler entry')
+    .argument('<job>', 'job name or job spec file')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(async () => ({ default: (await import('./jobs.js')).jobsPause }), setCode));
+  jobs
+    .command('resume')
+    .description('set schedule.paused: false in the job file (comments kept) and resume its Cloud Scheduler entry')
+    .argument('<job>', 'job name or job spec file')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(async () => ({ default: (await import('./jobs.js')).jobsResume }), setCode));
+  jobs
+    .command('rename')
+    .description("rename a job: its file, its name: key and the ledger's runs, files, cursor and mapping, together")
+    .argument('<job>', 'job name or job spec file')
+    .argument('<new-name>', 'the new name ([a-z0-9_-]+)')
+    .option('--table <table>', 'also load into this destination table from now on (default: the table keeps its name)')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(async () => ({ default: (await import('./jobs.js')).jobsRename }), setCode));
+  jobs
+    .command('delete')
+    .description('remove a job file; the destination table is never dropped')
+    .argument('<job>', 'job name or job spec file')
+    .option('--forget-state', "also remove the job's runs, processed files, cursor and mapping from the ledger")
+    .option('-y, --yes', 'do not ask for confirmation')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(async () => ({ default: (await import('./jobs.js')).jobsDelete }), setCode));
+
   const deploy = cli.command('deploy').description('deploying b2betl to Cloud Run');
   deploy
     .command('print')
