@@ -140,6 +140,39 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(config)
     .action(lazy(() => import('./serve.js'), setCode));
 
+  cli
+    .command('init')
+    .description('create a job in five steps: connection, what to load, preview, load, schedule (every answer also a flag)')
+    .option('--connection <name>', 'step 1: the connection to read from (new with --type/--url/--path/…)')
+    .option('--type <type>', 'step 1, new connection: postgres, mysql, local, gcs, s3, azure, bigquery or firestore')
+    .option('--url <url>', 'step 1, new postgres/mysql connection: postgres://user@host:5432/database (a password in it goes to a variable)')
+    .option('--path <folder>', 'step 1, new local connection: the folder holding the files')
+    .option('--bucket <name>', 'step 1, new gcs/s3/azure connection: the bucket or container')
+    .option('--prefix <folder>', 'step 1, new gcs/s3/azure connection: the folder inside it')
+    .option('--project <id>', 'step 1, new bigquery/firestore connection: the Google Cloud project')
+    .option('--dataset <name>', 'step 1, new bigquery connection: the dataset')
+    .option('--password-env <VAR>', "step 1, new connection: the environment variable holding its secret (written as ${VAR}, never its value)")
+    .option('--save-anyway', 'step 1: keep a connection that fails its test')
+    .option('--table <schema.table>', 'step 2: the table or view to load')
+    .option('--collection <path>', 'step 2: the Firestore collection to load')
+    .option('--pattern <glob>', 'step 2: the files to load (*.csv, exports/**/*.parquet)')
+    .option('--columns <a,b,c>', 'step 3: only these columns (default: all)')
+    .option('--strategy <strategy>', 'step 4: transactional, catalog or merge')
+    .option('--cursor <column>', 'step 4: the column that grows (transactional and merge from databases)')
+    .option('--start <value>', 'step 4: the first cursor value to load (a date or a number)')
+    .option('--primary-key <a,b>', 'step 4: the key columns (merge)')
+    .option('--destination <name>', 'step 4: the destination connection (default: the config\'s default)')
+    .option('--dest-table <table>', 'step 4: the destination table, new or existing (compatibility is checked)')
+    .option('--schedule <when>', 'step 5: none, hourly, "daily 09:00", "weekly mon 09:00" or a cron expression')
+    .option('--timezone <zone>', "step 5: IANA time zone (default: this machine's)")
+    .option('--name <job>', 'the job name and file name, jobs/<name>.yaml ([a-z0-9_-]+)')
+    .option('-y, --yes', 'take the default of every question not given as a flag')
+    .option('--force', 'overwrite an existing job file')
+    .option('--dry-run', 'after writing, show what a run would do')
+    .option('--run', 'after writing, run the job')
+    .addOption(config)
+    .action(lazy(() => import('./init.js'), setCode));
+
   const connections = cli.command('connections').description('the connections of etl.config.yaml, and a real read through each');
   connections
     .command('list')

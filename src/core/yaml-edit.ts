@@ -100,8 +100,9 @@ function indentLines(body: string, indent: string, comment?: string): string {
   return lines.join('\n');
 }
 
-/** `path` and `value` as block YAML at `indent`. */
+/** `path` and `value` as block YAML at `indent`; the comment goes above the last key of the path. */
 function block(path: Path, value: unknown, indent: string, comment?: string): string {
+  if (path.length > 1) return `${indent}${stringify(path[0]).trimEnd()}:\n${block(path.slice(1), value, `${indent}  `, comment)}`;
   return `${indentLines(stringify(nest(path, value), { indent: 2 }).trimEnd(), indent, comment)}\n`;
 }
 
