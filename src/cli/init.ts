@@ -117,7 +117,21 @@ export default async function init(flags: InitFlags): Promise<number> {
   }
 }
 
+/** Flags whose values need no source to check are refused before anything is contacted. */
+function checkFlags(flags: InitFlags): void {
+  if (flags.schedule !== undefined) parseSchedule(flags.schedule);
+  const zone = flags.timezone === undefined ? undefined : timeZoneProblem(flags.timezone);
+  if (zone) throw ConfigError.of(`--timezone: ${zone}`);
+  if (flags.strategy !== undefined && !['transactional', 'catalog', 'merge'].includes(flags.strategy)) {
+    throw ConfigError.of(`--strategy ${flags.strategy}: use transactional, catalog or merge`);
+  }
+  if (flags.name !== undefined && !NAME.test(flags.name)) throw ConfigError.of(`--name ${flags.name}: use lowercase letters, digits, _ and - only`);
+  if (flags.destTable !== undefined && !TABLE.test(flags.destTable)) throw ConfigError.of(`--dest-table ${flags.destTable}: use letters, digits and _ only, not starting with a digit`);
+  if (flags.start !== undefined && flags.cursor === undefined && flags.strategy === 'catalog') throw ConfigError.of('--start needs a cursor: catalog loads take the whole table each run');
+}
+
 async function wizard(flags: InitFlags, asker: Asker): Promise<Plan> {
+  checkFlags(flags);
   const configFile = path.resolve(flags.config ?? (await findConfigFile(process.cwd())) ?? 'etl.config.yaml');
   const base = existsSync(configFile) ? await loadConfig({ configFile }) : emptyConfig(configFile);
 
