@@ -416,6 +416,8 @@ export interface ConnectorContext {
   readonly log: Logger;
   /** Nothing may be created or changed (--dry-run, inspect-schema): describe only. */
   readonly readOnly?: boolean;
+  /** The run that opens it, for a destination that tells other processes who holds it. */
+  readonly holder?: { readonly job: string; readonly runId: string };
 }
 
 /** Factories a connector package contributes; each is optional. Loaded lazily by type. */

@@ -77,6 +77,34 @@ export class LockedError extends EtlError {}
 /** Source and destination schemas cannot be reconciled. */
 export class SchemaError extends EtlError {}
 
+/** A local file that cannot be written (disk full, read-only, no permission): the run cannot go on. */
+export class LocalFileError extends EtlError {}
+
+const FILE_FAILURES: Record<string, (file: string) => [string, string]> = {
+  ENOSPC: (file) => [`no space left on the device of ${file}`, `free space on that disk (df -h ${quoteArg(file)}) and run again`],
+  EDQUOT: (file) => [`disk quota exceeded writing ${file}`, 'free space within your quota and run again'],
+  EROFS: (file) => [`${file} is on a read-only file system`, 'point the path at a writable disk'],
+  EACCES: (file) => [`no permission to write ${file}`, 'fix the permissions of that folder, or run as a user who may write it'],
+  EPERM: (file) => [`no permission to write ${file}`, 'fix the permissions of that folder, or run as a user who may write it'],
+  EIO: (file) => [`input/output error writing ${file}`, 'check the disk (dmesg) and run again'],
+};
+
+function quoteArg(file: string): string {
+  return /^[\w@%+=:,./-]+$/.test(file) ? file : `'${file.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * A failed write of a local file as the user should see it: naming the full path and what to do,
+ * for the failures that no retry cures (disk full, read-only, permissions). Others pass through.
+ */
+export function fileError(error: unknown, file: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const describe = code ? FILE_FAILURES[code] : undefined;
+  if (!describe) return error;
+  const [message, hint] = describe(file);
+  return new LocalFileError(message, hint, { cause: error });
+}
+
 /** Megabytes (10^6 bytes) with one decimal, as messages name sizes. */
 export function megabytes(bytes: number): string {
   return (bytes / 1e6).toFixed(1).replace(/\.0$/, '');

@@ -37,9 +37,10 @@ export async function openSource(job: LoadedJob, log: Logger): Promise<OpenedSou
 }
 
 /** Opens the job's destination. With `readOnly`, nothing is created (dry runs, inspection). */
-export async function openDestination(job: LoadedJob, log: Logger, options: { readOnly?: boolean } = {}): Promise<DestinationConnector> {
+export async function openDestination(job: LoadedJob, log: Logger, options: { readOnly?: boolean; runId?: string } = {}): Promise<DestinationConnector> {
   const config = job.destinationConnection;
   const factories = await connectorFor(config.type);
   if (!factories.destination) throw ConfigError.of(`connection ${job.destinationName} (${config.type}) cannot be a destination`);
-  return factories.destination({ name: job.destinationName, config, baseDir: job.config.baseDir, log, readOnly: options.readOnly });
+  const holder = options.runId ? { job: job.spec.name, runId: options.runId } : undefined;
+  return factories.destination({ name: job.destinationName, config, baseDir: job.config.baseDir, log, readOnly: options.readOnly, holder });
 }

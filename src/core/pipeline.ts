@@ -17,16 +17,17 @@ import type {
   Stage,
   WorkUnit,
 } from './connector.js';
-import { BadRecordError, ConfigError, EtlError, LockedError, SchemaError, messageOf } from './errors.js';
+import { BadRecordError, ConfigError, EtlError, LocalFileError, LockedError, SchemaError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
 import { withRetry } from './retry.js';
 import { CellFailure, RunSchema } from './run-schema.js';
+import { faultPoint } from './faults.js';
 import type { Column, RecordBatch, Value } from './types.js';
 import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
 import { withLedger, type OpenLedger } from '../ledger/open.js';
 
-export type RunStatus = 'succeeded' | 'failed' | 'partial' | 'skipped';
+export type RunStatus = 'succeeded' | 'failed' | 'partial' | 'skipped' | 'interrupted';
 
 /** What `b2betl run --json` prints per job. */
 export interface RunResult extends Omit<RunCounts, 'bytes'> {
@@ -90,19 +91,32 @@ export interface RunOptions {
 /** How a unit ended: its rows and set-aside rejects, or why it failed. */
 type UnitOutcome = { rows: number; rejects: RejectedRow[]; error?: undefined } | { error: string };
 
-const LEASE_MS = 10 * 60_000;
+/**
+ * A job lock's lease, renewed every third of it while the run lives: a lock left by a process
+ * that died on another machine is taken over once its lease expires.
+ */
+const LEASE_MS = Number(process.env.B2BETL_LOCK_LEASE_MS) || 60_000;
+/** How long closing a source or destination may take before the run ends without waiting further. */
+const CLOSE_MS = 10_000;
 const DEFAULT_FILE_CONCURRENCY = 4;
 
 function zeroCounts(): RunCounts {
   return { rows_extracted: 0, rows_loaded: 0, rows_rejected: 0, files_processed: 0, files_skipped: 0, files_failed: 0, bytes: 0 };
 }
 
-/**
- * Fault injection for the exactly-once tests: `B2BETL_CRASH_AT=before-commit|after-commit`
- * kills the process at that instant, as a power cut would.
- */
-function crashPoint(name: string): void {
-  if (process.env.B2BETL_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
+/** Waits for every promise to settle, but at most `ms`: a close that hangs does not hold the run's ending. */
+async function settleWithin(promises: readonly (Promise<unknown> | undefined)[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([Promise.allSettled(promises), timeout]);
+  clearTimeout(timer);
+}
+
+/** The words for why a run was stopped: the signal's name, or the reason its caller gave. */
+function stopReason(signal: AbortSignal | undefined): string {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof Error) return reason.message;
+  return typeof reason === 'string' && reason ? reason : 'stopped';
 }
 
 /**
@@ -295,6 +309,19 @@ async function planDirect(
   });
 }
 
+/** Runs in progress in this process. */
+const activeRuns = new Set<Run>();
+
+/**
+ * Ends every run of this process at once, for an exit that does not wait (a second Ctrl-C):
+ * each is recorded as interrupted unless it is committing, and its lock in the ledger is released.
+ */
+export function abandonRuns(reason: string): { job: string; runId: string; counts: RunCounts; error: string }[] {
+  const abandoned = [...activeRuns].map((run) => run.abandon(reason));
+  activeRuns.clear();
+  return abandoned;
+}
+
 /** The state of one run in progress. */
 class Run {
   readonly counts = zeroCounts();
@@ -303,6 +330,10 @@ class Run {
   private readonly ledger: Ledger;
   private readonly controller = new AbortController();
   private badRecords = 0;
+  /** Rows read so far by every unit of the run (retried reads counted again). */
+  private rowsRead = 0;
+  /** Rows read by each unit's latest attempt, failed ones included. */
+  private readonly unitRows: number[] = [];
   private started = false;
   private committing = false;
 
@@ -320,6 +351,21 @@ class Run {
     return this.job.spec.name;
   }
 
+  /** Whether the caller stopped the run (a signal, a server shutting down). */
+  private get interrupted(): boolean {
+    return Boolean(this.options.signal?.aborted);
+  }
+
+  /** Records the run as interrupted before its commit: nothing of it was loaded. */
+  private stopBeforeCommit(): { status: RunStatus; counts: RunCounts; error: string } {
+    this.counts.rows_loaded = 0;
+    this.counts.rows_rejected = 0;
+    this.counts.files_processed = 0;
+    const error = `interrupted (${stopReason(this.options.signal)}) before the commit: nothing of this run was committed (${this.counts.rows_extracted} row(s) read); the next run reads them again`;
+    this.ledger.finishRun(this.runId, 'interrupted', this.counts, this.watch.times, error);
+    return { status: 'interrupted', counts: this.counts, error };
+  }
+
   async execute(): Promise<{ status: RunStatus; counts: RunCounts; error?: string; note?: string }> {
     const shared = this.options.shared;
     await shared?.lock?.(this.name, this.runId, LEASE_MS);
@@ -329,8 +375,14 @@ class Run {
       await shared?.unlock?.(this.name, this.runId);
       throw error;
     }
+    faultPoint('after-lock');
+    activeRuns.add(this);
     const heartbeat = setInterval(() => {
-      this.ledger.renewLock(this.name, this.runId, LEASE_MS);
+      try {
+        this.ledger.renewLock(this.name, this.runId, LEASE_MS);
+      } catch (error) {
+        this.log.warn(`could not renew the lock of ${this.name}: ${messageOf(error)}`);
+      }
       shared?.renewLock?.(this.name, this.runId, LEASE_MS).catch((error: unknown) => {
         this.log.warn(`lost the lock of ${this.name}: ${messageOf(error)}; stopping the run`);
         this.controller.abort(error);
@@ -339,23 +391,58 @@ class Run {
     let opened: OpenedSource | undefined;
     let destination: DestinationConnector | undefined;
     try {
-      destination = await openDestination(this.job, this.log);
-      await this.reconcile(destination);
       const { spec } = this.job;
       this.ledger.startRun({ id: this.runId, job: this.name, destination: this.job.destinationName, table: this.job.table, strategy: spec.load.strategy });
       this.started = true;
+      destination = await openDestination(this.job, this.log, { runId: this.runId });
+      await this.reconcile(destination);
+      faultPoint('after-reconcile');
+      if (this.interrupted) return this.stopBeforeCommit();
       opened = await openSource(this.job, this.log);
       return await this.load(opened, destination);
     } catch (error) {
       // A run past markCommitting is left for reconciliation: its commit may have landed.
-      if (this.started && !this.committing) this.ledger.finishRun(this.runId, 'failed', this.counts, this.watch.times, messageOf(error));
+      if (this.started && !this.committing) {
+        if (this.interrupted && !(error instanceof ConfigError)) return this.stopBeforeCommit();
+        this.counts.rows_extracted = Math.max(this.counts.rows_extracted, this.extracted());
+        this.counts.rows_loaded = 0;
+        this.counts.rows_rejected = 0;
+        this.counts.files_processed = 0;
+        this.ledger.finishRun(this.runId, 'failed', this.counts, this.watch.times, messageOf(error));
+      }
       throw error;
     } finally {
+      activeRuns.delete(this);
       clearInterval(heartbeat);
-      await Promise.allSettled([opened?.source.close(), destination?.close()]);
-      this.ledger.releaseLock(this.name, this.runId);
-      await shared?.unlock?.(this.name, this.runId);
+      await settleWithin([opened?.source.close(), destination?.close()], CLOSE_MS);
+      try {
+        this.ledger.releaseLock(this.name, this.runId);
+      } catch (error) {
+        this.log.warn(`could not release the lock of ${this.name}: ${messageOf(error)}`);
+      }
+      await shared?.unlock?.(this.name, this.runId).catch((error: unknown) => this.log.warn(`could not release the lock of ${this.name}: ${messageOf(error)}`));
     }
+  }
+
+  /**
+   * Ends the run at once, for a process that exits without waiting (a second Ctrl-C): a run not
+   * yet committing is recorded as interrupted, and the job's lock in the ledger is released. A
+   * run that is committing stays so: the next run settles it by the destination's marker.
+   */
+  abandon(reason: string): { job: string; runId: string; counts: RunCounts; error: string } {
+    const error = this.committing
+      ? `interrupted (${reason}) during the commit: whether it landed is settled by the next run, from the destination's marker`
+      : `interrupted (${reason}) before the commit: nothing of this run was committed; the next run reads it again`;
+    try {
+      if (this.started && !this.committing) {
+        this.counts.rows_loaded = 0;
+        this.ledger.finishRun(this.runId, 'interrupted', this.counts, this.watch.times, error);
+      }
+      this.ledger.releaseLock(this.name, this.runId);
+    } catch {
+      // the ledger itself failed: its lock expires with its lease
+    }
+    return { job: this.name, runId: this.runId, counts: { ...this.counts, rows_loaded: 0 }, error };
   }
 
   /** Settles runs a killed process left in flight: recorded if their marker committed, failed otherwise. */
@@ -372,7 +459,7 @@ class Run {
         this.ledger.recordCommit(run.id, this.name, run.pending);
       } else {
         this.log.warn(`run ${run.id} was interrupted before its commit; nothing of it was loaded`);
-        this.ledger.finishRun(run.id, 'failed', zeroCounts(), {}, 'interrupted before commit; nothing was loaded, the next run reads the same data');
+        this.ledger.finishRun(run.id, 'interrupted', zeroCounts(), {}, 'interrupted before commit (its process ended first); nothing was loaded, the next run reads the same data');
       }
     }
   }
@@ -385,6 +472,8 @@ class Run {
     );
     this.options.observer?.planned?.(plan);
     this.counts.files_skipped = plan.skipped.length;
+    faultPoint('after-plan');
+    if (this.interrupted) return this.stopBeforeCommit();
     if (plan.units.length === 0) {
       const reason = plan.notes?.[0] ?? 'nothing new to load';
       this.ledger.finishRun(this.runId, 'skipped', this.counts, this.watch.times, reason);
@@ -415,13 +504,18 @@ class Run {
       status: 'succeeded',
       stages: this.watch.times,
     });
+    if (this.interrupted) return this.stopBeforeCommit();
     this.ledger.markCommitting(this.runId, pending(0, []));
     this.committing = true;
     await this.options.shared?.sync?.();
+    faultPoint('before-commit');
     const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0)));
+    faultPoint('after-commit');
     const final = pending(rows, columns ?? []);
-    Object.assign(this.counts, final.counts);
+    faultPoint('before-record');
     this.ledger.recordCommit(this.runId, this.name, final);
+    Object.assign(this.counts, final.counts);
+    faultPoint('after-record');
     return { status: 'succeeded' as const, counts: this.counts };
   }
 
@@ -500,20 +594,37 @@ class Run {
         outcomes[index] = outcome;
         this.options.observer?.unitFinished?.(unit);
       } catch (error) {
-        if (error instanceof ConfigError || error instanceof SchemaError) throw error;
+        if (error instanceof ConfigError || error instanceof SchemaError || error instanceof LocalFileError) throw error;
         const message = messageOf(error);
         outcomes[index] = { error: message };
-        this.log.warn(unitError(unit, message));
+        // A read cancelled by a stop is no failure of its own.
+        if (!this.interrupted) this.log.warn(unitError(unit, message));
         this.options.observer?.unitFinished?.(unit, message);
         if (plan.ordered || allOrNothing) stopped = true;
       }
     };
+    // A failure that ends the run stops every unit being read, and waits for them before it is thrown.
+    let fatal: { error: unknown } | undefined;
     const worker = async () => {
-      while (!stopped && next < plan.units.length && !this.controller.signal.aborted) await processUnit(next++);
+      while (!stopped && next < plan.units.length && !this.controller.signal.aborted) {
+        try {
+          await processUnit(next++);
+        } catch (error) {
+          fatal ??= { error };
+          stopped = true;
+          this.controller.abort(error);
+        }
+      }
     };
     try {
       await Promise.all(Array.from({ length: Math.min(concurrency, plan.units.length) }, worker));
-      return await this.commit(opened, plan, outcomes, schema, stage, serial);
+      if (fatal) throw fatal.error;
+      if (this.interrupted) {
+        await stage?.abort();
+        this.counts.rows_extracted = this.extracted();
+        return this.stopBeforeCommit();
+      }
+      return await this.commit(opened, destination, plan, outcomes, schema, stage, serial);
     } catch (error) {
       await stage?.abort().catch(() => undefined);
       throw error;
@@ -549,6 +660,11 @@ class Run {
     return rows;
   }
 
+  /** Rows read from the source: every unit's latest attempt, whether it succeeded or not. */
+  private extracted(): number {
+    return this.unitRows.reduce((sum, rows) => sum + (rows ?? 0), 0);
+  }
+
   private readContext(): ReadContext {
     return { job: this.job.spec, log: this.log, signal: this.controller.signal };
   }
@@ -556,9 +672,14 @@ class Run {
   /** Streams one unit into the stage; returns its row count and set-aside rejects. */
   private async readUnit(unit: WorkUnit, index: number, context: UnitContext): Promise<{ rows: number; rejects: RejectedRow[] }> {
     const { source, schema, ensureStage, serial } = context;
+    this.unitRows[index] = 0;
     const native = await this.readNative(unit, index, context);
     if (native !== undefined) {
+      this.rowsRead += native;
+      this.unitRows[index] = native;
+      faultPoint('after-rows', this.rowsRead);
       this.options.observer?.rows?.(unit, native);
+      faultPoint('after-unit-staged');
       return { rows: native, rejects: [] };
     }
     const rejects: RejectedRow[] = [];
@@ -570,45 +691,60 @@ class Run {
     };
     let written = 0;
     const iterator = source.read(unit, this.readContext())[Symbol.asyncIterator]();
-    for (;;) {
-      let start = performance.now();
-      const step = await iterator.next();
-      this.watch.add('extract', start);
-      if (step.done) break;
-      const batch: RecordBatch = step.value;
-      for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
-      start = performance.now();
-      const plan = schema.planFor(batch.columns);
-      const converted: Value[][] = [];
-      for (let r = 0; r < batch.rows.length; r++) {
-        try {
-          converted.push(schema.convertRow(plan, batch.rows[r]));
-        } catch (error) {
-          if (!(error instanceof CellFailure)) throw error;
-          bad(batch.positions?.[r] ?? rows + r + 1, error.column, error.reason, batch.rows[r]);
+    let finished = false;
+    try {
+      for (;;) {
+        let start = performance.now();
+        const step = await iterator.next();
+        this.watch.add('extract', start);
+        if (step.done) {
+          finished = true;
+          break;
         }
+        const batch: RecordBatch = step.value;
+        for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
+        start = performance.now();
+        const plan = schema.planFor(batch.columns);
+        const converted: Value[][] = [];
+        for (let r = 0; r < batch.rows.length; r++) {
+          try {
+            converted.push(schema.convertRow(plan, batch.rows[r]));
+          } catch (error) {
+            if (!(error instanceof CellFailure)) throw error;
+            bad(batch.positions?.[r] ?? rows + r + 1, error.column, error.reason, batch.rows[r]);
+          }
+        }
+        this.watch.add('convert', start);
+        start = performance.now();
+        await serial(async () => {
+          const stage = await ensureStage();
+          if (converted.length) await stage.write(index, converted);
+        });
+        written += converted.length;
+        this.watch.add('stage', start);
+        const read = batch.rows.length + (batch.rejects?.length ?? 0);
+        rows += read;
+        this.rowsRead += read;
+        this.unitRows[index] = rows;
+        faultPoint('after-rows', this.rowsRead);
+        this.options.observer?.rows?.(unit, rows);
       }
-      this.watch.add('convert', start);
-      start = performance.now();
-      await serial(async () => {
-        const stage = await ensureStage();
-        if (converted.length) await stage.write(index, converted);
-      });
-      written += converted.length;
-      this.watch.add('stage', start);
-      rows += batch.rows.length + (batch.rejects?.length ?? 0);
-      this.options.observer?.rows?.(unit, rows);
+    } finally {
+      // A read stopped half way (a failure, a cancel) lets its source close the query it holds open.
+      if (!finished) await settleWithin([iterator.return?.()], CLOSE_MS);
     }
     // Every record parsed is a row staged or a row set aside: a file never commits with rows missing.
     if (written + rejects.length !== rows) {
       throw new EtlError(`${unit.label}: ${rows} record(s) parsed but ${written} staged and ${rejects.length} set aside; nothing of the file was committed`);
     }
     this.badRecords += rejects.length;
+    faultPoint('after-unit-staged');
     return { rows, rejects };
   }
 
   private async commit(
     opened: OpenedSource,
+    destination: DestinationConnector,
     plan: SourcePlan,
     outcomes: UnitOutcome[],
     schema: RunSchema,
@@ -622,14 +758,18 @@ class Run {
     const rejects = committed.flatMap((index) => (outcomes[index] as { rejects: RejectedRow[] }).rejects);
     const files = units.flatMap((unit) => (unit.file ? [unit.file] : []));
     const cursor = [...units].reverse().find((unit) => unit.cursorAfter !== undefined)?.cursorAfter;
+    // What is read counts now; what loads counts once it has committed.
     Object.assign(this.counts, {
-      rows_extracted: outcomes.reduce((sum, outcome) => sum + (outcome && 'rows' in outcome ? outcome.rows : 0), 0),
+      rows_extracted: this.extracted(),
+      files_failed: plan.units.filter((unit, index) => unit.file && outcomes[index]?.error).length,
+    });
+    const committedCounts: RunCounts = {
+      ...this.counts,
       rows_loaded: rows - rejects.length,
       rows_rejected: rejects.length,
       files_processed: files.length,
-      files_failed: plan.units.filter((unit, index) => unit.file && outcomes[index]?.error).length,
       bytes: files.reduce((sum, file) => sum + file.size, 0),
-    });
+    };
     const firstError = failed.length ? summarizeFailures(failed.map(({ outcome, index }) => unitError(plan.units[index], outcome.error ?? 'failed'))) : undefined;
     const status: RunStatus = failed.length ? (committed.length ? 'partial' : 'failed') : 'succeeded';
     if (!committed.length) {
@@ -649,7 +789,7 @@ class Run {
       files,
       cursor,
       columns: schema.columns,
-      counts: this.counts,
+      counts: committedCounts,
       status: status === 'partial' ? 'partial' : 'succeeded',
       error: firstError,
       stages: this.watch.times,
@@ -657,21 +797,48 @@ class Run {
     this.ledger.markCommitting(this.runId, pending);
     this.committing = true;
     await this.options.shared?.sync?.();
-    crashPoint('before-commit');
+    faultPoint('before-commit');
     const needsCommit = stage && (rows > 0 || this.job.spec.load.strategy === 'catalog');
     if (needsCommit) {
       this.options.observer?.committing?.(rows);
       collectGarbage();
-      const loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length), rejects)));
-      this.counts.rows_loaded = loaded;
+      try {
+        committedCounts.rows_loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length), rejects)));
+      } catch (error) {
+        await this.settleFailedCommit(destination, error);
+      }
     } else {
       await stage?.abort();
     }
-    crashPoint('after-commit');
+    faultPoint('after-commit');
     const start = performance.now();
-    this.ledger.recordCommit(this.runId, this.name, { ...pending, counts: this.counts, stages: this.watch.times });
+    faultPoint('before-record');
+    this.ledger.recordCommit(this.runId, this.name, { ...pending, counts: committedCounts, stages: this.watch.times });
+    Object.assign(this.counts, committedCounts);
     this.watch.add('record', start);
+    faultPoint('after-record');
     return { status, counts: this.counts, error: firstError };
+  }
+
+  /**
+   * A commit that threw may still have landed (its answer lost on the way back): the destination's
+   * marker decides. Returns when it landed (the run is then recorded as committed); otherwise
+   * throws the commit's error, and the run is recorded as failed, or, when even the marker cannot
+   * be read, stays `committing` with the error noted, for the next run to settle.
+   */
+  private async settleFailedCommit(destination: DestinationConnector, error: unknown): Promise<void> {
+    let landed: boolean;
+    try {
+      landed = (await destination.committedRuns(this.name, [this.runId])).has(this.runId);
+    } catch (check) {
+      this.ledger.noteError(this.runId, `${messageOf(error)}\n(whether the commit landed is unknown: ${messageOf(check)}; the next run settles it by the destination's marker)`);
+      throw error;
+    }
+    if (!landed) {
+      this.committing = false;
+      throw error;
+    }
+    this.log.warn(`the commit reported ${messageOf(error).split('\n')[0]}, but its marker is in the destination: it landed`);
   }
 
   /** Units whose rows may commit: every success, or for ordered plans the safe prefix. */

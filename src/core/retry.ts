@@ -1,5 +1,5 @@
 /** Retrying transient failures with exponential backoff and jitter. */
-import { TransientError } from './errors.js';
+import { EtlError, TransientError, messageOf } from './errors.js';
 
 export interface RetryOptions {
   readonly attempts?: number;
@@ -26,6 +26,7 @@ export async function withRetry<T>(action: (attempt: number) => Promise<T>, opti
     try {
       return await action(attempt);
     } catch (error) {
+      if (attempt >= attempts && attempts > 1 && isTransient(error)) throw new TransientError(`${messageOf(error).split('\n')[0]} (gave up after ${attempts} attempts)`, error instanceof EtlError ? error.hint : undefined, { cause: error });
       if (attempt >= attempts || !isTransient(error) || options.signal?.aborted) throw error;
       const delay = Math.min(max, base * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
       await options.onRetry?.(error, attempt, delay);

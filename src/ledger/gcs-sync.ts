@@ -14,7 +14,7 @@ import type { LoadedConfig } from '../core/config.js';
 import { PreconditionFailed } from '../core/connector.js';
 import { ConfigError, EtlError, LockedError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { Ledger, processAlive, type JobDump, type LockInfo } from './ledger.js';
+import { Ledger, RESTORE_HINT, processAlive, type JobDump, type LockInfo } from './ledger.js';
 import type { OpenLedger } from './open.js';
 
 const require = createRequire(import.meta.url);
@@ -64,7 +64,7 @@ function checkSqlite(bytes: Buffer, what: string): void {
   } catch (error) {
     verdict = (error as Error).message;
   }
-  if (verdict !== 'ok') throw new EtlError(`${what} is not a sound SQLite file (${String(verdict).split('\n')[0]})`);
+  if (verdict !== 'ok') throw new EtlError(`${what} is not a sound SQLite file (${String(verdict).split('\n')[0]})`, RESTORE_HINT);
 }
 
 /** A ledger whose home is a GCS object. */
@@ -118,11 +118,13 @@ export class GcsLedger implements OpenLedger {
     const workdir = mkdtempSync(path.join(tmpdir(), `${WORKDIR_PREFIX}${process.pid}-`));
     try {
       const remote = await store.readVersion(object);
+      // An empty object would open as a new ledger: a fresh start that reloads everything.
+      if (remote && remote.data.length === 0) throw new EtlError(`ledger ${location} (generation ${remote.version}) is empty (0 bytes): the state of its jobs is lost`, RESTORE_HINT);
       if (remote) checkSqlite(remote.data, `ledger ${location} (generation ${remote.version})`);
       const file = path.join(workdir, 'ledger.sqlite');
       if (remote) writeFileSync(file, remote.data);
       writeFileSync(path.join(workdir, 'base.sqlite'), remote?.data ?? Buffer.alloc(0));
-      const ledger = Ledger.open(file);
+      const ledger = Ledger.open(file, { name: `${location} (working copy ${file})` });
       return new GcsLedger(ledger, store, object, location, workdir, remote?.version ?? '0', options.readOnly ?? false, options.log ?? silentLogger);
     } catch (error) {
       rmSync(workdir, { recursive: true, force: true });

@@ -2,19 +2,19 @@
  * The ledger: a SQLite file (WAL) holding runs, processed files, cursors, column mappings and
  * job locks. Every state change that follows a destination commit happens in one transaction.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import type { ObjectInfo } from '../core/connector.js';
-import { LockedError } from '../core/errors.js';
+import { EtlError, LockedError, messageOf } from '../core/errors.js';
 import type { Column } from '../core/types.js';
 
 const require = createRequire(import.meta.url);
 
 /** Final and in-flight run states. `committing` means the destination commit may have happened. */
-export type RunStatus = 'running' | 'committing' | 'succeeded' | 'partial' | 'failed' | 'skipped';
+export type RunStatus = 'running' | 'committing' | 'succeeded' | 'partial' | 'failed' | 'skipped' | 'interrupted';
 
 /** Milliseconds spent in each pipeline stage. */
 export type StageTimes = Partial<Record<'plan' | 'extract' | 'convert' | 'stage' | 'commit' | 'record', number>>;
@@ -177,23 +177,125 @@ function runRecord({ pending: _pending, host: _host, pid: _pid, ...row }: Record
   return { ...(row as unknown as Omit<RunRecord, 'stages'>), stages: JSON.parse(String(row.stages ?? '{}')) as StageTimes };
 }
 
+/** The fix for a ledger whose file is lost or damaged: the destination's load markers hold the state too. */
+export const RESTORE_HINT = 'move the file aside, then run `b2betl state restore <job>` for each job: it rebuilds the job\'s state from the load markers in its destination';
+
+/** How long an operation waits for a ledger another process holds locked before it fails. */
+const LOCKED_WAIT_MS = Number(process.env.B2BETL_LEDGER_WAIT_MS) || 60_000;
+/** Each wait SQLite itself makes before b2betl says why it waits. */
+const BUSY_MS = 1000;
+
+/** The user-facing error for a SQLite failure of the ledger `name`: which file, and what to do. */
+export function ledgerError(error: unknown, name: string): unknown {
+  if (error instanceof EtlError) return error;
+  const code = String((error as { code?: unknown } | undefined)?.code ?? '');
+  const detail = messageOf(error);
+  if (!code.startsWith('SQLITE_') && !(error instanceof Error && error.name === 'SqliteError')) return error;
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return new EtlError(`ledger ${name} is damaged (${detail})`, RESTORE_HINT, { cause: error });
+  if (code.startsWith('SQLITE_READONLY')) {
+    return new EtlError(`ledger ${name} is read-only (${detail})`, 'make the file, its folder and its -wal/-shm files writable by this user, or set ledger: in etl.config.yaml to a writable path', { cause: error });
+  }
+  if (code.startsWith('SQLITE_CANTOPEN')) {
+    return new EtlError(`cannot open ledger ${name} (${detail})`, 'check that its folder exists and this user may write there; ledger: in etl.config.yaml names it', { cause: error });
+  }
+  if (code === 'SQLITE_FULL') return new EtlError(`the disk of ledger ${name} is full (${detail})`, 'free space on that disk and run again', { cause: error });
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new EtlError(`disk I/O error on ledger ${name} (${detail})`, `check the disk (dmesg); if the file is damaged, ${RESTORE_HINT}`, { cause: error });
+  }
+  return new EtlError(`ledger ${name}: ${detail}`, undefined, { cause: error });
+}
+
+function isBusy(error: unknown): boolean {
+  const code = String((error as { code?: unknown } | undefined)?.code ?? '');
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+}
+
+/** Blocks this thread for `ms` (the ledger's calls are synchronous, as SQLite's own waits are). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /** The SQLite ledger. */
 export class Ledger {
-  private readonly db: BetterSqlite3.Database;
+  private db!: BetterSqlite3.Database;
+  /** The ledger as users know it: its path, or its gs:// URI. */
+  readonly name: string;
+  private readonly onWait: (message: string) => void;
 
-  private constructor(readonly file: string) {
-    const Database = require('better-sqlite3') as typeof BetterSqlite3;
-    mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 10000');
-    this.db.exec(SCHEMA);
+  private constructor(
+    readonly file: string,
+    options: { name?: string; onWait?: (message: string) => void },
+  ) {
+    this.name = options.name ?? file;
+    this.onWait = options.onWait ?? ((message) => process.stderr.write(`${new Date().toISOString()} warn ${message}\n`));
+    this.guard(() => this.connect());
   }
 
-  /** Opens (creating if needed) the ledger file. */
-  static open(file: string): Ledger {
-    return new Ledger(file);
+  private connect(): void {
+    const Database = require('better-sqlite3') as typeof BetterSqlite3;
+    const size = this.file === ':memory:' ? undefined : statSync(this.file, { throwIfNoEntry: false })?.size;
+    // SQLite takes an empty file for a new database: that would be a fresh start, reloading everything.
+    if (size === 0) throw new EtlError(`ledger ${this.name} is empty (0 bytes): the state of its jobs is lost`, RESTORE_HINT);
+    if (this.file !== ':memory:') mkdirSync(path.dirname(this.file), { recursive: true });
+    this.db?.close();
+    this.db = new Database(this.file);
+    try {
+      this.db.pragma(`busy_timeout = ${BUSY_MS}`);
+      if (size !== undefined) {
+        const verdict = this.db.pragma('quick_check', { simple: true });
+        if (verdict !== 'ok') throw new EtlError(`ledger ${this.name} is damaged (${String(verdict).split('\n')[0]})`, RESTORE_HINT);
+      }
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(SCHEMA);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Runs one ledger operation (a statement or a transaction). Another process holding the file
+   * locked is waited for, up to a bound, saying who runs there; every SQLite failure becomes an
+   * error naming the ledger and the fix.
+   */
+  guard<T>(operation: () => T): T {
+    const deadline = Date.now() + LOCKED_WAIT_MS;
+    let told = false;
+    for (;;) {
+      try {
+        return operation();
+      } catch (error) {
+        if (!isBusy(error)) throw ledgerError(error, this.name);
+        const holders = this.holders();
+        if (Date.now() >= deadline) {
+          throw new LockedError(
+            `ledger ${this.name} stayed locked by another process for ${Math.round(LOCKED_WAIT_MS / 1000)} s${holders ? ` (b2betl runs using it: ${holders})` : ''}`,
+            holders ? 'wait for those runs to finish, then run again' : 'another program (a sqlite3 shell?) holds it in a transaction: close it, then run again',
+          );
+        }
+        if (!told) {
+          told = true;
+          this.onWait(`ledger ${this.name} is locked by another process${holders ? ` (b2betl runs using it: ${holders})` : ''}; waiting up to ${Math.round(LOCKED_WAIT_MS / 1000)} s`);
+        }
+        sleepSync(200);
+      }
+    }
+  }
+
+  /** The b2betl runs that hold job locks in this ledger, as words; empty when none (or unreadable). */
+  private holders(): string {
+    try {
+      const locks = this.db.prepare('SELECT * FROM locks').all() as LockInfo[];
+      return locks.map((lock) => `job ${lock.job}, run ${lock.run_id}, pid ${lock.pid} on ${lock.host}`).join('; ');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Opens (creating if needed) the ledger file; `name` is how messages call it (default: the path). */
+  static open(file: string, options: { name?: string; onWait?: (message: string) => void } = {}): Ledger {
+    return new Ledger(file, options);
   }
 
   close(): void {
@@ -278,6 +380,11 @@ export class Ledger {
       this.finish(runId, pending.status, pending.counts, pending.stages, pending.error);
     });
     record.immediate();
+  }
+
+  /** Notes an error on a run that stays in flight (a commit whose outcome is unknown). */
+  noteError(runId: string, error: string): void {
+    this.db.prepare('UPDATE runs SET error = ? WHERE id = ?').run(error, runId);
   }
 
   /** Closes a run that committed nothing. */
@@ -429,4 +536,21 @@ export class Ledger {
     });
     apply.immediate();
   }
+}
+
+/**
+ * Every public operation of the ledger goes through {@link Ledger.guard}: waits for a ledger
+ * another process holds locked, and SQLite failures named with the ledger and the fix.
+ */
+for (const key of Object.getOwnPropertyNames(Ledger.prototype) as (keyof Ledger & string)[]) {
+  if (['constructor', 'guard', 'close', 'connect', 'holders', 'finish'].includes(key)) continue;
+  const descriptor = Object.getOwnPropertyDescriptor(Ledger.prototype, key);
+  if (typeof descriptor?.value !== 'function') continue;
+  const operation = descriptor.value as (...args: unknown[]) => unknown;
+  Object.defineProperty(Ledger.prototype, key, {
+    ...descriptor,
+    value(this: Ledger, ...args: unknown[]) {
+      return this.guard(() => operation.apply(this, args));
+    },
+  });
 }

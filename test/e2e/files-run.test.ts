@@ -245,8 +245,9 @@ for (const [how, env] of [
   for (const point of ['before-commit', 'after-commit']) {
     test(`killed ${point.replace('-', ' ')}: the re-run gives exactly the source rows`, async () => {
       await reset();
-      const killed = await runCli(['run', 'jobs/orders.yaml'], project.dir, { ...env, B2BETL_CRASH_AT: point });
+      const killed = await runCli(['run', 'jobs/orders.yaml'], project.dir, { ...env, B2BETL_FAULT: point });
       assert.notEqual(killed.code, 0);
+      assert.match(killed.stderr, new RegExp(`fault point ${point} hit`));
       await runToEnd();
       assert.deepEqual(await ids(project), expected());
     });

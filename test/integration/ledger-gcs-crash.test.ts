@@ -83,8 +83,9 @@ describe('a GCS ledger through runs killed around the destination commit', () =>
   it('killed right after the commit: the next run records it from the load marker and loads nothing twice', async () => {
     const bucket = 'crash-after-commit';
     const project = await setUp(bucket);
-    const killed = await run(project, { B2BETL_CRASH_AT: 'after-commit' });
+    const killed = await run(project, { B2BETL_FAULT: 'after-commit' });
     assert.equal(killed.code, 128, `the run was killed (stderr: ${killed.stderr})`);
+    assert.match(killed.stderr, /fault point after-commit hit/);
     assert.equal(killed.results, undefined, 'a killed run prints no result');
 
     // The commit landed, the ledger was published just before it and never told about it.
@@ -126,8 +127,9 @@ describe('a GCS ledger through runs killed around the destination commit', () =>
   it('killed right before the commit: the next run marks it failed and loads every row once', async () => {
     const bucket = 'crash-before-commit';
     const project = await setUp(bucket);
-    const killed = await run(project, { B2BETL_CRASH_AT: 'before-commit' });
+    const killed = await run(project, { B2BETL_FAULT: 'before-commit' });
     assert.equal(killed.code, 128, `the run was killed (stderr: ${killed.stderr})`);
+    assert.match(killed.stderr, /fault point before-commit hit/);
 
     const interrupted = await remoteLedger(project, bucket);
     assert.equal(interrupted.runs.length, 1);
@@ -148,7 +150,7 @@ describe('a GCS ledger through runs killed around the destination commit', () =>
     assert.deepEqual(
       settled.runs.map((entry) => [entry.id, entry.status, entry.rows_loaded]),
       [
-        [crashed.id, 'failed', 0],
+        [crashed.id, 'interrupted', 0],
         [next.results?.[0].run_id, 'succeeded', ALL_IDS.length],
       ],
     );
@@ -161,5 +163,41 @@ describe('a GCS ledger through runs killed around the destination commit', () =>
     const again = await run(project);
     assert.equal(again.results?.[0].status, 'skipped');
     assert.deepEqual(await ids(project), ALL_IDS);
+  });
+
+  it('a lock is leased for 60 s at a time: one left by a killed run on another host is taken over once it expires', async () => {
+    const bucket = 'lease';
+    const project = await setUp(bucket);
+    const killed = await run(project, { B2BETL_FAULT: 'after-lock' });
+    assert.equal(killed.code, 128);
+    assert.match(killed.stderr, /fault point after-lock hit/);
+    const lock = JSON.parse(String(double.object(bucket, 'ledger.sqlite.locks/orders.lock')?.data)) as { acquired_at: string; expires_at: string; host: string };
+    assert.equal(Date.parse(lock.expires_at) - Date.parse(lock.acquired_at), 60_000);
+    // The same lock as another machine left it: live until its lease ends.
+    const elsewhere = { ...lock, host: 'another-host', pid: 1 };
+    double.seed(bucket, 'ledger.sqlite.locks/orders.lock', JSON.stringify(elsewhere));
+    const refused = await run(project);
+    assert.equal(refused.code, 1);
+    assert.match(String(refused.results?.[0].error), /job orders is already running \(run .*, pid 1 on another-host/);
+    double.seed(bucket, 'ledger.sqlite.locks/orders.lock', JSON.stringify({ ...elsewhere, expires_at: new Date(Date.now() - 1000).toISOString() }));
+    const next = await run(project);
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(next.stderr, /took over the lock of job orders left by run .* \(expired\)/);
+    assert.deepEqual(await ids(project), ALL_IDS);
+    assert.deepEqual(locks(bucket), []);
+  });
+
+  it('an empty ledger object is an error naming its gs:// URI and the restore command, not a fresh start', async () => {
+    const bucket = 'empty-ledger';
+    const project = await setUp(bucket);
+    const first = await run(project);
+    assert.equal(first.code, 0, first.stderr);
+    double.seed(bucket, 'ledger.sqlite', Buffer.alloc(0));
+    const next = await run(project);
+    assert.equal(next.code, 1, next.stderr);
+    assert.equal(next.results?.[0].status, 'failed');
+    assert.match(String(next.results?.[0].error), new RegExp(`ledger gs://${bucket}/ledger.sqlite \\(generation \\d+\\) is empty \\(0 bytes\\)`));
+    assert.match(String(next.results?.[0].error), /b2betl state restore <job>/);
+    assert.deepEqual(await ids(project), ALL_IDS, 'nothing was loaded twice');
   });
 });

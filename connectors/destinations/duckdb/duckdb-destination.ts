@@ -2,17 +2,32 @@
  * The embedded warehouse: a local DuckDB file. A run's rows are staged as load files beside the
  * warehouse and moved into the target in one transaction with the `_b2betl_loads` marker.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, totalmem } from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Column, ConnectorContext, DestinationCapabilities, DestinationConnector, LoadStrategy, Stage, StageRequest, TableInfo } from '../../../src/core/connector.js';
 import { EtlError, LockedError } from '../../../src/core/errors.js';
+import { processAlive } from '../../../src/ledger/ledger.js';
 import { DuckDBStage } from './duckdb-stage.js';
 import { canonicalType, literal, quote } from './duckdb-types.js';
 
 const MARKERS = '_b2betl_loads';
-const DEFAULT_MEMORY_LIMIT = '64MB';
 const TABLES = '_b2betl_tables';
+/** The share of the machine's memory (or of the container's limit) DuckDB may use by default. */
+const MEMORY_SHARE = 0.25;
+const MIN_MEMORY = 256 << 20;
+
+/**
+ * DuckDB's memory limit when the connection sets none: a quarter of the memory this process may
+ * use (the container's limit when there is one, else the machine's), at least 256 MiB. Past it,
+ * DuckDB spills to the temp directory beside the warehouse.
+ */
+export function defaultMemoryLimit(): string {
+  const constrained = process.constrainedMemory?.() ?? 0;
+  const total = constrained > 0 && constrained < totalmem() ? constrained : totalmem();
+  return `${Math.floor(Math.max(MIN_MEMORY, total * MEMORY_SHARE) / (1 << 20))}MiB`;
+}
 
 
 /**
@@ -20,11 +35,12 @@ const TABLES = '_b2betl_tables';
  * same file (DuckDB allows one configuration per file and process).
  */
 export async function warehouseInstance(file: string, options: { readOnly?: boolean; memoryLimit?: string; threads?: number } = {}): Promise<DuckDBInstance> {
-  const { readOnly = false, memoryLimit = DEFAULT_MEMORY_LIMIT, threads = 2 } = options;
+  const { readOnly = false, memoryLimit = defaultMemoryLimit(), threads = 2 } = options;
   const duckdb = await import('@duckdb/node-api');
   return duckdb.DuckDBInstance.fromCache(file, {
-    // Loads stream from load files and spill to disk past this; the process stays small.
+    // Loads stream from load files, and joins, merges and large results spill to disk past this.
     memory_limit: memoryLimit,
+    temp_directory: `${file}.tmp`,
     threads: String(threads),
     // Loads need no row order, and keeping it buffers rows in memory.
     preserve_insertion_order: 'false',
@@ -32,18 +48,82 @@ export async function warehouseInstance(file: string, options: { readOnly?: bool
   });
 }
 
-/** Opens a warehouse file, not creating it when read-only. */
-async function openInstance(file: string, options: { readOnly: boolean; memoryLimit?: string; threads?: number }): Promise<DuckDBInstance | undefined> {
+/** How long a run waits for a warehouse another b2betl run holds. */
+const WAREHOUSE_WAIT_MS = Number(process.env.B2BETL_WAREHOUSE_WAIT_MS) || 10 * 60_000;
+const WAREHOUSE_POLL_MS = 500;
+
+/** Who holds a warehouse open for writing: `<warehouse>.owner`, written by the b2betl run that opened it. */
+interface WarehouseOwner {
+  readonly job: string;
+  readonly run_id: string;
+  readonly pid: number;
+  readonly host: string;
+  readonly since: string;
+}
+
+function ownerFile(file: string): string {
+  return `${file}.owner`;
+}
+
+function readOwner(file: string): WarehouseOwner | undefined {
+  try {
+    return JSON.parse(readFileSync(ownerFile(file), 'utf8')) as WarehouseOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process DuckDB names as the holder of a file lock ("Conflicting lock is held in /usr/bin/node (PID 123)"). */
+function lockHolder(message: string): { program: string; pid: number } | undefined {
+  const match = /lock is held in (.+?) \(PID (\d+)\)/.exec(message);
+  return match ? { program: match[1]!, pid: Number(match[2]) } : undefined;
+}
+
+/**
+ * Opens a warehouse file, not creating it when read-only. While another b2betl run holds it, the
+ * open waits (saying for whom) up to a bound; another program holding it fails at once, named.
+ */
+async function openInstance(
+  file: string,
+  options: { readOnly: boolean; memoryLimit?: string; threads?: number; log: ConnectorContext['log']; holder?: ConnectorContext['holder'] },
+): Promise<DuckDBInstance | undefined> {
   if (options.readOnly && !existsSync(file)) return undefined;
   mkdirSync(path.dirname(file), { recursive: true });
-  try {
-    return await warehouseInstance(file, options);
-  } catch (error) {
-    const message = (error as Error).message;
-    if (/lock/i.test(message)) {
-      throw new LockedError(`${file} is in use by another process`, 'close the other program (a DuckDB shell?) that has the warehouse open, then run again');
+  const deadline = Date.now() + WAREHOUSE_WAIT_MS;
+  let told = false;
+  for (;;) {
+    try {
+      const instance = await warehouseInstance(file, options);
+      if (options.holder && !options.readOnly) {
+        const owner: WarehouseOwner = { job: options.holder.job, run_id: options.holder.runId, pid: process.pid, host: hostname(), since: new Date().toISOString() };
+        writeFileSync(ownerFile(file), JSON.stringify(owner));
+      }
+      return instance;
+    } catch (error) {
+      const message = (error as Error).message;
+      if (!/lock/i.test(message)) throw error;
+      const held = lockHolder(message);
+      const owner = readOwner(file);
+      const byRun = owner && (held ? held.pid === owner.pid : owner.host !== hostname() || processAlive(owner.pid)) ? owner : undefined;
+      if (!byRun) {
+        throw new LockedError(
+          `${file} is in use by another process${held ? ` (${held.program}, pid ${held.pid})` : ''}`,
+          'close the other program (a DuckDB shell?) that has the warehouse open, then run again',
+        );
+      }
+      const who = `b2betl job ${byRun.job} (run ${byRun.run_id}, pid ${byRun.pid} on ${byRun.host}, since ${byRun.since})`;
+      if (Date.now() >= deadline) {
+        throw new LockedError(
+          `${file} stayed in use by ${who} for ${Math.round(WAREHOUSE_WAIT_MS / 1000)} s`,
+          'run the jobs one after another (one schedule, or b2betl run with both job files), or give them different warehouses',
+        );
+      }
+      if (!told) {
+        told = true;
+        options.log.warn(`${file} is in use by ${who}; waiting for it (up to ${Math.round(WAREHOUSE_WAIT_MS / 1000)} s)`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, WAREHOUSE_POLL_MS));
     }
-    throw error;
   }
 }
 
@@ -60,6 +140,7 @@ export class DuckDBDestination implements DestinationConnector {
     private readonly file: string,
     private readonly schema: string,
     private readonly instance: DuckDBInstance | undefined,
+    private readonly holder?: ConnectorContext['holder'],
   ) {}
 
   /** Opens the warehouse file (not creating it when read-only). */
@@ -67,8 +148,8 @@ export class DuckDBDestination implements DestinationConnector {
     if (context.config.type !== 'duckdb') throw new EtlError(`connection ${context.name} is not duckdb`);
     const file = path.resolve(context.baseDir, context.config.path);
     const { memory_limit: memoryLimit, threads } = context.config;
-    const instance = await openInstance(file, { readOnly: Boolean(context.readOnly), memoryLimit, threads });
-    const destination = new DuckDBDestination(file, context.config.schema ?? 'main', instance);
+    const instance = await openInstance(file, { readOnly: Boolean(context.readOnly), memoryLimit, threads, log: context.log, holder: context.holder });
+    const destination = new DuckDBDestination(file, context.config.schema ?? 'main', instance, context.readOnly ? undefined : context.holder);
     if (instance && !context.readOnly) await destination.prepareMetadata();
     return destination;
   }
@@ -171,7 +252,10 @@ export class DuckDBDestination implements DestinationConnector {
   async close(): Promise<void> {
     this.connection?.closeSync();
     this.connection = undefined;
-    if (!this.closed) this.instance?.closeSync();
+    if (!this.closed) {
+      this.instance?.closeSync();
+      if (this.holder && readOwner(this.file)?.run_id === this.holder.runId) rmSync(ownerFile(this.file), { force: true });
+    }
     this.closed = true;
   }
 }

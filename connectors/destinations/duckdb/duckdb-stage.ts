@@ -13,7 +13,8 @@ import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
-import { EtlError, megabytes, messageOf } from '../../../src/core/errors.js';
+import { EtlError, fileError, megabytes, messageOf } from '../../../src/core/errors.js';
+import { faultPoint } from '../../../src/core/faults.js';
 import type { ColumnType } from '../../../src/core/types.js';
 import { bufferOptions, nativeFileQuery, readBufferFor } from './duckdb-native.js';
 import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
@@ -192,7 +193,13 @@ export class DuckDBStage implements Stage {
   private openPart(): Part {
     if (!this.part) {
       const file = path.join(this.dir, `part-${this.parts.length}.csv`);
-      this.part = { file, columns: this.columns, fd: openSync(file, 'w'), longest: 0 };
+      let fd: number;
+      try {
+        fd = openSync(file, 'w');
+      } catch (error) {
+        throw fileError(error, file);
+      }
+      this.part = { file, columns: this.columns, fd, longest: 0 };
       this.parts.push(this.part);
     }
     return this.part;
@@ -206,6 +213,14 @@ export class DuckDBStage implements Stage {
 
   async write(unit: number, rows: readonly Value[][]): Promise<void> {
     const part = this.openPart();
+    try {
+      this.writeRows(part, unit, rows);
+    } catch (error) {
+      throw fileError(error, part.file);
+    }
+  }
+
+  private writeRows(part: Part, unit: number, rows: readonly Value[][]): void {
     const prefix = `${this.slotOf(unit)},`;
     const encoders = this.encoders;
     const width = encoders.length;
@@ -251,7 +266,11 @@ export class DuckDBStage implements Stage {
   }
 
   private closePart(): void {
-    this.flush();
+    try {
+      this.flush();
+    } catch (error) {
+      throw fileError(error, this.part!.file);
+    }
     if (this.part) closeSync(this.part.fd);
     this.part = undefined;
   }
@@ -407,6 +426,7 @@ export class DuckDBStage implements Stage {
         rows,
       ]);
       if (rejects.length) await this.writeRejects(rejects);
+      faultPoint('during-commit');
       await this.db.run('COMMIT');
       this.open = false;
       await this.restoreMemoryLimit();
@@ -474,12 +494,18 @@ export class DuckDBStage implements Stage {
   }
 
   async abort(): Promise<void> {
-    await this.rollBack();
-    for (const unit of [...this.natives.keys()]) await this.discard(unit);
-    this.closePart();
-    this.parts.length = 0;
-    this.slots.clear();
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      await this.rollBack();
+      for (const unit of [...this.natives.keys()]) await this.discard(unit);
+    } finally {
+      // Nothing of the load files is needed any more: unwritten bytes are dropped, not flushed.
+      if (this.part) closeSync(this.part.fd);
+      this.part = undefined;
+      this.bytes = 0;
+      this.parts.length = 0;
+      this.slots.clear();
+      rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 }
 

@@ -115,7 +115,11 @@ export function connectionError(kind: ErrorKind, error: unknown, endpoint: SqlEn
     case 'database':
       return new EtlError(`${detail} (at ${where(endpoint)})`, `check database in ${hint}`);
     case 'transient':
-      return new TransientError(`${endpoint.product} connection lost while ${during} (${where(endpoint)}): ${detail}`, 'the unit is retried');
+      // Whether it is retried is said where the retry happens: this error is also the last one, after every attempt.
+      return new TransientError(
+        `${endpoint.product} connection lost while ${during} (${where(endpoint)}): ${detail}`,
+        `check that ${endpoint.product} stays reachable at ${endpoint.host}:${endpoint.port}, then run the job again (nothing of the failed unit was committed)`,
+      );
     default:
       return new EtlError(`${endpoint.product} error while ${during}: ${detail}`);
   }
