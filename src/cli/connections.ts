@@ -1,7 +1,7 @@
 /** `b2betl connections list` and `connections test [name…]`: what the config connects to, and proof that it works. */
 import { loadConfig, type LoadedConfig } from '../core/config.js';
 import { ConfigError, ExitCode } from '../core/errors.js';
-import { probeConnection, where, type ProbeResult } from '../core/probe.js';
+import { probeConnection, probeLedger, where, type ProbeResult } from '../core/probe.js';
 import { commandLogger, formatDuration, printJson, renderTable, type CommonOptions } from './common.js';
 
 const DESTINATION_TYPES = new Set(['duckdb', 'bigquery']);
@@ -44,7 +44,8 @@ export async function connectionsTest(names: string[], flags: CommonOptions): Pr
   }
   const chosen = names.length ? [...new Set(names)] : known;
   const log = commandLogger({ ...flags, verbose: flags.verbose });
-  const results = await Promise.all(chosen.map((name) => probeConnection(config, name, { log })));
+  const [results, ledger] = await Promise.all([Promise.all(chosen.map((name) => probeConnection(config, name, { log }))), names.length ? undefined : probeLedger(config, { log })]);
+  if (ledger) results.push(ledger);
   if (flags.json) printJson(results.map((result) => ({ ...result, ms: Math.round(result.ms) })));
   else process.stdout.write(`${renderResults(results)}\n`);
   return results.every((result) => result.ok) ? ExitCode.ok : ExitCode.failed;

@@ -259,3 +259,31 @@ export function sizeText(bytes: number): string {
   }
   return `${value.toFixed(1).replace(/\.0$/, '')} ${units[unit]}`;
 }
+
+/**
+ * The GCS ledger when no connection shares its bucket (one that does proves the write itself):
+ * the bucket is listed and a write is proved with the credentials the ledger uses.
+ */
+export async function probeLedger(config: LoadedConfig, options: { log?: Logger } = {}): Promise<ProbeResult | undefined> {
+  const match = /^gs:\/\/([^/]+)\/(.*)$/.exec(config.ledger);
+  if (!match) return undefined;
+  const bucket = match[1];
+  if (Object.values(config.connections).some((connection) => connection.type === 'gcs' && connection.bucket === bucket)) return undefined;
+  const name = '(ledger)';
+  const started = performance.now();
+  try {
+    const { GcsStore } = await import('../../connectors/storage/gcs/gcs-store.js');
+    const folder = path.posix.dirname(match[2]);
+    const store = await GcsStore.connect({ name: `ledger ${config.ledger}`, config: { type: 'gcs', bucket, ...(folder !== '.' ? { prefix: folder } : {}) }, baseDir: config.baseDir, log: options.log ?? silentLogger });
+    try {
+      const ledger = await store.stat(path.posix.basename(match[2]));
+      const detail = `${config.ledger} ${ledger ? `exists (${sizeText(ledger.size)})` : 'does not exist yet'}; ${await writeCheck(store)}`;
+      return { name, type: 'gcs', ok: true, detail, ms: performance.now() - started };
+    } finally {
+      await store.close?.();
+    }
+  } catch (error) {
+    const [message, hint] = messageOf(error).split('\n  → ');
+    return { name, type: 'gcs', ok: false, detail: `ledger ${config.ledger}: ${message}`, hint, ms: performance.now() - started };
+  }
+}

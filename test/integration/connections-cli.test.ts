@@ -48,7 +48,7 @@ describe('b2betl connections', () => {
   let project: Project;
   let refused: number;
   const MYSQL_PASSWORD = 'not-roots-password-42';
-  const env = () => ({ LAKE_S3_SECRET: s3.secretAccessKey, LAKE_AZURE: azurite.connectionString, MY_PASSWORD: MYSQL_PASSWORD });
+  const env = () => ({ B2BETL_STAGING_GCS_ENDPOINT: gcs.endpoint, LAKE_S3_SECRET: s3.secretAccessKey, LAKE_AZURE: azurite.connectionString, MY_PASSWORD: MYSQL_PASSWORD });
   const secrets = () => [s3.secretAccessKey, azurite.accountKey, MYSQL_PASSWORD];
 
   before(async () => {
@@ -88,6 +88,7 @@ describe('b2betl connections', () => {
         '  azure_missing: { type: azure, container: no-such-container, connection_string: "${LAKE_AZURE}" }',
         `  app: { type: firestore, project: conn-proj, emulator_host: "${firestore.host}" }`,
         `  bq: { type: bigquery, project: conn-proj, dataset: raw, location: EU, endpoint: "${bigquery.endpoint}" }`,
+        `  bq_staged: { type: bigquery, project: conn-proj, dataset: raw, location: EU, endpoint: "${bigquery.endpoint}", staging: gs://lake-gcs/staging }`,
         `  bq_missing: { type: bigquery, project: conn-proj, dataset: nothing_here, location: EU, endpoint: "${bigquery.endpoint}" }`,
         '  warehouse: { type: duckdb, path: ./warehouse.duckdb }',
         'ledger: gs://lake-gcs/state/ledger.sqlite',
@@ -106,7 +107,7 @@ describe('b2betl connections', () => {
     assert.equal(result.code, 1, result.stderr);
     const lines = JSON.parse(result.stdout) as Line[];
     const by = new Map(lines.map((line) => [line.name, line]));
-    assert.equal(lines.length, 15);
+    assert.equal(lines.length, 16);
     for (const line of lines) assert.ok(Number.isInteger(line.ms) && line.ms >= 0, `${line.name} has a latency`);
 
     const ok = (name: string, detail: RegExp) => {
@@ -122,7 +123,8 @@ describe('b2betl connections', () => {
     };
     ok('pg', /^PostgreSQL \d+\.\d+; information_schema readable \(\d+ table\(s\) and view\(s\)\)$/);
     ok('maria', /^(MariaDB|MySQL) \d+\.\d+\.\d+; information_schema readable/);
-    ok('gcs', /^first object orders_1\.csv \(5 B\); writing allowed \(needed by the ledger gs:\/\/lake-gcs\/state\/ledger\.sqlite\)$/);
+    ok('gcs', /^first object orders_1\.csv \(5 B\); writing allowed \(needed by the ledger gs:\/\/lake-gcs\/state\/ledger\.sqlite and staging of bq_staged\)$/);
+    ok('bq_staged', /^dataset conn-proj\.raw exists; a dry-run query job was accepted; staging gs:\/\/lake-gcs\/staging: writing allowed$/);
     ok('s3', /^listing works; no objects under s3:\/\/lake-s3\/$/);
     ok('azure', /^first object a\.jsonl \(8 B\)$/);
     ok('app', /^emulator 127\.0\.0\.1:\d+, project conn-proj; 2 root collection\(s\): orders, users$/);
