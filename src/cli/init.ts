@@ -249,7 +249,7 @@ async function chooseConnection(config: LoadedConfig, flags: InitFlags, asker: A
           select({
             message: 'Read from which connection?',
             choices: [
-              ...sources.map(([name, connection]) => ({ value: name, name: `${name}  (${connection.type}, ${where(connection)})` })),
+              ...sources.map(([name, connection]) => ({ value: name, name: `${name}  (${connection.type}, ${where(connection)})`, short: name })),
               { value: NEW, name: 'Create a new connection…' },
             ],
           }),
@@ -501,7 +501,7 @@ async function chooseSource(connection: string, type: string, opened: OpenedSour
       select({
         message: type === 'firestore' ? 'Which collection?' : 'Which table or view?',
         pageSize: 12,
-        choices: catalog.map((entry) => ({ value: entry.name, name: `${entry.name}  ${entry.kind}${entry.rows !== undefined ? `, ~${entry.rows.toLocaleString('en-US')} rows` : ''}` })),
+        choices: catalog.map((entry) => ({ value: entry.name, short: entry.name, name: `${entry.name}  ${entry.kind}${entry.rows !== undefined ? `, ~${entry.rows.toLocaleString('en-US')} rows` : ''}` })),
       }),
     );
   });
@@ -568,7 +568,7 @@ async function chooseColumns(columns: readonly SourceColumn[], flags: InitFlags,
           message: 'Columns to load (space toggles, enter confirms)',
           pageSize: 15,
           required: true,
-          choices: columns.map((column) => ({ value: column.name, name: `${column.name}  ${column.type}`, checked: true })),
+          choices: columns.map((column) => ({ value: column.name, name: `${column.name}  ${column.type}`, short: column.name, checked: true })),
         }),
       );
     },
@@ -591,9 +591,9 @@ async function chooseLoad(source: SourceConnector, spec: JobSpec, type: string, 
   const files = isStoreType(type);
   const candidates = files ? [] : columns.filter((column) => CURSOR_CANDIDATES.has(column.type) && !column.repeated);
   const strategies = [
-    { value: 'transactional', name: files ? 'transactional: append new and changed files each run' : 'transactional: append rows whose cursor grew since the last run' },
-    { value: 'catalog', name: 'catalog: replace the whole table with a snapshot each run' },
-    { value: 'merge', name: files ? 'merge: upsert by primary key, from new and changed files' : 'merge: upsert by primary key the rows whose cursor grew' },
+    { value: 'transactional', short: 'transactional', name: files ? 'transactional: append new and changed files each run' : 'transactional: append rows whose cursor grew since the last run' },
+    { value: 'catalog', short: 'catalog', name: 'catalog: replace the whole table with a snapshot each run' },
+    { value: 'merge', short: 'merge', name: files ? 'merge: upsert by primary key, from new and changed files' : 'merge: upsert by primary key the rows whose cursor grew' },
   ].filter((choice) => files || choice.value === 'catalog' || candidates.length > 0);
   const timestamp = candidates.find((column) => column.type === 'TIMESTAMP' || column.type === 'DATETIME');
   const fallback = files || timestamp ? 'transactional' : 'catalog';
@@ -627,7 +627,7 @@ async function chooseLoad(source: SourceConnector, spec: JobSpec, type: string, 
             select({
               message: 'Cursor: the column that grows as rows are added or changed',
               default: preferred,
-              choices: candidates.map((column) => ({ value: column.name, name: `${column.name}  ${column.type}  ${ranges.get(column.name) ?? ''}`.trimEnd() })),
+              choices: candidates.map((column) => ({ value: column.name, short: column.name, name: `${column.name}  ${column.type}  ${ranges.get(column.name) ?? ''}`.trimEnd() })),
             }),
           ),
         ),
@@ -695,7 +695,7 @@ async function chooseDestination(
           select({
             message: 'Load into which destination?',
             default: config.defaultDestination,
-            choices: destinations.map(([name, c]) => ({ value: name, name: `${name}  (${c.type}, ${where(c)})${name === config.defaultDestination ? ', the default' : ''}` })),
+            choices: destinations.map(([name, c]) => ({ value: name, short: name, name: `${name}  (${c.type}, ${where(c)})${name === config.defaultDestination ? ', the default' : ''}` })),
           }),
         ),
       ),
