@@ -589,7 +589,8 @@ function splitList(text: string): string[] {
 
 async function chooseLoad(source: SourceConnector, spec: JobSpec, type: string, columns: readonly SourceColumn[], flags: InitFlags, asker: Asker): Promise<JobSpec['load']> {
   const files = isStoreType(type);
-  const candidates = files ? [] : columns.filter((column) => CURSOR_CANDIDATES.has(column.type) && !column.repeated);
+  // The time of the extraction itself (Firestore's _extracted_at) is the run's, not the data's: never a cursor.
+  const candidates = files ? [] : columns.filter((column) => CURSOR_CANDIDATES.has(column.type) && !column.repeated && column.sourceType !== 'extraction time');
   const strategies = [
     { value: 'transactional', short: 'transactional', name: files ? 'transactional: append new and changed files each run' : 'transactional: append rows whose cursor grew since the last run' },
     { value: 'catalog', short: 'catalog', name: 'catalog: replace the whole table with a snapshot each run' },

@@ -11,7 +11,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { queryDuckDB, runCli, scratchProject } from '../support/cli.js';
 import { PG, pgScratch, type PgScratch } from '../support/databases.js';
-import { KEY, startPty } from '../support/pty.js';
+import { KEY, startPty, type PtySession } from '../support/pty.js';
+import { startFirestoreEmulator } from '../support/firestore-emulator.js';
+import { seedingClient } from '../support/firestore-fixtures.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 
@@ -34,6 +36,23 @@ async function allText(dir: string): Promise<string> {
     entries.filter((entry) => entry.isFile() && /\.(ya?ml|json|log|txt)$/.test(entry.name)).map((entry) => readFile(path.join(entry.parentPath, entry.name), 'utf8')),
   );
   return texts.join('\n');
+}
+
+/** Answers step 1 for a new PostgreSQL connection named shop (from the connection menu, or after "Fix it"). */
+async function newShop(wizard: PtySession, port: number, password: string, fromMenu = true): Promise<void> {
+  if (fromMenu) {
+    await wizard.waitFor('Read from which connection?');
+    await wizard.waitFor('lake  (local');
+    await wizard.type(KEY.down, KEY.enter);
+  }
+  await wizard.waitFor('Connection type');
+  await wizard.type(KEY.enter);
+  await wizard.waitFor('Name of the new connection');
+  await wizard.type('shop', KEY.enter);
+  await wizard.waitFor('Server URL');
+  await wizard.type(`postgres://${PG.user}@${PG.host}:${port}/${PG.database}`, KEY.enter);
+  await wizard.waitFor('Password for postgres');
+  await wizard.type(...(password ? [password] : []), KEY.enter);
 }
 
 describe('b2betl init', () => {
@@ -62,21 +81,11 @@ describe('b2betl init', () => {
   it('walks the five steps in a terminal for a new PostgreSQL connection, writes a job that runs, and keeps the config comments', async () => {
     const dir = (await project()).dir;
     const wizard = startPty(['init'], dir);
-    await wizard.waitFor('Read from which connection?');
-    await wizard.waitFor('lake  (local');
-    await wizard.type(KEY.down, KEY.enter);
-    await wizard.waitFor('Connection type');
-    await wizard.type(KEY.enter);
-    await wizard.waitFor('Name of the new connection');
-    await wizard.type('shop', KEY.enter);
-    await wizard.waitFor('Server URL');
-    await wizard.type(`postgres://${PG.user}@${PG.host}:${PG.port}/${PG.database}`, KEY.enter);
-    await wizard.waitFor('Password for postgres');
-    await wizard.type(SECRET, KEY.enter);
+    await newShop(wizard, PG.port, SECRET);
     await wizard.waitFor('Environment variable to read it from');
     await wizard.waitFor('SHOP_PASSWORD');
     await wizard.type(KEY.enter);
-    await wizard.waitFor(/✔ shop works \(\d+ ms\): PostgreSQL \d+/);
+    await wizard.waitFor(/✔ shop works \([\d.]+ m?s\): PostgreSQL \d+/);
 
     await wizard.waitFor('Step 2 of 5');
     await wizard.waitFor('Which table or view?');
@@ -190,7 +199,7 @@ describe('b2betl init', () => {
     await wizard.type('./nowhere', KEY.enter);
     await wizard.waitFor(/nowhere is not a folder/);
     await wizard.type('\x7f'.repeat(9), './inbox', KEY.enter);
-    await wizard.waitFor(/✔ inbox works \(\d+ ms\): first object/);
+    await wizard.waitFor(/✔ inbox works \([\d.]+ m?s\): first object/);
     await wizard.waitFor(/3 object\(s\), 1\d\d B in/);
     await wizard.waitFor('Files to load');
     await wizard.type('*.parquet', KEY.enter);
@@ -235,16 +244,7 @@ describe('b2betl init', () => {
   it('Ctrl-C in the middle writes nothing: no job file, the config byte for byte as it was', async () => {
     const { dir } = await project();
     const wizard = startPty(['init'], dir);
-    await wizard.waitFor('Read from which connection?');
-    await wizard.type(KEY.down, KEY.enter);
-    await wizard.waitFor('Connection type');
-    await wizard.type(KEY.enter);
-    await wizard.waitFor('Name of the new connection');
-    await wizard.type('shop', KEY.enter);
-    await wizard.waitFor('Server URL');
-    await wizard.type(`postgres://${PG.user}@${PG.host}:${PG.port}/${PG.database}`, KEY.enter);
-    await wizard.waitFor('Password for postgres');
-    await wizard.type(KEY.enter);
+    await newShop(wizard, PG.port, '');
     await wizard.waitFor('Which table or view?');
     await wizard.type(`${pg.schema}.orders`, KEY.enter);
     await wizard.waitFor('Columns to load');
@@ -259,31 +259,47 @@ describe('b2betl init', () => {
   it('a connection that fails its test can be fixed', async () => {
     const { dir } = await project();
     const wizard = startPty(['init'], dir);
-    await wizard.waitFor('Read from which connection?');
-    await wizard.type(KEY.down, KEY.enter);
-    await wizard.waitFor('Connection type');
-    await wizard.type(KEY.enter);
-    await wizard.waitFor('Name of the new connection');
-    await wizard.type('shop', KEY.enter);
-    await wizard.waitFor('Server URL');
-    await wizard.type(`postgres://${PG.user}@${PG.host}:1/${PG.database}`, KEY.enter);
-    await wizard.waitFor('Password for postgres');
-    await wizard.type(KEY.enter);
-    await wizard.waitFor(/✖ shop failed \(\d+ ms\): connection refused at 127\.0\.0\.1:1 as user postgres/);
+    await newShop(wizard, 1, '');
+    await wizard.waitFor(/✖ shop failed \([\d.]+ m?s\): connection refused at 127\.0\.0\.1:1 as user postgres/);
     await wizard.waitFor('The connection did not work. What now?');
     await wizard.type(KEY.enter);
-    await wizard.waitFor('Connection type');
-    await wizard.type(KEY.enter);
-    await wizard.waitFor('Name of the new connection');
-    await wizard.type('shop', KEY.enter);
-    await wizard.waitFor('Server URL');
-    await wizard.type(`postgres://${PG.user}@${PG.host}:${PG.port}/${PG.database}`, KEY.enter);
-    await wizard.waitFor('Password for postgres');
-    await wizard.type(KEY.enter);
+    await newShop(wizard, PG.port, '', false);
     await wizard.waitFor(/✔ shop works/);
     await wizard.waitFor('Which table or view?');
     await wizard.type(KEY.ctrlC);
     assert.equal(await wizard.exited, 130);
+  });
+
+  it('offers Firestore collections, previews documents and shows a timestamp field\'s range', async () => {
+    const emulator = await startFirestoreEmulator();
+    try {
+      const db = await seedingClient(emulator.host, 'wiz-proj');
+      const { Timestamp } = await import('@google-cloud/firestore');
+      for (let i = 1; i <= 3; i++) {
+        await db.collection('events').doc(`e${i}`).set({ kind: i % 2 ? 'click' : 'view', at: Timestamp.fromDate(new Date(Date.UTC(2024, 4, i, 12))) });
+      }
+      await db.collection('users').doc('u1').set({ name: 'Ann' });
+      await db.terminate();
+      const { dir } = await project({
+        'etl.config.yaml': CONFIG.replace('   # relative to this file\n', `   # relative to this file\n  app: { type: firestore, project: wiz-proj, emulator_host: "${emulator.host}" }\n`),
+      });
+      const wizard = startPty(['init', '--connection', 'app'], dir);
+      await wizard.waitFor(/✔ app works \([\d.]+ m?s\): emulator 127\.0\.0\.1:\d+, project wiz-proj; 2 root collection\(s\): events, users/);
+      await wizard.waitFor('Which collection?');
+      await wizard.type(KEY.enter);
+      await wizard.waitFor(/document_id\s+_extracted_at\s+kind\s+at/);
+      await wizard.waitFor(/e1\s+\S+\s+click\s+2024-05-01T12:00:00Z/);
+      await wizard.waitFor('Columns to load');
+      await wizard.type(KEY.enter);
+      await wizard.waitFor('How should it load?');
+      await wizard.type(KEY.enter);
+      await wizard.waitFor(/❯ at\s+TIMESTAMP\s+2024-05-01T12:00:00\.000Z … 2024-05-03T12:00:00\.000Z/);
+      assert.doesNotMatch(wizard.screen().split('Cursor:').at(-1)!, /_extracted_at/, 'the extraction time is no cursor');
+      await wizard.type(KEY.ctrlC);
+      assert.equal(await wizard.exited, 130);
+    } finally {
+      await emulator.stop();
+    }
   });
 
   describe('with flags only (no terminal)', () => {
