@@ -7,7 +7,8 @@ import type { Readable } from 'node:stream';
 import type { BigQuery, Dataset, Job, JobMetadata, TableField } from '@google-cloud/bigquery';
 import type { ConnectorContext } from '../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../src/core/errors.js';
-import { redact, type Logger } from '../../src/core/log.js';
+import type { Logger } from '../../src/core/log.js';
+import { redact } from '../../src/core/redact.js';
 
 /** The `bigquery` connection block. */
 export interface BigQueryConnection {

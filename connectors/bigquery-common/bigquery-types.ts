@@ -133,11 +133,21 @@ export class NdjsonEncoder {
 
   /** One line (with its newline) for a row; `extra` values follow the columns. */
   line(row: readonly Value[], extra: readonly Value[] = []): string {
+    return this.build(row, -1, extra);
+  }
+
+  /** One line for row `r` of column vectors (null: a column of NULLs); `extra` values follow. */
+  lineAt(columns: readonly (ArrayLike<Value> | null)[], r: number, extra: readonly Value[] = []): string {
+    return this.build(columns, r, extra);
+  }
+
+  /** A line from a row (`r` < 0) or from row `r` of column vectors. */
+  private build(source: readonly (Value | ArrayLike<Value> | null)[], r: number, extra: readonly Value[]): string {
     let out = '{';
     let first = true;
     const width = this.keys.length - extra.length;
     for (let i = 0; i < this.keys.length; i++) {
-      const value = i < width ? row[i] : extra[i - width];
+      const value = i >= width ? extra[i - width] : r < 0 ? (source[i] as Value) : (source[i] as ArrayLike<Value> | null)?.[r];
       if (value === null || value === undefined) continue;
       out += (first ? '' : ',') + this.keys[i] + this.encoders[i](value);
       first = false;

@@ -12,3 +12,28 @@ export function bodyStream(body: NodeJS.ReadableStream | undefined, url: string,
   body.on('error', (error) => out.destroy(fail(error)));
   return body.pipe(out);
 }
+
+/** How long a download may go without a byte its reader is waiting for before it counts as a lost connection. */
+function stallMs(): number {
+  return Number(process.env.B2BETL_STALL_MS) || 60_000;
+}
+
+/**
+ * Fails `out` with `stalled()` when no byte of `source` arrives for the stall time while the
+ * reader waits for one: a connection dropped mid-body that the SDK never reports would
+ * otherwise leave the read waiting forever. Time the reader spends busy (its buffer full)
+ * does not count.
+ */
+export function failWhenStalled(source: NodeJS.ReadableStream, out: PassThrough, stalled: (seconds: number) => Error): void {
+  const limit = stallMs();
+  let last = Date.now();
+  source.on('data', () => (last = Date.now()));
+  const timer = setInterval(() => {
+    if (out.readableLength >= out.readableHighWaterMark) last = Date.now();
+    else if (Date.now() - last > limit) out.destroy(stalled(Math.round(limit / 1000)));
+  }, Math.min(1000, limit / 4));
+  const stop = () => clearInterval(timer);
+  out.once('close', stop);
+  out.once('end', stop);
+  out.once('error', stop);
+}

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expandJobFiles, findConfigFile, loadConfig, loadJobs, type LoadedConfig, type LoadedJob } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
 import { stderrLogger, type Logger } from '../core/log.js';
+import { redactValue } from '../core/redact.js';
 
 export interface CommonOptions {
   readonly config?: string;
@@ -34,7 +35,7 @@ export function commandLogger(options: CommonOptions): Logger {
 
 /** Prints JSON on stdout; bigints as strings. */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+  process.stdout.write(`${JSON.stringify(redactValue(value), (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
 }
 
 /** Renders rows as an aligned text table. */

@@ -3,6 +3,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EtlError, ExitCode, messageOf } from '../core/errors.js';
+import { redact, redactStandardStreams } from '../core/redact.js';
 
 type Action = (...args: never[]) => Promise<number>;
 
@@ -242,6 +243,7 @@ export function program(setCode: (code: number) => void): Command {
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   let code: number = ExitCode.ok;
+  redactStandardStreams();
   try {
     await program((value) => (code = value)).parseAsync(argv as string[]);
     return code;
@@ -249,8 +251,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
-    process.stderr.write(`error: ${messageOf(error)}\n`);
-    if (!(error instanceof EtlError) && process.env.B2BETL_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+    process.stderr.write(`error: ${redact(messageOf(error))}\n`);
+    if (!(error instanceof EtlError) && process.env.B2BETL_DEBUG) process.stderr.write(`${redact((error as Error).stack ?? '')}\n`);
     return error instanceof EtlError ? error.exitCode : ExitCode.failed;
   }
 }

@@ -36,8 +36,6 @@ export default async function scheduleRunLocal(args: string[], flags: CommonOpti
     run: (job, signal) => runWithLedger(job, { log, signal }),
     report: (event) => (flags.json ? process.stdout.write(`${JSON.stringify(event)}\n`) : process.stdout.write(`${describe(event)}\n`)),
   });
-  if (!flags.json) for (const job of scheduled) say(`${job.spec.name}: ${job.spec.schedule!.cron} (${job.spec.schedule!.timezone})`);
-  say(`scheduling ${scheduled.length} job(s), up to ${concurrency} at once; Ctrl-C stops`);
   const onSignal = (signal: string) => {
     if (scheduler.active.length) {
       say(`${signal}: no more fires; finishing ${scheduler.active.join(', ')} (${signal} again stops them at a safe point)`);
@@ -52,6 +50,9 @@ export default async function scheduleRunLocal(args: string[], flags: CommonOpti
   };
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));
+  // Said once Ctrl-C is handled, so that a Ctrl-C right after the line stops it cleanly.
+  if (!flags.json) for (const job of scheduled) say(`${job.spec.name}: ${job.spec.schedule!.cron} (${job.spec.schedule!.timezone})`);
+  say(`scheduling ${scheduled.length} job(s), up to ${concurrency} at once; Ctrl-C stops`);
   await scheduler.start();
   return ExitCode.ok;
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Document, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
+import { registerSecrets, secretsOf } from './redact.js';
 import { configSchema, jobSchema, type ConnectionConfig, type EtlConfig, type JobSpec } from './spec.js';
 
 /** The config in force for a set of jobs. */
@@ -218,7 +219,10 @@ export async function loadConfig(options: { configFile?: string; jobDir?: string
 
 function withDefaults(config: EtlConfig, file: string | undefined, baseDir: string): LoadedConfig {
   const connections: Record<string, ConnectionConfig> = {};
-  for (const [name, connection] of Object.entries(config.connections)) connections[name] = resolvePaths(connection, baseDir);
+  for (const [name, connection] of Object.entries(config.connections)) {
+    connections[name] = resolvePaths(connection, baseDir);
+    registerSecrets(secretsOf(connection));
+  }
   let defaultDestination = config.defaults.destination;
   if (!defaultDestination) {
     defaultDestination = EMBEDDED_DESTINATION;

@@ -99,6 +99,14 @@ export interface FileRowBatch {
   /** 1-based line (or row) number of each row, for error messages. */
   readonly positions: number[];
   /**
+   * Column-major values (Parquet), `vectors[i][r]` being field `i` of row `r`, for `length`
+   * rows; `rows` and `positions` are then built only if read (see `columnar`).
+   */
+  readonly vectors?: readonly ArrayLike<unknown>[];
+  readonly length?: number;
+  /** Position of the first row, with `vectors`. */
+  readonly first?: number;
+  /**
    * Rows that could not be parsed (a ragged CSV row, an invalid JSON line, undecodable bytes),
    * with the raw text. The pipeline fails the file on them, or sets them aside as rejects when
    * `load.max_bad_records` allows.
@@ -190,6 +198,8 @@ export interface ReadContext {
   readonly log: Logger;
   /** Aborted when the run is cancelled. */
   readonly signal: AbortSignal;
+  /** Only planning (--dry-run): decide from what is cheap to read, fetch nothing. */
+  readonly planOnly?: boolean;
 }
 
 /** Something a source holds that a job can read: a table, a view, a collection. */
@@ -221,7 +231,8 @@ export interface SourceConnector {
   /**
    * Optional: the unit as a file on this machine that a destination may read itself instead of
    * taking its rows one by one (see {@link Stage.loadFile}), when it is in one of `formats`;
-   * otherwise why it streams.
+   * otherwise why it streams. A remote object may be fetched to a temporary file for it, which
+   * the source removes when it closes.
    */
   nativeFile?(unit: WorkUnit, context: ReadContext, formats: readonly NativeFormat['kind'][]): Promise<NativeFile | NotNative>;
   /**
@@ -315,6 +326,12 @@ export interface Stage {
   evolve(columns: readonly Column[]): Promise<void>;
   /** Appends converted rows (ordered as the stage's current columns) for one unit. */
   write(unit: number, rows: readonly Value[][]): Promise<void>;
+  /**
+   * Optional: appends `length` converted rows given column by column (one vector per stage
+   * column, null when the column is all NULL in them), leaving out rows whose `skip` is set.
+   * Without it, the pipeline builds the rows and calls `write`.
+   */
+  writeColumns?(unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void>;
   /**
    * Optional: takes a whole unit from a file the destination reads itself, each field `i` into
    * run column `targets[i]` (none: not loaded). Returns the rows staged, or undefined when some

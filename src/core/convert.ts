@@ -102,12 +102,19 @@ function toStringValue(raw: unknown, from?: ColumnType): string {
   }
 }
 
-/** Fails on a numeral whose characters a number would lose (a leading zero, a plus sign): a code. */
-function refuseCode(text: string, raw: string): void {
+/**
+ * Fails on a numeral whose characters a number would lose: a code. A leading zero always makes
+ * one (`07030`); a plus sign only on an integer whose column was inferred (`+4915123`), since
+ * such a column may still become text for it. Under a decimal or a declared type a plus sign is
+ * a sign, as DuckDB's and BigQuery's casts read it (`+0.10` is 0.1).
+ */
+function refuseCode(text: string, raw: string, plusIsCode: boolean): void {
+  if (!plusIsCode && text.charCodeAt(0) === 43) text = text.slice(1);
   if (isCodeNumeral(text)) fail(`${show(raw)} is a code, not a number: as a number it would lose its ${text.startsWith('+') ? 'plus sign' : 'leading zeros'}`);
 }
 
-function toInt64(raw: unknown): number | bigint {
+/** INT64 from a value; `plusIsCode`: a plus-signed integer is a code (see {@link refuseCode}). */
+function toInt64(raw: unknown, plusIsCode = true): number | bigint {
   switch (typeof raw) {
     case 'number':
       if (Number.isInteger(raw)) return raw;
@@ -116,7 +123,7 @@ function toInt64(raw: unknown): number | bigint {
       return integer(raw);
     case 'string': {
       const text = raw.trim();
-      refuseCode(text, raw);
+      refuseCode(text, raw, plusIsCode);
       if (INTEGER_TEXT.test(text)) return text.length < 16 ? Number(text) : integer(BigInt(text));
       if (/^[+-]?\d+\.0*$/.test(text)) return integer(BigInt(text.split('.')[0]));
       return fail(`${show(raw)} is not an integer`);
@@ -139,7 +146,7 @@ function toFloat64(raw: unknown): number {
     }
     case 'string': {
       const text = raw.trim();
-      refuseCode(text, raw);
+      refuseCode(text, raw, false);
       if (DECIMAL_TEXT.test(text)) return Number(text);
       const lower = text.toLowerCase();
       if (lower === 'nan') return Number.NaN;
@@ -174,7 +181,7 @@ function decimalText(raw: unknown, type: 'NUMERIC' | 'BIGNUMERIC'): string {
   switch (typeof raw) {
     case 'string': {
       const text = raw.trim();
-      refuseCode(text, raw);
+      refuseCode(text, raw, false);
       if (DECIMAL_TEXT.test(text)) return plainDecimal(text);
       if (text.toLowerCase() === 'nan') return 'NaN';
       return fail(`${show(raw)} is not a decimal number`);
@@ -366,7 +373,7 @@ export function converterFor(type: ColumnType, options: ConverterOptions = {}): 
       case 'STRING':
         return (raw) => toStringValue(raw, from);
       case 'INT64':
-        return toInt64;
+        return trusted ? (raw) => toInt64(raw, false) : toInt64;
       case 'FLOAT64':
         return toFloat64;
       case 'NUMERIC':

@@ -1,3 +1,5 @@
+import { redact } from './redact.js';
+
 /** Where the pipeline reports progress; the CLI decides how it is shown. */
 export interface Logger {
   info(message: string): void;
@@ -9,7 +11,7 @@ export interface Logger {
 export function stderrLogger(options: { verbose?: boolean; quiet?: boolean; prefix?: string } = {}): Logger {
   const prefix = options.prefix ? `[${options.prefix}] ` : '';
   const write = (level: string, message: string) =>
-    process.stderr.write(`${new Date().toISOString()} ${level} ${prefix}${message}\n`);
+    process.stderr.write(`${new Date().toISOString()} ${level} ${prefix}${redact(message)}\n`);
   return {
     info: (message) => (options.quiet ? undefined : write('info', message)),
     warn: (message) => write('warn', message),
@@ -19,12 +21,3 @@ export function stderrLogger(options: { verbose?: boolean; quiet?: boolean; pref
 
 /** A logger that drops everything (tests, --json). */
 export const silentLogger: Logger = { info() {}, warn() {}, debug() {} };
-
-/** Removes bearer tokens, ID tokens (JWTs), access tokens and private keys from a message before it is shown. */
-export function redact(text: string): string {
-  return text
-    .replace(/Bearer\s+[\w.~+/=-]+/g, 'Bearer ***')
-    .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g, '***')
-    .replace(/ya29\.[\w.~+/=-]+/g, '***')
-    .replace(/eyJ[\w-]*\.[\w-]+\.[\w-]*/g, '***');
-}

@@ -20,10 +20,11 @@ import type {
 import { BadRecordError, ConfigError, EtlError, LocalFileError, LockedError, SchemaError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
+import { redact } from './redact.js';
 import { withRetry } from './retry.js';
 import { CellFailure, RunSchema } from './run-schema.js';
 import { faultPoint } from './faults.js';
-import type { Column, RecordBatch, Value } from './types.js';
+import { rowAt, rowsOf, type Column, type RecordBatch, type Value } from './types.js';
 import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
 import { withLedger, type OpenLedger } from '../ledger/open.js';
 
@@ -98,6 +99,8 @@ type UnitOutcome = { rows: number; rejects: RejectedRow[]; error?: undefined } |
 const LEASE_MS = Number(process.env.B2BETL_LOCK_LEASE_MS) || 60_000;
 /** How long closing a source or destination may take before the run ends without waiting further. */
 const CLOSE_MS = 10_000;
+/** A column of no values: every row's value is null. */
+const NULLS: ArrayLike<Value> = { length: 0 };
 const DEFAULT_FILE_CONCURRENCY = 4;
 
 function zeroCounts(): RunCounts {
@@ -236,7 +239,7 @@ function nativeRefusal(job: LoadedJob, destination: DestinationConnector, source
 /** Which path each unit would take, and why: what --dry-run shows per file. */
 async function unitPaths(job: LoadedJob, destination: DestinationConnector, source: SourceConnector, plan: SourcePlan, log: Logger): Promise<{ path: 'native' | 'streamed'; reason: string }[]> {
   const refused = nativeRefusal(job, destination, source);
-  const context: ReadContext = { job: job.spec, log, signal: new AbortController().signal };
+  const context: ReadContext = { job: job.spec, log, signal: new AbortController().signal, planOnly: true };
   const paths: { path: 'native' | 'streamed'; reason: string }[] = [];
   // One unit at a time: deciding may read a whole file.
   for (const unit of plan.units) {
@@ -687,7 +690,9 @@ class Run {
     let rows = 0;
     const bad = (position: number | string, column: string | undefined, reason: string, raw: unknown) => {
       if (this.badRecords + rejects.length >= limit) throw new BadRecordError(`${unit.label}:${position}`, column, reason, raw);
-      rejects.push({ runId: this.runId, unit: unit.id, position: String(position), column, reason, raw: typeof raw === 'string' ? raw : JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) });
+      const text = typeof raw === 'string' ? raw : JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+      // The rejects table is read by whoever reads the warehouse: no secret goes there either.
+      rejects.push({ runId: this.runId, unit: unit.id, position: String(position), column, reason: redact(reason), raw: redact(text) });
     };
     let written = 0;
     const iterator = source.read(unit, this.readContext())[Symbol.asyncIterator]();
@@ -705,24 +710,44 @@ class Run {
         for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
         start = performance.now();
         const plan = schema.planFor(batch.columns);
-        const converted: Value[][] = [];
-        for (let r = 0; r < batch.rows.length; r++) {
-          try {
-            converted.push(schema.convertRow(plan, batch.rows[r]));
-          } catch (error) {
-            if (!(error instanceof CellFailure)) throw error;
-            bad(batch.positions?.[r] ?? rows + r + 1, error.column, error.reason, batch.rows[r]);
+        let parsed: number;
+        if (batch.vectors) {
+          // Column by column: no row is built unless the stage takes only rows.
+          const length = batch.length ?? 0;
+          const result = schema.convertColumns(plan, batch.vectors, length);
+          for (const failure of result.failures) bad(batch.positions?.[failure.row] ?? rows + failure.row + 1, failure.column, failure.reason, rowAt(batch.vectors, failure.row));
+          this.watch.add('convert', start);
+          start = performance.now();
+          const kept = length - result.failures.length;
+          await serial(async () => {
+            const stage = await ensureStage();
+            if (!kept) return;
+            if (stage.writeColumns) await stage.writeColumns(index, result.columns, length, result.skip);
+            else await stage.write(index, rowsOf(result.columns.map((column) => column ?? NULLS), length).filter((_row, r) => !result.skip?.[r]) as Value[][]);
+          });
+          written += kept;
+          parsed = length;
+        } else {
+          const converted: Value[][] = [];
+          for (let r = 0; r < batch.rows.length; r++) {
+            try {
+              converted.push(schema.convertRow(plan, batch.rows[r]));
+            } catch (error) {
+              if (!(error instanceof CellFailure)) throw error;
+              bad(batch.positions?.[r] ?? rows + r + 1, error.column, error.reason, batch.rows[r]);
+            }
           }
+          this.watch.add('convert', start);
+          start = performance.now();
+          await serial(async () => {
+            const stage = await ensureStage();
+            if (converted.length) await stage.write(index, converted);
+          });
+          written += converted.length;
+          parsed = batch.rows.length;
         }
-        this.watch.add('convert', start);
-        start = performance.now();
-        await serial(async () => {
-          const stage = await ensureStage();
-          if (converted.length) await stage.write(index, converted);
-        });
-        written += converted.length;
         this.watch.add('stage', start);
-        const read = batch.rows.length + (batch.rejects?.length ?? 0);
+        const read = parsed + (batch.rejects?.length ?? 0);
         rows += read;
         this.rowsRead += read;
         this.unitRows[index] = rows;

@@ -38,6 +38,26 @@ export interface RunSchemaOptions {
 /** Column types whose values are written exactly as read, and so may become STRING for a code. */
 const CODE_HOLDERS = new Set<ColumnType>(['INT64', 'NUMERIC', 'BIGNUMERIC']);
 
+/** A batch converted column by column (see `RunSchema.convertColumns`). */
+export interface ColumnarResult {
+  /** One vector per run column, in run-column order; null where the batch has no such column. */
+  readonly columns: (ArrayLike<Value> | null)[];
+  /** Rows that failed, in row order, with the column and reason of their first failure. */
+  readonly failures: readonly { readonly row: number; readonly column: string; readonly reason: string }[];
+  /** Set for each failed row: stages leave these rows out. */
+  readonly skip?: Uint8Array;
+}
+
+/** Whether a vector of numbers goes into a column of `type` unchanged: what its converter would return. */
+function passesThrough(vector: ArrayLike<unknown>, type: ColumnType): boolean {
+  if (type === 'FLOAT64') return vector instanceof Float64Array || vector instanceof Float32Array || isSmallIntegers(vector);
+  return type === 'INT64' && isSmallIntegers(vector);
+}
+
+function isSmallIntegers(vector: ArrayLike<unknown>): boolean {
+  return vector instanceof Int32Array || vector instanceof Int16Array || vector instanceof Int8Array || vector instanceof Uint32Array || vector instanceof Uint16Array || vector instanceof Uint8Array;
+}
+
 /** Values shorter than this never make a row too large: only rows holding a longer one are measured. */
 const LONG_VALUE = 1 << 20;
 
@@ -63,6 +83,8 @@ export class RunSchema {
   private readonly names = new Map<string, string>();
   private readonly plans = new Map<string, BatchPlan>();
   private readonly selected?: Set<string>;
+  /** Run columns (by name) that staged a value spelled otherwise than in the source: they cannot become text. */
+  private readonly respelled = new Set<string>();
   /** Run columns whose type is a placeholder: no value has been seen for them yet. */
   private readonly pending = new Set<number>();
   private version = 0;
@@ -114,6 +136,81 @@ export class RunSchema {
       targets.push(column);
     }
     return targets;
+  }
+
+  /**
+   * Converts a batch held column by column into run-column vectors (null: a run column the batch
+   * does not fill), as {@link convertRow} converts each of its rows: a row with a value that
+   * fails under every type its column may take is listed in `failures` (first failure per row,
+   * in row order) and marked in `skip`, and its other values are not converted. Vectors of
+   * numbers whose converter would return them unchanged (an Int32Array into INT64, a
+   * Float32Array into FLOAT64) are passed on as they are.
+   */
+  convertColumns(plan: BatchPlan, vectors: readonly ArrayLike<unknown>[], length: number): ColumnarResult {
+    const out: (ArrayLike<Value> | null)[] = new Array(this.columns.length).fill(null);
+    const failures: { row: number; column: string; reason: string }[] = [];
+    let skip: Uint8Array | undefined;
+    const { targets } = plan;
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i];
+      if (target < 0) continue;
+      const vector = vectors[i]!;
+      if (!this.pending.has(target) && passesThrough(vector, this.columns[target].type)) {
+        out[target] = vector as ArrayLike<Value>;
+        continue;
+      }
+      const values: Value[] = new Array(length);
+      for (let r = 0; r < length; r++) {
+        if (skip?.[r]) {
+          values[r] = null;
+          continue;
+        }
+        const raw = vector[r];
+        try {
+          values[r] = plan.converters[i]!(raw);
+        } catch (error) {
+          if (!(error instanceof ConversionFailure)) throw error;
+          try {
+            values[r] = this.retryWider(plan, i, raw, error);
+          } catch (failure) {
+            if (!(failure instanceof CellFailure)) throw failure;
+            (skip ??= new Uint8Array(length))[r] = 1;
+            failures.push({ row: r, column: failure.column, reason: failure.reason });
+            values[r] = null;
+          }
+        }
+      }
+      out[target] = values;
+    }
+    if (this.options.maxRow) this.checkColumnSizes(out, length, this.options.maxRow, (row, failure) => {
+      (skip ??= new Uint8Array(length))[row] = 1;
+      failures.push({ row, column: failure.column, reason: failure.reason });
+    });
+    if (failures.length > 1) failures.sort((a, b) => a.row - b.row);
+    return { columns: out, failures, skip };
+  }
+
+  /** {@link checkSize} for the rows of column vectors that hold a long value. */
+  private checkColumnSizes(columns: readonly (ArrayLike<Value> | null)[], length: number, limit: { readonly bytes: number; readonly name: string }, fail: (row: number, failure: CellFailure) => void): void {
+    const long = new Set<number>();
+    for (const column of columns) {
+      if (!column || ArrayBuffer.isView(column)) continue;
+      for (let r = 0; r < length; r++) {
+        const value = column[r];
+        if ((typeof value === 'string' || value instanceof Uint8Array) && value.length > LONG_VALUE) long.add(r);
+      }
+    }
+    for (const r of long) {
+      try {
+        this.checkSize(
+          columns.map((column) => (column ? column[r]! : null)),
+          limit,
+        );
+      } catch (error) {
+        if (!(error instanceof CellFailure)) throw error;
+        fail(r, error);
+      }
+    }
   }
 
   /**
@@ -189,7 +286,7 @@ export class RunSchema {
       }
       const hint = this.existingByName.has(column.name.toLowerCase())
         ? `the destination column is ${column.type}; correct the value in the source, or allow bad rows with load.max_bad_records`
-        : `inferred as ${column.type} from the sampled rows; raise source.sample_size, or load the column as STRING`;
+        : `inferred as ${column.type} from the sampled rows${this.respelled.has(column.name) ? ', and earlier values were staged as numbers spelled otherwise, so it cannot become text' : ''}; raise source.sample_size, or load the column as STRING`;
       throw new CellFailure(column.source, `${failure.reason} (${hint})`);
     }
     throw new CellFailure(column.source, failure.reason);
@@ -287,13 +384,13 @@ export class RunSchema {
 
   /**
    * Whether an integer or decimal column may become STRING for a code (`07030`) that a later row
-   * brought: the values it held so far were plain numerals (codes never convert), staged as they
-   * were spelled, so as text they read as in the file (but for padding, which numbers drop).
-   * FLOAT64 values would come back in their shortest spelling (`1.50` as `1.5`): those columns
-   * set such a row aside instead.
+   * brought, when every value it staged so far reads back as spelled in the source (codes never
+   * convert, and a value staged in another spelling marks the column). FLOAT64 values, and those
+   * of a marked column, would come back in another spelling (`1.50` as `1.5`, `1.0` as `1`):
+   * those columns set such a row aside instead.
    */
   private mayHoldCode(column: Column, raw: unknown): boolean {
-    if (typeof raw !== 'string' || !isCodeNumeral(raw.trim()) || !CODE_HOLDERS.has(column.type)) return false;
+    if (typeof raw !== 'string' || !isCodeNumeral(raw.trim()) || !CODE_HOLDERS.has(column.type) || this.respelled.has(column.name)) return false;
     const existing = this.existingByName.get(column.name.toLowerCase());
     return !existing || existing.type === 'STRING' || this.options.canWiden(existing.type, 'STRING');
   }
@@ -308,6 +405,19 @@ export class RunSchema {
   }
 
   private converterFor(source: SourceColumn, column: Column): ValueConverter {
+    const convert = this.typedConverter(source, column);
+    if (!source.inferred || !CODE_HOLDERS.has(column.type)) return convert;
+    // Values of a column that may still become text for a code must read back as spelled: one
+    // staged in another spelling (`1.0` as 1, `1.5e3` as 1500, `+0.10` as 0.10) rules that out.
+    const name = column.name;
+    return (raw) => {
+      const value = convert(raw);
+      if (typeof raw === 'string' && value !== null && !this.respelled.has(name) && (typeof value === 'string' ? value : String(value)) !== raw) this.respelled.add(name);
+      return value;
+    };
+  }
+
+  private typedConverter(source: SourceColumn, column: Column): ValueConverter {
     return converterFor(column.type, {
       from: source.type,
       inferred: source.inferred,

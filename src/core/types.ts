@@ -78,7 +78,16 @@ export interface Column extends SourceColumn {
  */
 export interface RecordBatch {
   readonly columns: readonly SourceColumn[];
+  /** Row-major values; for a columnar batch, built from `vectors` only when read. */
   readonly rows: unknown[][];
+  /**
+   * Column-major values, when the source decoded column by column (Parquet): `vectors[c][r]`
+   * is column `c` of row `r`, for `rows.length` rows. The pipeline then converts and stages
+   * whole columns, never building a row.
+   */
+  readonly vectors?: readonly ArrayLike<unknown>[];
+  /** Rows in the batch; set with `vectors`. */
+  readonly length?: number;
   /** Where each row came from (a line number or a document key), for error messages. */
   readonly positions?: readonly (number | string)[];
   /** Rows the source could not parse at all, with their raw text (a ragged CSV line…). */
@@ -90,4 +99,39 @@ export interface BatchReject {
   readonly position: number | string;
   readonly reason: string;
   readonly raw: string;
+}
+
+/**
+ * `base` as a batch of `length` rows held column by column (`vectors`): its `rows` and
+ * `positions` (`first`, `first + 1`…) are built only if something reads them.
+ */
+export function columnar<T extends object>(base: T, vectors: readonly ArrayLike<unknown>[], length: number, first: number) {
+  let rows: unknown[][] | undefined;
+  let positions: number[] | undefined;
+  return {
+    ...base,
+    vectors,
+    length,
+    first,
+    get rows(): unknown[][] {
+      return (rows ??= rowsOf(vectors, length));
+    },
+    get positions(): number[] {
+      return (positions ??= Array.from({ length }, (_, i) => first + i));
+    },
+  };
+}
+
+/** Row arrays from column vectors; a missing value (undefined) is null. */
+export function rowsOf(vectors: readonly ArrayLike<unknown>[], length: number): unknown[][] {
+  const rows: unknown[][] = new Array(length);
+  for (let r = 0; r < length; r++) rows[r] = rowAt(vectors, r);
+  return rows;
+}
+
+/** Row `r` of column vectors; a missing value (undefined) is null. */
+export function rowAt(vectors: readonly ArrayLike<unknown>[], r: number): unknown[] {
+  const row: unknown[] = new Array(vectors.length);
+  for (let c = 0; c < vectors.length; c++) row[c] = vectors[c]![r] ?? null;
+  return row;
 }

@@ -9,6 +9,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import type { ObjectInfo } from '../core/connector.js';
 import { EtlError, LockedError, messageOf } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 import type { Column } from '../core/types.js';
 
 const require = createRequire(import.meta.url);
@@ -357,7 +358,7 @@ export class Ledger {
 
   /** Notes what the run will record, just before the destination commit. */
   markCommitting(runId: string, pending: PendingCommit): void {
-    this.db.prepare("UPDATE runs SET status = 'committing', pending = ? WHERE id = ?").run(encodeState(pending), runId);
+    this.db.prepare("UPDATE runs SET status = 'committing', pending = ? WHERE id = ?").run(encodeState({ ...pending, error: pending.error === undefined ? undefined : redact(pending.error) }), runId);
   }
 
   /** Records a committed run: files, cursor, columns and the run row, in one transaction. */
@@ -409,7 +410,7 @@ export class Ledger {
         counts.files_failed,
         counts.bytes,
         JSON.stringify(stages),
-        error ?? null,
+        error === undefined ? null : redact(error),
         runId,
       );
   }

@@ -5,7 +5,7 @@
  */
 import type { protos } from '@google-cloud/scheduler';
 import { EtlError, TransientError } from '../core/errors.js';
-import { redact } from '../core/log.js';
+import { redact } from '../core/redact.js';
 import { entryName, type Deployment, type SchedulerEntry } from './desired.js';
 
 type ApiJob = protos.google.cloud.scheduler.v1.IJob;

@@ -5,8 +5,8 @@
 import { Hono, type Context } from 'hono';
 import type { LoadedConfig, LoadedJob } from '../core/config.js';
 import { EtlError, LockedError, messageOf } from '../core/errors.js';
-import { redact } from '../core/log.js';
 import type { RunResult } from '../core/pipeline.js';
+import { redact } from '../core/redact.js';
 import { withLedger } from '../ledger/open.js';
 import { newRunId } from '../ledger/ledger.js';
 import { traceOf, type CloudLogger } from './cloud-log.js';

@@ -3,7 +3,7 @@
  * `severity`, `message`, the request's trace and the job and run id as labels.
  */
 import type { Logger } from '../core/log.js';
-import { redact } from '../core/log.js';
+import { redact } from '../core/redact.js';
 
 /** The fields every line of one request carries. */
 export interface LogContext {

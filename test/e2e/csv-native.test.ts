@@ -75,8 +75,23 @@ const CASES: Case[] = [
   { name: 'dotted', content: 'id,day\n1,31.12.2024\n2,1.2.2024\n', source: 'csv: { date_format: DD.MM.YYYY }', path: 'native' },
   // Integers in the sample, a decimal later: the stream widens the column to FLOAT64.
   { name: 'widen', content: 'id,v\n1,10\n2,20\n3,2.5\n', source: 'sample_size: 2', path: 'streamed' },
-  // Padding the core trims away, and a plus sign, which makes a code of the numeral: the column becomes text.
-  { name: 'spaced', content: 'id,v,on\n1,12,true\n2, 13 ,false\n3,+3, TRUE\n', source: 'sample_size: 1', path: 'streamed' },
+  // Padding the core trims away, then a plus sign, which makes a code of the numeral: as text the
+  // column would hold ` 13 ` as 13, so it stays INT64 and the code's row is set aside.
+  { name: 'spaced', content: 'id,v,on\n1,12,true\n2, 13 ,false\n3,+3, TRUE\n', source: 'sample_size: 1', load: 'max_bad_records: 5', path: 'streamed' },
+  // Integers spelled as plainly as DuckDB reads them, then a code: the column becomes text.
+  { name: 'plaincode', content: 'id,v\n1,12\n2,-13\n3,+3\n', source: 'sample_size: 1', path: 'streamed' },
+  // A column of plus-signed decimals is text, as DuckDB's own detection reads it; in a column
+  // sampled as decimals a plus sign is a sign.
+  { name: 'plus', content: 'id,signed,v\n1,+0.10,0.5\n2,+1.25,+0.10\n3,-2,+1e2\n', source: 'sample_size: 1', path: 'native' },
+  // Wide decimals DuckDB reads itself, and a file with a code in the same column (one column: it
+  // streams whichever comes first): the column becomes text and the first file's values read
+  // back exactly as written, padding and all.
+  {
+    name: 'padding',
+    content: { a: 'id,amount\n1,12345678901234.50\n2,0.10\n', b: 'amount\n0042\n' },
+    load: 'strategy: catalog',
+    path: { a: 'native', b: 'streamed' },
+  },
   // Spaces before an opening quote: the CSV format keeps them and the quotes as text, DuckDB would not.
   { name: 'spacequote', content: 'id,t\n1, "a"\n2,"b"\n', path: 'streamed' },
   // A CRLF in a file whose first line break is LF: the CSV format keeps the CR as text, DuckDB would not.
@@ -226,11 +241,24 @@ describe('local CSV read by DuckDB itself', () => {
       { id: '1', v: 10, w: null },
       { id: '2', v: 2.5, w: 'x' },
     ]);
-    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT v, "on" FROM main.spaced ORDER BY id'), [
-      { v: '12', on: true },
-      { v: '13', on: false },
-      { v: '+3', on: true },
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT v::INTEGER AS v, "on" FROM main.spaced ORDER BY id'), [
+      { v: 12, on: true },
+      { v: 13, on: false },
     ]);
+    assert.match(
+      String((await queryDuckDB(warehouse, 'SELECT reason FROM main.spaced__rejected'))[0]?.reason),
+      /"\+3" is a code, not a number.*earlier values were staged as numbers spelled otherwise, so it cannot become text/,
+    );
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT v FROM main.plaincode ORDER BY id'), [{ v: '12' }, { v: '-13' }, { v: '+3' }]);
+    assert.deepEqual(
+      await queryDuckDB(warehouse, "SELECT signed, v, typeof(v) AS t FROM main.plus ORDER BY id"),
+      [
+        { signed: '+0.10', v: 0.5, t: 'DOUBLE' },
+        { signed: '+1.25', v: 0.1, t: 'DOUBLE' },
+        { signed: '-2', v: 100, t: 'DOUBLE' },
+      ],
+    );
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT amount FROM main.padding ORDER BY id'), [{ amount: '12345678901234.50' }, { amount: '0.10' }, { amount: '0042' }]);
   });
 
   test('--dry-run says which path each file takes, and why', async () => {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { queryDuckDB, runCli, scratchProject } from '../support/cli.js';
-import { handBuiltParquet, int96 } from '../support/parquet-writer.js';
+import { byteArray, handBuiltParquet, int96 } from '../support/parquet-writer.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 
@@ -33,6 +33,7 @@ async function project(): Promise<Project> {
     'etl.config.yaml': 'connections:\n  inbox: { type: local, path: ./inbox }\n',
     ...Object.fromEntries(Object.keys(FILES).map((name) => [`jobs/${name}.yaml`, `name: ${name}\nsource: { connection: inbox, pattern: "${name}.parquet" }\n`])),
     'jobs/int96.yaml': 'name: int96\nsource: { connection: inbox, pattern: "int96.parquet" }\n',
+    'jobs/overrun.yaml': 'name: overrun\nsource: { connection: inbox, pattern: "overrun.parquet" }\n',
     'inbox/.keep': '',
   });
   const duck = await (await DuckDBInstance.create(':memory:')).connect();
@@ -44,6 +45,16 @@ async function project(): Promise<Project> {
   await writeFile(
     path.join(p.dir, 'inbox', 'int96.parquet'),
     handBuiltParquet({ columns: [{ name: 'at', type: 'INT96', values: [int96(2460371, 36_000_000_000_000n), int96(107641385, 0n)] }] }),
+  );
+  // parquet-mr before 1.2.9 left the dictionary page out of a chunk's sizes: its last page overruns them.
+  await writeFile(
+    path.join(p.dir, 'inbox', 'overrun.parquet'),
+    handBuiltParquet({
+      columns: [
+        { name: 'city', type: 'BYTE_ARRAY', converted: 0, values: ['Oslo', 'Lima', 'Pune'].map(byteArray), dictionary: { declared: 3, sizeWithoutDictionary: true } },
+        { name: 'n', type: 'INT32', values: [1, 2, 3].map((value) => Buffer.from(new Int32Array([value]).buffer)) },
+      ],
+    }),
   );
   return p;
 }
@@ -80,9 +91,15 @@ describe('Parquet files read by DuckDB itself and streamed', () => {
   });
 
   test('both paths load the same tables, value for value and type for type', async () => {
-    for (const name of [...Object.keys(FILES), 'int96']) assert.deepEqual(await table(native, name), await table(streamed, name), name);
+    for (const name of [...Object.keys(FILES), 'int96', 'overrun']) assert.deepEqual(await table(native, name), await table(streamed, name), name);
     const warehouse = path.join(native.dir, 'warehouse.duckdb');
     assert.deepEqual(await queryDuckDB(warehouse, 'SELECT "at"::VARCHAR AS "at" FROM main.int96 ORDER BY "at"'), [{ at: '2024-03-01 10:00:00+00' }, { at: '290000-01-01 00:00:00+00' }]);
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT city, n FROM main.overrun ORDER BY n'), [
+      { city: 'Oslo', n: '1' },
+      { city: 'Lima', n: '2' },
+      { city: 'Pune', n: '3' },
+    ]);
+    assert.deepEqual(await queryDuckDB(path.join(streamed.dir, 'warehouse.duckdb'), 'SELECT count(*)::INTEGER AS n FROM main.overrun'), [{ n: 3 }]);
     assert.deepEqual(await queryDuckDB(warehouse, 'SELECT s FROM main.nested WHERE id = 3'), [{ s: '{"at":"2024-01-02T03:04:05.000000Z","n":3000000021}' }]);
     assert.deepEqual(await queryDuckDB(warehouse, 'SELECT place FROM main.geo WHERE id = 3'), [{ place: 'POINT (3 3)' }]);
     assert.deepEqual((await table(native, 'geo')).schema, [

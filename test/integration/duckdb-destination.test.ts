@@ -165,3 +165,78 @@ test('text survives the load files exactly: empty, \\N, quotes, delimiters, line
   const back = await rows('SELECT t FROM texts ORDER BY i');
   assert.deepEqual(back.map((r) => r.t), [...texts, null]);
 });
+
+test('rows written column by column land exactly as rows written one by one', async () => {
+  const columns = [
+    col('i', 'INT64'),
+    col('big', 'INT64'),
+    col('ratio', 'FLOAT64'),
+    col('f32', 'FLOAT64'),
+    col('ok', 'BOOL'),
+    col('at', 'TIMESTAMP'),
+    col('day', 'DATE'),
+    col('price', 'NUMERIC'),
+    col('raw', 'BYTES'),
+    col('t', 'STRING'),
+    col('gone', 'STRING'),
+  ];
+  const long = 'é'.repeat(700_000) + ',"\n\x02'; // over the write buffer in UTF-8
+  const texts = ['', '\\N', 'NULL', ' spaced ', 'a,b', 'line\nbreak', 'cr\r\nlf', 'q"uote', '\x02', 'Zoë 李雷', 'x'.repeat(40), long, null];
+  const n = texts.length;
+  const vectors: (ArrayLike<import('../../src/core/types.js').Value> | null)[] = [
+    Array.from({ length: n }, (_, r) => [0, -1, 7, -2147483648, 2147483647, 2147483648, -9007199254740991, 10, 99, 100, 1000, 1e15, -0][r]!),
+    Array.from({ length: n }, (_, r) => (r % 2 ? 9007199254740993n : -9223372036854775808n)),
+    Array.from({ length: n }, (_, r) => [0.1, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-300, 5, -5, 2 ** 31, 1.5e300, 0, 3, null][r]!),
+    new Float32Array([0.1, 13.9, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-45, 3.4028234663852886e38, 16777217, 1 / 3, -2.5e-38, 7, 20]),
+    Array.from({ length: n }, (_, r) => (r % 3 === 2 ? null : r % 3 === 0)),
+    Array.from({ length: n }, (_, r) => parseTimestamp('2024-03-01T10:00:00.123456Z')! + BigInt(r)),
+    Array.from({ length: n }, (_, r) => `2024-02-${String(r + 1).padStart(2, '0')}`),
+    Array.from({ length: n }, (_, r) => (r % 2 ? '12345678901234567890.123456789' : '-0.50')),
+    Array.from({ length: n }, (_, r) => new Uint8Array([r, 255, 0])),
+    texts,
+    null,
+  ];
+  const skip = new Uint8Array(n);
+  skip[4] = 1;
+  const byRows = await stage('by_rows', 'transactional', columns, 'r20');
+  await byRows.write(
+    0,
+    Array.from({ length: n }, (_, r) => vectors.map((vector) => (vector ? vector[r]! : null))).filter((_row, r) => !skip[r]),
+  );
+  await byRows.commit([0], { runId: 'r20', job: 'by_rows', table: 'by_rows', strategy: 'transactional', units: ['u'], rows: n - 1 }, []);
+  const byColumns = await stage('by_columns', 'transactional', columns, 'r21');
+  // Two batches, to cross a flush between them.
+  await byColumns.writeColumns!(0, vectors.map((vector) => vector && Array.prototype.slice.call(vector, 0, 6)), 6, skip.subarray(0, 6));
+  await byColumns.writeColumns!(0, vectors.map((vector) => vector && Array.prototype.slice.call(vector, 6)), n - 6, skip.subarray(6));
+  await byColumns.commit([0], { runId: 'r21', job: 'by_columns', table: 'by_columns', strategy: 'transactional', units: ['u'], rows: n - 1 }, []);
+  const select = (table: string) => rows(`SELECT i, big::VARCHAR big, ratio::VARCHAR ratio, f32, ok, "at"::VARCHAR "at", "day"::VARCHAR "day", price::VARCHAR price, hex(raw) raw, t, gone FROM ${table} ORDER BY "at"`);
+  const [a, b] = [await select('by_rows'), await select('by_columns')];
+  assert.equal(a.length, n - 1);
+  assert.deepEqual(b, a);
+  assert.equal(b.find((row) => typeof row.t === 'string' && row.t.length > 1000)?.t, long);
+  assert.deepEqual(b.map((row) => row.i), ['0', '-1', '7', '-2147483648', '2147483648', '-9007199254740991', '10', '99', '100', '1000', '1000000000000000', '0']);
+});
+
+test('32-bit floats written as their shortest text read back as the very doubles they are', async () => {
+  // Random bit patterns: every exponent, subnormals, NaN and infinities among them.
+  const bits = new Int32Array(100_000);
+  let state = 12345;
+  for (let i = 0; i < bits.length; i++) {
+    state = (Math.imul(state, 1103515245) + 12345) | 0;
+    bits[i] = state ^ (state << 13);
+  }
+  const floats = new Float32Array(bits.buffer);
+  const columns = [col('i', 'INT64'), col('f', 'FLOAT64')];
+  const ids = Int32Array.from({ length: floats.length }, (_, i) => i);
+  const byColumns = await stage('floats_columns', 'transactional', columns, 'r30');
+  await byColumns.writeColumns!(0, [ids, floats], floats.length);
+  await byColumns.commit([0], { runId: 'r30', job: 'floats_columns', table: 'floats_columns', strategy: 'transactional', units: ['u'], rows: floats.length }, []);
+  const byRows = await stage('floats_rows', 'transactional', columns, 'r31');
+  await byRows.write(0, Array.from(floats, (value, i) => [i, value]));
+  await byRows.commit([0], { runId: 'r31', job: 'floats_rows', table: 'floats_rows', strategy: 'transactional', units: ['u'], rows: floats.length }, []);
+  const differing = await rows(
+    `SELECT count(*)::INTEGER AS n FROM floats_columns c JOIN floats_rows r USING (i) WHERE c.f IS DISTINCT FROM r.f AND NOT (isnan(c.f) AND isnan(r.f))`,
+  );
+  assert.deepEqual(differing, [{ n: 0 }]);
+  assert.deepEqual(await rows('SELECT count(*)::INTEGER AS n FROM floats_columns'), [{ n: floats.length }]);
+});

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -32,6 +32,7 @@ const MANY = 10_000;
 
 const JOBS: Record<string, string> = {
   mixed: 'mixed/*',
+  fetched: 'fetched/*.parquet',
   nested: 'nested/**/*.jsonl',
   dated: 'dated/*/data_*.csv',
   zipped: 'zipped/*.gz',
@@ -92,7 +93,8 @@ function setUp(kind: StoreKind): Promise<Setup> {
         Object.entries(JOBS).map(([name, pattern]) => [`jobs/${name}.yaml`, `name: ${name}\nsource: { connection: lake, pattern: "${pattern}" }\n`]),
       );
       const dir = await mkdtemp(path.join(SCRATCH, 'b2betl-files-project-'));
-      const files: Record<string, string> = { 'etl.config.yaml': `connections:\n  lake: ${store.connectionYaml}\n`, ...jobs };
+      const others = store.otherConnections ? `  ${store.otherConnections}\n` : '';
+      const files: Record<string, string> = { 'etl.config.yaml': `connections:\n  lake: ${store.connectionYaml}\n${others}`, ...jobs };
       await mkdir(path.join(dir, 'jobs'));
       for (const [name, content] of Object.entries(files)) await writeFile(path.join(dir, name), content);
       return { store, project: { dir, cleanup: () => rm(dir, { recursive: true, force: true }) } };
@@ -178,6 +180,30 @@ function conformance(kind: StoreKind): void {
       assert.equal(result.files_processed, 3);
       assert.equal(result.rows_loaded, 9);
       assert.deepEqual(await table(setup, 'mixed'), range(11, 19).map(expectedRow));
+    });
+
+    it('has DuckDB read a Parquet object itself: a remote one fetched whole to a temporary file, gone after the run', async () => {
+      await put('fetched/p.parquet', await parquetOf(range(1, 3000)));
+      const tmp = await mkdtemp(path.join(SCRATCH, 'b2betl-tmp-'));
+      try {
+        const env = { ...setup.store.env, TMPDIR: tmp };
+        const dry = await runCli(['run', 'jobs/fetched.yaml', '--dry-run'], setup.project.dir, env);
+        const fetched = kind !== 'local';
+        assert.match(dry.stdout, fetched ? /native: fetched whole to a temporary file \(removed after the run\), then the destination reads it itself/ : /native: the destination reads it itself/);
+        assert.deepEqual(await readdir(tmp), [], 'a dry run fetches nothing');
+        const { code, stdout, stderr } = await runCli(['run', 'jobs/fetched.yaml', '--json', '--verbose'], setup.project.dir, env);
+        assert.equal(code, 0, stderr);
+        for (const secret of setup.store.secrets) assert.ok(!stdout.includes(secret) && !stderr.includes(secret), 'a secret of the connection shows in the output');
+        const result = (JSON.parse(stdout) as RunResult[])[0];
+        assert.equal(result.status, 'succeeded', String(result.error));
+        assert.equal(result.rows_loaded, 3000);
+        assert.match(stderr, /p\.parquet: 3000 row\(s\) read by DuckDB/);
+        if (fetched) assert.match(stderr, /p\.parquet: fetched \d+ bytes in \d+ ms/);
+        assert.deepEqual(await readdir(tmp), [], 'the fetched file is removed after the run');
+        assert.deepEqual(await table(setup, 'fetched'), range(1, 3000).map(expectedRow));
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
     });
 
     it('skips every unchanged object on a re-run', async () => {

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { source } from '../../connectors/sources/mysql/index.js';
 import { silentLogger } from '../../src/core/log.js';
 import { job, myScratch, mysqlSeries, planContext, readPlan, suffix, type MyScratch } from '../support/databases.js';
+import { startFakeMysql } from '../support/fake-mysql.js';
 import { sqlConformance } from '../support/sql-conformance.js';
 
 sqlConformance({
@@ -29,6 +30,7 @@ sqlConformance({
     { type: 'varchar(20)', values: ["'apple'", "'banana'", "'cherry'"] },
   ],
   refused: { type: 'mysql', host: '127.0.0.1', port: 1, user: 'etl', password: 's3cr3t', database: 'shop' },
+  fake: startFakeMysql,
 });
 
 describe('MySQL types', () => {

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { source } from '../../connectors/sources/postgres/index.js';
 import { silentLogger } from '../../src/core/log.js';
 import { job, pgScratch, planContext, readPlan, type PgScratch } from '../support/databases.js';
+import { startFakePostgres } from '../support/fake-postgres.js';
 import { sqlConformance } from '../support/sql-conformance.js';
 
 sqlConformance({
@@ -30,6 +31,7 @@ sqlConformance({
     { type: 'text', values: ["'apple'", "'banana'", "'cherry'"] },
   ],
   refused: { type: 'postgres', host: '127.0.0.1', port: 1, user: 'etl', password: 's3cr3t', database: 'shop' },
+  fake: startFakePostgres,
 });
 
 describe('PostgreSQL types', () => {

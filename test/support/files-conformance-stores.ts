@@ -3,7 +3,7 @@
  * free port (or a scratch folder), with the `lake` connection a project's config names it by
  * and the quickest way to fill it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,6 +13,7 @@ import type { ConnectionConfig } from '../../src/core/spec.js';
 import { silentLogger } from '../../src/core/log.js';
 import { startAzurite } from './azurite.js';
 import { startGcsDouble } from './gcs-double.js';
+import { serviceAccountKey } from './google-key.js';
 import { startS3rver } from './s3rver.js';
 
 /** The stores every file-load case runs against. */
@@ -29,10 +30,14 @@ export interface FilesStore {
   readonly kind: StoreKind;
   /** The `lake:` entry of `etl.config.yaml`, with secrets as `${VAR}` references. */
   readonly connectionYaml: string;
+  /** More `name: {…}` connection entries the project's config holds beside `lake`. */
+  readonly otherConnections?: string;
   /** The variables the connection's `${VAR}` references need. */
   readonly env: Record<string, string>;
   /** Values that must never show in any output. */
   readonly secrets: readonly string[];
+  /** The server's `http://127.0.0.1:<port>` (remote stores), which `connectionYaml` and `env` point at. */
+  readonly origin?: string;
   /** Writes one object under the connection's prefix, as a producer would upload it. */
   put(file: string, data: string | Buffer): Promise<void>;
   /** How the store names an object under the prefix in messages. */
@@ -67,6 +72,13 @@ async function openStore(config: ConnectionConfig): Promise<ObjectStore> {
   return factories.store!({ name: 'lake', config, baseDir: os.tmpdir(), log: silentLogger });
 }
 
+/** The `lake` connection of a remote store pointed at `endpoint` (a proxy in front of its server) instead. */
+export function through(store: FilesStore, endpoint: string): { connectionYaml: string; env: Record<string, string> } {
+  if (!store.origin) throw new Error(`a ${store.kind} store has no server to put a proxy in front of`);
+  const swap = (text: string) => text.split(store.origin!).join(endpoint);
+  return { connectionYaml: swap(store.connectionYaml), env: Object.fromEntries(Object.entries(store.env).map(([name, value]) => [name, swap(value)])) };
+}
+
 /** Starts one store, empty but for its bucket or container. */
 export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
   switch (kind) {
@@ -74,11 +86,14 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
       const base = await mkdtemp(path.join(SCRATCH, 'b2betl-files-local-'));
       const root = path.join(base, LAKE_PREFIX);
       await mkdir(root, { recursive: true });
+      // A local folder takes no credentials: the secret to guard is another connection's password.
+      const password = `vault-${randomBytes(12).toString('hex')}`;
       return {
         kind,
         connectionYaml: `{ type: local, path: "${root}" }`,
-        env: {},
-        secrets: [],
+        otherConnections: 'vault: { type: postgres, host: 127.0.0.1, port: 1, user: etl, password: "${LAKE_VAULT_PASSWORD}", database: vault }',
+        env: { LAKE_VAULT_PASSWORD: password },
+        secrets: [password],
         // As any program writing into the folder would, not through the store's own writes.
         put: (file, data) => writeTree(root, [{ path: file, data: Buffer.from(data) }]),
         url: (file) => path.join(root, file),
@@ -88,12 +103,14 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
     }
     case 'gcs': {
       const double = await startGcsDouble({ buckets: [BUCKET] });
-      const store = await openStore({ type: 'gcs', bucket: BUCKET, prefix: LAKE_PREFIX, endpoint: double.endpoint });
+      const key = serviceAccountKey();
+      const store = await openStore({ type: 'gcs', bucket: BUCKET, prefix: LAKE_PREFIX, endpoint: double.endpoint, credentials: key.json });
       return {
         kind,
-        connectionYaml: `{ type: gcs, bucket: ${BUCKET}, prefix: ${LAKE_PREFIX}, endpoint: "${double.endpoint}" }`,
-        env: {},
-        secrets: [],
+        connectionYaml: `{ type: gcs, bucket: ${BUCKET}, prefix: ${LAKE_PREFIX}, endpoint: "${double.endpoint}", credentials: "\${LAKE_GCS_CREDENTIALS}" }`,
+        env: { LAKE_GCS_CREDENTIALS: key.json },
+        origin: double.endpoint,
+        secrets: [key.secret],
         put: async (file, data) => void (await store.write(file, Buffer.from(data))),
         url: (file) => `gs://${BUCKET}/${LAKE_PREFIX}/${file}`,
         async seed(files) {
@@ -112,6 +129,7 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
           `{ type: s3, bucket: ${BUCKET}, prefix: ${LAKE_PREFIX}, endpoint: "${server.endpoint}", force_path_style: true, region: us-east-1, ` +
           `access_key_id: "\${LAKE_S3_KEY_ID}", secret_access_key: "\${LAKE_S3_SECRET}" }`,
         env: { LAKE_S3_KEY_ID: server.accessKeyId, LAKE_S3_SECRET: server.secretAccessKey },
+        origin: server.endpoint,
         secrets: [server.secretAccessKey],
         put: async (file, data) => void (await store.write(file, Buffer.from(data))),
         url: (file) => `s3://${BUCKET}/${LAKE_PREFIX}/${file}`,
@@ -134,6 +152,7 @@ export async function startFilesStore(kind: StoreKind): Promise<FilesStore> {
         kind,
         connectionYaml: `{ type: azure, container: ${BUCKET}, prefix: ${LAKE_PREFIX}, connection_string: "\${LAKE_AZURE_CONNECTION}" }`,
         env: { LAKE_AZURE_CONNECTION: azurite.connectionString },
+        origin: new URL(azurite.blobEndpoint).origin,
         secrets: [/AccountKey=([^;]+)/.exec(azurite.connectionString)![1]],
         put: async (file, data) => void (await store.write(file, Buffer.from(data))),
         url: (file) => `${azurite.blobEndpoint}/${BUCKET}/${LAKE_PREFIX}/${file}`,

@@ -86,7 +86,14 @@ export interface HandColumn {
    * Writes the values as a dictionary page and RLE_DICTIONARY indices into it; `declared` is
    * the count the dictionary page header claims (a writer bug when larger than the values).
    */
-  readonly dictionary?: { readonly declared: number };
+  readonly dictionary?: {
+    readonly declared: number;
+    /**
+     * The column chunk's sizes leave the dictionary page out, as parquet-mr before 1.2.9 wrote
+     * them (PARQUET-816): read by those sizes alone, the chunk's last page overruns its end.
+     */
+    readonly sizeWithoutDictionary?: boolean;
+  };
 }
 
 export interface HandFile {
@@ -148,7 +155,7 @@ export function handBuiltParquet(file: HandFile): Buffer {
     const dataOffset = offset;
     parts.push(header, data);
     offset += header.length + data.length;
-    const size = offset - start;
+    const size = offset - (column.dictionary?.sizeWithoutDictionary ? dataOffset : start);
     chunks.push([
       [2, I64, start],
       [

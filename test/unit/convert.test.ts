@@ -28,9 +28,16 @@ test('NUMERIC keeps exact decimal text and refuses silent rounding', () => {
   assert.equal(numeric('12345678901234567890.123456789'), '12345678901234567890.123456789');
   assert.equal(numeric('1.5e3'), '1500');
   assert.equal(numeric('-0.10'), '-0.10');
-  // A plus sign or a leading zero makes a numeral a code: as a number it would lose characters.
-  assert.match(reason(() => numeric('+0.10'))!, /"\+0\.10" is a code, not a number: as a number it would lose its plus sign/);
+  // A leading zero makes a numeral a code: as a number it would lose characters. A plus sign is
+  // a sign under a decimal type, as DuckDB's and BigQuery's casts read it, and under a declared
+  // INT64; only an inferred integer column takes a plus-signed integer for a code (`+4915123`).
+  assert.equal(numeric('+0.10'), '0.10');
+  assert.equal(converterFor('FLOAT64', { inferred: true })('+0.10'), 0.1);
+  assert.equal(converterFor('FLOAT64', { inferred: true })('+1.5e3'), 1500);
+  assert.equal(converterFor('INT64')('+42'), 42);
+  assert.match(reason(() => converterFor('INT64', { inferred: true })('+4915123'))!, /"\+4915123" is a code, not a number: as a number it would lose its plus sign/);
   assert.match(reason(() => converterFor('INT64')('007'))!, /"007" is a code, not a number: as a number it would lose its leading zeros/);
+  assert.match(reason(() => numeric('+007.5'))!, /is a code/);
   assert.match(reason(() => converterFor('FLOAT64')(' 00.5'))!, /is a code/);
   assert.match(reason(() => numeric('0.1234567891'))!, /BIGNUMERIC/);
   assert.equal(converterFor('BIGNUMERIC')('0.12345678912345678912'), '0.12345678912345678912');

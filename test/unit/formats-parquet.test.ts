@@ -301,10 +301,51 @@ describe('parquet format', () => {
     const result = await readAll(parquetFormat, await diskHandle(padded));
     const duck = await duckdb.runAndReadAll(`SELECT s FROM read_parquet('${padded}')`);
     assert.deepEqual(result.rows, duck.getRows());
-    const short = path.join(folder.dir, 'dictionary-short.parquet');
-    await writeFile(short, handBuiltParquet({ columns: [{ name: 's', type: 'BYTE_ARRAY', converted: 0, values: ['a', 'bb', 'ccc'].map(byteArray), dictionary: { declared: 4 } }] }));
-    await assert.rejects(duckdb.run(`SELECT * FROM read_parquet('${short}')`), /Out of buffer/);
-    await assert.rejects(readAll(parquetFormat, await diskHandle(short)), (error: unknown) => error instanceof BadRecordError && /dictionary-short\.parquet: rows 1-3: cannot read Parquet row group/.test(error.message));
+    // Declaring more entries than its bytes hold: DuckDB gives up; the entries held are read,
+    // never bytes past the page, and every value refers to one of them.
+    const int64 = (value: number) => Buffer.from(new BigInt64Array([BigInt(value)]).buffer);
+    for (const [name, column] of [
+      ['dictionary-short', { name: 's', type: 'BYTE_ARRAY', converted: 0, values: ['a', 'bb', 'ccc'].map(byteArray), dictionary: { declared: 4 } }],
+      ['dictionary-short-int', { name: 's', type: 'INT64', values: [7, 8, 9].map(int64), dictionary: { declared: 9 } }],
+    ] as const) {
+      const short = path.join(folder.dir, `${name}.parquet`);
+      await writeFile(short, handBuiltParquet({ columns: [column] }));
+      await assert.rejects(duckdb.run(`SELECT * FROM read_parquet('${short}')`), /Out of buffer/);
+      assert.deepEqual((await readAll(parquetFormat, await diskHandle(short))).rows, column.type === 'INT64' ? [[7], [8], [9]] : [['a'], ['bb'], ['ccc']]);
+    }
+  });
+
+  it('reads a column chunk whose sizes leave its dictionary page out, as DuckDB does', async () => {
+    // parquet-mr before 1.2.9 wrote such sizes: read by them alone, the last page overruns the chunk.
+    const int64 = (value: number) => Buffer.from(new BigInt64Array([BigInt(value)]).buffer);
+    const overrun = path.join(folder.dir, 'dictionary-overrun.parquet');
+    await writeFile(
+      overrun,
+      handBuiltParquet({
+        columns: [
+          { name: 's', type: 'BYTE_ARRAY', converted: 0, values: ['a', 'bb', 'ccc', 'dddd'].map(byteArray), dictionary: { declared: 4, sizeWithoutDictionary: true } },
+          { name: 'n', type: 'INT64', values: [1, 2, 3, 4].map(int64), dictionary: { declared: 4, sizeWithoutDictionary: true } },
+          { name: 'w', type: 'INT32', values: [5, 6, 7, 8].map((value) => Buffer.from(new Int32Array([value]).buffer)) },
+        ],
+      }),
+    );
+    const duck = await duckdb.runAndReadAll(`SELECT s, n::INTEGER, w FROM read_parquet('${overrun}')`);
+    const result = await readAll(parquetFormat, await diskHandle(overrun));
+    assert.deepEqual(result.rows, duck.getRows());
+    assert.equal(result.rows.length, 4);
+  });
+
+  it('fails a dictionary-encoded value that refers past its dictionary, naming the file and column, as DuckDB fails it', async () => {
+    const damaged = path.join(folder.dir, 'dictionary-damaged.parquet');
+    // Three values, indices 0..2, into a dictionary whose page declares two entries.
+    await writeFile(damaged, handBuiltParquet({ columns: [{ name: 'code', type: 'INT32', values: [1, 2, 3].map((value) => Buffer.from(new Int32Array([value]).buffer)), dictionary: { declared: 2 } }] }));
+    await assert.rejects(duckdb.run(`SELECT * FROM read_parquet('${damaged}')`), /dictionary offset out of range/);
+    await assert.rejects(readAll(parquetFormat, await diskHandle(damaged)), (error: unknown) => {
+      assert.ok(error instanceof BadRecordError);
+      assert.ok(error.message.startsWith(damaged), error.message);
+      assert.match(error.message, /rows 1-3: .*column code: a value refers to entry 3 of a dictionary page that holds 2; the file is damaged .*write it again/);
+      return true;
+    });
   });
 
   it('fails clearly on a file that is not Parquet', async () => {

@@ -40,6 +40,28 @@ test('a code seen after the sample widens an integer column to STRING; every val
   assert.throws(() => bigQuery.convertRow(refused, ['07030']), (error: unknown) => error instanceof CellFailure && /the destination column is INT64/.test(error.reason));
 });
 
+test('a column that staged a value in another spelling never becomes text: no characters are lost', () => {
+  for (const respelled of ['1.0', ' 7 ', '1e3', '+5']) {
+    const schema = new RunSchema(options);
+    const plan = schema.planFor([inferred('v', respelled === '1e3' || respelled === '+5' ? 'NUMERIC' : 'INT64')]);
+    schema.convertRow(plan, ['10']);
+    schema.convertRow(plan, [respelled]);
+    assert.throws(
+      () => schema.convertRow(plan, ['07030']),
+      (error: unknown) => error instanceof CellFailure && /spelled otherwise, so it cannot become text/.test(error.reason),
+      respelled,
+    );
+    assert.notEqual(schema.columns[0].type, 'STRING', respelled);
+  }
+  // Plain spellings read back as written: the column may still become text.
+  const schema = new RunSchema(options);
+  const plan = schema.planFor([inferred('v', 'NUMERIC')]);
+  assert.deepEqual(schema.convertRow(plan, ['12345678901234567.50']), ['12345678901234567.50']);
+  assert.deepEqual(schema.convertRow(plan, ['-0.10']), ['-0.10']);
+  assert.deepEqual(schema.convertRow(plan, ['0042']), ['0042']);
+  assert.equal(schema.columns[0].type, 'STRING');
+});
+
 test('a value no widening holds is a cell failure naming the column and the fix', () => {
   const schema = new RunSchema(options);
   const plan = schema.planFor([inferred('q', 'INT64')]);
@@ -93,4 +115,34 @@ test('REQUIRED destination columns without a source column are reported', () => 
   const schema = new RunSchema({ ...options, existing: [existing('id', 'INT64', false), existing('must', 'STRING', false)] });
   schema.planFor([typed('id', 'INT64')]);
   assert.deepEqual(schema.missingRequired().map((c) => c.name), ['must']);
+});
+
+test('a batch converts column by column as row by row: widening, failures and untouched numeric arrays', () => {
+  const rowWise = new RunSchema(options);
+  const columnWise = new RunSchema(options);
+  const columns = [inferred('q', 'INT64'), typed('f', 'FLOAT64'), typed('n', 'INT64'), inferred('s', 'STRING')];
+  const q = ['1', '2', '2.5', 'x', '4'];
+  const f = new Float32Array([0.5, 1.25, -2, 3, 4]);
+  const n = new Int32Array([7, 8, 9, 10, 11]);
+  const s = ['a', null, 'c', 'd', undefined];
+  const expected: unknown[] = [];
+  const failures: unknown[] = [];
+  const rowPlan = rowWise.planFor(columns);
+  for (let r = 0; r < q.length; r++) {
+    try {
+      expected.push(rowWise.convertRow(rowPlan, [q[r], f[r], n[r], s[r] ?? null]));
+    } catch (error) {
+      assert.ok(error instanceof CellFailure);
+      failures.push({ row: r, column: error.column, reason: error.reason });
+    }
+  }
+  const result = columnWise.convertColumns(columnWise.planFor(columns), [q, f, n, s], q.length);
+  assert.deepEqual(result.failures, failures);
+  assert.deepEqual([...result.skip!], [0, 0, 0, 1, 0]);
+  const rows = Array.from({ length: q.length }, (_, r) => result.columns.map((column) => column![r] ?? null)).filter((_row, r) => !result.skip![r]);
+  // The row-wise run converted 1 and 2 before widening to FLOAT64: as numbers both ways.
+  assert.deepEqual(rows, expected);
+  assert.deepEqual(columnWise.columns.map((c) => c.type), ['FLOAT64', 'FLOAT64', 'INT64', 'STRING']);
+  assert.equal(result.columns[1], f, 'a Float32Array into FLOAT64 is passed on as it is');
+  assert.equal(result.columns[2], n, 'an Int32Array into INT64 is passed on as it is');
 });

@@ -1,7 +1,7 @@
 /** Token verification in-process, the test-certificate hook's limits, and Cloud Logging lines. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { redact } from '../../src/core/log.js';
+import { redact } from '../../src/core/redact.js';
 import { cloudLogger, traceOf } from '../../src/serve/cloud-log.js';
 import { TEST_CERTS_ENV, testCertsUrl, TokenVerifier } from '../../src/serve/token.js';
 import { startTestIssuer, type TestIssuer } from '../support/oidc.js';

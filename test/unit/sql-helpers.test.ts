@@ -15,7 +15,7 @@ import {
   splitRange,
   subtractLookback,
 } from '../../connectors/sources/sql/sql-cursor.js';
-import { redact, resolveEndpoint } from '../../connectors/sources/sql/sql-endpoint.js';
+import { redactFor, resolveEndpoint } from '../../connectors/sources/sql/sql-endpoint.js';
 import { fromClause, parseTableName, relationOf, selectSql } from '../../connectors/sources/sql/sql-query.js';
 import { decimalType } from '../../connectors/sources/sql/sql-types.js';
 import { ConfigError } from '../../src/core/errors.js';
@@ -113,7 +113,7 @@ describe('endpoints', () => {
   it('resolves a URL and scrubs its password from any message', () => {
     const endpoint = resolveEndpoint('shop', 'PostgreSQL', { url: 'postgres://etl:p%40ss@db.internal:6543/shop' }, { port: 5432, user: 'me' });
     assert.deepEqual([endpoint.host, endpoint.port, endpoint.user, endpoint.database], ['db.internal', 6543, 'etl', 'shop']);
-    const text = redact('failed for postgres://etl:p%40ss@db.internal:6543/shop with password p@ss', endpoint);
+    const text = redactFor('failed for postgres://etl:p%40ss@db.internal:6543/shop with password p@ss', endpoint);
     assert.equal(text, 'failed for postgres://etl:***@db.internal:6543/shop with password ***');
     assert.throws(() => resolveEndpoint('shop', 'MySQL', { url: 'not a url:secret@' }, { port: 3306, user: 'root' }), (e: unknown) => !String((e as Error).message).includes('secret'));
   });

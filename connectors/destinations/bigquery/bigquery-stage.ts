@@ -24,6 +24,9 @@ interface UnitFile {
 }
 
 /** Rows of a run in local NDJSON files, one per unit; loaded and committed at `commit`. */
+/** No values after a line's columns. */
+const NO_EXTRA: readonly Value[] = [];
+
 export class BigQueryStage implements Stage {
   private readonly units = new Map<number, UnitFile>();
   private columns: Column[];
@@ -71,16 +74,28 @@ export class BigQueryStage implements Stage {
   }
 
   async write(index: number, rows: readonly Value[][]): Promise<void> {
+    await this.append(index, rows.length, (r, extra) => this.encoder.line(rows[r]!, extra));
+  }
+
+  async writeColumns(index: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
+    await this.append(index, length, (r, extra) => this.encoder.lineAt(columns, r, extra), skip);
+  }
+
+  /** Appends the lines of rows `0`..`length - 1` (but those `skip` marks) to a unit's file. */
+  private async append(index: number, length: number, line: (r: number, extra: readonly Value[]) => string, skip?: Uint8Array): Promise<void> {
     const unit = this.unit(index);
     let chunk = '';
-    for (const row of rows) {
-      chunk += this.merge ? this.encoder.line(row, [++this.rowNumber]) : this.encoder.line(row);
+    let rows = 0;
+    for (let r = 0; r < length; r++) {
+      if (skip?.[r]) continue;
+      chunk += line(r, this.merge ? [++this.rowNumber] : NO_EXTRA);
+      rows++;
       if (chunk.length > 1 << 20) {
         if (!unit.stream.write(chunk)) await once(unit.stream, 'drain');
         chunk = '';
       }
     }
-    unit.rows += rows.length;
+    unit.rows += rows;
     if (chunk && !unit.stream.write(chunk)) await once(unit.stream, 'drain');
   }
 

@@ -31,13 +31,14 @@ export function bufferOptions(longest: number, least?: number): string {
 
 /**
  * Plain spellings per type, as RE2 patterns matched against the whole field: numbers without a
- * plus sign or a leading zero (those are codes the core keeps as text); for a TIMESTAMP, whole
- * seconds below 60, at most microseconds, years from 1000, in UTC (the session's zone).
+ * leading zero (a code the core keeps as text), integers without a plus sign (in an inferred
+ * integer column, a code too; in a decimal one a sign); for a TIMESTAMP, whole seconds below 60,
+ * at most microseconds, years from 1000, in UTC (the session's zone).
  */
 const PLAIN: Partial<Record<ColumnType, string>> = {
-  INT64: '-?(0|[1-9][0-9]{0,17})',
-  FLOAT64: '-?(0|[1-9][0-9]{0,299})(\\.[0-9]{1,300})?([eE][+-]?[0-9]{1,3})?',
-  NUMERIC: '-?(0|[1-9][0-9]{0,28})(\\.[0-9]{1,9})?',
+  INT64: '0|-?[1-9][0-9]{0,17}',
+  FLOAT64: '[-+]?(0|[1-9][0-9]{0,299})(\\.[0-9]{1,300})?([eE][+-]?[0-9]{1,3})?',
+  NUMERIC: '[-+]?(0|[1-9][0-9]{0,28})(\\.[0-9]{1,9})?',
   TIMESTAMP: '[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z?',
 };
 

@@ -9,7 +9,7 @@
  * those rows wrong (a value DuckDB does not take, a discarded unit, columns that change, a unit
  * left out of the commit) rolls them back; the commit then inserts the files again.
  */
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, write, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
@@ -42,6 +42,46 @@ const LONG_TEXT = 1 << 20;
 
 type Encode = (value: Value) => string;
 
+const COMMA = 44;
+const NEWLINE = 10;
+const BACKSLASH = 92;
+const LETTER_N = 78;
+/** Room kept free at the end of the write buffer: the most an integer, a separator and NULL take. */
+const ROW_ROOM = 64;
+
+/** Writes a 32-bit integer's decimal digits at `at`; returns the end. */
+function writeInteger(buffer: Buffer, at: number, value: number): number {
+  if (value < 0) {
+    if (value === -2147483648) return at + buffer.write('-2147483648', at, 'latin1');
+    buffer[at++] = 45;
+    value = -value;
+  }
+  if (value < 10) {
+    buffer[at] = 48 + value;
+    return at + 1;
+  }
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = (rest / 10) | 0) digits++;
+  const end = at + digits;
+  for (let i = end - 1; i >= at; i--) {
+    buffer[i] = 48 + (value % 10);
+    value = (value / 10) | 0;
+  }
+  return end;
+}
+
+/** Writes text at `at` as UTF-8 (short ASCII text byte by byte); returns the end. */
+function writeAscii(buffer: Buffer, at: number, text: string): number {
+  const length = text.length;
+  if (length > 32) return at + buffer.write(text, at);
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 127) return at + buffer.write(text, at);
+    buffer[at + i] = code;
+  }
+  return at + length;
+}
+
 /**
  * The quote character of load files: a control character, so that text full of double quotes
  * (JSON above all) is wrapped as it is instead of having every quote doubled.
@@ -53,6 +93,65 @@ const SPECIAL = /[,\n\r\x02]/;
 function quoted(text: string): string {
   if (text !== '' && text !== NULL && !SPECIAL.test(text)) return text;
   return QUOTE + (text.includes(QUOTE) ? text.replaceAll(QUOTE, QUOTE + QUOTE) : text) + QUOTE;
+}
+
+const NO_COLUMNS: ReadonlySet<string> = new Set();
+
+function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((member) => b.has(member));
+}
+
+/**
+ * The shortest text a 32-bit float (held as the double it is) reads back from in single
+ * precision: `13.9` rather than the double's `13.899999618530273`. A candidate is taken only when
+ * values around it, far closer than two floats are apart, round to the float too: no reader
+ * rounding correctly can then get another; 9 digits always do.
+ */
+export function float32Text(value: number): string {
+  if (value === 0 || !Number.isFinite(value)) return Object.is(value, -0) ? '-0' : String(value);
+  for (let digits = 6; digits <= 9; digits++) {
+    const text = value.toPrecision(digits);
+    const back = Number(text);
+    const margin = Math.abs(back) * 2 ** -40;
+    if (Math.fround(back) === value && Math.fround(back - margin) === value && Math.fround(back + margin) === value) return withoutTrailingZeros(text);
+  }
+  return value.toPrecision(9);
+}
+
+/** `13.9000` as `13.9`, `1.20000e+5` as `1.2e+5`: zeros after the point dropped, never the exponent's. */
+function withoutTrailingZeros(text: string): string {
+  const e = text.indexOf('e');
+  const mantissa = e < 0 ? text : text.slice(0, e);
+  if (!mantissa.includes('.')) return text;
+  return mantissa.replace(/\.?0+$/, '') + (e < 0 ? '' : text.slice(e));
+}
+
+/** The encoder of a FLOAT64 column written from 32-bit floats: their texts kept, as doubles' are. */
+function float32Encoder(): Encode {
+  const texts = new Map<number, string>();
+  return (value) => {
+    if (typeof value !== 'number') return quoted(asText(value));
+    if (Object.is(value, -0)) return '-0';
+    let text = texts.get(value);
+    if (text === undefined) {
+      text = float32Text(value);
+      if (texts.size < FLOAT_TEXTS) texts.set(value, text);
+    }
+    return text;
+  };
+}
+
+/** Writes a buffer's first `length` bytes to a file, in the thread pool. */
+function writeFully(fd: number, buffer: Buffer, length: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const from = (offset: number) =>
+      write(fd, buffer, offset, length - offset, null, (error, written) => {
+        if (error) reject(error);
+        else if (offset + written < length) from(offset + written);
+        else resolve();
+      });
+    from(0);
+  });
 }
 
 /** Writes text to a file, returning its bytes. */
@@ -109,15 +208,21 @@ const READ_TYPES: Partial<Record<ColumnType, string>> = {
   TIMESTAMP: 'BIGINT',
 };
 
-/** The read type of a column written as `written` that the run now holds as `column.type`. */
-function readType(written: Column, column: Column): string {
+/**
+ * The read type of a column written as `written` that the run now holds as `column.type`;
+ * `float32`: written as single-precision text (see {@link float32Text}), read as FLOAT.
+ */
+function readType(written: Column, column: Column, float32: boolean): string {
+  if (float32) return 'FLOAT';
   return written.type === column.type ? (READ_TYPES[column.type] ?? 'VARCHAR') : 'VARCHAR';
 }
 
 /** The SQL that turns a load-file column, read as {@link readType}, into the column's type. */
-function decodeSql(written: Column, column: Column): string {
+function decodeSql(written: Column, column: Column, float32: boolean): string {
   const name = quote(column.name);
-  const typed = readType(written, column) !== 'VARCHAR';
+  // Every 32-bit float is a double: the one its text reads as in single precision.
+  if (float32) return `CAST(CAST(${name} AS DOUBLE) AS ${DUCKDB_TYPES[column.type]})`;
+  const typed = readType(written, column, false) !== 'VARCHAR';
   if (typed) return column.type === 'TIMESTAMP' ? `make_timestamptz(${name})` : name;
   switch (column.type) {
     case 'TIMESTAMP':
@@ -139,6 +244,8 @@ function decodeSql(written: Column, column: Column): string {
 interface Part {
   readonly file: string;
   readonly columns: readonly Column[];
+  /** FLOAT64 columns written from 32-bit floats as their shortest single-precision text. */
+  readonly float32: ReadonlySet<string>;
   readonly fd: number;
   /** Bytes of the longest line written: DuckDB's read buffer must hold it. */
   longest: number;
@@ -147,8 +254,8 @@ interface Part {
 /** A unit DuckDB reads from its file straight into the target. */
 interface NativeUnit {
   readonly file: NativeFile;
-  readonly targets: readonly (Column | undefined)[];
-  readonly query: string;
+  targets: readonly (Column | undefined)[];
+  query: string;
   /** Rows inserted in the open transaction; undefined when not (yet, or rolled back). */
   inserted?: number;
 }
@@ -156,14 +263,21 @@ interface NativeUnit {
 export class DuckDBStage implements Stage {
   private columns: Column[];
   private encoders: Encode[];
+  /** Encoders of FLOAT64 columns written from 32-bit floats, by column index, made on first use. */
+  private float32Encoders: Encode[] = [];
   private readonly parts: Part[] = [];
   private part?: Part;
   /** The slot each unit currently writes under; a discarded unit gets a fresh one. */
   private readonly slots = new Map<number, number>();
   private nextSlot = 0;
   private rowNumber = 0;
-  private readonly buffer = Buffer.allocUnsafe(FLUSH_BYTES);
+  private buffer = Buffer.allocUnsafe(FLUSH_BYTES);
+  /** The buffer being written to the part while the other fills, and that write. */
+  private spare = Buffer.allocUnsafe(FLUSH_BYTES);
+  private writing?: Promise<void>;
   private bytes = 0;
+  /** Bytes of the open part already written to its file: lines are measured across flushes. */
+  private flushed = 0;
   private readonly natives = new Map<number, NativeUnit>();
   /** Whether the commit's transaction is open, holding native units' rows. */
   private open = false;
@@ -182,16 +296,31 @@ export class DuckDBStage implements Stage {
   }
 
   async evolve(columns: readonly Column[]): Promise<void> {
-    // Native rows went into the old columns: the commit inserts them again into the new ones.
+    await this.settle();
+    // Native rows went into the old columns: the commit inserts them again into the new ones,
+    // read anew into each column's new type (a column become text takes the file's own spelling).
     await this.rollBack();
+    const byName = new Map(columns.map((column) => [column.name, column]));
+    for (const native of this.natives.values()) {
+      const targets = native.targets.map((column) => column && (byName.get(column.name) ?? column));
+      const query = nativeFileQuery(native.file, targets);
+      if (query) Object.assign(native, { targets, query });
+    }
     // Later rows go to a new part written with the new column list.
     this.closePart();
     this.columns = [...columns];
     this.encoders = this.columns.map((column) => encoderFor(column.type));
+    this.float32Encoders = [];
   }
 
-  private openPart(): Part {
+  /** The part being written, a new one when `float32` differs from its own. */
+  private async openPart(float32: ReadonlySet<string> = NO_COLUMNS): Promise<Part> {
+    if (this.part && !sameMembers(this.part.float32, float32)) {
+      await this.settle();
+      this.closePart();
+    }
     if (!this.part) {
+      this.flushed = 0;
       const file = path.join(this.dir, `part-${this.parts.length}.csv`);
       let fd: number;
       try {
@@ -199,7 +328,7 @@ export class DuckDBStage implements Stage {
       } catch (error) {
         throw fileError(error, file);
       }
-      this.part = { file, columns: this.columns, fd, longest: 0 };
+      this.part = { file, columns: this.columns, float32, fd, longest: 0 };
       this.parts.push(this.part);
     }
     return this.part;
@@ -212,7 +341,8 @@ export class DuckDBStage implements Stage {
   }
 
   async write(unit: number, rows: readonly Value[][]): Promise<void> {
-    const part = this.openPart();
+    await this.settle();
+    const part = await this.openPart();
     try {
       this.writeRows(part, unit, rows);
     } catch (error) {
@@ -240,9 +370,105 @@ export class DuckDBStage implements Stage {
       line += '\n';
       // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
       if (this.bytes + line.length * 3 > this.buffer.length) this.flush();
+      if (line.length * 3 > this.buffer.length) {
+        // Longer than the buffer may hold: written by itself, never cut short.
+        const bytes = writeText(part.fd, line);
+        this.flushed += bytes;
+        part.longest = Math.max(part.longest, bytes);
+        continue;
+      }
       const written = this.buffer.write(line, this.bytes);
       this.bytes += written;
       if (written > part.longest) part.longest = written;
+    }
+  }
+
+  /**
+   * Appends rows given column by column, each value's text written straight into the buffer:
+   * integers digit by digit, other values as their encoders spell them, ASCII byte by byte.
+   */
+  async writeColumns(unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
+    // 32-bit floats are written as their own shortest text, half as long as a double's.
+    const float32 = new Set<string>();
+    columns.forEach((column, c) => {
+      if (column instanceof Float32Array && this.columns[c]?.type === 'FLOAT64') float32.add(this.columns[c]!.name);
+    });
+    const part = await this.openPart(float32);
+    const slot = this.slotOf(unit);
+    const encoders = this.columns.map((column, c) => (part.float32.has(column.name) ? (this.float32Encoders[c] ??= float32Encoder()) : this.encoders[c]!));
+    const width = encoders.length;
+    let buffer = this.buffer;
+    const limit = buffer.length - ROW_ROOM;
+    let at = this.bytes;
+    for (let r = 0; r < length; r++) {
+      if (skip?.[r]) continue;
+      if (at > limit) {
+        at = await this.flushAsync(at);
+        buffer = this.buffer;
+      }
+      const lineStart = this.flushed + at;
+      at = writeInteger(buffer, at, slot);
+      buffer[at++] = COMMA;
+      at = writeInteger(buffer, at, ++this.rowNumber);
+      for (let c = 0; c < width; c++) {
+        buffer[at++] = COMMA;
+        const value = c < columns.length && columns[c] ? columns[c]![r] : null;
+        if (value === null || value === undefined) {
+          buffer[at++] = BACKSLASH;
+          buffer[at++] = LETTER_N;
+        } else if (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0)) {
+          at = writeInteger(buffer, at, value);
+        } else {
+          const text = encoders[c]!(value);
+          // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
+          if (at + text.length * 3 + ROW_ROOM > buffer.length) {
+            at = await this.flushAsync(at);
+            buffer = this.buffer;
+            if (text.length * 3 + ROW_ROOM > buffer.length) {
+              await this.settle();
+              this.flushed += writeText(part.fd, text);
+              continue;
+            }
+          }
+          at = writeAscii(buffer, at, text);
+        }
+        if (at > limit) {
+          at = await this.flushAsync(at);
+          buffer = this.buffer;
+        }
+      }
+      buffer[at++] = NEWLINE;
+      const bytes = this.flushed + at - lineStart;
+      if (bytes > part.longest) part.longest = bytes;
+    }
+    this.bytes = at;
+  }
+
+  /**
+   * Starts writing the buffer's first `at` bytes to the open part and goes on filling the other
+   * buffer meanwhile, once its own write has ended; returns the new fill (0).
+   */
+  private async flushAsync(at: number): Promise<number> {
+    await this.settle();
+    const full = this.buffer;
+    this.buffer = this.spare;
+    this.spare = full;
+    this.flushed += at;
+    this.bytes = 0;
+    const writing = writeFully(this.part!.fd, full, at);
+    writing.catch(() => undefined); // awaited by the next settle; never unhandled meanwhile
+    this.writing = writing;
+    return 0;
+  }
+
+  /** Waits for the buffer being written: nothing else writes to the part meanwhile. */
+  private async settle(): Promise<void> {
+    const writing = this.writing;
+    this.writing = undefined;
+    try {
+      await writing;
+    } catch (error) {
+      throw fileError(error, this.part?.file ?? this.dir);
     }
   }
 
@@ -256,12 +482,14 @@ export class DuckDBStage implements Stage {
       bytes += writeText(part.fd, value === null || value === undefined ? `,${NULL}` : `,${this.encoders[i](value)}`);
     }
     writeText(part.fd, '\n');
+    this.flushed += bytes + 1;
     part.longest = Math.max(part.longest, bytes);
   }
 
   private flush(): void {
     if (!this.bytes || !this.part) return;
     writeSync(this.part.fd, this.buffer, 0, this.bytes);
+    this.flushed += this.bytes;
     this.bytes = 0;
   }
 
@@ -373,12 +601,16 @@ export class DuckDBStage implements Stage {
     const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
     if (!slots.length || !this.parts.length) return undefined;
     const current = new Map(this.columns.map((column) => [column.name, column]));
-    const selects = this.parts.map(({ columns, file, longest }) => {
+    const selects = this.parts.map(({ columns, file, longest, float32 }) => {
       const written = new Map(columns.map((column) => [column.name, column]));
-      const spec = [`'${SLOT_COLUMN}': 'INTEGER'`, `'${ROW_COLUMN}': 'BIGINT'`, ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column)}'`)].join(', ');
+      const spec = [
+        `'${SLOT_COLUMN}': 'INTEGER'`,
+        `'${ROW_COLUMN}': 'BIGINT'`,
+        ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column, float32.has(column.name))}'`),
+      ].join(', ');
       const values = this.columns.map((column) => {
         const as = written.get(column.name);
-        return as ? `${decodeSql(as, column)} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
+        return as ? `${decodeSql(as, column, float32.has(column.name))} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
       });
       return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
@@ -386,6 +618,7 @@ export class DuckDBStage implements Stage {
   }
 
   async commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number> {
+    await this.settle();
     const target = this.target.qualified(this.request.table);
     const names = this.columns.map((column) => quote(column.name)).join(', ');
     const staged = this.stagedRows(units);
@@ -495,6 +728,7 @@ export class DuckDBStage implements Stage {
 
   async abort(): Promise<void> {
     try {
+      await this.settle().catch(() => undefined);
       await this.rollBack();
       for (const unit of [...this.natives.keys()]) await this.discard(unit);
     } finally {

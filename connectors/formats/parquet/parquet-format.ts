@@ -10,8 +10,8 @@ import type { AsyncBuffer, ColumnData, Compressors, FileMetaData, SchemaElement,
 import type { FileFormat, FileHandle, FileRowBatch } from '../../../src/core/connector.js';
 import { BadRecordError, megabytes } from '../../../src/core/errors.js';
 import { formatDatetime } from '../../../src/core/time.js';
-import type { ColumnType, SourceColumn } from '../../../src/core/types.js';
-import { readFlatColumn } from './parquet-columns.js';
+import { columnar, type ColumnType, type SourceColumn } from '../../../src/core/types.js';
+import { chunkEnd, chunkStart, readFlatColumn } from './parquet-columns.js';
 import { decimalScale, decimalText, nodeJson, PARSERS, timeText, timeUnit } from './parquet-values.js';
 
 const DEFAULT_BATCH_SIZE = 10_000;
@@ -135,7 +135,6 @@ async function* rowGroupBatches(
 ): AsyncGenerator<FileRowBatch> {
   const fields = plans.map((plan) => plan.column.name);
   const converters = plans.map((plan) => plan.convert);
-  const width = fields.length;
   const nestedNames = plans.filter((plan) => plan.nested).map((plan) => plan.column.name);
   const flatNames = new Set(plans.filter((plan) => !plan.nested).map((plan) => plan.column.name));
   let groupStart = 0;
@@ -149,9 +148,11 @@ async function* rowGroupBatches(
     // values and one batch of rows are in memory.
     const chunks = new Map<string, ColumnData[]>();
     const flat = new Map<string, ArrayLike<unknown>>();
-    try {
+    const readGroup = async (groupRead: typeof group, fileRead: FileMetaData): Promise<void> => {
+      chunks.clear();
+      flat.clear();
       await Promise.all(
-        group.columns.map(async (chunk) => {
+        groupRead.columns.map(async (chunk) => {
           const meta = chunk.meta_data;
           if (meta && meta.path_in_schema.length === 1 && flatNames.has(meta.path_in_schema[0]!)) {
             flat.set(meta.path_in_schema[0]!, await readFlatColumn(buffer, meta, count, { schema: metadata.schema, compressors, parsers: PARSERS }));
@@ -161,7 +162,7 @@ async function* rowGroupBatches(
       if (nestedNames.length) {
         await parquetRead({
           file: buffer,
-          metadata,
+          metadata: fileRead,
           columns: nestedNames,
           rowStart: groupStart,
           rowEnd: groupStart + count,
@@ -175,32 +176,70 @@ async function* rowGroupBatches(
           },
         });
       }
+    };
+    const failed = (error: unknown) =>
+      new BadRecordError(`${file.name}: rows ${groupStart + 1}-${groupStart + count}`, undefined, `cannot read Parquet row group: ${(error as Error).message}`);
+    try {
+      await readGroup(group, metadata);
     } catch (error) {
-      throw new BadRecordError(`${file.name}: rows ${groupStart + 1}-${groupStart + count}`, undefined, `cannot read Parquet row group: ${(error as Error).message}`);
+      // Chunk sizes that leave a page out (a writer bug DuckDB tolerates): read by the pages.
+      const repaired = await repairedSizes(buffer, group).catch(() => undefined);
+      if (!repaired) throw failed(error);
+      try {
+        await readGroup(repaired, { ...metadata, row_groups: metadata.row_groups.map((other) => (other === group ? repaired : other)) });
+      } catch (again) {
+        throw failed(again);
+      }
     }
     const columns = fields.map((field) => flat.get(field) ?? columnValues(chunks.get(field) ?? [], groupStart, count));
     chunks.clear();
     flat.clear();
     for (let offset = 0; offset < count; offset += batchSize) {
       const size = Math.min(batchSize, count - offset);
-      const rows: unknown[][] = new Array(size);
-      const positions: number[] = new Array(size);
-      for (let i = 0; i < size; i++) {
-        const row: unknown[] = new Array(width);
-        for (let c = 0; c < width; c++) {
-          const value = columns[c]![offset + i];
-          const convert = converters[c];
-          row[c] = value === undefined ? null : convert && value !== null ? convert(value) : value;
-        }
-        rows[i] = row;
-        positions[i] = groupStart + offset + i + 1;
-      }
-      yield { fields, rows, positions };
+      const vectors = columns.map((values, c) => sliceColumn(values, offset, size, converters[c]));
+      yield columnar({ fields }, vectors, size, groupStart + offset + 1);
       emitted = true;
     }
     groupStart += count;
   }
   if (!emitted) yield { fields, rows: [], positions: [] };
+}
+
+/**
+ * The row group with each column chunk's size as its pages run (see {@link chunkEnd}), or
+ * undefined when every chunk already ends where its sizes say.
+ */
+async function repairedSizes(buffer: AsyncBuffer, group: FileMetaData['row_groups'][number]): Promise<FileMetaData['row_groups'][number] | undefined> {
+  let changed = false;
+  const columns = await Promise.all(
+    group.columns.map(async (chunk) => {
+      const meta = chunk.meta_data;
+      if (!meta) return chunk;
+      const start = chunkStart(meta);
+      const end = await chunkEnd(buffer, meta);
+      if (end === undefined || end <= start + Number(meta.total_compressed_size)) return chunk;
+      changed = true;
+      return { ...chunk, meta_data: { ...meta, total_compressed_size: BigInt(end - start) } };
+    }),
+  );
+  return changed ? { ...group, columns } : undefined;
+}
+
+/**
+ * Values `offset`..`offset + size` of a row group's column, through the column's conversion if
+ * it has one (null for a missing value); a typed array's values come as a view of it.
+ */
+function sliceColumn(values: ArrayLike<unknown>, offset: number, size: number, convert: Convert | undefined): ArrayLike<unknown> {
+  if (!convert) {
+    if (ArrayBuffer.isView(values)) return (values as unknown as Int32Array).subarray(offset, offset + size);
+    return Array.prototype.slice.call(values, offset, offset + size);
+  }
+  const out: unknown[] = new Array(size);
+  for (let i = 0; i < size; i++) {
+    const value = values[offset + i];
+    out[i] = value === undefined || value === null ? null : convert(value);
+  }
+  return out;
 }
 
 /** One column's values for rows `start`..`start + count`, from the chunks hyparquet emitted. */

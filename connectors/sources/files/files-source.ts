@@ -2,6 +2,11 @@
  * The source for files: any {@link ObjectStore} × any {@link FileFormat}. Plans new or changed
  * files, infers each file's columns from its first rows, and streams it as batches.
  */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import picomatch from 'picomatch';
 import { compressionOf } from '../../formats/decompress.js';
 import { formatByName, formatForPath, formatNameForPath, type FormatName } from '../../formats/index.js';
@@ -22,11 +27,11 @@ import type {
   SourceSample,
   WorkUnit,
 } from '../../../src/core/connector.js';
-import { ConfigError } from '../../../src/core/errors.js';
+import { ConfigError, EtlError } from '../../../src/core/errors.js';
 import { SchemaSampler, widenType } from '../../../src/core/infer.js';
 import { silentLogger as silentLog, type Logger } from '../../../src/core/log.js';
 import type { JobSpec } from '../../../src/core/spec.js';
-import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
+import { columnar, type RecordBatch, type SourceColumn } from '../../../src/core/types.js';
 
 const DEFAULT_SAMPLE_ROWS = 1000;
 /**
@@ -65,6 +70,12 @@ function uniqueFields(fields: readonly string[]): string[] {
 }
 
 export class FilesSource implements SourceConnector {
+  /** Objects fetched to temporary files this run, by path. */
+  private readonly fetched = new Map<string, string>();
+  /** The folder of those files, made on first use. */
+  private temporary?: Promise<string>;
+  private fetches = 0;
+
   constructor(private readonly store: ObjectStore) {}
 
   async *matching(pattern: string): AsyncIterable<ObjectInfo> {
@@ -110,29 +121,62 @@ export class FilesSource implements SourceConnector {
     if (!file) return { reason: 'not a file' };
     const format = formatNameOf(context.job, file.path);
     if ((format !== 'csv' && format !== 'parquet') || !formats.includes(format)) return { reason: `the destination reads no ${format ?? 'such'} files itself` };
-    if (!this.store.localPath) return { reason: `not on this machine (${this.store.kind})` };
     if (compressionOf(file.path)) return { reason: 'compressed' };
-    return format === 'csv' ? this.nativeCsv(file, context) : this.nativeParquet(file, context);
+    if (format === 'parquet') return this.nativeParquet(file, context);
+    if (!this.store.localPath) return { reason: `not on this machine (${this.store.kind})` };
+    return this.nativeCsv(file, context);
   }
 
   /**
-   * A Parquet file on this machine whose every column the destination reads as the Parquet
-   * format does: its types are the file's own, its rows the count the file declares.
+   * A Parquet file whose every column the destination reads as the Parquet format does: its
+   * types are the file's own, its rows the count the file declares. A remote object is decided
+   * on by its footer (ranged reads), then fetched whole to a temporary file for the destination,
+   * whose footer is read again: the file read is the file counted.
    */
-  private async nativeParquet(file: ObjectInfo, { job }: ReadContext): Promise<NativeFile | NotNative> {
+  private async nativeParquet(file: ObjectInfo, context: ReadContext): Promise<NativeFile | NotNative> {
+    const { job } = context;
     const format = await formatByName('parquet');
-    const rows = await format.read(this.handle(file), formatOptions(job, file.path));
-    if (rows.notNative) return { reason: rows.notNative };
-    const declared = [...(rows.declaredTypes?.values() ?? [])];
-    if (new Set(declared.map((column) => column.name)).size !== declared.length) return { reason: 'two columns share a name' };
-    return {
-      path: this.store.localPath!(file.path),
-      label: this.store.url(file.path),
-      format: { kind: 'parquet' },
-      columns: declared,
-      records: rows.rowCount ?? 0,
-      reason: 'the destination reads it itself, every column in the type the file declares',
+    const described = async (handle: FileHandle): Promise<NotNative | { columns: SourceColumn[]; records: number }> => {
+      const rows = await format.read(handle, formatOptions(job, file.path));
+      if (rows.notNative) return { reason: rows.notNative };
+      const declared = [...(rows.declaredTypes?.values() ?? [])];
+      if (new Set(declared.map((column) => column.name)).size !== declared.length) return { reason: 'two columns share a name' };
+      return { columns: declared, records: rows.rowCount ?? 0 };
     };
+    const local = this.store.localPath?.(file.path);
+    const remote = await described(this.handle(file));
+    if ('reason' in remote) return remote;
+    const reason = 'the destination reads it itself, every column in the type the file declares';
+    const base = { label: this.store.url(file.path), format: { kind: 'parquet' } as const };
+    if (local) return { ...base, ...remote, path: local, reason };
+    const fetchedReason = `fetched whole to a temporary file (removed after the run), then ${reason}`;
+    if (context.planOnly) return { ...base, ...remote, path: this.store.url(file.path), reason: fetchedReason };
+    const path = await this.fetch(file, context);
+    const fetched = await described(this.handle(file));
+    if ('reason' in fetched) return fetched;
+    return { ...base, ...fetched, path, reason: fetchedReason };
+  }
+
+  /**
+   * Streams an object into a temporary file, once per run; later reads of the object (its
+   * stream, if the destination does not take it after all) read that file. The files go when
+   * the source closes.
+   */
+  private async fetch(file: ObjectInfo, { log, signal }: ReadContext): Promise<string> {
+    const known = this.fetched.get(file.path);
+    if (known) return known;
+    this.temporary ??= mkdtemp(join(tmpdir(), 'b2betl-fetch-'));
+    const target = join(await this.temporary, `${this.fetches++}${extname(file.path)}`);
+    const start = performance.now();
+    await pipeline(await this.store.read(file.path), createWriteStream(target), { signal });
+    const size = (await stat(target)).size;
+    if (size !== file.size) {
+      await rm(target, { force: true });
+      throw new EtlError(`${this.store.url(file.path)}: fetched ${size} bytes of the ${file.size} listed; the object changed during the run`, 'run the job again');
+    }
+    this.fetched.set(file.path, target);
+    log.debug(`${this.store.url(file.path)}: fetched ${size} bytes in ${Math.round(performance.now() - start)} ms`);
+    return target;
   }
 
   /**
@@ -199,12 +243,10 @@ export class FilesSource implements SourceConnector {
       fieldCount = fields.length;
       return columns;
     };
-    const toRecordBatch = (batch: FileRowBatch): RecordBatch => ({
-      columns: columnsFor(batch.fields),
-      rows: batch.rows,
-      positions: batch.positions,
-      rejects: batch.rejects,
-    });
+    const toRecordBatch = (batch: FileRowBatch): RecordBatch =>
+      batch.vectors
+        ? columnar({ columns: columnsFor(batch.fields) }, batch.vectors, batch.length ?? 0, batch.first ?? 1)
+        : { columns: columnsFor(batch.fields), rows: batch.rows, positions: batch.positions, rejects: batch.rejects };
 
     for await (const batch of rows.batches) {
       if (columns) {
@@ -229,9 +271,27 @@ export class FilesSource implements SourceConnector {
     for (const heldBatch of held) yield toRecordBatch(heldBatch);
   }
 
-  /** The file as formats see it; formats decompress `.gz` themselves, by the name. */
+  /** The file as formats see it (its fetched copy, if the run fetched it); formats decompress `.gz` themselves, by the name. */
   private handle(file: ObjectInfo): FileHandle {
     const store = this.store;
+    const fetched = this.fetched.get(file.path);
+    if (fetched) {
+      return {
+        name: store.url(file.path),
+        size: file.size,
+        open: async () => createReadStream(fetched),
+        readRange: async (start: number, end: number) => {
+          const handle = await open(fetched, 'r');
+          try {
+            const bytes = Buffer.allocUnsafe(end - start);
+            const { bytesRead } = await handle.read(bytes, 0, end - start, start);
+            return bytes.subarray(0, bytesRead);
+          } finally {
+            await handle.close();
+          }
+        },
+      };
+    }
     return {
       name: store.url(file.path),
       size: file.size,
@@ -275,6 +335,10 @@ export class FilesSource implements SourceConnector {
   }
 
   async close(): Promise<void> {
+    const temporary = this.temporary;
+    this.temporary = undefined;
+    this.fetched.clear();
+    if (temporary) await rm(await temporary, { recursive: true, force: true });
     await this.store.close?.();
   }
 }

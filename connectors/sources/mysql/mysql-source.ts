@@ -12,7 +12,7 @@ import type { SqlCatalogEntry, SqlDialect, SqlRelation, TableName } from '../sql
 import {
   connectionError,
   readCa,
-  redact,
+  redactFor,
   resolveEndpoint,
   where,
   type ErrorKind,
@@ -329,7 +329,7 @@ class MysqlDialect implements SqlDialect<MyColumn> {
     const kind = classifyMysqlError(error);
     const code = (error as { code?: string })?.code;
     if (relation && kind === 'other') {
-      const detail = redact((error as Error).message ?? String(error), this.endpoint);
+      const detail = redactFor((error as Error).message ?? String(error), this.endpoint);
       if (relation.kind === 'table' && code === 'ER_NO_SUCH_TABLE') {
         return ConfigError.of(`table ${relation.label} not found at ${where(this.endpoint)}: ${detail}`, 'check source.table and the connection');
       }

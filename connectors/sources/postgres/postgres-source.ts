@@ -12,7 +12,7 @@ import type { SqlCatalogEntry, SqlDialect, SqlRelation, TableName } from '../sql
 import {
   connectionError,
   readCa,
-  redact,
+  redactFor,
   resolveEndpoint,
   where,
   type ErrorKind,
@@ -263,7 +263,7 @@ class PostgresDialect implements SqlDialect<PgColumn> {
     const kind = classifyPgError(error);
     const code = (error as { code?: string })?.code;
     if (relation && kind === 'other') {
-      const detail = redact((error as Error).message ?? String(error), this.endpoint);
+      const detail = redactFor((error as Error).message ?? String(error), this.endpoint);
       if (relation.kind === 'table' && (code === '42P01' || code === '3F000')) {
         return ConfigError.of(
           `table ${relation.label} not found in database ${this.endpoint.database ?? '(default)'} at ${where(this.endpoint)}: ${detail}`,

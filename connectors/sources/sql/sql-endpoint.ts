@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, EtlError, TransientError, messageOf } from '../../../src/core/errors.js';
+import { redact } from '../../../src/core/redact.js';
 
 /** Connection keys shared by `postgres` and `mysql` connections. */
 export interface SqlConnectionConfig {
@@ -63,16 +64,9 @@ export function resolveEndpoint(
   };
 }
 
-/** Replaces the password of any URL in `text` by `***`. */
-export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)([^@\s]*)@/gi, '$1***@');
-}
-
 /** `text` with URL passwords and the endpoint's secrets replaced by `***`. */
-export function redact(text: string, endpoint: SqlEndpoint): string {
-  let out = redactUrl(text);
-  for (const secret of endpoint.secrets) out = out.split(secret).join('***');
-  return out;
+export function redactFor(text: string, endpoint: SqlEndpoint): string {
+  return redact(text, endpoint.secrets);
 }
 
 /** `127.0.0.1:5432 as user etl` */
@@ -97,7 +91,7 @@ export type ErrorKind = 'refused' | 'auth' | 'database' | 'unreachable' | 'trans
 
 /** Turns a classified driver error into the error shown to the user, secrets scrubbed. */
 export function connectionError(kind: ErrorKind, error: unknown, endpoint: SqlEndpoint, during: string): Error {
-  const detail = redact(messageOf(error), endpoint);
+  const detail = redactFor(messageOf(error), endpoint);
   const hint = `connection ${endpoint.name}`;
   switch (kind) {
     case 'refused':

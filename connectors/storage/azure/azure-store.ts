@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import type { BlockBlobClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import { PreconditionFailed, type ConnectorContext, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../../src/core/errors.js';
+import { redact } from '../../../src/core/redact.js';
 import { bodyStream } from '../body-stream.js';
 
 /** Tuning a caller may set; the defaults suit production. */
@@ -50,15 +51,6 @@ function pathStyle(url: URL): boolean {
   return /^(\d+\.\d+\.\d+\.\d+|localhost|\[[0-9a-f:]+\])$/i.test(url.hostname);
 }
 
-/** Removes account keys, SAS signatures and whole connection strings from a message. */
-export function redactAzure(text: string, secrets: readonly string[] = []): string {
-  let out = text
-    .replace(/(AccountKey|SharedAccessSignature)=[^;\s]+/gi, '$1=***')
-    .replace(/([?&](?:sig|se|sv|sp|st|spr|srt|ss|sr|skoid|sktid|skt|ske|sks|skv)=)[^&\s"']+/gi, '$1***');
-  for (const secret of secrets) if (secret.length >= 8) out = out.split(secret).join('***');
-  return out;
-}
-
 /** An Azure Blob container (or a folder of it) holding files. */
 export class AzureStore implements ObjectStore {
   readonly kind = 'azure';
@@ -97,7 +89,7 @@ export class AzureStore implements ObjectStore {
     const sdk = await import('@azure/storage-blob');
     const pipeline: StoragePipelineOptions = { retryOptions: { maxTries: options.maxTries ?? 3 } };
     const secrets = [config.connection_string, config.account_key, config.sas_url ? new URL(config.sas_url).search.slice(1) : undefined].filter(
-      (value): value is string => Boolean(value),
+      (value): value is string => Boolean(value) && value!.length >= 8,
     );
     let container: ContainerClient;
     try {
@@ -264,7 +256,7 @@ export class AzureStore implements ObjectStore {
     const status = shape.statusCode;
     const code = shape.code ?? shape.details?.errorCode ?? '';
     // The first line is the service's sentence; RequestId and Time lines follow it.
-    const message = redactAzure((shape.message ?? String(error)).split('\n')[0], this.secrets);
+    const message = redact((shape.message ?? String(error)).split('\n')[0], this.secrets);
     const where = this.url(path);
     const connection = `connection ${this.connection}`;
     if (status === 412 || code === 'ConditionNotMet' || code === 'BlobAlreadyExists' || code === 'TargetConditionNotMet') {
@@ -289,7 +281,7 @@ export class AzureStore implements ObjectStore {
         'give the SAS read and list permissions (write and delete to write), or grant Storage Blob Data Reader / Contributor',
       );
     }
-    if (TRANSIENT_CODES.has(code) || status === 429 || (status !== undefined && status >= 500) || /ECONNRESET|socket hang up/i.test(message)) {
+    if (TRANSIENT_CODES.has(code) || status === 429 || (status !== undefined && status >= 500) || /ECONNRESET|socket hang up|operation was aborted/i.test(message)) {
       return new TransientError(`Azure failed to ${action} ${where}${status ? ` (${status})` : ''}${said}`, 'retried automatically; if it persists, check Azure status');
     }
     if (/ECONNREFUSED|ENOTFOUND/.test(message) || code === 'REQUEST_SEND_ERROR') {

@@ -43,14 +43,3 @@ export async function googleCredentials(
   }
   return parsed as Record<string, unknown>;
 }
-
-/** Removes private keys, bearer tokens and OAuth tokens from a message. */
-export function redactGoogle(text: string, secrets: readonly string[] = []): string {
-  let out = text
-    .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g, '***')
-    .replace(/("?(?:private_key|client_secret|refresh_token|access_token|id_token)"?\s*[:=]\s*)("[^"]*"|[^\s,&}]+)/gi, '$1***')
-    .replace(/Bearer\s+[\w.~+/=-]+/g, 'Bearer ***')
-    .replace(/ya29\.[\w.~+/=-]+/g, '***');
-  for (const secret of secrets) if (secret.length >= 8) out = out.split(secret).join('***');
-  return out;
-}

@@ -8,7 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import type { Bucket, File, FileMetadata } from '@google-cloud/storage';
 import { PreconditionFailed, type ConnectorContext, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../../src/core/errors.js';
-import { googleCredentials, redactGoogle } from './gcs-credentials.js';
+import { redact } from '../../../src/core/redact.js';
+import { failWhenStalled } from '../body-stream.js';
+import { googleCredentials } from './gcs-credentials.js';
 
 /** Tuning a caller may set; the defaults suit production. */
 export interface GcsStoreOptions {
@@ -109,7 +111,7 @@ export class GcsStore implements ObjectStore {
       retryOptions: { autoRetry: (options.retries ?? 3) > 0, maxRetries: options.retries ?? 3 },
     });
     const secrets = [config.credentials, typeof credentials?.private_key === 'string' ? credentials.private_key : undefined].filter(
-      (value): value is string => typeof value === 'string' && value.length > 0,
+      (value): value is string => typeof value === 'string' && value.length >= 8,
     );
     return new GcsStore(
       storage.bucket(config.bucket),
@@ -178,6 +180,7 @@ export class GcsStore implements ObjectStore {
           reject(mapped);
         }
       });
+      failWhenStalled(source, out, (seconds) => new TransientError(`connection to GCS lost during read ${this.url(path)}: no bytes for ${seconds} s`, 'retried automatically'));
       source.pipe(out);
     });
   }
@@ -320,7 +323,7 @@ export class GcsStore implements ObjectStore {
     if (error instanceof EtlError || error instanceof PreconditionFailed) return error;
     const shape = (error ?? {}) as ErrorShape;
     const status = statusOf(shape);
-    const message = redactGoogle(serviceMessage(shape), this.secrets);
+    const message = redact(serviceMessage(shape), this.secrets);
     const where = this.url(path);
     const connection = `connection ${this.connection}`;
     if (status === 412) return new PreconditionFailed(where);

@@ -16,6 +16,7 @@ import type {
 } from '@aws-sdk/client-s3';
 import { PreconditionFailed, type ConnectorContext, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
 import { ConfigError, EtlError, TransientError } from '../../../src/core/errors.js';
+import { redact } from '../../../src/core/redact.js';
 import { bodyStream } from '../body-stream.js';
 
 /** Tuning a caller may set; the defaults suit production. */
@@ -365,21 +366,13 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  private redact(text: string): string {
-    let out = text
-      .replace(/((?:X-Amz-)?(?:Signature|Security-Token|Credential)=)[^&\s,]+/gi, '$1***')
-      .replace(/(aws_secret_access_key|aws_session_token)(\s*=\s*)\S+/gi, '$1$2***');
-    for (const secret of this.secrets) out = out.split(secret).join('***');
-    return out;
-  }
-
   /** Turns an SDK or network error into one that says what to check, without secrets. */
   private fail(action: string, path: string, error: unknown): Error {
     if (error instanceof EtlError || error instanceof PreconditionFailed) return error;
     const shape = (error ?? {}) as ErrorShape;
     const name = shape.name ?? shape.Code ?? shape.code ?? '';
     const status = shape.$metadata?.httpStatusCode;
-    const message = this.redact(shape.message && shape.message !== 'UnknownError' ? shape.message : name || String(error));
+    const message = redact(shape.message && shape.message !== 'UnknownError' ? shape.message : name || String(error), this.secrets);
     const where = this.url(path);
     const connection = `connection ${this.connection}`;
     if (status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') {
