@@ -12,6 +12,7 @@ import type { LoadedConfig } from './config.js';
 import { isStoreType } from './config.js';
 import type { ConnectorContext, ObjectStore } from './connector.js';
 import { messageOf } from './errors.js';
+import { redact, secretsOf } from './redact.js';
 import { silentLogger, type Logger } from './log.js';
 import { connectorFor } from './registry.js';
 import type { ConnectionConfig } from './spec.js';
@@ -31,51 +32,6 @@ export interface ProbeResult {
 /** How long one connection may take before it counts as not answering. */
 const DEFAULT_TIMEOUT_MS = 20_000;
 
-/** Keys whose values are secrets, in any connection type. */
-const SECRET_KEYS = ['password', 'secret_access_key', 'session_token', 'account_key', 'connection_string', 'sas_url', 'credentials', 'url'] as const;
-
-/** Every secret a connection holds, in the forms a message could show it. */
-export function secretsOf(connection: ConnectionConfig): string[] {
-  const secrets: string[] = [];
-  const record = connection as Record<string, unknown>;
-  for (const key of SECRET_KEYS) {
-    const value = record[key];
-    if (typeof value !== 'string' || !value) continue;
-    if (key === 'url') {
-      try {
-        const password = new URL(value).password;
-        if (password) secrets.push(password, decodeURIComponent(password));
-      } catch {
-        // not a URL: nothing to pick out
-      }
-    } else if (key === 'connection_string') {
-      const accountKey = /AccountKey=([^;]+)/i.exec(value)?.[1];
-      if (accountKey) secrets.push(accountKey);
-      const signature = /SharedAccessSignature=([^;]+)/i.exec(value)?.[1];
-      if (signature) secrets.push(signature);
-      secrets.push(value);
-    } else if (key === 'sas_url') {
-      const query = value.split('?')[1];
-      if (query) secrets.push(query);
-      secrets.push(value);
-    } else if (key !== 'credentials' || value.trimStart().startsWith('{')) {
-      secrets.push(value);
-      if (key === 'credentials') {
-        const privateKey = /"private_key"\s*:\s*"([^"]+)"/.exec(value)?.[1];
-        if (privateKey) secrets.push(privateKey, privateKey.replace(/\\n/g, '\n'));
-      }
-    }
-  }
-  return [...new Set(secrets)].filter((secret) => secret.length >= 3).sort((a, b) => b.length - a.length);
-}
-
-/** `text` with every secret of the connection replaced by `***`. */
-export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)([^@\s]*)@/gi, '$1***@');
-  for (const secret of secrets) out = out.split(secret).join('***');
-  return out;
-}
-
 /** Tests one connection of a config. */
 export async function probeConnection(config: LoadedConfig, name: string, options: { timeoutMs?: number; log?: Logger } = {}): Promise<ProbeResult> {
   const connection = config.connections[name];
@@ -91,10 +47,10 @@ export async function probeConnection(config: LoadedConfig, name: string, option
   });
   try {
     const detail = await Promise.race([probeByType(context, config), timeout]);
-    return { name, type: connection.type, ok: true, detail: scrub(detail, secrets), ms: performance.now() - started };
+    return { name, type: connection.type, ok: true, detail: redact(detail, secrets), ms: performance.now() - started };
   } catch (error) {
     const [message, hint] = messageOf(error).split('\n  → ');
-    return { name, type: connection.type, ok: false, detail: scrub(message, secrets), hint: hint && scrub(hint, secrets), ms: performance.now() - started };
+    return { name, type: connection.type, ok: false, detail: redact(message, secrets), hint: hint && redact(hint, secrets), ms: performance.now() - started };
   } finally {
     clearTimeout(timer);
   }

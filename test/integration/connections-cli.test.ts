@@ -105,7 +105,12 @@ describe('b2betl connections', () => {
   it('tests every connection at once: a real read each, the failures in words, exit 1, no secret', async () => {
     const result = await runCli(['connections', 'test', '--json'], project.dir, env());
     assert.equal(result.code, 1, result.stderr);
-    const lines = JSON.parse(result.stdout) as Line[];
+    let lines: Line[];
+    try {
+      lines = JSON.parse(result.stdout) as Line[];
+    } catch {
+      throw new Error(`not JSON:\n${result.stdout}`);
+    }
     const by = new Map(lines.map((line) => [line.name, line]));
     assert.equal(lines.length, 16);
     for (const line of lines) assert.ok(Number.isInteger(line.ms) && line.ms >= 0, `${line.name} has a latency`);
