@@ -176,7 +176,7 @@ describe('b2betl init', () => {
     await pg.sql("INSERT INTO orders VALUES (11, '2024-02-01 00:00:00+00', 1, 'late', 'x11')");
     const missing = await runCli(['run', 'jobs/orders.yaml'], dir);
     assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /environment variable SHOP_PASSWORD is not set/);
+    assert.match(missing.stderr, /variable SHOP_PASSWORD is not set/);
     const again = await runCli(['run', 'jobs/orders.yaml', '--json'], dir, { SHOP_PASSWORD: 'anything' });
     assert.equal(again.code, 0, again.stderr);
     assert.equal(JSON.parse(again.stdout)[0].rows_loaded, 1);
