@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { queryDuckDB, runCli, scratchProject } from '../support/cli.js';
 import { PG, pgScratch, type PgScratch } from '../support/databases.js';
 import { KEY, startPty, type PtySession } from '../support/pty.js';
+import { startBigQueryDouble } from '../support/bigquery-double/index.js';
 import { startFirestoreEmulator } from '../support/firestore-emulator.js';
 import { seedingClient } from '../support/firestore-fixtures.js';
 
@@ -299,6 +300,34 @@ describe('b2betl init', () => {
       assert.equal(await wizard.exited, 130);
     } finally {
       await emulator.stop();
+    }
+  });
+
+  it('lists BigQuery tables, previews rows and shows a cursor\'s range', async () => {
+    const double = await startBigQueryDouble({ project: 'wiz-proj' });
+    try {
+      await double.createDataset('wiz-proj', 'raw', 'EU');
+      await double.query('CREATE TABLE `wiz-proj.raw.events` (id INT64, kind STRING, at TIMESTAMP)');
+      await double.query("INSERT INTO `wiz-proj.raw.events` VALUES (1, 'click', TIMESTAMP '2024-06-01 10:00:00+00'), (2, 'view', TIMESTAMP '2024-06-02 11:30:00+00')");
+      const { dir } = await project({
+        'etl.config.yaml': CONFIG.replace('   # relative to this file\n', `   # relative to this file\n  bq: { type: bigquery, project: wiz-proj, dataset: raw, location: EU, endpoint: "${double.endpoint}" }\n`),
+      });
+      const wizard = startPty(['init', '--connection', 'bq'], dir);
+      await wizard.waitFor(/✔ bq works \([\d.]+ m?s\): dataset wiz-proj\.raw exists; a dry-run query job was accepted/);
+      await wizard.waitFor('❯ raw.events  table');
+      await wizard.type(KEY.enter);
+      await wizard.waitFor(/id\s+kind\s+at/);
+      await wizard.waitFor(/1\s+click\s+2024-06-01T10:00:00Z/);
+      await wizard.waitFor('Columns to load');
+      await wizard.type(KEY.enter);
+      await wizard.waitFor('How should it load?');
+      await wizard.type(KEY.enter);
+      await wizard.waitFor(/id\s+INT64\s+1 … 2/);
+      await wizard.waitFor(/❯ at\s+TIMESTAMP\s+2024-06-01T10:00:00\.000000Z … 2024-06-02T11:30:00\.000000Z/);
+      await wizard.type(KEY.ctrlC);
+      assert.equal(await wizard.exited, 130);
+    } finally {
+      await double.stop();
     }
   });
 

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Job } from '@google-cloud/bigquery';
-import type { CatalogEntry, ConnectorContext, PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
+import type { CatalogEntry, ConnectorContext, SourceSample, PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
 import { safeJson } from '../../../src/core/convert.js';
 import { ConfigError, EtlError } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/log.js';
@@ -184,6 +184,31 @@ export class BigQuerySource implements SourceConnector {
       throw bigQueryError(error, 'dry-run a query job', this.handle);
     }
     return `dataset ${project}.${dataset} exists; a dry-run query job was accepted`;
+  }
+
+  /** The first `limit` rows of what the job reads. */
+  async preview(job: JobSpec, limit: number): Promise<SourceSample> {
+    const shape = await this.shape(job);
+    const n = Math.max(0, Math.floor(limit));
+    const result = await this.runSelect(`SELECT ${this.selectList(shape)} FROM ${shape.from} AS _src LIMIT ${n}`, {}, `preview ${shape.label}`, n);
+    const fields = result.fields.length ? result.fields : shape.selected;
+    return { fields: shape.selected.map((field) => field.name), rows: result.rows.map((row) => row.map((value, i) => decodeValue(value, fields[i]))) };
+  }
+
+  /** The smallest and largest value of a column, as cursor text. */
+  async range(job: JobSpec, column: string): Promise<{ min: string; max: string } | undefined> {
+    const shape = await this.shape(job);
+    const field = shape.fields.find((candidate) => candidate.name === column);
+    if (!field) throw ConfigError.of(`column ${column} not found in ${shape.label}`, `use one of: ${shape.fields.map((f) => f.name).join(', ')}`);
+    const c = `_src.${ident(field.name)}`;
+    const result = await this.runSelect(`SELECT MIN(${c}), MAX(${c}) FROM ${shape.from} AS _src`, {}, `read the range of ${column} in ${shape.label}`);
+    const [min, max] = result.rows[0] ?? [];
+    if (min === null || min === undefined || max === null || max === undefined) return undefined;
+    const text = (value: unknown) => {
+      const decoded = decodeValue(value, field);
+      return typeof decoded === 'bigint' && canonicalType(field.type) === 'TIMESTAMP' ? formatTimestamp(decoded) : String(decoded);
+    };
+    return { min: text(min), max: text(max) };
   }
 
   /** The tables and views of the connection's dataset. */
