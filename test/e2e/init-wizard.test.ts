@@ -318,6 +318,7 @@ describe('b2betl init', () => {
       await wizard.type(KEY.enter);
       await wizard.waitFor(/id\s+kind\s+at/);
       await wizard.waitFor(/1\s+click\s+2024-06-01T10:00:00Z/);
+      assert.ok(double.requests.some((request) => request.method === 'GET' && request.path.endsWith('/datasets/raw/tables/events/data')), 'the preview reads with tabledata.list, which bills nothing');
       await wizard.waitFor('Columns to load');
       await wizard.type(KEY.enter);
       await wizard.waitFor('How should it load?');

@@ -190,6 +190,19 @@ export class BigQuerySource implements SourceConnector {
   async preview(job: JobSpec, limit: number): Promise<SourceSample> {
     const shape = await this.shape(job);
     const n = Math.max(0, Math.floor(limit));
+    if (job.source.table) {
+      // tabledata.list costs nothing, where a query would bill a scan of the whole table.
+      const ref = tableReference(job.source.table, this.handle);
+      const table = this.handle.client.dataset(ref.dataset, { projectId: ref.project }).table(ref.table) as unknown as {
+        request(options: { uri: string; qs: Record<string, unknown> }, callback: (error: Error | null, body?: { rows?: { f: { v: unknown }[] }[] }) => void): void;
+      };
+      const body = await new Promise<{ rows?: { f: { v: unknown }[] }[] }>((resolve, reject) =>
+        table.request({ uri: '/data', qs: { maxResults: n, 'formatOptions.useInt64Timestamp': true } }, (error, response) => (error ? reject(bigQueryError(error, `preview ${shape.label}`, this.handle)) : resolve(response ?? {}))),
+      );
+      const positions = shape.selected.map((field) => shape.fields.indexOf(field));
+      const rows = (body.rows ?? []).slice(0, n).map((row) => positions.map((at) => decodeValue(row.f[at]?.v, shape.fields[at])));
+      return { fields: shape.selected.map((field) => field.name), rows };
+    }
     const result = await this.runSelect(`SELECT ${this.selectList(shape)} FROM ${shape.from} AS _src LIMIT ${n}`, {}, `preview ${shape.label}`, n);
     const fields = result.fields.length ? result.fields : shape.selected;
     return { fields: shape.selected.map((field) => field.name), rows: result.rows.map((row) => row.map((value, i) => decodeValue(value, fields[i]))) };
