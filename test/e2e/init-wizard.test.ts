@@ -189,6 +189,13 @@ describe('b2betl init', () => {
       'inbox/sales_2024-02.csv': 'Sale ID,Amount (EUR),sold_on\n3,99.00,2024-02-01\n',
       'inbox/readme.txt': 'not data',
     });
+    // A table named sales already holds something else: the wizard proposes another name, and refuses this one.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const instance = await DuckDBInstance.create(path.join(dir, 'warehouse.duckdb'));
+    const duck = await instance.connect();
+    await duck.run('CREATE TABLE sales (sold_on BOOLEAN, note VARCHAR)');
+    duck.closeSync();
+    instance.closeSync();
     const wizard = startPty(['init'], dir);
     await wizard.waitFor('Read from which connection?');
     await wizard.type(KEY.down, KEY.enter);
@@ -215,26 +222,34 @@ describe('b2betl init', () => {
     await wizard.type(KEY.enter);
     await wizard.waitFor('Load into which destination?');
     await wizard.type(KEY.enter);
+    await wizard.waitFor('Destination table (new or existing) (sales_2)');
+    await wizard.type('sales', KEY.enter);
+    await wizard.waitFor(/type mismatches: +sold_on \(source DATE, destination BOOL\)/);
+    await wizard.waitFor(/→ NOT compatible: sold_on: source sold_on is DATE, the table has BOOL/);
+    await wizard.waitFor('pick another table, or go back with Ctrl-C');
     await wizard.waitFor('Destination table');
     await wizard.type(KEY.enter);
+    await wizard.waitFor('warehouse.sales_2 does not exist yet');
     await wizard.waitFor('When should it run?');
     await wizard.type(KEY.enter);
-    await wizard.waitFor('Job name');
-    await wizard.type(KEY.enter);
+    await wizard.waitFor('Job name (sales_2)');
+    await wizard.type('sales', KEY.enter);
     await wizard.waitFor('wrote jobs/sales.yaml; it validates');
     await wizard.waitFor('Show what a run would do');
     await wizard.type('n', KEY.enter);
     await wizard.waitFor('Run it now?');
     await wizard.type('n', KEY.enter);
     assert.equal(await wizard.exited, 0, wizard.screen());
-    assert.ok(!existsSync(path.join(dir, 'warehouse.duckdb')), 'nothing ran');
+    const tables = await queryDuckDB(path.join(dir, 'warehouse.duckdb'), 'SELECT table_name FROM information_schema.tables ORDER BY 1');
+    assert.deepEqual(tables.map((row) => row.table_name), ['sales'], 'nothing ran');
 
     const job = await readFile(path.join(dir, 'jobs/sales.yaml'), 'utf8');
+    assert.match(job, /destination:\n {2}connection: warehouse\n {2}table: sales_2\n/);
     assert.match(job, /source:\n {2}connection: inbox\n {2}pattern: sales_\*\.csv\n/);
     assert.doesNotMatch(job, /schedule:/);
     const run = await runCli(['run', 'jobs/sales.yaml'], dir);
     assert.equal(run.code, 0, run.stderr);
-    const rows = await queryDuckDB(path.join(dir, 'warehouse.duckdb'), 'SELECT "Sale_ID"::INT AS id, sold_on::VARCHAR AS sold_on FROM sales ORDER BY 1');
+    const rows = await queryDuckDB(path.join(dir, 'warehouse.duckdb'), 'SELECT "Sale_ID"::INT AS id, sold_on::VARCHAR AS sold_on FROM sales_2 ORDER BY 1');
     assert.deepEqual(rows, [
       { id: 1, sold_on: '2024-01-03' },
       { id: 2, sold_on: '2024-01-04' },
