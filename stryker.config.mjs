@@ -42,8 +42,8 @@ export const modules = {
     tests: ['dist/test/unit/convert.test.js'],
   },
   'schema widening': {
-    mutate: ['src/core/schema.ts', 'src/core/run-schema.ts'],
-    tests: ['dist/test/unit/run-schema.test.js', 'dist/test/unit/infer.test.js'],
+    mutate: ['src/core/schema.ts', 'src/core/run-schema.ts', ...ranges('src/core/infer.ts', ['export function widenType('])],
+    tests: ['dist/test/unit/schema.test.js', 'dist/test/unit/run-schema.test.js', 'dist/test/unit/infer.test.js'],
   },
 };
 

@@ -1,10 +1,9 @@
 /** `b2betl history`: recent runs from the ledger. */
-import { loadConfig } from '../core/config.js';
 import { ExitCode } from '../core/errors.js';
-import { commandLogger, formatDuration, printJson, renderTable, resolveJob, withLedger, type CommonOptions } from './common.js';
+import { commandLogger, discoverConfig, formatDuration, printJson, renderTable, resolveJob, shortPath, withLedger, type CommonOptions } from './common.js';
 
 export default async function history(jobArg: string | undefined, flags: CommonOptions & { limit?: string }): Promise<number> {
-  const { name, config } = jobArg ? await resolveJob(jobArg, flags) : { name: undefined, config: await loadConfig({ configFile: flags.config }) };
+  const { name, config } = jobArg ? await resolveJob(jobArg, flags) : { name: undefined, config: await discoverConfig(flags) };
   const limit = Math.max(1, Number(flags.limit ?? 20) || 20);
   return withLedger(
     config,
@@ -16,7 +15,7 @@ export default async function history(jobArg: string | undefined, flags: CommonO
         return ExitCode.ok;
       }
       if (!runs.length) {
-        process.stdout.write(`no runs recorded${name ? ` for ${name}` : ''} in ${config.ledger}\n`);
+        process.stdout.write(`no runs recorded${name ? ` for ${name}` : ''} in ${shortPath(config.ledger)}${config.file ? ` (the ledger of ${shortPath(config.file)})` : ''}\n`);
         return ExitCode.ok;
       }
       const rows = runs.map((run) => [

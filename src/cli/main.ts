@@ -2,8 +2,8 @@
  * The `b2betl` command line. Each command module is imported only when its command runs.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { EtlError, ExitCode, messageOf } from '../core/errors.js';
-import { redact, redactStandardStreams } from '../core/redact.js';
+import { ConfigError, EtlError, ExitCode, messageOf } from '../core/errors.js';
+import { redact, redactStandardStreams, redactValue } from '../core/redact.js';
 
 type Action = (...args: never[]) => Promise<number>;
 
@@ -32,9 +32,9 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(config)
     .addOption(json)
     .option('--dry-run', 'show what would be read and loaded; write nothing')
-    .option('--full-refresh', 'reload from scratch, ignoring the stored cursor and processed files')
-    .option('--since <value>', 'backfill from this cursor value (the stored cursor does not move backwards)')
-    .option('--until <value>', 'backfill up to this cursor value')
+    .option('--full-refresh', 'reload everything from the start, replacing the destination table in the same commit')
+    .option('--since <value>', 'reload the window from this cursor value (inclusive), replacing its rows in the destination; the stored cursor does not move')
+    .option('--until <value>', 'end of the window to reload (exclusive; default: the high-water mark)')
     .option('-v, --verbose', 'log debug detail')
     .action(lazy(() => import('./run.js'), setCode));
 
@@ -64,6 +64,13 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(config)
     .addOption(json)
     .action(lazy(() => import('./state-show.js'), setCode));
+  state
+    .command('restore')
+    .description("rebuild the cursor, processed files and column mapping from the load markers in the job's destination table")
+    .argument('<job>', 'job name or job spec file')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./state-restore.js'), setCode));
   state
     .command('reset')
     .description('forget the cursor, processed files and column mapping: the next run starts over')
@@ -240,19 +247,31 @@ export function program(setCode: (code: number) => void): Command {
   return cli;
 }
 
-/** Runs the CLI and returns the process exit code. */
+/**
+ * Runs the CLI and returns the process exit code. With `--json`, an error that ends the command
+ * (usage, configuration, anything else) is also printed on stdout as
+ * `{"error": …, "exit_code": …}` (with `problems` for a configuration error), so that every
+ * outcome can be parsed.
+ */
 export async function main(argv: readonly string[]): Promise<number> {
   let code: number = ExitCode.ok;
   redactStandardStreams();
+  const json = argv.slice(2).includes('--json');
+  const fail = (message: string, exitCode: number, extra: Record<string, unknown> = {}): number => {
+    if (json) process.stdout.write(`${JSON.stringify(redactValue({ error: message, exit_code: exitCode, ...extra }), null, 2)}\n`);
+    return exitCode;
+  };
   try {
     await program((value) => (code = value)).parseAsync(argv as string[]);
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      return error.exitCode === 0 ? ExitCode.ok : fail(error.message.replace(/^error: /, ''), ExitCode.usage);
     }
     process.stderr.write(`error: ${redact(messageOf(error))}\n`);
     if (!(error instanceof EtlError) && process.env.B2BETL_DEBUG) process.stderr.write(`${redact((error as Error).stack ?? '')}\n`);
-    return error instanceof EtlError ? error.exitCode : ExitCode.failed;
+    const exitCode = error instanceof EtlError ? error.exitCode : ExitCode.failed;
+    if (error instanceof ConfigError && error.issues.length > 1) return fail(`${error.issues.length} problems found`, exitCode, { problems: error.issues });
+    return fail(messageOf(error), exitCode, error instanceof ConfigError ? { problems: error.issues } : {});
   }
 }

@@ -52,23 +52,31 @@ describe('the Cloud Run image install', () => {
     assert.match(dockerfile, /^CMD \["b2betl", "serve"\]$/m);
   });
 
+  /** The project packed and installed as the image installs it: once, for whichever test needs it first. */
+  let install: Promise<string[]> | undefined;
+  const installed = () =>
+    (install ??= (async () => {
+      const packed = await run('npm', ['pack', '--pack-destination', scratch.dir, '--json'], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 });
+      const [{ filename, files }] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
+      await run('tar', ['-xzf', path.join(scratch.dir, filename), '--strip-components=1', '-C', app]);
+      // The cache only saves downloads; JOBS lets node-gyp use every core if a native module compiles.
+      await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, env: { ...process.env, JOBS: 'max' }, maxBuffer: 64 * 1024 * 1024 });
+      return files.map((file) => file.path);
+    })());
+
   it('npm pack, then npm ci --omit=dev in an empty folder, installs no dev dependency', async () => {
-    const packed = await run('npm', ['pack', '--pack-destination', scratch.dir, '--json'], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 });
-    const [{ filename, files }] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
-    const names = files.map((file) => file.path);
+    const names = await installed();
     assert.ok(names.includes('npm-shrinkwrap.json'), 'the package carries its exact dependency tree');
     assert.ok(names.includes('templates/cloudrun/Dockerfile'));
     assert.ok(!names.some((name) => name.startsWith('dist/test/') || name.startsWith('src/')), 'no tests or TypeScript sources');
     assert.ok(!existsSync(path.join(repoRoot, 'npm-shrinkwrap.json')), 'packing leaves the repository as it was');
-    await run('tar', ['-xzf', path.join(scratch.dir, filename), '--strip-components=1', '-C', app]);
-    // The cache only saves downloads; JOBS lets node-gyp use every core if a native module compiles.
-    await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, env: { ...process.env, JOBS: 'max' }, maxBuffer: 64 * 1024 * 1024 });
-    const installed = await readdir(path.join(app, 'node_modules'));
-    for (const dev of ['azurite', 's3rver', '@firestore-emulator']) assert.ok(!installed.includes(dev), `${dev} is a dev dependency`);
-    assert.ok(installed.includes('better-sqlite3') && installed.includes('hono'));
+    const modules = await readdir(path.join(app, 'node_modules'));
+    for (const dev of ['azurite', 's3rver', '@firestore-emulator']) assert.ok(!modules.includes(dev), `${dev} is a dev dependency`);
+    assert.ok(modules.includes('better-sqlite3') && modules.includes('hono'));
   });
 
   it('b2betl serve from that folder answers /healthz and loads a job', async () => {
+    await installed();
     const project = path.join(scratch.dir, 'project');
     server = await startServe(project, ['--allow-local-ledger'], { [TEST_CERTS_ENV]: issuer.certsUrl }, path.join(app, 'bin', 'b2betl.js'));
     const health = await fetch(`${server.url}/healthz`);

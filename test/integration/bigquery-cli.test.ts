@@ -92,11 +92,12 @@ describe('b2betl run into BigQuery (the double)', () => {
     ]);
   });
 
-  test('Parquet with catalog replaces the table each run', async () => {
-    for (let i = 0; i < 2; i++) {
-      const { code, results } = await run('jobs/metrics.yaml');
+  test('Parquet with catalog replaces the table when run, and skips files unchanged since the last snapshot', async () => {
+    for (const [args, status, loaded] of [[[], 'succeeded', 10], [[], 'skipped', 0], [['--full-refresh'], 'succeeded', 10]] as const) {
+      const { code, results } = await run('jobs/metrics.yaml', ...args);
       assert.equal(code, 0, JSON.stringify(results));
-      assert.equal(results[0].rows_loaded, 10);
+      assert.equal(results[0].status, status);
+      assert.equal(results[0].rows_loaded, loaded);
     }
     assert.deepEqual(await rows('SELECT COUNT(*) AS n, SUM(CAST(even AS INT64)) AS evens, MAX(value) AS top FROM `e2e-proj.raw.metrics`'), [{ n: '10', evens: '5', top: '2.25' }]);
   });
@@ -127,7 +128,11 @@ describe('b2betl run into BigQuery (the double)', () => {
   });
 
   test('BigQuery → BigQuery runs as a query job inside BigQuery, shown by --dry-run', async () => {
-    await project.write('jobs/copy.yaml', 'name: copy\nsource: { connection: bq, table: raw.orders, columns: [id, amount] }\nload: { strategy: catalog }\ndestination: { table: orders_copy }\n');
+    // A table of this test's own to copy from, loaded first.
+    await project.write('inbox/copied_1.csv', 'id,amount\n1,12345678901234.123456789\n2,-0.5\n3,1\n');
+    await project.write('jobs/copied.yaml', 'name: copied\nsource: { connection: inbox, pattern: "copied_*.csv" }\nload: { strategy: transactional }\n');
+    assert.equal((await run('jobs/copied.yaml')).code, 0);
+    await project.write('jobs/copy.yaml', 'name: copy\nsource: { connection: bq, table: raw.copied, columns: [id, amount] }\nload: { strategy: catalog }\ndestination: { table: orders_copy }\n');
     const dry = await runCli(['run', 'jobs/copy.yaml', '--dry-run', '--json'], project.dir);
     const plan = (JSON.parse(dry.stdout) as { plan: { path: string; notes: string[] } }[])[0].plan;
     assert.equal(plan.path, 'direct');

@@ -177,13 +177,18 @@ describe('BigQuery destination against the double', () => {
   });
 
   test('a table loaded by one strategy refuses another', async () => {
-    const job = spec('orders');
+    const job = spec('strategic');
+    const first = runId();
+    const loaded = await stage(job, first, [col('id', 'INT64')]);
+    await loaded.write(0, [[1]]);
+    await loaded.commit([0], marker('strategic', 'strategic', first, 'transactional', 1), []);
     const id = runId();
     const s = await stage({ ...job, load: { ...job.load, strategy: 'catalog' } }, id, [col('id', 'INT64')], 'catalog');
     await s.write(0, [[42]]);
-    await assert.rejects(s.commit([0], marker('orders', 'orders', id, 'catalog', 1), []), /loaded with strategy transactional; job orders uses catalog/);
+    await assert.rejects(s.commit([0], marker('strategic', 'strategic', id, 'catalog', 1), []), /loaded with strategy transactional; job strategic uses catalog/);
     await s.abort();
-    assert.deepEqual(await bq.committedRuns('orders', [id]), new Set());
+    assert.deepEqual(await bq.committedRuns('strategic', [id]), new Set());
+    assert.deepEqual(await rowsOf('strategic'), [{ id: '1' }]);
   });
 
   test('catalog replaces the contents atomically; an empty snapshot empties the table', async () => {
@@ -238,7 +243,10 @@ describe('BigQuery destination against the double', () => {
   });
 
   test('existing tables b2betl did not create: REQUIRED and legacy types are described, NULL into REQUIRED fails the commit', async () => {
-    const handle = (bq as unknown as { handle: { dataset(): { table(t: string): { create(o: unknown): Promise<unknown> } } } }).handle;
+    const handle = (bq as unknown as { handle: { dataset(): { exists(): Promise<[boolean]>; create(o: unknown): Promise<unknown>; table(t: string): { create(o: unknown): Promise<unknown> } } } })
+      .handle;
+    // Made by someone else, before b2betl ever loaded this dataset.
+    if (!(await handle.dataset().exists())[0]) await handle.dataset().create({ location: 'EU' });
     await handle.dataset().table('legacy').create({
       schema: {
         fields: [

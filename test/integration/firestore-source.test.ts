@@ -32,8 +32,14 @@ after(() => fixture?.stop());
 
 const ts = (seconds: number, nanos = 0) => new sdk.Timestamp(seconds, nanos);
 
+/** Writes a collection once, for whichever test needs it first: each test also passes alone. */
+function once(make: () => Promise<void>): () => Promise<void> {
+  let made: Promise<void> | undefined;
+  return () => (made ??= make());
+}
+
 describe('values', () => {
-  test('nested data, timestamps with nanoseconds, GeoPoint, reference and bytes', async () => {
+  const things = once(async () => {
     await db.doc('things/t1').set({
       name: 'one',
       count: 7n,
@@ -48,6 +54,10 @@ describe('values', () => {
       list: [1n, 'two', { three: 3.5 }],
       empty: null,
     });
+  });
+
+  test('nested data, timestamps with nanoseconds, GeoPoint, reference and bytes', async () => {
+    await things();
     const job = firestoreJob({ collection: 'things' });
     const { batches, records } = await runSource(source, job);
     assert.equal(records.length, 1);
@@ -86,6 +96,7 @@ describe('values', () => {
   });
 
   test('nested: json gives JSON columns holding the same text', async () => {
+    await things();
     const job = firestoreJob({ collection: 'things', nested: 'json', columns: ['meta', 'place', 'at'] });
     const { batches, records } = await runSource(source, job);
     const types = Object.fromEntries(batches[0].columns.map((column) => [column.name, column.type]));
@@ -213,8 +224,13 @@ describe('collections', () => {
     assert.deepEqual(batches[0].columns.map((column) => column.name), ['document_id', '_extracted_at']);
   });
 
+  const stamped = once(async () => {
+    for (const id of ['s1', 's2', 's3']) await db.doc(`stamped/${id}`).set({ n: 1n });
+  });
+
   test('a cancelled read stops', async () => {
-    const job = firestoreJob({ collection: 'evolving' });
+    await stamped();
+    const job = firestoreJob({ collection: 'stamped' });
     const plan = await source.plan({ job, state: { files: new Map() }, fullRefresh: false, log: recordingLogger() });
     const controller = new AbortController();
     controller.abort(new Error('run cancelled'));
@@ -224,7 +240,9 @@ describe('collections', () => {
   });
 
   test('one _extracted_at value per run', async () => {
-    const { records } = await runSource(source, firestoreJob({ collection: 'evolving' }));
+    await stamped();
+    const { records } = await runSource(source, firestoreJob({ collection: 'stamped' }));
+    assert.equal(records.length, 3);
     assert.equal(new Set(records.map((r) => r._extracted_at)).size, 1);
   });
 });
@@ -312,8 +330,27 @@ describe('incremental by a timestamp cursor', () => {
     assert.deepEqual(ids(full.records), ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'old']);
   });
 
+  /** What `events` holds after the test above, in a collection of its own for the tests below. */
+  const settled = once(async () => {
+    const docs: [string, InstanceType<typeof sdk.Timestamp> | string | undefined][] = [
+      ['a', ts(1_700_000_000, 100_000_001)],
+      ['b', ts(1_700_000_000, 100_000_002)],
+      ['c', ts(1_700_000_000, 100_000_002)],
+      ['d', ts(1_700_000_000, 100_000_002)],
+      ['e', ts(1_700_000_100)],
+      ['f', ts(1_700_000_150)],
+      ['g', ts(1_700_000_200)],
+      ['h', ts(1_700_000_150)],
+      ['nocursor', undefined],
+      ['old', ts(1_700_000_000, 100_000_001)],
+      ['stringcursor', '2023-01-01'],
+    ];
+    for (const [id, at] of docs) await db.doc(`settled/${id}`).set(at === undefined ? { v: 0n } : { updated_at: at, v: 0n });
+  });
+
   test('load.start bounds the first run; --since/--until backfill without moving the cursor', async () => {
-    const started = firestoreJob({ collection: 'events' }, { strategy: 'transactional', cursor: 'updated_at', start: '2023-11-14T22:13:21Z' });
+    await settled();
+    const started = firestoreJob({ collection: 'settled' }, { strategy: 'transactional', cursor: 'updated_at', start: '2023-11-14T22:13:21Z' });
     const first = await runSource(source, started);
     assert.deepEqual(ids(first.records), ['e', 'f', 'g', 'h']);
     const state = cursorAfter(first.plan);
@@ -324,14 +361,16 @@ describe('incremental by a timestamp cursor', () => {
   });
 
   test('merge with lookback re-reads a window behind the cursor', async () => {
-    const merge = firestoreJob({ collection: 'events' }, { strategy: 'merge', cursor: 'updated_at', primary_key: ['document_id'], lookback: '150s' });
+    await settled();
+    const merge = firestoreJob({ collection: 'settled' }, { strategy: 'merge', cursor: 'updated_at', primary_key: ['document_id'], lookback: '150s' });
     const state = { field: 'updated_at', at: '', seconds: 1_700_000_200, nanos: 0, ids: ['events/g'] };
     const { records } = await runSource(source, merge, { cursor: state });
     assert.deepEqual(ids(records), ['e', 'f', 'g', 'h']);
   });
 
   test('configuration mistakes fail with the fix', async () => {
-    await assert.rejects(runSource(source, firestoreJob({ collection: 'events' }, { strategy: 'transactional' })), (error: unknown) => {
+    await settled();
+    await assert.rejects(runSource(source, firestoreJob({ collection: 'settled' }, { strategy: 'transactional' })), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
       assert.match(error.message, /needs load\.cursor/);
       return true;
@@ -339,6 +378,9 @@ describe('incremental by a timestamp cursor', () => {
     await db.doc('strings/a').set({ updated_at: '2024-01-01' });
     await assert.rejects(runSource(source, firestoreJob({ collection: 'strings' }, { strategy: 'transactional', cursor: 'updated_at' })), /holds string values/);
     await assert.rejects(runSource(source, firestoreJob({ collection: 'users/u1' })), /is a document path/);
-    await assert.rejects(runSource(source, job(), { cursor: { field: 'created_at', at: '', seconds: 0, nanos: 0, ids: [] } }), /was loaded by cursor field "created_at"/);
+    await assert.rejects(
+      runSource(source, firestoreJob({ collection: 'settled' }, { strategy: 'transactional', cursor: 'updated_at' }), { cursor: { field: 'created_at', at: '', seconds: 0, nanos: 0, ids: [] } }),
+      /was loaded by cursor field "created_at"/,
+    );
   });
 });

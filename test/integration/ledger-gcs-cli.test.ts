@@ -61,6 +61,7 @@ describe('b2betl run with a GCS ledger', () => {
   });
 
   it('loads only the new file on the next run', async () => {
+    if (!double.object(BUCKET, 'state/ledger.sqlite')) assert.equal((await run()).code, 0, 'the first run');
     const generation = double.object(BUCKET, 'state/ledger.sqlite')!.generation;
     double.seed(BUCKET, 'inbox/orders_2.csv', 'id,amount\n3,3.50\n');
     const { code, results } = await run();

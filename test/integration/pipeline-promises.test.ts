@@ -78,6 +78,7 @@ const wrappedDuckdb = {
       locate: (table) => real.locate(table),
       describe: (table) => real.describe(table),
       committedRuns: (job, ids) => real.committedRuns(job, ids),
+      markers: (job, table) => real.markers(job, table),
       close: () => real.close(),
       async stage(request): Promise<Stage> {
         const stage = await real.stage(request);

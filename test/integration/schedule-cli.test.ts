@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { TEST_ACCESS_TOKEN } from '../../src/schedule/cloud-scheduler.js';
 import { runCli, scratchProject, type CliResult } from '../support/cli.js';
 import { startSchedulerDouble, type SchedulerDouble } from '../support/scheduler-double.js';
@@ -41,6 +41,10 @@ const ORDERS = [
 ].join('\n');
 const EVENTS = 'name: events\nsource: { connection: inbox, pattern: "events_*.jsonl" }\nschedule: { cron: "*/30 * * * *", timezone: UTC, target: job, retry: { count: 1 } }\n';
 const ADHOC = 'name: adhoc\nsource: { connection: inbox, pattern: "adhoc_*.csv" }\n';
+/** The orders job after its schedule, time zone, retry and deadline changed. */
+const ORDERS_CHANGED = ORDERS.replace('0 9 * * *', '15 8 * * 1-5')
+  .replace('Europe/Kyiv', 'Europe/Warsaw')
+  .replace('timezone: Europe/Warsaw', 'timezone: Europe/Warsaw\n  retry: { count: 5, min_backoff: 1m, max_backoff: 20m }\n  attempt_deadline: 20m');
 
 function mutations(double: SchedulerDouble): string[] {
   return double.requests.filter((request) => request.method !== 'GET').map((request) => `${request.method} ${request.path.replace(`${PARENT}/`, '')}`);
@@ -51,8 +55,10 @@ function noToken(result: CliResult): void {
 }
 
 describe('b2betl schedule against Cloud Scheduler', () => {
+  // Each test has a Cloud Scheduler and a project of its own (each passes alone), made by fresh().
   let double: SchedulerDouble;
   let project: Project;
+  const started: { double: SchedulerDouble; project: Project }[] = [];
   const foreignName = `${PARENT}/jobs/nightly-export`;
   let foreignBefore: string;
 
@@ -68,20 +74,26 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   };
   const stored = (job: string) => double.job(`${PARENT}/jobs/b2betl-${job}`);
 
-  before(async () => {
+  /** A Cloud Scheduler holding someone else's entry and another deployment's, a project, and with `applied` its first apply done. */
+  const fresh = async (applied: boolean) => {
     double = await startSchedulerDouble({ maxPage: 2 });
     double.seed({ name: foreignName, schedule: '0 1 * * *', timeZone: 'UTC', description: 'made by hand', httpTarget: { uri: 'https://exporter.example/run', httpMethod: 'POST', headers: {} } });
     double.seed({ name: `${PARENT}/jobs/b2betl-staging`, schedule: '0 2 * * *', timeZone: 'UTC', description: 'managed by b2betl [b2betl-staging]: runs job staging', httpTarget: { uri: 'https://staging.example/run', httpMethod: 'POST', headers: {} } });
     foreignBefore = JSON.stringify(double.job(foreignName));
     project = await scratchProject({ 'etl.config.yaml': config(double.endpoint), 'jobs/orders.yaml': ORDERS, 'jobs/events.yaml': EVENTS, 'jobs/adhoc.yaml': ADHOC });
-  });
+    started.push({ double, project });
+    if (applied) assert.equal((await cli('apply')).code, 0);
+  };
 
   after(async () => {
-    await project?.cleanup();
-    await double?.stop();
+    for (const { double, project } of started) {
+      await project.cleanup();
+      await double.stop();
+    }
   });
 
   it('plans a create per scheduled job with its next three fire times, and calls nothing that changes', async () => {
+    await fresh(false);
     const { code, body } = await json('plan');
     assert.equal(code, 0);
     assert.deepEqual(
@@ -99,6 +111,7 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('apply creates the entries: OIDC for the service, OAuth and overrides for a Cloud Run Job, retry config and deadline', async () => {
+    await fresh(false);
     const result = await cli('apply');
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const orders = stored('orders')!;
@@ -122,6 +135,7 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('a second apply reports every entry unchanged and changes nothing', async () => {
+    await fresh(true);
     const before = mutations(double).length;
     const { code, body } = await json('apply');
     assert.equal(code, 0);
@@ -130,7 +144,8 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('updates only the fields that changed, each one named', async () => {
-    await project.write('jobs/orders.yaml', ORDERS.replace('0 9 * * *', '15 8 * * 1-5').replace('Europe/Kyiv', 'Europe/Warsaw').replace('timezone: Europe/Warsaw', 'timezone: Europe/Warsaw\n  retry: { count: 5, min_backoff: 1m, max_backoff: 20m }\n  attempt_deadline: 20m'));
+    await fresh(true);
+    await project.write('jobs/orders.yaml', ORDERS_CHANGED);
     await project.write('etl.config.yaml', config(double.endpoint).replace('service_url: https://b2betl-abc123-lm.a.run.app', 'service_url: https://b2betl-new-lm.a.run.app'));
     const { body } = await json('plan');
     const orders = body.changes.find((change) => change.entry === 'b2betl-orders')!;
@@ -160,6 +175,9 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('pause and resume edit the job file in place and change that one entry', async () => {
+    await fresh(true);
+    await project.write('jobs/orders.yaml', ORDERS_CHANGED);
+    assert.equal((await cli('apply')).code, 0);
     const before = await readFile(path.join(project.dir, 'jobs/orders.yaml'), 'utf8');
     const paused = await cli('pause', 'orders');
     assert.equal(paused.code, 0, paused.stdout + paused.stderr);
@@ -175,6 +193,7 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('a paused spec pauses its entry on apply; resuming it in the spec resumes it', async () => {
+    await fresh(true);
     await project.write('jobs/events.yaml', EVENTS.replace('target: job', 'target: job, paused: true'));
     const { body } = await json('apply');
     assert.deepEqual(body.changes.find((change) => change.entry === 'b2betl-events')!.action, 'pause');
@@ -185,6 +204,7 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('an entry whose job spec is gone is reported, and deleted only with --prune; others are never touched', async () => {
+    await fresh(true);
     await rm(path.join(project.dir, 'jobs/events.yaml'));
     const { body } = await json('apply');
     assert.deepEqual(body.changes.find((change) => change.entry === 'b2betl-events')!.action, 'orphan');
@@ -206,6 +226,7 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('an entry with a job name that is not this deployment\'s is a conflict, left alone, and apply fails', async () => {
+    await fresh(true);
     await project.write('jobs/staging.yaml', 'name: staging\nsource: { connection: inbox, pattern: "s_*.csv" }\nschedule: { cron: "0 3 * * *" }\n');
     const result = await cli('apply');
     assert.equal(result.code, 1);
@@ -215,6 +236,7 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('a failure halfway stops, says what was done and what was not, and names the permission and the fix', async () => {
+    await fresh(true);
     for (const job of ['alpha', 'beta', 'gamma']) await project.write(`jobs/${job}.yaml`, `name: ${job}\nsource: { connection: inbox, pattern: "${job}_*.csv" }\nschedule: { cron: "0 4 * * *" }\n`);
     let creates = 0;
     double.intercept((request) =>
@@ -240,6 +262,7 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('an API that is not enabled names the gcloud command that enables it', async () => {
+    await fresh(false);
     double.intercept(() => ({
       status: 403,
       body: {
@@ -258,6 +281,7 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('an invalid schedule fails validate, plan and apply before any API call, with file, line and fix', async () => {
+    await fresh(false);
     await project.write('jobs/broken.yaml', 'name: broken\nsource: { connection: inbox, pattern: "b_*.csv" }\nschedule:\n  cron: "0 9 L * *"\n  timezone: Mars/Olympus\n');
     const before = double.requests.length;
     for (const command of [['validate', 'jobs'], ['schedule', 'plan'], ['schedule', 'apply']]) {
@@ -271,6 +295,7 @@ describe('b2betl schedule against Cloud Scheduler', () => {
   });
 
   it('apply without the deploy keys names each missing key, before any API call', async () => {
+    await fresh(false);
     await project.write('etl.config.yaml', `connections:\n  inbox: { type: local, path: ./data }\ndeploy:\n  endpoint: ${double.endpoint}\n`);
     const before = double.requests.length;
     const result = await cli('apply');

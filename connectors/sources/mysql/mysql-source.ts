@@ -4,11 +4,11 @@
  * chunks so memory stays bounded.
  */
 import type { Pool, PoolConnection, PoolOptions } from 'mysql2';
-import type { ConnectorContext, SourceConnector } from '../../../src/core/connector.js';
+import type { ConnectorContext, SourceConnector, TableListing } from '../../../src/core/connector.js';
 import { ConfigError } from '../../../src/core/errors.js';
 import { formatDatetime, parseTimestamp } from '../../../src/core/time.js';
 import type { ColumnType } from '../../../src/core/types.js';
-import type { SqlCatalogEntry, SqlDialect, SqlRelation, TableName } from '../sql/sql-dialect.js';
+import type { SqlDialect, SqlRelation, TableName } from '../sql/sql-dialect.js';
 import {
   connectionError,
   readCa,
@@ -177,6 +177,21 @@ class MysqlDialect implements SqlDialect<MyColumn> {
     return rows.length ? `FORCE INDEX (${this.quote(rows[0].name)})` : undefined;
   }
 
+  async tables(): Promise<TableListing[]> {
+    // The connection's database, or every database but the server's own when it names none.
+    const rows = await this.query<{ db: string; name: string; type: string; n: number | string | null }[]>(
+      'listing tables',
+      `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, TABLE_TYPE AS type, TABLE_ROWS AS n FROM information_schema.TABLES
+        WHERE (DATABASE() IS NULL AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')) OR TABLE_SCHEMA = DATABASE()
+        ORDER BY TABLE_SCHEMA, TABLE_NAME`,
+    );
+    return rows.map((row) => ({
+      name: `${row.db}.${row.name}`,
+      kind: row.type === 'VIEW' || row.type === 'SYSTEM VIEW' ? 'view' : 'table',
+      ...(row.n === null || row.type === 'VIEW' ? {} : { estimatedRows: Number(row.n) }),
+    }));
+  }
+
   async tableRows(table: TableName): Promise<number | undefined> {
     const rows = await this.query<{ n: number | string | null }[]>(
       'reading table statistics',
@@ -294,20 +309,6 @@ class MysqlDialect implements SqlDialect<MyColumn> {
     return /mariadb/i.test(version) ? `MariaDB ${version.split('-')[0]}` : `MySQL ${version}`;
   }
 
-  async relations(): Promise<SqlCatalogEntry[]> {
-    const rows = await this.query<{ db: string; name: string; type: string; n: number | string | null }[]>(
-      'listing tables from information_schema',
-      `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, TABLE_TYPE AS type, TABLE_ROWS AS n FROM information_schema.TABLES
-        WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
-          AND (DATABASE() IS NULL OR TABLE_SCHEMA = DATABASE())
-        ORDER BY 1, 2`,
-    );
-    return rows.map((r) => ({
-      name: `${r.db}.${r.name}`,
-      kind: /VIEW/i.test(r.type) ? ('view' as const) : ('table' as const),
-      rows: r.n === null || /VIEW/i.test(r.type) ? undefined : Number(r.n),
-    }));
-  }
 
   async close(): Promise<void> {
     await call<void>((done) => this.pool.end(done));

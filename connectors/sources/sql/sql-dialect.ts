@@ -3,6 +3,7 @@
  * and literal syntax, and decoded row streams. Everything else (planning, cursors, units,
  * filtering) lives once in {@link SqlSource}.
  */
+import type { TableListing } from '../../../src/core/connector.js';
 import type { ColumnType, SourceColumn } from '../../../src/core/types.js';
 
 /** A table named in `source.table`, split into its parts. */
@@ -21,15 +22,6 @@ export type SqlRelation =
 export interface SqlColumn extends SourceColumn {
   /** SELECT expression over the alias `q`, e.g. `q."tags"` or `to_json(q."tags")::text`. */
   readonly select: string;
-}
-
-/** A table or view the connection can read, as the catalog lists it. */
-export interface SqlCatalogEntry {
-  /** `schema.table` (PostgreSQL) or `database.table` (MySQL). */
-  readonly name: string;
-  readonly kind: 'table' | 'view';
-  /** The catalog's row estimate; undefined when it keeps none (views, never analyzed). */
-  readonly rows?: number;
 }
 
 /** Driver-specific part of a SQL source. */
@@ -54,6 +46,8 @@ export interface SqlDialect<C extends SqlColumn = SqlColumn> {
    * where the optimizer would otherwise scan the whole table for each range.
    */
   rangeHint?(table: TableName, column: string): Promise<string | undefined>;
+  /** The tables and views the connection can read, outside the system schemas, with catalog row estimates. */
+  tables(): Promise<TableListing[]>;
   /** Row count from the catalog statistics (0 for a tiny table never analyzed), undefined when unknown. */
   tableRows(table: TableName): Promise<number | undefined>;
   /** The planner's row estimate for a SELECT. */
@@ -66,7 +60,5 @@ export interface SqlDialect<C extends SqlColumn = SqlColumn> {
   stream(sql: string, columns: readonly C[], options: { chunkRows: number; signal: AbortSignal }): AsyncIterable<unknown[][]>;
   /** The server's product and version (`PostgreSQL 16.2`, `MariaDB 11.4.2`). */
   serverVersion(): Promise<string>;
-  /** Tables and views outside the system schemas, read from information_schema, with row estimates. */
-  relations(): Promise<SqlCatalogEntry[]>;
   close(): Promise<void>;
 }

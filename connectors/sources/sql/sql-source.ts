@@ -6,7 +6,7 @@
 import { ConfigError, type ConfigIssue } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/log.js';
 import { parseDuration, type JobSpec } from '../../../src/core/spec.js';
-import type { CatalogEntry, PlanContext, ReadContext, SourceConnector, SourcePlan, SourceSample, WorkUnit } from '../../../src/core/connector.js';
+import type { CatalogEntry, PlanContext, ReadContext, SourceConnector, SourcePlan, SourceSample, TableListing, WorkUnit } from '../../../src/core/connector.js';
 import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
 import {
   boundText,
@@ -170,12 +170,12 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
 
   async probe(): Promise<string> {
     const version = await this.dialect.serverVersion();
-    const relations = await this.dialect.relations();
-    return `${version}; information_schema readable (${relations.length} table(s) and view(s))`;
+    const tables = await this.dialect.tables();
+    return `${version}; information_schema readable (${tables.length} table(s) and view(s))`;
   }
 
   async catalog(): Promise<CatalogEntry[]> {
-    return this.dialect.relations();
+    return (await this.dialect.tables()).map((table) => ({ name: table.name, kind: table.kind.includes('view') ? 'view' : 'table', rows: table.estimatedRows }));
   }
 
   async preview(job: JobSpec, limit: number): Promise<SourceSample> {
@@ -194,6 +194,10 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
   async primaryKey(job: JobSpec): Promise<string[]> {
     const relation = relationOf(job.source, job.name);
     return relation.kind === 'table' ? this.dialect.primaryKey(relation.table) : [];
+  }
+
+  listTables(): Promise<TableListing[]> {
+    return this.dialect.tables();
   }
 
   async close(): Promise<void> {
@@ -527,7 +531,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
       }),
     );
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
-    return { units, skipped: [], estimatedRows: estimate.total, ordered: false, notes };
+    return { units, skipped: [], estimatedRows: estimate.total, ordered: false, notes, window: { column: cursor.name, lower: since, upper } };
   }
 
   private shardKey(shape: Shape<C>): C | undefined {
