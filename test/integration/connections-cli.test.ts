@@ -151,7 +151,7 @@ describe('b2betl connections', () => {
 
   it('prints one line per connection with its latency; only the named ones; exit 0 when all work', async () => {
     const result = await runCli(['connections', 'test', 'pg', 'gcs', 'bq', 'warehouse'], project.dir, env());
-    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.code, 0, `${result.stdout}${result.stderr}`);
     const lines = result.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 4);
     assert.match(lines[0], /^ok {6}pg {9}postgres +[\d.]+ m?s  PostgreSQL \d+/);

@@ -104,7 +104,7 @@ export class Engine {
     if (!/^(SELECT|WITH)\b/i.test(text) || text.replace(/;\s*$/, '').includes(';')) throw invalid('the test double dry-runs a single SELECT only');
     const location = body.jobReference?.location ?? this.defaultLocation(configuration, project);
     const job: JobState = { project, jobId: '', location, configuration, state: 'RUNNING', statistics: {}, done: Promise.resolve() };
-    await this.duck.mutex.run(() => this.queries.runQueryJob(job));
+    await this.queries.runQueryJob(job);
     return {
       kind: 'bigquery#job',
       jobReference: { projectId: project, location },
