@@ -5,8 +5,8 @@
 import { adHocJob, isStoreType, type LoadedJob } from '../core/config.js';
 import { ConfigError, ExitCode } from '../core/errors.js';
 import { openDestination, openSource } from '../core/open.js';
-import { resolveSchema } from '../core/schema.js';
 import { commandLogger, discoverConfig, loadJobArgs, printJson, renderTable, withLedger, type CommonOptions } from './common.js';
+import { renderColumns, renderReport, schemaReport } from './schema-report.js';
 
 interface InspectFlags extends CommonOptions {
   readonly connection?: string;
@@ -24,48 +24,14 @@ export default async function inspectSchema(jobArg: string | undefined, flags: I
     const columns = await opened.source.discover(job.spec, log);
     const existing = await destination.describe(job.table);
     const mapping = await withLedger(job.config, log, async ({ ledger }) => ledger.mapping(job.spec.name), { readOnly: true });
-    const resolution = resolveSchema(columns, existing?.columns, mapping);
-    const rows = columns.map((column, i) => ({
-      source_name: column.name,
-      source_type: column.sourceType ?? column.type,
-      type: column.type,
-      destination_type: resolution.columns[i].type,
-      destination_name: resolution.columns[i].name,
-      nullable: column.nullable,
-    }));
-    const report = existing
-      ? {
-          table: destination.locate(job.table),
-          strategy: existing.strategy ?? null,
-          compatible: resolution.mismatches.length === 0 && (!existing.strategy || existing.strategy === job.spec.load.strategy || !jobArg),
-          compatible_columns: resolution.compatible,
-          to_add: resolution.added.map((column) => ({ name: column.name, type: column.type })),
-          widened: resolution.widened,
-          missing_in_source: resolution.missing,
-          type_mismatches: resolution.mismatches,
-        }
-      : null;
+    // An ad-hoc inspection has no strategy of its own to hold against the table's.
+    const { rows, report } = schemaReport(columns, existing, mapping, destination.locate(job.table), jobArg ? job.spec.load.strategy : undefined);
     if (flags.json) {
-      printJson({ job: job.spec.name, source: job.spec.source, destination: destination.locate(job.table), columns: rows, destination_table: report });
+      const { reasons: _reasons, ...table } = report ?? { reasons: [] };
+      printJson({ job: job.spec.name, source: job.spec.source, destination: destination.locate(job.table), columns: rows, destination_table: report ? table : null });
       return ExitCode.ok;
     }
-    const out = [
-      `${job.spec.name}: ${columns.length} column(s) → ${destination.locate(job.table)}`,
-      renderTable(
-        ['source column', 'source type', 'destination type', 'destination name', 'nullable'],
-        rows.map((row) => [row.source_name, row.source_type, row.destination_type, row.destination_name, row.nullable ? 'yes' : 'no']),
-      ),
-    ];
-    if (!report) out.push('', 'destination table does not exist yet: it will be created with the columns above');
-    else {
-      out.push('', `destination table ${report.table}${report.strategy ? ` (loaded with ${report.strategy})` : ''}:`);
-      out.push(`  compatible:        ${report.compatible_columns.join(', ') || '(none)'}`);
-      out.push(`  to add:            ${report.to_add.map((c) => `${c.name} ${c.type}`).join(', ') || '(none)'}`);
-      if (report.widened.length) out.push(`  to widen:          ${report.widened.map((w) => `${w.column} ${w.from}→${w.to}`).join(', ')}`);
-      out.push(`  missing in source: ${report.missing_in_source.join(', ') || '(none)'} ${report.missing_in_source.length ? '(they receive NULL)' : ''}`.trimEnd());
-      out.push(`  type mismatches:   ${report.type_mismatches.map((m) => `${m.column} (source ${m.sourceType}, destination ${m.destinationType})`).join(', ') || '(none)'}`);
-      out.push(report.compatible ? '  → compatible' : '  → NOT compatible: the job would stop with this report');
-    }
+    const out = [`${job.spec.name}: ${columns.length} column(s) → ${destination.locate(job.table)}`, renderColumns(rows), '', ...renderReport(report)];
     process.stdout.write(`${out.join('\n')}\n`);
     return ExitCode.ok;
   } finally {

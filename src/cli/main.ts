@@ -171,6 +171,95 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(config)
     .action(lazy(() => import('./serve.js'), setCode));
 
+  cli
+    .command('init')
+    .description('create a job in five steps: connection, what to load, preview, load, schedule (every answer also a flag)')
+    .option('--connection <name>', 'step 1: the connection to read from (new with --type/--url/--path/…)')
+    .option('--type <type>', 'step 1, new connection: postgres, mysql, local, gcs, s3, azure, bigquery or firestore')
+    .option('--url <url>', 'step 1, new postgres/mysql connection: postgres://user@host:5432/database (a password in it goes to a variable)')
+    .option('--path <folder>', 'step 1, new local connection: the folder holding the files')
+    .option('--bucket <name>', 'step 1, new gcs/s3/azure connection: the bucket or container')
+    .option('--prefix <folder>', 'step 1, new gcs/s3/azure connection: the folder inside it')
+    .option('--project <id>', 'step 1, new bigquery/firestore connection: the Google Cloud project')
+    .option('--dataset <name>', 'step 1, new bigquery connection: the dataset')
+    .option('--password-env <VAR>', "step 1, new connection: the environment variable holding its secret (written as ${VAR}, never its value)")
+    .option('--save-anyway', 'step 1: keep a connection that fails its test')
+    .option('--table <schema.table>', 'step 2: the table or view to load')
+    .option('--collection <path>', 'step 2: the Firestore collection to load')
+    .option('--pattern <glob>', 'step 2: the files to load (*.csv, exports/**/*.parquet)')
+    .option('--columns <a,b,c>', 'step 3: only these columns (default: all)')
+    .option('--strategy <strategy>', 'step 4: transactional, catalog or merge')
+    .option('--cursor <column>', 'step 4: the column that grows (transactional and merge from databases)')
+    .option('--start <value>', 'step 4: the first cursor value to load (a date or a number)')
+    .option('--primary-key <a,b>', 'step 4: the key columns (merge)')
+    .option('--destination <name>', 'step 4: the destination connection (default: the config\'s default)')
+    .option('--dest-table <table>', 'step 4: the destination table, new or existing (compatibility is checked)')
+    .option('--schedule <when>', 'step 5: none, hourly, "daily 09:00", "weekly mon 09:00" or a cron expression')
+    .option('--timezone <zone>', "step 5: IANA time zone (default: this machine's)")
+    .option('--name <job>', 'the job name and file name, jobs/<name>.yaml ([a-z0-9_-]+)')
+    .option('-y, --yes', 'take the default of every question not given as a flag')
+    .option('--force', 'overwrite an existing job file')
+    .option('--dry-run', 'after writing, show what a run would do')
+    .option('--run', 'after writing, run the job')
+    .addOption(config)
+    .action(lazy(() => import('./init.js'), setCode));
+
+  const connections = cli.command('connections').description('the connections of etl.config.yaml, and a real read through each');
+  connections
+    .command('list')
+    .description('name, type, where it points (never a secret) and its role')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./connections.js'), setCode));
+  connections
+    .command('test')
+    .description('connect, authenticate and make one real read per connection, with its latency; exit 1 if any failed')
+    .argument('[names...]', 'connections to test (default: all)')
+    .addOption(config)
+    .addOption(json)
+    .option('-v, --verbose', 'log debug detail')
+    .action(lazy(async () => ({ default: (await import('./connections.js')).connectionsTest }), setCode));
+
+  const jobs = cli.command('jobs').description('the jobs of the project: list, pause, resume, rename, delete');
+  jobs
+    .command('list')
+    .description('name, source, strategy, destination, schedule (paused or next fire) and the last run')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./jobs.js'), setCode));
+  jobs
+    .command('pause')
+    .description('set schedule.paused: true in the job file (comments kept) and pause its Cloud Scheduler entry')
+    .argument('<job>', 'job name or job spec file')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(async () => ({ default: (await import('./jobs.js')).jobsPause }), setCode));
+  jobs
+    .command('resume')
+    .description('set schedule.paused: false in the job file (comments kept) and resume its Cloud Scheduler entry')
+    .argument('<job>', 'job name or job spec file')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(async () => ({ default: (await import('./jobs.js')).jobsResume }), setCode));
+  jobs
+    .command('rename')
+    .description("rename a job: its file, its name: key and the ledger's runs, files, cursor and mapping, together")
+    .argument('<job>', 'job name or job spec file')
+    .argument('<new-name>', 'the new name ([a-z0-9_-]+)')
+    .option('--table <table>', 'also load into this destination table from now on (default: the table keeps its name)')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(async () => ({ default: (await import('./jobs.js')).jobsRename }), setCode));
+  jobs
+    .command('delete')
+    .description('remove a job file; the destination table is never dropped')
+    .argument('<job>', 'job name or job spec file')
+    .option('--forget-state', "also remove the job's runs, processed files, cursor and mapping from the ledger")
+    .option('-y, --yes', 'do not ask for confirmation')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(async () => ({ default: (await import('./jobs.js')).jobsDelete }), setCode));
+
   const deploy = cli.command('deploy').description('deploying b2betl to Cloud Run');
   deploy
     .command('print')

@@ -213,6 +213,21 @@ export interface ReadContext {
   readonly planOnly?: boolean;
 }
 
+/** Something a source holds that a job can read: a table, a view, a collection. */
+export interface CatalogEntry {
+  /** As a job names it in `source.table` or `source.collection`. */
+  readonly name: string;
+  readonly kind: 'table' | 'view' | 'collection';
+  /** An estimate of its rows, when the source keeps one. */
+  readonly rows?: number;
+}
+
+/** A few rows of a source, for a preview: values in `fields` order. */
+export interface SourceSample {
+  readonly fields: readonly string[];
+  readonly rows: readonly (readonly unknown[])[];
+}
+
 /** A table of a database source, as `inspect-schema --connection` lists it. */
 export interface TableListing {
   /** Qualified as `source.table` takes it (`public.orders`, `shop.orders`). */
@@ -240,6 +255,19 @@ export interface SourceConnector {
    * the source removes when it closes.
    */
   nativeFile?(unit: WorkUnit, context: ReadContext, formats: readonly NativeFormat['kind'][]): Promise<NativeFile | NotNative>;
+  /**
+   * Optional, for `connections test`: connects, authenticates and makes one real read, and says
+   * what it saw (`PostgreSQL 16.2; information_schema readable, 42 tables`). Throws otherwise.
+   */
+  probe?(): Promise<string>;
+  /** Optional, for `init`: the tables, views or collections a job could read. */
+  catalog?(): Promise<CatalogEntry[]>;
+  /** Optional, for `init`: the first `limit` rows of what the job reads. */
+  preview?(job: JobSpec, limit: number): Promise<SourceSample>;
+  /** Optional, for `init`: the smallest and largest value of a column (as text), or undefined when it is empty. */
+  range?(job: JobSpec, column: string): Promise<{ readonly min: string; readonly max: string } | undefined>;
+  /** Optional, for `init`: the primary key the source declares for what the job reads. */
+  primaryKey?(job: JobSpec): Promise<string[]>;
   /** Optional: the tables a job could name in `source.table` (databases). */
   listTables?(): Promise<TableListing[]>;
   close(): Promise<void>;

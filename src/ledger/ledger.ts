@@ -562,6 +562,46 @@ export class Ledger {
     clear.immediate();
   }
 
+  /**
+   * Moves everything the ledger holds about `from` (runs, processed files, cursor, column
+   * mapping) to `to`, in one transaction. Refused while `from` runs or left a run in flight, and
+   * when `to` already has state of its own.
+   */
+  renameJob(from: string, to: string): { runs: number; files: number; cursors: number; columns: number } {
+    const move = this.db.transaction(() => {
+      const lock = this.lockOf(from);
+      if (lock && Date.parse(lock.expires_at) >= Date.now()) {
+        throw new LockedError(`job ${from} is running (run ${lock.run_id}, pid ${lock.pid} on ${lock.host})`, 'rename it once that run has finished');
+      }
+      const unfinished = this.unfinishedRuns(from);
+      if (unfinished.length) {
+        throw new LockedError(`job ${from} has a run left in flight (${unfinished[0].id}, ${unfinished[0].status})`, `run it once (b2betl run) so that run is settled, then rename`);
+      }
+      const taken = this.db
+        .prepare('SELECT (SELECT count(*) FROM runs WHERE job = ?) + (SELECT count(*) FROM files WHERE job = ?) + (SELECT count(*) FROM cursors WHERE job = ?) + (SELECT count(*) FROM columns WHERE job = ?) AS n')
+        .get(to, to, to, to) as { n: number };
+      if (taken.n > 0) throw new LockedError(`the ledger already holds state for a job named ${to}`, `pick another name, or forget it first (b2betl state reset ${to})`);
+      const moved = { runs: 0, files: 0, cursors: 0, columns: 0 };
+      for (const table of ['runs', 'files', 'cursors', 'columns'] as const) {
+        moved[table] = this.db.prepare(`UPDATE ${table} SET job = ? WHERE job = ?`).run(to, from).changes;
+      }
+      this.db.prepare('UPDATE resets SET job = ? WHERE job = ?').run(to, from);
+      this.db.prepare('DELETE FROM locks WHERE job = ?').run(from);
+      return moved;
+    });
+    return move.immediate();
+  }
+
+  /** Removes every row the ledger holds about a job: runs, files, cursor, mapping and lock. */
+  forget(job: string): number {
+    const clear = this.db.transaction(() => {
+      let removed = 0;
+      for (const table of ['runs', 'files', 'cursors', 'columns', 'locks', 'resets']) removed += this.db.prepare(`DELETE FROM ${table} WHERE job = ?`).run(job).changes;
+      return removed;
+    });
+    return clear.immediate();
+  }
+
   /** Whether the ledger holds a cursor, a processed file or a column mapping of the job. */
   hasState(job: string): boolean {
     return ['cursors', 'files', 'columns'].some((table) => this.db.prepare(`SELECT 1 FROM ${table} WHERE job = ? LIMIT 1`).get(job) !== undefined);

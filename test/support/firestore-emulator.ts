@@ -46,6 +46,7 @@ async function serve(): Promise<void> {
   const module = (await import('@firestore-emulator/server')).default as typeof import('@firestore-emulator/server');
   speedUpInserts(module);
   const emulator = new module.FirestoreServer();
+  await listCollectionIds(emulator);
   // FirestoreServer.start binds 0.0.0.0 on a given port; binding its gRPC server directly
   // keeps the emulator on loopback and lets the system pick a free port.
   const grpc = (emulator as unknown as { server: GrpcServer }).server;
@@ -79,6 +80,38 @@ function speedUpInserts(module: typeof import('@firestore-emulator/server')): vo
       this.documents[name] = new Document(this.emitter, this.database, this, name, {}, {});
     }
     return this.documents[name];
+  };
+}
+
+/**
+ * The emulator answers ListCollectionIds with UNIMPLEMENTED; Firestore lists the ids of the
+ * collections under a parent (the database root or a document) that hold a document at some
+ * depth, sorted, one page. The handler the service registered is swapped for one that does.
+ */
+async function listCollectionIds(emulator: InstanceType<typeof import('@firestore-emulator/server').FirestoreServer>): Promise<void> {
+  type Collections = Record<string, { hasChild(): boolean }>;
+  const { ListCollectionIdsResponse } = (await import('@firestore-emulator/proto/dist/google/firestore/v1/firestore.js' as string)) as {
+    ListCollectionIdsResponse: { fromObject(value: { collection_ids: string[]; next_page_token: string }): unknown };
+  };
+  const state = emulator.state as unknown as {
+    getProject(name: string): { getDatabase(name: string): { collections: Collections } };
+    getDocument(path: string): { collections: Collections };
+  };
+  const handlers = (emulator as unknown as { server: { handlers: Map<string, { func: unknown }> } }).server.handlers;
+  const handler = handlers.get('/google.firestore.v1.Firestore/ListCollectionIds');
+  if (!handler) throw new Error('the emulator registers no ListCollectionIds handler to replace');
+  handler.func = (call: { request: { parent: string } }, callback: (error: unknown, response?: unknown) => void) => {
+    const parts = call.request.parent.split('/');
+    if (parts[0] !== 'projects' || parts[2] !== 'databases' || parts[4] !== 'documents' || parts.length % 2 === 0) {
+      callback({ code: 3, message: `Invalid parent: ${call.request.parent}` });
+      return;
+    }
+    const collections = parts.length === 5 ? state.getProject(parts[1]).getDatabase(parts[3]).collections : state.getDocument(call.request.parent).collections;
+    const ids = Object.entries(collections)
+      .filter(([, collection]) => collection.hasChild())
+      .map(([id]) => id)
+      .sort();
+    callback(null, ListCollectionIdsResponse.fromObject({ collection_ids: ids, next_page_token: '' }));
   };
 }
 

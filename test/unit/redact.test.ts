@@ -94,4 +94,11 @@ describe('secretsOf', () => {
     assert.deepEqual(secretsOf({ type: 'x', nested: { list: [{ password: 'deep' }], token: 'tk' } }), ['deep', 'tk']);
     assert.deepEqual(secretsOf({ type: 'duckdb', path: './w.duckdb' }), []);
   });
+
+  it('JSON text with a password phrase in a value stays JSON', () => {
+    const json = JSON.stringify([{ detail: "Access denied for user 'root'@'127.0.0.1' (using password: YES)", hint: 'check' }, { detail: 'password: abc\\"x' }]);
+    const parsed = JSON.parse(redact(json)) as { detail: string }[];
+    assert.equal(parsed[0].detail, "Access denied for user 'root'@'127.0.0.1' (using password: ***");
+    assert.equal(parsed[1].detail, 'password: ***\\"x');
+  });
 });

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Job } from '@google-cloud/bigquery';
-import type { ConnectorContext, PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
+import type { CatalogEntry, ConnectorContext, SourceSample, PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
 import { safeJson } from '../../../src/core/convert.js';
 import { ConfigError, EtlError } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/log.js';
@@ -167,6 +167,75 @@ export class BigQuerySource implements SourceConnector {
   async discover(job: JobSpec, _log: Logger): Promise<SourceColumn[]> {
     const shape = await this.shape(job);
     return columnsOfFields(shape.selected);
+  }
+
+  /** The dataset exists, and BigQuery accepts a dry-run query job from these credentials. */
+  async probe(): Promise<string> {
+    const { project, dataset } = this.handle.config;
+    try {
+      await this.handle.dataset().getMetadata();
+    } catch (error) {
+      if (errorCode(error) === 404) throw new EtlError(`dataset ${project}.${dataset} not found`, `create it (bq mk --dataset ${project}:${dataset}), or check project and dataset of connection ${this.handle.name}`);
+      throw bigQueryError(error, `read dataset ${project}.${dataset}`, this.handle);
+    }
+    try {
+      await this.handle.client.createJob({ location: this.handle.location, configuration: { dryRun: true, query: { query: 'SELECT 1', useLegacySql: false } } } as never);
+    } catch (error) {
+      throw bigQueryError(error, 'dry-run a query job', this.handle);
+    }
+    return `dataset ${project}.${dataset} exists; a dry-run query job was accepted`;
+  }
+
+  /** The first `limit` rows of what the job reads. */
+  async preview(job: JobSpec, limit: number): Promise<SourceSample> {
+    const shape = await this.shape(job);
+    const n = Math.max(0, Math.floor(limit));
+    if (job.source.table) {
+      // tabledata.list costs nothing, where a query would bill a scan of the whole table.
+      const ref = tableReference(job.source.table, this.handle);
+      const table = this.handle.client.dataset(ref.dataset, { projectId: ref.project }).table(ref.table) as unknown as {
+        request(options: { uri: string; qs: Record<string, unknown> }, callback: (error: Error | null, body?: { rows?: { f: { v: unknown }[] }[] }) => void): void;
+      };
+      const body = await new Promise<{ rows?: { f: { v: unknown }[] }[] }>((resolve, reject) =>
+        table.request({ uri: '/data', qs: { maxResults: n, 'formatOptions.useInt64Timestamp': true } }, (error, response) => (error ? reject(bigQueryError(error, `preview ${shape.label}`, this.handle)) : resolve(response ?? {}))),
+      );
+      const positions = shape.selected.map((field) => shape.fields.indexOf(field));
+      const rows = (body.rows ?? []).slice(0, n).map((row) => positions.map((at) => decodeValue(row.f[at]?.v, shape.fields[at])));
+      return { fields: shape.selected.map((field) => field.name), rows };
+    }
+    const result = await this.runSelect(`SELECT ${this.selectList(shape)} FROM ${shape.from} AS _src LIMIT ${n}`, {}, `preview ${shape.label}`, n);
+    const fields = result.fields.length ? result.fields : shape.selected;
+    return { fields: shape.selected.map((field) => field.name), rows: result.rows.map((row) => row.map((value, i) => decodeValue(value, fields[i]))) };
+  }
+
+  /** The smallest and largest value of a column, as cursor text. */
+  async range(job: JobSpec, column: string): Promise<{ min: string; max: string } | undefined> {
+    const shape = await this.shape(job);
+    const field = shape.fields.find((candidate) => candidate.name === column);
+    if (!field) throw ConfigError.of(`column ${column} not found in ${shape.label}`, `use one of: ${shape.fields.map((f) => f.name).join(', ')}`);
+    const c = `_src.${ident(field.name)}`;
+    const result = await this.runSelect(`SELECT MIN(${c}), MAX(${c}) FROM ${shape.from} AS _src`, {}, `read the range of ${column} in ${shape.label}`);
+    const [min, max] = result.rows[0] ?? [];
+    if (min === null || min === undefined || max === null || max === undefined) return undefined;
+    const text = (value: unknown) => {
+      const decoded = decodeValue(value, field);
+      return typeof decoded === 'bigint' && canonicalType(field.type) === 'TIMESTAMP' ? formatTimestamp(decoded) : String(decoded);
+    };
+    return { min: text(min), max: text(max) };
+  }
+
+  /** The tables and views of the connection's dataset. */
+  async catalog(): Promise<CatalogEntry[]> {
+    try {
+      const [tables] = await this.handle.dataset().getTables();
+      return tables.map((table) => ({
+        name: `${this.handle.config.dataset}.${table.id}`,
+        kind: String(table.metadata?.type ?? 'TABLE').includes('VIEW') ? ('view' as const) : ('table' as const),
+        rows: table.metadata?.numRows === undefined ? undefined : Number(table.metadata.numRows),
+      }));
+    } catch (error) {
+      throw bigQueryError(error, `list the tables of ${this.handle.config.dataset}`, this.handle);
+    }
   }
 
   /** The job's table or query, its fields, and the columns, cursor and keys it names. */

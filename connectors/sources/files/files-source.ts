@@ -24,11 +24,12 @@ import type {
   ReadContext,
   SourceConnector,
   SourcePlan,
+  SourceSample,
   WorkUnit,
 } from '../../../src/core/connector.js';
 import { ConfigError, EtlError } from '../../../src/core/errors.js';
 import { SchemaSampler, widenType } from '../../../src/core/infer.js';
-import type { Logger } from '../../../src/core/log.js';
+import { silentLogger as silentLog, type Logger } from '../../../src/core/log.js';
 import type { JobSpec } from '../../../src/core/spec.js';
 import { processAlive } from '../../../src/ledger/ledger.js';
 import { columnar, type RecordBatch, type SourceColumn } from '../../../src/core/types.js';
@@ -335,6 +336,21 @@ export class FilesSource implements SourceConnector {
       if (rows >= sampleSize) break;
     }
     return [...sampler.values()];
+  }
+
+  /** The first `limit` rows of the first matching file. */
+  async preview(job: JobSpec, limit: number): Promise<SourceSample> {
+    for await (const object of this.matching(patternOf(job))) {
+      const rows: unknown[][] = [];
+      let fields: readonly string[] = [];
+      for await (const batch of this.readFile(object, job, silentLog)) {
+        fields = batch.columns.map((column) => column.name);
+        rows.push(...batch.rows.slice(0, limit - rows.length));
+        if (rows.length >= limit) break;
+      }
+      return { fields, rows };
+    }
+    return { fields: [], rows: [] };
   }
 
   async close(): Promise<void> {

@@ -6,9 +6,9 @@
  * path so none is lost or loaded twice.
  */
 import type { CollectionReference, Query, QueryDocumentSnapshot } from '@google-cloud/firestore';
-import type { PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
+import type { CatalogEntry, PlanContext, ReadContext, SourceConnector, SourcePlan, SourceSample, WorkUnit } from '../../../src/core/connector.js';
 import { ConfigError } from '../../../src/core/errors.js';
-import type { Logger } from '../../../src/core/log.js';
+import { silentLogger as silentLog, type Logger } from '../../../src/core/log.js';
 import { parseDuration, type JobSpec } from '../../../src/core/spec.js';
 import { formatTimestamp } from '../../../src/core/time.js';
 import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
@@ -302,6 +302,57 @@ export class FirestoreSource implements SourceConnector {
   private base(settings: FirestoreJob): CollectionReference | Query {
     const { db } = this.handle;
     return settings.collection ? db.collection(settings.collection) : db.collectionGroup(settings.group!);
+  }
+
+  /** The first `limit` documents as rows, shaped as a run shapes them. */
+  async preview(job: JobSpec, limit: number): Promise<SourceSample> {
+    const settings = this.settings(job);
+    const sample = await this.sample(job, settings, silentLog);
+    const rows = new DocumentRows(this.values(settings), sample.columns(), this.rowOptions(settings), this.startedAt);
+    const out: unknown[][] = [];
+    try {
+      const snapshot = await this.base(settings).limit(limit).get();
+      for (const document of snapshot.docs) {
+        const shaped = rows.shape({ id: document.id, path: document.ref.path, data: () => document.data() });
+        if (!('reject' in shaped)) out.push(shaped.row);
+      }
+    } catch (error) {
+      throw firestoreError(error, `reading ${settings.target}`, this.handle.where);
+    }
+    const width = rows.columns.length;
+    return { fields: rows.columns.map((column) => column.name), rows: out.map((row) => (row.length < width ? [...row, ...new Array(width - row.length).fill(null)] : row)) };
+  }
+
+  /** The earliest and latest timestamp of a field (documents without one are not counted). */
+  async range(job: JobSpec, column: string): Promise<{ min: string; max: string } | undefined> {
+    const settings = this.settings(job);
+    const { sdk } = this.handle;
+    const query = this.base(settings).where(column, '>=', this.timestamp(MIN_INSTANT));
+    try {
+      const [first, last] = await Promise.all([query.orderBy(column, 'asc').limit(1).get(), query.orderBy(column, 'desc').limit(1).get()]);
+      const at = (snapshot: typeof first) => snapshot.docs[0]?.get(column) as unknown;
+      const [min, max] = [at(first), at(last)];
+      if (!(min instanceof sdk.Timestamp) || !(max instanceof sdk.Timestamp)) return undefined;
+      return { min: min.toDate().toISOString(), max: max.toDate().toISOString() };
+    } catch (error) {
+      throw firestoreError(error, `reading the range of ${column} in ${settings.target}`, this.handle.where);
+    }
+  }
+
+  async probe(): Promise<string> {
+    const collections = await this.catalog();
+    const names = collections.map((entry) => entry.name);
+    return `${this.handle.where}; ${names.length} root collection(s)${names.length ? `: ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}` : ''}`;
+  }
+
+  /** The root collections. */
+  async catalog(): Promise<CatalogEntry[]> {
+    try {
+      const collections = await this.handle.db.listCollections();
+      return collections.map((collection) => ({ name: collection.id, kind: 'collection' as const }));
+    } catch (error) {
+      throw firestoreError(error, 'listing the root collections', this.handle.where);
+    }
   }
 
   private timestamp(instant: Instant) {

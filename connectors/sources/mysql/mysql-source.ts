@@ -303,6 +303,13 @@ class MysqlDialect implements SqlDialect<MyColumn> {
     }
   }
 
+  async serverVersion(): Promise<string> {
+    const rows = await this.query<{ v: string }[]>('reading the server version', 'SELECT VERSION() AS v');
+    const version = String(rows[0]?.v ?? '');
+    return /mariadb/i.test(version) ? `MariaDB ${version.split('-')[0]}` : `MySQL ${version}`;
+  }
+
+
   async close(): Promise<void> {
     await call<void>((done) => this.pool.end(done));
   }

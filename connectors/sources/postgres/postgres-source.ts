@@ -233,6 +233,12 @@ class PostgresDialect implements SqlDialect<PgColumn> {
     }
   }
 
+  async serverVersion(): Promise<string> {
+    const result = await this.query('reading the server version', "SELECT current_setting('server_version') AS v");
+    return `PostgreSQL ${String(result.rows[0].v).split(' ')[0]}`;
+  }
+
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -58,5 +58,7 @@ export interface SqlDialect<C extends SqlColumn = SqlColumn> {
   rows(sql: string, columns: readonly C[]): Promise<unknown[][]>;
   /** Rows of a SELECT in chunks of about `chunkRows`, decoded by `columns`, with bounded memory. */
   stream(sql: string, columns: readonly C[], options: { chunkRows: number; signal: AbortSignal }): AsyncIterable<unknown[][]>;
+  /** The server's product and version (`PostgreSQL 16.2`, `MariaDB 11.4.2`). */
+  serverVersion(): Promise<string>;
   close(): Promise<void>;
 }

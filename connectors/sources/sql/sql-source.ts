@@ -6,7 +6,7 @@
 import { ConfigError, type ConfigIssue } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/log.js';
 import { parseDuration, type JobSpec } from '../../../src/core/spec.js';
-import type { PlanContext, ReadContext, SourceConnector, SourcePlan, TableListing, WorkUnit } from '../../../src/core/connector.js';
+import type { CatalogEntry, PlanContext, ReadContext, SourceConnector, SourcePlan, SourceSample, TableListing, WorkUnit } from '../../../src/core/connector.js';
 import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
 import {
   boundText,
@@ -166,6 +166,34 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
       }
     }
     if (rows.length > 0 || !emitted) yield { columns: shape.batchColumns, rows, positions };
+  }
+
+  async probe(): Promise<string> {
+    const version = await this.dialect.serverVersion();
+    const tables = await this.dialect.tables();
+    return `${version}; information_schema readable (${tables.length} table(s) and view(s))`;
+  }
+
+  async catalog(): Promise<CatalogEntry[]> {
+    return (await this.dialect.tables()).map((table) => ({ name: table.name, kind: table.kind.includes('view') ? 'view' : 'table', rows: table.estimatedRows }));
+  }
+
+  async preview(job: JobSpec, limit: number): Promise<SourceSample> {
+    const shape = await this.shape(job);
+    const sql = `${selectSql(shape.visible.map((c) => c.select), shape.from, [])} LIMIT ${Math.max(0, Math.floor(limit))}`;
+    return { fields: shape.visible.map((c) => c.name), rows: await this.dialect.rows(sql, shape.visible) };
+  }
+
+  async range(job: JobSpec, column: string): Promise<{ min: string; max: string } | undefined> {
+    const shape = await this.shape({ ...job, load: { ...job.load, cursor: column } });
+    const cursor = shape.cursor!;
+    const [min, max] = await Promise.all([this.extreme(shape, cursor, 'min'), this.extreme(shape, cursor, 'max')]);
+    return min === null || max === null ? undefined : { min, max };
+  }
+
+  async primaryKey(job: JobSpec): Promise<string[]> {
+    const relation = relationOf(job.source, job.name);
+    return relation.kind === 'table' ? this.dialect.primaryKey(relation.table) : [];
   }
 
   listTables(): Promise<TableListing[]> {

@@ -92,6 +92,28 @@ export class Engine {
     return job;
   }
 
+  /**
+   * jobs.insert with `configuration.dryRun`: the query is checked (names resolved, run and its
+   * result dropped) but no job is kept, as BigQuery answers a dry run at once. Only a single
+   * SELECT is dry-run here; an invalid query fails the insert itself with HTTP 400.
+   */
+  async dryRun(project: string, body: Json): Promise<Json> {
+    const configuration = body.configuration ?? {};
+    if (!configuration.query) throw invalid('the test double dry-runs query jobs only');
+    const text = String(configuration.query.query ?? '').trim();
+    if (!/^(SELECT|WITH)\b/i.test(text) || text.replace(/;\s*$/, '').includes(';')) throw invalid('the test double dry-runs a single SELECT only');
+    const location = body.jobReference?.location ?? this.defaultLocation(configuration, project);
+    const job: JobState = { project, jobId: '', location, configuration, state: 'RUNNING', statistics: {}, done: Promise.resolve() };
+    await this.queries.runQueryJob(job);
+    return {
+      kind: 'bigquery#job',
+      jobReference: { projectId: project, location },
+      configuration: { ...configuration, jobType: 'QUERY' },
+      status: { state: 'DONE' },
+      statistics: { creationTime: String(Date.now()), totalBytesProcessed: '0', query: { totalBytesProcessed: '0', statementType: 'SELECT' } },
+    };
+  }
+
   private defaultLocation(configuration: Json, project: string): string {
     const table = configuration.load?.destinationTable ?? configuration.query?.defaultDataset;
     const dataset = table ? this.catalog.datasets.get(this.catalog.datasetKey(table.projectId ?? project, table.datasetId)) : undefined;

@@ -152,6 +152,7 @@ export async function startBigQueryDouble(options: BigQueryDoubleOptions = {}): 
     // jobs
     if (parts[0] === 'jobs') {
       if (parts.length === 1 && method === 'POST') {
+        if (json().configuration?.dryRun === true) return reply(res, await engine.dryRun(project, json()));
         const job = insert(project, json());
         return reply(res, engine.jobResource(job));
       }
