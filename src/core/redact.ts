@@ -7,8 +7,9 @@
 
 const PATTERNS: readonly [RegExp, string][] = [
   [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g, '***'],
-  // An unquoted value stops at a quote or backslash, so that JSON text around it stays JSON.
-  [/("?(?:private_key|client_secret|refresh_token|access_token|id_token|password)"?\s*[:=]\s*)("[^"]*"|[^\s,&}"'\\]+)/gi, '$1***'],
+  // An unquoted value stops at a quote or backslash, so that JSON text around it stays JSON. A key
+  // that ends a YAML path (`connections.db.password: …`) names a setting, not a value.
+  [/((?<!\.)"?(?:private_key|client_secret|refresh_token|access_token|id_token|password)"?\s*[:=]\s*)("[^"]*"|[^\s,&}"'\\]+)/gi, '$1***'],
   [/Bearer\s+[\w.~+/=-]+/g, 'Bearer ***'],
   [/ya29\.[\w.~+/=-]+/g, '***'],
   [/eyJ[\w-]*\.[\w-]+\.[\w-]*/g, '***'],

@@ -101,4 +101,10 @@ describe('secretsOf', () => {
     assert.equal(parsed[0].detail, "Access denied for user 'root'@'127.0.0.1' (using password: ***");
     assert.equal(parsed[1].detail, 'password: ***\\"x');
   });
+
+  it('a message naming a secret setting by its path stays readable', () => {
+    const message = 'etl.config.yaml:4:15: connections.db.password: environment variable DB_PASSWORD is not set';
+    assert.equal(redact(message), message);
+    assert.equal(redact('password: hunter22 was refused'), 'password: *** was refused');
+  });
 });
