@@ -834,7 +834,7 @@ async function writePlan(plan: Plan): Promise<void> {
   const original = existsSync(configFile) ? await readFile(configFile, 'utf8') : undefined;
   let configText = original;
   if (created) {
-    const header = original ?? '# b2betl configuration: connections, the default destination, the ledger. See README, "Reference".\n';
+    const header = original ?? '# b2betl configuration: connections, the default destination, the ledger. See README, "Configuration".\n';
     const secrets = Object.keys(created.env);
     const comment = `${created.entry.type} connection added by b2betl init${secrets.length ? `; export ${secrets.join(', ')} where b2betl runs` : ''}`;
     configText = addEntry(header, ['connections'], created.name, created.entry, configFile, comment);

@@ -154,6 +154,8 @@ describe('stopped by a signal', () => {
   let pg: PgScratch;
   let project: Project;
   const ROWS = 20_000;
+  /** An advisory lock the test holds: the planned job's plan waits on it at the last row, where its high-water mark is read. */
+  const GATE = 800_000 + Math.floor(Math.random() * 100_000);
 
   before(async () => {
     pg = await pgScratch('signals');
@@ -164,8 +166,8 @@ describe('stopped by a signal', () => {
     project = await scratchProject({
       'etl.config.yaml': `connections:\n  shop: { type: postgres, host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${PG.database} }\n  wh: { type: duckdb, path: ./warehouse.duckdb }\ndefaults: { destination: wh }\n`,
       'jobs/items.yaml': `name: items\nsource:\n  connection: shop\n  query: "${slow}"\nload: { strategy: catalog }\n`,
-      // Its plan reads the high-water mark through the same slow query: a stop waits for it.
-      'jobs/planned.yaml': `name: planned\nsource:\n  connection: shop\n  query: "${slow}"\nload: { strategy: transactional, cursor: id }\n`,
+      // Its plan reads the high-water mark through a query held at the test's gate: a stop waits for it.
+      'jobs/planned.yaml': `name: planned\nsource:\n  connection: shop\n  query: "SELECT id, v FROM ${pg.schema}.items WHERE CASE WHEN id = ${ROWS} THEN pg_advisory_lock(${GATE})::text IS NOT NULL AND pg_advisory_unlock(${GATE}) ELSE true END"\nload: { strategy: transactional, cursor: id }\n`,
     });
   });
   after(async () => {
@@ -238,23 +240,20 @@ describe('stopped by a signal', () => {
     assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
   });
 
-  /** Waits until the slow query runs in PostgreSQL. */
-  async function planQueryRunning(): Promise<void> {
-    for (let tries = 0; tries < 200; tries++) {
-      const [row] = await pg.sql(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep%' AND query LIKE '%${pg.schema}.items%' AND pid <> pg_backend_pid()`);
-      if (Number(row.n) > 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error('the plan query never started');
-  }
-
   it('a second Ctrl-C exits at once, still recording the run as interrupted and releasing the lock', async () => {
+    await pg.sql('SELECT pg_advisory_lock($1)', [GATE]);
     const run = await started('planned', /planned: starting/);
-    // The first Ctrl-C once the plan's slow query runs (a stop waits for it), the second as soon as the first is taken.
-    await planQueryRunning();
-    run.child.stderr!.on('data', (chunk: Buffer) => /SIGINT: stopping at a safe point/.test(String(chunk)) && run.child.kill('SIGINT'));
+    // Once the plan's query waits at the gate, the first Ctrl-C cannot end the run before it returns.
+    for (;;) {
+      const [waiting] = await pg.sql("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted", [GATE]);
+      if (Number(waiting.n) > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    run.child.kill('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 200));
     run.child.kill('SIGINT');
     const result = await run.done;
+    await pg.sql('SELECT pg_advisory_unlock($1)', [GATE]);
     assert.equal(result.code, 130, result.stderr);
     assert.match(result.stderr, /SIGINT again: exiting now/);
     assert.doesNotMatch(result.stderr, /unit\(s\) to load/, 'it did not wait for the plan to finish');
