@@ -199,6 +199,89 @@ describe('pipeline promises', () => {
     assert.deepEqual(rejected, [{ position: '3', raw: '["two"]' }]);
   });
 
+  test('counts: rows read by failed units are extracted but not loaded, bytes are those of the files committed', async () => {
+    await filesJob('counted');
+    const good = csv([1, 2, 3]);
+    await project.write('inbox/counted/a.csv', good);
+    await project.write('inbox/counted/b.csv', 'id\n4\n5,ragged\n');
+    const result = await run('counted');
+    assert.equal(result.status, 'partial');
+    assert.equal(result.rows_extracted, 3, 'the failed file read a row before failing, but its unit has no count');
+    assert.equal(result.rows_loaded, 3);
+    assert.equal(result.rows_rejected, 0);
+    assert.equal(result.files_processed, 1);
+    assert.equal(result.files_failed, 1);
+    const [recorded] = ledger.runs({ job: 'counted', limit: 1 });
+    assert.equal(recorded.bytes, Buffer.byteLength(good));
+    assert.equal(recorded.rows_loaded, 3);
+    assert.equal(recorded.files_failed, 1);
+    assert.match(String(recorded.error), /counted\/b\.csv/);
+  });
+
+  test('an empty catalog snapshot empties the table', async () => {
+    await filesJob('emptied', 'strategy: catalog');
+    await project.write('inbox/emptied/a.csv', csv([1, 2]));
+    assert.equal((await run('emptied')).status, 'succeeded');
+    await project.write('inbox/emptied/a.csv', 'id\n');
+    const result = await run('emptied');
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.rows_loaded, 0);
+    assert.deepEqual(await ids('emptied'), []);
+  });
+
+  test('files with no rows commit nothing for an appending job, and are recorded as loaded', async () => {
+    await filesJob('headers');
+    await project.write('inbox/headers/a.csv', 'id\n');
+    const result = await run('headers');
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.rows_loaded, 0);
+    assert.equal(result.files_processed, 1);
+    assert.deepEqual(processed('headers'), ['headers/a.csv']);
+    assert.equal((await run('headers')).status, 'skipped');
+  });
+
+  /** A DuckDB table made by someone else, with a REQUIRED column no source file has. */
+  const requiredTable = async (table: string) => {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const instance = await DuckDBInstance.create(path.join(project.dir, 'warehouse.duckdb'));
+    const connection = await instance.connect();
+    await connection.run(`CREATE TABLE main.${table} (id BIGINT, must VARCHAR NOT NULL)`);
+    connection.closeSync();
+    instance.closeSync();
+  };
+
+  test('a REQUIRED destination column the source lacks fails the run before its commit, naming the fix', async () => {
+    await requiredTable('required');
+    await filesJob('required');
+    await project.write('inbox/required/a.csv', csv([1]));
+    const refused = await run('required');
+    assert.equal(refused.status, 'failed');
+    assert.match(String(refused.error), /must is REQUIRED in the destination but the source has no such column/);
+    assert.match(String(refused.error), /fill_required_defaults/);
+    assert.deepEqual(await ids('required'), []);
+    assert.deepEqual(processed('required'), []);
+  });
+
+  test('with load.fill_required_defaults, a REQUIRED column the source lacks is filled with its type default', { todo: 'the column is not filled: the commit fails on NOT NULL' }, async () => {
+    await requiredTable('filled');
+    await filesJob('filled', 'fill_required_defaults: true');
+    await project.write('inbox/filled/a.csv', csv([1]));
+    const filled = await run('filled');
+    assert.equal(filled.status, 'succeeded', String(filled.error));
+    const rows = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT id, must FROM main.filled');
+    assert.deepEqual(rows.map((row) => [Number(row.id), row.must]), [[1, '']]);
+  });
+
+  test('the progress observer hears of the commit and its row count', async () => {
+    await filesJob('observed');
+    await project.write('inbox/observed/a.csv', csv([1, 2]));
+    const [job] = await loadJobs([path.join(project.dir, 'jobs', 'observed.yaml')], { cwd: project.dir });
+    const committing: number[] = [];
+    const result = await runJob(job, { ledger, log: silentLogger, observer: { committing: (rows) => committing.push(rows) } });
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual(committing, [2]);
+  });
+
   test('ordered plan: a failed unit commits the units before it, the cursor stops at the last of them, and the next run resumes there', async () => {
     await scriptedJob('ordered');
     setScript([[1, 2, 3], [4, 5, 6], [7, 8, 9]], true, [[1, 'always']]);
