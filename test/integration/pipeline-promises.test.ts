@@ -69,6 +69,8 @@ const scriptedSource = (): SourceConnector => ({
 
 /** Where the destination wrapper makes the commit fail: before it begins, or after it landed (its answer lost). */
 let stopAt: 'before-commit' | 'after-commit' | undefined;
+/** Whether the destination's load markers cannot be read, once (a network down right after the commit). */
+let markersUnreadable = false;
 
 const wrappedDuckdb = {
   async destination(context: ConnectorContext): Promise<DestinationConnector> {
@@ -77,7 +79,13 @@ const wrappedDuckdb = {
       capabilities: real.capabilities,
       locate: (table) => real.locate(table),
       describe: (table) => real.describe(table),
-      committedRuns: (job, ids) => real.committedRuns(job, ids),
+      committedRuns: (job, ids) => {
+        if (markersUnreadable) {
+          markersUnreadable = false;
+          return Promise.reject(new Error('connection lost while reading the load markers'));
+        }
+        return real.committedRuns(job, ids);
+      },
       close: () => real.close(),
       async stage(request): Promise<Stage> {
         const stage = await real.stage(request);
@@ -113,6 +121,7 @@ describe('pipeline promises', () => {
   });
   afterEach(() => {
     stopAt = undefined;
+    markersUnreadable = false;
   });
   after(async () => {
     ledger?.close();
@@ -348,6 +357,58 @@ describe('pipeline promises', () => {
     assert.equal(latest.status, 'skipped');
     assert.equal(recorded.status, 'succeeded');
     assert.equal(recorded.rows_loaded, 1);
+  });
+
+  test('a run left committing, whose commit landed, is recorded by the next run from its marker: nothing loads twice', async () => {
+    await filesJob('settled_after');
+    await project.write('inbox/settled_after/a.csv', csv([1, 2]));
+    stopAt = 'after-commit';
+    markersUnreadable = true;
+    const stopped = await run('settled_after');
+    assert.equal(stopped.status, 'failed');
+    assert.equal(ledger.runs({ job: 'settled_after', limit: 1 })[0].status, 'committing');
+    assert.deepEqual(await ids('settled_after'), [1, 2], 'the commit landed');
+    stopAt = undefined;
+    const warnings: string[] = [];
+    const next = await run('settled_after', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.deepEqual(
+      warnings.filter((warning) => /interrupted/.test(warning)),
+      [`run ${stopped.run_id} was interrupted after its commit; recording its state now`],
+    );
+    assert.equal(next.status, 'skipped');
+    assert.deepEqual(await ids('settled_after'), [1, 2]);
+    assert.deepEqual(processed('settled_after'), ['settled_after/a.csv']);
+    const [latest, recorded] = ledger.runs({ job: 'settled_after', limit: 2 });
+    assert.deepEqual([latest.status, recorded.status, recorded.rows_loaded], ['skipped', 'succeeded', 2]);
+    // Settled once: a third run has nothing left to settle.
+    warnings.length = 0;
+    await run('settled_after', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.deepEqual(warnings, []);
+  });
+
+  test('a run left committing, whose commit never began, is closed by the next run, which loads its data once', async () => {
+    await filesJob('settled_before');
+    await project.write('inbox/settled_before/a.csv', csv([1, 2]));
+    stopAt = 'before-commit';
+    markersUnreadable = true;
+    const stopped = await run('settled_before');
+    assert.equal(stopped.status, 'failed');
+    assert.equal(ledger.runs({ job: 'settled_before', limit: 1 })[0].status, 'committing');
+    stopAt = undefined;
+    const warnings: string[] = [];
+    const next = await run('settled_before', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.deepEqual(
+      warnings.filter((warning) => /interrupted/.test(warning)),
+      [`run ${stopped.run_id} was interrupted before its commit; nothing of it was loaded`],
+    );
+    assert.equal(next.status, 'succeeded');
+    assert.equal(next.rows_loaded, 2);
+    assert.deepEqual(await ids('settled_before'), [1, 2]);
+    const [, interrupted] = ledger.runs({ job: 'settled_before', limit: 2 });
+    assert.notEqual(interrupted.status, 'committing');
+    assert.notEqual(interrupted.status, 'succeeded');
+    assert.equal(interrupted.rows_loaded, 0);
+    assert.match(String(interrupted.error), /interrupted before commit .*; nothing was loaded, the next run reads the same data/);
   });
 
   test('a commit that failed before it began records the run failed with nothing loaded; the next run loads its data', async () => {

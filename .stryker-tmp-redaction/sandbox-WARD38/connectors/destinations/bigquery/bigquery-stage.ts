@@ -1,0 +1,193 @@
+/** The destination's stage: rows of a run in local NDJSON files per unit, loaded and committed at once. */
+// @ts-nocheck
+
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createGzip } from 'node:zlib';
+import type { Column, LoadMarker, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
+import { EtlError } from '../../../src/core/errors.js';
+import { jobId } from '../../bigquery-common/bigquery-client.js';
+import { fieldOf, NdjsonEncoder, type BigQueryField } from '../../bigquery-common/bigquery-types.js';
+import { commitStaging } from './bigquery-commit.js';
+import type { BigQueryDestination } from './bigquery-destination.js';
+import { loadStaging, stagingStore, type LoadSource } from './bigquery-staging-load.js';
+
+/** Column of staging tables that orders rows for "last row wins" in merges. */
+export const ROW_COLUMN = '_b2betl_row';
+
+/** One unit's NDJSON file. */
+interface UnitFile {
+  readonly path: string;
+  readonly stream: WriteStream;
+  rows: number;
+}
+
+/** Rows of a run in local NDJSON files, one per unit; loaded and committed at `commit`. */
+/** No values after a line's columns. */
+const NO_EXTRA: readonly Value[] = [];
+
+export class BigQueryStage implements Stage {
+  private readonly units = new Map<number, UnitFile>();
+  private columns: Column[];
+  private encoder: NdjsonEncoder;
+  private rowNumber = 0;
+  private stagingCreated = false;
+  private readonly staging: string;
+  private readonly merge: boolean;
+  private uploaded: string[] = [];
+
+  private constructor(
+    private readonly destination: BigQueryDestination,
+    private readonly request: StageRequest,
+    private readonly dir: string,
+  ) {
+    this.columns = [...request.columns];
+    this.merge = request.strategy === 'merge';
+    this.encoder = this.newEncoder();
+    this.staging = destination.stagingName(request.job.name, request.runId);
+  }
+
+  static async create(destination: BigQueryDestination, request: StageRequest): Promise<BigQueryStage> {
+    const dir = await mkdtemp(path.join(tmpdir(), 'b2betl-bq-'));
+    return new BigQueryStage(destination, request, dir);
+  }
+
+  private newEncoder(): NdjsonEncoder {
+    return new NdjsonEncoder(this.columns, this.merge ? [ROW_COLUMN] : []);
+  }
+
+  async evolve(columns: readonly Column[]): Promise<void> {
+    // Lines are keyed by column name, so files written before keep their meaning.
+    this.columns = [...columns];
+    this.encoder = this.newEncoder();
+  }
+
+  private unit(index: number): UnitFile {
+    let unit = this.units.get(index);
+    if (!unit) {
+      const file = path.join(this.dir, `unit-${index}.ndjson`);
+      unit = { path: file, stream: createWriteStream(file), rows: 0 };
+      this.units.set(index, unit);
+    }
+    return unit;
+  }
+
+  async write(index: number, rows: readonly Value[][]): Promise<void> {
+    await this.append(index, rows.length, (r, extra) => this.encoder.line(rows[r]!, extra));
+  }
+
+  async writeColumns(index: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
+    await this.append(index, length, (r, extra) => this.encoder.lineAt(columns, r, extra), skip);
+  }
+
+  /** Appends the lines of rows `0`..`length - 1` (but those `skip` marks) to a unit's file. */
+  private async append(index: number, length: number, line: (r: number, extra: readonly Value[]) => string, skip?: Uint8Array): Promise<void> {
+    const unit = this.unit(index);
+    let chunk = '';
+    let rows = 0;
+    for (let r = 0; r < length; r++) {
+      if (skip?.[r]) continue;
+      chunk += line(r, this.merge ? [++this.rowNumber] : NO_EXTRA);
+      rows++;
+      if (chunk.length > 1 << 20) {
+        if (!unit.stream.write(chunk)) await once(unit.stream, 'drain');
+        chunk = '';
+      }
+    }
+    unit.rows += rows;
+    if (chunk && !unit.stream.write(chunk)) await once(unit.stream, 'drain');
+  }
+
+  async discard(index: number): Promise<void> {
+    const unit = this.units.get(index);
+    if (!unit) return;
+    this.units.delete(index);
+    await closeStream(unit.stream);
+    await rm(unit.path, { force: true });
+  }
+
+  private stagingFields(): BigQueryField[] {
+    const fields = this.columns.map((c) => fieldOf({ ...c, nullable: true }));
+    if (this.merge) fields.push({ name: ROW_COLUMN, type: 'INT64', mode: 'NULLABLE' });
+    return fields;
+  }
+
+  async commit(indexes: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[] = []): Promise<number> {
+    const { job, table, strategy, runId, primaryKey } = this.request;
+    const files: string[] = [];
+    let staged = 0;
+    for (const index of indexes) {
+      const unit = this.units.get(index);
+      if (!unit) continue;
+      await closeStream(unit.stream);
+      if (unit.rows > 0) {
+        files.push(unit.path);
+        staged += unit.rows;
+      }
+    }
+    if (staged !== marker.rows) throw new EtlError(`${staged} row(s) were staged for ${marker.rows} loaded; nothing was committed`, 'run the job again');
+    const d = this.destination;
+    await d.tables.ensureDataset();
+    await d.tables.prepareTarget(job, table, strategy, this.columns, runId, primaryKey);
+    const fields = this.stagingFields();
+    await d.tables.createStaging(this.staging, fields);
+    this.stagingCreated = true;
+    if (files.length) {
+      const source = await this.loadSource(files);
+      const metadata = await loadStaging(d, this.staging, fields, source, d.jobIdFor(job.name, runId, 'load'));
+      const output = Number(metadata.statistics?.load?.outputRows ?? staged);
+      if (output !== staged) throw new EtlError(`the load into ${this.staging} wrote ${output} rows but ${staged} were staged; nothing was committed`, 'run the job again');
+    }
+    await commitStaging(d, { spec: job, table, staging: this.staging, columns: this.columns, strategy, primaryKey, marker, rejects, orderColumn: this.merge ? ROW_COLUMN : undefined });
+    this.request.log.info(`committed ${staged} rows into ${d.locate(table)} (run ${runId})`);
+    await this.abort();
+    return staged;
+  }
+
+  /** Local files to upload, or with `staging: gs://…` the URIs of copies written there. */
+  private async loadSource(files: readonly string[]): Promise<LoadSource> {
+    const staging = this.destination.handle.config.staging;
+    if (!staging) return { kind: 'files', files };
+    const store = await stagingStore(this.destination.handle, staging);
+    const prefix = `${jobId(this.request.job.name)}/${this.request.runId}`;
+    const uris: string[] = [];
+    try {
+      for (const [i, file] of files.entries()) {
+        const name = `${prefix}/part-${String(i).padStart(5, '0')}.ndjson.gz`;
+        await store.write(name, createReadStream(file).pipe(createGzip({ level: 1 })));
+        this.uploaded.push(name);
+        uris.push(store.nativeUri?.(name) ?? store.url(name));
+      }
+    } finally {
+      await store.close?.();
+    }
+    return { kind: 'uris', uris };
+  }
+
+  async abort(): Promise<void> {
+    for (const unit of this.units.values()) await closeStream(unit.stream).catch(() => undefined);
+    this.units.clear();
+    await rm(this.dir, { recursive: true, force: true });
+    if (this.stagingCreated) {
+      this.stagingCreated = false;
+      await this.destination.tables.dropTable(this.staging);
+    }
+    if (this.uploaded.length) {
+      const staging = this.destination.handle.config.staging!;
+      const store = await stagingStore(this.destination.handle, staging);
+      for (const name of this.uploaded) await store.delete(name).catch((error: unknown) => this.request.log.warn(`could not delete staged ${store.url(name)}: ${(error as Error).message}`));
+      await store.close?.();
+      this.uploaded = [];
+    }
+  }
+}
+
+function closeStream(stream: WriteStream): Promise<void> {
+  if (stream.closed) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
+  });
+}

@@ -1,0 +1,61 @@
+/**
+ * What a database driver contributes to the shared SQL source: catalog look-ups, identifier
+ * and literal syntax, and decoded row streams. Everything else (planning, cursors, units,
+ * filtering) lives once in {@link SqlSource}.
+ */
+// @ts-nocheck
+
+import type { ColumnType, SourceColumn } from '../../../src/core/types.js';
+
+/** A table named in `source.table`, split into its parts. */
+export interface TableName {
+  /** Schema (PostgreSQL) or database (MySQL); undefined for the connection's default. */
+  readonly schema?: string;
+  readonly name: string;
+}
+
+/** What the job reads from: a table or a custom query. */
+export type SqlRelation =
+  | { readonly kind: 'table'; readonly table: TableName; readonly label: string }
+  | { readonly kind: 'query'; readonly sql: string; readonly label: string };
+
+/** A column as a dialect describes it: canonical type plus how to select and decode it. */
+export interface SqlColumn extends SourceColumn {
+  /** SELECT expression over the alias `q`, e.g. `q."tags"` or `to_json(q."tags")::text`. */
+  readonly select: string;
+}
+
+/** Driver-specific part of a SQL source. */
+export interface SqlDialect<C extends SqlColumn = SqlColumn> {
+  /** `PostgreSQL` or `MySQL`, for messages. */
+  readonly product: string;
+  quote(identifier: string): string;
+  /** A string literal. */
+  literal(text: string): string;
+  /** The SQL literal of a cursor bound (state text) for a column of `type`. */
+  cursorLiteral(text: string, type: ColumnType): string;
+  /** A non-negative `expression mod n`. */
+  modulo(expression: string, n: number): string;
+  /** Every column of the relation, in order; `nested` picks JSON or STRING for arrays/composites. */
+  describe(relation: SqlRelation, nested: 'string' | 'json'): Promise<C[]>;
+  /** Primary key columns of a table, in key order (empty when none). */
+  primaryKey(table: TableName): Promise<string[]>;
+  /** Whether some index starts with `column`, so range reads on it are cheap. */
+  indexed(table: TableName, column: string): Promise<boolean>;
+  /**
+   * Optional: an index hint to put after the FROM item for reads of a narrow range of `column`,
+   * where the optimizer would otherwise scan the whole table for each range.
+   */
+  rangeHint?(table: TableName, column: string): Promise<string | undefined>;
+  /** Row count from the catalog statistics (0 for a tiny table never analyzed), undefined when unknown. */
+  tableRows(table: TableName): Promise<number | undefined>;
+  /** The planner's row estimate for a SELECT. */
+  explainRows(sql: string): Promise<number | undefined>;
+  /** Exact row count of a SELECT. */
+  count(sql: string): Promise<number>;
+  /** All rows of a small SELECT, decoded by `columns`. */
+  rows(sql: string, columns: readonly C[]): Promise<unknown[][]>;
+  /** Rows of a SELECT in chunks of about `chunkRows`, decoded by `columns`, with bounded memory. */
+  stream(sql: string, columns: readonly C[], options: { chunkRows: number; signal: AbortSignal }): AsyncIterable<unknown[][]>;
+  close(): Promise<void>;
+}

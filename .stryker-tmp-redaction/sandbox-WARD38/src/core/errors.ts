@@ -1,0 +1,120 @@
+/** Exit codes of the `b2betl` process. */
+// @ts-nocheck
+
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+} as const;
+
+/** Base of every error b2betl raises on purpose; `hint` says what to do next. */
+export class EtlError extends Error {
+  readonly exitCode: number = ExitCode.failed;
+  constructor(
+    message: string,
+    readonly hint?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+
+  /** The message followed by its hint, as shown to a user. */
+  describe(): string {
+    return this.hint ? `${this.message}\n  → ${this.hint}` : this.message;
+  }
+}
+
+/** One problem found in a config or job file. */
+export interface ConfigIssue {
+  readonly file: string;
+  readonly path: string;
+  readonly line?: number;
+  readonly message: string;
+  readonly fix?: string;
+}
+
+/** Invalid configuration, job spec or command line: exit code 2. */
+export class ConfigError extends EtlError {
+  override readonly exitCode: number = ExitCode.usage;
+  constructor(
+    readonly issues: readonly ConfigIssue[],
+    hint?: string,
+  ) {
+    super(issues.map(formatIssue).join('\n'), hint);
+  }
+
+  /** A single problem not tied to a file position. */
+  static of(message: string, fix?: string, file = ''): ConfigError {
+    return new ConfigError([{ file, path: '', message, fix }]);
+  }
+}
+
+/** Formats an issue as `file:line: path: message (fix)`. */
+export function formatIssue(issue: ConfigIssue): string {
+  const where = [issue.file, issue.line].filter((part) => part !== undefined && part !== '').join(':');
+  const head = [where, issue.path].filter(Boolean).join(': ');
+  const body = head ? `${head}: ${issue.message}` : issue.message;
+  return issue.fix ? `${body}\n    fix: ${issue.fix}` : body;
+}
+
+/** A failure worth retrying: network, 429/5xx, deadlock, dropped connection. */
+export class TransientError extends EtlError {}
+
+/** A value or row that cannot be loaded; `where` is `file:line` or a document key. */
+export class BadRecordError extends EtlError {
+  constructor(
+    readonly where: string,
+    readonly column: string | undefined,
+    readonly reason: string,
+    readonly raw?: unknown,
+  ) {
+    super(`${where}: ${column ? `${column}: ` : ''}${reason}`);
+  }
+}
+
+/** Two runs of the same job at once. */
+export class LockedError extends EtlError {}
+
+/** Source and destination schemas cannot be reconciled. */
+export class SchemaError extends EtlError {}
+
+/** A local file that cannot be written (disk full, read-only, no permission): the run cannot go on. */
+export class LocalFileError extends EtlError {}
+
+const FILE_FAILURES: Record<string, (file: string) => [string, string]> = {
+  ENOSPC: (file) => [`no space left on the device of ${file}`, `free space on that disk (df -h ${quoteArg(file)}) and run again`],
+  EDQUOT: (file) => [`disk quota exceeded writing ${file}`, 'free space within your quota and run again'],
+  EROFS: (file) => [`${file} is on a read-only file system`, 'point the path at a writable disk'],
+  EACCES: (file) => [`no permission to write ${file}`, 'fix the permissions of that folder, or run as a user who may write it'],
+  EPERM: (file) => [`no permission to write ${file}`, 'fix the permissions of that folder, or run as a user who may write it'],
+  EIO: (file) => [`input/output error writing ${file}`, 'check the disk (dmesg) and run again'],
+};
+
+function quoteArg(file: string): string {
+  return /^[\w@%+=:,./-]+$/.test(file) ? file : `'${file.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * A failed write of a local file as the user should see it: naming the full path and what to do,
+ * for the failures that no retry cures (disk full, read-only, permissions). Others pass through.
+ */
+export function fileError(error: unknown, file: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const describe = code ? FILE_FAILURES[code] : undefined;
+  if (!describe) return error;
+  const [message, hint] = describe(file);
+  return new LocalFileError(message, hint, { cause: error });
+}
+
+/** Megabytes (10^6 bytes) with one decimal, as messages name sizes. */
+export function megabytes(bytes: number): string {
+  return (bytes / 1e6).toFixed(1).replace(/\.0$/, '');
+}
+
+/** Returns the error's message without a stack, whatever was thrown. */
+export function messageOf(error: unknown): string {
+  if (error instanceof EtlError) return error.describe();
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

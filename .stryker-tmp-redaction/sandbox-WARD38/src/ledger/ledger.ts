@@ -1,0 +1,520 @@
+/**
+ * The ledger: a SQLite file (WAL) holding runs, processed files, cursors, column mappings and
+ * job locks. Every state change that follows a destination commit happens in one transaction.
+ */
+// @ts-nocheck
+
+import { mkdirSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type { ObjectInfo } from '../core/connector.js';
+import { EtlError, LockedError, messageOf } from '../core/errors.js';
+import { redact } from '../core/redact.js';
+import type { Column } from '../core/types.js';
+
+const require = createRequire(import.meta.url);
+
+/** Final and in-flight run states. `committing` means the destination commit may have happened. */
+export type RunStatus = 'running' | 'committing' | 'succeeded' | 'partial' | 'failed' | 'skipped' | 'interrupted';
+
+/** Milliseconds spent in each pipeline stage. */
+export type StageTimes = Partial<Record<'plan' | 'extract' | 'convert' | 'stage' | 'commit' | 'record', number>>;
+
+/** Counters of a run, as reported by `--json` and `history`. */
+export interface RunCounts {
+  rows_extracted: number;
+  rows_loaded: number;
+  rows_rejected: number;
+  files_processed: number;
+  files_skipped: number;
+  files_failed: number;
+  bytes: number;
+}
+
+export interface RunRecord extends RunCounts {
+  id: string;
+  job: string;
+  started_at: string;
+  ended_at: string | null;
+  status: RunStatus;
+  error: string | null;
+  stages: StageTimes;
+  destination: string | null;
+  table_name: string | null;
+  strategy: string | null;
+}
+
+/** What a run will record once its destination commit lands (kept on the run row before committing). */
+export interface PendingCommit {
+  readonly connection: string;
+  readonly files: readonly ObjectInfo[];
+  /** New cursor state, or undefined to keep the current one. */
+  readonly cursor?: unknown;
+  readonly columns: readonly Column[];
+  readonly counts: RunCounts;
+  readonly status: 'succeeded' | 'partial';
+  readonly error?: string;
+  readonly stages: StageTimes;
+}
+
+export interface LockInfo {
+  job: string;
+  run_id: string;
+  pid: number;
+  host: string;
+  acquired_at: string;
+  expires_at: string;
+}
+
+export interface StoredColumn {
+  original: string;
+  sanitized: string;
+  type: string;
+  position: number;
+}
+
+/** Everything the ledger holds about one job, for `state show` and for merging ledgers. */
+export interface JobDump {
+  job: string;
+  runs: Record<string, unknown>[];
+  files: Record<string, unknown>[];
+  cursors: Record<string, unknown>[];
+  columns: Record<string, unknown>[];
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY,
+  job TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  status TEXT NOT NULL,
+  rows_extracted INTEGER NOT NULL DEFAULT 0,
+  rows_loaded INTEGER NOT NULL DEFAULT 0,
+  rows_rejected INTEGER NOT NULL DEFAULT 0,
+  files_processed INTEGER NOT NULL DEFAULT 0,
+  files_skipped INTEGER NOT NULL DEFAULT 0,
+  files_failed INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  error TEXT,
+  stages TEXT NOT NULL DEFAULT '{}',
+  pending TEXT,
+  destination TEXT,
+  table_name TEXT,
+  strategy TEXT,
+  host TEXT,
+  pid INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, started_at);
+CREATE TABLE IF NOT EXISTS files (
+  job TEXT NOT NULL,
+  connection TEXT NOT NULL,
+  path TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  modified TEXT NOT NULL,
+  version TEXT,
+  run_id TEXT NOT NULL,
+  loaded_at TEXT NOT NULL,
+  PRIMARY KEY (job, connection, path)
+);
+CREATE TABLE IF NOT EXISTS cursors (
+  job TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS columns (
+  job TEXT NOT NULL,
+  original TEXT NOT NULL,
+  sanitized TEXT NOT NULL,
+  type TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  PRIMARY KEY (job, original)
+);
+CREATE TABLE IF NOT EXISTS locks (
+  job TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  acquired_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+`;
+
+/** Serializes cursor state, keeping bigints exact. */
+export function encodeState(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? { $bigint: v.toString() } : v));
+}
+
+/** Inverse of {@link encodeState}. */
+export function decodeState(text: string): unknown {
+  return JSON.parse(text, (_key, v: unknown) =>
+    v && typeof v === 'object' && '$bigint' in v && Object.keys(v).length === 1 ? BigInt((v as { $bigint: string }).$bigint) : v,
+  );
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/** Whether a process with this pid is alive on this host. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A run id: sortable by start time, unique across machines. */
+export function newRunId(date = new Date()): string {
+  const stamp = date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', 't').toLowerCase();
+  return `${stamp}_${Math.random().toString(36).slice(2, 8).padEnd(6, '0')}`;
+}
+
+/** A `runs` row as history shows it (without the pending state, host and pid). */
+function runRecord({ pending: _pending, host: _host, pid: _pid, ...row }: Record<string, unknown>): RunRecord {
+  return { ...(row as unknown as Omit<RunRecord, 'stages'>), stages: JSON.parse(String(row.stages ?? '{}')) as StageTimes };
+}
+
+/** The fix for a ledger whose file is lost or damaged: the destination's load markers hold the state too. */
+export const RESTORE_HINT = 'move the file aside, then run `b2betl state restore <job>` for each job: it rebuilds the job\'s state from the load markers in its destination';
+
+/** How long an operation waits for a ledger another process holds locked before it fails. */
+const LOCKED_WAIT_MS = Number(process.env.B2BETL_LEDGER_WAIT_MS) || 60_000;
+/** Each wait SQLite itself makes before b2betl says why it waits. */
+const BUSY_MS = 1000;
+
+/** The user-facing error for a SQLite failure of the ledger `name`: which file, and what to do. */
+export function ledgerError(error: unknown, name: string): unknown {
+  if (error instanceof EtlError) return error;
+  const code = String((error as { code?: unknown } | undefined)?.code ?? '');
+  const detail = messageOf(error);
+  if (!code.startsWith('SQLITE_') && !(error instanceof Error && error.name === 'SqliteError')) return error;
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return new EtlError(`ledger ${name} is damaged (${detail})`, RESTORE_HINT, { cause: error });
+  if (code.startsWith('SQLITE_READONLY')) {
+    return new EtlError(`ledger ${name} is read-only (${detail})`, 'make the file, its folder and its -wal/-shm files writable by this user, or set ledger: in etl.config.yaml to a writable path', { cause: error });
+  }
+  if (code.startsWith('SQLITE_CANTOPEN')) {
+    return new EtlError(`cannot open ledger ${name} (${detail})`, 'check that its folder exists and this user may write there; ledger: in etl.config.yaml names it', { cause: error });
+  }
+  if (code === 'SQLITE_FULL') return new EtlError(`the disk of ledger ${name} is full (${detail})`, 'free space on that disk and run again', { cause: error });
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new EtlError(`disk I/O error on ledger ${name} (${detail})`, `check the disk (dmesg); if the file is damaged, ${RESTORE_HINT}`, { cause: error });
+  }
+  return new EtlError(`ledger ${name}: ${detail}`, undefined, { cause: error });
+}
+
+function isBusy(error: unknown): boolean {
+  const code = String((error as { code?: unknown } | undefined)?.code ?? '');
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+}
+
+/** Blocks this thread for `ms` (the ledger's calls are synchronous, as SQLite's own waits are). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** The SQLite ledger. */
+export class Ledger {
+  private db!: BetterSqlite3.Database;
+  /** The ledger as users know it: its path, or its gs:// URI. */
+  readonly name: string;
+  private readonly onWait: (message: string) => void;
+
+  private constructor(
+    readonly file: string,
+    options: { name?: string; onWait?: (message: string) => void },
+  ) {
+    this.name = options.name ?? file;
+    this.onWait = options.onWait ?? ((message) => process.stderr.write(`${new Date().toISOString()} warn ${message}\n`));
+    this.guard(() => this.connect());
+  }
+
+  private connect(): void {
+    const Database = require('better-sqlite3') as typeof BetterSqlite3;
+    const size = this.file === ':memory:' ? undefined : statSync(this.file, { throwIfNoEntry: false })?.size;
+    // SQLite takes an empty file for a new database: that would be a fresh start, reloading everything.
+    if (size === 0) throw new EtlError(`ledger ${this.name} is empty (0 bytes): the state of its jobs is lost`, RESTORE_HINT);
+    if (this.file !== ':memory:') mkdirSync(path.dirname(this.file), { recursive: true });
+    this.db?.close();
+    this.db = new Database(this.file);
+    try {
+      this.db.pragma(`busy_timeout = ${BUSY_MS}`);
+      if (size !== undefined) {
+        const verdict = this.db.pragma('quick_check', { simple: true });
+        if (verdict !== 'ok') throw new EtlError(`ledger ${this.name} is damaged (${String(verdict).split('\n')[0]})`, RESTORE_HINT);
+      }
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(SCHEMA);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Runs one ledger operation (a statement or a transaction). Another process holding the file
+   * locked is waited for, up to a bound, saying who runs there; every SQLite failure becomes an
+   * error naming the ledger and the fix.
+   */
+  guard<T>(operation: () => T): T {
+    const deadline = Date.now() + LOCKED_WAIT_MS;
+    let told = false;
+    for (;;) {
+      try {
+        return operation();
+      } catch (error) {
+        if (!isBusy(error)) throw ledgerError(error, this.name);
+        const holders = this.holders();
+        if (Date.now() >= deadline) {
+          throw new LockedError(
+            `ledger ${this.name} stayed locked by another process for ${Math.round(LOCKED_WAIT_MS / 1000)} s${holders ? ` (b2betl runs using it: ${holders})` : ''}`,
+            holders ? 'wait for those runs to finish, then run again' : 'another program (a sqlite3 shell?) holds it in a transaction: close it, then run again',
+          );
+        }
+        if (!told) {
+          told = true;
+          this.onWait(`ledger ${this.name} is locked by another process${holders ? ` (b2betl runs using it: ${holders})` : ''}; waiting up to ${Math.round(LOCKED_WAIT_MS / 1000)} s`);
+        }
+        sleepSync(200);
+      }
+    }
+  }
+
+  /** The b2betl runs that hold job locks in this ledger, as words; empty when none (or unreadable). */
+  private holders(): string {
+    try {
+      const locks = this.db.prepare('SELECT * FROM locks').all() as LockInfo[];
+      return locks.map((lock) => `job ${lock.job}, run ${lock.run_id}, pid ${lock.pid} on ${lock.host}`).join('; ');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Opens (creating if needed) the ledger file; `name` is how messages call it (default: the path). */
+  static open(file: string, options: { name?: string; onWait?: (message: string) => void } = {}): Ledger {
+    return new Ledger(file, options);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Flushes the WAL into the main file, so the file alone is a complete copy. */
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  // --- locks ------------------------------------------------------------------------------
+
+  /**
+   * Takes the job's lock for `runId`, or throws {@link LockedError} when another live run holds
+   * it. A lock whose process is gone (same host) or whose lease expired is taken over.
+   */
+  acquireLock(job: string, runId: string, leaseMs: number): void {
+    const host = hostname();
+    const take = this.db.transaction(() => {
+      const held = this.db.prepare('SELECT * FROM locks WHERE job = ?').get(job) as LockInfo | undefined;
+      if (held) {
+        const expired = Date.parse(held.expires_at) < Date.now();
+        const gone = held.host === host && !processAlive(held.pid);
+        if (!expired && !gone) {
+          throw new LockedError(
+            `job ${job} is already running (run ${held.run_id}, pid ${held.pid} on ${held.host}, since ${held.acquired_at})`,
+            `wait for it to finish; if that process is gone, its lock is taken over at ${held.expires_at}`,
+          );
+        }
+      }
+      this.db
+        .prepare('INSERT OR REPLACE INTO locks (job, run_id, pid, host, acquired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(job, runId, process.pid, host, now(), new Date(Date.now() + leaseMs).toISOString());
+    });
+    take.immediate();
+  }
+
+  /** Extends the lease of a lock this run holds. */
+  renewLock(job: string, runId: string, leaseMs: number): void {
+    this.db.prepare('UPDATE locks SET expires_at = ? WHERE job = ? AND run_id = ?').run(new Date(Date.now() + leaseMs).toISOString(), job, runId);
+  }
+
+  releaseLock(job: string, runId: string): void {
+    this.db.prepare('DELETE FROM locks WHERE job = ? AND run_id = ?').run(job, runId);
+  }
+
+  lockOf(job: string): LockInfo | undefined {
+    return this.db.prepare('SELECT * FROM locks WHERE job = ?').get(job) as LockInfo | undefined;
+  }
+
+  // --- runs -------------------------------------------------------------------------------
+
+  startRun(run: { id: string; job: string; destination: string; table: string; strategy: string }): void {
+    this.db
+      .prepare('INSERT INTO runs (id, job, started_at, status, destination, table_name, strategy, host, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(run.id, run.job, now(), 'running', run.destination, run.table, run.strategy, hostname(), process.pid);
+  }
+
+  /** Notes what the run will record, just before the destination commit. */
+  markCommitting(runId: string, pending: PendingCommit): void {
+    this.db.prepare("UPDATE runs SET status = 'committing', pending = ? WHERE id = ?").run(encodeState({ ...pending, error: pending.error === undefined ? undefined : redact(pending.error) }), runId);
+  }
+
+  /** Records a committed run: files, cursor, columns and the run row, in one transaction. */
+  recordCommit(runId: string, job: string, pending: PendingCommit): void {
+    const record = this.db.transaction(() => {
+      const loadedAt = now();
+      const upsertFile = this.db.prepare(
+        'INSERT OR REPLACE INTO files (job, connection, path, size, modified, version, run_id, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      );
+      for (const file of pending.files) {
+        upsertFile.run(job, pending.connection, file.path, file.size, file.modified, file.version ?? null, runId, loadedAt);
+      }
+      if (pending.cursor !== undefined) {
+        this.db
+          .prepare('INSERT OR REPLACE INTO cursors (job, state, run_id, updated_at) VALUES (?, ?, ?, ?)')
+          .run(job, encodeState(pending.cursor), runId, loadedAt);
+      }
+      const upsertColumn = this.db.prepare('INSERT OR REPLACE INTO columns (job, original, sanitized, type, position) VALUES (?, ?, ?, ?, ?)');
+      pending.columns.forEach((column, position) => upsertColumn.run(job, column.source, column.name, column.type, position));
+      this.finish(runId, pending.status, pending.counts, pending.stages, pending.error);
+    });
+    record.immediate();
+  }
+
+  /** Notes an error on a run that stays in flight (a commit whose outcome is unknown). */
+  noteError(runId: string, error: string): void {
+    this.db.prepare('UPDATE runs SET error = ? WHERE id = ?').run(error, runId);
+  }
+
+  /** Closes a run that committed nothing. */
+  finishRun(runId: string, status: RunStatus, counts: RunCounts, stages: StageTimes, error?: string): void {
+    this.finish(runId, status, counts, stages, error);
+  }
+
+  private finish(runId: string, status: RunStatus, counts: RunCounts, stages: StageTimes, error?: string): void {
+    this.db
+      .prepare(
+        `UPDATE runs SET status = ?, ended_at = ?, rows_extracted = ?, rows_loaded = ?, rows_rejected = ?, files_processed = ?,
+         files_skipped = ?, files_failed = ?, bytes = ?, stages = ?, error = ?, pending = NULL WHERE id = ?`,
+      )
+      .run(
+        status,
+        now(),
+        counts.rows_extracted,
+        counts.rows_loaded,
+        counts.rows_rejected,
+        counts.files_processed,
+        counts.files_skipped,
+        counts.files_failed,
+        counts.bytes,
+        JSON.stringify(stages),
+        error === undefined ? null : redact(error),
+        runId,
+      );
+  }
+
+  /** Runs of a job left in flight by a process that died, oldest first. */
+  unfinishedRuns(job: string, exceptRunId?: string): { id: string; status: RunStatus; pending?: PendingCommit }[] {
+    const rows = this.db
+      .prepare("SELECT id, status, pending FROM runs WHERE job = ? AND status IN ('running', 'committing') AND id != ? ORDER BY started_at")
+      .all(job, exceptRunId ?? '') as { id: string; status: RunStatus; pending: string | null }[];
+    return rows.map((row) => ({ id: row.id, status: row.status, pending: row.pending ? (decodeState(row.pending) as PendingCommit) : undefined }));
+  }
+
+  runs(options: { job?: string; limit?: number } = {}): RunRecord[] {
+    const rows = (
+      options.job
+        ? this.db.prepare('SELECT * FROM runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?').all(options.job, options.limit ?? 50)
+        : this.db.prepare('SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?').all(options.limit ?? 50)
+    ) as Record<string, unknown>[];
+    return rows.map(runRecord);
+  }
+
+  /** One run by its id, or undefined. */
+  run(id: string): RunRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return row && runRecord(row);
+  }
+
+  // --- state ------------------------------------------------------------------------------
+
+  /** Files loaded by the job from one connection, by path. */
+  files(job: string, connection: string): Map<string, ObjectInfo> {
+    const rows = this.db.prepare('SELECT path, size, modified, version FROM files WHERE job = ? AND connection = ?').all(job, connection) as {
+      path: string;
+      size: number;
+      modified: string;
+      version: string | null;
+    }[];
+    return new Map(rows.map((row) => [row.path, { path: row.path, size: row.size, modified: row.modified, version: row.version ?? undefined }]));
+  }
+
+  cursor(job: string): unknown {
+    const row = this.db.prepare('SELECT state FROM cursors WHERE job = ?').get(job) as { state: string } | undefined;
+    return row ? decodeState(row.state) : undefined;
+  }
+
+  columns(job: string): StoredColumn[] {
+    return this.db.prepare('SELECT original, sanitized, type, position FROM columns WHERE job = ? ORDER BY position').all(job) as StoredColumn[];
+  }
+
+  /** The stored original → sanitized column mapping. */
+  mapping(job: string): Map<string, string> {
+    return new Map(this.columns(job).map((column) => [column.original, column.sanitized]));
+  }
+
+  /** Forgets a job's cursor, files and column mapping (runs stay as history). */
+  reset(job: string): void {
+    const clear = this.db.transaction(() => {
+      for (const table of ['files', 'cursors', 'columns']) this.db.prepare(`DELETE FROM ${table} WHERE job = ?`).run(job);
+    });
+    clear.immediate();
+  }
+
+  /** Names of every job the ledger knows. */
+  jobs(): string[] {
+    const rows = this.db.prepare('SELECT DISTINCT job FROM runs UNION SELECT job FROM cursors UNION SELECT job FROM files ORDER BY 1').all() as { job: string }[];
+    return rows.map((row) => row.job);
+  }
+
+  /** Every row the ledger holds for a job. */
+  dump(job: string): JobDump {
+    const all = (table: string) => this.db.prepare(`SELECT * FROM ${table} WHERE job = ?`).all(job) as Record<string, unknown>[];
+    return { job, runs: all('runs'), files: all('files'), cursors: all('cursors'), columns: all('columns') };
+  }
+
+  /** Replaces a job's rows with those of a dump (merging another copy of the ledger). */
+  restore(dump: JobDump): void {
+    const apply = this.db.transaction(() => {
+      for (const table of ['runs', 'files', 'cursors', 'columns'] as const) {
+        this.db.prepare(`DELETE FROM ${table} WHERE job = ?`).run(dump.job);
+        for (const row of dump[table]) {
+          const keys = Object.keys(row);
+          this.db.prepare(`INSERT INTO ${table} (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`).run(...keys.map((key) => row[key]));
+        }
+      }
+    });
+    apply.immediate();
+  }
+}
+
+/**
+ * Every public operation of the ledger goes through {@link Ledger.guard}: waits for a ledger
+ * another process holds locked, and SQLite failures named with the ledger and the fix.
+ */
+for (const key of Object.getOwnPropertyNames(Ledger.prototype) as (keyof Ledger & string)[]) {
+  if (['constructor', 'guard', 'close', 'connect', 'holders', 'finish'].includes(key)) continue;
+  const descriptor = Object.getOwnPropertyDescriptor(Ledger.prototype, key);
+  if (typeof descriptor?.value !== 'function') continue;
+  const operation = descriptor.value as (...args: unknown[]) => unknown;
+  Object.defineProperty(Ledger.prototype, key, {
+    ...descriptor,
+    value(this: Ledger, ...args: unknown[]) {
+      return this.guard(() => operation.apply(this, args));
+    },
+  });
+}

@@ -1,0 +1,245 @@
+/**
+ * Direct loads: BigQuery → BigQuery as one query script, and gs:// files loaded natively by
+ * one load job, both with the marker in the same transaction and no rows through b2betl.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { destination as openDestination } from '../../connectors/destinations/bigquery/index.js';
+import { FilesSource } from '../../connectors/sources/files/files-source.js';
+import { source as openSource } from '../../connectors/sources/bigquery/index.js';
+import { store as openGcs } from '../../connectors/storage/gcs/index.js';
+import type { ConnectionConfig } from '../../src/core/spec.js';
+import type { DestinationConnector, DirectRequest, ObjectStore, SourceConnector, SourcePlan } from '../../src/core/connector.js';
+import { silentLogger } from '../../src/core/log.js';
+import { jobSchema, type JobSpec } from '../../src/core/spec.js';
+import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
+import { startGcsDouble, type GcsDouble } from '../support/gcs-double.js';
+
+process.env.B2BETL_RETRY_BASE_MS = '10';
+
+describe('BigQuery direct loads', () => {
+  let double: BigQueryDouble;
+  let gcs: GcsDouble;
+  let bq: DestinationConnector;
+  let bqConfig: ConnectionConfig;
+  let run = 0;
+
+  before(async () => {
+    gcs = await startGcsDouble({ buckets: ['landing'] });
+    double = await startBigQueryDouble({
+      project: 'proj',
+      // Every test commits a marker; BigQuery's own limit is exercised in bigquery-destination.test.
+      tableUpdateLimit: { operations: 100, windowMs: 1000 },
+      objects: async (uri) => {
+        const match = /^gs:\/\/([^/]+)\/(.+)$/.exec(uri);
+        return match ? gcs.object(match[1], match[2])?.data : undefined;
+      },
+    });
+    bqConfig = { type: 'bigquery', project: 'proj', dataset: 'raw', endpoint: double.endpoint };
+    bq = await openDestination({ name: 'bq', config: bqConfig, baseDir: process.cwd(), log: silentLogger });
+    await double.createDataset('proj', 'shop');
+    await double.query(`CREATE TABLE \`proj.shop.orders\` (id INT64 NOT NULL, amount NUMERIC, tags ARRAY<STRING>, updated_at TIMESTAMP)`);
+    await double.query(`INSERT INTO \`proj.shop.orders\` (id, amount, tags, updated_at) VALUES
+      (1, 10.5, ['a'], TIMESTAMP '2024-01-01 00:00:00+00'), (2, 20, [], TIMESTAMP '2024-01-02 00:00:00+00'), (3, 30.25, NULL, TIMESTAMP '2024-01-02 00:00:00+00')`);
+  });
+  after(async () => {
+    await bq.close();
+    await double.stop();
+    await gcs.stop();
+  });
+
+  const nextRun = () => `20250202t00000${++run}z_direct${run}`;
+
+  async function request(job: JobSpec, plan: SourcePlan, sourceConfig: ConnectionConfig, extra: Partial<DirectRequest> = {}): Promise<DirectRequest> {
+    return {
+      runId: nextRun(),
+      job,
+      table: job.destination.table ?? job.name,
+      strategy: job.load.strategy,
+      primaryKey: job.load.primary_key ?? [],
+      source: { name: 'src', config: sourceConfig },
+      plan,
+      mapping: new Map(),
+      log: silentLogger,
+      ...extra,
+    };
+  }
+
+  test('BigQuery → BigQuery: incremental INSERT … SELECT in one script with the marker, no load job', async () => {
+    const job = jobSchema.parse({ name: 'copy', source: { connection: 'src', table: 'shop.orders' }, load: { cursor: 'updated_at', primary_key: ['id'] }, destination: { table: 'orders_copy' } });
+    const sourceConfig: ConnectionConfig = { type: 'bigquery', project: 'proj', dataset: 'shop', endpoint: double.endpoint };
+    const src: SourceConnector = await openSource({ name: 'src', config: sourceConfig, baseDir: process.cwd(), log: silentLogger });
+    let plan = await src.plan({ job, state: { files: new Map() }, fullRefresh: false, log: silentLogger });
+    let req = await request(job, plan, sourceConfig);
+    let direct = await bq.planDirect!(req);
+    assert.ok(direct, 'BigQuery to BigQuery runs inside BigQuery');
+    assert.match(direct.description, /one query script: INSERT … SELECT from proj\.shop\.orders into bigquery proj\.raw\.orders_copy/);
+    const before = double.jobs().length;
+    const result = await direct.run({ runId: req.runId, job: job.name, table: 'orders_copy', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 });
+    assert.equal(result.rows, 3);
+    assert.deepEqual(await double.query('SELECT id, amount, tags, updated_at FROM `proj.raw.orders_copy` ORDER BY id'), [
+      { id: '1', amount: '10.5', tags: '["a"]', updated_at: '1704067200000000' },
+      { id: '2', amount: '20', tags: '[]', updated_at: '1704153600000000' },
+      { id: '3', amount: '30.25', tags: null, updated_at: '1704153600000000' },
+    ]);
+    const jobs = double.jobs().slice(before);
+    assert.equal(jobs.filter((j) => j.configuration.load).length, 0, 'no load job: nothing passed through b2betl');
+    assert.deepEqual(await bq.committedRuns('copy', [req.runId]), new Set([req.runId]));
+    assert.deepEqual(await double.query(`SELECT rows FROM \`proj.raw._b2betl_loads\` WHERE run_id = '${req.runId}'`), [{ rows: '3' }]);
+    assert.equal((await bq.describe('orders_copy'))?.strategy, 'transactional');
+
+    // The next run takes only what is new, including a late row at the old high-water mark.
+    await double.query(`INSERT INTO \`proj.shop.orders\` (id, amount, updated_at) VALUES (4, 1, TIMESTAMP '2024-01-02 00:00:00+00'), (5, 2, TIMESTAMP '2024-01-03 00:00:00+00')`);
+    plan = await src.plan({ job, state: { cursor: plan.units[0].cursorAfter, files: new Map() }, fullRefresh: false, log: silentLogger });
+    req = await request(job, plan, sourceConfig);
+    direct = (await bq.planDirect!(req))!;
+    assert.equal((await direct.run({ runId: req.runId, job: job.name, table: 'orders_copy', strategy: 'transactional', units: ['x'], rows: 0 })).rows, 2);
+    assert.deepEqual((await double.query('SELECT id FROM `proj.raw.orders_copy` ORDER BY id')).map((r) => r.id), ['1', '2', '3', '4', '5']);
+    await src.close();
+  });
+
+  test('BigQuery → BigQuery merge and catalog', async () => {
+    // A source table of this test's own.
+    await double.query(`CREATE TABLE \`proj.shop.sales\` (id INT64 NOT NULL, amount NUMERIC)`);
+    await double.query('INSERT INTO `proj.shop.sales` (id, amount) VALUES (1, 10.5), (2, 20), (3, 30.25), (4, 1), (5, 2)');
+    const sourceConfig: ConnectionConfig = { type: 'bigquery', project: 'proj', dataset: 'shop', endpoint: double.endpoint };
+    const src = await openSource({ name: 'src', config: sourceConfig, baseDir: process.cwd(), log: silentLogger });
+    const merge = jobSchema.parse({ name: 'merged', source: { connection: 'src', table: 'proj.shop.sales', columns: ['id', 'amount'] }, load: { strategy: 'merge', primary_key: ['id'] } });
+    for (let i = 0; i < 2; i++) {
+      const plan = await src.plan({ job: merge, state: { files: new Map() }, fullRefresh: false, log: silentLogger });
+      const req = await request(merge, plan, sourceConfig);
+      const direct = (await bq.planDirect!(req))!;
+      assert.match(direct.description, /MERGE/);
+      await direct.run({ runId: req.runId, job: 'merged', table: 'merged', strategy: 'merge', units: ['snapshot'], rows: 0 });
+    }
+    assert.deepEqual((await double.query('SELECT id, amount FROM `proj.raw.merged` ORDER BY id')).map((r) => `${r.id}:${r.amount}`), ['1:10.5', '2:20', '3:30.25', '4:1', '5:2']);
+
+    const catalog = jobSchema.parse({ name: 'snap', source: { connection: 'src', query: 'SELECT id FROM shop.sales WHERE id > 3' }, load: { strategy: 'catalog' } });
+    const plan = await src.plan({ job: catalog, state: { files: new Map() }, fullRefresh: true, log: silentLogger });
+    const req = await request(catalog, plan, sourceConfig);
+    const result = await (await bq.planDirect!(req))!.run({ runId: req.runId, job: 'snap', table: 'snap', strategy: 'catalog', units: ['snapshot'], rows: 0 });
+    assert.equal(result.rows, 2);
+    assert.deepEqual(await double.query('SELECT id FROM `proj.raw.snap` ORDER BY id'), [{ id: '4' }, { id: '5' }]);
+    await src.close();
+  });
+
+  test('another endpoint or other credentials: no direct path, rows stream', async () => {
+    const sourceConfig: ConnectionConfig = { type: 'bigquery', project: 'proj', dataset: 'shop', endpoint: 'http://127.0.0.1:9' };
+    const job = jobSchema.parse({ name: 'elsewhere', source: { connection: 'src', table: 'shop.orders' }, load: { strategy: 'catalog' } });
+    const plan: SourcePlan = { units: [{ id: 'snapshot', label: 'x', params: { sql: 'SELECT 1', params: {} } }], skipped: [], ordered: true };
+    assert.equal(await bq.planDirect!(await request(job, plan, sourceConfig)), undefined);
+  });
+
+  test('staging: gs://… uploads gzip NDJSON parts, loads them by URI in one job and deletes them after the commit', async () => {
+    process.env.B2BETL_STAGING_GCS_ENDPOINT = gcs.endpoint;
+    const staged = await openDestination({ name: 'bq', config: { ...bqConfig, staging: 'gs://landing/bq-staging' } as ConnectionConfig, baseDir: process.cwd(), log: silentLogger });
+    const job = jobSchema.parse({ name: 'via_gcs', source: { connection: 'src', table: 't' }, load: { strategy: 'transactional' } });
+    const id = nextRun();
+    const stage = await staged.stage({ runId: id, job, table: 'via_gcs', strategy: 'transactional', primaryKey: [], columns: [{ name: 'id', source: 'id', type: 'INT64', nullable: true }, { name: 'v', source: 'v', type: 'BIGNUMERIC', nullable: true }], log: silentLogger });
+    await stage.write(0, [[1, '123456789012345678901234567890.123456789012345678901234567890']]);
+    await stage.write(1, [[2, null]]);
+    const uploads: string[] = [];
+    gcs.intercept((request) => {
+      if (request.method === 'POST' && request.path.includes('/upload/')) uploads.push(request.query.name ?? '');
+      return undefined;
+    });
+    try {
+      assert.equal(await stage.commit([0, 1], { runId: id, job: 'via_gcs', table: 'via_gcs', strategy: 'transactional', units: ['a', 'b'], rows: 2 }, []), 2);
+    } finally {
+      gcs.intercept(undefined);
+      delete process.env.B2BETL_STAGING_GCS_ENDPOINT;
+    }
+    assert.deepEqual(await double.query('SELECT id, v FROM `proj.raw.via_gcs` ORDER BY id'), [
+      { id: '1', v: '123456789012345678901234567890.12345678901234567890123456789' },
+      { id: '2', v: null },
+    ]);
+    const load = double.jobs().find((j) => j.jobReference.jobId === `b2betl_via_gcs_${id}_load`);
+    assert.deepEqual(load?.configuration.load.sourceUris, [`gs://landing/bq-staging/via_gcs/${id}/part-00000.ndjson.gz`, `gs://landing/bq-staging/via_gcs/${id}/part-00001.ndjson.gz`]);
+    assert.equal(uploads.length, 2);
+    assert.deepEqual(gcs.names('landing').filter((name) => name.startsWith('bq-staging/')), [], 'staged objects are deleted');
+  });
+
+  describe('gs:// files', () => {
+    let store: ObjectStore;
+    before(async () => {
+      store = await openGcs({ name: 'landing', config: { type: 'gcs', bucket: 'landing', endpoint: gcs.endpoint }, baseDir: process.cwd(), log: silentLogger });
+    });
+
+    async function filePlan(job: JobSpec): Promise<SourcePlan> {
+      return new FilesSource(store).plan({ job, state: { files: new Map() }, fullRefresh: false, log: silentLogger });
+    }
+
+    test('Parquet files load natively into a new table with one load job from their URIs', async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'bq-parquet-'));
+      try {
+        const db = await (await DuckDBInstance.create(':memory:')).connect();
+        for (const [i, start] of [[1, 0], [2, 100]] as const) {
+          const file = path.join(dir, `part-${i}.parquet`);
+          await db.run(`COPY (SELECT (range + ${start})::BIGINT AS id, (range * 1.5)::DECIMAL(18,3) AS amount, 'n' || range AS name FROM range(50)) TO '${file}' (FORMAT PARQUET)`);
+          gcs.seed('landing', `exports/part-${i}.parquet`, await readFile(file));
+        }
+        db.closeSync();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+      const job = jobSchema.parse({ name: 'pq', source: { connection: 'landing', pattern: 'exports/*.parquet' }, load: { strategy: 'transactional' } });
+      const plan = await filePlan(job);
+      const req = await request(job, plan, { type: 'gcs', bucket: 'landing', endpoint: gcs.endpoint }, { store, format: undefined });
+      const direct = await bq.planDirect!(req);
+      assert.ok(direct, 'Parquet in GCS loads natively');
+      assert.match(direct.description, /load 2 files under gs:\/\/landing\/ straight into bigquery proj\.raw\.pq with one BigQuery load job/);
+      const before = double.jobs().length;
+      const result = await direct.run({ runId: req.runId, job: 'pq', table: 'pq', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 });
+      assert.equal(result.rows, 100);
+      const loads = double.jobs().slice(before).filter((j) => j.configuration.load);
+      assert.equal(loads.length, 1);
+      assert.deepEqual(loads[0].configuration.load.sourceUris, ['gs://landing/exports/part-1.parquet', 'gs://landing/exports/part-2.parquet']);
+      assert.deepEqual(await double.query('SELECT COUNT(*) AS n, SUM(id) AS ids, MAX(amount) AS top FROM `proj.raw.pq`'), [{ n: '100', ids: String((49 * 50) / 2 + (100 * 50 + (49 * 50) / 2)), top: '73.5' }]);
+      assert.deepEqual(await bq.committedRuns('pq', [req.runId]), new Set([req.runId]));
+    });
+
+    test('CSV loads natively once the table exists; new CSV tables and column selections stream', async () => {
+      gcs.seed('landing', 'csv/a.csv', 'id,name,amount\n1,ann,1.5\n2,"bob, jr",2\n');
+      gcs.seed('landing', 'csv/b.csv', 'id,name,amount\n3,cy,\n');
+      const job = jobSchema.parse({ name: 'csvs', source: { connection: 'landing', pattern: 'csv/*.csv' }, load: { strategy: 'transactional' } });
+      const plan = await filePlan(job);
+      const gcsConfig: ConnectionConfig = { type: 'gcs', bucket: 'landing', endpoint: gcs.endpoint };
+      assert.equal(await bq.planDirect!(await request(job, plan, gcsConfig, { store })), undefined, 'a new table from sampled CSV types streams first');
+
+      // A streamed run created the table; later runs go direct.
+      const stage = await bq.stage({
+        runId: nextRun(),
+        job,
+        table: 'csvs',
+        strategy: 'transactional',
+        primaryKey: [],
+        columns: [
+          { name: 'id', source: 'id', type: 'INT64', nullable: true },
+          { name: 'name', source: 'name', type: 'STRING', nullable: true },
+          { name: 'amount', source: 'amount', type: 'NUMERIC', nullable: true },
+        ],
+        log: silentLogger,
+      });
+      await stage.write(0, [[0, 'zero', '0']]);
+      await stage.commit([0], { runId: 'seed', job: 'csvs', table: 'csvs', strategy: 'transactional', units: ['seed'], rows: 1 }, []);
+
+      const req = await request(job, plan, gcsConfig, { store });
+      const direct = await bq.planDirect!(req);
+      assert.ok(direct);
+      const result = await direct.run({ runId: req.runId, job: 'csvs', table: 'csvs', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 });
+      assert.equal(result.rows, 3);
+      assert.deepEqual(await double.query('SELECT id, name, amount FROM `proj.raw.csvs` ORDER BY id'), [
+        { id: '0', name: 'zero', amount: '0' },
+        { id: '1', name: 'ann', amount: '1.5' },
+        { id: '2', name: 'bob, jr', amount: '2' },
+        { id: '3', name: 'cy', amount: null },
+      ]);
+      const selecting = jobSchema.parse({ name: 'csvs', source: { connection: 'landing', pattern: 'csv/*.csv', columns: ['id'] }, load: { strategy: 'transactional' } });
+      assert.equal(await bq.planDirect!(await request(selecting, plan, gcsConfig, { store })), undefined, 'a column selection needs rows to pass through b2betl');
+    });
+  });
+});

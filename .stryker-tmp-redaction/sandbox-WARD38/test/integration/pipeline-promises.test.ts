@@ -1,0 +1,435 @@
+/**
+ * The pipeline's promises, in process and fast (what `npm run test:mutation` runs against
+ * reconcile and commit): a real DuckDB warehouse and ledger in a scratch folder, local files,
+ * and a scripted source and destination wrapper for the faults files cannot make.
+ *
+ * - catalog commits all units or none; unordered plans commit every unit that succeeded;
+ *   ordered plans commit the prefix up to the last cursor before a failure;
+ * - a retried unit keeps none of its failed attempt's rows;
+ * - a run stopped after its destination commit is recorded by the next run; one stopped before
+ *   it is marked failed and its data read again;
+ * - counts and statuses say what committed.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import * as duckdb from '../../connectors/destinations/duckdb/index.js';
+import { loadJobs } from '../../src/core/config.js';
+import type { ConnectorContext, DestinationConnector, SourceConnector, SourcePlan, Stage, WorkUnit } from '../../src/core/connector.js';
+import { TransientError } from '../../src/core/errors.js';
+import { silentLogger, type Logger } from '../../src/core/log.js';
+import { runJob, type RunResult } from '../../src/core/pipeline.js';
+import { registerConnector } from '../../src/core/registry.js';
+import type { RecordBatch } from '../../src/core/types.js';
+import { Ledger } from '../../src/ledger/ledger.js';
+import { queryDuckDB, scratchProject } from '../support/cli.js';
+
+type Project = Awaited<ReturnType<typeof scratchProject>>;
+
+/** What the scripted source reads and how each unit fails; set by each test. */
+interface Script {
+  ordered: boolean;
+  /** Rows of each unit (ids); a unit's cursorAfter is its last id. */
+  units: number[][];
+  /** Unit index → attempts that fail after yielding their first row (transient), or 'always' (permanent). */
+  failures: Map<number, number | 'always'>;
+  attempts: number[];
+  /** The cursor each plan was made from. */
+  cursors: unknown[];
+}
+
+let script: Script;
+
+const scriptedSource = (): SourceConnector => ({
+  discover: async () => [{ name: 'id', type: 'INT64', nullable: false }],
+  async plan(context): Promise<SourcePlan> {
+    script.cursors.push(context.state.cursor);
+    const after = typeof context.state.cursor === 'number' ? context.state.cursor : 0;
+    const units: WorkUnit[] = script.units
+      .map((ids, index) => ({ ids: ids.filter((id) => id > after), index }))
+      .filter(({ ids }) => ids.length)
+      .map(({ ids, index }) => ({ id: `u${index}`, label: `unit ${index}`, params: index, cursorAfter: script.ordered ? ids.at(-1) : undefined }));
+    return { units, skipped: [], ordered: script.ordered };
+  },
+  async *read(unit, context): AsyncIterable<RecordBatch> {
+    const index = unit.params as number;
+    const after = Number(script.cursors.at(-1) ?? 0);
+    const ids = script.units[index].filter((id) => id > after);
+    const attempt = (script.attempts[index] = (script.attempts[index] ?? 0) + 1);
+    const failure = script.failures.get(index);
+    const columns = [{ name: 'id', type: 'INT64' as const, nullable: false }];
+    yield { columns, rows: [[ids[0]]] };
+    if (failure === 'always') throw new Error(`unit ${index} is broken`);
+    if (failure !== undefined && attempt <= failure) throw new TransientError(`connection lost in unit ${index}`);
+    void context;
+    if (ids.length > 1) yield { columns, rows: ids.slice(1).map((id) => [id]) };
+  },
+  close: async () => undefined,
+});
+
+/** Where the destination wrapper makes the commit fail: before it begins, or after it landed (its answer lost). */
+let stopAt: 'before-commit' | 'after-commit' | undefined;
+/** Whether the destination's load markers cannot be read, once (a network down right after the commit). */
+let markersUnreadable = false;
+
+const wrappedDuckdb = {
+  async destination(context: ConnectorContext): Promise<DestinationConnector> {
+    const real = await duckdb.destination(context);
+    return {
+      capabilities: real.capabilities,
+      locate: (table) => real.locate(table),
+      describe: (table) => real.describe(table),
+      committedRuns: (job, ids) => {
+        if (markersUnreadable) {
+          markersUnreadable = false;
+          return Promise.reject(new Error('connection lost while reading the load markers'));
+        }
+        return real.committedRuns(job, ids);
+      },
+      close: () => real.close(),
+      async stage(request): Promise<Stage> {
+        const stage = await real.stage(request);
+        return {
+          evolve: (columns) => stage.evolve(columns),
+          write: (unit, rows) => stage.write(unit, rows),
+          discard: (unit) => stage.discard(unit),
+          abort: () => stage.abort(),
+          async commit(units, marker, rejects) {
+            if (stopAt === 'before-commit') throw new Error('power cut before the commit');
+            const rows = await stage.commit(units, marker, rejects);
+            if (stopAt === 'after-commit') throw new Error('power cut after the commit');
+            return rows;
+          },
+        };
+      },
+    };
+  },
+};
+
+describe('pipeline promises', () => {
+  let project: Project;
+  let ledger: Ledger;
+
+  before(async () => {
+    // The scripted source stands in for postgres connections, the wrapper for DuckDB.
+    registerConnector('postgres', { source: async () => scriptedSource() });
+    registerConnector('duckdb', wrappedDuckdb);
+    project = await scratchProject({
+      'etl.config.yaml': 'connections:\n  inbox: { type: local, path: ./inbox }\n  db: { type: postgres, host: 127.0.0.1, port: 1, user: x, database: x }\n',
+    });
+    ledger = Ledger.open(path.join(project.dir, '.b2betl', 'ledger.sqlite'));
+  });
+  afterEach(() => {
+    stopAt = undefined;
+    markersUnreadable = false;
+  });
+  after(async () => {
+    ledger?.close();
+    await project?.cleanup();
+  });
+
+  /** A job of its own per test (each test passes alone): files under inbox/<name>/, or the scripted source. */
+  const filesJob = (name: string, load = 'strategy: transactional', source = '') =>
+    project.write(`jobs/${name}.yaml`, `name: ${name}\nsource: { connection: inbox, pattern: "${name}/*.csv"${source} }\nload: { ${load} }\n`);
+  const scriptedJob = (name: string) =>
+    project.write(`jobs/${name}.yaml`, `name: ${name}\nsource: { connection: db, table: t, parallelism: 3 }\nload: { strategy: transactional, cursor: id }\n`);
+  const run = async (name: string, log: Logger = silentLogger): Promise<RunResult> => {
+    const [job] = await loadJobs([path.join(project.dir, 'jobs', `${name}.yaml`)], { cwd: project.dir });
+    process.env.B2BETL_RETRY_BASE_MS = '1';
+    return runJob(job, { ledger, log });
+  };
+  const ids = async (table: string) =>
+    (await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), `SELECT id FROM main.${table} ORDER BY id`)).map((row) => Number(row.id));
+  const processed = (job: string) => [...ledger.files(job, 'inbox').keys()].sort();
+  const setScript = (units: number[][], ordered: boolean, failures: [number, number | 'always'][] = []) =>
+    (script = { units, ordered, failures: new Map(failures), attempts: [], cursors: [] });
+  const csv = (values: readonly number[]) => `id\n${values.join('\n')}\n`;
+
+  test('catalog: one failed file commits nothing and keeps the previous table; all good replaces it', async () => {
+    await filesJob('snap', 'strategy: catalog', ', parallelism: 1');
+    await project.write('inbox/snap/a.csv', csv([1, 2]));
+    await project.write('inbox/snap/b.csv', csv([3]));
+    let result = await run('snap');
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual(await ids('snap'), [1, 2, 3]);
+    await project.write('inbox/snap/a.csv', csv([10]));
+    await project.write('inbox/snap/b.csv', 'id\n20\nnot a number, and ragged\n');
+    await project.write('inbox/snap/c.csv', csv([30]));
+    result = await run('snap');
+    assert.equal(result.status, 'failed');
+    assert.equal(result.rows_loaded, 0);
+    assert.equal(result.files_processed, 0);
+    assert.equal(result.files_failed, 1);
+    assert.match(String(result.error), /b\.csv/);
+    assert.deepEqual(await ids('snap'), [1, 2, 3]);
+    assert.equal(ledger.runs({ job: 'snap', limit: 1 })[0].status, 'failed');
+    await project.write('inbox/snap/b.csv', csv([20]));
+    result = await run('snap');
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.files_processed, 3);
+    assert.equal(result.rows_loaded, 3);
+    assert.deepEqual(await ids('snap'), [10, 20, 30]);
+  });
+
+  test('unordered files: the good ones commit, the bad one is read again next run, and the counts say so', async () => {
+    await filesJob('files');
+    await project.write('inbox/files/a.csv', csv([1, 2]));
+    await project.write('inbox/files/b.csv', 'id\n3\n4,extra\n');
+    await project.write('inbox/files/c.csv', csv([5]));
+    let result = await run('files');
+    assert.equal(result.status, 'partial');
+    assert.equal(result.files_processed, 2);
+    assert.equal(result.files_failed, 1);
+    assert.equal(result.rows_loaded, 3);
+    assert.deepEqual(await ids('files'), [1, 2, 5]);
+    assert.deepEqual(processed('files'), ['files/a.csv', 'files/c.csv']);
+    assert.equal(ledger.runs({ job: 'files', limit: 1 })[0].status, 'partial');
+    await project.write('inbox/files/b.csv', csv([3, 4]));
+    result = await run('files');
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.files_processed, 1);
+    assert.equal(result.rows_loaded, 2);
+    assert.deepEqual(await ids('files'), [1, 2, 3, 4, 5]);
+    result = await run('files');
+    assert.equal(result.status, 'skipped');
+    assert.equal(result.rows_loaded, 0);
+  });
+
+  test('rejects within max_bad_records: good rows load, the bad one is counted and set aside', async () => {
+    await filesJob('lenient', 'max_bad_records: 1', ', sample_size: 1');
+    await project.write('inbox/lenient/a.csv', 'id\n1\ntwo\n3\n');
+    const result = await run('lenient');
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.rows_extracted, 3);
+    assert.equal(result.rows_loaded, 2);
+    assert.equal(result.rows_rejected, 1);
+    assert.deepEqual(await ids('lenient'), [1, 3]);
+    const rejected = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT position, raw FROM main.lenient__rejected');
+    assert.deepEqual(rejected, [{ position: '3', raw: '["two"]' }]);
+  });
+
+  test('counts: rows read by failed units are extracted but not loaded, bytes are those of the files committed', async () => {
+    await filesJob('counted');
+    const good = csv([1, 2, 3]);
+    await project.write('inbox/counted/a.csv', good);
+    await project.write('inbox/counted/b.csv', 'id\n4\n5,ragged\n');
+    const result = await run('counted');
+    assert.equal(result.status, 'partial');
+    assert.equal(result.rows_extracted, 3, 'the failed file read a row before failing, but its unit has no count');
+    assert.equal(result.rows_loaded, 3);
+    assert.equal(result.rows_rejected, 0);
+    assert.equal(result.files_processed, 1);
+    assert.equal(result.files_failed, 1);
+    const [recorded] = ledger.runs({ job: 'counted', limit: 1 });
+    assert.equal(recorded.bytes, Buffer.byteLength(good));
+    assert.equal(recorded.rows_loaded, 3);
+    assert.equal(recorded.files_failed, 1);
+    assert.match(String(recorded.error), /counted\/b\.csv/);
+  });
+
+  test('an empty catalog snapshot empties the table', async () => {
+    await filesJob('emptied', 'strategy: catalog');
+    await project.write('inbox/emptied/a.csv', csv([1, 2]));
+    assert.equal((await run('emptied')).status, 'succeeded');
+    await project.write('inbox/emptied/a.csv', 'id\n');
+    const result = await run('emptied');
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.rows_loaded, 0);
+    assert.deepEqual(await ids('emptied'), []);
+  });
+
+  test('files with no rows commit nothing for an appending job, and are recorded as loaded', async () => {
+    await filesJob('headers');
+    await project.write('inbox/headers/a.csv', 'id\n');
+    const result = await run('headers');
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.rows_loaded, 0);
+    assert.equal(result.files_processed, 1);
+    assert.deepEqual(processed('headers'), ['headers/a.csv']);
+    assert.equal((await run('headers')).status, 'skipped');
+  });
+
+  /** A DuckDB table made by someone else, with a REQUIRED column no source file has. */
+  const requiredTable = async (table: string) => {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const instance = await DuckDBInstance.create(path.join(project.dir, 'warehouse.duckdb'));
+    const connection = await instance.connect();
+    await connection.run(`CREATE TABLE main.${table} (id BIGINT, must VARCHAR NOT NULL)`);
+    connection.closeSync();
+    instance.closeSync();
+  };
+
+  test('a REQUIRED destination column the source lacks fails the run before its commit, naming the fix', async () => {
+    await requiredTable('required');
+    await filesJob('required');
+    await project.write('inbox/required/a.csv', csv([1]));
+    const refused = await run('required');
+    assert.equal(refused.status, 'failed');
+    assert.match(String(refused.error), /must is REQUIRED in the destination but the source has no such column/);
+    assert.match(String(refused.error), /fill_required_defaults/);
+    assert.deepEqual(await ids('required'), []);
+    assert.deepEqual(processed('required'), []);
+  });
+
+  test('with load.fill_required_defaults, a REQUIRED column the source lacks is filled with its type default', { todo: 'the column is not filled: the commit fails on NOT NULL' }, async () => {
+    await requiredTable('filled');
+    await filesJob('filled', 'fill_required_defaults: true');
+    await project.write('inbox/filled/a.csv', csv([1]));
+    const filled = await run('filled');
+    assert.equal(filled.status, 'succeeded', String(filled.error));
+    const rows = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT id, must FROM main.filled');
+    assert.deepEqual(rows.map((row) => [Number(row.id), row.must]), [[1, '']]);
+  });
+
+  test('the progress observer hears of the commit and its row count', async () => {
+    await filesJob('observed');
+    await project.write('inbox/observed/a.csv', csv([1, 2]));
+    const [job] = await loadJobs([path.join(project.dir, 'jobs', 'observed.yaml')], { cwd: project.dir });
+    const committing: number[] = [];
+    const result = await runJob(job, { ledger, log: silentLogger, observer: { committing: (rows) => committing.push(rows) } });
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual(committing, [2]);
+  });
+
+  test('ordered plan: a failed unit commits the units before it, the cursor stops at the last of them, and the next run resumes there', async () => {
+    await scriptedJob('ordered');
+    setScript([[1, 2, 3], [4, 5, 6], [7, 8, 9]], true, [[1, 'always']]);
+    let result = await run('ordered');
+    assert.equal(result.status, 'partial');
+    assert.equal(result.rows_loaded, 3);
+    assert.deepEqual(await ids('ordered'), [1, 2, 3]);
+    assert.equal(ledger.cursor('ordered'), 3);
+    setScript([[1, 2, 3], [4, 5, 6], [7, 8, 9]], true);
+    result = await run('ordered');
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual(script.cursors, [3]);
+    assert.equal(result.rows_loaded, 6);
+    assert.deepEqual(await ids('ordered'), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.equal(ledger.cursor('ordered'), 9);
+  });
+
+  test('ordered plan: a failed first unit commits nothing and the run says failed', async () => {
+    await scriptedJob('first_fails');
+    setScript([[1, 2], [3]], true);
+    await run('first_fails');
+    setScript([[1, 2], [3], [11, 12], [13]], true, [[2, 'always']]);
+    const result = await run('first_fails');
+    assert.equal(result.status, 'failed');
+    assert.equal(result.rows_loaded, 0);
+    assert.equal(ledger.cursor('first_fails'), 3);
+    assert.deepEqual(await ids('first_fails'), [1, 2, 3]);
+  });
+
+  test('a unit retried after a transient failure keeps none of its failed attempts\' rows', async () => {
+    await scriptedJob('loose');
+    setScript([[1, 2, 3], [4, 5], [6]], false, [
+      [0, 2],
+      [2, 1],
+    ]);
+    const warnings: string[] = [];
+    const result = await run('loose', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual(script.attempts, [3, 1, 2]);
+    assert.equal(warnings.filter((warning) => /retrying/.test(warning)).length, 3);
+    assert.equal(result.rows_loaded, 6);
+    assert.equal(result.rows_extracted, 6);
+    assert.deepEqual(await ids('loose'), [1, 2, 3, 4, 5, 6]);
+  });
+
+  test('a commit that landed but answered with an error is recorded as committed, by its marker; the next run loads nothing twice', async () => {
+    await filesJob('after');
+    await project.write('inbox/after/a.csv', csv([1, 2]));
+    await run('after');
+    await project.write('inbox/after/b.csv', csv([3]));
+    stopAt = 'after-commit';
+    const warnings: string[] = [];
+    const answered = await run('after', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.ok(warnings.some((warning) => /but its marker is in the destination: it landed/.test(warning)), warnings.join('\n'));
+    assert.equal(answered.status, 'succeeded');
+    assert.equal(answered.rows_loaded, 1);
+    assert.deepEqual(await ids('after'), [1, 2, 3]);
+    stopAt = undefined;
+    const next = await run('after');
+    assert.equal(next.status, 'skipped');
+    assert.deepEqual(await ids('after'), [1, 2, 3]);
+    assert.deepEqual(processed('after'), ['after/a.csv', 'after/b.csv']);
+    const [latest, recorded] = ledger.runs({ job: 'after', limit: 2 });
+    assert.equal(latest.status, 'skipped');
+    assert.equal(recorded.status, 'succeeded');
+    assert.equal(recorded.rows_loaded, 1);
+  });
+
+  test('a run left committing, whose commit landed, is recorded by the next run from its marker: nothing loads twice', async () => {
+    await filesJob('settled_after');
+    await project.write('inbox/settled_after/a.csv', csv([1, 2]));
+    stopAt = 'after-commit';
+    markersUnreadable = true;
+    const stopped = await run('settled_after');
+    assert.equal(stopped.status, 'failed');
+    assert.equal(ledger.runs({ job: 'settled_after', limit: 1 })[0].status, 'committing');
+    assert.deepEqual(await ids('settled_after'), [1, 2], 'the commit landed');
+    stopAt = undefined;
+    const warnings: string[] = [];
+    const next = await run('settled_after', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.deepEqual(
+      warnings.filter((warning) => /interrupted/.test(warning)),
+      [`run ${stopped.run_id} was interrupted after its commit; recording its state now`],
+    );
+    assert.equal(next.status, 'skipped');
+    assert.deepEqual(await ids('settled_after'), [1, 2]);
+    assert.deepEqual(processed('settled_after'), ['settled_after/a.csv']);
+    const [latest, recorded] = ledger.runs({ job: 'settled_after', limit: 2 });
+    assert.deepEqual([latest.status, recorded.status, recorded.rows_loaded], ['skipped', 'succeeded', 2]);
+    // Settled once: a third run has nothing left to settle.
+    warnings.length = 0;
+    await run('settled_after', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.deepEqual(warnings, []);
+  });
+
+  test('a run left committing, whose commit never began, is closed by the next run, which loads its data once', async () => {
+    await filesJob('settled_before');
+    await project.write('inbox/settled_before/a.csv', csv([1, 2]));
+    stopAt = 'before-commit';
+    markersUnreadable = true;
+    const stopped = await run('settled_before');
+    assert.equal(stopped.status, 'failed');
+    assert.equal(ledger.runs({ job: 'settled_before', limit: 1 })[0].status, 'committing');
+    stopAt = undefined;
+    const warnings: string[] = [];
+    const next = await run('settled_before', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.deepEqual(
+      warnings.filter((warning) => /interrupted/.test(warning)),
+      [`run ${stopped.run_id} was interrupted before its commit; nothing of it was loaded`],
+    );
+    assert.equal(next.status, 'succeeded');
+    assert.equal(next.rows_loaded, 2);
+    assert.deepEqual(await ids('settled_before'), [1, 2]);
+    const [, interrupted] = ledger.runs({ job: 'settled_before', limit: 2 });
+    assert.notEqual(interrupted.status, 'committing');
+    assert.notEqual(interrupted.status, 'succeeded');
+    assert.equal(interrupted.rows_loaded, 0);
+    assert.match(String(interrupted.error), /interrupted before commit; nothing was loaded/);
+  });
+
+  test('a commit that failed before it began records the run failed with nothing loaded; the next run loads its data', async () => {
+    await filesJob('before');
+    await project.write('inbox/before/a.csv', csv([1, 2]));
+    await run('before');
+    await project.write('inbox/before/b.csv', csv([3]));
+    stopAt = 'before-commit';
+    const failed = await run('before');
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.rows_loaded, 0);
+    assert.equal(failed.rows_extracted, 1);
+    assert.deepEqual(await ids('before'), [1, 2]);
+    stopAt = undefined;
+    const next = await run('before');
+    assert.equal(next.status, 'succeeded');
+    assert.equal(next.rows_loaded, 1);
+    assert.deepEqual(await ids('before'), [1, 2, 3]);
+    const [, recorded] = ledger.runs({ job: 'before', limit: 2 });
+    assert.equal(recorded.status, 'failed');
+    assert.equal(recorded.rows_loaded, 0);
+    assert.match(String(recorded.error), /power cut before the commit/);
+  });
+});

@@ -1,0 +1,290 @@
+/**
+ * How runs of the real binary end when something goes wrong: a value that does not convert
+ * while a PostgreSQL or MySQL read still streams, a full disk, a read-only warehouse, a REQUIRED
+ * column the source lacks, SIGTERM and SIGINT (twice). Each ends with its exit code, the
+ * summary or --json printed, a history row that says the same, the lock released and no
+ * staging files left; a re-run then loads every row exactly once.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type BetterSqlite3 from 'better-sqlite3';
+import { binary, queryDuckDB, runCli, scratchProject, startCli, type CliResult } from '../support/cli.js';
+import { myScratch, pgScratch, PG, type MyScratch, type PgScratch } from '../support/databases.js';
+
+const require = createRequire(import.meta.url);
+type Project = Awaited<ReturnType<typeof scratchProject>>;
+type Result = Record<string, unknown>;
+
+/** Reads the project's ledger file directly. */
+function ledgerRows(project: Project, sql: string): Record<string, unknown>[] {
+  const Database = require('better-sqlite3') as typeof BetterSqlite3;
+  const db = new Database(path.join(project.dir, '.b2betl', 'ledger.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(sql).all() as Record<string, unknown>[];
+  } finally {
+    db.close();
+  }
+}
+
+function parsed(result: CliResult): Result[] {
+  assert.ok(result.stdout.trim().startsWith('['), `no --json results printed (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
+  return JSON.parse(result.stdout) as Result[];
+}
+
+/** The job's history (newest first) through `b2betl history --json`. */
+async function history(project: Project, job: string): Promise<Result[]> {
+  const result = await runCli(['history', job, '--json'], project.dir);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout) as Result[];
+}
+
+/** The --json result, the history row of the same run and the ledger agree; no lock, no staging files left. */
+async function assertEnded(project: Project, result: Result, expected: { status: string; error: RegExp }): Promise<void> {
+  assert.equal(result.status, expected.status, JSON.stringify(result));
+  assert.match(String(result.error), expected.error);
+  assert.equal(result.rows_loaded, 0, 'nothing committed, nothing reported loaded');
+  const [recorded] = (await history(project, String(result.job))).filter((run) => run.id === result.run_id);
+  assert.ok(recorded, `run ${String(result.run_id)} is in history`);
+  for (const key of ['status', 'error', 'rows_loaded', 'rows_extracted', 'rows_rejected', 'files_processed']) assert.deepEqual(recorded[key], result[key], key);
+  assert.ok(recorded.ended_at, 'the run has ended');
+  assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), [], 'the lock is released');
+  const staging = path.join(project.dir, 'warehouse.duckdb.staging');
+  assert.deepEqual(existsSync(staging) ? readdirSync(staging) : [], [], 'no staging files are left');
+}
+
+/** Spawn options that run the binary as an unprivileged user when the tests run as root (root writes anything). */
+function unprivileged(project: Project): { uid?: number; gid?: number } {
+  if (process.getuid?.() !== 0) return {};
+  chownSync(project.dir, 65534, 65534);
+  for (const entry of readdirSync(project.dir, { recursive: true }) as string[]) {
+    const file = path.join(project.dir, entry);
+    chownSync(file, 65534, 65534);
+  }
+  return { uid: 65534, gid: 65534 };
+}
+
+function spawnAs(args: readonly string[], cwd: string, as: { uid?: number; gid?: number }): Promise<CliResult> {
+  const child = spawn(process.execPath, [binary, ...args], { cwd, env: { ...process.env, CI: 'true', HOME: cwd }, stdio: ['ignore', 'pipe', 'pipe'], ...as });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
+}
+
+describe('runs that fail mid-read end cleanly', () => {
+  let pg: PgScratch;
+  let my: MyScratch;
+  let project: Project;
+
+  before(async () => {
+    pg = await pgScratch('endings');
+    my = await myScratch('endings');
+    // Row 20,000 holds a value no destination takes, long after the stream began.
+    await pg.sql(`CREATE TABLE ${pg.schema}.events (id bigint PRIMARY KEY, at timestamptz)`);
+    await pg.sql(`INSERT INTO ${pg.schema}.events SELECT g, CASE WHEN g = 20000 THEN 'infinity' ELSE timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second' END FROM generate_series(1, 60000) g`);
+    await my.sql('CREATE TABLE shifts (id bigint PRIMARY KEY, tm time)');
+    await my.sql("INSERT INTO shifts SELECT seq, CASE WHEN seq = 20000 THEN '838:59:59' ELSE '10:00:00' END FROM seq_1_to_60000");
+    project = await scratchProject({
+      'etl.config.yaml': [
+        'connections:',
+        `  shop: { type: postgres, host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${PG.database} }`,
+        `  legacy: { type: mysql, host: 127.0.0.1, port: 3306, user: root, database: ${my.database} }`,
+        '  wh: { type: duckdb, path: ./warehouse.duckdb }',
+        'defaults: { destination: wh }',
+        '',
+      ].join('\n'),
+      'jobs/events.yaml': `name: events\nsource: { connection: shop, table: ${pg.schema}.events, parallelism: 2 }\nload: { strategy: transactional, cursor: id }\n`,
+      'jobs/shifts.yaml': 'name: shifts\nsource: { connection: legacy, table: shifts }\nload: { strategy: catalog }\n',
+    });
+  });
+  after(async () => {
+    await pg?.drop();
+    await my?.drop();
+    await project?.cleanup();
+  });
+
+  for (const [product, job, error] of [
+    ['PostgreSQL', 'events', /20000: at: "infinity" is not a timestamp/],
+    ['MySQL', 'shifts', /20000: tm: "838:59:59" is not a time of day/],
+  ] as const) {
+    it(`${product}: a value that does not convert at row 20,000 exits 1 with --json, a failed history row, no lock and no staging files`, async () => {
+      const result = await runCli(['run', `jobs/${job}.yaml`, '--json'], project.dir);
+      assert.equal(result.code, 1, result.stderr);
+      const [run] = parsed(result);
+      await assertEnded(project, run, { status: 'failed', error });
+      assert.ok(Number(run.rows_extracted) > 0, 'the rows read before the failure are counted as extracted');
+      // Plain output: the summary table says the same.
+      const plain = await runCli(['run', `jobs/${job}.yaml`], project.dir);
+      assert.equal(plain.code, 1);
+      assert.match(plain.stdout, new RegExp(`^${job}\\s+failed\\s+0\\s`, 'm'));
+      assert.match(plain.stdout, error);
+    });
+  }
+
+  it('a REQUIRED destination column the source lacks: failed, 0 loaded although every row was read', async () => {
+    await pg.sql(`CREATE TABLE ${pg.schema}.fine (id bigint PRIMARY KEY, at timestamptz)`);
+    await pg.sql(`INSERT INTO ${pg.schema}.fine SELECT g, now() FROM generate_series(1, 3000) g`);
+    await project.write('jobs/fine.yaml', `name: fine\nsource: { connection: shop, table: ${pg.schema}.fine }\nload: { strategy: catalog }\n`);
+    const first = await runCli(['run', 'jobs/fine.yaml', '--json'], project.dir);
+    assert.equal(first.code, 0, first.stderr);
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const instance = await DuckDBInstance.create(path.join(project.dir, 'warehouse.duckdb'));
+    const connection = await instance.connect();
+    await connection.run("ALTER TABLE fine ADD COLUMN region VARCHAR DEFAULT 'eu'");
+    await connection.run('ALTER TABLE fine ALTER COLUMN region SET NOT NULL');
+    connection.closeSync();
+    instance.closeSync();
+    const result = await runCli(['run', 'jobs/fine.yaml', '--json'], project.dir);
+    assert.equal(result.code, 1, result.stderr);
+    const [run] = parsed(result);
+    await assertEnded(project, run, { status: 'failed', error: /region is REQUIRED in the destination/ });
+    assert.equal(run.rows_extracted, 3000);
+    const [count] = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT count(*) AS n FROM fine');
+    assert.equal(Number(count.n), 3000, 'the previous snapshot is untouched');
+  });
+});
+
+describe('stopped by a signal', () => {
+  let pg: PgScratch;
+  let project: Project;
+  const ROWS = 20_000;
+
+  before(async () => {
+    pg = await pgScratch('signals');
+    await pg.sql(`CREATE TABLE ${pg.schema}.items (id bigint PRIMARY KEY, v bigint)`);
+    await pg.sql(`INSERT INTO ${pg.schema}.items SELECT g, g * 2 FROM generate_series(1, ${ROWS}) g`);
+    // Reading takes about 4 s: every 1,000th row sleeps 0.2 s.
+    const slow = `SELECT id, v FROM ${pg.schema}.items WHERE CASE WHEN id % 1000 = 0 THEN pg_sleep(0.2)::text IS NOT NULL ELSE true END`;
+    project = await scratchProject({
+      'etl.config.yaml': `connections:\n  shop: { type: postgres, host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${PG.database} }\n  wh: { type: duckdb, path: ./warehouse.duckdb }\ndefaults: { destination: wh }\n`,
+      'jobs/items.yaml': `name: items\nsource:\n  connection: shop\n  query: "${slow}"\nload: { strategy: catalog }\n`,
+      // Its plan reads the high-water mark through the same slow query: a stop waits for it.
+      'jobs/planned.yaml': `name: planned\nsource:\n  connection: shop\n  query: "${slow}"\nload: { strategy: transactional, cursor: id }\n`,
+    });
+  });
+  after(async () => {
+    await pg?.drop();
+    await project?.cleanup();
+  });
+
+  /** Starts a run and resolves once its stderr matches `ready`. */
+  async function started(job: string, ready: RegExp, args: string[] = []) {
+    const run = startCli(['run', `jobs/${job}.yaml`, ...args], project.dir);
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      run.child.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk;
+        if (ready.test(stderr)) resolve();
+      });
+      run.child.on('close', () => reject(new Error(`the run ended before ${ready}:\n${stderr}`)));
+    });
+    return run;
+  }
+
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const) {
+    it(`${signal} mid-read: stops reading, prints interrupted with nothing committed, records it, releases the lock, exits ${code}`, async () => {
+      const run = await started('items', /unit\(s\) to load/, ['--json', '--verbose']);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      run.child.kill(signal);
+      const result = await run.done;
+      assert.equal(result.code, code, result.stderr);
+      assert.match(result.stderr, new RegExp(`${signal}: stopping at a safe point`));
+      const [stopped] = parsed(result);
+      await assertEnded(project, stopped, { status: 'interrupted', error: new RegExp(`interrupted \\(${signal}\\) before the commit: nothing of this run was committed`) });
+      assert.ok(Number(stopped.rows_extracted) < ROWS, 'reading stopped before the end');
+      const again = await runCli(['run', 'jobs/items.yaml', '--json'], project.dir);
+      assert.equal(again.code, 0, again.stderr);
+      const [count] = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT count(*) AS n, count(DISTINCT id) AS d FROM items');
+      assert.deepEqual([Number(count.n), Number(count.d)], [ROWS, ROWS]);
+    });
+  }
+
+  it('a second Ctrl-C exits at once, still recording the run as interrupted and releasing the lock', async () => {
+    const run = await started('planned', /planned: starting/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    run.child.kill('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    run.child.kill('SIGINT');
+    const result = await run.done;
+    assert.equal(result.code, 130, result.stderr);
+    assert.match(result.stderr, /SIGINT again: exiting now/);
+    assert.doesNotMatch(result.stderr, /unit\(s\) to load/, 'it did not wait for the plan to finish');
+    assert.match(result.stdout, /^planned\s+interrupted\s+0\s/m);
+    const [recorded] = await history(project, 'planned');
+    assert.equal(recorded.status, 'interrupted');
+    assert.match(String(recorded.error), /interrupted \(SIGINT twice\) before the commit/);
+    assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
+    const again = await runCli(['run', 'jobs/planned.yaml'], project.dir);
+    assert.equal(again.code, 0, again.stderr);
+    const [count] = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT count(*) AS n FROM planned');
+    assert.equal(Number(count.n), ROWS);
+  });
+});
+
+describe('a full disk, a read-only warehouse', () => {
+  let project: Project;
+  const lines = (from: number, count: number) => Array.from({ length: count }, (_, i) => `${from + i},${'x'.repeat(80)}`).join('\n');
+
+  before(async () => {
+    project = await scratchProject({
+      'etl.config.yaml': 'connections:\n  inbox: { type: local, path: ./inbox }\n  wh: { type: duckdb, path: ./disk/warehouse.duckdb }\ndefaults: { destination: wh }\nledger: ./.b2betl/ledger.sqlite\n',
+      'jobs/big.yaml': 'name: big\nsource: { connection: inbox, pattern: "*.csv" }\nload: { strategy: transactional }\n',
+      'inbox/big.csv': `id,note\n${lines(1, 100_000)}\n`,
+    });
+  });
+  after(() => project?.cleanup());
+
+  it('ENOSPC while staging names the full path, exits 1 with --json, records the failure and removes the staging files', async () => {
+    const disk = path.join(project.dir, 'disk');
+    // A 4 MB file system of its own for the warehouse (a mount namespace: no privileges needed).
+    const script = `mkdir -p "$1" && mount -t tmpfs -o size=4m tmpfs "$1" && cd "$2" && "$3" "$4" run jobs/big.yaml --json; echo "exit=$?" >&2; ls -A "$1/warehouse.duckdb.staging" >&2`;
+    const result = spawnSync('unshare', ['-rm', 'sh', '-c', script, 'sh', disk, project.dir, process.execPath, binary], {
+      env: { ...process.env, CI: 'true', B2BETL_STREAM_ONLY: '1' },
+      encoding: 'utf8',
+    });
+    assert.match(result.stderr, /exit=1\n/, result.stderr);
+    assert.match(result.stderr, /exit=1\n$/, 'the staging folder is empty');
+    const [run] = JSON.parse(result.stdout) as Result[];
+    assert.equal(run.status, 'failed');
+    assert.match(String(run.error), new RegExp(`no space left on the device of ${disk.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/warehouse\\.duckdb\\.staging/big__${String(run.run_id)}/part-0\\.csv`));
+    assert.match(String(run.error), /free space on that disk/);
+    const [recorded] = await history(project, 'big');
+    assert.equal(recorded.id, run.run_id);
+    assert.equal(recorded.status, 'failed');
+    assert.equal(recorded.error, run.error);
+    assert.equal(recorded.rows_loaded, 0);
+    assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
+  });
+
+  it('a warehouse the user may not write: the run is recorded as failed with the reason', async () => {
+    const ok = await runCli(['run', 'jobs/big.yaml', '--json'], project.dir);
+    assert.equal(ok.code, 0, ok.stderr);
+    await project.write('inbox/more.csv', `id,note\n${lines(200_000, 10)}\n`);
+    const as = unprivileged(project);
+    chmodSync(path.join(project.dir, 'disk'), 0o555);
+    chmodSync(path.join(project.dir, 'disk', 'warehouse.duckdb'), 0o444);
+    try {
+      const result = await spawnAs(['run', 'jobs/big.yaml', '--json'], project.dir, as);
+      assert.equal(result.code, 1, result.stderr);
+      const [run] = parsed(result);
+      assert.equal(run.status, 'failed');
+      assert.match(String(run.error), /warehouse\.duckdb/);
+      const [recorded] = await history(project, 'big');
+      assert.equal(recorded.id, run.run_id, 'the failed run is in history');
+      assert.equal(recorded.status, 'failed');
+      assert.equal(recorded.error, run.error);
+      assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
+    } finally {
+      chmodSync(path.join(project.dir, 'disk'), 0o755);
+      chmodSync(path.join(project.dir, 'disk', 'warehouse.duckdb'), 0o644);
+    }
+  });
+});
