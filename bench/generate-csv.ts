@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { prng } from './support.js';
 
 /** Column names of the generated file, in order. */
 export const ORDER_COLUMNS = [
@@ -33,18 +34,6 @@ const NOTES = [
   'customer said: "ASAP, thanks"',
   'deliver between 9 and 5',
 ];
-
-/** mulberry32: a tiny seeded PRNG, so the same seed always yields the same file. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 

@@ -85,3 +85,15 @@ await c.run(${JSON.stringify(`CREATE OR REPLACE TABLE bench AS SELECT * FROM ${r
   console.log(line(`duckdb ${read.slice(0, read.indexOf('('))}`, baseline));
   console.log(`ratio b2betl / duckdb: ${(b2betl.ms / baseline.ms).toFixed(2)}x the time (streamed: ${(streamed.ms / baseline.ms).toFixed(2)}x)`);
 }
+
+/** mulberry32: a tiny seeded PRNG, so the same seed always yields the same file. */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -9,3 +9,6 @@ if (!existsSync(main)) {
 }
 const { main: run } = await import(main.href);
 process.exitCode = await run(process.argv);
+// The command has ended: a handle a driver failed to close (a socket that never ends) does not
+// keep the process alive.
+setTimeout(() => process.exit(), 5000).unref();

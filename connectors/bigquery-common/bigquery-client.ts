@@ -151,15 +151,38 @@ export function jobId(...parts: string[]): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Waits for a job to finish; returns its final metadata. */
+/** Polls of one job whose answers are lost in a row before waiting gives up. */
+const POLL_FAILURES = 8;
+
+/**
+ * Waits for a job to finish; returns its final metadata. A poll whose answer is lost (a network
+ * blip, a rate limit) is polled again: the job runs on whether or not we hear of it.
+ */
 export async function waitForJob(job: Job): Promise<JobMetadata> {
   let delay = 50;
+  let failures = 0;
   for (;;) {
-    const [metadata] = await job.getMetadata();
+    let metadata: JobMetadata;
+    try {
+      [metadata] = await job.getMetadata();
+      failures = 0;
+    } catch (error) {
+      if (!retriableCall(error) || ++failures >= POLL_FAILURES) throw error;
+      await sleep(Math.min(2000, 100 * 2 ** failures));
+      continue;
+    }
     if (metadata.status?.state === 'DONE') return metadata;
     await sleep(delay);
     delay = Math.min(1000, delay * 2);
   }
+}
+
+/** Whether a failed API call (not a failed job) is worth making again: network errors, 429 and 5xx. */
+function retriableCall(error: unknown): boolean {
+  const code = errorCode(error);
+  if (code !== undefined) return code === 429 || code >= 500;
+  const api = (error ?? {}) as ApiError & NodeJS.ErrnoException;
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN'].includes(String(api.code)) || /socket hang up|ECONNRESET|fetch failed|network/i.test(String(api.message));
 }
 
 /** What one job of a step does. */
@@ -174,20 +197,40 @@ export interface JobRequest {
   readonly table?: { dataset: string; table: string; project?: string };
   /** What the step does, for messages. */
   readonly action: string;
+  /**
+   * For steps that must take effect once (a commit): whether the step already took effect, read
+   * in the destination (its marker). Asked before the step is submitted under a new id and after
+   * it fails; the step is then not run again.
+   */
+  readonly landed?: () => Promise<boolean>;
+  /** Failures beyond the transient ones that another attempt may cure ("concurrent update"). */
+  readonly retryable?: (failure: { reason?: string | null; message?: string | null }) => boolean;
 }
 
 /** Attempts per step before a rate-limited or backend-failed job gives up. */
 const JOB_ATTEMPTS = 6;
 
+/** Metadata standing for a step that had already taken effect under an earlier attempt. */
+function landedMetadata(id: string): JobMetadata {
+  return { jobReference: { jobId: id }, status: { state: 'DONE' } } as JobMetadata;
+}
+
 /**
  * Runs one job to completion, idempotently: a job id that already exists (a retried step) is
  * waited on instead of being run again; a job that failed for a transient reason (rate limit,
  * backend error) is retried under the next attempt id. Throws on a permanent failure.
+ *
+ * With `landed`, a step is never submitted under a new id before every earlier attempt is known
+ * to have ended and the destination says the step did not take effect; if it cannot tell (the
+ * answers are lost), it throws rather than risk applying the step twice.
  */
 export async function runJob(handle: BigQueryHandle, request: JobRequest): Promise<JobMetadata> {
   let delay = Number(process.env.B2BETL_RETRY_BASE_MS ?? 1000);
+  const tried: string[] = [];
   for (let attempt = 1; ; attempt++) {
     const id = attempt === 1 ? request.id : `${request.id}_${attempt}`;
+    if (request.landed && tried.length && (await settleAttempts(handle, request, tried))) return landedMetadata(tried.at(-1)!);
+    tried.push(id);
     let job: Job;
     try {
       job = await startJob(handle, id, request);
@@ -200,6 +243,7 @@ export async function runJob(handle: BigQueryHandle, request: JobRequest): Promi
           delay = Math.min(20_000, delay * 2);
           continue;
         }
+        if (request.landed && (await settleAttempts(handle, request, tried).catch(() => false))) return landedMetadata(id);
         throw failure;
       }
       // The job exists: this step already ran (or is running) under this id.
@@ -213,13 +257,43 @@ export async function runJob(handle: BigQueryHandle, request: JobRequest): Promi
     }
     const failure = metadata.status?.errorResult;
     if (!failure) return metadata;
-    if (isTransientReason(failure.reason ?? undefined) && attempt < JOB_ATTEMPTS) {
+    const again = isTransientReason(failure.reason ?? undefined) || (request.retryable?.(failure) ?? false);
+    if (request.landed && !again && (await request.landed())) return metadata;
+    if (again && attempt < JOB_ATTEMPTS) {
       handle.log.warn(`BigQuery job ${id} (${request.action}) failed with ${failure.reason}: ${failure.message}; retrying in ${Math.round(delay)} ms`);
       await sleep(delay);
       delay = Math.min(20_000, delay * 2);
       continue;
     }
     throw jobFailure(metadata, request.action, handle);
+  }
+}
+
+/**
+ * Before a step runs again under a new id: waits for every earlier attempt that BigQuery knows
+ * to end, then asks the destination whether the step took effect. Throws when it cannot find out.
+ */
+async function settleAttempts(handle: BigQueryHandle, request: JobRequest, ids: readonly string[]): Promise<boolean> {
+  for (const id of ids) {
+    let metadata: JobMetadata | undefined;
+    try {
+      metadata = await waitForJob(handle.client.job(id, { location: handle.location }));
+    } catch (error) {
+      if (errorCode(error) === 404) continue; // never created: its answer was not the only thing lost
+      throw new TransientError(
+        `cannot tell whether BigQuery job ${id} (${request.action}) ran: ${bigQueryError(error, request.action, handle).message}`,
+        'nothing was submitted again; the next run checks the destination and records the run if it committed',
+      );
+    }
+    if (metadata.status?.state === 'DONE' && !metadata.status.errorResult) return true;
+  }
+  try {
+    return await request.landed!();
+  } catch (error) {
+    throw new TransientError(
+      `cannot tell whether ${request.action} took effect: ${bigQueryError(error, request.action, handle).message}`,
+      'nothing was submitted again; the next run checks the destination and records the run if it committed',
+    );
   }
 }
 
@@ -280,7 +354,14 @@ export function queryParameters(params: Record<string, QueryParam>): Record<stri
 }
 
 /** Runs a query job (DML, DDL or a script) to completion. */
-export async function runQuery(handle: BigQueryHandle, id: string, sql: string, action: string, params?: Record<string, QueryParam>): Promise<JobMetadata> {
+export async function runQuery(
+  handle: BigQueryHandle,
+  id: string,
+  sql: string,
+  action: string,
+  params?: Record<string, QueryParam>,
+  once?: Pick<JobRequest, 'landed' | 'retryable'>,
+): Promise<JobMetadata> {
   return runJob(handle, {
     id,
     action,
@@ -291,6 +372,7 @@ export async function runQuery(handle: BigQueryHandle, id: string, sql: string, 
         ...(params ? { queryParameters: queryParameters(params), parameterMode: 'NAMED' } : {}),
       },
     },
+    ...once,
   });
 }
 

@@ -1,5 +1,6 @@
 /** What the commands share: loading jobs, opening the ledger, printing tables and JSON. */
 import { existsSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { expandJobFiles, findConfigFile, loadConfig, loadJobs, type LoadedConfig, type LoadedJob } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
@@ -23,7 +24,74 @@ export async function resolveJob(arg: string, options: CommonOptions): Promise<{
     const [job] = await loadJobArgs([arg], options);
     return { name: job.spec.name, config: job.config };
   }
-  return { name: arg, config: await loadConfig({ configFile: options.config }) };
+  return { name: arg, config: await discoverConfig(options) };
+}
+
+const DEFAULT_LEDGER = path.join('.b2betl', 'ledger.sqlite');
+/** How deep below the working directory configs are looked for, and the folders never entered. */
+const SEARCH_DEPTH = 3;
+const NOT_SEARCHED = new Set(['node_modules', 'dist', 'build', 'coverage']);
+
+/** `etl.config.yaml` files below `dir`, up to {@link SEARCH_DEPTH} folders deep, sorted. */
+async function configsBelow(dir: string, depth = SEARCH_DEPTH): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const found: string[] = [];
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!entry.isDirectory() || entry.name.startsWith('.') || NOT_SEARCHED.has(entry.name)) continue;
+    const sub = path.join(dir, entry.name);
+    for (const name of ['etl.config.yaml', 'etl.config.yml']) if (existsSync(path.join(sub, name))) found.push(path.join(sub, name));
+    if (depth > 1) found.push(...(await configsBelow(sub, depth - 1)));
+  }
+  return found;
+}
+
+/**
+ * The config of a command that reads the ledger without naming job files (`history`, `state`):
+ * `--config`, else the nearest etl.config.yaml from the working directory upward (as `run`
+ * finds it from a job's folder), else `./.b2betl/ledger.sqlite` if it exists, else the one
+ * config below the working directory whose ledger exists (where `run <folder>` put it). When
+ * none or several fit, a {@link ConfigError} says where it looked and how to point it.
+ */
+export async function discoverConfig(options: CommonOptions, cwd = process.cwd()): Promise<LoadedConfig> {
+  if (options.config) return loadConfig({ configFile: options.config, cwd });
+  const above = await findConfigFile(cwd);
+  if (above || existsSync(path.join(cwd, DEFAULT_LEDGER))) return loadConfig({ cwd });
+  const candidates: { file: string; config?: LoadedConfig; error?: string }[] = [];
+  for (const file of await configsBelow(cwd)) {
+    try {
+      candidates.push({ file, config: await loadConfig({ configFile: file, cwd }) });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      candidates.push({ file, error: error.message.split('\n')[0] });
+    }
+  }
+  const withLedger = candidates.filter(({ config }) => config && (config.ledger.startsWith('gs://') || existsSync(config.ledger)));
+  if (withLedger.length === 1) {
+    const { file, config } = withLedger[0];
+    process.stderr.write(`using ${shortPath(file)} (found below ${cwd}; its ledger holds the runs): --config picks another\n`);
+    return config!;
+  }
+  const looked = `no etl.config.yaml in ${cwd} or any folder above it, and no ledger at ./${DEFAULT_LEDGER.split(path.sep).join('/')}`;
+  if (withLedger.length > 1) {
+    throw ConfigError.of(
+      `${looked}; below it, several configs have a ledger: ${withLedger.map(({ file }) => shortPath(file)).join(', ')}`,
+      `pick one: --config ${shortPath(withLedger[0].file)}`,
+    );
+  }
+  const others = candidates.map(({ file, error }) => `${shortPath(file)} (${error ?? 'no ledger yet: none of its jobs has run'})`);
+  throw ConfigError.of(
+    `${looked}${others.length ? `; below it: ${others.join(', ')}` : `, nor any below it (${SEARCH_DEPTH} folders deep)`}`,
+    '`b2betl run <jobs>` keeps the ledger beside the config it finds from the jobs\' folder: run this from that folder, or pass --config <its etl.config.yaml>',
+  );
+}
+
+/** A job named on the command line by its spec file, or by its name among the job files of the `jobs/` folder. */
+export async function resolveLoadedJob(arg: string, options: CommonOptions): Promise<LoadedJob> {
+  if (/\.ya?ml$/i.test(arg) && existsSync(arg)) return (await loadJobArgs([arg], options))[0];
+  const jobs = await loadJobArgs(await jobArgsOrDefault([], options), options);
+  const job = jobs.find((candidate) => candidate.spec.name === arg);
+  if (!job) throw ConfigError.of(`no job named ${arg} in ${jobs.length ? [...new Set(jobs.map((j) => shortPath(path.dirname(j.file))))].join(', ') : 'the jobs/ folder'}`, 'give the job spec file, e.g. jobs/orders.yaml');
+  return job;
 }
 
 export { withLedger } from '../ledger/open.js';

@@ -2,11 +2,11 @@
  * `b2betl inspect-schema`: each source column with its type, destination type, sanitized name
  * and nullability, and how it meets the destination table when that exists.
  */
-import { adHocJob, loadConfig, type LoadedJob } from '../core/config.js';
+import { adHocJob, isStoreType, type LoadedJob } from '../core/config.js';
 import { ConfigError, ExitCode } from '../core/errors.js';
 import { openDestination, openSource } from '../core/open.js';
 import { resolveSchema } from '../core/schema.js';
-import { commandLogger, loadJobArgs, printJson, renderTable, withLedger, type CommonOptions } from './common.js';
+import { commandLogger, discoverConfig, loadJobArgs, printJson, renderTable, withLedger, type CommonOptions } from './common.js';
 
 interface InspectFlags extends CommonOptions {
   readonly connection?: string;
@@ -17,6 +17,7 @@ interface InspectFlags extends CommonOptions {
 export default async function inspectSchema(jobArg: string | undefined, flags: InspectFlags): Promise<number> {
   const job = await jobOf(jobArg, flags);
   const log = commandLogger(flags);
+  if (!jobArg && !flags.table && !isStoreType(job.sourceConnection.type)) return listTables(job, flags);
   const opened = await openSource(job, log);
   const destination = await openDestination(job, log, { readOnly: true });
   try {
@@ -72,8 +73,32 @@ export default async function inspectSchema(jobArg: string | undefined, flags: I
   }
 }
 
+/** `--connection` without `--table`: the tables a job could name, with the catalog's row estimates. */
+async function listTables(job: LoadedJob, flags: InspectFlags): Promise<number> {
+  const connection = job.spec.source.connection;
+  const opened = await openSource(job, commandLogger(flags));
+  try {
+    if (!opened.source.listTables) {
+      throw ConfigError.of(`connection ${connection} (${job.sourceConnection.type}) cannot list its tables`, `name one: b2betl inspect-schema --connection ${connection} --table <table>`);
+    }
+    const tables = await opened.source.listTables();
+    if (flags.json) {
+      printJson({ connection, tables: tables.map((table) => ({ name: table.name, kind: table.kind, estimated_rows: table.estimatedRows ?? null })) });
+      return ExitCode.ok;
+    }
+    const rows = tables.map((table) => [table.name, table.kind, table.estimatedRows === undefined ? 'unknown' : `~${table.estimatedRows.toLocaleString('en-US')}`]);
+    process.stdout.write(
+      `${connection}: ${tables.length} table(s) and view(s); rows are the catalog's estimates\n${renderTable(['table', 'kind', 'rows'], rows)}\n` +
+        (tables.length ? `\ncolumns of one: b2betl inspect-schema --connection ${connection} --table ${tables[0].name}\n` : ''),
+    );
+    return ExitCode.ok;
+  } finally {
+    await opened.source.close();
+  }
+}
+
 async function jobOf(jobArg: string | undefined, flags: InspectFlags): Promise<LoadedJob> {
   if (jobArg) return (await loadJobArgs([jobArg], flags))[0];
   if (!flags.connection) throw ConfigError.of('give a job spec file, or --connection <name> with --table <table> (or --pattern <glob> for files)');
-  return adHocJob(await loadConfig({ configFile: flags.config }), { connection: flags.connection, table: flags.table, pattern: flags.pattern });
+  return adHocJob(await discoverConfig(flags), { connection: flags.connection, table: flags.table, pattern: flags.pattern });
 }

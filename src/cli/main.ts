@@ -2,8 +2,8 @@
  * The `b2betl` command line. Each command module is imported only when its command runs.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { EtlError, ExitCode, messageOf } from '../core/errors.js';
-import { redact, redactStandardStreams } from '../core/redact.js';
+import { ConfigError, EtlError, ExitCode, messageOf } from '../core/errors.js';
+import { redact, redactStandardStreams, redactValue } from '../core/redact.js';
 
 type Action = (...args: never[]) => Promise<number>;
 
@@ -21,6 +21,8 @@ export function program(setCode: (code: number) => void): Command {
     .description('Move data from databases, Firestore and files into BigQuery or a local DuckDB warehouse.')
     .version('0.1.0')
     .showHelpAfterError()
+    // options after a subcommand are its own (`history show <id> --json`)
+    .enablePositionalOptions()
     .exitOverride();
   const config = new Option('-c, --config <file>', 'etl.config.yaml to use (default: found from the job folder, then the working directory)');
   const json = new Option('--json', 'print machine-readable JSON on stdout');
@@ -32,9 +34,9 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(config)
     .addOption(json)
     .option('--dry-run', 'show what would be read and loaded; write nothing')
-    .option('--full-refresh', 'reload from scratch, ignoring the stored cursor and processed files')
-    .option('--since <value>', 'backfill from this cursor value (the stored cursor does not move backwards)')
-    .option('--until <value>', 'backfill up to this cursor value')
+    .option('--full-refresh', 'reload everything from the start, replacing the destination table in the same commit')
+    .option('--since <value>', 'reload the window from this cursor value (inclusive), replacing its rows in the destination; the stored cursor does not move')
+    .option('--until <value>', 'end of the window to reload (exclusive; default: the high-water mark)')
     .option('-v, --verbose', 'log debug detail')
     .action(lazy(() => import('./run.js'), setCode));
 
@@ -65,6 +67,13 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(json)
     .action(lazy(() => import('./state-show.js'), setCode));
   state
+    .command('restore')
+    .description("rebuild the cursor, processed files and column mapping from the load markers in the job's destination table")
+    .argument('<job>', 'job name or job spec file')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./state-restore.js'), setCode));
+  state
     .command('reset')
     .description('forget the cursor, processed files and column mapping: the next run starts over')
     .argument('<job>', 'job name or job spec file')
@@ -72,14 +81,35 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(json)
     .action(lazy(() => import('./state-reset.js'), setCode));
 
-  cli
+  const history = cli
     .command('history')
-    .description('recent runs, newest first')
+    .description('recent runs, newest first; `history show <run_id>` for one run in detail')
     .argument('[job]', 'only this job (name or spec file)')
+    .option('--job <job>', 'only this job (name or spec file)')
+    .option('--status <statuses>', 'only runs with these statuses, comma-separated (succeeded, partial, failed, skipped, interrupted, running, committing)')
+    .option('--since <when>', 'only runs started since a date (2026-03-01), a UTC date and time, or an age (12h, 7d)')
     .option('-n, --limit <n>', 'how many runs', '20')
     .addOption(config)
     .addOption(json)
+    .enablePositionalOptions()
     .action(lazy(() => import('./history.js'), setCode));
+  history
+    .command('show')
+    .description("one run: job, source and destination, plan, stage timeline, units, rejected rows, error and causes, cursor before and after")
+    .argument('<run_id>', 'the run id, as `b2betl history` lists it')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./history-show.js'), setCode));
+
+  cli
+    .command('report')
+    .description('write one self-contained HTML page: summary, jobs, the duration ridge chart and every run with its details')
+    .option('--days <n>', 'how many days back', '30')
+    .option('-o, --out <file>', 'where to write it', 'b2betl-report.html')
+    .option('--open', 'open it in the browser')
+    .addOption(config)
+    .addOption(json)
+    .action(lazy(() => import('./report.js'), setCode));
 
   const schedule = cli.command('schedule').description("Cloud Scheduler entries for jobs with a schedule: block, and a local scheduler");
   const prune = new Option('--prune', "delete this deployment's entries whose job spec is gone or has no schedule");
@@ -151,19 +181,31 @@ export function program(setCode: (code: number) => void): Command {
   return cli;
 }
 
-/** Runs the CLI and returns the process exit code. */
+/**
+ * Runs the CLI and returns the process exit code. With `--json`, an error that ends the command
+ * (usage, configuration, anything else) is also printed on stdout as
+ * `{"error": …, "exit_code": …}` (with `problems` for a configuration error), so that every
+ * outcome can be parsed.
+ */
 export async function main(argv: readonly string[]): Promise<number> {
   let code: number = ExitCode.ok;
   redactStandardStreams();
+  const json = argv.slice(2).includes('--json');
+  const fail = (message: string, exitCode: number, extra: Record<string, unknown> = {}): number => {
+    if (json) process.stdout.write(`${JSON.stringify(redactValue({ error: message, exit_code: exitCode, ...extra }), null, 2)}\n`);
+    return exitCode;
+  };
   try {
     await program((value) => (code = value)).parseAsync(argv as string[]);
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      return error.exitCode === 0 ? ExitCode.ok : fail(error.message.replace(/^error: /, ''), ExitCode.usage);
     }
     process.stderr.write(`error: ${redact(messageOf(error))}\n`);
     if (!(error instanceof EtlError) && process.env.B2BETL_DEBUG) process.stderr.write(`${redact((error as Error).stack ?? '')}\n`);
-    return error instanceof EtlError ? error.exitCode : ExitCode.failed;
+    const exitCode = error instanceof EtlError ? error.exitCode : ExitCode.failed;
+    if (error instanceof ConfigError && error.issues.length > 1) return fail(`${error.issues.length} problems found`, exitCode, { problems: error.issues });
+    return fail(messageOf(error), exitCode, error instanceof ConfigError ? { problems: error.issues } : {});
   }
 }

@@ -84,7 +84,8 @@ export default async function run(args: string[], flags: RunFlags): Promise<numb
 }
 
 function print(flags: RunFlags, results: readonly RunResult[], jobs: readonly LoadedJob[]): void {
-  if (flags.json) printJson(flags.dryRun ? results : results.map(({ plan: _plan, ...result }) => result));
+  // A dry run's JSON carries each job's plan (null when it could not be planned; `error` says why).
+  if (flags.json) printJson(flags.dryRun ? results.map((result) => ({ ...result, plan: result.plan ?? null })) : results.map(({ plan: _plan, ...result }) => result));
   else process.stdout.write(`${flags.dryRun ? renderPlans(results, jobs) : renderSummary(results)}\n`);
 }
 
@@ -161,13 +162,21 @@ async function runPlain(job: LoadedJob, options: JobOptions & { log: Logger }): 
   };
   if (!options.dryRun) log.info(`${job.spec.name}: starting (${shortPath(job.file)})`);
   const result = await runJob(job, { ...options, observer });
-  if (!options.dryRun) log.info(`${job.spec.name}: ${result.status}, ${result.rows_loaded} row(s) loaded in ${formatDuration(result.duration_ms)}`);
+  if (!options.dryRun) log.info(`${job.spec.name}: ${result.status}, ${result.rows_loaded} row(s) loaded in ${formatDuration(result.duration_ms)}${result.note ? `: ${result.note}` : ''}`);
   return result;
 }
 
 /** TTY: a listr2 task for the job whose line shows live progress. */
 async function runWithProgress(job: LoadedJob, options: JobOptions, flags: CommonOptions): Promise<RunResult> {
-  const { Listr } = await import('listr2');
+  const { DefaultRenderer, Listr, ListrLogger, ProcessOutput } = await import('listr2');
+  /** listr2's view, drawn on stderr whether or not stdout is a terminal (listr2 itself asks stdout). */
+  class StderrRenderer extends DefaultRenderer {
+    static override nonTTY = true;
+  }
+  // The view is drawn on stderr (whose terminal chose it), so stdout keeps only the summary;
+  // whatever is written to stdout meanwhile is held and printed after the view.
+  fallBackToWidth(process.stderr, process.stdout);
+  const logger = new ListrLogger({ useIcons: true, processOutput: new ProcessOutput(process.stderr, process.stdout) });
   let result: RunResult | undefined;
   let thrown: { error: unknown } | undefined;
   const warnings: string[] = [];
@@ -193,17 +202,29 @@ async function runWithProgress(job: LoadedJob, options: JobOptions, flags: Commo
             thrown = { error };
             throw error;
           }
-          task.title = `${job.spec.name}: ${result.status}, ${result.rows_loaded.toLocaleString('en-US')} row(s) in ${formatDuration(result.duration_ms)}`;
+          task.title = `${job.spec.name}: ${result.status}, ${result.rows_loaded.toLocaleString('en-US')} row(s) in ${formatDuration(result.duration_ms)}${result.note ? ` (${result.note})` : ''}`;
           if (result.status === 'failed' || result.status === 'partial' || result.status === 'interrupted') throw new Error(result.error ?? result.status);
         },
       },
     ],
-    { concurrent: false, exitOnError: false, rendererOptions: { collapseErrors: false } },
+    // Ctrl-C is b2betl's to handle (a safe stop, then an exit at once): listr2 would exit 127 at once.
+    { concurrent: false, exitOnError: false, registerSignalListeners: false, renderer: StderrRenderer, rendererOptions: { collapseErrors: false, logger } },
   );
   await tasks.run().catch(() => undefined);
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (thrown) throw thrown.error;
   return result!;
+}
+
+/**
+ * A terminal that reports no width (0 columns: a pseudo-terminal nobody sized, some CI
+ * runners) would make the view wrap every character onto its own line: such streams get
+ * $COLUMNS, else 80. The renderer reads stdout's width whichever stream it draws on.
+ */
+function fallBackToWidth(view: NodeJS.WriteStream, ...others: NodeJS.WriteStream[]): void {
+  const fromEnv = Number(process.env.COLUMNS);
+  const width = view.columns > 0 ? view.columns : Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 80;
+  for (const stream of [view, ...others]) if (!(stream.columns > 0)) stream.columns = width;
 }
 
 function renderSummary(results: readonly RunResult[]): string {
@@ -212,7 +233,9 @@ function renderSummary(results: readonly RunResult[]): string {
     results.map((r) => [r.job, r.status, r.rows_loaded, r.rows_rejected, r.files_processed, r.files_skipped, r.files_failed, formatDuration(r.duration_ms), r.run_id]),
   );
   const errors = results.filter((r) => r.error).map((r) => `\n${r.job} (${r.status}):\n  ${r.error!.replace(/\n/g, '\n  ')}`);
-  return table + errors.join('');
+  // Why a job loaded nothing (no file matches its pattern, every file unchanged…).
+  const notes = results.filter((r) => r.note && !r.error).map((r) => `\n${r.job} (${r.status}): ${r.note}`);
+  return table + notes.join('') + errors.join('');
 }
 
 function renderPlans(results: readonly RunResult[], jobs: readonly LoadedJob[]): string {

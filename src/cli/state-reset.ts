@@ -23,7 +23,7 @@ export default async function stateReset(jobArg: string, flags: CommonOptions): 
     else
       process.stdout.write(
         `reset ${name}: forgot ${summary.files_forgotten} processed file(s), ${summary.cursor_cleared ? 'the cursor' : 'no cursor'}, ${summary.columns_forgotten} column mapping(s)\n` +
-          'the next run reloads everything: run it with --full-refresh for catalog-like replacement, or clear the destination table first to avoid duplicates\n',
+          'the next run reloads everything: run it with --full-refresh to replace the destination table in the same commit, or it is appended again\n',
       );
     return ExitCode.ok;
   });

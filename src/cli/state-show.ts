@@ -1,6 +1,6 @@
 /** `b2betl state show`: a job's cursor, processed files, column mapping and lock. */
 import { ExitCode } from '../core/errors.js';
-import { commandLogger, printJson, renderTable, resolveJob, withLedger, type CommonOptions } from './common.js';
+import { commandLogger, printJson, renderTable, resolveJob, shortPath, withLedger, type CommonOptions } from './common.js';
 
 export default async function stateShow(jobArg: string, flags: CommonOptions): Promise<number> {
   const { name, config } = await resolveJob(jobArg, flags);
@@ -18,7 +18,11 @@ export default async function stateShow(jobArg: string, flags: CommonOptions): P
         return ExitCode.ok;
       }
       if (!dump.runs.length && !files.length && cursor === undefined && !columns.length) {
-        process.stdout.write(`no state recorded for job ${name} in ${config.ledger}\n`);
+        const known = [...new Set(ledger.runs({ limit: 1000 }).map((run) => run.job))].sort();
+        process.stdout.write(
+          `no state recorded for job ${name} in ${shortPath(config.ledger)}${config.file ? ` (the ledger of ${shortPath(config.file)})` : ''}\n` +
+            (known.length ? `jobs it has runs of: ${known.join(', ')}\n` : ''),
+        );
         return ExitCode.ok;
       }
       const out = [`job: ${name}`, `ledger: ${config.ledger}`, `cursor: ${cursor === undefined ? '(none)' : JSON.stringify(cursor, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`];

@@ -156,6 +156,12 @@ export interface PlanContext {
   readonly fullRefresh: boolean;
   /** Backfill window from `--since/--until`: read it without moving the cursor backwards. */
   readonly window?: { readonly since?: string; readonly until?: string };
+  /**
+   * A catalog run without --full-refresh: `fullRefresh` is set (a snapshot reads everything),
+   * but a source that can tell nothing changed since the snapshot in `state` (files: the same
+   * objects, each unchanged) may plan no units, so the run is skipped.
+   */
+  readonly skipUnchangedSnapshot?: boolean;
   readonly log: Logger;
 }
 
@@ -189,6 +195,11 @@ export interface SourcePlan {
    * that succeeds commits on its own.
    */
   readonly ordered: boolean;
+  /**
+   * For a backfill window (`--since/--until`): the cursor range the units read, which the
+   * commit replaces in the destination so that rows already loaded there are not loaded twice.
+   */
+  readonly window?: { readonly column: string; readonly lower?: string; readonly upper?: { readonly value: string; readonly inclusive: boolean } };
   /** Extra lines for --dry-run (the query, the high-water mark, the engine…). */
   readonly notes?: readonly string[];
 }
@@ -200,6 +211,15 @@ export interface ReadContext {
   readonly signal: AbortSignal;
   /** Only planning (--dry-run): decide from what is cheap to read, fetch nothing. */
   readonly planOnly?: boolean;
+}
+
+/** A table of a database source, as `inspect-schema --connection` lists it. */
+export interface TableListing {
+  /** Qualified as `source.table` takes it (`public.orders`, `shop.orders`). */
+  readonly name: string;
+  readonly kind: 'table' | 'view' | 'materialized view' | 'partitioned table' | 'foreign table';
+  /** The catalog's estimate (statistics, not a count); undefined when it has none (views). */
+  readonly estimatedRows?: number;
 }
 
 /** Reads data: discover columns, plan units, stream each unit as batches. */
@@ -220,6 +240,8 @@ export interface SourceConnector {
    * the source removes when it closes.
    */
   nativeFile?(unit: WorkUnit, context: ReadContext, formats: readonly NativeFormat['kind'][]): Promise<NativeFile | NotNative>;
+  /** Optional: the tables a job could name in `source.table` (databases). */
+  listTables?(): Promise<TableListing[]>;
   close(): Promise<void>;
 }
 
@@ -270,6 +292,36 @@ export interface TableInfo {
   readonly rows?: number;
 }
 
+/**
+ * What the ledger records for a run once it commits, carried in its marker so that a lost
+ * ledger can be rebuilt from the destination.
+ */
+export interface MarkerState {
+  /** The source connection the files were read from. */
+  readonly connection: string;
+  /** The source's new cursor state (high-water mark and boundary identities), when it moved. */
+  readonly cursor?: unknown;
+  /** Files committed, with their versions. */
+  readonly files: readonly ObjectInfo[];
+  /** Column mapping: source name → destination name and type. */
+  readonly columns: readonly { readonly source: string; readonly name: string; readonly type: string }[];
+}
+
+/**
+ * A reload that replaces rows in the destination within the commit's transaction: the whole
+ * table (`--full-refresh`), or the rows whose cursor falls in a window (`--since/--until`).
+ */
+export type Replacement =
+  | { readonly kind: 'table' }
+  | {
+      readonly kind: 'window';
+      /** The cursor's source column. */
+      readonly column: string;
+      /** Inclusive lower bound, as the cursor's canonical text. */
+      readonly lower?: string;
+      readonly upper?: { readonly value: string; readonly inclusive: boolean };
+    };
+
 /** The marker committed in the same transaction as the data. */
 export interface LoadMarker {
   readonly runId: string;
@@ -279,6 +331,22 @@ export interface LoadMarker {
   /** Unit ids committed (file paths or ranges). */
   readonly units: readonly string[];
   readonly rows: number;
+  /** What the run records in the ledger (stored with the marker as JSON text). */
+  readonly state?: MarkerState;
+  /** Rows the commit replaces before it inserts, in the same transaction. */
+  readonly replace?: Replacement;
+}
+
+/** A marker as read back from the destination. */
+export interface StoredMarker {
+  readonly runId: string;
+  readonly table: string;
+  readonly strategy: string;
+  readonly rows: number;
+  /** ISO 8601 UTC. */
+  readonly committedAt: string;
+  /** The marker's state as stored (JSON text), or null for markers written without one. */
+  readonly state: string | null;
 }
 
 export interface StageRequest {
@@ -289,6 +357,8 @@ export interface StageRequest {
   readonly primaryKey: readonly string[];
   /** Destination columns as resolved for this run (sanitized names, destination types). */
   readonly columns: readonly Column[];
+  /** Rows the commit replaces before it inserts, in the same transaction. */
+  readonly replace?: Replacement;
   readonly log: Logger;
 }
 
@@ -349,6 +419,8 @@ export interface DestinationConnector {
   stage(request: StageRequest): Promise<Stage>;
   /** Run ids among `runIds` whose marker is committed in the destination. */
   committedRuns(job: string, runIds: readonly string[]): Promise<Set<string>>;
+  /** Every marker of `job` into `table`, oldest first (none when there is no marker table). */
+  markers(job: string, table: string): Promise<StoredMarker[]>;
   /**
    * Optional: a way to do the whole run inside the destination engine with no rows passing
    * through this machine (BigQuery loading gs:// files natively, BigQuery→BigQuery as query
@@ -372,6 +444,8 @@ export interface DirectRequest {
   readonly format?: string;
   /** The stored original → sanitized column mapping. */
   readonly mapping: ReadonlyMap<string, string>;
+  /** Rows the commit replaces before it inserts, in the same transaction. */
+  readonly replace?: Replacement;
   readonly log: Logger;
 }
 

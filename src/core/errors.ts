@@ -28,6 +28,10 @@ export interface ConfigIssue {
   readonly file: string;
   readonly path: string;
   readonly line?: number;
+  /** 1-based column, when the problem is at a character (YAML syntax). */
+  readonly column?: number;
+  /** The offending line's text, shown under the message. */
+  readonly source?: string;
   readonly message: string;
   readonly fix?: string;
 }
@@ -48,12 +52,24 @@ export class ConfigError extends EtlError {
   }
 }
 
-/** Formats an issue as `file:line: path: message (fix)`. */
+/** A connection needs an environment variable that is not set; raised when the connection opens. */
+export class UnsetVariableError extends ConfigError {}
+
+/**
+ * Formats an issue as `file:line:column: path: message`, then the offending line with a caret
+ * under the column when known, then the fix.
+ */
 export function formatIssue(issue: ConfigIssue): string {
-  const where = [issue.file, issue.line].filter((part) => part !== undefined && part !== '').join(':');
+  const where = [issue.file, issue.line, issue.line !== undefined ? issue.column : undefined].filter((part) => part !== undefined && part !== '').join(':');
   const head = [where, issue.path].filter(Boolean).join(': ');
-  const body = head ? `${head}: ${issue.message}` : issue.message;
-  return issue.fix ? `${body}\n    fix: ${issue.fix}` : body;
+  const lines = [head ? `${head}: ${issue.message}` : issue.message];
+  if (issue.source !== undefined && issue.line !== undefined) {
+    const gutter = String(issue.line);
+    lines.push(`    ${gutter} | ${issue.source}`);
+    if (issue.column !== undefined) lines.push(`    ${' '.repeat(gutter.length)} | ${' '.repeat(Math.max(0, issue.column - 1))}^`);
+  }
+  if (issue.fix) lines.push(`    fix: ${issue.fix}`);
+  return lines.join('\n');
 }
 
 /** A failure worth retrying: network, 429/5xx, deadlock, dropped connection. */

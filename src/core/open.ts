@@ -1,6 +1,6 @@
 /** Opening a job's source and destination connectors from its resolved connections. */
 import type { LoadedJob } from './config.js';
-import { isStoreType } from './config.js';
+import { isStoreType, resolveConnection } from './config.js';
 import type { DestinationConnector, ObjectStore, SourceConnector } from './connector.js';
 import { ConfigError } from './errors.js';
 import type { Logger } from './log.js';
@@ -16,7 +16,7 @@ export interface OpenedSource {
 
 /** Opens an object store by connection name (file sources, `inspect-schema`). */
 export async function openStore(job: LoadedJob, log: Logger): Promise<ObjectStore> {
-  const config = job.sourceConnection;
+  const config = resolveConnection(job.config, job.spec.source.connection);
   const factories = await connectorFor(config.type);
   if (!factories.store) throw ConfigError.of(`connection type ${config.type} is not a file store`);
   return factories.store({ name: job.spec.source.connection, config, baseDir: job.config.baseDir, log });
@@ -24,13 +24,13 @@ export async function openStore(job: LoadedJob, log: Logger): Promise<ObjectStor
 
 /** Opens the job's source: a database, Firestore, BigQuery, or files in a store. */
 export async function openSource(job: LoadedJob, log: Logger): Promise<OpenedSource> {
-  const config = job.sourceConnection;
   const connection = job.spec.source.connection;
-  if (isStoreType(config.type)) {
+  if (isStoreType(job.sourceConnection.type)) {
     const store = await openStore(job, log);
     const { FilesSource } = await import('../../connectors/sources/files/files-source.js');
     return { source: new FilesSource(store), connection, store };
   }
+  const config = resolveConnection(job.config, connection);
   const factories = await connectorFor(config.type);
   if (!factories.source) throw ConfigError.of(`connection ${connection} (${config.type}) cannot be a source`);
   return { source: await factories.source({ name: connection, config, baseDir: job.config.baseDir, log }), connection };
@@ -38,7 +38,7 @@ export async function openSource(job: LoadedJob, log: Logger): Promise<OpenedSou
 
 /** Opens the job's destination. With `readOnly`, nothing is created (dry runs, inspection). */
 export async function openDestination(job: LoadedJob, log: Logger, options: { readOnly?: boolean; runId?: string } = {}): Promise<DestinationConnector> {
-  const config = job.destinationConnection;
+  const config = resolveConnection(job.config, job.destinationName);
   const factories = await connectorFor(config.type);
   if (!factories.destination) throw ConfigError.of(`connection ${job.destinationName} (${config.type}) cannot be a destination`);
   const holder = options.runId ? { job: job.spec.name, runId: options.runId } : undefined;

@@ -5,15 +5,17 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { LoadedJob } from './config.js';
+import { resolveConnection, type LoadedJob } from './config.js';
 import type {
   DestinationConnector,
   DirectLoad,
   LoadMarker,
   ReadContext,
   RejectedRow,
+  Replacement,
   SourceConnector,
   SourcePlan,
+  SourceState,
   Stage,
   WorkUnit,
 } from './connector.js';
@@ -22,11 +24,15 @@ import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
 import { redact } from './redact.js';
 import { withRetry } from './retry.js';
+import { stateColumns } from './marker-state.js';
+import { describeReplacement, replacementOf } from './reload.js';
+import { rebuildState, rebuiltSourceState, restoreIfLost } from './restore.js';
 import { CellFailure, RunSchema } from './run-schema.js';
 import { faultPoint } from './faults.js';
 import { rowAt, rowsOf, type Column, type RecordBatch, type Value } from './types.js';
 import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
 import { withLedger, type OpenLedger } from '../ledger/open.js';
+import { RunJournal } from '../ledger/details.js';
 
 export type RunStatus = 'succeeded' | 'failed' | 'partial' | 'skipped' | 'interrupted';
 
@@ -96,7 +102,7 @@ type UnitOutcome = { rows: number; rejects: RejectedRow[]; error?: undefined } |
  * A job lock's lease, renewed every third of it while the run lives: a lock left by a process
  * that died on another machine is taken over once its lease expires.
  */
-const LEASE_MS = Number(process.env.B2BETL_LOCK_LEASE_MS) || 60_000;
+const LEASE_MS = 60_000;
 /** How long closing a source or destination may take before the run ends without waiting further. */
 const CLOSE_MS = 10_000;
 /** A column of no values: every row's value is null. */
@@ -159,7 +165,10 @@ interface UnitContext {
 /** Accumulates milliseconds per stage. */
 class Stopwatch {
   readonly times: StageTimes = {};
+  /** When each stage first began (epoch milliseconds). */
+  readonly firsts: Partial<Record<keyof StageTimes, number>> = {};
   add(stage: keyof StageTimes, since: number): void {
+    this.firsts[stage] ??= Math.round(performance.timeOrigin + since);
     this.times[stage] = Math.round((this.times[stage] ?? 0) + (performance.now() - since));
   }
   async time<T>(stage: keyof StageTimes, action: () => Promise<T>): Promise<T> {
@@ -172,7 +181,11 @@ class Stopwatch {
   }
 }
 
-/** Runs one job to completion and returns its result; never throws for a run failure. */
+/**
+ * Runs one job to completion and returns its result; never throws for a run failure. A job that
+ * cannot run as written (a {@link ConfigError}, such as a connection whose `${VAR}` is unset)
+ * throws it: the caller fails that job alone.
+ */
 export async function runJob(job: LoadedJob, options: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const runId = options.runId ?? newRunId();
@@ -217,11 +230,18 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
   const opened = await openSource(job, log);
   const destination = await openDestination(job, log, { readOnly: true });
   try {
-    const state = sourceState(job, options, opened);
-    const plan = await opened.source.plan({ job: job.spec, state, fullRefresh: planFullRefresh(job, options), window: windowOf(options), log });
-    const direct = await planDirect(job, destination, opened, plan, runId, options);
+    const name = job.spec.name;
+    // A lost ledger is rebuilt from the destination's markers before a run: the plan shows that run.
+    const rebuilt = options.ledger.hasState(name) || options.ledger.wasReset(name) ? undefined : await rebuildState(job, destination);
+    const state = rebuilt && !options.fullRefresh ? rebuiltSourceState(rebuilt.state, opened.connection) : sourceState(job, options, opened);
+    const plan = await opened.source.plan({ ...planContext(job, options, state), log });
+    const replace = replacementOf(job, { fullRefresh: options.fullRefresh, window: windowOf(options) }, plan);
+    const direct = await planDirect(job, destination, opened, plan, runId, options, replace);
     const paths = direct ? undefined : await unitPaths(job, destination, opened.source, plan, log);
-    return describePlan(job, destination, plan, direct, paths);
+    const described = describePlan(job, destination, plan, direct, paths);
+    if (rebuilt) described.notes.unshift(`the ledger has no state for job ${name}: the run first rebuilds it from ${rebuilt.markers} load marker(s) in ${rebuilt.location}`);
+    if (replace) described.notes.push(describeReplacement(destination.locate(job.table), replace));
+    return described;
   } finally {
     await Promise.allSettled([opened.source.close(), destination.close()]);
   }
@@ -278,9 +298,19 @@ function windowOf(options: RunOptions) {
   return options.since || options.until ? { since: options.since, until: options.until } : undefined;
 }
 
-/** Catalog reloads everything every time; so does --full-refresh. */
-function planFullRefresh(job: LoadedJob, options: RunOptions): boolean {
-  return Boolean(options.fullRefresh) || job.spec.load.strategy === 'catalog';
+/**
+ * What a source plans from. Catalog reads everything (so does --full-refresh), unless, without
+ * --full-refresh, the source can tell nothing changed since the last snapshot.
+ */
+function planContext(job: LoadedJob, options: RunOptions, state: SourceState) {
+  const catalog = job.spec.load.strategy === 'catalog';
+  return {
+    job: job.spec,
+    state,
+    fullRefresh: Boolean(options.fullRefresh) || catalog,
+    skipUnchangedSnapshot: catalog && !options.fullRefresh,
+    window: windowOf(options),
+  };
 }
 
 function sourceState(job: LoadedJob, options: RunOptions, opened: OpenedSource) {
@@ -295,6 +325,7 @@ async function planDirect(
   plan: SourcePlan,
   runId: string,
   options: RunOptions,
+  replace: Replacement | undefined,
 ): Promise<DirectLoad | undefined> {
   if (!destination.planDirect || plan.units.length === 0) return undefined;
   return destination.planDirect({
@@ -303,11 +334,12 @@ async function planDirect(
     table: job.table,
     strategy: job.spec.load.strategy,
     primaryKey: job.spec.load.primary_key ?? [],
-    source: { name: job.spec.source.connection, config: job.sourceConnection },
+    source: { name: job.spec.source.connection, config: resolveConnection(job.config, job.spec.source.connection) },
     plan,
     store: opened.store,
     format: job.spec.source.format,
     mapping: options.ledger.mapping(job.spec.name),
+    replace,
     log: options.log,
   });
 }
@@ -329,6 +361,7 @@ export function abandonRuns(reason: string): { job: string; runId: string; count
 class Run {
   readonly counts = zeroCounts();
   private readonly watch = new Stopwatch();
+  private readonly journal = new RunJournal();
   private readonly log: Logger;
   private readonly ledger: Ledger;
   private readonly controller = new AbortController();
@@ -364,7 +397,8 @@ class Run {
     this.counts.rows_loaded = 0;
     this.counts.rows_rejected = 0;
     this.counts.files_processed = 0;
-    const error = `interrupted (${stopReason(this.options.signal)}) before the commit: nothing of this run was committed (${this.counts.rows_extracted} row(s) read); the next run reads them again`;
+    const read = this.counts.rows_extracted;
+    const error = `interrupted (${stopReason(this.options.signal)}) before the commit: nothing of this run was committed${read ? ` (${read} row(s) read); the next run reads them again` : '; the next run reads the same data'}`;
     this.ledger.finishRun(this.runId, 'interrupted', this.counts, this.watch.times, error);
     return { status: 'interrupted', counts: this.counts, error };
   }
@@ -398,12 +432,17 @@ class Run {
       this.ledger.startRun({ id: this.runId, job: this.name, destination: this.job.destinationName, table: this.job.table, strategy: spec.load.strategy });
       this.started = true;
       destination = await openDestination(this.job, this.log, { runId: this.runId });
+      const reconciling = Date.now();
       await this.reconcile(destination);
+      await restoreIfLost(this.job, destination, this.ledger, this.log);
+      this.journal.stage('reconcile', reconciling, Date.now() - reconciling);
+      this.journal.cursorBefore(this.ledger.cursor(this.name));
       faultPoint('after-reconcile');
       if (this.interrupted) return this.stopBeforeCommit();
       opened = await openSource(this.job, this.log);
       return await this.load(opened, destination);
     } catch (error) {
+      this.journal.failed(error);
       // A run past markCommitting is left for reconciliation: its commit may have landed.
       if (this.started && !this.committing) {
         if (this.interrupted && !(error instanceof ConfigError)) return this.stopBeforeCommit();
@@ -417,6 +456,7 @@ class Run {
     } finally {
       activeRuns.delete(this);
       clearInterval(heartbeat);
+      if (this.started) this.noteDetails();
       await settleWithin([opened?.source.close(), destination?.close()], CLOSE_MS);
       try {
         this.ledger.releaseLock(this.name, this.runId);
@@ -448,6 +488,15 @@ class Run {
     return { job: this.name, runId: this.runId, counts: { ...this.counts, rows_loaded: 0 }, error };
   }
 
+  /** Records the run's details; they inform, so a failure to record them only warns. */
+  private noteDetails(): void {
+    try {
+      this.ledger.noteDetails(this.runId, this.journal.finish(this.watch.times, this.watch.firsts, this.ledger.cursor(this.name)));
+    } catch (error) {
+      this.log.warn(`could not record the details of run ${this.runId}: ${messageOf(error)}`);
+    }
+  }
+
   /** Settles runs a killed process left in flight: recorded if their marker committed, failed otherwise. */
   private async reconcile(destination: DestinationConnector): Promise<void> {
     const unfinished = this.ledger.unfinishedRuns(this.name, this.runId);
@@ -470,10 +519,15 @@ class Run {
   private async load(opened: OpenedSource, destination: DestinationConnector): Promise<{ status: RunStatus; counts: RunCounts; error?: string; note?: string }> {
     const { spec } = this.job;
     const state = sourceState(this.job, this.options, opened);
-    const plan = await this.watch.time('plan', () =>
-      opened.source.plan({ job: spec, state, fullRefresh: planFullRefresh(this.job, this.options), window: windowOf(this.options), log: this.log }),
-    );
+    let plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), log: this.log }));
+    if (plan.units.length === 0 && spec.load.strategy === 'catalog' && !(await destination.describe(this.job.table))) {
+      // The last snapshot's table is gone: unchanged files still have to be loaded.
+      plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), skipUnchangedSnapshot: false, log: this.log }));
+    }
     this.options.observer?.planned?.(plan);
+    this.journal.source(`${spec.source.connection} (${this.job.sourceConnection.type})`);
+    this.journal.planned(plan, { ...windowOf(this.options), fullRefresh: Boolean(this.options.fullRefresh) });
+    const replace = replacementOf(this.job, { fullRefresh: this.options.fullRefresh, window: windowOf(this.options) }, plan);
     this.counts.files_skipped = plan.skipped.length;
     faultPoint('after-plan');
     if (this.interrupted) return this.stopBeforeCommit();
@@ -489,9 +543,13 @@ class Run {
         `a table keeps one load strategy: set load.strategy: ${existing.strategy}, or load into another destination.table`,
       );
     }
-    const direct = await planDirect(this.job, destination, opened, plan, this.runId, this.options);
-    if (direct) return this.loadDirect(direct, plan, opened);
-    return this.stream(opened, destination, plan, existing?.columns);
+    const direct = await planDirect(this.job, destination, opened, plan, this.runId, this.options, replace);
+    if (direct) {
+      this.journal.engine(direct.description);
+      return this.loadDirect(direct, plan, opened);
+    }
+    this.journal.engine(`streamed through b2betl into ${destination.locate(this.job.table)}`);
+    return this.stream(opened, destination, plan, existing?.columns, replace);
   }
 
   private async loadDirect(direct: DirectLoad, plan: SourcePlan, opened: OpenedSource) {
@@ -501,6 +559,7 @@ class Run {
     const pending = (rows: number, columns: readonly Column[]): PendingCommit => ({
       connection: opened.connection,
       files,
+      snapshot: this.job.spec.load.strategy === 'catalog',
       cursor,
       columns,
       counts: { ...this.counts, rows_extracted: rows, rows_loaded: rows, files_processed: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) },
@@ -512,22 +571,24 @@ class Run {
     this.committing = true;
     await this.options.shared?.sync?.();
     faultPoint('before-commit');
-    const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0)));
+    const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0, pending(0, []))));
     faultPoint('after-commit');
     const final = pending(rows, columns ?? []);
     faultPoint('before-record');
-    this.ledger.recordCommit(this.runId, this.name, final);
     Object.assign(this.counts, final.counts);
+    this.record(final);
     faultPoint('after-record');
     return { status: 'succeeded' as const, counts: this.counts };
   }
 
-  private marker(units: readonly WorkUnit[], rows: number): LoadMarker {
+  /** The run's marker, carrying what the ledger records once it commits. */
+  private marker(units: readonly WorkUnit[], rows: number, pending: PendingCommit): LoadMarker {
     const { spec } = this.job;
-    return { runId: this.runId, job: this.name, table: this.job.table, strategy: spec.load.strategy, units: units.map((unit) => unit.id), rows };
+    const state = { connection: pending.connection, cursor: pending.cursor, files: pending.files, columns: stateColumns(pending.columns) };
+    return { runId: this.runId, job: this.name, table: this.job.table, strategy: spec.load.strategy, units: units.map((unit) => unit.id), rows, state };
   }
 
-  private async stream(opened: OpenedSource, destination: DestinationConnector, plan: SourcePlan, existing: readonly Column[] | undefined) {
+  private async stream(opened: OpenedSource, destination: DestinationConnector, plan: SourcePlan, existing: readonly Column[] | undefined, replace: Replacement | undefined) {
     const { spec } = this.job;
     const schema = new RunSchema({
       table: destination.locate(this.job.table),
@@ -551,6 +612,7 @@ class Run {
           strategy: spec.load.strategy,
           primaryKey: spec.load.primary_key ?? [],
           columns: schema.columns,
+          replace,
           log: this.log,
         });
         stagedGeneration = schema.generation;
@@ -579,6 +641,7 @@ class Run {
     const processUnit = async (index: number): Promise<void> => {
       const unit = plan.units[index];
       this.options.observer?.unitStarted?.(unit, index, plan.units.length);
+      const began = Date.now();
       try {
         const outcome = await withRetry(
           async () => {
@@ -595,13 +658,15 @@ class Run {
           },
         );
         outcomes[index] = outcome;
+        this.journal.unit(unit, began, { rows: outcome.rows });
         this.options.observer?.unitFinished?.(unit);
       } catch (error) {
         if (error instanceof ConfigError || error instanceof SchemaError || error instanceof LocalFileError) throw error;
         const message = messageOf(error);
         outcomes[index] = { error: message };
-        // A read cancelled by a stop is no failure of its own.
-        if (!this.interrupted) this.log.warn(unitError(unit, message));
+        this.journal.unit(unit, began, { error: message });
+        // A read cancelled by a stop (a signal, another unit's failure that ends the run) is no failure of its own.
+        if (!this.controller.signal.aborted) this.log.warn(unitError(unit, message));
         this.options.observer?.unitFinished?.(unit, message);
         if (plan.ordered || allOrNothing) stopped = true;
       }
@@ -627,7 +692,7 @@ class Run {
         this.counts.rows_extracted = this.extracted();
         return this.stopBeforeCommit();
       }
-      return await this.commit(opened, destination, plan, outcomes, schema, stage, serial);
+      return await this.commit(opened, destination, plan, outcomes, schema, stage, serial, replace !== undefined);
     } catch (error) {
       await stage?.abort().catch(() => undefined);
       throw error;
@@ -710,10 +775,10 @@ class Run {
         for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
         start = performance.now();
         const plan = schema.planFor(batch.columns);
-        let parsed: number;
+        let length: number;
         if (batch.vectors) {
           // Column by column: no row is built unless the stage takes only rows.
-          const length = batch.length ?? 0;
+          length = batch.length ?? 0;
           const result = schema.convertColumns(plan, batch.vectors, length);
           for (const failure of result.failures) bad(batch.positions?.[failure.row] ?? rows + failure.row + 1, failure.column, failure.reason, rowAt(batch.vectors, failure.row));
           this.watch.add('convert', start);
@@ -726,8 +791,8 @@ class Run {
             else await stage.write(index, rowsOf(result.columns.map((column) => column ?? NULLS), length).filter((_row, r) => !result.skip?.[r]) as Value[][]);
           });
           written += kept;
-          parsed = length;
         } else {
+          length = batch.rows.length;
           const converted: Value[][] = [];
           for (let r = 0; r < batch.rows.length; r++) {
             try {
@@ -744,10 +809,9 @@ class Run {
             if (converted.length) await stage.write(index, converted);
           });
           written += converted.length;
-          parsed = batch.rows.length;
         }
         this.watch.add('stage', start);
-        const read = parsed + (batch.rejects?.length ?? 0);
+        const read = length + (batch.rejects?.length ?? 0);
         rows += read;
         this.rowsRead += read;
         this.unitRows[index] = rows;
@@ -775,12 +839,14 @@ class Run {
     schema: RunSchema,
     stage: Stage | undefined,
     serial: <T>(action: () => Promise<T>) => Promise<T>,
+    replaces: boolean,
   ) {
     const committed = this.committable(plan, outcomes);
     const failed = outcomes.map((outcome, index) => ({ outcome, index })).filter(({ outcome }) => outcome?.error);
     const units = committed.map((index) => plan.units[index]);
     const rows = committed.reduce((sum, index) => sum + (outcomes[index] as { rows: number }).rows, 0);
     const rejects = committed.flatMap((index) => (outcomes[index] as { rejects: RejectedRow[] }).rejects);
+    this.journal.rejected(rejects);
     const files = units.flatMap((unit) => (unit.file ? [unit.file] : []));
     const cursor = [...units].reverse().find((unit) => unit.cursorAfter !== undefined)?.cursorAfter;
     // What is read counts now; what loads counts once it has committed.
@@ -812,6 +878,7 @@ class Run {
     const pending: PendingCommit = {
       connection: opened.connection,
       files,
+      snapshot: this.job.spec.load.strategy === 'catalog',
       cursor,
       columns: schema.columns,
       counts: committedCounts,
@@ -823,12 +890,13 @@ class Run {
     this.committing = true;
     await this.options.shared?.sync?.();
     faultPoint('before-commit');
-    const needsCommit = stage && (rows > 0 || this.job.spec.load.strategy === 'catalog');
+    // A reload that replaces rows commits even with none to insert: the rows it replaces go.
+    const needsCommit = stage && (rows > 0 || replaces || this.job.spec.load.strategy === 'catalog');
     if (needsCommit) {
       this.options.observer?.committing?.(rows);
       collectGarbage();
       try {
-        committedCounts.rows_loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length), rejects)));
+        committedCounts.rows_loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length, pending), rejects)));
       } catch (error) {
         await this.settleFailedCommit(destination, error);
       }
@@ -838,11 +906,24 @@ class Run {
     faultPoint('after-commit');
     const start = performance.now();
     faultPoint('before-record');
-    this.ledger.recordCommit(this.runId, this.name, { ...pending, counts: committedCounts, stages: this.watch.times });
     Object.assign(this.counts, committedCounts);
+    this.record({ ...pending, counts: committedCounts, stages: this.watch.times });
     this.watch.add('record', start);
     faultPoint('after-record');
     return { status, counts: this.counts, error: firstError };
+  }
+
+  /** Records a committed run; a ledger that fails now is reported with what did commit. */
+  private record(pending: PendingCommit): void {
+    try {
+      this.ledger.recordCommit(this.runId, this.name, pending);
+    } catch (error) {
+      throw new EtlError(
+        `run ${this.runId} committed ${pending.counts.rows_loaded} row(s) into ${this.job.table}, but the ledger could not record it: ${messageOf(error)}`,
+        "fix the ledger; the next run records this run from the destination's marker and loads nothing twice",
+        { cause: error },
+      );
+    }
   }
 
   /**

@@ -1,9 +1,11 @@
 /**
  * Connector lookup by connection type. Built-ins are imported lazily, so a user who never
- * reads Firestore never loads its SDK; plugins named in the config register the same way.
+ * reads Firestore never loads its SDK; connection types that plugins named in the config
+ * registered (see plugins.ts) are looked up beside them.
  */
 import { ConfigError } from './errors.js';
 import type { ConnectorFactories } from './connector.js';
+import { pluginType } from './plugins.js';
 
 type Loader = () => Promise<ConnectorFactories>;
 
@@ -22,27 +24,18 @@ const builtins: Record<string, Loader> = {
   duckdb: () => import('../../connectors/destinations/duckdb/index.js'),
 };
 
-const plugins = new Map<string, Loader>();
+const overrides = new Map<string, Loader>();
 
-/** Registers connectors for a connection type (what a plugin package's default export calls). */
+/** Replaces the connectors of a connection type in this process (a program embedding b2betl, tests). */
 export function registerConnector(type: string, factories: ConnectorFactories | Loader): void {
-  plugins.set(type, typeof factories === 'function' ? factories : async () => factories);
-}
-
-/** Imports plugin packages named in the config; each must export `register(registerConnector)`. */
-export async function loadPlugins(names: readonly string[]): Promise<void> {
-  for (const name of names) {
-    const plugin = (await import(name)) as { register?: (register: typeof registerConnector) => void };
-    if (typeof plugin.register !== 'function') {
-      throw ConfigError.of(`plugin ${name} does not export register()`, 'a plugin exports `register(registerConnector)`');
-    }
-    plugin.register(registerConnector);
-  }
+  overrides.set(type, typeof factories === 'function' ? factories : async () => factories);
 }
 
 /** The connector factories for a connection type. */
 export async function connectorFor(type: string): Promise<ConnectorFactories> {
-  const load = plugins.get(type) ?? builtins[type];
+  const plugin = pluginType(type);
+  if (plugin) return { source: (context) => plugin.definition.source.open(context) };
+  const load = overrides.get(type) ?? builtins[type];
   if (!load) throw ConfigError.of(`no connector for connection type "${type}"`, 'check the type, or add the plugin that provides it under plugins:');
   return load();
 }

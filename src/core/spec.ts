@@ -17,9 +17,9 @@ const sslSchema = z
   .strict();
 
 const dbFields = {
-  url: z.string().optional(),
+  url: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/\S+$/i, 'expected a URL such as postgres://user:password@host:5432/database (mysql://… for MySQL)').optional(),
   host: z.string().optional(),
-  port: z.number().int().positive().optional(),
+  port: z.number().int().min(1).max(65535).optional(),
   user: z.string().optional(),
   password: z.string().optional(),
   database: z.string().optional(),
@@ -27,6 +27,11 @@ const dbFields = {
 };
 
 const storeFields = { prefix: z.string().optional() };
+
+/** A list of `item`, where a single value stands for a list of one (`primary_key: id`). */
+function listOf<T extends z.ZodType>(item: T, min = 0) {
+  return z.preprocess((value) => (value === undefined || value === null || Array.isArray(value) || typeof value === 'object' ? value : [value]), z.array(item).min(min));
+}
 
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
 const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
@@ -133,9 +138,11 @@ export type ScheduleSpec = z.infer<typeof scheduleSchema>;
 
 const serviceAccount = z.string().regex(/^[^@\s]+@[^@\s]+\.[a-z]+$/, 'expected a service account email, e.g. etl-scheduler@my-proj.iam.gserviceaccount.com');
 const httpsUrl = z.string().regex(/^https?:\/\/[^/\s]+/, 'expected a URL such as https://b2betl-abc123-ew.a.run.app');
+/** An API endpoint other than Google's or Amazon's own (an emulator, MinIO, R2). */
+const httpUrl = z.string().regex(/^https?:\/\/[^/\s]+/, 'expected a URL such as http://127.0.0.1:9000');
 
 /** The `deploy:` block: where the Cloud Run deployment lives and who may call it. */
-const deploySchema = z
+export const deploySchema = z
   .object({
     project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.-]+:[a-z][a-z0-9-]+$/, 'expected a Google Cloud project id, e.g. my-proj-123').optional(),
     region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'expected a region such as europe-central2 or us-central1').optional(),
@@ -145,9 +152,9 @@ const deploySchema = z
     audience: z.string().min(1).optional(),
     service_account: serviceAccount.optional(),
     runtime_service_account: serviceAccount.optional(),
-    invokers: z.array(serviceAccount).min(1).optional(),
+    invokers: listOf(serviceAccount, 1).optional(),
     target: z.enum(SCHEDULE_TARGETS).optional(),
-    image: z.string().min(1).optional(),
+    image: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, 'expected an image reference such as europe-central2-docker.pkg.dev/my-proj/b2betl/b2betl:latest').optional(),
     endpoint: httpsUrl.optional(),
   })
   .strict();
@@ -163,11 +170,11 @@ export const connectionSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('bigquery'),
       project: z.string(),
-      dataset: z.string(),
-      location: z.string().optional(),
+      dataset: z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, 'a BigQuery dataset name: letters, digits and _'),
+      location: z.string().regex(/^(US|EU|[a-z]+-[a-z]+\d+)$/i, 'a BigQuery location such as US, EU or europe-central2').optional(),
       credentials: z.string().optional(),
       staging: z.string().regex(/^gs:\/\/[^/]+/, 'expected gs://bucket/prefix').optional(),
-      endpoint: z.string().optional(),
+      endpoint: httpUrl.optional(),
     })
     .strict(),
   z
@@ -176,7 +183,7 @@ export const connectionSchema = z.discriminatedUnion('type', [
       project: z.string(),
       database: z.string().optional(),
       credentials: z.string().optional(),
-      emulator_host: z.string().optional(),
+      emulator_host: z.string().regex(/^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080').optional(),
     })
     .strict(),
   z.object({ type: z.literal('local'), path: z.string() }).strict(),
@@ -185,7 +192,7 @@ export const connectionSchema = z.discriminatedUnion('type', [
       type: z.literal('gcs'),
       bucket: z.string(),
       credentials: z.string().optional(),
-      endpoint: z.string().optional(),
+      endpoint: httpUrl.optional(),
       project: z.string().optional(),
       ...storeFields,
     })
@@ -194,12 +201,12 @@ export const connectionSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('s3'),
       bucket: z.string(),
-      region: z.string().optional(),
+      region: z.string().regex(/^([a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+|auto|us-east-1)$/, 'an S3 region such as eu-central-1 (auto for stores that ignore it)').optional(),
       access_key_id: z.string().optional(),
       secret_access_key: z.string().optional(),
       session_token: z.string().optional(),
       profile: z.string().optional(),
-      endpoint: z.string().optional(),
+      endpoint: httpUrl.optional(),
       force_path_style: z.boolean().optional(),
       ...storeFields,
     })
@@ -211,8 +218,8 @@ export const connectionSchema = z.discriminatedUnion('type', [
       connection_string: z.string().optional(),
       account: z.string().optional(),
       account_key: z.string().optional(),
-      sas_url: z.string().optional(),
-      endpoint: z.string().optional(),
+      sas_url: z.string().regex(/^https?:\/\/[^/\s]+\/[^?\s]+\?\S+$/, 'expected the container URL with its SAS token: https://<account>.blob.core.windows.net/<container>?sv=…').optional(),
+      endpoint: httpUrl.optional(),
       ...storeFields,
     })
     .strict(),
@@ -220,35 +227,43 @@ export const connectionSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('duckdb'),
       path: z.string(),
-      schema: z.string().optional(),
+      schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a schema name: letters, digits and _, not starting with a digit').optional(),
       memory_limit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'expected a size such as 64MB or 2GB').optional(),
       threads: z.number().int().min(1).max(256).optional(),
     })
     .strict(),
 ]);
 
+/** Connection types b2betl has built in (plugins add others). */
+export const BUILTIN_CONNECTION_TYPES = connectionSchema.options.map((option) => option.shape.type.value);
+
 /** A connection block of the config, discriminated by `type`. */
 export type ConnectionConfig = z.infer<typeof connectionSchema>;
 /** Connection types b2betl knows. */
 export type ConnectionType = ConnectionConfig['type'];
 
+const configFields = {
+  defaults: z.object({ destination: z.string().optional() }).strict().default({}),
+  ledger: z
+    .string()
+    .min(1)
+    .refine((value) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^gs:\/\/[^/]+\/[^/].*/.test(value), 'expected a file path (./.b2betl/ledger.sqlite) or gs://bucket/path/ledger.sqlite; no other URL scheme is supported')
+    .optional(),
+  plugins: listOf(z.string().min(1)).default([]),
+  deploy: deploySchema.optional(),
+};
+const connectionName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'use letters, digits, _ and - in connection names');
+
+/**
+ * The config with each connection block left unchecked: blocks are checked one by one against
+ * their type's shape (built in or from a plugin), so one block's problems never hide another's.
+ */
+export const configOutlineSchema = z.object({ connections: z.record(connectionName, z.unknown()).default({}), ...configFields, deploy: z.unknown().optional() }).strict();
+
 export const configSchema = z
   .object({
-    connections: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), connectionSchema).default({}),
-    defaults: z.object({ destination: z.string().optional() }).strict().default({}),
-    ledger: z.string().optional(),
-    plugins: z.array(z.string()).default([]),
-    dataflow: z
-      .object({
-        project: z.string().optional(),
-        region: z.string().optional(),
-        temp_location: z.string().optional(),
-        threshold_rows: z.number().int().positive().optional(),
-        endpoint: z.string().optional(),
-      })
-      .strict()
-      .optional(),
-    deploy: deploySchema.optional(),
+    connections: z.record(connectionName, connectionSchema).default({}),
+    ...configFields,
   })
   .strict();
 
@@ -284,7 +299,7 @@ export const jobSchema = z
         pattern: z.string().optional(),
         format: z.enum(FILE_FORMATS).optional(),
         csv: csvSchema.optional(),
-        columns: z.array(z.string()).min(1).optional(),
+        columns: listOf(z.string(), 1).optional(),
         sample_size: z.number().int().positive().optional(),
         parallelism: z.number().int().min(1).max(64).optional(),
         nested: z.enum(['string', 'json']).optional(),
@@ -296,7 +311,7 @@ export const jobSchema = z
         strategy: z.enum(['transactional', 'catalog', 'merge']).default('transactional'),
         cursor: z.string().optional(),
         start: z.union([z.string(), z.date(), z.number()]).optional(),
-        primary_key: z.array(z.string()).min(1).optional(),
+        primary_key: listOf(z.string(), 1).optional(),
         lookback: duration.optional(),
         max_bad_records: z.number().int().min(0).default(0),
         fill_required_defaults: z.boolean().default(false),
@@ -311,7 +326,6 @@ export const jobSchema = z
       .strict()
       .default({}),
     schedule: scheduleSchema.optional(),
-    engine: z.enum(['auto', 'local', 'dataflow']).default('auto'),
   })
   .strict()
   .superRefine((job, ctx) => {
@@ -327,6 +341,15 @@ export const jobSchema = z
     }
     if (job.load.lookback && !job.load.cursor) add(['load', 'lookback'], 'lookback needs load.cursor');
   });
+
+/**
+ * Keys of features that are not available yet: refused with a message saying so, never accepted
+ * and ignored. An entry is removed when its feature lands (and its key joins the schema above).
+ */
+export const UNAVAILABLE_KEYS: readonly { readonly file: 'config' | 'job'; readonly key: string; readonly feature: string }[] = [
+  { file: 'config', key: 'dataflow', feature: 'scale-out engines (Google Cloud Dataflow) are not part of this version of b2betl; every job runs on this machine' },
+  { file: 'job', key: 'engine', feature: 'choosing a scale-out engine per job is not part of this version of b2betl; every job runs on this machine' },
+];
 
 /** A job spec as written (before defaults from the config are applied). */
 export type JobSpec = z.infer<typeof jobSchema>;

@@ -10,11 +10,11 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { GcsStore } from '../../connectors/storage/gcs/gcs-store.js';
-import type { LoadedConfig } from '../core/config.js';
+import { resolveConnection, type LoadedConfig } from '../core/config.js';
 import { PreconditionFailed } from '../core/connector.js';
 import { ConfigError, EtlError, LockedError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { Ledger, RESTORE_HINT, processAlive, type JobDump, type LockInfo } from './ledger.js';
+import { JOB_TABLES, Ledger, RESTORE_HINT, processAlive, type JobDump, type LockInfo } from './ledger.js';
 import type { OpenLedger } from './open.js';
 
 const require = createRequire(import.meta.url);
@@ -374,8 +374,8 @@ export class GcsLedger implements OpenLedger {
 function sameDump(a: JobDump, b: JobDump): boolean {
   const canonical = (dump: JobDump) =>
     JSON.stringify(
-      (['runs', 'files', 'cursors', 'columns'] as const).map((table) =>
-        dump[table].map((row) => JSON.stringify(Object.entries(row).sort(([x], [y]) => x.localeCompare(y)))).sort(),
+      JOB_TABLES.map((table) =>
+        (dump[table] ?? []).map((row) => JSON.stringify(Object.entries(row).sort(([x], [y]) => x.localeCompare(y)))).sort(),
       ),
     );
   return canonical(a) === canonical(b);
@@ -389,9 +389,12 @@ function sameDump(a: JobDump, b: JobDump): boolean {
 export async function openGcsLedger(location: string, config: LoadedConfig, log: Logger, options: { readOnly?: boolean } = {}): Promise<GcsLedger> {
   const { bucket } = parseLedgerUri(location);
   const { GcsStore } = await import('../../connectors/storage/gcs/gcs-store.js');
-  const sibling = Object.values(config.connections).find(
-    (connection): connection is Extract<typeof connection, { type: 'gcs' }> => connection.type === 'gcs' && connection.bucket === bucket,
-  );
+  const siblingName = Object.keys(config.connections).find((name) => {
+    const connection = config.connections[name];
+    return connection.type === 'gcs' && connection.bucket === bucket;
+  });
+  const resolved = siblingName === undefined ? undefined : resolveConnection(config, siblingName);
+  const sibling = resolved?.type === 'gcs' ? resolved : undefined;
   const store = await GcsStore.connect({
     name: `ledger ${location}`,
     config: {

@@ -2,7 +2,7 @@
  * The ledger: a SQLite file (WAL) holding runs, processed files, cursors, column mappings and
  * job locks. Every state change that follows a destination commit happens in one transaction.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -11,6 +11,7 @@ import type { ObjectInfo } from '../core/connector.js';
 import { EtlError, LockedError, messageOf } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import type { Column } from '../core/types.js';
+import type { RunDetails } from './details.js';
 
 const require = createRequire(import.meta.url);
 
@@ -48,6 +49,8 @@ export interface RunRecord extends RunCounts {
 export interface PendingCommit {
   readonly connection: string;
   readonly files: readonly ObjectInfo[];
+  /** The files are a whole snapshot (catalog): they replace the job's recorded files instead of joining them. */
+  readonly snapshot?: boolean;
   /** New cursor state, or undefined to keep the current one. */
   readonly cursor?: unknown;
   readonly columns: readonly Column[];
@@ -55,6 +58,14 @@ export interface PendingCommit {
   readonly status: 'succeeded' | 'partial';
   readonly error?: string;
   readonly stages: StageTimes;
+}
+
+/** Which runs {@link Ledger.runs} lists; `limit: null` lists them all. */
+export interface RunFilter {
+  readonly job?: string;
+  readonly statuses?: readonly RunStatus[];
+  readonly since?: string;
+  readonly limit?: number | null;
 }
 
 export interface LockInfo {
@@ -73,6 +84,13 @@ export interface StoredColumn {
   position: number;
 }
 
+/** A job's state rebuilt from the markers in its destination. */
+export interface RestoredState {
+  readonly files: readonly { connection: string; info: ObjectInfo; runId: string; loadedAt: string }[];
+  readonly cursor?: { state: unknown; runId: string; updatedAt: string };
+  readonly columns: readonly { source: string; name: string; type: string }[];
+}
+
 /** Everything the ledger holds about one job, for `state show` and for merging ledgers. */
 export interface JobDump {
   job: string;
@@ -80,7 +98,12 @@ export interface JobDump {
   files: Record<string, unknown>[];
   cursors: Record<string, unknown>[];
   columns: Record<string, unknown>[];
+  /** Whether (and when) `state reset` cleared the job's state. */
+  resets: Record<string, unknown>[];
 }
+
+/** The tables a job's rows live in, as {@link JobDump} carries them. */
+export const JOB_TABLES = ['runs', 'files', 'cursors', 'columns', 'resets'] as const;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -131,6 +154,10 @@ CREATE TABLE IF NOT EXISTS columns (
   position INTEGER NOT NULL,
   PRIMARY KEY (job, original)
 );
+CREATE TABLE IF NOT EXISTS resets (
+  job TEXT PRIMARY KEY,
+  reset_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS locks (
   job TEXT PRIMARY KEY,
   run_id TEXT NOT NULL,
@@ -174,7 +201,7 @@ export function newRunId(date = new Date()): string {
 }
 
 /** A `runs` row as history shows it (without the pending state, host and pid). */
-function runRecord({ pending: _pending, host: _host, pid: _pid, ...row }: Record<string, unknown>): RunRecord {
+function runRecord({ pending: _pending, host: _host, pid: _pid, details: _details, ...row }: Record<string, unknown>): RunRecord {
   return { ...(row as unknown as Omit<RunRecord, 'stages'>), stages: JSON.parse(String(row.stages ?? '{}')) as StageTimes };
 }
 
@@ -216,6 +243,32 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * Creates a new ledger file whole: its tables are written beside it, then linked into place, so
+ * a process killed while creating it never leaves an empty file that would read as a lost ledger.
+ * When another process created it first, theirs stays.
+ */
+function createLedgerFile(file: string): void {
+  const Database = require('better-sqlite3') as typeof BetterSqlite3;
+  const temporary = `${file}.${process.pid}.new`;
+  rmSync(temporary, { force: true });
+  const db = new Database(temporary);
+  try {
+    db.exec(SCHEMA);
+  } finally {
+    db.close();
+  }
+  try {
+    linkSync(temporary, file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A file system without hard links: moved into place unless someone else's is there.
+    if (code !== 'EEXIST' && !existsSync(file)) renameSync(temporary, file);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+}
+
 /** The SQLite ledger. */
 export class Ledger {
   private db!: BetterSqlite3.Database;
@@ -238,6 +291,7 @@ export class Ledger {
     // SQLite takes an empty file for a new database: that would be a fresh start, reloading everything.
     if (size === 0) throw new EtlError(`ledger ${this.name} is empty (0 bytes): the state of its jobs is lost`, RESTORE_HINT);
     if (this.file !== ':memory:') mkdirSync(path.dirname(this.file), { recursive: true });
+    if (size === undefined && this.file !== ':memory:') createLedgerFile(this.file);
     this.db?.close();
     this.db = new Database(this.file);
     try {
@@ -249,10 +303,17 @@ export class Ledger {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);
+      this.migrate();
     } catch (error) {
       this.db.close();
       throw error;
     }
+  }
+
+  /** Adds what later versions keep to a ledger an earlier version wrote. */
+  private migrate(): void {
+    const columns = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((column) => column.name));
+    if (!columns.has('details')) this.db.exec('ALTER TABLE runs ADD COLUMN details TEXT');
   }
 
   /**
@@ -368,6 +429,7 @@ export class Ledger {
       const upsertFile = this.db.prepare(
         'INSERT OR REPLACE INTO files (job, connection, path, size, modified, version, run_id, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       );
+      if (pending.snapshot) this.db.prepare('DELETE FROM files WHERE job = ? AND connection = ?').run(job, pending.connection);
       for (const file of pending.files) {
         upsertFile.run(job, pending.connection, file.path, file.size, file.modified, file.version ?? null, runId, loadedAt);
       }
@@ -423,13 +485,36 @@ export class Ledger {
     return rows.map((row) => ({ id: row.id, status: row.status, pending: row.pending ? (decodeState(row.pending) as PendingCommit) : undefined }));
   }
 
-  runs(options: { job?: string; limit?: number } = {}): RunRecord[] {
-    const rows = (
-      options.job
-        ? this.db.prepare('SELECT * FROM runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?').all(options.job, options.limit ?? 50)
-        : this.db.prepare('SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?').all(options.limit ?? 50)
-    ) as Record<string, unknown>[];
-    return rows.map(runRecord);
+  /** Runs, newest first: of one job, with one of the statuses, started at or after `since` (ISO 8601). */
+  runs(options: RunFilter = {}): RunRecord[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (options.job !== undefined) {
+      where.push('job = ?');
+      params.push(options.job);
+    }
+    if (options.statuses?.length) {
+      where.push(`status IN (${options.statuses.map(() => '?').join(', ')})`);
+      params.push(...options.statuses);
+    }
+    if (options.since !== undefined) {
+      where.push('started_at >= ?');
+      params.push(options.since);
+    }
+    const sql = `SELECT * FROM runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC${options.limit === null ? '' : ' LIMIT ?'}`;
+    if (options.limit !== null) params.push(options.limit ?? 50);
+    return (this.db.prepare(sql).all(...params) as Record<string, unknown>[]).map(runRecord);
+  }
+
+  /** Records what a run did beyond its counts (see {@link RunDetails}). */
+  noteDetails(runId: string, details: RunDetails): void {
+    this.db.prepare('UPDATE runs SET details = ? WHERE id = ?').run(encodeState(details), runId);
+  }
+
+  /** A run's recorded details, or undefined when it recorded none (an older version ran it). */
+  details(runId: string): RunDetails | undefined {
+    const row = this.db.prepare('SELECT details FROM runs WHERE id = ?').get(runId) as { details: string | null } | undefined;
+    return row?.details ? (decodeState(row.details) as RunDetails) : undefined;
   }
 
   /** One run by its id, or undefined. */
@@ -465,32 +550,63 @@ export class Ledger {
     return new Map(this.columns(job).map((column) => [column.original, column.sanitized]));
   }
 
-  /** Forgets a job's cursor, files and column mapping (runs stay as history). */
+  /**
+   * Forgets a job's cursor, files and column mapping (runs stay as history), and remembers that
+   * it did: the next run starts over instead of rebuilding the state from the destination.
+   */
   reset(job: string): void {
     const clear = this.db.transaction(() => {
       for (const table of ['files', 'cursors', 'columns']) this.db.prepare(`DELETE FROM ${table} WHERE job = ?`).run(job);
+      this.db.prepare('INSERT OR REPLACE INTO resets (job, reset_at) VALUES (?, ?)').run(job, now());
     });
     clear.immediate();
   }
 
+  /** Whether the ledger holds a cursor, a processed file or a column mapping of the job. */
+  hasState(job: string): boolean {
+    return ['cursors', 'files', 'columns'].some((table) => this.db.prepare(`SELECT 1 FROM ${table} WHERE job = ? LIMIT 1`).get(job) !== undefined);
+  }
+
+  /** Whether `state reset` cleared the job's state (and no restore put it back since). */
+  wasReset(job: string): boolean {
+    return this.db.prepare('SELECT 1 FROM resets WHERE job = ?').get(job) !== undefined;
+  }
+
+  /** Replaces a job's cursor, files and column mapping with state rebuilt from the destination. */
+  restoreState(job: string, state: RestoredState): void {
+    const apply = this.db.transaction(() => {
+      for (const table of ['files', 'cursors', 'columns', 'resets']) this.db.prepare(`DELETE FROM ${table} WHERE job = ?`).run(job);
+      const insertFile = this.db.prepare('INSERT OR REPLACE INTO files (job, connection, path, size, modified, version, run_id, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+      for (const file of state.files) {
+        insertFile.run(job, file.connection, file.info.path, file.info.size, file.info.modified, file.info.version ?? null, file.runId, file.loadedAt);
+      }
+      if (state.cursor) {
+        this.db.prepare('INSERT INTO cursors (job, state, run_id, updated_at) VALUES (?, ?, ?, ?)').run(job, encodeState(state.cursor.state), state.cursor.runId, state.cursor.updatedAt);
+      }
+      const insertColumn = this.db.prepare('INSERT INTO columns (job, original, sanitized, type, position) VALUES (?, ?, ?, ?, ?)');
+      state.columns.forEach((column, position) => insertColumn.run(job, column.source, column.name, column.type, position));
+    });
+    apply.immediate();
+  }
+
   /** Names of every job the ledger knows. */
   jobs(): string[] {
-    const rows = this.db.prepare('SELECT DISTINCT job FROM runs UNION SELECT job FROM cursors UNION SELECT job FROM files ORDER BY 1').all() as { job: string }[];
+    const rows = this.db.prepare('SELECT DISTINCT job FROM runs UNION SELECT job FROM cursors UNION SELECT job FROM files UNION SELECT job FROM resets ORDER BY 1').all() as { job: string }[];
     return rows.map((row) => row.job);
   }
 
   /** Every row the ledger holds for a job. */
   dump(job: string): JobDump {
     const all = (table: string) => this.db.prepare(`SELECT * FROM ${table} WHERE job = ?`).all(job) as Record<string, unknown>[];
-    return { job, runs: all('runs'), files: all('files'), cursors: all('cursors'), columns: all('columns') };
+    return { job, runs: all('runs'), files: all('files'), cursors: all('cursors'), columns: all('columns'), resets: all('resets') };
   }
 
   /** Replaces a job's rows with those of a dump (merging another copy of the ledger). */
   restore(dump: JobDump): void {
     const apply = this.db.transaction(() => {
-      for (const table of ['runs', 'files', 'cursors', 'columns'] as const) {
+      for (const table of JOB_TABLES) {
         this.db.prepare(`DELETE FROM ${table} WHERE job = ?`).run(dump.job);
-        for (const row of dump[table]) {
+        for (const row of dump[table] ?? []) {
           const keys = Object.keys(row);
           this.db.prepare(`INSERT INTO ${table} (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`).run(...keys.map((key) => row[key]));
         }

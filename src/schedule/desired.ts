@@ -3,7 +3,7 @@
  * block, computed from the spec and the config's `deploy:` block alone.
  */
 import path from 'node:path';
-import type { LoadedConfig, LoadedJob } from '../core/config.js';
+import { resolveDeploy, type LoadedConfig, type LoadedJob } from '../core/config.js';
 import { ConfigError, type ConfigIssue } from '../core/errors.js';
 import { parseDuration, type DeployConfig, type ScheduleSpec } from '../core/spec.js';
 
@@ -92,7 +92,7 @@ export function serviceInvokers(deploy: DeployConfig | undefined): string[] {
 
 /** Throws a ConfigError naming every key of `keys` missing from `deploy:`, with the config file. */
 function requireDeployKeys(config: LoadedConfig, keys: readonly DeployKey[]): void {
-  const deploy = config.config.deploy ?? {};
+  const deploy = resolveDeploy(config) ?? {};
   const missing = keys.filter((key) => !deploy[key]);
   if (!missing.length) return;
   const file = config.file ?? 'etl.config.yaml (none found)';
@@ -110,7 +110,7 @@ function requireDeployKeys(config: LoadedConfig, keys: readonly DeployKey[]): vo
 /** The deployment of a config; the keys of `needs` must be set (see {@link requireDeployKeys}). */
 export function deploymentOf(config: LoadedConfig, needs: readonly DeployKey[]): Deployment {
   requireDeployKeys(config, needs);
-  const deploy = config.config.deploy ?? {};
+  const deploy = resolveDeploy(config) ?? {};
   const owner = deploy.service ?? DEFAULT_NAME;
   return {
     project: deploy.project!,

@@ -5,7 +5,7 @@
  * named, never expanded).
  */
 import { readFileSync } from 'node:fs';
-import type { LoadedConfig, LoadedJob } from '../core/config.js';
+import { resolveDeploy, type LoadedConfig, type LoadedJob } from '../core/config.js';
 import type { ConnectionConfig } from '../core/spec.js';
 import { deploymentOf } from './desired.js';
 
@@ -44,7 +44,7 @@ function secretReferences(connections: readonly ConnectionConfig[]): { project: 
 /** The steps for a config and its jobs. */
 export function deploySteps(config: LoadedConfig, jobs: readonly LoadedJob[]): DeployStep[] {
   const deployment = deploymentOf(config, ['project', 'region']);
-  const deploy = config.config.deploy ?? {};
+  const deploy = resolveDeploy(config) ?? {};
   const { project, region } = deployment;
   const domain = `${project}.iam.gserviceaccount.com`;
   const runtime = deploy.runtime_service_account ?? `b2betl-runtime@${domain}`;

@@ -3,7 +3,7 @@
  * and layout), then makes that one change in Cloud Scheduler when the config has a deployment.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { LoadedJob } from '../core/config.js';
+import { resolveDeploy, type LoadedJob } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
 import { openScheduler } from './cloud-scheduler.js';
 import { deploymentOf, ENTRY_PREFIX, ownerTag } from './desired.js';
@@ -30,7 +30,7 @@ export async function setJobPaused(job: LoadedJob, paused: boolean): Promise<Pau
   const edited = withPaused(text, paused, job.file);
   if (edited !== text) await writeFile(job.file, edited);
   const base = { job: job.spec.name, file: job.file, paused, fileChanged: edited !== text };
-  const deploy = job.config.config.deploy;
+  const deploy = resolveDeploy(job.config);
   if (!deploy?.project || !deploy.region) {
     return { ...base, entry: 'no-deployment', message: `${job.file}: schedule.paused: ${paused}; the config has no deploy.project/region, so no Cloud Scheduler entry was changed (schedule run-local honours the file)` };
   }

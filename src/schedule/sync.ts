@@ -1,5 +1,5 @@
 /** From job specs to a Cloud Scheduler plan: everything is validated before the first API call. */
-import type { LoadedConfig, LoadedJob } from '../core/config.js';
+import { resolveDeploy, type LoadedConfig, type LoadedJob } from '../core/config.js';
 import { openScheduler, type ActualEntry, type SchedulerApi } from './cloud-scheduler.js';
 import { deploymentOf, desiredEntries, type Deployment } from './desired.js';
 import { planSchedule, type SchedulePlan } from './plan.js';
@@ -12,7 +12,7 @@ export interface PlannedSchedule {
 
 /** The deployment of a config that scheduled jobs need: every missing key is named at once. */
 export function schedulingDeployment(jobs: readonly LoadedJob[], config: LoadedConfig): Deployment {
-  const deploy = config.config.deploy;
+  const deploy = resolveDeploy(config);
   const callsService = jobs.some((job) => job.spec.schedule && (job.spec.schedule.target ?? deploy?.target ?? 'service') === 'service');
   return deploymentOf(config, ['project', 'region', 'service_account', ...(callsService ? (['service_url'] as const) : [])]);
 }

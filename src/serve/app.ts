@@ -1,6 +1,6 @@
 /**
  * The HTTP app of `b2betl serve` (hono): `GET /healthz` for the platform; behind OIDC
- * verification, `POST /jobs/{name}/run`, `GET /jobs`, `GET /runs/{run_id}` and `GET /`.
+ * verification, `POST /jobs/{name}/run`, `GET /jobs`, `GET /runs/{run_id}` and `GET /`, the report.
  */
 import { Hono, type Context } from 'hono';
 import type { LoadedConfig, LoadedJob } from '../core/config.js';
@@ -9,6 +9,8 @@ import type { RunResult } from '../core/pipeline.js';
 import { redact } from '../core/redact.js';
 import { withLedger } from '../ledger/open.js';
 import { newRunId } from '../ledger/ledger.js';
+import { parseDays, reportData } from '../report/data.js';
+import { renderReport } from '../report/html.js';
 import { traceOf, type CloudLogger } from './cloud-log.js';
 import type { JobRunner } from './runner.js';
 import type { TokenVerifier } from './token.js';
@@ -139,8 +141,19 @@ export function createApp(options: AppOptions): Hono<Env> {
     return run ? c.json(run) : c.json({ error: `no run ${c.req.param('id')} in the ledger` }, 404);
   });
 
-  // The run report takes this route once it exists; until then, what this service offers.
-  app.get('/', (c) => c.json({ service: 'b2betl', endpoints: ['POST /jobs/{name}/run', 'GET /jobs', 'GET /runs/{run_id}', 'GET /healthz'] }));
+  // The report of `b2betl report`, as one page: `?days=` as its --days.
+  app.get('/', async (c) => {
+    const daysText = c.req.query('days');
+    let days: number;
+    try {
+      days = parseDays(daysText, 'days=');
+    } catch (error) {
+      return c.json({ error: messageOf(error) }, 400);
+    }
+    const data = await withLedger(options.config, c.get('log'), async ({ ledger }) => reportData(ledger, { days }), { readOnly: true });
+    c.header('Cache-Control', 'no-store');
+    return c.html(renderReport(data));
+  });
 
   app.notFound((c) => c.json({ error: 'not found' }, 404));
   app.onError((error, c) => {

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LoadedConfig, LoadedJob } from '../core/config.js';
+import { resolveDeploy, type LoadedConfig, type LoadedJob } from '../core/config.js';
 import { ConfigError, type ConfigIssue } from '../core/errors.js';
 import { serviceAudience, serviceInvokers } from '../schedule/desired.js';
 import { createApp } from './app.js';
@@ -38,7 +38,7 @@ export interface RunningServer {
 
 /** The checks before listening: every problem named at once. */
 function checkDeployment(config: LoadedConfig, allowLocalLedger: boolean | undefined): { audience: string; invokers: string[] } {
-  const deploy = config.config.deploy;
+  const deploy = resolveDeploy(config);
   const file = config.file ?? 'etl.config.yaml (none found)';
   const issues: ConfigIssue[] = [];
   if (!config.ledger.startsWith('gs://') && !allowLocalLedger) {
@@ -71,7 +71,7 @@ export async function startServer(settings: ServeSettings): Promise<RunningServe
     verifier: new TokenVerifier(audience, invokers, certs.url),
     runner,
     log: settings.log,
-    project: settings.config.config.deploy?.project ?? env.GOOGLE_CLOUD_PROJECT,
+    project: resolveDeploy(settings.config)?.project ?? env.GOOGLE_CLOUD_PROJECT,
     stopping: () => stopping,
   });
   const { serve } = await import('@hono/node-server');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFile, utimes, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { queryDuckDB, runCli, scratchProject, startCli } from '../support/cli.js';
+import { queryDuckDB, runCli, scratchProject } from '../support/cli.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 
@@ -105,6 +105,11 @@ describe('transactional file loads', () => {
     assert.equal(first.results[0].files_failed, 1);
     assert.match(String(first.results[0].error), /orders_4\.csv:3: amount: "not-a-number" is not a number/);
     assert.deepEqual(await ids(project), [...before, 12]);
+    // The summary table, --json and history say the same: one row loaded, one file failed.
+    assert.equal(first.results[0].rows_loaded, 1);
+    const recorded = (JSON.parse((await runCli(['history', 'orders', '--json'], project.dir)).stdout) as Record<string, unknown>[])[0];
+    for (const key of ['status', 'rows_loaded', 'rows_extracted', 'files_processed', 'files_failed', 'error']) assert.deepEqual(recorded[key], first.results[0][key], key);
+    assert.equal(recorded.id, first.results[0].run_id);
     // Nothing of the bad file was committed and it is retried: fixed, it loads once.
     await project.write('inbox/orders_4.csv', 'id,Customer Name,amount\n10,ok,1.5\n11,fixed,2.5\n');
     const second = await runJson(project, 'jobs/orders.yaml');
@@ -161,6 +166,30 @@ describe('catalog and full refresh', () => {
     const project = await fresh();
     await runJson(project, 'jobs/snapshot.yaml');
     assert.deepEqual(await ids(project, 'snapshot'), [1, 2]);
+    // The same files, unchanged since the last snapshot: nothing to load, unless --full-refresh.
+    const same = await runJson(project, 'jobs/snapshot.yaml');
+    assert.equal(same.results[0].status, 'skipped');
+    assert.match(String(same.results[0].note), /unchanged since the last snapshot/);
+    const forced = await runJson(project, 'jobs/snapshot.yaml', '--full-refresh');
+    assert.equal(forced.results[0].status, 'succeeded');
+    assert.equal(forced.results[0].rows_loaded, 2);
+    assert.deepEqual(await ids(project, 'snapshot'), [1, 2]);
+    // A file added to the snapshot loads them all again; so does one removed.
+    await project.write('inbox/snap/b.jsonl', '{"id": 5}\n');
+    assert.equal((await runJson(project, 'jobs/snapshot.yaml')).results[0].rows_loaded, 3);
+    await rm(path.join(project.dir, 'inbox/snap/b.jsonl'));
+    assert.equal((await runJson(project, 'jobs/snapshot.yaml')).results[0].rows_loaded, 2);
+    assert.deepEqual(await ids(project, 'snapshot'), [1, 2]);
+    assert.equal((await runJson(project, 'jobs/snapshot.yaml')).results[0].status, 'skipped');
+    // The snapshot's table dropped: unchanged files are loaded again.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const instance = await DuckDBInstance.create(path.join(project.dir, 'warehouse.duckdb'));
+    const connection = await instance.connect();
+    await connection.run('DROP TABLE main.snapshot');
+    connection.closeSync();
+    instance.closeSync();
+    assert.equal((await runJson(project, 'jobs/snapshot.yaml')).results[0].rows_loaded, 2);
+    assert.deepEqual(await ids(project, 'snapshot'), [1, 2]);
     await project.write('inbox/snap/a.jsonl', '{"id": 3, "tags": [], "meta": null}\n');
     const { results } = await runJson(project, 'jobs/snapshot.yaml');
     assert.equal(results[0].status, 'succeeded');
@@ -178,12 +207,16 @@ describe('catalog and full refresh', () => {
     assert.match(String(results[0].error), /was loaded with strategy catalog/);
   });
 
-  test('--full-refresh reloads files already processed', async () => {
+  test('--full-refresh reloads files already processed, replacing the table in one commit', async () => {
     const project = await fresh();
     await runJson(project, 'jobs/orders.yaml');
-    const { results } = await runJson(project, 'jobs/orders.yaml', '--full-refresh');
-    assert.equal(results[0].files_processed, 1);
-    assert.deepEqual(await ids(project), [1, 1, 2, 2]);
+    const dry = await runCli(['run', 'jobs/orders.yaml', '--full-refresh', '--dry-run'], project.dir);
+    assert.match(dry.stdout, /--full-refresh: reads everything from the start and replaces .*orders atomically, in one commit with its marker/);
+    for (let i = 0; i < 2; i++) {
+      const { results } = await runJson(project, 'jobs/orders.yaml', '--full-refresh');
+      assert.equal(results[0].files_processed, 1);
+      assert.deepEqual(await ids(project), [1, 2]);
+    }
   });
 
   test('--dry-run shows the plan and writes nothing', async () => {
@@ -280,18 +313,38 @@ for (const [how, env] of [
     });
   }
 
-  test('kill -9 at several moments mid-run: each re-run converges to exactly the source rows', async () => {
+  test('killed after some rows are read, with files still to read: the re-run converges to exactly the source rows', async () => {
     await reset();
-    for (const delay of [150, 400, 800]) {
-      const { child, done } = startCli(['run', 'jobs/orders.yaml'], project.dir, env);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      child.kill('SIGKILL');
-      await done;
-    }
+    const killed = await runCli(['run', 'jobs/orders.yaml'], project.dir, { ...env, B2BETL_FAULT: `after-rows@${rowsPerFile + 1}` });
+    assert.equal(killed.code, 128);
+    assert.match(killed.stderr, /fault point after-rows hit \(\d+ rows read\)/);
     await runToEnd();
     assert.deepEqual(await ids(project), expected());
     await writeFile(path.join(project.dir, 'inbox', 'orders_9.csv'), csv([1_000_000]));
     await runToEnd();
     assert.deepEqual(await ids(project), [...expected(), 1_000_000]);
+  });
+});
+
+describe('merge across files read at once', () => {
+  let project: Project;
+  before(async () => {
+    const big = ['id,version', ...Array.from({ length: 60_000 }, (_, i) => `${i + 2},1`), '1,1'];
+    project = await scratchProject({
+      'etl.config.yaml': CONFIG,
+      'jobs/merged.yaml': 'name: merged\nsource: { connection: inbox, pattern: "m_*.csv" }\nload: { strategy: merge, primary_key: [id] }\n',
+      // The first file is long and changes key 1 last; the second, short, changes it again. Read
+      // side by side, the second file's row is staged first: the first file's must still lose.
+      'inbox/m_1.csv': `${big.join('\n')}\n`,
+      'inbox/m_2.csv': 'id,version\n1,2\n',
+    });
+  });
+  after(() => project.cleanup());
+
+  test('each key keeps the version of the file last in order, however the reads interleaved', async () => {
+    const { code, results } = await runJson(project, 'jobs/merged.yaml');
+    assert.equal(code, 0, JSON.stringify(results));
+    const rows = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT version FROM merged WHERE id = 1');
+    assert.deepEqual(rows.map((row) => Number(row.version)), [2]);
   });
 });

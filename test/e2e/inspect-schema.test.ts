@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { runCli, scratchProject } from '../support/cli.js';
+import { MY, myScratch, type MyScratch } from '../support/databases.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 
@@ -94,9 +95,59 @@ describe('inspect-schema on a PostgreSQL table', () => {
     assert.match(report.columns[1].source_type, /numeric\(12,\s?2\)/);
   });
 
+  test('--connection without --table lists the tables and views with the catalog row estimates', async () => {
+    await client.query(`INSERT INTO ${schema}.orders SELECT g, g, now(), NULL FROM generate_series(1, 1200) g`);
+    await client.query(`ANALYZE ${schema}.orders`);
+    await client.query(`CREATE TABLE ${schema}.never_analyzed (id int)`);
+    await client.query(`CREATE VIEW ${schema}.big_orders AS SELECT * FROM ${schema}.orders WHERE id > 100`);
+    const result = await runCli(['inspect-schema', '--connection', 'shop', '--json'], project.dir);
+    assert.equal(result.code, 0, result.stderr);
+    const { connection, tables } = JSON.parse(result.stdout) as { connection: string; tables: { name: string; kind: string; estimated_rows: number | null }[] };
+    assert.equal(connection, 'shop');
+    const mine = tables.filter((table) => table.name.startsWith(`${schema}.`));
+    assert.deepEqual(mine, [
+      { name: `${schema}.big_orders`, kind: 'view', estimated_rows: null },
+      { name: `${schema}.never_analyzed`, kind: 'table', estimated_rows: 0 },
+      { name: `${schema}.orders`, kind: 'table', estimated_rows: 1200 },
+    ]);
+    assert.ok(!tables.some((table) => table.name.startsWith('pg_catalog.') || table.name.startsWith('information_schema.')));
+    const text = await runCli(['inspect-schema', '--connection', 'shop'], project.dir);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^${schema}\\.orders\\s+table\\s+~1,200$`, 'm'));
+    assert.match(text.stdout, new RegExp(`^${schema}\\.big_orders\\s+view\\s+unknown$`, 'm'));
+    assert.match(text.stdout, /columns of one: b2betl inspect-schema --connection shop --table /);
+  });
+
   test('an unknown table is a clear error', async () => {
     const result = await runCli(['inspect-schema', '--connection', 'shop', '--table', `${schema}.nope`], project.dir);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /nope/);
+  });
+});
+
+describe('inspect-schema --connection on MariaDB without --table', () => {
+  let db: MyScratch;
+  let project: Project;
+  before(async () => {
+    db = await myScratch('inspect');
+    await db.sql('CREATE TABLE orders (id bigint PRIMARY KEY, note text)');
+    await db.sql('INSERT INTO orders VALUES (1, "a"), (2, "b"), (3, "c")');
+    await db.sql('ANALYZE TABLE orders');
+    await db.sql('CREATE VIEW recent AS SELECT id FROM orders');
+    project = await scratchProject({ 'etl.config.yaml': `connections:\n  shop: { type: mysql, host: ${MY.host}, port: ${MY.port}, user: ${MY.user}, database: ${db.database} }\n` });
+  });
+  after(async () => {
+    await db.drop();
+    await project.cleanup();
+  });
+
+  test("lists the connection database's tables and views with their row estimates", async () => {
+    const result = await runCli(['inspect-schema', '--connection', 'shop', '--json'], project.dir);
+    assert.equal(result.code, 0, result.stderr);
+    const { tables } = JSON.parse(result.stdout) as { tables: { name: string; kind: string; estimated_rows: number | null }[] };
+    assert.deepEqual(tables, [
+      { name: `${db.database}.orders`, kind: 'table', estimated_rows: 3 },
+      { name: `${db.database}.recent`, kind: 'view', estimated_rows: null },
+    ]);
   });
 });

@@ -153,10 +153,38 @@ describe('a damaged or unusable ledger is an error naming it, never a fresh star
     const started = startCli(['run', 'jobs/orders.yaml', '--json'], project.dir, { B2BETL_LEDGER_WAIT_MS: '30000' });
     started.child.stderr!.on('data', (chunk: Buffer) => /waiting up to/.test(String(chunk)) && holder.release());
     const result = await started.done;
+    // Each test starts from the same ledger: the file this one loaded goes.
+    rmSync(path.join(project.dir, 'inbox', 'orders_98.csv'));
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /is locked by another process .*job nightly.*; waiting up to 30 s/);
     const [run] = JSON.parse(result.stdout) as Record<string, unknown>[];
     assert.equal(run.status, 'succeeded');
     assert.equal(run.rows_loaded, 1);
+  });
+
+  it('a ledger that fails right after the destination commit: the run says what committed, and the next run records it once', async () => {
+    await project.write('inbox/orders_97.csv', csv([971, 972]));
+    const Database = (await import('node:module')).createRequire(import.meta.url)('better-sqlite3') as typeof import('better-sqlite3');
+    const db = new Database(ledger);
+    db.exec("CREATE TRIGGER broken BEFORE UPDATE OF status ON runs WHEN NEW.status = 'succeeded' BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END");
+    db.close();
+    const before = await rows();
+    const failed = await runCli(['run', 'jobs/orders.yaml', '--json'], project.dir);
+    assert.equal(failed.code, 1, failed.stderr);
+    const [run] = JSON.parse(failed.stdout) as Record<string, unknown>[];
+    assert.equal(run.status, 'failed');
+    assert.equal(run.rows_loaded, 2, 'the rows that did commit are reported');
+    assert.match(String(run.error), new RegExp(`run ${String(run.run_id)} committed 2 row\\(s\\) into orders, but the ledger could not record it: ledger ${escape(ledger)}: simulated write failure`));
+    assert.equal(await rows(), before + 2);
+    const fixed = new Database(ledger);
+    fixed.exec('DROP TRIGGER broken');
+    fixed.close();
+    const next = await runCli(['run', 'jobs/orders.yaml', '--json'], project.dir);
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(next.stderr, new RegExp(`run ${String(run.run_id)} was interrupted after its commit; recording its state now`));
+    assert.equal(await rows(), before + 2, 'nothing loaded twice');
+    const [recorded] = (JSON.parse((await runCli(['history', 'orders', '--json'], project.dir)).stdout) as Record<string, unknown>[]).filter((entry) => entry.id === run.run_id);
+    assert.equal(recorded.status, 'succeeded');
+    assert.equal(recorded.rows_loaded, 2);
   });
 });

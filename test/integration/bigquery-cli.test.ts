@@ -92,11 +92,12 @@ describe('b2betl run into BigQuery (the double)', () => {
     ]);
   });
 
-  test('Parquet with catalog replaces the table each run', async () => {
-    for (let i = 0; i < 2; i++) {
-      const { code, results } = await run('jobs/metrics.yaml');
+  test('Parquet with catalog replaces the table when run, and skips files unchanged since the last snapshot', async () => {
+    for (const [args, status, loaded] of [[[], 'succeeded', 10], [[], 'skipped', 0], [['--full-refresh'], 'succeeded', 10]] as const) {
+      const { code, results } = await run('jobs/metrics.yaml', ...args);
       assert.equal(code, 0, JSON.stringify(results));
-      assert.equal(results[0].rows_loaded, 10);
+      assert.equal(results[0].status, status);
+      assert.equal(results[0].rows_loaded, loaded);
     }
     assert.deepEqual(await rows('SELECT COUNT(*) AS n, SUM(CAST(even AS INT64)) AS evens, MAX(value) AS top FROM `e2e-proj.raw.metrics`'), [{ n: '10', evens: '5', top: '2.25' }]);
   });

@@ -127,6 +127,35 @@ describe('BigQuery direct loads', () => {
     await src.close();
   });
 
+  test('BigQuery → BigQuery backfill window and full refresh: replaced inside the script, twice, rows exact', async () => {
+    await double.query('CREATE TABLE `proj.shop.ledger_src` (id INT64, amount INT64, updated_at TIMESTAMP)');
+    await double.query(`INSERT INTO \`proj.shop.ledger_src\` (id, amount, updated_at) VALUES
+      (1, 1, TIMESTAMP '2024-01-01 00:00:00+00'), (2, 2, TIMESTAMP '2024-01-02 00:00:00+00'), (3, 3, TIMESTAMP '2024-01-02 12:00:00+00'), (4, 4, TIMESTAMP '2024-01-03 00:00:00+00')`);
+    const job = jobSchema.parse({ name: 'window', source: { connection: 'src', table: 'shop.ledger_src' }, load: { cursor: 'updated_at' }, destination: { table: 'window_copy' } });
+    const sourceConfig: ConnectionConfig = { type: 'bigquery', project: 'proj', dataset: 'shop', endpoint: double.endpoint };
+    const src: SourceConnector = await openSource({ name: 'src', config: sourceConfig, baseDir: process.cwd(), log: silentLogger });
+    const load = async (plan: SourcePlan, replace?: DirectRequest['replace']) => {
+      const req = await request(job, plan, sourceConfig, { replace });
+      const direct = (await bq.planDirect!(req))!;
+      return (await direct.run({ runId: req.runId, job: job.name, table: 'window_copy', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 })).rows;
+    };
+    const content = async () => (await double.query('SELECT id, amount FROM `proj.raw.window_copy` ORDER BY id')).map((row) => `${row.id}:${row.amount}`);
+    assert.equal(await load(await src.plan({ job, state: { files: new Map() }, fullRefresh: false, log: silentLogger })), 4);
+    await double.query('DELETE FROM `proj.shop.ledger_src` WHERE id = 2');
+    await double.query('UPDATE `proj.shop.ledger_src` SET amount = 30 WHERE id = 3');
+    const window = await src.plan({ job, state: { files: new Map() }, fullRefresh: false, window: { since: '2024-01-02T00:00:00Z', until: '2024-01-03T00:00:00Z' }, log: silentLogger });
+    assert.deepEqual(window.window, { column: 'updated_at', lower: '2024-01-02T00:00:00.000000Z', upper: { value: '2024-01-03T00:00:00.000000Z', inclusive: false } });
+    for (let i = 0; i < 2; i++) {
+      assert.equal(await load(window, { kind: 'window', ...window.window! }), 1);
+      assert.deepEqual(await content(), ['1:1', '3:30', '4:4']);
+    }
+    const everything = await src.plan({ job, state: { files: new Map() }, fullRefresh: true, log: silentLogger });
+    for (let i = 0; i < 2; i++) {
+      assert.equal(await load(everything, { kind: 'table' }), 3);
+      assert.deepEqual(await content(), ['1:1', '3:30', '4:4']);
+    }
+  });
+
   test('another endpoint or other credentials: no direct path, rows stream', async () => {
     const sourceConfig: ConnectionConfig = { type: 'bigquery', project: 'proj', dataset: 'shop', endpoint: 'http://127.0.0.1:9' };
     const job = jobSchema.parse({ name: 'elsewhere', source: { connection: 'src', table: 'shop.orders' }, load: { strategy: 'catalog' } });

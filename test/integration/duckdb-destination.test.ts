@@ -240,3 +240,22 @@ test('32-bit floats written as their shortest text read back as the very doubles
   assert.deepEqual(differing, [{ n: 0 }]);
   assert.deepEqual(await rows('SELECT count(*)::INTEGER AS n FROM floats_columns'), [{ n: floats.length }]);
 });
+
+test('a FLOAT64 column that brings 32-bit floats, doubles and no values by turns lands exactly', async () => {
+  const columns = [col('i', 'INT64'), col('f', 'FLOAT64')];
+  const batches: (ArrayLike<number> | null)[] = [new Float32Array([0.1, 13.9]), [0.1, 1 / 3], null, new Float32Array([2.5, -0]), [7.25, Number.NaN]];
+  const byColumns = await stage('turns_columns', 'transactional', columns, 'r40');
+  const byRows = await stage('turns_rows', 'transactional', columns, 'r41');
+  let i = 0;
+  for (const batch of batches) {
+    const ids = [i, i + 1];
+    i += 2;
+    await byColumns.writeColumns!(0, [ids, batch], 2);
+    await byRows.write(0, ids.map((id, r) => [id, batch ? batch[r]! : null]));
+  }
+  await byColumns.commit([0], { runId: 'r40', job: 'turns_columns', table: 'turns_columns', strategy: 'transactional', units: ['u'], rows: i }, []);
+  await byRows.commit([0], { runId: 'r41', job: 'turns_rows', table: 'turns_rows', strategy: 'transactional', units: ['u'], rows: i }, []);
+  const read = (table: string) => rows(`SELECT i, f::VARCHAR AS f FROM ${table} ORDER BY i`);
+  assert.deepEqual(await read('turns_columns'), await read('turns_rows'));
+  assert.equal((await read('turns_columns')).length, 10);
+});

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { after, before, describe, it } from 'node:test';
 import { defaultMemoryLimit, warehouseInstance } from '../../connectors/destinations/duckdb/duckdb-destination.js';
 import { queryDuckDB, runCli, scratchProject, startCli } from '../support/cli.js';
@@ -92,28 +93,35 @@ describe('DuckDB memory under the default settings', () => {
 });
 
 describe('two jobs writing into one warehouse at once', () => {
-  let pg: PgScratch;
+  let scratch: PgScratch;
   let project: Project;
+  /** The test's own session: while it holds the advisory lock, the slow job's read stops at row 9,000. */
+  let gate: pg.Client;
+  const GATE = 700_000 + Math.floor(Math.random() * 100_000);
   before(async () => {
-    pg = await pgScratch('warehouse');
-    await pg.sql(`CREATE TABLE ${pg.schema}.items (id bigint PRIMARY KEY)`);
-    await pg.sql(`INSERT INTO ${pg.schema}.items SELECT g FROM generate_series(1, 10000) g`);
-    // About 3 s of reading: every 1,000th row sleeps 0.3 s.
-    const slow = `SELECT id FROM ${pg.schema}.items WHERE CASE WHEN id % 1000 = 0 THEN pg_sleep(0.3)::text IS NOT NULL ELSE true END`;
+    scratch = await pgScratch('warehouse');
+    await scratch.sql(`CREATE TABLE ${scratch.schema}.items (id bigint PRIMARY KEY)`);
+    await scratch.sql(`INSERT INTO ${scratch.schema}.items SELECT g FROM generate_series(1, 10000) g`);
+    gate = new pg.Client({ ...PG });
+    await gate.connect();
+    const slow = `SELECT id FROM ${scratch.schema}.items WHERE CASE WHEN id = 9000 THEN pg_advisory_lock(${GATE})::text IS NOT NULL AND pg_advisory_unlock(${GATE}) ELSE true END`;
     project = await scratchProject({
       'etl.config.yaml': `connections:\n  inbox: { type: local, path: ./inbox }\n  shop: ${PG_CONNECTION}\n  wh: { type: duckdb, path: ./warehouse.duckdb }\ndefaults: { destination: wh }\n`,
       'jobs/slow.yaml': `name: slow\nsource:\n  connection: shop\n  query: "${slow}"\nload: { strategy: catalog }\n`,
-      'jobs/files.yaml': 'name: files\nsource: { connection: inbox, pattern: "*.csv" }\nload: { strategy: transactional }\n',
+      'jobs/files.yaml': 'name: files\nsource: { connection: inbox, pattern: "a.csv" }\nload: { strategy: transactional }\n',
+      'jobs/later.yaml': 'name: later\nsource: { connection: inbox, pattern: "b.csv" }\nload: { strategy: transactional }\n',
       'inbox/a.csv': 'id,name\n1,a\n2,b\n',
     });
   });
   after(async () => {
-    await pg?.drop();
+    await gate?.end();
+    await scratch?.drop();
     await project?.cleanup();
   });
 
-  /** Starts the slow job and resolves with it once it holds the warehouse. */
+  /** Starts the slow job, held at its gate, and resolves with it once it holds the warehouse. */
   async function slowRunning() {
+    await gate.query('SELECT pg_advisory_lock($1)', [GATE]);
     const run = startCli(['run', 'jobs/slow.yaml'], project.dir);
     let stderr = '';
     await new Promise<void>((resolve, reject) => {
@@ -128,7 +136,10 @@ describe('two jobs writing into one warehouse at once', () => {
 
   it('the second process waits for the warehouse, naming the job and pid that hold it, then loads', async () => {
     const slow = await slowRunning();
-    const second = await runCli(['run', 'jobs/files.yaml', '--json'], project.dir);
+    // The slow job lets go of the warehouse once the second process says it waits, not before.
+    const started = startCli(['run', 'jobs/files.yaml', '--json'], project.dir);
+    started.child.stderr!.on('data', (chunk: Buffer) => /waiting for it/.test(String(chunk)) && void gate.query('SELECT pg_advisory_unlock($1)', [GATE]));
+    const second = await started.done;
     const first = await slow.done;
     assert.equal(first.code, 0, first.stderr);
     assert.equal(second.code, 0, second.stderr);
@@ -142,18 +153,19 @@ describe('two jobs writing into one warehouse at once', () => {
   it('past the bound, it fails saying who holds the warehouse, and records the run', async () => {
     await writeFile(path.join(project.dir, 'inbox', 'b.csv'), 'id,name\n3,c\n');
     const slow = await slowRunning();
-    const second = await runCli(['run', 'jobs/files.yaml', '--json'], project.dir, { B2BETL_WAREHOUSE_WAIT_MS: '1000' });
+    const second = await runCli(['run', 'jobs/later.yaml', '--json'], project.dir, { B2BETL_WAREHOUSE_WAIT_MS: '1000' });
+    await gate.query('SELECT pg_advisory_unlock($1)', [GATE]);
     await slow.done;
     assert.equal(second.code, 1, second.stderr);
     const [result] = JSON.parse(second.stdout) as { status: string; run_id: string; error: string }[];
     assert.equal(result.status, 'failed');
     assert.match(result.error, new RegExp(`warehouse\\.duckdb stayed in use by b2betl job slow \\(run \\S+, pid ${slow.child.pid} on .+\\) for 1 s`));
     assert.match(result.error, /run the jobs one after another/);
-    const history = JSON.parse((await runCli(['history', 'files', '--json'], project.dir)).stdout) as { id: string; status: string; error: string }[];
+    const history = JSON.parse((await runCli(['history', 'later', '--json'], project.dir)).stdout) as { id: string; status: string; error: string }[];
     assert.equal(history[0].id, result.run_id);
     assert.equal(history[0].error, result.error);
     // Nothing was lost: the next run loads the file.
-    const again = await runCli(['run', 'jobs/files.yaml', '--json'], project.dir);
+    const again = await runCli(['run', 'jobs/later.yaml', '--json'], project.dir);
     assert.equal(again.code, 0, again.stderr);
     assert.equal((JSON.parse(again.stdout) as { rows_loaded: number }[])[0].rows_loaded, 1);
   });

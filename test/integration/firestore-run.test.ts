@@ -125,13 +125,17 @@ describe('transactional Firestore loads into DuckDB', () => {
     assert.deepEqual(ids.map((row) => row.document_id), ['a', 'b', 'c', 'g', 'h']);
   });
 
-  test('--since/--until backfills a window without moving the cursor', async () => {
+  test('--since/--until backfills a window, replacing its rows, without moving the cursor', async () => {
     await firstRun();
-    const backfill = await run('jobs/events.yaml', '--since', '2023-11-14T22:13:20Z', '--until', '2023-11-14T22:13:21Z');
-    assert.equal(backfill.code, 0, JSON.stringify(backfill.results));
-    assert.equal(backfill.results[0].rows_loaded, 1);
-    const a = await query("SELECT count(*)::INTEGER AS n FROM main.events WHERE document_id = 'a'");
-    assert.equal(a[0].n, 2);
+    const total = await query('SELECT count(*)::INTEGER AS n FROM main.events');
+    for (let i = 0; i < 2; i++) {
+      const backfill = await run('jobs/events.yaml', '--since', '2023-11-14T22:13:20Z', '--until', '2023-11-14T22:13:21Z');
+      assert.equal(backfill.code, 0, JSON.stringify(backfill.results));
+      assert.equal(backfill.results[0].rows_loaded, 1);
+      const a = await query("SELECT count(*)::INTEGER AS n FROM main.events WHERE document_id = 'a'");
+      assert.equal(a[0].n, 1, 'the window is replaced, not appended');
+      assert.deepEqual(await query('SELECT count(*)::INTEGER AS n FROM main.events'), total);
+    }
     const after = await run('jobs/events.yaml');
     assert.equal(after.results[0].status, 'skipped');
   });

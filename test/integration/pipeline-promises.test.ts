@@ -86,6 +86,7 @@ const wrappedDuckdb = {
         }
         return real.committedRuns(job, ids);
       },
+      markers: (job, table) => real.markers(job, table),
       close: () => real.close(),
       async stage(request): Promise<Stage> {
         const stage = await real.stage(request);

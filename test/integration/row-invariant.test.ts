@@ -55,6 +55,7 @@ describe('rows loaded + rows rejected = records parsed', () => {
           describe: (table) => inner.describe(table),
           stage: async (request: StageRequest) => lossyStage(await inner.stage(request)),
           committedRuns: (job, ids) => inner.committedRuns(job, ids),
+          markers: (job, table) => inner.markers(job, table),
           close: () => inner.close(),
         };
         return lossy;

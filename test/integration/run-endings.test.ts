@@ -13,6 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type BetterSqlite3 from 'better-sqlite3';
 import { binary, queryDuckDB, runCli, scratchProject, startCli, type CliResult } from '../support/cli.js';
+import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
 import { myScratch, pgScratch, PG, type MyScratch, type PgScratch } from '../support/databases.js';
 
 const require = createRequire(import.meta.url);
@@ -207,6 +208,36 @@ describe('stopped by a signal', () => {
     });
   }
 
+  it('Ctrl-C typed in a terminal stops the progress view at a safe point: interrupted, exit 130', async () => {
+    // script(1) gives the binary a real terminal; \x03 typed into it is the terminal's Ctrl-C.
+    const command = `stty cols 160 rows 40; ${JSON.stringify(process.execPath)} ${JSON.stringify(binary)} run jobs/items.yaml; echo "exit=$?"`;
+    const terminal = spawn('script', ['-qfc', command, '/dev/null'], { cwd: project.dir, env: { ...process.env, CI: '', TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    terminal.stdout.on('data', (chunk: Buffer) => (screen += chunk));
+    const closed = new Promise<void>((resolve) => terminal.on('close', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        // The progress view counts rows once the read has begun.
+        if (/all rows: [\d,]+ rows/.test(screen)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 50);
+      void closed.then(() => {
+        clearInterval(timer);
+        reject(new Error(`the run ended before Ctrl-C:\n${screen}`));
+      });
+    });
+    terminal.stdin.write('\x03');
+    await closed;
+    assert.match(screen, /SIGINT: stopping at a safe point/);
+    assert.match(screen, /^items\s+interrupted\s+0\s/m);
+    assert.match(screen, /exit=130/);
+    const [recorded] = await history(project, 'items');
+    assert.equal(recorded.status, 'interrupted');
+    assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
+  });
+
   it('a second Ctrl-C exits at once, still recording the run as interrupted and releasing the lock', async () => {
     const run = await started('planned', /planned: starting/);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -288,3 +319,74 @@ describe('a full disk, a read-only warehouse', () => {
     }
   });
 });
+
+describe('a commit the destination refuses', () => {
+  let project: Project;
+  before(async () => {
+    project = await scratchProject({
+      'etl.config.yaml': 'connections:\n  inbox: { type: local, path: ./inbox }\n',
+      'jobs/checked.yaml': 'name: checked\nsource: { connection: inbox, pattern: "*.csv" }\nload: { strategy: transactional }\n',
+      'inbox/rows.csv': `id,note\n${Array.from({ length: 2000 }, (_, i) => `${i + 1},n${i + 1}`).join('\n')}\n`,
+    });
+  });
+  after(() => project?.cleanup());
+
+  it('fails the run with the destination\'s error, 0 loaded, in history, and leaves the files to the next run', async () => {
+    // A table whose CHECK refuses ids of 1,000 and more: the commit's INSERT fails inside its transaction.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const warehouse = path.join(project.dir, 'warehouse.duckdb');
+    const instance = await DuckDBInstance.create(warehouse);
+    const connection = await instance.connect();
+    await connection.run('CREATE TABLE checked (id BIGINT CHECK (id < 1000), note VARCHAR)');
+    connection.closeSync();
+    instance.closeSync();
+    const result = await runCli(['run', 'jobs/checked.yaml', '--json'], project.dir);
+    assert.equal(result.code, 1, result.stderr);
+    const [run] = parsed(result);
+    await assertEnded(project, run, { status: 'failed', error: /CHECK constraint/i });
+    assert.equal(run.rows_extracted, 2000);
+    assert.equal(run.files_processed, 0);
+    const state = JSON.parse((await runCli(['state', 'show', 'checked', '--json'], project.dir)).stdout) as { files: unknown[] };
+    assert.deepEqual(state.files, [], 'the file is not marked processed');
+    assert.equal(Number((await queryDuckDB(warehouse, 'SELECT count(*) AS n FROM checked'))[0].n), 0);
+    assert.deepEqual(await queryDuckDB(warehouse, "SELECT run_id FROM _b2betl_loads WHERE job = 'checked'"), [], 'no marker');
+  });
+});
+
+describe('a full disk while staging for BigQuery (the double)', () => {
+  let double: BigQueryDouble;
+  let project: Project;
+  before(async () => {
+    double = await startBigQueryDouble({ project: 'enospc-proj' });
+    project = await scratchProject({
+      'etl.config.yaml': `connections:\n  inbox: { type: local, path: ./inbox }\n  bq: { type: bigquery, project: enospc-proj, dataset: raw, location: EU, endpoint: "${double.endpoint}" }\ndefaults: { destination: bq }\n`,
+      'jobs/big.yaml': 'name: big\nsource: { connection: inbox, pattern: "*.csv" }\nload: { strategy: transactional }\n',
+      'inbox/big.csv': `id,note\n${Array.from({ length: 60_000 }, (_, i) => `${i + 1},${'y'.repeat(80)}`).join('\n')}\n`,
+    });
+  });
+  after(async () => {
+    await project?.cleanup();
+    await double?.stop();
+  });
+
+  it('names the staging file that did not fit, exits 1 with --json, and records the failure', async () => {
+    const tmp = path.join(project.dir, 'tmp');
+    // A 2 MB temporary folder of its own (a mount namespace: no privileges needed).
+    const script = `mkdir -p "$1" && mount -t tmpfs -o size=2m tmpfs "$1" && cd "$2" && TMPDIR="$1" "$3" "$4" run jobs/big.yaml --json; echo "exit=$?" >&2; ls -A "$1" >&2`;
+    // Spawned without blocking: the BigQuery double answers from this process.
+    const child = spawn('unshare', ['-rm', 'sh', '-c', script, 'sh', tmp, project.dir, process.execPath, binary], { env: { ...process.env, CI: 'true' } });
+    const result = { stdout: '', stderr: '' };
+    child.stdout.on('data', (chunk: Buffer) => (result.stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (result.stderr += chunk));
+    await new Promise((resolve) => child.on('close', resolve));
+    assert.match(result.stderr, /exit=1\n$/, `exit 1 and an empty temporary folder:\n${result.stderr}`);
+    assert.doesNotMatch(result.stderr, /MaxListenersExceededWarning/);
+    const [run] = JSON.parse(result.stdout) as Result[];
+    assert.equal(run.status, 'failed');
+    assert.match(String(run.error), new RegExp(`no space left on the device of ${tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\S+/unit-0\\.ndjson`));
+    const [recorded] = await history(project, 'big');
+    assert.deepEqual([recorded.id, recorded.status, recorded.error, recorded.rows_loaded], [run.run_id, 'failed', run.error, 0]);
+    assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
+  });
+});
+

@@ -145,6 +145,26 @@ describe('b2betl serve', () => {
     assert.equal(orders.last_run?.id, again.body.run_id);
   });
 
+  it('serves the report of `b2betl report` at GET /, with the ledger\'s runs, and ?days= as its --days', async () => {
+    const token = issuer.token();
+    const ran = await post(server, '/jobs/orders/run', token, { full_refresh: true });
+    assert.equal(ran.status, 200, JSON.stringify(ran.body));
+    const response = await fetch(`${server.url}/?days=7`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(response.status, 200);
+    assert.match(String(response.headers.get('content-type')), /^text\/html/);
+    const page = await response.text();
+    const json = /<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(page);
+    assert.ok(json, 'the page carries its data');
+    const data = JSON.parse(json[1]) as { days: number; runs: { id: string; status: string; rows_loaded: number }[] };
+    assert.equal(data.days, 7);
+    const run = data.runs.find((entry) => entry.id === ran.body.run_id);
+    assert.deepEqual(run && { status: run.status, rows: run.rows_loaded }, { status: 'succeeded', rows: 2 });
+    assert.doesNotMatch(page, /<script[^>]+src=|<link[^>]+href=/, 'nothing is fetched from elsewhere');
+    const wrong = await get(server, '/?days=0', token);
+    assert.equal(wrong.status, 400);
+    assert.match(String(wrong.body.error), /days= 0 is not a whole number of days/);
+  });
+
   it('a full refresh or a backfill comes in the body; anything else is 400', async () => {
     const token = issuer.token();
     const refreshed = await post(server, '/jobs/orders/run', token, { full_refresh: true });

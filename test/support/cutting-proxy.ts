@@ -8,11 +8,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ProxiedRequest } from './lossy-proxy.js';
 
+/** What a cut is chosen by: the request's method and path (its body is not read). */
+type CutRequest = Omit<ProxiedRequest, 'body'>;
+
 export interface CuttingProxy {
   /** `http://127.0.0.1:<port>`, to use in place of the server's own endpoint. */
   readonly endpoint: string;
   /** The next answer `matches` accepts is cut after `bytes` bytes of its body. */
-  cutNextBody(matches: (request: ProxiedRequest) => boolean, bytes: number): void;
+  cutNextBody(matches: (request: CutRequest) => boolean, bytes: number): void;
   /** How many answers were cut so far. */
   readonly cuts: number;
   stop(): Promise<void>;
@@ -20,7 +23,7 @@ export interface CuttingProxy {
 
 export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
   const upstream = new URL(target);
-  let cut: { matches: (request: ProxiedRequest) => boolean; bytes: number } | undefined;
+  let cut: { matches: (request: CutRequest) => boolean; bytes: number } | undefined;
   let cuts = 0;
   const server = http.createServer((request, response) => {
     const proxied = { method: request.method ?? 'GET', url: new URL(request.url ?? '/', 'http://proxy') };

@@ -5,9 +5,7 @@
  * at `query` it accepts it and fails every statement.
  */
 import { constants, generateKeyPairSync, privateDecrypt, randomBytes } from 'node:crypto';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
-import type { FakeSqlServer } from './fake-postgres.js';
+import { serveLoopback, type FakeSqlServer } from './fake-postgres.js';
 
 function packet(sequence: number, payload: Buffer): Buffer {
   const header = Buffer.alloc(4);
@@ -29,11 +27,7 @@ export async function startFakeMysql(failAt: 'auth' | 'query'): Promise<FakeSqlS
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = publicKey.export({ type: 'spki', format: 'pem' });
   const received: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
+  return serveLoopback(received, (socket) => {
     const scramble = randomBytes(20).map((byte) => (byte % 94) + 33); // printable, no NUL
     socket.write(
       packet(
@@ -85,14 +79,4 @@ export async function startFakeMysql(failAt: 'auth' | 'query'): Promise<FakeSqlS
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    received,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }

@@ -14,6 +14,27 @@ export interface FakeSqlServer {
   stop(): Promise<void>;
 }
 
+/** Serves `connected` on a free port of 127.0.0.1; `stop` ends every connection and the server. */
+export async function serveLoopback(received: string[], connected: (socket: net.Socket) => void): Promise<FakeSqlServer> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    connected(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    received,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 function message(type: string, body: Buffer): Buffer {
   const length = Buffer.alloc(4);
   length.writeInt32BE(body.length + 4);
@@ -36,11 +57,7 @@ const ready = () => message('Z', Buffer.from('I'));
 
 export async function startFakePostgres(failAt: 'auth' | 'query'): Promise<FakeSqlServer> {
   const received: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
+  return serveLoopback(received, (socket) => {
     let buffer = Buffer.alloc(0);
     let started = false;
     let password = '';
@@ -88,14 +105,4 @@ export async function startFakePostgres(failAt: 'auth' | 'query'): Promise<FakeS
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    received,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }

@@ -2,6 +2,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prng } from '../../bench/support.js';
 
 /** `dist/test`, where the compiled tests are. */
 export const testRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -15,21 +16,9 @@ export function testFiles(named: readonly string[] = []): string[] {
   return files.sort();
 }
 
-/** A small, fast PRNG (mulberry32): the same seed gives the same order on every machine. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `items` in a Fisher–Yates order drawn from `seed`. */
 export function shuffle<T>(items: readonly T[], seed: number): T[] {
-  const next = random(seed);
+  const next = prng(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));

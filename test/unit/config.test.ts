@@ -3,8 +3,8 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { expandJobFiles, loadConfig, loadJobs } from '../../src/core/config.js';
-import { ConfigError } from '../../src/core/errors.js';
+import { expandJobFiles, loadConfig, loadJobs, pendingWarnings, resolveConnection, resolveDeploy } from '../../src/core/config.js';
+import { ConfigError, formatIssue, UnsetVariableError } from '../../src/core/errors.js';
 
 let dir: string;
 before(async () => {
@@ -58,14 +58,33 @@ test('every problem is reported at once with file, path, line and fix', async ()
   assert.ok(error.issues.length >= 3);
 });
 
-test('an unset ${VAR} is an error that names it; a set one is interpolated', async () => {
-  await write('env/etl.config.yaml', 'connections:\n  pg: { type: postgres, url: "${SHOP_PG_URL}" }\n');
+test('an unset ${VAR} is required only when its connection opens, naming it and the connection; a set one is interpolated', async () => {
+  await write('env/etl.config.yaml', 'connections:\n  pg: { type: postgres, url: "${SHOP_PG_URL}", port: "${SHOP_PG_PORT}" }\n  files: { type: local, path: ./data }\n');
   const file = await write('env/jobs/c.yaml', 'name: c\nsource: { connection: pg, table: public.orders }\nload: { strategy: catalog }\n');
-  const error = await problems([file]);
-  assert.match(error.message, /environment variable SHOP_PG_URL is not set/);
-  assert.equal(error.issues[0].line, 2);
-  const [job] = await loadJobs([file], { cwd: dir, env: { SHOP_PG_URL: 'postgres://u@h/db' } });
-  assert.equal(job.sourceConnection.type === 'postgres' && job.sourceConnection.url, 'postgres://u@h/db');
+  const [job] = await loadJobs([file], { cwd: dir, env: {} });
+  assert.equal(resolveConnection(job.config, 'files').type, 'local');
+  const warnings = pendingWarnings(job.config, [job]);
+  assert.deepEqual(warnings.map((w) => [w.path, w.line]), [['connections.pg.url', 2], ['connections.pg.port', 2]]);
+  assert.match(warnings[0].message, /SHOP_PG_URL is not set: connection pg needs it when it opens \(jobs c\)/);
+  assert.throws(() => resolveConnection(job.config, 'pg'), (error: unknown) => {
+    assert.ok(error instanceof UnsetVariableError);
+    assert.match(error.message, /etl\.config\.yaml:2: connections\.pg\.url: environment variable SHOP_PG_URL is not set; connection pg needs it/);
+    return true;
+  });
+  // A value is checked once its variable is read: a port must still be a number.
+  const env: NodeJS.ProcessEnv = {};
+  const [later] = await loadJobs([file], { cwd: dir, env });
+  Object.assign(env, { SHOP_PG_URL: 'postgres://u@h/db', SHOP_PG_PORT: 'x' });
+  assert.throws(() => resolveConnection(later.config, 'pg'), /connections\.pg\.port: expected number/);
+  const error = await problems([file], { SHOP_PG_URL: 'postgres://u@h/db', SHOP_PG_PORT: 'x' });
+  assert.match(error.message, /:2: connections\.pg\.port: expected number, got text from an environment variable/);
+  assert.doesNotMatch(error.message, /u@h/);
+  // Read when the connection opens, not when the config loads; `$${X}` stays a literal `${X}`.
+  await write('env/etl.config.yaml', 'connections:\n  pg: { type: postgres, url: "${SHOP_PG_URL}/db?application_name=$${APP}" }\n');
+  const [lazy] = await loadJobs([file], { cwd: dir, env: {} });
+  lazy.config.env!.SHOP_PG_URL = 'postgres://u@h';
+  const resolved = resolveConnection(lazy.config, 'pg');
+  assert.equal(resolved.type === 'postgres' && resolved.url, 'postgres://u@h/db?application_name=${APP}');
 });
 
 test('cross-file checks: unknown connection, missing cursor, duplicate job names', async () => {
@@ -116,4 +135,57 @@ test('source.csv.date_format names DD, MM and YYYY once each, joined by one sepa
     assert.match(issue.message, /DD, MM and YYYY in some order, joined by one of \/ \. -/);
     assert.equal(issue.line, 2);
   }
+});
+
+test('a YAML syntax error names file:line:column and shows the line, at the quote or bracket left open', async () => {
+  const cases: [string, number, number, RegExp][] = [
+    ['name: q\nsource:\n  connection: files\n  pattern: "*.csv\nload: { strategy: catalog }\n', 4, 12, /Missing closing "quote/],
+    ['name: q\nsource: { connection: files, pattern: "*.csv"\nload:\n  strategy: catalog\n', 2, 9, /end with a \}/],
+    ['name: q\nsource:\n  connection: files\n   pattern: x\n', 3, 15, /Nested mappings/],
+  ];
+  for (const [text, line, column, message] of cases) {
+    const file = await write(`syntax/jobs/q${line}${column}.yaml`, text);
+    const error = await problems([file]);
+    const issue = error.issues.find((i) => i.file === file)!;
+    assert.ok(issue, error.message);
+    assert.equal(issue.line, line, error.message);
+    assert.equal(issue.column, column, error.message);
+    assert.equal(issue.source, text.split('\n')[line - 1]);
+    assert.match(issue.message, message);
+    const shown = formatIssue(issue).split('\n');
+    assert.ok(shown[0].startsWith(`${file}:${line}:${column}: YAML syntax: `), shown[0]);
+    assert.equal(shown[1], `    ${line} | ${text.split('\n')[line - 1]}`);
+    assert.equal(shown[2].indexOf('^'), `    ${line} | `.length + column - 1);
+  }
+});
+
+test('primary_key, columns and other lists take a single value as a list of one', async () => {
+  await write('scalar/etl.config.yaml', 'connections:\n  files: { type: local, path: ./data }\n');
+  const file = await write('scalar/jobs/m.yaml', 'name: m\nsource: { connection: files, pattern: "*.csv", columns: id }\nload: { strategy: merge, primary_key: id }\n');
+  const [job] = await loadJobs([file], { cwd: dir });
+  assert.deepEqual(job.spec.load.primary_key, ['id']);
+  assert.deepEqual(job.spec.source.columns, ['id']);
+});
+
+test('validate reports schema and reference problems in one pass', async () => {
+  await write('onepass/etl.config.yaml', 'connections:\n  files: { type: local, path: ./data }\n');
+  const file = await write('onepass/jobs/o.yaml', 'name: o\nsource: { connection: nowhere, pattern: "*.csv" }\nload: { strategy: upsert }\ndestination: { connection: elsewhere }\n');
+  const error = await problems([file]);
+  const found = error.issues.map((issue) => `${issue.line} ${issue.path}: ${issue.message}`);
+  assert.ok(found.includes('3 load.strategy: invalid value "upsert"'), found.join('\n'));
+  assert.ok(found.some((f) => f.startsWith('2 source.connection: connection "nowhere" is not defined')), found.join('\n'));
+  assert.ok(found.some((f) => f.startsWith('4 destination.connection: connection "elsewhere" is not defined')), found.join('\n'));
+});
+
+test('deploy: variables are read by the commands that deploy, not by every command', async () => {
+  await write('deployvar/etl.config.yaml', 'connections:\n  files: { type: local, path: ./data }\ndeploy:\n  project: my-proj-123\n  region: europe-central2\n  service_url: "${B2B_SERVICE_URL}"\n');
+  const file = await write('deployvar/jobs/d.yaml', 'name: d\nsource: { connection: files, pattern: "*.csv" }\n');
+  const [job] = await loadJobs([file], { cwd: dir, env: {} });
+  assert.match(pendingWarnings(job.config, [job])[0].message, /B2B_SERVICE_URL is not set: deploy: needs it/);
+  assert.throws(() => resolveDeploy(job.config), /:6: deploy\.service_url: environment variable B2B_SERVICE_URL is not set; deploy needs it/);
+  job.config.env!.B2B_SERVICE_URL = 'not a url';
+  assert.throws(() => resolveDeploy(job.config), /deploy\.service_url: expected a URL/);
+  job.config.env!.B2B_SERVICE_URL = 'https://b2betl-abc-lm.a.run.app';
+  assert.equal(resolveDeploy(job.config)?.service_url, 'https://b2betl-abc-lm.a.run.app');
+  assert.equal(resolveDeploy(job.config)?.project, 'my-proj-123');
 });

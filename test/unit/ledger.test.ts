@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { LockedError } from '../../src/core/errors.js';
-import { Ledger, newRunId, type PendingCommit } from '../../src/ledger/ledger.js';
+import { EtlError, LockedError } from '../../src/core/errors.js';
+import { Ledger, ledgerError, newRunId, type PendingCommit } from '../../src/ledger/ledger.js';
 
 let dir: string;
 before(async () => {
@@ -82,4 +83,37 @@ test('dump and restore move one job between ledger copies', () => {
   assert.equal(b.runs({ job: 'x' }).length, 1);
   a.close();
   b.close();
+});
+
+test('SQLite failures name the ledger and the fix', () => {
+  const failure = (code: string, message: string) => Object.assign(new Error(message), { code, name: 'SqliteError' });
+  const cases: [string, string, RegExp, RegExp][] = [
+    ['SQLITE_CORRUPT', 'database disk image is malformed', /^ledger \/x\/l\.sqlite is damaged \(database disk image is malformed\)$/, /b2betl state restore <job>/],
+    ['SQLITE_NOTADB', 'file is not a database', /^ledger \/x\/l\.sqlite is damaged/, /b2betl state restore <job>/],
+    ['SQLITE_READONLY', 'attempt to write a readonly database', /^ledger \/x\/l\.sqlite is read-only/, /writable/],
+    ['SQLITE_CANTOPEN', 'unable to open database file', /^cannot open ledger \/x\/l\.sqlite \(unable to open database file\)/, /folder exists/],
+    ['SQLITE_FULL', 'database or disk is full', /^the disk of ledger \/x\/l\.sqlite is full/, /free space/],
+    ['SQLITE_IOERR_WRITE', 'disk I/O error', /^disk I\/O error on ledger \/x\/l\.sqlite/, /check the disk/],
+  ];
+  for (const [code, message, text, hint] of cases) {
+    const error = ledgerError(failure(code, message), '/x/l.sqlite') as EtlError;
+    assert.ok(error instanceof EtlError, code);
+    assert.match(error.message, text, code);
+    assert.match(String(error.hint), hint, code);
+  }
+  const other = new Error('not SQLite');
+  assert.equal(ledgerError(other, '/x/l.sqlite'), other);
+});
+
+test('an empty or damaged ledger file refuses to open; a missing one starts empty', () => {
+  const empty = path.join(dir, 'empty.sqlite');
+  writeFileSync(empty, '');
+  assert.throws(() => Ledger.open(empty), /ledger .*empty\.sqlite is empty \(0 bytes\)/);
+  const garbage = path.join(dir, 'garbage.sqlite');
+  writeFileSync(garbage, Buffer.alloc(8192, 'x'));
+  assert.throws(() => Ledger.open(garbage), /ledger .*garbage\.sqlite is damaged/);
+  const fresh = Ledger.open(path.join(dir, 'fresh', 'ledger.sqlite'), { name: 'gs://b/ledger.sqlite' });
+  assert.equal(fresh.name, 'gs://b/ledger.sqlite');
+  assert.deepEqual(fresh.jobs(), []);
+  fresh.close();
 });

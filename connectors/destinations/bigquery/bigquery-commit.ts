@@ -2,9 +2,9 @@
  * The commit of a run: one multi-statement transaction that moves the staging rows into the
  * target (append, replace or merge) and inserts the `_b2betl_loads` marker and rejected rows.
  */
-import type { JobMetadata } from '@google-cloud/bigquery';
-import type { Column, LoadMarker, LoadStrategy, RejectedRow } from '../../../src/core/connector.js';
+import type { Column, LoadMarker, LoadStrategy, RejectedRow, Replacement } from '../../../src/core/connector.js';
 import { EtlError } from '../../../src/core/errors.js';
+import { markerStateText } from '../../../src/core/marker-state.js';
 import type { JobSpec } from '../../../src/core/spec.js';
 import { ident, runQuery, type QueryParam } from '../../bigquery-common/bigquery-client.js';
 import type { BigQueryField } from '../../bigquery-common/bigquery-types.js';
@@ -35,25 +35,20 @@ export async function commitStaging(destination: BigQueryDestination, args: {
   marker: LoadMarker;
   rejects: readonly RejectedRow[];
   orderColumn?: string;
-}): Promise<JobMetadata> {
+  replace?: Replacement;
+}): Promise<void> {
   const { spec, table, staging, columns, strategy, marker } = args;
-  await destination.tables.ensureMarkers();
   if (args.rejects.length) await destination.tables.createTable(`${table}__rejected`, REJECT_FIELDS);
   const target = destination.path(table);
   const names = columns.map((c) => ident(c.name));
-  const statements = ['BEGIN TRANSACTION'];
+  const statements: string[] = [];
   const source = `SELECT ${names.join(', ')} FROM ${destination.path(staging)}`;
-  if (strategy === 'catalog') {
-    statements.push(`DELETE FROM ${target} WHERE TRUE`);
-    statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${source}`);
-  } else if (strategy === 'merge') {
+  if (strategy === 'merge') {
     statements.push(mergeStatement(target, destination.path(staging), columns, args.primaryKey, args.orderColumn ? `${ident(args.orderColumn)} DESC` : undefined));
   } else {
     statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${source}`);
   }
-  statements.push(
-    `INSERT INTO ${destination.path(MARKERS)} (run_id, job, table_name, strategy, units, rows, committed_at) VALUES (@run_id, @job, @table_name, @strategy, @units, @rows, CURRENT_TIMESTAMP())`,
-  );
+  const params: Record<string, QueryParam> = { rows: { type: 'INT64', value: String(marker.rows) } };
   if (args.rejects.length) {
     const values = args.rejects.map(
       (r) =>
@@ -61,16 +56,90 @@ export async function commitStaging(destination: BigQueryDestination, args: {
     );
     statements.push(`INSERT INTO ${destination.path(`${table}__rejected`)} (run_id, unit, position, column_name, reason, raw, rejected_at) VALUES ${values.join(', ')}`);
   }
-  statements.push('COMMIT TRANSACTION');
-  const params: Record<string, QueryParam> = {
-    run_id: { type: 'STRING', value: marker.runId },
-    job: { type: 'STRING', value: marker.job },
-    table_name: { type: 'STRING', value: marker.table },
-    strategy: { type: 'STRING', value: marker.strategy },
-    units: { type: 'ARRAY', elementType: 'STRING', values: [...marker.units] },
-    rows: { type: 'INT64', value: String(marker.rows) },
-  };
-  return runQuery(destination.handle, destination.jobIdFor(spec.name, marker.runId, 'commit'), statements.join(';\n'), `commit run ${marker.runId} into ${destination.project}.${destination.datasetId}.${table}`, params);
+  await commitTransaction(destination, {
+    job: spec.name,
+    table,
+    columns,
+    strategy,
+    marker,
+    replace: args.replace,
+    body: statements,
+    rows: '@rows',
+    params,
+    action: `commit run ${marker.runId} into ${destination.project}.${destination.datasetId}.${table}`,
+  });
+}
+
+/** BigQuery's answer to a transaction that lost a race with another writer of one of its tables. */
+export function isConcurrentUpdate(failure: { message?: string | null }): boolean {
+  return /concurrent update/i.test(failure.message ?? '');
+}
+
+/**
+ * The transaction of a commit, applied once whatever is lost on the way:
+ * - it first asserts that the run's marker is not there, so it refuses to apply twice;
+ * - the rows it replaces (a catalog load, `--full-refresh`, a backfill window) go in the same transaction;
+ * - the marker carries the run's state;
+ * - it is never submitted again under a new job id before the earlier attempts have ended and
+ *   the marker is known to be absent, and "concurrent update" aborts are retried after that check.
+ */
+export async function commitTransaction(destination: BigQueryDestination, args: {
+  job: string;
+  table: string;
+  columns: readonly Column[];
+  strategy: LoadStrategy;
+  marker: LoadMarker;
+  replace?: Replacement;
+  /** The statements that move the rows in. */
+  body: readonly string[];
+  /** The SQL of the marker's row count (`@rows`, or `@@row_count` after the last DML). */
+  rows: string;
+  params: Record<string, QueryParam>;
+  action: string;
+}): Promise<void> {
+  const { marker } = args;
+  await destination.tables.ensureMarkers();
+  const markers = destination.path(MARKERS);
+  const statements = [
+    'BEGIN TRANSACTION',
+    `ASSERT NOT EXISTS (SELECT 1 FROM ${markers} WHERE job = @job AND run_id = @run_id) AS ${sqlString(`run ${marker.runId} of job ${marker.job} is already committed`)}`,
+    ...replacement(destination, args.table, args.columns, args.strategy, args.replace),
+    ...args.body,
+    `INSERT INTO ${markers} (run_id, job, table_name, strategy, units, rows, committed_at, state) VALUES (@run_id, @job, @table_name, @strategy, @units, ${args.rows}, CURRENT_TIMESTAMP(), @state)`,
+    'COMMIT TRANSACTION',
+  ];
+  await runQuery(
+    destination.handle,
+    destination.jobIdFor(args.job, marker.runId, 'commit'),
+    statements.join(';\n'),
+    args.action,
+    {
+      ...args.params,
+      run_id: { type: 'STRING', value: marker.runId },
+      job: { type: 'STRING', value: marker.job },
+      table_name: { type: 'STRING', value: marker.table },
+      strategy: { type: 'STRING', value: marker.strategy },
+      units: { type: 'ARRAY', elementType: 'STRING', values: [...marker.units] },
+      state: { type: 'STRING', value: markerStateText(marker.state) },
+    },
+    {
+      landed: async () => (await destination.committedRuns(marker.job, [marker.runId])).has(marker.runId),
+      retryable: isConcurrentUpdate,
+    },
+  );
+}
+
+/** The statements that clear what a commit replaces: the whole table, or a cursor window. */
+function replacement(destination: BigQueryDestination, table: string, columns: readonly Column[], strategy: LoadStrategy, replace: Replacement | undefined): string[] {
+  const target = destination.path(table);
+  if (strategy === 'catalog' || replace?.kind === 'table') return [`DELETE FROM ${target} WHERE TRUE`];
+  if (replace?.kind !== 'window') return [];
+  const column = columns.find((c) => c.source === replace.column || c.name === replace.column);
+  if (!column) throw new EtlError(`the backfill's cursor column ${replace.column} is not among the loaded columns`, 'keep load.cursor among source.columns');
+  const where: string[] = [];
+  if (replace.lower !== undefined) where.push(`${ident(column.name)} >= CAST(${sqlString(replace.lower)} AS ${column.type})`);
+  if (replace.upper) where.push(`${ident(column.name)} ${replace.upper.inclusive ? '<=' : '<'} CAST(${sqlString(replace.upper.value)} AS ${column.type})`);
+  return [`DELETE FROM ${target} WHERE ${where.length ? where.join(' AND ') : 'TRUE'}`];
 }
 
 /**

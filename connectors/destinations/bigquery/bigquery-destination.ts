@@ -3,7 +3,7 @@
  * with a single load job into a staging table that expires within a day, then moved into the
  * target together with the `_b2betl_loads` marker in one multi-statement transaction.
  */
-import type { ConnectorContext, DestinationCapabilities, DestinationConnector, DirectLoad, DirectRequest, LoadStrategy, Stage, StageRequest, TableInfo } from '../../../src/core/connector.js';
+import type { ConnectorContext, DestinationCapabilities, DestinationConnector, DirectLoad, DirectRequest, LoadStrategy, Stage, StageRequest, StoredMarker, TableInfo } from '../../../src/core/connector.js';
 import { bigQueryError, jobId, openBigQuery, tablePath, type BigQueryHandle } from '../../bigquery-common/bigquery-client.js';
 import { canWiden, columnsOf } from '../../bigquery-common/bigquery-types.js';
 import { planDirectLoad } from './bigquery-direct.js';
@@ -73,6 +73,31 @@ export class BigQueryDestination implements DestinationConnector {
         location: this.handle.location,
       } as never);
       return new Set((rows as { run_id: string }[]).map((row) => row.run_id));
+    } catch (error) {
+      throw bigQueryError(error, `read load markers in ${this.project}.${this.datasetId}.${MARKERS}`, this.handle);
+    }
+  }
+
+  async markers(job: string, table: string): Promise<StoredMarker[]> {
+    const metadata = await this.tables.tableMetadata(MARKERS);
+    if (!metadata) return [];
+    const hasState = metadata.schema?.fields?.some((field) => field.name === 'state') ?? false;
+    try {
+      const [rows] = await this.handle.client.query({
+        query: `SELECT run_id, table_name, strategy, rows, UNIX_MICROS(committed_at) AS committed_at, ${hasState ? 'state' : 'CAST(NULL AS STRING)'} AS state
+                FROM ${this.path(MARKERS)} WHERE job = @job AND table_name = @table ORDER BY committed_at, run_id`,
+        params: { job, table },
+        types: { job: 'STRING', table: 'STRING' },
+        location: this.handle.location,
+      } as never);
+      return (rows as { run_id: string; table_name: string; strategy: string; rows: number | string; committed_at: number | string; state: string | null }[]).map((row) => ({
+        runId: row.run_id,
+        table: row.table_name,
+        strategy: row.strategy,
+        rows: Number(row.rows),
+        committedAt: new Date(Number(row.committed_at) / 1000).toISOString(),
+        state: row.state,
+      }));
     } catch (error) {
       throw bigQueryError(error, `read load markers in ${this.project}.${this.datasetId}.${MARKERS}`, this.handle);
     }

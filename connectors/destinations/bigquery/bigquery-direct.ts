@@ -4,11 +4,12 @@
  * run as one query script. Both commit with the same marker transaction as streamed runs.
  */
 import type { Column, DirectLoad, DirectRequest, LoadMarker, ObjectStore, SourceColumn } from '../../../src/core/connector.js';
+import { stateColumns } from '../../../src/core/marker-state.js';
 import { resolveSchema } from '../../../src/core/schema.js';
-import { ident, runQuery, type BigQueryConnection, type QueryParam } from '../../bigquery-common/bigquery-client.js';
+import { ident, type BigQueryConnection, type QueryParam } from '../../bigquery-common/bigquery-client.js';
 import { canWiden, fieldOf } from '../../bigquery-common/bigquery-types.js';
 import type { BigQueryUnitParams } from '../../sources/bigquery/bigquery-source.js';
-import { commitStaging, mergeStatement } from './bigquery-commit.js';
+import { commitStaging, commitTransaction, mergeStatement } from './bigquery-commit.js';
 import type { BigQueryDestination } from './bigquery-destination.js';
 import { loadStaging } from './bigquery-staging-load.js';
 import { MARKERS, sqlString } from './bigquery-tables.js';
@@ -47,6 +48,11 @@ async function settled(destination: BigQueryDestination, request: DirectRequest,
   if (columns.some((c) => c.repeated)) return undefined;
   if (existing.columns.some((c) => !c.nullable && !columns.some((r) => r.name.toLowerCase() === c.name.toLowerCase()))) return undefined;
   return { columns, exists: true };
+}
+
+/** The marker's state with the run's columns, which a direct load knows only once it runs. */
+function withColumns(marker: LoadMarker, columns: readonly Column[]): LoadMarker['state'] {
+  return marker.state && { ...marker.state, columns: stateColumns(columns) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -113,7 +119,17 @@ async function planFileLoad(destination: BigQueryDestination, request: DirectReq
       try {
         const metadata = await loadStaging(d, staging, fields, { kind: 'uris', uris }, d.jobIdFor(job.name, request.runId, 'load'), load);
         const rows = Number(metadata.statistics?.load?.outputRows ?? 0);
-        await commitStaging(d, { spec: job, table: request.table, staging, columns, strategy: request.strategy, primaryKey: request.primaryKey, marker: { ...marker, rows }, rejects: [] });
+        await commitStaging(d, {
+          spec: job,
+          table: request.table,
+          staging,
+          columns,
+          strategy: request.strategy,
+          primaryKey: request.primaryKey,
+          marker: { ...marker, rows, state: withColumns(marker, columns) },
+          rejects: [],
+          replace: request.replace,
+        });
         return { rows, columns };
       } finally {
         await d.tables.dropTable(staging);
@@ -178,8 +194,7 @@ async function planQueryLoad(destination: BigQueryDestination, request: DirectRe
       await d.tables.ensureMarkers();
       await d.tables.prepareTarget(job, request.table, request.strategy, columns, request.runId, request.primaryKey);
       const target = d.path(request.table);
-      const statements = ['BEGIN TRANSACTION'];
-      if (request.strategy === 'catalog') statements.push(`DELETE FROM ${target} WHERE TRUE`);
+      const statements: string[] = [];
       if (request.strategy === 'merge') {
         const cursor = job.load.cursor ? fit.columns.find((c) => c.source === job.load.cursor) : undefined;
         const keys = request.primaryKey.map((key) => fit.columns.find((c) => c.source === key || c.name === key)?.name ?? key);
@@ -187,17 +202,17 @@ async function planQueryLoad(destination: BigQueryDestination, request: DirectRe
       } else {
         statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${select}`);
       }
-      statements.push(
-        `INSERT INTO ${d.path(MARKERS)} (run_id, job, table_name, strategy, units, rows, committed_at) VALUES (@run_id, @job, @table_name, @strategy, @units, @@row_count, CURRENT_TIMESTAMP())`,
-      );
-      statements.push('COMMIT TRANSACTION');
-      await runQuery(d.handle, d.jobIdFor(job.name, marker.runId, 'commit'), statements.join(';\n'), `copy ${shape.label} into ${d.project}.${d.datasetId}.${request.table}`, {
-        ...params,
-        run_id: { type: 'STRING', value: marker.runId },
-        job: { type: 'STRING', value: marker.job },
-        table_name: { type: 'STRING', value: marker.table },
-        strategy: { type: 'STRING', value: marker.strategy },
-        units: { type: 'ARRAY', elementType: 'STRING', values: [...marker.units] },
+      await commitTransaction(d, {
+        job: job.name,
+        table: request.table,
+        columns,
+        strategy: request.strategy,
+        marker: { ...marker, state: withColumns(marker, columns) },
+        replace: request.replace,
+        body: statements,
+        rows: '@@row_count',
+        params,
+        action: `copy ${shape.label} into ${d.project}.${d.datasetId}.${request.table}`,
       });
       const [rows] = await d.handle.client.query({
         query: `SELECT rows FROM ${d.path(MARKERS)} WHERE run_id = @run_id AND job = @job`,

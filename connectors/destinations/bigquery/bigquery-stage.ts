@@ -6,12 +6,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createGzip } from 'node:zlib';
 import type { Column, LoadMarker, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
-import { EtlError } from '../../../src/core/errors.js';
+import { EtlError, fileError } from '../../../src/core/errors.js';
 import { jobId } from '../../bigquery-common/bigquery-client.js';
 import { fieldOf, NdjsonEncoder, type BigQueryField } from '../../bigquery-common/bigquery-types.js';
 import { commitStaging } from './bigquery-commit.js';
 import type { BigQueryDestination } from './bigquery-destination.js';
 import { loadStaging, stagingStore, type LoadSource } from './bigquery-staging-load.js';
+
+/** Row numbers a unit's rows take at most (2^40); times a unit's index they stay exact doubles for up to 8,000 units. */
+const UNIT_ROW_SPAN = 2 ** 40;
 
 /** Column of staging tables that orders rows for "last row wins" in merges. */
 export const ROW_COLUMN = '_b2betl_row';
@@ -21,6 +24,8 @@ interface UnitFile {
   readonly path: string;
   readonly stream: WriteStream;
   rows: number;
+  /** A failed write of the file (a full disk), reported by the next write. */
+  failure?: unknown;
 }
 
 /** Rows of a run in local NDJSON files, one per unit; loaded and committed at `commit`. */
@@ -67,7 +72,9 @@ export class BigQueryStage implements Stage {
     let unit = this.units.get(index);
     if (!unit) {
       const file = path.join(this.dir, `unit-${index}.ndjson`);
-      unit = { path: file, stream: createWriteStream(file), rows: 0 };
+      const opened: UnitFile = { path: file, stream: createWriteStream(file), rows: 0 };
+      opened.stream.on('error', (error) => (opened.failure ??= fileError(error, file)));
+      unit = opened;
       this.units.set(index, unit);
     }
     return unit;
@@ -88,15 +95,16 @@ export class BigQueryStage implements Stage {
     let rows = 0;
     for (let r = 0; r < length; r++) {
       if (skip?.[r]) continue;
-      chunk += line(r, this.merge ? [++this.rowNumber] : NO_EXTRA);
+      // A merge keeps per key the row last in plan order: the unit's place first, then the row's.
+      chunk += line(r, this.merge ? [index * UNIT_ROW_SPAN + ++this.rowNumber] : NO_EXTRA);
       rows++;
       if (chunk.length > 1 << 20) {
-        if (!unit.stream.write(chunk)) await once(unit.stream, 'drain');
+        await put(unit, chunk);
         chunk = '';
       }
     }
     unit.rows += rows;
-    if (chunk && !unit.stream.write(chunk)) await once(unit.stream, 'drain');
+    if (chunk) await put(unit, chunk);
   }
 
   async discard(index: number): Promise<void> {
@@ -139,7 +147,7 @@ export class BigQueryStage implements Stage {
       const output = Number(metadata.statistics?.load?.outputRows ?? staged);
       if (output !== staged) throw new EtlError(`the load into ${this.staging} wrote ${output} rows but ${staged} were staged; nothing was committed`, 'run the job again');
     }
-    await commitStaging(d, { spec: job, table, staging: this.staging, columns: this.columns, strategy, primaryKey, marker, rejects, orderColumn: this.merge ? ROW_COLUMN : undefined });
+    await commitStaging(d, { spec: job, table, staging: this.staging, columns: this.columns, strategy, primaryKey, marker, rejects, orderColumn: this.merge ? ROW_COLUMN : undefined, replace: this.request.replace });
     this.request.log.info(`committed ${staged} rows into ${d.locate(table)} (run ${runId})`);
     await this.abort();
     return staged;
@@ -181,6 +189,18 @@ export class BigQueryStage implements Stage {
       this.uploaded = [];
     }
   }
+}
+
+/** Writes to a unit's file, waiting while its buffer is full; a failed file (a full disk) throws, naming it. */
+async function put(unit: UnitFile, chunk: string): Promise<void> {
+  if (unit.failure) throw unit.failure;
+  if (!unit.stream.write(chunk)) {
+    // A stream that failed never drains: it closes.
+    const done = new AbortController();
+    await Promise.race([once(unit.stream, 'drain', { signal: done.signal }), once(unit.stream, 'close', { signal: done.signal })]).catch(() => undefined);
+    done.abort();
+  }
+  if (unit.failure) throw unit.failure;
 }
 
 function closeStream(stream: WriteStream): Promise<void> {

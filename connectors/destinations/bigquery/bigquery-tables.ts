@@ -2,10 +2,11 @@
  * The destination's dataset and tables: created when missing, the `_b2betl_loads` marker table,
  * staging tables, and targets brought to a run's columns (added, widened, labelled).
  */
+import { randomUUID } from 'node:crypto';
 import type { Column, LoadStrategy } from '../../../src/core/connector.js';
 import { EtlError, SchemaError } from '../../../src/core/errors.js';
 import type { JobSpec } from '../../../src/core/spec.js';
-import { bigQueryError, errorCode, ident, runQuery, type BigQueryHandle } from '../../bigquery-common/bigquery-client.js';
+import { bigQueryError, errorCode, ident, jobId, runQuery, type BigQueryHandle } from '../../bigquery-common/bigquery-client.js';
 import { canWiden, columnsOf, fieldOf, type BigQueryField } from '../../bigquery-common/bigquery-types.js';
 import type { BigQueryDestination } from './bigquery-destination.js';
 
@@ -24,6 +25,8 @@ const MARKER_FIELDS: BigQueryField[] = [
   { name: 'units', type: 'STRING', mode: 'REPEATED' },
   { name: 'rows', type: 'INT64', mode: 'REQUIRED' },
   { name: 'committed_at', type: 'TIMESTAMP', mode: 'REQUIRED' },
+  // What the ledger records for the run (JSON text), to rebuild a lost ledger.
+  { name: 'state', type: 'STRING', mode: 'NULLABLE' },
 ];
 
 /** A GoogleSQL string literal. */
@@ -70,13 +73,19 @@ export class BigQueryTables {
   ensureMarkers(): Promise<void> {
     this.markersReady ??= (async () => {
       await this.ensureDataset();
-      await this.createTable(MARKERS, MARKER_FIELDS, {
-        timePartitioning: { type: 'DAY', field: 'committed_at' },
-        clustering: { fields: ['job'] },
-      }).catch((error: unknown) => {
+      try {
+        const created = await this.createTable(MARKERS, MARKER_FIELDS, {
+          timePartitioning: { type: 'DAY', field: 'committed_at' },
+          clustering: { fields: ['job'] },
+        });
+        // A marker table from before markers carried the run's state gains the column.
+        if (!created && !(await this.tableMetadata(MARKERS))?.schema?.fields?.some((f) => f.name === 'state')) {
+          await runQuery(this.handle, jobId('b2betl_markers_state', randomUUID()), `ALTER TABLE ${this.destination.path(MARKERS)} ADD COLUMN IF NOT EXISTS state STRING`, `add the state column to ${this.destination.project}.${this.destination.datasetId}.${MARKERS}`);
+        }
+      } catch (error) {
         this.markersReady = undefined;
         throw error;
-      });
+      }
     })();
     return this.markersReady;
   }

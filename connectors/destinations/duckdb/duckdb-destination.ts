@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { hostname, totalmem } from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import type { Column, ConnectorContext, DestinationCapabilities, DestinationConnector, LoadStrategy, Stage, StageRequest, TableInfo } from '../../../src/core/connector.js';
+import type { Column, ConnectorContext, DestinationCapabilities, DestinationConnector, LoadStrategy, Stage, StageRequest, StoredMarker, TableInfo } from '../../../src/core/connector.js';
 import { EtlError, LockedError } from '../../../src/core/errors.js';
 import { processAlive } from '../../../src/ledger/ledger.js';
 import { DuckDBStage } from './duckdb-stage.js';
@@ -96,7 +96,12 @@ async function openInstance(
       const instance = await warehouseInstance(file, options);
       if (options.holder && !options.readOnly) {
         const owner: WarehouseOwner = { job: options.holder.job, run_id: options.holder.runId, pid: process.pid, host: hostname(), since: new Date().toISOString() };
-        writeFileSync(ownerFile(file), JSON.stringify(owner));
+        try {
+          writeFileSync(ownerFile(file), JSON.stringify(owner));
+        } catch (error) {
+          // Only a waiting process reads it: without it, that one names no job.
+          options.log.debug(`could not write ${ownerFile(file)}: ${(error as Error).message}`);
+        }
       }
       return instance;
     } catch (error) {
@@ -173,8 +178,10 @@ export class DuckDBDestination implements DestinationConnector {
     await db.run(`CREATE SCHEMA IF NOT EXISTS ${quote(this.schema)}`);
     await db.run(
       `CREATE TABLE IF NOT EXISTS ${this.qualified(MARKERS)} (run_id VARCHAR NOT NULL, job VARCHAR NOT NULL, table_name VARCHAR NOT NULL,
-       strategy VARCHAR NOT NULL, units JSON NOT NULL, rows BIGINT NOT NULL, committed_at TIMESTAMPTZ NOT NULL)`,
+       strategy VARCHAR NOT NULL, units JSON NOT NULL, rows BIGINT NOT NULL, committed_at TIMESTAMPTZ NOT NULL, state VARCHAR)`,
     );
+    // Warehouses written before markers carried the run's state.
+    await db.run(`ALTER TABLE ${this.qualified(MARKERS)} ADD COLUMN IF NOT EXISTS state VARCHAR`);
     await db.run(`CREATE TABLE IF NOT EXISTS ${this.qualified(TABLES)} (table_name VARCHAR PRIMARY KEY, strategy VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL)`);
   }
 
@@ -226,7 +233,7 @@ export class DuckDBDestination implements DestinationConnector {
     return (await this.describe(table))?.columns;
   }
 
-  markers(): string {
+  markersTable(): string {
     return this.qualified(MARKERS);
   }
 
@@ -242,6 +249,27 @@ export class DuckDBDestination implements DestinationConnector {
       [job],
     );
     return new Set((reader.getRowObjects() as { run_id: string }[]).map((row) => row.run_id));
+  }
+
+  async markers(job: string, table: string): Promise<StoredMarker[]> {
+    if (!this.instance) return [];
+    const db = await this.db();
+    const columns = await db.runAndReadAll(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, [this.schema, MARKERS]);
+    const names = new Set((columns.getRowObjects() as { column_name: string }[]).map((row) => row.column_name));
+    if (!names.size) return [];
+    const reader = await db.runAndReadAll(
+      `SELECT run_id, table_name, strategy, rows, strftime(committed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS committed_at, ${names.has('state') ? 'state' : 'NULL'} AS state
+       FROM ${this.qualified(MARKERS)} WHERE job = $1 AND table_name = $2 ORDER BY committed_at, run_id`,
+      [job, table],
+    );
+    return (reader.getRowObjects() as { run_id: string; table_name: string; strategy: string; rows: bigint; committed_at: string; state: string | null }[]).map((row) => ({
+      runId: row.run_id,
+      table: row.table_name,
+      strategy: row.strategy,
+      rows: Number(row.rows),
+      committedAt: row.committed_at,
+      state: row.state,
+    }));
   }
 
   /**

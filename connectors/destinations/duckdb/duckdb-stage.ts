@@ -15,6 +15,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
 import { EtlError, fileError, megabytes, messageOf } from '../../../src/core/errors.js';
 import { faultPoint } from '../../../src/core/faults.js';
+import { markerStateText } from '../../../src/core/marker-state.js';
 import type { ColumnType } from '../../../src/core/types.js';
 import { bufferOptions, nativeFileQuery, readBufferFor } from './duckdb-native.js';
 import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
@@ -23,7 +24,7 @@ import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js
 export interface StageTarget {
   describeColumns(table: string): Promise<readonly Column[] | undefined>;
   qualified(table: string): string;
-  markers(): string;
+  markersTable(): string;
   tables(): string;
 }
 
@@ -37,6 +38,8 @@ const FLUSH_BYTES = 1 << 20;
 const READ_BUFFER = 8 << 20;
 /** Distinct doubles per column whose text a load file's writer keeps. */
 const FLOAT_TEXTS = 4096;
+/** Attempts at a commit that conflicts with another transaction in this process. */
+const COMMIT_ATTEMPTS = 5;
 /** Text longer than this is written to the load file by itself rather than joined into its line. */
 const LONG_TEXT = 1 << 20;
 
@@ -48,6 +51,25 @@ const BACKSLASH = 92;
 const LETTER_N = 78;
 /** Room kept free at the end of the write buffer: the most an integer, a separator and NULL take. */
 const ROW_ROOM = 64;
+
+/** Whether a column is an array of integers {@link writeInteger} writes (32 bits and less, signed or not). */
+function isSmallIntegerArray(column: ArrayLike<unknown>): column is ArrayLike<number> {
+  return column instanceof Int32Array || column instanceof Int16Array || column instanceof Int8Array || column instanceof Uint16Array || column instanceof Uint8Array;
+}
+
+/**
+ * A column's values as text, by `encode`; undefined for a NULL and for a 32-bit integer (not
+ * -0), which is written digit by digit instead.
+ */
+function encodeColumn(column: ArrayLike<Value>, length: number, encode: Encode): (string | undefined)[] {
+  const texts: (string | undefined)[] = new Array(length);
+  for (let r = 0; r < length; r++) {
+    const value = column[r];
+    if (value === null || value === undefined || (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0))) texts[r] = undefined;
+    else texts[r] = encode(value);
+  }
+  return texts;
+}
 
 /** Writes a 32-bit integer's decimal digits at `at`; returns the end. */
 function writeInteger(buffer: Buffer, at: number, value: number): number {
@@ -126,15 +148,21 @@ function withoutTrailingZeros(text: string): string {
   return mantissa.replace(/\.?0+$/, '') + (e < 0 ? '' : text.slice(e));
 }
 
-/** The encoder of a FLOAT64 column written from 32-bit floats: their texts kept, as doubles' are. */
-function float32Encoder(): Encode {
+/**
+ * The encoder of a FLOAT64 column whose numbers are spelled by `spell` (a double's shortest text,
+ * or a 32-bit float's). Spelling a number costs far more than looking it up, and columns of
+ * measurements repeat their values (times of day, prices): the texts of a column's first values
+ * are kept.
+ */
+function floatEncoder(spell: (value: number) => string): Encode {
   const texts = new Map<number, string>();
   return (value) => {
     if (typeof value !== 'number') return quoted(asText(value));
+    // String(-0) is "0", and the map keys -0 as 0: keep the sign of a negative zero.
     if (Object.is(value, -0)) return '-0';
     let text = texts.get(value);
     if (text === undefined) {
-      text = float32Text(value);
+      text = spell(value);
       if (texts.size < FLOAT_TEXTS) texts.set(value, text);
     }
     return text;
@@ -173,26 +201,18 @@ function encoderFor(type: ColumnType): Encode {
     case 'INT64':
     case 'TIMESTAMP':
       return (value) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : quoted(asText(value)));
-    case 'FLOAT64': {
-      // Writing a double as text costs far more than looking it up, and columns of measurements
-      // repeat their values (times of day, prices): the texts of a column's first values are kept.
-      const texts = new Map<number, string>();
-      return (value) => {
-        if (typeof value !== 'number') return quoted(asText(value));
-        // String(-0) is "0", and the map keys -0 as 0: keep the sign of a negative zero.
-        if (Object.is(value, -0)) return '-0';
-        let text = texts.get(value);
-        if (text === undefined) {
-          text = String(value);
-          if (texts.size < FLOAT_TEXTS) texts.set(value, text);
-        }
-        return text;
-      };
-    }
+    case 'FLOAT64':
+      return floatEncoder(String);
     case 'BOOL':
       return (value) => (value ? 'true' : 'false');
     case 'BYTES':
       return (value) => quoted(asText(value));
+    case 'DATE':
+    case 'DATETIME':
+    case 'TIME':
+    case 'NUMERIC':
+      // Canonical text (`2024-03-01`, `-12.50`): never a delimiter, quote, line break or `\N`.
+      return (value) => (typeof value === 'string' && value !== '' ? value : quoted(asText(value)));
     default:
       return (value) => quoted(typeof value === 'string' ? value : asText(value));
   }
@@ -263,6 +283,8 @@ interface NativeUnit {
 export class DuckDBStage implements Stage {
   private columns: Column[];
   private encoders: Encode[];
+  /** FLOAT64 columns that brought other numbers than 32-bit floats: always written as doubles. */
+  private readonly doubles = new Set<string>();
   /** Encoders of FLOAT64 columns written from 32-bit floats, by column index, made on first use. */
   private float32Encoders: Encode[] = [];
   private readonly parts: Part[] = [];
@@ -271,6 +293,8 @@ export class DuckDBStage implements Stage {
   private readonly slots = new Map<number, number>();
   private nextSlot = 0;
   private rowNumber = 0;
+  /** Rows carry their number only for a merge, where the last row per key wins. */
+  private readonly numbered: boolean;
   private buffer = Buffer.allocUnsafe(FLUSH_BYTES);
   /** The buffer being written to the part while the other fills, and that write. */
   private spare = Buffer.allocUnsafe(FLUSH_BYTES);
@@ -292,6 +316,7 @@ export class DuckDBStage implements Stage {
   ) {
     this.columns = [...request.columns];
     this.encoders = this.columns.map((column) => encoderFor(column.type));
+    this.numbered = request.strategy === 'merge';
     mkdirSync(dir, { recursive: true });
   }
 
@@ -351,11 +376,12 @@ export class DuckDBStage implements Stage {
   }
 
   private writeRows(part: Part, unit: number, rows: readonly Value[][]): void {
-    const prefix = `${this.slotOf(unit)},`;
+    const slot = String(this.slotOf(unit));
     const encoders = this.encoders;
     const width = encoders.length;
     for (const row of rows) {
-      let line = prefix + String(++this.rowNumber);
+      const head = this.numbered ? `${slot},${++this.rowNumber}` : slot;
+      let line = head;
       let long = false;
       for (let i = 0; i < width; i++) {
         const value = row[i];
@@ -364,7 +390,7 @@ export class DuckDBStage implements Stage {
         else line += `,${encoders[i](value)}`;
       }
       if (long) {
-        this.writeLong(row, prefix + String(this.rowNumber));
+        this.writeLong(row, head);
         continue;
       }
       line += '\n';
@@ -388,15 +414,37 @@ export class DuckDBStage implements Stage {
    * integers digit by digit, other values as their encoders spell them, ASCII byte by byte.
    */
   async writeColumns(unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
-    // 32-bit floats are written as their own shortest text, half as long as a double's.
+    // 32-bit floats are written as their own shortest text, half as long as a double's; a column
+    // that also brings other numbers (a row group with NULLs) is written as doubles from then on,
+    // so that parts change at most once per column.
     const float32 = new Set<string>();
     columns.forEach((column, c) => {
-      if (column instanceof Float32Array && this.columns[c]?.type === 'FLOAT64') float32.add(this.columns[c]!.name);
+      const name = this.columns[c]?.name;
+      if (name === undefined || this.columns[c]!.type !== 'FLOAT64' || this.doubles.has(name)) return;
+      if (column instanceof Float32Array || (!column && this.part?.float32.has(name))) float32.add(name);
+      else if (column && this.part?.float32.has(name)) this.doubles.add(name);
     });
     const part = await this.openPart(float32);
+    try {
+      await this.writeColumnRows(part, unit, columns, length, skip);
+    } catch (error) {
+      throw fileError(error, part.file);
+    }
+  }
+
+  private async writeColumnRows(part: Part, unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
     const slot = this.slotOf(unit);
-    const encoders = this.columns.map((column, c) => (part.float32.has(column.name) ? (this.float32Encoders[c] ??= float32Encoder()) : this.encoders[c]!));
-    const width = encoders.length;
+    const width = this.columns.length;
+    // Each column's texts first, column by column (one encoder a loop); small integers and NULLs
+    // are written as they are met.
+    const integers: (ArrayLike<number> | undefined)[] = new Array(width);
+    const texts: ((string | undefined)[] | undefined)[] = new Array(width);
+    for (let c = 0; c < width; c++) {
+      const column = c < columns.length ? columns[c] : null;
+      if (!column) continue;
+      if (isSmallIntegerArray(column)) integers[c] = column;
+      else texts[c] = encodeColumn(column, length, part.float32.has(this.columns[c]!.name) ? (this.float32Encoders[c] ??= floatEncoder(float32Text)) : this.encoders[c]!);
+    }
     let buffer = this.buffer;
     const limit = buffer.length - ROW_ROOM;
     let at = this.bytes;
@@ -408,30 +456,39 @@ export class DuckDBStage implements Stage {
       }
       const lineStart = this.flushed + at;
       at = writeInteger(buffer, at, slot);
-      buffer[at++] = COMMA;
-      at = writeInteger(buffer, at, ++this.rowNumber);
+      if (this.numbered) {
+        buffer[at++] = COMMA;
+        at = writeInteger(buffer, at, ++this.rowNumber);
+      }
       for (let c = 0; c < width; c++) {
         buffer[at++] = COMMA;
-        const value = c < columns.length && columns[c] ? columns[c]![r] : null;
-        if (value === null || value === undefined) {
-          buffer[at++] = BACKSLASH;
-          buffer[at++] = LETTER_N;
-        } else if (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0)) {
-          at = writeInteger(buffer, at, value);
-        } else {
-          const text = encoders[c]!(value);
-          // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-          if (at + text.length * 3 + ROW_ROOM > buffer.length) {
-            at = await this.flushAsync(at);
-            buffer = this.buffer;
-            if (text.length * 3 + ROW_ROOM > buffer.length) {
-              await this.settle();
-              this.flushed += writeText(part.fd, text);
-              continue;
-            }
-          }
-          at = writeAscii(buffer, at, text);
+        const numbers = integers[c];
+        if (numbers) {
+          at = writeInteger(buffer, at, numbers[r]!);
+          continue;
         }
+        const text = texts[c]?.[r];
+        if (text === undefined) {
+          const value = texts[c] ? columns[c]![r] : null;
+          if (typeof value === 'number') {
+            at = writeInteger(buffer, at, value);
+          } else {
+            buffer[at++] = BACKSLASH;
+            buffer[at++] = LETTER_N;
+          }
+          continue;
+        }
+        // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
+        if (at + text.length * 3 + ROW_ROOM > buffer.length) {
+          at = await this.flushAsync(at);
+          buffer = this.buffer;
+          if (text.length * 3 + ROW_ROOM > buffer.length) {
+            await this.settle();
+            this.flushed += writeText(part.fd, text);
+            continue;
+          }
+        }
+        at = writeAscii(buffer, at, text);
         if (at > limit) {
           at = await this.flushAsync(at);
           buffer = this.buffer;
@@ -455,7 +512,10 @@ export class DuckDBStage implements Stage {
     this.spare = full;
     this.flushed += at;
     this.bytes = 0;
-    const writing = writeFully(this.part!.fd, full, at);
+    const file = this.part!.file;
+    const writing = writeFully(this.part!.fd, full, at).catch((error: unknown) => {
+      throw fileError(error, file);
+    });
     writing.catch(() => undefined); // awaited by the next settle; never unhandled meanwhile
     this.writing = writing;
     return 0;
@@ -572,7 +632,25 @@ export class DuckDBStage implements Stage {
     this.open = true;
     const target = this.target.qualified(this.request.table);
     await this.evolveTarget(target);
-    if (this.request.strategy === 'catalog') await this.db.run(`DELETE FROM ${target}`);
+    const replace = this.request.replace;
+    if (this.request.strategy === 'catalog' || replace?.kind === 'table') await this.db.run(`DELETE FROM ${target}`);
+    else if (replace?.kind === 'window') {
+      const column = this.columns.find((c) => c.source === replace.column || c.name === replace.column);
+      if (!column) throw new EtlError(`the backfill's cursor column ${replace.column} is not among the loaded columns`, 'keep load.cursor among source.columns');
+      const type = DUCKDB_TYPES[column.type];
+      const where: string[] = [];
+      if (replace.lower !== undefined) where.push(`${quote(column.name)} >= CAST(${literal(replace.lower)} AS ${type})`);
+      if (replace.upper) where.push(`${quote(column.name)} ${replace.upper.inclusive ? '<=' : '<'} CAST(${literal(replace.upper.value)} AS ${type})`);
+      const deleted = await this.db.run(`DELETE FROM ${target} WHERE ${where.length ? where.join(' AND ') : 'TRUE'}`);
+      this.request.log.debug(`backfill: ${Number(deleted.rowsChanged)} row(s) of ${target} in the window replaced`);
+    }
+  }
+
+  /** The rows a committed marker of this run recorded, when this run already committed. */
+  private async committedRows(marker: LoadMarker): Promise<number | undefined> {
+    const reader = await this.db.runAndReadAll(`SELECT rows FROM ${this.target.markersTable()} WHERE job = $1 AND run_id = $2`, [marker.job, marker.runId]);
+    const row = reader.getRows()[0];
+    return row ? Number(row[0]) : undefined;
   }
 
   /** Rolls the open transaction back; native units are then inserted again at commit. */
@@ -600,75 +678,99 @@ export class DuckDBStage implements Stage {
     this.closePart();
     const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
     if (!slots.length || !this.parts.length) return undefined;
+    // A row's place in the run: its unit's place in the plan first, then its place in the unit, so
+    // that a merge keeps the last version in plan order however the units' reads interleaved.
+    const unitOrder = `CASE ${quote(SLOT_COLUMN)} ${units.flatMap((unit) => (this.slots.has(unit) ? [`WHEN ${this.slots.get(unit)!} THEN ${unit}`] : [])).join(' ')} END`;
+    const order = `${unitOrder}::BIGINT * ${2 ** 40} + ${quote(ROW_COLUMN)} AS ${quote(ROW_COLUMN)}`;
     const current = new Map(this.columns.map((column) => [column.name, column]));
     const selects = this.parts.map(({ columns, file, longest, float32 }) => {
       const written = new Map(columns.map((column) => [column.name, column]));
       const spec = [
         `'${SLOT_COLUMN}': 'INTEGER'`,
-        `'${ROW_COLUMN}': 'BIGINT'`,
+        ...(this.numbered ? [`'${ROW_COLUMN}': 'BIGINT'`] : []),
         ...columns.map((column) => `${literal(column.name)}: '${readType(column, current.get(column.name) ?? column, float32.has(column.name))}'`),
       ].join(', ');
       const values = this.columns.map((column) => {
         const as = written.get(column.name);
         return as ? `${decodeSql(as, column, float32.has(column.name))} AS ${quote(column.name)}` : `NULL::${DUCKDB_TYPES[column.type]} AS ${quote(column.name)}`;
       });
-      return `SELECT ${quote(ROW_COLUMN)}, ${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
+      return `SELECT ${this.numbered ? `${order}, ` : ''}${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
     return { query: selects.join('\nUNION ALL\n'), longest: Math.max(...this.parts.map((part) => part.longest)) };
   }
 
   async commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number> {
     await this.settle();
-    const target = this.target.qualified(this.request.table);
-    const names = this.columns.map((column) => quote(column.name)).join(', ');
     const staged = this.stagedRows(units);
     const committing = new Set(units);
     // Rows inserted ahead for a unit that is not committing cannot stay.
     if ([...this.natives].some(([unit, native]) => native.inserted !== undefined && !committing.has(unit))) await this.rollBack();
-    try {
-      await this.begin();
-      let read = 0;
-      for (const unit of units) {
-        const native = this.natives.get(unit);
-        if (native) read += native.inserted ?? (await this.insertNative(native));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.commitOnce(units, marker, rejects, staged);
+      } catch (error) {
+        await this.rollBack();
+        // Another transaction of this process changed the same rows first: the commit runs again, after checking its marker.
+        if (!/conflict/i.test(messageOf(error)) || attempt >= COMMIT_ATTEMPTS) throw error;
+        this.request.log.warn(`the commit into ${this.target.qualified(this.request.table)} conflicted with another transaction; retrying (attempt ${attempt + 1})`);
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
       }
-      let rows = read;
-      if (staged) {
-        const merging = this.request.strategy === 'merge';
-        const into = merging ? this.mergeBatch() : target;
-        if (merging) await this.db.run(`CREATE OR REPLACE TEMP TABLE ${into} AS SELECT ${quote(ROW_COLUMN)}, ${names} FROM (${staged.query}) LIMIT 0`);
-        const selected = merging ? `${quote(ROW_COLUMN)}, ${names}` : names;
-        await this.makeRoomFor(staged.longest);
-        const inserted = await this.db.run(`INSERT INTO ${into} (${selected}) SELECT ${selected} FROM (${staged.query})`);
-        read += Number(inserted.rowsChanged);
-        rows = merging ? await this.merge(target, names, into) : read;
-      }
-      // DuckDB must have read back every row staged: anything else is rows lost, never committed.
-      if (read !== marker.rows) {
-        throw new EtlError(
-          `DuckDB read back ${read} row(s) of the ${marker.rows} staged for ${this.target.qualified(this.request.table)}; nothing was committed`,
-          'run the job again; if it happens again, report it with the files of the run',
-        );
-      }
-      await this.db.run(`INSERT INTO ${this.target.markers()} VALUES ($1, $2, $3, $4, $5, $6, now())`, [
-        marker.runId,
-        marker.job,
-        marker.table,
-        marker.strategy,
-        JSON.stringify(marker.units),
-        rows,
-      ]);
-      if (rejects.length) await this.writeRejects(rejects);
-      faultPoint('during-commit');
-      await this.db.run('COMMIT');
-      this.open = false;
-      await this.restoreMemoryLimit();
-      await this.abort();
-      return rows;
-    } catch (error) {
-      await this.rollBack();
-      throw error;
     }
+  }
+
+  /**
+   * One attempt at the commit's transaction. It checks for the run's marker first: a run that
+   * already committed is never applied twice, and returns the rows its marker recorded.
+   */
+  private async commitOnce(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[], staged: { query: string; longest: number } | undefined): Promise<number> {
+    const target = this.target.qualified(this.request.table);
+    const names = this.columns.map((column) => quote(column.name)).join(', ');
+    await this.begin();
+    const already = await this.committedRows(marker);
+    if (already !== undefined) {
+      this.request.log.warn(`run ${marker.runId} is already committed into ${target}; not applying it again`);
+      await this.abort();
+      return already;
+    }
+    let read = 0;
+    for (const unit of units) {
+      const native = this.natives.get(unit);
+      if (native) read += native.inserted ?? (await this.insertNative(native));
+    }
+    let rows = read;
+    if (staged) {
+      const merging = this.request.strategy === 'merge';
+      const into = merging ? this.mergeBatch() : target;
+      if (merging) await this.db.run(`CREATE OR REPLACE TEMP TABLE ${into} AS SELECT ${quote(ROW_COLUMN)}, ${names} FROM (${staged.query}) LIMIT 0`);
+      const selected = merging ? `${quote(ROW_COLUMN)}, ${names}` : names;
+      await this.makeRoomFor(staged.longest);
+      const inserted = await this.db.run(`INSERT INTO ${into} (${selected}) SELECT ${selected} FROM (${staged.query})`);
+      read += Number(inserted.rowsChanged);
+      rows = merging ? await this.merge(target, names, into) : read;
+    }
+    // DuckDB must have read back every row staged: anything else is rows lost, never committed.
+    if (read !== marker.rows) {
+      throw new EtlError(
+        `DuckDB read back ${read} row(s) of the ${marker.rows} staged for ${target}; nothing was committed`,
+        'run the job again; if it happens again, report it with the files of the run',
+      );
+    }
+    await this.db.run(`INSERT INTO ${this.target.markersTable()} (run_id, job, table_name, strategy, units, rows, committed_at, state) VALUES ($1, $2, $3, $4, $5, $6, now(), $7)`, [
+      marker.runId,
+      marker.job,
+      marker.table,
+      marker.strategy,
+      JSON.stringify(marker.units),
+      rows,
+      markerStateText(marker.state),
+    ]);
+    if (rejects.length) await this.writeRejects(rejects);
+    faultPoint('during-commit');
+    await this.db.run('COMMIT');
+    this.open = false;
+    await this.restoreMemoryLimit();
+    await this.abort();
+    return rows;
   }
 
   private mergeBatch(): string {

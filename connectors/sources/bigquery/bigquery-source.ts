@@ -260,6 +260,11 @@ export class BigQuerySource implements SourceConnector {
         estimatedRows: estimate,
         ordered: true,
         notes: [`backfill window on ${shape.cursor.name}; the saved cursor does not move`],
+        window: {
+          column: shape.cursor.name,
+          lower: params.since && 'value' in params.since ? (params.since.value ?? undefined) : undefined,
+          upper: params.until && 'value' in params.until && params.until.value !== null ? { value: params.until.value, inclusive: false } : undefined,
+        },
       };
     }
     if (job.load.strategy === 'catalog' || !shape.cursor) {

@@ -3,7 +3,7 @@
  * files, infers each file's columns from its first rows, and streams it as batches.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -30,6 +30,7 @@ import { ConfigError, EtlError } from '../../../src/core/errors.js';
 import { SchemaSampler, widenType } from '../../../src/core/infer.js';
 import type { Logger } from '../../../src/core/log.js';
 import type { JobSpec } from '../../../src/core/spec.js';
+import { processAlive } from '../../../src/ledger/ledger.js';
 import { columnar, type RecordBatch, type SourceColumn } from '../../../src/core/types.js';
 
 const DEFAULT_SAMPLE_ROWS = 1000;
@@ -88,12 +89,24 @@ export class FilesSource implements SourceConnector {
     const pattern = patternOf(context.job);
     const units: WorkUnit[] = [];
     const skipped: { id: string; reason: string }[] = [];
+    const listed: ObjectInfo[] = [];
     for await (const object of this.matching(pattern)) {
+      listed.push(object);
       if (!context.fullRefresh && unchanged(context.state.files.get(object.path), object)) {
         skipped.push({ id: object.path, reason: 'unchanged' });
         continue;
       }
       units.push({ id: object.path, label: this.store.url(object.path), bytes: object.size, file: object });
+    }
+    // A snapshot of exactly the files of the last one, each unchanged, would load the same rows.
+    const seen = context.state.files;
+    if (context.skipUnchangedSnapshot && listed.length && listed.length === seen.size && listed.every((object) => unchanged(seen.get(object.path), object))) {
+      return {
+        units: [],
+        skipped: listed.map((object) => ({ id: object.path, reason: 'unchanged' })),
+        ordered: false,
+        notes: [`all ${listed.length} file(s) matching ${pattern} are unchanged since the last snapshot (--full-refresh loads it again)`],
+      };
     }
     units.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const notes: string[] = [];
@@ -121,9 +134,7 @@ export class FilesSource implements SourceConnector {
     const format = formatNameOf(context.job, file.path);
     if ((format !== 'csv' && format !== 'parquet') || !formats.includes(format)) return { reason: `the destination reads no ${format ?? 'such'} files itself` };
     if (compressionOf(file.path)) return { reason: 'compressed' };
-    if (format === 'parquet') return this.nativeParquet(file, context);
-    if (!this.store.localPath) return { reason: `not on this machine (${this.store.kind})` };
-    return this.nativeCsv(file, context);
+    return format === 'parquet' ? this.nativeParquet(file, context) : this.nativeCsv(file, context);
   }
 
   /**
@@ -164,7 +175,7 @@ export class FilesSource implements SourceConnector {
   private async fetch(file: ObjectInfo, { log, signal }: ReadContext): Promise<string> {
     const known = this.fetched.get(file.path);
     if (known) return known;
-    this.temporary ??= mkdtemp(join(tmpdir(), 'b2betl-fetch-'));
+    this.temporary ??= sweepFetched().then(() => mkdtemp(join(tmpdir(), `${FETCH_PREFIX}${process.pid}-`)));
     const target = join(await this.temporary, `${this.fetches++}${extname(file.path)}`);
     const start = performance.now();
     await pipeline(await this.store.read(file.path), createWriteStream(target), { signal });
@@ -179,12 +190,13 @@ export class FilesSource implements SourceConnector {
   }
 
   /**
-   * An uncompressed UTF-8 CSV file on this machine of at least {@link NATIVE_MIN_BYTES} that
-   * DuckDB parses as the CSV format does (see `scanCsv`; quotes doubled, one-byte delimiter),
+   * An uncompressed UTF-8 CSV file of at least {@link NATIVE_MIN_BYTES} (a remote one fetched to
+   * a temporary file) that DuckDB parses as the CSV format does (see `scanCsv`; quotes doubled, one-byte delimiter),
    * with its columns typed by the same sample the stream would take. Single-column files stay
    * streamed: a blank line is a record there.
    */
-  private async nativeCsv(file: ObjectInfo, { job, log }: ReadContext): Promise<NativeFile | NotNative> {
+  private async nativeCsv(file: ObjectInfo, context: ReadContext): Promise<NativeFile | NotNative> {
+    const { job, log } = context;
     const csv = job.source.csv ?? {};
     if (file.size < NATIVE_MIN_BYTES) return { reason: `smaller than ${mebibytes(NATIVE_MIN_BYTES)}: one statement per file costs more than it saves` };
     if (csv.encoding && csv.encoding !== 'utf-8' && csv.encoding !== 'utf8') return { reason: `encoded in ${csv.encoding}` };
@@ -193,21 +205,28 @@ export class FilesSource implements SourceConnector {
     // DuckDB unescapes any character after an escape; the CSV format only the quote.
     if ((csv.escape ?? quote) !== quote) return { reason: 'an escape character other than the quote' };
     if (!/^[\x00-\x7f]$/.test(delimiter) || !/^[\x00-\x7f]$/.test(quote)) return { reason: 'a delimiter or quote of more than one byte' };
+    // A remote object is fetched first: the sample, the scan and DuckDB all read that copy, and
+    // so does the stream if the file streams after all.
+    const local = this.store.localPath?.(file.path) ?? (context.planOnly ? undefined : await this.fetch(file, context));
     const batches = this.readFile(file, job, log)[Symbol.asyncIterator]();
     const first = await batches.next();
     await batches.return?.();
     if (first.done || first.value.columns.length < 2) return { reason: 'a single column, where a blank line is a record' };
-    const path = this.store.localPath!(file.path);
+    const reason = 'the destination reads it itself, its records parsing alike (a value spelled other than plainly streams it after all)';
+    const fetched = this.store.localPath ? '' : 'fetched whole to a temporary file (removed after the run), then ';
+    const base = { label: this.store.url(file.path), columns: first.value.columns, reason: fetched + reason };
     const header = csv.header ?? true;
-    const scan = await scanCsv(path, delimiter, quote, first.value.columns.length);
+    if (!local) {
+      // Planning only: the scan of its records waits for the run, which fetches the object.
+      return { ...base, path: this.store.url(file.path), format: { kind: 'csv', delimiter, quote, header, longestRecord: 0 }, records: 0 };
+    }
+    const scan = await scanCsv(local, delimiter, quote, first.value.columns.length);
     if ('reason' in scan) return { reason: scan.reason };
     return {
-      path,
-      label: this.store.url(file.path),
+      ...base,
+      path: local,
       format: { kind: 'csv', delimiter, quote, header, longestRecord: scan.longestRecord },
-      columns: first.value.columns,
       records: scan.records - (header ? 1 : 0),
-      reason: 'the destination reads it itself, its records parsing alike (a value spelled other than plainly streams it after all)',
     };
   }
 
@@ -325,6 +344,21 @@ export class FilesSource implements SourceConnector {
     if (temporary) await rm(await temporary, { recursive: true, force: true });
     await this.store.close?.();
   }
+}
+
+/** Temporary folders of fetched objects: `b2betl-fetch-<pid>-…` under the system's temporary folder. */
+const FETCH_PREFIX = 'b2betl-fetch-';
+
+/** Removes the fetched objects of runs whose process is gone (killed before it could remove them). */
+async function sweepFetched(): Promise<void> {
+  const root = tmpdir();
+  const names = await readdir(root).catch(() => [] as string[]);
+  await Promise.all(
+    names.map(async (name) => {
+      const pid = name.startsWith(FETCH_PREFIX) ? Number(name.slice(FETCH_PREFIX.length).split('-')[0]) : NaN;
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) await rm(join(root, name), { recursive: true, force: true });
+    }),
+  );
 }
 
 function patternOf(job: JobSpec): string {

@@ -10,6 +10,7 @@ import type { PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } 
 import { ConfigError } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/log.js';
 import { parseDuration, type JobSpec } from '../../../src/core/spec.js';
+import { formatTimestamp } from '../../../src/core/time.js';
 import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
 import type { FirestoreHandle } from './firestore-client.js';
 import {
@@ -157,7 +158,11 @@ export class FirestoreSource implements SourceConnector {
     const from = compareInstants(lower, MIN_INSTANT) === 0 ? `${cursor} is a timestamp` : `${cursor} >= ${formatInstant(lower)}`;
     notes.unshift(`read: ${settings.target} where ${from} and <= ${formatInstant(high)}${until ? ` and < ${formatInstant(until)}` : ''}, ordered by ${cursor}, document id`);
     notes.push(`documents: ${total} in ${settings.target}, about ${estimated} to read (count())`);
-    return { units: [unit], skipped: [], estimatedRows: estimated, ordered: !context.window, notes };
+    const text = (instant: Instant) => formatTimestamp(timestampMicros({ seconds: instant.seconds, nanoseconds: instant.nanos }));
+    const window = context.window
+      ? { column: cursor, lower: context.window.since ? text(lower) : undefined, upper: until ? { value: text(until), inclusive: false } : { value: text(high), inclusive: true } }
+      : undefined;
+    return { units: [unit], skipped: [], estimatedRows: estimated, ordered: !context.window, notes, window };
   }
 
   async *read(unit: WorkUnit, context: ReadContext): AsyncIterable<RecordBatch> {

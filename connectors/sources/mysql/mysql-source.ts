@@ -4,7 +4,7 @@
  * chunks so memory stays bounded.
  */
 import type { Pool, PoolConnection, PoolOptions } from 'mysql2';
-import type { ConnectorContext, SourceConnector } from '../../../src/core/connector.js';
+import type { ConnectorContext, SourceConnector, TableListing } from '../../../src/core/connector.js';
 import { ConfigError } from '../../../src/core/errors.js';
 import { formatDatetime, parseTimestamp } from '../../../src/core/time.js';
 import type { ColumnType } from '../../../src/core/types.js';
@@ -175,6 +175,21 @@ class MysqlDialect implements SqlDialect<MyColumn> {
       [await this.schemaOf(table), table.name, column],
     );
     return rows.length ? `FORCE INDEX (${this.quote(rows[0].name)})` : undefined;
+  }
+
+  async tables(): Promise<TableListing[]> {
+    // The connection's database, or every database but the server's own when it names none.
+    const rows = await this.query<{ db: string; name: string; type: string; n: number | string | null }[]>(
+      'listing tables',
+      `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, TABLE_TYPE AS type, TABLE_ROWS AS n FROM information_schema.TABLES
+        WHERE (DATABASE() IS NULL AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')) OR TABLE_SCHEMA = DATABASE()
+        ORDER BY TABLE_SCHEMA, TABLE_NAME`,
+    );
+    return rows.map((row) => ({
+      name: `${row.db}.${row.name}`,
+      kind: row.type === 'VIEW' || row.type === 'SYSTEM VIEW' ? 'view' : 'table',
+      ...(row.n === null || row.type === 'VIEW' ? {} : { estimatedRows: Number(row.n) }),
+    }));
   }
 
   async tableRows(table: TableName): Promise<number | undefined> {

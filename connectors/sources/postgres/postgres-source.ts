@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import type { Pool, PoolClient, QueryResult } from 'pg';
-import type { ConnectorContext, SourceConnector } from '../../../src/core/connector.js';
+import type { ConnectorContext, SourceConnector, TableListing } from '../../../src/core/connector.js';
 import { ConfigError } from '../../../src/core/errors.js';
 import type { ColumnType } from '../../../src/core/types.js';
 import type { SqlDialect, SqlRelation, TableName } from '../sql/sql-dialect.js';
@@ -148,6 +148,29 @@ class PostgresDialect implements SqlDialect<PgColumn> {
       [this.tableRef(table), column],
     );
     return result.rows[0].indexed === true;
+  }
+
+  async tables(): Promise<TableListing[]> {
+    // reltuples is -1 (PostgreSQL 14+) or 0 for a table never analyzed: the live-row counter of the statistics collector stands in.
+    const result = await this.query(
+      'listing tables',
+      `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+              CASE WHEN c.relkind IN ('r', 'm', 'p') THEN
+                CASE WHEN c.reltuples > 0 THEN c.reltuples::float8 ELSE COALESCE(s.n_live_tup, GREATEST(c.reltuples, 0))::float8 END
+              END AS n
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+          AND has_schema_privilege(n.oid, 'USAGE')
+        ORDER BY 1, 2`,
+    );
+    const kinds: Record<string, TableListing['kind']> = { r: 'table', p: 'partitioned table', v: 'view', m: 'materialized view', f: 'foreign table' };
+    return result.rows.map((row) => ({
+      name: `${row.schema as string}.${row.name as string}`,
+      kind: kinds[row.kind as string] ?? 'table',
+      ...(row.n === null ? {} : { estimatedRows: Math.round(Number(row.n)) }),
+    }));
   }
 
   async tableRows(table: TableName): Promise<number | undefined> {

@@ -3,6 +3,7 @@
  * and literal syntax, and decoded row streams. Everything else (planning, cursors, units,
  * filtering) lives once in {@link SqlSource}.
  */
+import type { TableListing } from '../../../src/core/connector.js';
 import type { ColumnType, SourceColumn } from '../../../src/core/types.js';
 
 /** A table named in `source.table`, split into its parts. */
@@ -45,6 +46,8 @@ export interface SqlDialect<C extends SqlColumn = SqlColumn> {
    * where the optimizer would otherwise scan the whole table for each range.
    */
   rangeHint?(table: TableName, column: string): Promise<string | undefined>;
+  /** The tables and views the connection can read, outside the system schemas, with catalog row estimates. */
+  tables(): Promise<TableListing[]>;
   /** Row count from the catalog statistics (0 for a tiny table never analyzed), undefined when unknown. */
   tableRows(table: TableName): Promise<number | undefined>;
   /** The planner's row estimate for a SELECT. */

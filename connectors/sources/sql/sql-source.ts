@@ -6,7 +6,7 @@
 import { ConfigError, type ConfigIssue } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/log.js';
 import { parseDuration, type JobSpec } from '../../../src/core/spec.js';
-import type { PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
+import type { PlanContext, ReadContext, SourceConnector, SourcePlan, TableListing, WorkUnit } from '../../../src/core/connector.js';
 import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
 import {
   boundText,
@@ -166,6 +166,10 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
       }
     }
     if (rows.length > 0 || !emitted) yield { columns: shape.batchColumns, rows, positions };
+  }
+
+  listTables(): Promise<TableListing[]> {
+    return this.dialect.tables();
   }
 
   async close(): Promise<void> {
@@ -499,7 +503,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
       }),
     );
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
-    return { units, skipped: [], estimatedRows: estimate.total, ordered: false, notes };
+    return { units, skipped: [], estimatedRows: estimate.total, ordered: false, notes, window: { column: cursor.name, lower: since, upper } };
   }
 
   private shardKey(shape: Shape<C>): C | undefined {

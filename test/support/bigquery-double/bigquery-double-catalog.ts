@@ -7,6 +7,9 @@ import type { TableUpdateLimiter } from './bigquery-double-rate-limit.js';
 import type { DatasetState, Json, TableState } from './bigquery-double-state.js';
 import { validateTableOptions } from './bigquery-double-table-options.js';
 
+/** How a statement changed a table: rows added, or rows updated or deleted. */
+export type TableChange = 'insert' | 'mutate';
+
 /** Datasets and tables with BigQuery's rules on names, schemas and options enforced. */
 export class TableCatalog {
   readonly datasets = new Map<string, DatasetState>();
@@ -258,6 +261,42 @@ export class TableCatalog {
   listTables(project: string, dataset: string): TableState[] {
     this.dataset(project, dataset);
     return [...this.tables.values()].filter((t) => t.path.project === project && t.path.dataset === dataset && this.findTable(t.path));
+  }
+
+  /** Commits that changed tables so far: what a transaction's conflicts are checked against. */
+  private commits = 0;
+  /** Per table key, the last commit that inserted rows into it and the last that updated or deleted rows. */
+  private readonly changes = new Map<string, { inserted: number; mutated: number }>();
+
+  /** The commit sequence number now (a transaction's start). */
+  get sequence(): number {
+    return this.commits;
+  }
+
+  /** Records one commit's changes, by table key (`mutate`: rows updated or deleted, or the table replaced). */
+  recordCommit(changes: ReadonlyMap<string, TableChange>): void {
+    if (!changes.size) return;
+    this.commits++;
+    for (const [key, kind] of changes) {
+      const change = this.changes.get(key) ?? { inserted: 0, mutated: 0 };
+      if (kind === 'insert') change.inserted = this.commits;
+      else change.mutated = this.commits;
+      this.changes.set(key, change);
+    }
+  }
+
+  /**
+   * The table a transaction begun at `since` cannot commit, as BigQuery decides: one it updated
+   * or deleted rows of that another job changed since, or one it inserted into whose rows another
+   * job updated or deleted since. Concurrent inserts alone do not conflict.
+   */
+  conflict(since: number, changes: ReadonlyMap<string, TableChange>): string | undefined {
+    for (const [key, kind] of changes) {
+      const other = this.changes.get(key);
+      if (!other) continue;
+      if (other.mutated > since || (kind === 'mutate' && other.inserted > since)) return key;
+    }
+    return undefined;
   }
 
   /** Marks a table as just modified. */

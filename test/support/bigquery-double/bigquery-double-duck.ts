@@ -21,13 +21,13 @@ class Mutex {
 
 /** The DuckDB connection every part of the double shares, with work on it serialized. */
 export class DuckSession {
-  readonly mutex = new Mutex();
-  private resultCount = 0;
-
   private constructor(
     private readonly instance: DuckDBInstance,
     readonly db: DuckDBConnection,
     readonly scratch: string,
+    /** One statement (or one load job) at a time runs on DuckDB; scripts interleave between statements. */
+    readonly mutex: Mutex,
+    private readonly counter: { results: number },
   ) {}
 
   static async create(): Promise<DuckSession> {
@@ -36,7 +36,18 @@ export class DuckSession {
     await db.run("SET TimeZone = 'UTC'");
     await db.run(`CREATE SCHEMA ${quote(RESULTS_SCHEMA)}`);
     const scratch = await mkdtemp(path.join(tmpdir(), 'bq-double-'));
-    return new DuckSession(instance, db, scratch);
+    return new DuckSession(instance, db, scratch, new Mutex(), { results: 0 });
+  }
+
+  /**
+   * A session on a connection of its own, for one multi-statement transaction: what it writes
+   * stays invisible to other jobs until it commits, as in BigQuery's snapshot isolation.
+   */
+  async transaction(): Promise<DuckSession> {
+    const db = await this.instance.connect();
+    await db.run("SET TimeZone = 'UTC'");
+    await db.run('BEGIN TRANSACTION');
+    return new DuckSession(this.instance, db, this.scratch, this.mutex, this.counter);
   }
 
   async close(): Promise<void> {
@@ -49,7 +60,7 @@ export class DuckSession {
 
   /** A new table name in the results schema: `prefix` and a number never used before. */
   nextName(prefix: string): string {
-    return `${prefix}${++this.resultCount}`;
+    return `${prefix}${++this.counter.results}`;
   }
 
   /** Runs a statement, with DuckDB's errors mapped onto BigQuery's; returns rows changed. */

@@ -1,6 +1,7 @@
 /**
- * The double's engine: jobs (queries, scripts and loads) run one at a time over the catalog of
- * datasets and tables in DuckDB, with BigQuery's rules enforced by the modules it composes.
+ * The double's engine: jobs (queries, scripts and loads) run over the catalog of datasets and
+ * tables in DuckDB, their statements interleaved, with BigQuery's rules (transactions that
+ * conflict abort) enforced by the modules it composes.
  */
 import { randomUUID } from 'node:crypto';
 import { BqFailure, invalid, type BqField } from './bigquery-double-types.js';
@@ -75,7 +76,7 @@ export class Engine {
       upload,
     };
     this.jobs.set(key, job);
-    job.done = this.duck.mutex.run(() => (fault ? Promise.reject(fault) : this.execute(job))).then(
+    job.done = (fault ? Promise.reject(fault) : this.execute(job)).then(
       () => {
         job.state = 'DONE';
         job.statistics.endTime = String(Date.now());
@@ -95,6 +96,19 @@ export class Engine {
     const table = configuration.load?.destinationTable ?? configuration.query?.defaultDataset;
     const dataset = table ? this.catalog.datasets.get(this.catalog.datasetKey(table.projectId ?? project, table.datasetId)) : undefined;
     return dataset?.location ?? 'US';
+  }
+
+  /**
+   * Pauses the next query job whose id starts with `prefix` just before its COMMIT TRANSACTION:
+   * `reached` resolves when it gets there, and it goes on when `release` is called.
+   */
+  holdBeforeCommit(prefix: string): { reached: Promise<void>; release(): void } {
+    let reached!: () => void;
+    let release!: () => void;
+    const hold = { prefix, reached: () => reached(), released: new Promise<void>((resolve) => (release = resolve)) };
+    const promise = new Promise<void>((resolve) => (reached = resolve));
+    this.queries.holds.push(hold);
+    return { reached: promise, release: () => release() };
   }
 
   job(project: string, jobId: string, location?: string): JobState {
@@ -123,8 +137,11 @@ export class Engine {
     };
   }
 
+  /** Runs a job: a load at once (one at a time on DuckDB), a query statement by statement. */
   private async execute(job: JobState): Promise<void> {
-    if (job.configuration.load) return this.loads.runLoad(job);
+    // The job runs after jobs.insert has answered, as in BigQuery.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (job.configuration.load) return this.duck.mutex.run(() => this.loads.runLoad(job));
     if (job.configuration.query) return this.queries.runQueryJob(job);
     throw invalid('the test double runs query and load jobs only');
   }

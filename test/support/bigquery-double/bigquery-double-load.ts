@@ -105,6 +105,7 @@ export class LoadRunner {
       await this.duck.run('COMMIT');
       state.lastModifiedTime = Date.now();
       this.tables.tables.set(this.tables.tableKey(target), state);
+      this.tables.recordCommit(new Map([[this.tables.tableKey(target), existing && writeDisposition === 'WRITE_TRUNCATE' ? 'mutate' : 'insert']]));
     } catch (error) {
       await this.duck.db.run('ROLLBACK').catch(() => undefined);
       throw error;

@@ -1,4 +1,5 @@
 /** Query jobs: GoogleSQL scripts and statements (SELECT, DML, transactions) run over DuckDB. */
+import { randomUUID } from 'node:crypto';
 import { assignable, BqFailure, bqTypeOfDuck, invalid } from './bigquery-double-types.js';
 import {
   closing,
@@ -15,7 +16,7 @@ import {
   type Parameter,
   type Token,
 } from './bigquery-double-sql.js';
-import type { TableCatalog } from './bigquery-double-catalog.js';
+import type { TableCatalog, TableChange } from './bigquery-double-catalog.js';
 import { DdlRunner } from './bigquery-double-ddl.js';
 import { duckFailure, RESULTS_SCHEMA, type DuckSession } from './bigquery-double-duck.js';
 import type { JobState, Json } from './bigquery-double-state.js';
@@ -31,7 +32,14 @@ export class QueryRunner {
     this.ddl = new DdlRunner(duck, tables);
   }
 
-  /** Runs a query job: one statement or a script, with its transactions. */
+  /** Jobs to pause just before their COMMIT TRANSACTION, by job id prefix (tests of concurrent commits). */
+  readonly holds: { prefix: string; reached: () => void; released: Promise<void> }[] = [];
+
+  /**
+   * Runs a query job: one statement or a script, with its transactions. Statements of different
+   * jobs interleave (one at a time on DuckDB); a transaction works on a connection of its own
+   * and, at COMMIT, aborts as BigQuery does when another job changed a table it changed.
+   */
   async runQueryJob(job: JobState): Promise<void> {
     const q = job.configuration.query;
     if (q.useLegacySql === true) throw invalid('the test double speaks GoogleSQL only (useLegacySql: false)');
@@ -40,7 +48,7 @@ export class QueryRunner {
     const parameters = parseParameters(q.queryParameters ?? []);
     const statements = splitStatements(tokenize(String(q.query ?? '')));
     if (statements.length === 0) throw invalid('Syntax error: Unexpected end of script');
-    let inTransaction = false;
+    let transaction: Transaction | undefined;
     let statementType = 'SCRIPT';
     try {
       for (const statement of statements) {
@@ -48,23 +56,36 @@ export class QueryRunner {
         const first = keyword(tokens[0]);
         statementType = statements.length > 1 ? 'SCRIPT' : first;
         if (first === 'BEGIN') {
-          if (inTransaction) throw invalid('Nested transactions are not supported');
-          await this.duck.db.run('BEGIN TRANSACTION');
-          inTransaction = true;
+          if (transaction) throw invalid('Nested transactions are not supported');
+          transaction = await this.duck.mutex.run(async () => ({ session: await this.duck.transaction(), since: this.tables.sequence, changes: new Map<string, TableChange>(), id: randomUUID() }));
         } else if (first === 'COMMIT') {
-          if (!inTransaction) throw invalid('COMMIT TRANSACTION without an active transaction');
-          await this.duck.db.run('COMMIT');
-          inTransaction = false;
+          if (!transaction) throw invalid('COMMIT TRANSACTION without an active transaction');
+          await this.hold(job);
+          const committing = transaction;
+          transaction = undefined;
+          await this.duck.mutex.run(() => this.commit(committing));
         } else if (first === 'ROLLBACK') {
-          if (inTransaction) await this.duck.db.run('ROLLBACK');
-          inTransaction = false;
+          const rolling = transaction;
+          transaction = undefined;
+          if (rolling) await this.duck.mutex.run(() => end(rolling, 'ROLLBACK'));
         } else {
-          await this.runStatement(job, tokens, catalog, parameters, inTransaction);
+          const open = transaction;
+          await this.duck.mutex.run(async () => {
+            const change = await this.runStatement(open?.session ?? this.duck, job, tokens, catalog, parameters, open !== undefined).catch((error: unknown) => {
+              throw open ? conflictFailure(error, open) : error;
+            });
+            if (!change) return;
+            if (open) open.changes.set(change.table, open.changes.get(change.table) === 'mutate' ? 'mutate' : change.kind);
+            else this.tables.recordCommit(new Map([[change.table, change.kind]]));
+          });
         }
+        // Other jobs' statements run between this job's.
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      if (inTransaction) throw invalid('Transaction was never committed: a script that begins a transaction must end it with COMMIT TRANSACTION');
+      if (transaction) throw invalid('Transaction was never committed: a script that begins a transaction must end it with COMMIT TRANSACTION');
     } catch (error) {
-      if (inTransaction) await this.duck.db.run('ROLLBACK').catch(() => undefined);
+      const open = transaction;
+      if (open) await this.duck.mutex.run(() => end(open, 'ROLLBACK'));
       throw error;
     }
     job.statistics.query = {
@@ -74,12 +95,36 @@ export class QueryRunner {
     };
   }
 
-  private async runStatement(job: JobState, tokens: Token[], catalog: Catalog, given: Parameter[], inTransaction: boolean): Promise<void> {
+  /** Waits while a test holds this job before its COMMIT. */
+  private async hold(job: JobState): Promise<void> {
+    const index = this.holds.findIndex((hold) => job.jobId.startsWith(hold.prefix));
+    if (index < 0) return;
+    const [hold] = this.holds.splice(index, 1);
+    hold.reached();
+    await hold.released;
+  }
+
+  /** COMMIT: refused when another job changed one of the transaction's tables since it began. */
+  private async commit(transaction: Transaction): Promise<void> {
+    const conflict = this.tables.conflict(transaction.since, transaction.changes);
+    if (conflict) {
+      await end(transaction, 'ROLLBACK');
+      throw concurrentUpdate(conflict, transaction);
+    }
+    try {
+      await end(transaction, 'COMMIT');
+    } catch (error) {
+      throw conflictFailure(error, transaction);
+    }
+    this.tables.recordCommit(transaction.changes);
+  }
+
+  private async runStatement(duck: DuckSession, job: JobState, tokens: Token[], catalog: Catalog, given: Parameter[], inTransaction: boolean): Promise<Change | undefined> {
     const first = keyword(tokens[0]);
     const parameters = [...given, { name: '@row_count', type: 'INT64', value: String(job.lastDmlRows ?? -1) }];
     const before = job.numDmlAffectedRows ?? 0;
     try {
-      await this.dispatch(job, first, tokens, catalog, parameters, inTransaction);
+      return await this.dispatch(duck, job, first, tokens, catalog, parameters, inTransaction);
     } finally {
       if ((job.numDmlAffectedRows ?? 0) !== before || ['INSERT', 'MERGE', 'DELETE', 'UPDATE', 'TRUNCATE'].includes(first)) {
         job.lastDmlRows = (job.numDmlAffectedRows ?? 0) - before;
@@ -87,7 +132,7 @@ export class QueryRunner {
     }
   }
 
-  private async dispatch(job: JobState, first: string, tokens: Token[], catalog: Catalog, parameters: Parameter[], inTransaction: boolean): Promise<void> {
+  private async dispatch(duck: DuckSession, job: JobState, first: string, tokens: Token[], catalog: Catalog, parameters: Parameter[], inTransaction: boolean): Promise<Change | undefined> {
     const ddl = ['CREATE', 'DROP', 'ALTER'].includes(first);
     if (ddl && inTransaction) {
       throw invalid(`${first} TABLE is not supported inside a transaction; run DDL before BEGIN TRANSACTION`);
@@ -97,17 +142,28 @@ export class QueryRunner {
       case 'WITH':
       case '': {
         const { sql, values } = translate(tokens, catalog, parameters);
-        const table = this.duck.nextName('r');
-        await this.duck.run(`CREATE TABLE ${quote(RESULTS_SCHEMA)}.${quote(table)} AS ${sql}`, values);
-        const fields = await this.duck.describe(`${quote(RESULTS_SCHEMA)}.${quote(table)}`);
-        const count = await this.duck.db.runAndReadAll(`SELECT COUNT(*) FROM ${quote(RESULTS_SCHEMA)}.${quote(table)}`);
+        const table = duck.nextName('r');
+        await duck.run(`CREATE TABLE ${quote(RESULTS_SCHEMA)}.${quote(table)} AS ${sql}`, values);
+        const fields = await duck.describe(`${quote(RESULTS_SCHEMA)}.${quote(table)}`);
+        const count = await duck.db.runAndReadAll(`SELECT COUNT(*) FROM ${quote(RESULTS_SCHEMA)}.${quote(table)}`);
         job.result = { table, fields, rows: Number(count.getRowsJS()[0][0]) };
-        return;
+        return undefined;
+      }
+      case 'ASSERT': {
+        // ASSERT expression [AS 'description']: an error with the description unless TRUE.
+        const as = tokens.findLastIndex((t, k) => keyword(t) === 'AS' && depthAt(tokens, k) === 0);
+        const described = as > 0 && tokens[as + 1]?.kind === 'string' && as + 2 === tokens.length;
+        const { sql, values } = translate(tokens.slice(1, described ? as : undefined), catalog, parameters);
+        const reader = await duck.db.runAndReadAll(`SELECT (${sql}) IS TRUE`, values).catch((error: unknown) => {
+          throw duckFailure(error);
+        });
+        if (reader.getRowsJS()[0]?.[0] !== true) throw new BqFailure(400, 'invalidQuery', described ? tokens[as + 1].value! : 'Assertion failed');
+        return undefined;
       }
       case 'INSERT':
-        return this.runInsert(job, tokens, catalog, parameters);
+        return this.runInsert(duck, job, tokens, catalog, parameters);
       case 'MERGE':
-        return this.runMerge(job, tokens, catalog, parameters);
+        return this.runMerge(duck, job, tokens, catalog, parameters);
       case 'DELETE':
       case 'UPDATE':
       case 'TRUNCATE': {
@@ -120,32 +176,34 @@ export class QueryRunner {
         this.tables.noteUpdate(target);
         const body = first === 'TRUNCATE' ? tokenize(`DELETE FROM \`${target.project}.${target.dataset}.${target.table}\``) : tokens;
         const { sql, values } = translate(first === 'DELETE' && at === 1 ? [tokens[0], { kind: 'ident', text: 'FROM' }, ...tokens.slice(1)] : body, catalog, parameters);
-        job.numDmlAffectedRows = (job.numDmlAffectedRows ?? 0) + (await this.duck.run(sql, values));
+        job.numDmlAffectedRows = (job.numDmlAffectedRows ?? 0) + (await duck.run(sql, values));
         this.tables.touch(target);
-        return;
+        return { table: this.tables.tableKey(target), kind: 'mutate' };
       }
       case 'CREATE':
-        return this.ddl.runCreate(tokens, catalog, parameters);
+        await this.ddl.runCreate(tokens, catalog, parameters);
+        return undefined;
       case 'DROP': {
         if (keyword(tokens[1]) !== 'TABLE') throw invalid(`the test double supports DROP TABLE only`);
         const ifExists = keyword(tokens[2]) === 'IF';
         const { path: target } = tableAt(tokens, ifExists ? 4 : 2, catalog);
         if (!this.tables.findTable(target)) {
-          if (ifExists) return;
+          if (ifExists) return undefined;
           throw new BqFailure(404, 'notFound', `Not found: Table ${this.tables.tableKey(target)}`);
         }
         await this.duck.run(`DROP TABLE ${duckTable(target)}`);
         this.tables.tables.delete(this.tables.tableKey(target));
-        return;
+        return { table: this.tables.tableKey(target), kind: 'mutate' };
       }
       case 'ALTER':
-        return this.ddl.runAlter(tokens, catalog);
+        await this.ddl.runAlter(tokens, catalog);
+        return undefined;
       default:
         throw invalid(`Syntax error: the test double does not support statements starting with ${tokens[0]?.text}`);
     }
   }
 
-  private async runInsert(job: JobState, tokens: Token[], catalog: Catalog, parameters: Parameter[]): Promise<void> {
+  private async runInsert(duck: DuckSession, job: JobState, tokens: Token[], catalog: Catalog, parameters: Parameter[]): Promise<Change> {
     const at = keyword(tokens[1]) === 'INTO' ? 2 : 1;
     const { path: target, end } = tableAt(tokens, at, catalog);
     const state = this.tables.table(target);
@@ -164,7 +222,7 @@ export class QueryRunner {
     const query = tokens.slice(queryStart);
     if (keyword(query[0]) !== 'VALUES') {
       const { sql, values } = translate(query, catalog, parameters);
-      const described = await this.duck.db.runAndReadAll(`DESCRIBE ${sql}`, values).catch((error: unknown) => {
+      const described = await duck.db.runAndReadAll(`DESCRIBE ${sql}`, values).catch((error: unknown) => {
         throw duckFailure(error);
       });
       const types = described.getRowsJS().map((row) => String(row[1]));
@@ -185,11 +243,12 @@ export class QueryRunner {
     }
     this.tables.noteUpdate(target);
     const { sql, values } = translate(at === 1 ? [tokens[0], { kind: 'ident', text: 'INTO' }, ...tokens.slice(1)] : tokens, catalog, parameters);
-    job.numDmlAffectedRows = (job.numDmlAffectedRows ?? 0) + (await this.duck.run(sql, values));
+    job.numDmlAffectedRows = (job.numDmlAffectedRows ?? 0) + (await duck.run(sql, values));
     this.tables.touch(target);
+    return { table: this.tables.tableKey(target), kind: 'insert' };
   }
 
-  private async runMerge(job: JobState, tokens: Token[], catalog: Catalog, parameters: Parameter[]): Promise<void> {
+  private async runMerge(duck: DuckSession, job: JobState, tokens: Token[], catalog: Catalog, parameters: Parameter[]): Promise<Change> {
     const at = keyword(tokens[1]) === 'INTO' ? 2 : 1;
     const { path: target, end } = tableAt(tokens, at, catalog);
     this.tables.table(target);
@@ -212,14 +271,15 @@ export class QueryRunner {
       ...tokenize(` GROUP BY ${targetAlias ? `${targetAlias.text}.` : ''}rowid HAVING COUNT(*) > 1 LIMIT 1`),
     ];
     const { sql: checkSql, values: checkValues } = translate(check, catalog, parameters);
-    const duplicates = await this.duck.db.runAndReadAll(checkSql, checkValues).catch((error: unknown) => {
+    const duplicates = await duck.db.runAndReadAll(checkSql, checkValues).catch((error: unknown) => {
       throw duckFailure(error);
     });
     if (duplicates.getRowsJS().length > 0) throw invalid('UPDATE/MERGE must match at most one source row for each target row');
     this.tables.noteUpdate(target);
     const { sql, values } = translate(at === 1 ? [tokens[0], { kind: 'ident', text: 'INTO' }, ...tokens.slice(1)] : tokens, catalog, parameters);
-    job.numDmlAffectedRows = (job.numDmlAffectedRows ?? 0) + (await this.duck.run(sql, values));
+    job.numDmlAffectedRows = (job.numDmlAffectedRows ?? 0) + (await duck.run(sql, values));
     this.tables.touch(target);
+    return { table: this.tables.tableKey(target), kind: 'mutate' };
   }
 }
 
@@ -242,4 +302,44 @@ function parseParameters(raw: readonly Json[]): Parameter[] {
     value: p.parameterValue?.value ?? null,
     arrayValues: (p.parameterValue?.arrayValues as Json[] | undefined)?.map((v) => v.value ?? null),
   }));
+}
+
+/** A transaction in progress: its connection, where it began, and what it changed. */
+interface Transaction {
+  readonly session: DuckSession;
+  /** The catalog's commit sequence number at BEGIN. */
+  readonly since: number;
+  readonly changes: Map<string, TableChange>;
+  readonly id: string;
+}
+
+/** A table a statement changed, and how. */
+interface Change {
+  readonly table: string;
+  readonly kind: TableChange;
+}
+
+/** Ends a transaction and closes its connection. */
+async function end(transaction: Transaction, how: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+  try {
+    await transaction.session.db.run(how);
+  } catch (error) {
+    if (how === 'COMMIT') await transaction.session.db.run('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    transaction.session.db.closeSync();
+  }
+}
+
+/** BigQuery's error for a transaction that lost to another job's change of `table`. */
+function concurrentUpdate(table: string, transaction: Transaction): BqFailure {
+  return new BqFailure(400, 'invalidQuery', `Transaction is aborted due to concurrent update against table ${table}. Transaction ID: ${transaction.id}`);
+}
+
+/** DuckDB's write-write conflicts between transactions, as BigQuery reports them. */
+function conflictFailure(error: unknown, transaction: Transaction): unknown {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!/conflict/i.test(message)) return error;
+  const table = [...transaction.changes.keys()][0] ?? 'unknown';
+  return concurrentUpdate(table, transaction);
 }

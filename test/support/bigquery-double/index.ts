@@ -38,6 +38,11 @@ export interface BigQueryDouble {
   setTableUpdateLimit(operations: number, windowMs: number): void;
   /** Makes the next job whose id starts with `prefix` fail with `reason` (once). */
   failNextJob(prefix: string, reason: string, message: string): void;
+  /**
+   * Pauses the next query job whose id starts with `prefix` just before its COMMIT TRANSACTION
+   * (`reached` resolves then) until `release` is called: two transactions made to overlap.
+   */
+  holdBeforeCommit(prefix: string): { reached: Promise<void>; release(): void };
   stop(): Promise<void>;
 }
 
@@ -291,6 +296,7 @@ export async function startBigQueryDouble(options: BigQueryDoubleOptions = {}): 
     failNextJob(prefix, reason, message) {
       injected.push({ prefix, reason, message });
     },
+    holdBeforeCommit: (prefix) => engine.holdBeforeCommit(prefix),
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
