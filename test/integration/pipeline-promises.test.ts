@@ -69,6 +69,8 @@ const scriptedSource = (): SourceConnector => ({
 
 /** Where the destination wrapper makes the commit fail: before it begins, or after it landed (its answer lost). */
 let stopAt: 'before-commit' | 'after-commit' | undefined;
+/** Whether the destination's load markers cannot be read, once (a network down right after the commit). */
+let markersUnreadable = false;
 
 const wrappedDuckdb = {
   async destination(context: ConnectorContext): Promise<DestinationConnector> {
@@ -77,7 +79,13 @@ const wrappedDuckdb = {
       capabilities: real.capabilities,
       locate: (table) => real.locate(table),
       describe: (table) => real.describe(table),
-      committedRuns: (job, ids) => real.committedRuns(job, ids),
+      committedRuns: (job, ids) => {
+        if (markersUnreadable) {
+          markersUnreadable = false;
+          return Promise.reject(new Error('connection lost while reading the load markers'));
+        }
+        return real.committedRuns(job, ids);
+      },
       markers: (job, table) => real.markers(job, table),
       close: () => real.close(),
       async stage(request): Promise<Stage> {
@@ -114,6 +122,7 @@ describe('pipeline promises', () => {
   });
   afterEach(() => {
     stopAt = undefined;
+    markersUnreadable = false;
   });
   after(async () => {
     ledger?.close();
@@ -200,6 +209,89 @@ describe('pipeline promises', () => {
     assert.deepEqual(rejected, [{ position: '3', raw: '["two"]' }]);
   });
 
+  test('counts: rows read by failed units are extracted but not loaded, bytes are those of the files committed', async () => {
+    await filesJob('counted');
+    const good = csv([1, 2, 3]);
+    await project.write('inbox/counted/a.csv', good);
+    await project.write('inbox/counted/b.csv', 'id\n4\n5,ragged\n');
+    const result = await run('counted');
+    assert.equal(result.status, 'partial');
+    assert.equal(result.rows_extracted, 3, 'the failed file read a row before failing, but its unit has no count');
+    assert.equal(result.rows_loaded, 3);
+    assert.equal(result.rows_rejected, 0);
+    assert.equal(result.files_processed, 1);
+    assert.equal(result.files_failed, 1);
+    const [recorded] = ledger.runs({ job: 'counted', limit: 1 });
+    assert.equal(recorded.bytes, Buffer.byteLength(good));
+    assert.equal(recorded.rows_loaded, 3);
+    assert.equal(recorded.files_failed, 1);
+    assert.match(String(recorded.error), /counted\/b\.csv/);
+  });
+
+  test('an empty catalog snapshot empties the table', async () => {
+    await filesJob('emptied', 'strategy: catalog');
+    await project.write('inbox/emptied/a.csv', csv([1, 2]));
+    assert.equal((await run('emptied')).status, 'succeeded');
+    await project.write('inbox/emptied/a.csv', 'id\n');
+    const result = await run('emptied');
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.rows_loaded, 0);
+    assert.deepEqual(await ids('emptied'), []);
+  });
+
+  test('files with no rows commit nothing for an appending job, and are recorded as loaded', async () => {
+    await filesJob('headers');
+    await project.write('inbox/headers/a.csv', 'id\n');
+    const result = await run('headers');
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.rows_loaded, 0);
+    assert.equal(result.files_processed, 1);
+    assert.deepEqual(processed('headers'), ['headers/a.csv']);
+    assert.equal((await run('headers')).status, 'skipped');
+  });
+
+  /** A DuckDB table made by someone else, with a REQUIRED column no source file has. */
+  const requiredTable = async (table: string) => {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const instance = await DuckDBInstance.create(path.join(project.dir, 'warehouse.duckdb'));
+    const connection = await instance.connect();
+    await connection.run(`CREATE TABLE main.${table} (id BIGINT, must VARCHAR NOT NULL)`);
+    connection.closeSync();
+    instance.closeSync();
+  };
+
+  test('a REQUIRED destination column the source lacks fails the run before its commit, naming the fix', async () => {
+    await requiredTable('required');
+    await filesJob('required');
+    await project.write('inbox/required/a.csv', csv([1]));
+    const refused = await run('required');
+    assert.equal(refused.status, 'failed');
+    assert.match(String(refused.error), /must is REQUIRED in the destination but the source has no such column/);
+    assert.match(String(refused.error), /fill_required_defaults/);
+    assert.deepEqual(await ids('required'), []);
+    assert.deepEqual(processed('required'), []);
+  });
+
+  test('with load.fill_required_defaults, a REQUIRED column the source lacks is filled with its type default', { todo: 'the column is not filled: the commit fails on NOT NULL' }, async () => {
+    await requiredTable('filled');
+    await filesJob('filled', 'fill_required_defaults: true');
+    await project.write('inbox/filled/a.csv', csv([1]));
+    const filled = await run('filled');
+    assert.equal(filled.status, 'succeeded', String(filled.error));
+    const rows = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT id, must FROM main.filled');
+    assert.deepEqual(rows.map((row) => [Number(row.id), row.must]), [[1, '']]);
+  });
+
+  test('the progress observer hears of the commit and its row count', async () => {
+    await filesJob('observed');
+    await project.write('inbox/observed/a.csv', csv([1, 2]));
+    const [job] = await loadJobs([path.join(project.dir, 'jobs', 'observed.yaml')], { cwd: project.dir });
+    const committing: number[] = [];
+    const result = await runJob(job, { ledger, log: silentLogger, observer: { committing: (rows) => committing.push(rows) } });
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual(committing, [2]);
+  });
+
   test('ordered plan: a failed unit commits the units before it, the cursor stops at the last of them, and the next run resumes there', async () => {
     await scriptedJob('ordered');
     setScript([[1, 2, 3], [4, 5, 6], [7, 8, 9]], true, [[1, 'always']]);
@@ -266,6 +358,58 @@ describe('pipeline promises', () => {
     assert.equal(latest.status, 'skipped');
     assert.equal(recorded.status, 'succeeded');
     assert.equal(recorded.rows_loaded, 1);
+  });
+
+  test('a run left committing, whose commit landed, is recorded by the next run from its marker: nothing loads twice', async () => {
+    await filesJob('settled_after');
+    await project.write('inbox/settled_after/a.csv', csv([1, 2]));
+    stopAt = 'after-commit';
+    markersUnreadable = true;
+    const stopped = await run('settled_after');
+    assert.equal(stopped.status, 'failed');
+    assert.equal(ledger.runs({ job: 'settled_after', limit: 1 })[0].status, 'committing');
+    assert.deepEqual(await ids('settled_after'), [1, 2], 'the commit landed');
+    stopAt = undefined;
+    const warnings: string[] = [];
+    const next = await run('settled_after', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.deepEqual(
+      warnings.filter((warning) => /interrupted/.test(warning)),
+      [`run ${stopped.run_id} was interrupted after its commit; recording its state now`],
+    );
+    assert.equal(next.status, 'skipped');
+    assert.deepEqual(await ids('settled_after'), [1, 2]);
+    assert.deepEqual(processed('settled_after'), ['settled_after/a.csv']);
+    const [latest, recorded] = ledger.runs({ job: 'settled_after', limit: 2 });
+    assert.deepEqual([latest.status, recorded.status, recorded.rows_loaded], ['skipped', 'succeeded', 2]);
+    // Settled once: a third run has nothing left to settle.
+    warnings.length = 0;
+    await run('settled_after', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.deepEqual(warnings, []);
+  });
+
+  test('a run left committing, whose commit never began, is closed by the next run, which loads its data once', async () => {
+    await filesJob('settled_before');
+    await project.write('inbox/settled_before/a.csv', csv([1, 2]));
+    stopAt = 'before-commit';
+    markersUnreadable = true;
+    const stopped = await run('settled_before');
+    assert.equal(stopped.status, 'failed');
+    assert.equal(ledger.runs({ job: 'settled_before', limit: 1 })[0].status, 'committing');
+    stopAt = undefined;
+    const warnings: string[] = [];
+    const next = await run('settled_before', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.deepEqual(
+      warnings.filter((warning) => /interrupted/.test(warning)),
+      [`run ${stopped.run_id} was interrupted before its commit; nothing of it was loaded`],
+    );
+    assert.equal(next.status, 'succeeded');
+    assert.equal(next.rows_loaded, 2);
+    assert.deepEqual(await ids('settled_before'), [1, 2]);
+    const [, interrupted] = ledger.runs({ job: 'settled_before', limit: 2 });
+    assert.notEqual(interrupted.status, 'committing');
+    assert.notEqual(interrupted.status, 'succeeded');
+    assert.equal(interrupted.rows_loaded, 0);
+    assert.match(String(interrupted.error), /interrupted before commit .*; nothing was loaded, the next run reads the same data/);
   });
 
   test('a commit that failed before it began records the run failed with nothing loaded; the next run loads its data', async () => {

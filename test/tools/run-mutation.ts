@@ -1,7 +1,8 @@
 /**
  * `npm run test:mutation`: Stryker over each module that carries a promise (see
  * stryker.config.mjs), one run per module against only the tests that cover it, then a table of
- * mutation scores per module. Module names as arguments run only those.
+ * mutation scores per module. Module names as arguments run only those; options (`--force`:
+ * test every mutant again, not only those whose code or tests changed) go to Stryker.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -13,13 +14,14 @@ interface Report {
 }
 
 const config = (await import(pathToFileURL(path.resolve('stryker.config.mjs')).href)) as { modules: Record<string, unknown> };
-const wanted = process.argv.slice(2);
+const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+const options = process.argv.slice(2).filter((arg) => arg.startsWith('-'));
 const names = wanted.length ? wanted : Object.keys(config.modules);
 const rows: string[][] = [];
 let failed = false;
 for (const name of names) {
   const started = Date.now();
-  const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs'], { stdio: 'inherit', env: { ...process.env, B2BETL_MUTATION_MODULE: name } });
+  const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs', ...options], { stdio: 'inherit', env: { ...process.env, B2BETL_MUTATION_MODULE: name } });
   if (run.status !== 0) {
     failed = true;
     rows.push([name, 'failed', '', '', '', '', '']);
