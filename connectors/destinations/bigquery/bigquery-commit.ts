@@ -102,7 +102,8 @@ export async function commitTransaction(destination: BigQueryDestination, args: 
   const markers = destination.path(MARKERS);
   const statements = [
     'BEGIN TRANSACTION',
-    `ASSERT NOT EXISTS (SELECT 1 FROM ${markers} WHERE job = @job AND run_id = @run_id) AS ${sqlString(`run ${marker.runId} of job ${marker.job} is already committed`)}`,
+    // A query with ERROR(): queries and DML are what a transaction may hold (ASSERT is not listed).
+    `SELECT IF(EXISTS (SELECT 1 FROM ${markers} WHERE job = @job AND run_id = @run_id), ERROR(${sqlString(`run ${marker.runId} of job ${marker.job} is already committed`)}), 0)`,
     ...replacement(destination, args.table, args.columns, args.strategy, args.replace),
     ...args.body,
     `INSERT INTO ${markers} (run_id, job, table_name, strategy, units, rows, committed_at, state) VALUES (@run_id, @job, @table_name, @strategy, @units, ${args.rows}, CURRENT_TIMESTAMP(), @state)`,
