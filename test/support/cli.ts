@@ -32,12 +32,14 @@ export function runCli(args: readonly string[], cwd: string, env: NodeJS.Process
 }
 
 /** A scratch project folder with the given files (path → content). */
-export async function scratchProject(files: Record<string, string | Buffer> = {}): Promise<{ dir: string; write(file: string, content: string | Buffer): Promise<void>; cleanup(): Promise<void> }> {
+export async function scratchProject(files: Record<string, string | Buffer> = {}): Promise<{ dir: string; write(file: string, content: string | Buffer): Promise<string>; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'b2betl-'));
+  /** Writes `file` (relative to the project) and returns its full path. */
   const write = async (file: string, content: string | Buffer) => {
     const full = path.join(dir, file);
     await mkdir(path.dirname(full), { recursive: true });
     await writeFile(full, content);
+    return full;
   };
   for (const [file, content] of Object.entries(files)) await write(file, content);
   return { dir, write, cleanup: () => rm(dir, { recursive: true, force: true }) };

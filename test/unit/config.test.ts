@@ -1,23 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { expandJobFiles, loadConfig, loadJobs, pendingWarnings, resolveConnection, resolveDeploy } from '../../src/core/config.js';
 import { ConfigError, formatIssue, UnsetVariableError } from '../../src/core/errors.js';
+import { scratchProject } from '../support/cli.js';
 
+let project: Awaited<ReturnType<typeof scratchProject>>;
 let dir: string;
 before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'b2betl-config-'));
+  project = await scratchProject();
+  dir = project.dir;
 });
-after(() => rm(dir, { recursive: true, force: true }));
+after(() => project.cleanup());
 
-async function write(file: string, text: string): Promise<string> {
-  const full = path.join(dir, file);
-  await mkdir(path.dirname(full), { recursive: true });
-  await writeFile(full, text);
-  return full;
-}
+const write = (file: string, text: string): Promise<string> => project.write(file, text);
 
 async function problems(files: string[], env: NodeJS.ProcessEnv = {}): Promise<ConfigError> {
   try {

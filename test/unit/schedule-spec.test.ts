@@ -1,25 +1,22 @@
 /** The `schedule:` and `deploy:` keys: unix-cron as Cloud Scheduler accepts it, IANA zones, retry and deadline limits. */
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, loadJobs } from '../../src/core/config.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { timeZoneProblem, unixCronProblem } from '../../src/core/spec.js';
+import { scratchProject } from '../support/cli.js';
 
+let project: Awaited<ReturnType<typeof scratchProject>>;
 let dir: string;
 before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'b2betl-schedule-spec-'));
+  project = await scratchProject();
+  dir = project.dir;
 });
-after(() => rm(dir, { recursive: true, force: true }));
+after(() => project.cleanup());
 
-async function write(file: string, text: string): Promise<string> {
-  const full = path.join(dir, file);
-  await mkdir(path.dirname(full), { recursive: true });
-  await writeFile(full, text);
-  return full;
-}
+const write = (file: string, text: string): Promise<string> => project.write(file, text);
 
 async function issuesOf(action: () => Promise<unknown>): Promise<ConfigError['issues']> {
   try {
