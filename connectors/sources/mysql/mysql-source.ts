@@ -81,6 +81,29 @@ class MysqlDialect implements SqlDialect<MyColumn> {
     return this.literal(text);
   }
 
+  exportSelect(column: MyColumn): string {
+    const ref = `q.${this.quote(column.name)}`;
+    // A zero date (`0000-00-00`, a 00 month or day) is MySQL's "no date": NULL, as a local run reads it.
+    const dated = (text: string) => `CASE WHEN YEAR(${ref}) = 0 OR MONTH(${ref}) = 0 OR DAYOFMONTH(${ref}) = 0 THEN NULL ELSE ${text} END`;
+    switch (column.type) {
+      case 'INT64':
+        return `(${ref} + 0)`;
+      case 'BOOL':
+        return `CASE WHEN ${ref} IS NULL THEN NULL WHEN ${ref} <> 0 THEN 'true' ELSE 'false' END`;
+      case 'TIMESTAMP':
+        return dated(`DATE_FORMAT(CONVERT_TZ(${ref}, @@session.time_zone, '+00:00'), '%Y-%m-%dT%H:%i:%s.%fZ')`);
+      case 'DATETIME':
+        return dated(`DATE_FORMAT(${ref}, '%Y-%m-%dT%H:%i:%s.%f')`);
+      case 'DATE':
+        return dated(`DATE_FORMAT(${ref}, '%Y-%m-%d')`);
+      case 'BYTES':
+        // TO_BASE64 breaks lines at 76 characters
+        return `REPLACE(TO_BASE64(${ref}), '\\n', '')`;
+      default:
+        return `CAST(${ref} AS CHAR)`;
+    }
+  }
+
   modulo(expression: string, n: number): string {
     return `MOD(MOD(${expression}, ${n}) + ${n}, ${n})`;
   }

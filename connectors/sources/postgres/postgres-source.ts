@@ -76,6 +76,26 @@ class PostgresDialect implements SqlDialect<PgColumn> {
     return this.literal(text);
   }
 
+  exportSelect(column: PgColumn): string {
+    const ref = `q.${this.quote(column.name)}`;
+    switch (column.type) {
+      case 'INT64':
+      case 'BOOL':
+        return column.select;
+      case 'TIMESTAMP':
+        return `to_char(${ref} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+      case 'DATETIME':
+        return `to_char(${ref}, 'YYYY-MM-DD"T"HH24:MI:SS.US')`;
+      case 'DATE':
+        return `to_char(${ref}, 'YYYY-MM-DD')`;
+      case 'BYTES':
+        // encode() breaks base64 lines at 76 characters
+        return `translate(encode(${ref}, 'base64'), E'\\n', '')`;
+      default:
+        return `(${column.select})::text`;
+    }
+  }
+
   modulo(expression: string, n: number): string {
     return `((${expression} % ${n}) + ${n}) % ${n}`;
   }
