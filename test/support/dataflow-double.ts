@@ -253,6 +253,7 @@ export async function startDataflowDouble(options: DataflowDoubleOptions): Promi
       currentStateTime: job.currentStateTime,
       createTime: job.createTime,
       ...(job.requestedState ? { requestedState: state(job.requestedState) } : {}),
+      ...(job.environment.additionalUserLabels ? { labels: job.environment.additionalUserLabels } : {}),
       environment: { serviceAccountEmail: job.environment.serviceAccountEmail, ...(job.environment.tempLocation ? { tempStoragePrefix: job.environment.tempLocation } : {}) },
     };
   };

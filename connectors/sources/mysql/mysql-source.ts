@@ -14,6 +14,7 @@ import {
   readCa,
   redactFor,
   resolveEndpoint,
+  withSecrets,
   where,
   type ErrorKind,
   type SqlConnectionConfig,
@@ -372,7 +373,7 @@ function fixRow(row: unknown[], columns: readonly MyColumn[]): void {
 
 /** Creates the MySQL / MariaDB source of a connection. */
 export async function createMysqlSource(context: ConnectorContext): Promise<SourceConnector> {
-  const config = context.config as SqlConnectionConfig;
+  const config = await withSecrets(context.config as SqlConnectionConfig);
   const endpoint = resolveEndpoint(context.name, 'MySQL', config, { port: 3306, user: 'root' });
   const { default: mysql } = await import('mysql2');
   const ca = await readCa(config.ssl?.ca, context.baseDir, context.name);

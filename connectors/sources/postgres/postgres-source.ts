@@ -14,6 +14,7 @@ import {
   readCa,
   redactFor,
   resolveEndpoint,
+  withSecrets,
   where,
   type ErrorKind,
   type SqlConnectionConfig,
@@ -320,7 +321,7 @@ function sslOption(config: SqlConnectionConfig, ca: string | undefined): unknown
 
 /** Creates the PostgreSQL source of a connection. */
 export async function createPostgresSource(context: ConnectorContext): Promise<SourceConnector> {
-  const config = context.config as SqlConnectionConfig;
+  const config = await withSecrets(context.config as SqlConnectionConfig);
   const endpoint = resolveEndpoint(context.name, 'PostgreSQL', config, {
     port: 5432,
     user: process.env.PGUSER ?? os.userInfo().username,
