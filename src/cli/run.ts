@@ -247,8 +247,10 @@ function renderPlans(results: readonly RunResult[], jobs: readonly LoadedJob[]):
         `${result.job} (${shortPath(jobs[i]?.file ?? '')})`,
         `  source:      ${plan.source}`,
         `  destination: ${plan.destination}`,
-        `  strategy:    ${plan.strategy}, ${plan.path === 'direct' ? 'loaded directly by the destination' : plan.units.some((unit) => unit.path === 'native') ? 'files marked native are read by the destination itself, the rest streamed through b2betl' : 'streamed through b2betl'}`,
+        `  strategy:    ${plan.strategy}, ${plan.path === 'direct' ? `loaded by the ${plan.engine.name} engine, no rows through this machine` : plan.units.some((unit) => unit.path === 'native') ? 'files marked native are read by the destination itself, the rest streamed through b2betl' : 'streamed through b2betl'}`,
         `  estimate:    ${plan.estimated_rows === null ? 'unknown' : `${plan.estimated_rows.toLocaleString('en-US')} row(s)`}`,
+        `  engine:      ${plan.engine.name}: ${plan.engine.reason}`,
+        ...(plan.engine.details ? [`  request:     ${JSON.stringify(plan.engine.details, null, 2).replace(/\n/g, '\n  ')}`] : []),
         `  to load:     ${plan.units.length} unit(s)${plan.skipped.length ? `, ${plan.skipped.length} skipped` : ''}`,
         ...plan.units
           .slice(0, 50)

@@ -56,6 +56,7 @@ function call<T>(run: (done: (error: unknown, result?: T) => void) => void): Pro
 
 class MysqlDialect implements SqlDialect<MyColumn> {
   readonly product = 'MySQL';
+  readonly statistics = 'information_schema.TABLES.TABLE_ROWS';
   private mariadb?: Promise<boolean>;
   private defaultDatabase?: Promise<string | undefined>;
 

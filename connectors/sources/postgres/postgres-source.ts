@@ -56,6 +56,7 @@ interface TypeRow {
 
 class PostgresDialect implements SqlDialect<PgColumn> {
   readonly product = 'PostgreSQL';
+  readonly statistics = 'pg_class.reltuples';
 
   constructor(
     private readonly pool: Pool,

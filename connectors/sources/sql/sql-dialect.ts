@@ -28,6 +28,8 @@ export interface SqlColumn extends SourceColumn {
 export interface SqlDialect<C extends SqlColumn = SqlColumn> {
   /** `PostgreSQL` or `MySQL`, for messages. */
   readonly product: string;
+  /** Where the catalog keeps a table's row count (`pg_class.reltuples`), for estimates' reasons. */
+  readonly statistics: string;
   quote(identifier: string): string;
   /** A string literal. */
   literal(text: string): string;

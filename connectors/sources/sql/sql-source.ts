@@ -403,15 +403,16 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
   }
 
   /** Estimates per unit (exact counts on small tables) and in total. */
-  private async estimate(shape: Shape<C>, params: readonly SqlUnitParams[]): Promise<{ total?: number; perUnit: (number | undefined)[] }> {
+  private async estimate(shape: Shape<C>, params: readonly SqlUnitParams[]): Promise<{ total?: number; perUnit: (number | undefined)[]; basis: string }> {
     if (await this.isSmall(shape)) {
       const perUnit = await Promise.all(
         params.map((p) => this.dialect.count(selectSql(['1 AS one'], shape.from, this.conditions(shape, p)))),
       );
-      return { total: perUnit.reduce((a, b) => a + b, 0), perUnit };
+      return { total: perUnit.reduce((a, b) => a + b, 0), perUnit, basis: `count(*) of the window; ${this.dialect.statistics} says the table is small` };
     }
     const total = await this.estimateAll(shape, params.length === 1 ? params[0] : mergedRange(params));
-    return { total, perUnit: params.map(() => (total === undefined ? undefined : Math.ceil(total / params.length))) };
+    const basis = `the ${this.dialect.product} planner's estimate (EXPLAIN) of the window${shape.relation.kind === 'table' ? `, from ${this.dialect.statistics}` : ''}`;
+    return { total, perUnit: params.map(() => (total === undefined ? undefined : Math.ceil(total / params.length))), basis };
   }
 
   private async estimateAll(shape: Shape<C>, params: SqlUnitParams): Promise<number | undefined> {
@@ -470,7 +471,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
     if (units.length > 1) notes.push(...units.map((u) => `unit ${u.label}: ~${u.estimatedRows ?? '?'} rows`));
     // No cursor moves, so every unit stands on its own (catalog commits all units or none anyway).
-    return { units, skipped: [], estimatedRows: estimate.total, ordered: false, notes };
+    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, ordered: false, notes };
   }
 
   private async planIncremental(shape: Shape<C>, cursor: C, context: PlanContext): Promise<SourcePlan> {
@@ -547,7 +548,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
     });
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
     if (units.length > 1) notes.push(...units.map((u) => `unit ${u.label}: ~${u.estimatedRows ?? '?'} rows`));
-    return { units, skipped: [], estimatedRows: estimate.total, ordered: true, notes };
+    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, ordered: true, notes };
   }
 
   private async planWindow(shape: Shape<C>, cursor: C, job: JobSpec, window: { since?: string; until?: string }): Promise<SourcePlan> {
@@ -581,7 +582,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
       }),
     );
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
-    return { units, skipped: [], estimatedRows: estimate.total, ordered: false, notes, window: { column: cursor.name, lower: since, upper } };
+    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, ordered: false, notes, window: { column: cursor.name, lower: since, upper } };
   }
 
   /**
