@@ -78,13 +78,12 @@ describe('Dataflow launch request', () => {
     assert.notEqual(first.fingerprint, moved.fingerprint);
   });
 
-  test('plain-text credentials, a missing temp_location, a CA file and partitions without a split column are refused naming the key', () => {
+  test('plain-text credentials, a CA file and partitions without a split column are refused naming the key', () => {
     const refused = (make: () => unknown, pattern: RegExp) =>
       assert.throws(make, (error: unknown) => error instanceof ConfigError && pattern.test(`${error.message} ${error.hint ?? ''}`));
     refused(() => launchRequest(input({ connection: { name: 'shop', type: 'postgres', config: { host: 'db', user: 'secret://projects/p/secrets/u/versions/1', password: 'hunter2' } } })), /connection shop: password is given in plain text[\s\S]*secret:\/\/projects/);
     refused(() => launchRequest(input({ connection: { name: 'shop', type: 'postgres', config: { host: 'db', user: 'etl' } } })), /user is given in plain text/);
     refused(() => launchRequest(input({ connection: { name: 'shop', type: 'postgres', config: { url: 'postgres://etl:hunter2@db/shop', user: 'secret://projects/p/secrets/u/versions/1' } } })), /password is given in plain text/);
-    refused(() => launchRequest(input({ settings: { project: 'etl-proj', region: 'europe-west1' } })), /dataflow\.temp_location is not set[\s\S]*temp_location: gs:\/\//);
     refused(() => launchRequest(input({ connection: { name: 'shop', type: 'postgres', config: { host: 'db', user: 'secret://projects/p/secrets/u/versions/1', ssl: { mode: 'verify-full', ca: './ca.pem' } } } })), /ssl\.ca is a file on this machine/);
     refused(() => partitioning({ read: { sql: SQL, unsplit: 'the view has no integer primary key' }, partitions: 4 }), /source\.parallelism asks for 4 partitions, but the view has no integer primary key/);
     assert.throws(() => credentialReference('secret://nowhere', 'password', 'shop'), /invalid secret reference/);
@@ -94,5 +93,6 @@ describe('Dataflow launch request', () => {
     const name = dataflowJobName('A very long job name with Ünïcode and spaces that goes on and on', '20261205t011850z_abc123');
     assert.match(name, /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/);
     assert.ok(name.endsWith('-20261205t011850z-abc123'));
+    assert.equal(dataflowJobName('orders_daily', '20261205t011850z_abc123'), 'b2betl-orders-daily-20261205t011850z-abc123');
   });
 });

@@ -20,7 +20,7 @@ const MAX_PARTITIONS = 1000;
 export interface LaunchSettings {
   readonly project: string;
   readonly region: string;
-  readonly temp_location?: string;
+  readonly temp_location: string;
   readonly service_account?: string;
   readonly network?: string;
   readonly subnetwork?: string;
@@ -66,7 +66,7 @@ export function hasTemplate(type: string): boolean {
 /** A Dataflow job name (lowercase letters, digits, `-`; at most 63) derived from the run id. */
 export function dataflowJobName(job: string, runId: string): string {
   const run = runId.toLowerCase().replace(/[^a-z0-9]+/g, '-');
-  const slug = jobSlug(job).slice(0, 62 - 'b2betl-'.length - run.length - 1).replace(/-+$/, '');
+  const slug = job.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+/, '').slice(0, 62 - 'b2betl-'.length - run.length - 1).replace(/-+$/, '');
   return `b2betl-${slug}-${run}`.replace(/--+/g, '-');
 }
 
@@ -138,9 +138,6 @@ export function launchRequest(input: LaunchInput): { request: LaunchRequest; par
   const kind = TEMPLATES[input.connection.type];
   if (!kind) throw new Error(`no Dataflow template reads ${input.connection.type}`);
   const { settings } = input;
-  if (!settings.temp_location) {
-    throw ConfigError.of('dataflow.temp_location is not set: the Dataflow templates write their temporary files there', 'add temp_location: gs://BUCKET/b2betl-tmp under dataflow: in the config');
-  }
   const { url, properties } = jdbcUrl(input.connection);
   const username = credentialReference(input.connection.config.user, 'user', input.connection.name);
   const password = credentialReference(input.connection.config.password, 'password', input.connection.name);
