@@ -173,7 +173,14 @@ describe('Dataflow runs through the binary', () => {
     assert.equal(dataflow.jobs().length, jobs + 1);
     const rerun = startCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
     // The re-run finds the job still at work and waits for it; then the job ends.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await new Promise<void>((resolve) => {
+      let seen = '';
+      rerun.child.stderr!.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (/waiting for it instead of launching another/.test(seen)) resolve();
+      });
+      rerun.child.on('close', () => resolve());
+    });
     hold.release();
     const result = await rerun.done;
     assert.equal(result.code, 0, result.stdout + result.stderr);
