@@ -192,4 +192,25 @@ describe('Dataflow runs through the binary', () => {
     assert.equal(ids.length, before + 3);
     assert.equal(new Set(ids).size, ids.length, 'rows loaded once');
   });
+
+  test('kill -9 while the Dataflow job runs, the job ends, then a re-run commits what it loaded: one job, rows once', async () => {
+    await pg.sql(`INSERT INTO orders VALUES (14, 'g', 1, '2024-05-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
+    const jobs = dataflow.jobs().length;
+    const before = (await all('pg_dataflow')).length;
+    const hold = dataflow.hold();
+    const killed = startCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    const job = await hold.running;
+    killed.child.kill('SIGKILL');
+    await killed.done;
+    hold.release();
+    while (job.currentState !== 'JOB_STATE_DONE') await new Promise((resolve) => setTimeout(resolve, 50));
+    const result = await runCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stderr, /committing what it loaded instead of launching another/);
+    const [summary] = JSON.parse(result.stdout) as { status: string; rows_loaded: number }[];
+    assert.deepEqual([summary.status, summary.rows_loaded], ['succeeded', 1]);
+    assert.equal(dataflow.jobs().length, jobs + 1, 'one Dataflow job launched in all');
+    const ids = (await all('pg_dataflow')).map((row) => Number(row.id));
+    assert.deepEqual([ids.length, new Set(ids).size], [before + 1, before + 1]);
+  });
 });

@@ -36,6 +36,8 @@ export interface DataflowApi {
   named(name: string): Promise<DataflowJob[]>;
   /** Jobs of the region not yet in a terminal state. */
   active(): Promise<DataflowJob[]>;
+  /** The region's most recent jobs in a terminal state (the API's first page, newest first). */
+  ended(): Promise<DataflowJob[]>;
   cancel(id: string): Promise<void>;
   /** The job's error messages, oldest first. */
   errors(id: string): Promise<string[]>;
@@ -130,7 +132,7 @@ export async function openDataflow(settings: { project: string; region: string; 
       throw dataflowError(error, action, settings);
     }
   };
-  const list = async (filter: 'ALL' | 'ACTIVE', name?: string): Promise<DataflowJob[]> => {
+  const list = async (filter: 'ALL' | 'ACTIVE' | 'TERMINATED', name?: string): Promise<DataflowJob[]> => {
     const found: DataflowJob[] = [];
     for await (const job of jobs.listJobsAsync({ ...at, filter, ...(name ? { name } : {}) } as never)) found.push(jobOf(job as RawJob));
     return found;
@@ -144,6 +146,11 @@ export async function openDataflow(settings: { project: string; region: string; 
     get: (id) => call(`read job ${id}`, async () => jobOf((await jobs.getJob({ ...at, jobId: id }))[0] as RawJob)),
     named: (name) => call(`list the jobs named ${name}`, () => list('ALL', name)),
     active: () => call('list the active jobs', () => list('ACTIVE')),
+    ended: () =>
+      call('list the ended jobs', async () => {
+        const [page] = await jobs.listJobs({ ...at, filter: 'TERMINATED', pageSize: 100 } as never, { autoPaginate: false });
+        return (page as RawJob[]).map(jobOf);
+      }),
     cancel: (id) =>
       call(`cancel job ${id}`, async () => {
         await jobs.updateJob({ ...at, jobId: id, job: { requestedState: 'JOB_STATE_CANCELLED' } } as never);

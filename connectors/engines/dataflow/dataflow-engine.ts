@@ -94,13 +94,25 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
   };
 }
 
-/** A job of an earlier run of this job over the same window that is still at work. */
+/** Staging tables live a day: an ended job older than that has left nothing to commit. */
+const STAGING_LIFE_MS = 20 * 3_600_000;
+
+/**
+ * The job of an earlier, interrupted run of this job over the same window: one still at work,
+ * or one done whose staging table is still there (it was never committed: a committed run's
+ * window is behind this one's).
+ */
 async function earlier(api: DataflowApi, request: EngineRequest, fingerprint: string): Promise<{ job: DataflowJob; runId: string } | undefined> {
   const slug = jobSlug(request.job.name);
-  const mine = (await api.active()).filter((job) => job.labels['b2betl-job'] === slug);
-  for (const job of mine) {
-    if (job.labels['b2betl-window'] === fingerprint && job.labels['b2betl-run']) return { job, runId: job.labels['b2betl-run'] };
+  const ours = (job: DataflowJob) => job.labels['b2betl-job'] === slug && Boolean(job.labels['b2betl-run']);
+  for (const job of (await api.active()).filter(ours)) {
+    if (job.labels['b2betl-window'] === fingerprint) return { job, runId: job.labels['b2betl-run'] };
     request.log.warn(`Dataflow job ${job.name} (${job.id}) of an earlier run of ${request.job.name} still runs over another window; it is not used (its staging table expires within a day)`);
+  }
+  const recent = (job: DataflowJob) => job.state === 'JOB_STATE_DONE' && job.labels['b2betl-window'] === fingerprint && (!job.createTime || Date.now() - Date.parse(job.createTime) < STAGING_LIFE_MS);
+  for (const job of (await api.ended()).filter((job) => ours(job) && recent(job))) {
+    const runId = job.labels['b2betl-run'];
+    if (await request.destination.connector.describe(stagingOf(request, runId).table)) return { job, runId };
   }
   return undefined;
 }
@@ -126,7 +138,7 @@ async function runLaunch(request: EngineRequest, settings: DataflowSettings, lau
       let job: DataflowJob;
       if (found) {
         job = found.job;
-        log.warn(`Dataflow job ${job.name} (${job.id}) of interrupted run ${runId} still loads this window: waiting for it instead of launching another`);
+        log.warn(`Dataflow job ${job.name} (${job.id}) of interrupted run ${runId} loads this window: ${TERMINAL_STATES.has(job.state) ? 'committing what it loaded' : 'waiting for it'} instead of launching another`);
       } else {
         const request = withOutput(launch.request, stage);
         job = await api.launch(request);
