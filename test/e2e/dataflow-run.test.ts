@@ -213,4 +213,34 @@ describe('Dataflow runs through the binary', () => {
     const ids = (await all('pg_dataflow')).map((row) => Number(row.id));
     assert.deepEqual([ids.length, new Set(ids).size], [before + 1, before + 1]);
   });
+
+  test('Ctrl-C with --cancel-on-interrupt cancels the Dataflow job and commits nothing; without it the job goes on for the next run', async () => {
+    await pg.sql(`INSERT INTO orders VALUES (15, 'h', 1, '2024-06-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
+    const before = (await all('pg_dataflow')).length;
+    let hold = dataflow.hold();
+    const cancelled = startCli(['run', 'jobs/pg_dataflow.yaml', '--json', '--cancel-on-interrupt'], project.dir, env);
+    const job = await hold.running;
+    cancelled.child.kill('SIGINT');
+    const stopped = await cancelled.done;
+    hold.release();
+    assert.equal(stopped.code, 130, stopped.stdout + stopped.stderr);
+    assert.equal(job.currentState, 'JOB_STATE_CANCELLED');
+    assert.match((JSON.parse(stopped.stdout) as { error: string }[])[0].error, /is cancelled; nothing was committed/);
+    assert.equal((await all('pg_dataflow')).length, before);
+    assert.equal(await bigquery.table(PROJECT, 'raw', String(job.launch.parameters.outputTable).split('.').pop()!), undefined, 'the staging table is dropped');
+
+    hold = dataflow.hold();
+    const kept = startCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    const running = await hold.running;
+    kept.child.kill('SIGINT');
+    const left = await kept.done;
+    assert.equal(left.code, 130, left.stdout + left.stderr);
+    assert.equal(running.currentState, 'JOB_STATE_RUNNING', 'the job goes on');
+    assert.match((JSON.parse(left.stdout) as { error: string }[])[0].error, /the next run of this job waits for it/);
+    hold.release();
+    const jobs = dataflow.jobs().length;
+    assert.equal((await run('pg_dataflow')).rows_loaded, 1);
+    assert.equal(dataflow.jobs().length, jobs, 'the next run took the job that went on');
+    assert.equal((await all('pg_dataflow')).length, before + 1);
+  });
 });

@@ -7,7 +7,7 @@
  */
 import type { Column, Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker, TableStage, WorkUnit } from '../../../src/core/connector.js';
 import { describeEstimate } from '../../../src/core/engine-choice.js';
-import { EtlError, messageOf } from '../../../src/core/errors.js';
+import { EtlError, Interruption, messageOf } from '../../../src/core/errors.js';
 import { markerWith } from '../../../src/core/marker-state.js';
 import type { DataflowSettings } from '../../../src/core/spec.js';
 import { jobId } from '../../bigquery-common/bigquery-client.js';
@@ -144,12 +144,20 @@ async function runLaunch(request: EngineRequest, settings: DataflowSettings, lau
         job = await api.launch(request);
         log.info(`launched Dataflow job ${job.name} (${job.id}): ${api.consoleUrl(job.id)}`);
       }
-      try {
-        job = await wait(api, job, signal, log, settings.region);
-      } catch (error) {
-        // Interrupted: the job goes on and its staging table stays, for the next run to pick up.
+      job = await wait(api, job, signal, log);
+      if (!TERMINAL_STATES.has(job.state)) {
+        const reason: unknown = signal.reason;
+        const what = `Dataflow job ${job.name} (${job.id})`;
+        if (reason instanceof Interruption && (await reason.cancelRemote(what))) {
+          await api.cancel(job.id);
+          throw new EtlError(`interrupted: ${what} is cancelled; nothing was committed`, 'run the job again to load this window');
+        }
+        // The job goes on and its staging table stays, for the next run to pick up.
         keepStage = true;
-        throw error;
+        throw new EtlError(
+          `interrupted while ${what} runs; the job goes on, and the next run of this job waits for it instead of launching another`,
+          `to stop it: gcloud dataflow jobs cancel ${job.id} --region ${settings.region} --project ${settings.project}`,
+        );
       }
       if (job.state !== 'JOB_STATE_DONE') {
         const messages = await api.errors(job.id).catch(() => [] as string[]);
@@ -174,19 +182,14 @@ function withOutput(request: LaunchRequest, stage: TableStage): LaunchRequest {
   return { ...request, launchParameter: { ...request.launchParameter, parameters: { ...request.launchParameter.parameters, outputTable: `${project}:${dataset}.${table}` } } };
 }
 
-/** Polls the job until it ends, logging its state, elapsed time, workers and rows. Throws when `signal` aborts. */
-async function wait(api: DataflowApi, launched: DataflowJob, signal: AbortSignal, log: EngineRequest['log'], region: string): Promise<DataflowJob> {
+/** Polls the job until it ends (or `signal` aborts), logging its state, elapsed time, workers and rows. */
+async function wait(api: DataflowApi, launched: DataflowJob, signal: AbortSignal, log: EngineRequest['log']): Promise<DataflowJob> {
   const started = Date.now();
   let job = launched;
   let said = '';
   let delay = FIRST_POLL_MS;
   for (;;) {
-    if (signal.aborted) {
-      throw new EtlError(
-        `interrupted while Dataflow job ${job.name} (${job.id}) runs; the job goes on, and the next run of this job waits for it instead of launching another`,
-        `to stop it: gcloud dataflow jobs cancel ${job.id} --region ${region}`,
-      );
-    }
+    if (signal.aborted) return job;
     job = await api.get(job.id);
     if (TERMINAL_STATES.has(job.state)) return job;
     const progress = job.state === 'JOB_STATE_RUNNING' ? await api.progress(job.id).catch((error: unknown) => (log.debug(`metrics of ${job.id}: ${messageOf(error)}`), {} as { workers?: number; rows?: number })) : {};
