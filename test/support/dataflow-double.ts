@@ -11,8 +11,7 @@
  * existing output table with a load job, as BigQueryIO's file loads do.
  */
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { ApiFailure, errorBody, invalid, serveRest, type SeenRequest } from './google-rest-double.js';
 import { datetimeRanges, longRanges, parameterProblems, TEMPLATES, type TemplateSpec } from './dataflow-templates.js';
 
 export const JOB_STATES = [
@@ -22,7 +21,6 @@ export const JOB_STATES = [
 export type JobState = (typeof JOB_STATES)[number];
 const IMPORTANCE = ['JOB_MESSAGE_IMPORTANCE_UNKNOWN', 'JOB_MESSAGE_DEBUG', 'JOB_MESSAGE_DETAILED', 'JOB_MESSAGE_WARNING', 'JOB_MESSAGE_ERROR', 'JOB_MESSAGE_BASIC'] as const;
 const TERMINAL = new Set<JobState>(['JOB_STATE_DONE', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED', 'JOB_STATE_DRAINED', 'JOB_STATE_UPDATED', 'JOB_STATE_STOPPED']);
-const STATUS_NAMES: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 409: 'ALREADY_EXISTS', 429: 'RESOURCE_EXHAUSTED' };
 const CONTAINER = /^gs:\/\/dataflow-templates-([a-z]+-[a-z]+\d+)\/latest\/flex\/([A-Za-z_]+)$/;
 /** Dataflow job names: lowercase letters, digits and hyphens, starting with a letter. */
 const JOB_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -50,13 +48,7 @@ export interface StoredJob {
   messages: { id: string; time: string; messageText: string; messageImportance: (typeof IMPORTANCE)[number] }[];
 }
 
-/** A request as the double saw it. */
-export interface SeenRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly query: Record<string, string>;
-  readonly body: unknown;
-}
+export type { SeenRequest };
 
 export interface DataflowDoubleOptions {
   /** The BigQuery double the template writes into (its endpoint). */
@@ -79,21 +71,6 @@ export interface DataflowDouble {
   /** Answers every request with this HTTP status and message until called with undefined. */
   refuse(failure: { status: number; message: string } | undefined): void;
   stop(): Promise<void>;
-}
-
-class ApiFailure extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const invalid = (message: string) => new ApiFailure(400, message);
-
-function errorBody(status: number, message: string): unknown {
-  return { error: { code: status, message, status: STATUS_NAMES[status] ?? 'UNKNOWN' } };
 }
 
 /** Checks the runtime environment as the launcher does; returns it as stored on the job. */
@@ -312,43 +289,14 @@ export async function startDataflowDouble(options: DataflowDoubleOptions): Promi
     throw new ApiFailure(404, `No such method or resource: ${method} /v1b3/${path}.`);
   };
 
-  const server = http.createServer((request, response) => {
-    void (async () => {
-      const url = new URL(request.url ?? '/', 'http://double');
-      const query = Object.fromEntries(url.searchParams);
-      const chunks: Buffer[] = [];
-      for await (const chunk of request) chunks.push(chunk as Buffer);
-      const text = Buffer.concat(chunks).toString('utf8');
-      const answer = (status: number, payload: unknown) => {
-        response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
-        response.end(JSON.stringify(payload));
-      };
-      let body: Record<string, unknown> = {};
-      try {
-        if (text) body = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        return answer(400, errorBody(400, 'Invalid JSON payload received.'));
-      }
-      const path = decodeURIComponent(url.pathname.replace(/^\/v1b3\//, ''));
-      requests.push({ method: request.method ?? 'GET', path, query, body });
-      if (!/^Bearer \S+/.test(request.headers.authorization ?? '')) return answer(401, errorBody(401, 'Request is missing required authentication credential.'));
-      if (refusal) return answer(refusal.status, errorBody(refusal.status, refusal.message));
-      try {
-        if (!url.pathname.startsWith('/v1b3/')) throw new ApiFailure(404, 'Not found.');
-        answer(200, await serve(request.method ?? 'GET', path, query, body, /enum-encoding=int/.test(query.$alt ?? '')));
-      } catch (error) {
-        if (!(error instanceof ApiFailure)) throw error;
-        answer(error.status, errorBody(error.status, error.message));
-      }
-    })().catch((error: unknown) => {
-      response.writeHead(500, { 'content-type': 'application/json' });
-      response.end(JSON.stringify(errorBody(500, String(error))));
-    });
+  const server = await serveRest({
+    prefix: '/v1b3/',
+    requests,
+    intercept: () => refusal && { status: refusal.status, body: errorBody(refusal.status, refusal.message) },
+    serve,
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     requests,
     jobs: () => [...store.values()],
     endNext: (state, text) => void ending.push({ state, message: text }),
@@ -370,10 +318,7 @@ export async function startDataflowDouble(options: DataflowDoubleOptions): Promi
     stop: async () => {
       held?.release();
       await Promise.allSettled(executions.values());
-      await new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      });
+      await server.stop();
     },
   };
 }
