@@ -191,7 +191,7 @@ async function writeExport(gcs: GcsDouble, bucket: string, folder: string, ids: 
     const docs = await documents(id);
     total += docs.length;
     const kind = `all_namespaces/kind_${id}`;
-    gcs.seed(bucket, at(`${kind}/output-0`), docs.map((doc) => JSON.stringify(doc)).join('\n'));
+    gcs.seed(bucket, at(`${kind}/output-0`), docs.map((doc) => JSON.stringify(doc, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))).join('\n'));
     gcs.seed(bucket, at(`${kind}/all_namespaces_kind_${id}.export_metadata`), JSON.stringify({ collectionId: id, documents: docs.length, outputs: ['output-0'] }));
   }
   gcs.seed(bucket, at(`${base}.overall_export_metadata`), JSON.stringify({ collectionIds: ids }));

@@ -117,7 +117,8 @@ async function runExport(request: EngineRequest, connection: FirestoreConnection
 
 /** The Admin API client: the connection's credentials, or with an emulator the test endpoint. */
 async function adminClient(request: EngineRequest, connection: FirestoreConnection) {
-  const { v1 } = await import('@google-cloud/firestore');
+  // The module defines v1 as a lazy getter, which only its CommonJS default export carries.
+  const { v1 } = (await import('@google-cloud/firestore')).default;
   const options: Record<string, unknown> = { fallback: true, projectId: connection.project };
   if (connection.emulator_host) {
     const endpoint = process.env[ADMIN_ENDPOINT_VARIABLE];
