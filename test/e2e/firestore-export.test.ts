@@ -96,7 +96,10 @@ describe('Firestore catalog loads at dataflow.threshold_rows', () => {
     assert.equal(plan.engine.name, 'firestore-export');
     assert.equal(plan.path, 'direct');
     assert.match(plan.engine.reason, /^a catalog load of 5 rows \(count\(\) of collection users\), at or over dataflow\.threshold_rows \(5\); the export types the fields itself and reads no cursor, so only catalog loads take this path$/);
-    const details = plan.engine.details as { exportDocuments: { name: string; collectionIds: string[]; outputUriPrefix: string }; load: Record<string, unknown> };
+    const details = plan.engine.details as { exportDocuments: { name: string; collectionIds: string[]; outputUriPrefix: string }; load: Record<string, unknown>; staging: Record<string, string> };
+    assert.equal(details.staging.project, PROJECT);
+    assert.equal(details.staging.dataset, 'raw');
+    assert.match(details.staging.table, /^_b2betl_stage_users_\d{8}t\d{6}/);
     assert.equal(details.exportDocuments.name, `projects/${PROJECT}/databases/(default)`);
     assert.deepEqual(details.exportDocuments.collectionIds, ['users']);
     assert.match(details.exportDocuments.outputUriPrefix, /^gs:\/\/exports\/tmp\/firestore-export\/users\/\d{8}t\d{6}/);

@@ -25,9 +25,8 @@ export class BigQueryTableStage implements TableStage {
 
   static async create(destination: BigQueryDestination, request: StageRequest): Promise<BigQueryTableStage> {
     await destination.tables.ensureDataset();
-    const table = destination.stagingName(request.job.name, request.runId);
-    const stage = new BigQueryTableStage(destination, request, { project: destination.project, dataset: destination.datasetId, table }, request.columns);
-    await destination.tables.createStaging(table, stage.fields);
+    const stage = new BigQueryTableStage(destination, request, destination.stagingLocation(request.job.name, request.runId), request.columns);
+    await destination.tables.createStaging(stage.location.table, stage.fields);
     return stage;
   }
 

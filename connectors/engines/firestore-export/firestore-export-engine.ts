@@ -71,7 +71,11 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
   return {
     description: `export ${collection} with Firestore managed export to ${exported.exportRequest.outputUriPrefix}, then load it into ${destination.locate(request.table)} with one BigQuery load job (DATASTORE_BACKUP)`,
     reason: `a catalog load of ${describeEstimate(request)}, at or over ${limit}; the export types the fields itself and reads no cursor, so only catalog loads take this path`,
-    details: { exportDocuments: exported.exportRequest, load: { ...exported.load, sourceUris: [exported.metadataUri] } },
+    details: {
+      exportDocuments: exported.exportRequest,
+      load: { ...exported.load, sourceUris: [exported.metadataUri] },
+      ...(destination.stagingLocation ? { staging: destination.stagingLocation(request.job.name, request.runId) } : {}),
+    },
     async run(marker: LoadMarker, signal: AbortSignal) {
       await runExport(request, connection, exported, signal);
       const stage = await destination.tableStage!({ runId: request.runId, job: request.job, table: request.table, strategy: request.strategy, primaryKey: request.primaryKey, columns: [], replace: request.replace, log: request.log });
