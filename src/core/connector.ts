@@ -456,6 +456,8 @@ export interface DestinationConnector {
    * job), committed into the target with the same marker transaction as a streamed run.
    */
   tableStage?(request: StageRequest): Promise<TableStage>;
+  /** With `tableStage`: where a run's staging table will be, before it exists (--dry-run, a launch request). */
+  stagingLocation?(job: string, runId: string): TableStage['location'];
   close(): Promise<void>;
 }
 

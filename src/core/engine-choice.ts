@@ -6,6 +6,10 @@
 import type { EngineRequest, EngineRun } from './connector.js';
 import { ConfigError } from './errors.js';
 import { engines } from './registry.js';
+import { DEFAULT_THRESHOLD_ROWS } from './spec.js';
+
+/** Sources an engine can take off this machine when they are large. */
+const SCALABLE_SOURCES = new Set(['postgres', 'mysql', 'firestore']);
 
 /** The engine a run goes to, and why (for the log and --dry-run). */
 export interface EngineChoice {
@@ -27,12 +31,14 @@ export function describeEstimate(request: Pick<EngineRequest, 'estimate'>): stri
 /** Asks the engines, in the registry's order, which one takes the run. */
 export async function chooseEngine(request: EngineRequest): Promise<EngineChoice> {
   const mode = request.job.engine ?? 'auto';
+  const threshold = request.dataflow?.threshold_rows ?? DEFAULT_THRESHOLD_ROWS;
+  const limit = `dataflow.threshold_rows (${threshold.toLocaleString('en-US')})`;
+  const large = request.estimate !== undefined && request.estimate.rows >= threshold;
   const notes: string[] = [];
-  const threshold = request.dataflow?.threshold_rows;
-  if (!request.destination.connector.tableStage && request.estimate && threshold !== undefined && request.estimate.rows >= threshold) {
-    notes.push(
-      `the estimate, ${describeEstimate(request)}, reaches dataflow.threshold_rows (${threshold.toLocaleString('en-US')}), but ${request.destination.name} (${request.destination.config.type}) is a local destination: the run loads on this machine`,
-    );
+  if (large && !request.destination.connector.tableStage) {
+    notes.push(`the estimate, ${describeEstimate(request)}, reaches ${limit}, but ${request.destination.name} (${request.destination.config.type}) is a local destination: the run loads on this machine`);
+  } else if (large && !request.dataflow && SCALABLE_SOURCES.has(request.source.config.type)) {
+    notes.push(`the estimate, ${describeEstimate(request)}, reaches ${limit}, but the config has no dataflow: block: the run loads on this machine (see docs/scale.md)`);
   }
   if (mode === 'local') return { engine: 'local', reason: 'engine: local: rows stream through this machine', notes };
   if (request.plan.units.length === 0) return { engine: 'local', reason: 'nothing to load', notes };
@@ -53,8 +59,7 @@ export async function chooseEngine(request: EngineRequest): Promise<EngineChoice
       'Dataflow loads PostgreSQL and MySQL sources into BigQuery: set engine: auto or local for this job',
     );
   }
-  const reason = declines.length
-    ? `${declines.join('; ')}: rows stream through this machine`
-    : `no engine takes a ${request.source.config.type} source into ${request.destination.config.type}: rows stream through this machine`;
-  return { engine: 'local', reason, notes };
+  const estimate = request.estimate ? `${describeEstimate(request)}, ${large ? 'at or over' : 'under'} ${limit}` : 'no estimate of the rows';
+  const why = declines.length ? declines.join('; ') : `${estimate}; no engine takes a ${request.source.config.type} source into ${request.destination.config.type}`;
+  return { engine: 'local', reason: `${why}: rows stream through this machine`, notes };
 }

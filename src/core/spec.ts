@@ -244,13 +244,16 @@ export type ConnectionConfig = z.infer<typeof connectionSchema>;
 /** Connection types b2betl knows. */
 export type ConnectionType = ConnectionConfig['type'];
 
+/** Rows in a run's window from which `engine: auto` hands it to an engine that scales (`dataflow.threshold_rows`). */
+export const DEFAULT_THRESHOLD_ROWS = 1_000_000;
+
 /** Where large runs go: Google Cloud Dataflow (and Firestore managed export), see docs/scale.md. */
 export const dataflowSchema = z
   .object({
     project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a Google Cloud project id: 6 to 30 lowercase letters, digits and -, starting with a letter'),
     region: gcpRegion,
     temp_location: z.string().regex(/^gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](\/\S*)?$/, 'a gs://bucket/path the jobs write temporary files to, e.g. gs://my-bucket/b2betl-tmp'),
-    threshold_rows: z.number().int().min(1).default(1_000_000),
+    threshold_rows: z.number().int().min(1).default(DEFAULT_THRESHOLD_ROWS),
     service_account: serviceAccount.optional(),
     network: z.string().regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a VPC network name such as default: lowercase letters, digits and -').optional(),
     subnetwork: z

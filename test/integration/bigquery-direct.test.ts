@@ -204,6 +204,37 @@ describe('BigQuery direct loads', () => {
     assert.deepEqual(gcs.names('landing').filter((name) => name.startsWith('bq-staging/')), [], 'staged objects are deleted');
   });
 
+  test('a table stage loaded without a schema takes the loaded columns, arrays and records as JSON text', async () => {
+    gcs.seed('landing', 'schemaless/part.ndjson', '{"id":1,"tags":["a","b"]}\n{"id":2,"tags":[]}\n');
+    const job = jobSchema.parse({ name: 'adopt', source: { connection: 'src', collection: 'c' }, load: { strategy: 'catalog' } });
+    const runId = nextRun();
+    const stage = await bq.tableStage!({
+      runId,
+      job,
+      table: 'adopted',
+      strategy: 'catalog',
+      primaryKey: [],
+      columns: [
+        { name: 'id', source: 'id', type: 'INT64', nullable: true },
+        { name: 'tags', source: 'tags', type: 'STRING', nullable: true, repeated: true },
+      ],
+      log: silentLogger,
+    });
+    try {
+      const { rows, columns } = await stage.loadUris!(['gs://landing/schemaless/part.ndjson'], { sourceFormat: 'NEWLINE_DELIMITED_JSON', schema: undefined });
+      assert.equal(rows, 2);
+      assert.deepEqual(columns.map((c) => `${c.name}:${c.type}${c.repeated ? '[]' : ''}`), ['id:INT64', 'tags:STRING']);
+      assert.equal(await stage.commit({ runId, job: 'adopt', table: 'adopted', strategy: 'catalog', units: ['export'], rows }), 2);
+    } finally {
+      await stage.abort();
+    }
+    assert.deepEqual(await double.query('SELECT id, tags FROM `proj.raw.adopted` ORDER BY id'), [
+      { id: '1', tags: '["a","b"]' },
+      { id: '2', tags: '[]' },
+    ]);
+    assert.deepEqual(await bq.committedRuns('adopt', [runId]), new Set([runId]));
+  });
+
   describe('gs:// files', () => {
     let store: ObjectStore;
     before(async () => {

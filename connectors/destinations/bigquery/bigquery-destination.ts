@@ -107,6 +107,10 @@ export class BigQueryDestination implements DestinationConnector {
     return BigQueryTableStage.create(this, request);
   }
 
+  stagingLocation(job: string, runId: string): TableStage['location'] {
+    return { project: this.project, dataset: this.datasetId, table: this.stagingName(job, runId) };
+  }
+
   /** A staging table name for a run, unique per job and run. */
   stagingName(job: string, runId: string): string {
     return jobId('_b2betl_stage', job, runId).slice(0, 1000);

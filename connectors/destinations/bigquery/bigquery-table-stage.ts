@@ -3,7 +3,7 @@
  * then committed into the target with the same marker transaction as a streamed run.
  */
 import type { Column, LoadMarker, StageRequest, TableStage } from '../../../src/core/connector.js';
-import { bigQueryError } from '../../bigquery-common/bigquery-client.js';
+import { bigQueryError, ident } from '../../bigquery-common/bigquery-client.js';
 import { columnsOf, fieldOf, type BigQueryField } from '../../bigquery-common/bigquery-types.js';
 import { commitStaging } from './bigquery-commit.js';
 import type { BigQueryDestination } from './bigquery-destination.js';
@@ -13,6 +13,8 @@ import { loadStaging } from './bigquery-staging-load.js';
 export class BigQueryTableStage implements TableStage {
   private dropped = false;
   private fields: BigQueryField[];
+  /** Each column's SELECT expression from the staging table, when one is not its name. */
+  private select?: string[];
 
   private constructor(
     private readonly destination: BigQueryDestination,
@@ -25,9 +27,8 @@ export class BigQueryTableStage implements TableStage {
 
   static async create(destination: BigQueryDestination, request: StageRequest): Promise<BigQueryTableStage> {
     await destination.tables.ensureDataset();
-    const table = destination.stagingName(request.job.name, request.runId);
-    const stage = new BigQueryTableStage(destination, request, { project: destination.project, dataset: destination.datasetId, table }, request.columns);
-    await destination.tables.createStaging(table, stage.fields);
+    const stage = new BigQueryTableStage(destination, request, destination.stagingLocation(request.job.name, request.runId), request.columns);
+    await destination.tables.createStaging(stage.location.table, stage.fields);
     return stage;
   }
 
@@ -36,12 +37,20 @@ export class BigQueryTableStage implements TableStage {
     const { job, runId } = this.request;
     const metadata = await loadStaging(d, this.location.table, this.fields, { kind: 'uris', uris }, d.jobIdFor(job.name, runId, step), options);
     // A load that gives no schema (an export carries its own) leaves the table with the export's columns.
-    if ('schema' in options && options.schema === undefined) {
-      const fields = (await d.tables.tableMetadata(this.location.table))?.schema?.fields ?? [];
-      this.fields = fields;
-      this.columns = columnsOf(fields);
-    }
+    if ('schema' in options && options.schema === undefined) this.adopt((await d.tables.tableMetadata(this.location.table))?.schema?.fields ?? []);
     return { rows: Number(metadata.statistics?.load?.outputRows ?? 0), columns: this.columns };
+  }
+
+  /**
+   * Takes the staging table's own columns: records and repeated fields go into the target as JSON
+   * (text, or JSON with `source.nested: json`), as b2betl loads nested values from any source.
+   */
+  private adopt(fields: BigQueryField[]): void {
+    const json = this.request.job.source.nested === 'json';
+    const nested = (field: BigQueryField) => (field.mode ?? '').toUpperCase() === 'REPEATED' || ['RECORD', 'STRUCT'].includes(field.type.toUpperCase());
+    this.fields = fields;
+    this.columns = fields.map((field) => (nested(field) ? { ...columnsOf([{ ...field, mode: 'NULLABLE' }])[0], type: json ? 'JSON' : 'STRING', repeated: undefined } : columnsOf([field])[0]));
+    this.select = fields.some(nested) ? fields.map((field) => (nested(field) ? `${json ? 'TO_JSON' : 'TO_JSON_STRING'}(${ident(field.name)}) AS ${ident(field.name)}` : ident(field.name))) : undefined;
   }
 
   async count(): Promise<number> {
@@ -58,7 +67,7 @@ export class BigQueryTableStage implements TableStage {
     const d = this.destination;
     const { job, table, strategy, runId, primaryKey, replace } = this.request;
     await d.tables.prepareTarget(job, table, strategy, this.columns, runId, primaryKey);
-    await commitStaging(d, { spec: job, table, staging: this.location.table, columns: this.columns, strategy, primaryKey, marker, rejects: [], replace });
+    await commitStaging(d, { spec: job, table, staging: this.location.table, columns: this.columns, strategy, primaryKey, marker, rejects: [], replace, select: this.select });
     this.request.log.info(`committed ${marker.rows} rows into ${d.locate(table)} (run ${runId})`);
     return marker.rows;
   }
