@@ -10,7 +10,6 @@ import { describeEstimate } from '../../../src/core/engine-choice.js';
 import { EtlError, Interruption, messageOf } from '../../../src/core/errors.js';
 import { markerWith } from '../../../src/core/marker-state.js';
 import type { DataflowSettings } from '../../../src/core/spec.js';
-import { jobId } from '../../bigquery-common/bigquery-client.js';
 import type { SqlExport } from '../../sources/sql/sql-source.js';
 import type { SqlConnectionConfig } from '../../sources/sql/sql-endpoint.js';
 import { fitColumns } from '../engine-columns.js';
@@ -40,16 +39,11 @@ function endpointOf(request: EngineRequest): string | undefined {
   return destination.endpoint ? process.env.B2BETL_DATAFLOW_ENDPOINT : undefined;
 }
 
-/** The staging table a run's launch names, as the BigQuery destination names it. */
-function stagingOf(request: EngineRequest, runId: string): { project: string; dataset: string; table: string } {
-  const config = request.destination.config as { project?: string; dataset: string };
-  return { project: config.project ?? request.dataflow!.project, dataset: config.dataset, table: jobId('_b2betl_stage', request.job.name, runId).slice(0, 1000) };
-}
-
 async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline | undefined> {
   const settings = request.dataflow;
   const source = request.source;
-  if (!settings || request.destination.config.type !== 'bigquery' || !request.destination.connector.tableStage || !hasTemplate(source.config.type)) return undefined;
+  const destination = request.destination.connector;
+  if (!settings || request.destination.config.type !== 'bigquery' || !destination.tableStage || !destination.stagingLocation || !hasTemplate(source.config.type)) return undefined;
   const exporting = source.connector as Partial<Exporting>;
   if (typeof exporting.exportUnits !== 'function') return undefined;
   const mode = request.job.engine ?? 'auto';
@@ -75,7 +69,7 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
       read,
       partitions: request.job.source.parallelism,
       estimatedRows: request.estimate?.rows,
-      output: stagingOf(request, request.runId),
+      output: destination.stagingLocation(request.job.name, request.runId),
       settings,
     }),
     columns: fit.columns,
@@ -112,7 +106,8 @@ async function earlier(api: DataflowApi, request: EngineRequest, fingerprint: st
   const recent = (job: DataflowJob) => job.state === 'JOB_STATE_DONE' && job.labels['b2betl-window'] === fingerprint && (!job.createTime || Date.now() - Date.parse(job.createTime) < STAGING_LIFE_MS);
   for (const job of (await api.ended()).filter((job) => ours(job) && recent(job))) {
     const runId = job.labels['b2betl-run'];
-    if (await request.destination.connector.describe(stagingOf(request, runId).table)) return { job, runId };
+    const staging = request.destination.connector.stagingLocation!(request.job.name, runId);
+    if (await request.destination.connector.describe(staging.table)) return { job, runId };
   }
   return undefined;
 }
