@@ -57,6 +57,8 @@ describe('Dataflow runs through the binary', () => {
       'jobs/pg_dataflow.yaml': job('pg_dataflow', 'dataflow', 'shop').replace('table: orders', `table: ${pg.schema}.orders`),
       'jobs/pg_local.yaml': job('pg_local', 'local', 'shop').replace('table: orders', `table: ${pg.schema}.orders`),
       'jobs/pg_auto.yaml': job('pg_auto', 'auto', 'shop').replace('table: orders', `table: ${pg.schema}.orders`),
+      'jobs/pg_catalog_dataflow.yaml': `name: pg_catalog_dataflow\nengine: dataflow\nsource: { connection: shop, table: ${pg.schema}.orders, columns: [id, name, updated] }\nload: { strategy: catalog }\n`,
+      'jobs/pg_catalog_local.yaml': `name: pg_catalog_local\nengine: local\nsource: { connection: shop, table: ${pg.schema}.orders, columns: [id, name, updated] }\nload: { strategy: catalog }\n`,
       'jobs/my_dataflow.yaml': job('my_dataflow', 'dataflow', 'store'),
       'jobs/my_local.yaml': job('my_local', 'local', 'store'),
     });
@@ -242,5 +244,18 @@ describe('Dataflow runs through the binary', () => {
     assert.equal((await run('pg_dataflow')).rows_loaded, 1);
     assert.equal(dataflow.jobs().length, jobs, 'the next run took the job that went on');
     assert.equal((await all('pg_dataflow')).length, before + 1);
+  });
+
+  test('a catalog job with columns by Dataflow replaces the table as a local catalog run does', async () => {
+    await pg.sql(`INSERT INTO orders (id, name, updated) VALUES (100, 'x', '2025-01-01Z'), (101, NULL, NULL), (102, 'y', '2025-01-02Z') ON CONFLICT DO NOTHING`);
+    for (let round = 0; round < 2; round++) {
+      if (round) await pg.sql(`DELETE FROM orders WHERE id = 101`);
+      const rows = Number((await pg.sql('SELECT count(*) AS n FROM orders'))[0].n);
+      assert.equal((await run('pg_catalog_dataflow')).rows_loaded, rows);
+      assert.equal((await run('pg_catalog_local')).rows_loaded, rows);
+      assert.deepEqual(await all('pg_catalog_dataflow'), await all('pg_catalog_local'));
+      assert.deepEqual(await schema('pg_catalog_dataflow'), await schema('pg_catalog_local'));
+    }
+    assert.deepEqual(Object.keys((await all('pg_catalog_dataflow'))[0]), ['id', 'name', 'updated']);
   });
 });

@@ -5,6 +5,7 @@
  * the job is done, the staging table is committed with the marker as a local run's stage is.
  * A run killed while its job runs finds the job on the next run and waits for it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Column, Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker, TableStage, WorkUnit } from '../../../src/core/connector.js';
 import { describeEstimate } from '../../../src/core/engine-choice.js';
 import { EtlError, Interruption, messageOf } from '../../../src/core/errors.js';
@@ -193,10 +194,8 @@ async function wait(api: DataflowApi, launched: DataflowJob, signal: AbortSignal
       log.info(`${line} (${Math.round((Date.now() - started) / 1000)} s)`);
       said = line;
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delay);
-      signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-    });
+    // An abort ends the pause early; the loop then returns the job as it stands.
+    await sleep(delay, undefined, { signal }).catch(() => undefined);
     delay = Math.min(LAST_POLL_MS, Math.round(delay * 1.5));
   }
 }
