@@ -29,7 +29,7 @@ export default async function run(args: string[], flags: RunFlags): Promise<numb
   // With --json, stdout is for the results; warnings (takeovers, reconciled runs) still go to stderr.
   const log = flags.json && !flags.verbose ? stderrLogger({ quiet: true }) : commandLogger(flags);
   let code: number = ExitCode.ok;
-  const stop = stopOnSignals(log, cancelRemote(flags), () => {
+  const stop = stopOnSignals(log, remoteJobs(flags), () => {
     // A second signal: exit now, the ledger told synchronously; the destination's commit is atomic.
     for (const run of abandonRuns(`${stop.signal} twice`)) {
       results.push({ ...failedResult(run.job, run.error), status: 'interrupted', run_id: run.runId, rows_extracted: run.counts.rows_extracted });
@@ -114,28 +114,37 @@ function failedResult(job: LoadedJob | string, error: unknown): RunResult {
 
 /**
  * Whether to cancel a job running elsewhere (Dataflow) when the run is stopped: yes with
- * --cancel-on-interrupt, else asked on a terminal, else no (the next run picks the job up).
+ * --cancel-on-interrupt; on a terminal, the answer is the next key (y cancels; none within a
+ * minute keeps it); otherwise no, and the next run picks the job up.
  */
-function cancelRemote(flags: RunFlags): (what: string) => Promise<boolean> {
-  if (flags.cancelOnInterrupt) return async () => true;
-  if (!process.stdin.isTTY || !process.stderr.isTTY || flags.json) return async () => false;
-  return async (what) => {
-    const [{ Asker, Cancelled }, { confirm }] = await Promise.all([import('./init-ask.js'), import('@inquirer/prompts')]);
-    try {
-      const message = `Cancel ${what} too? If not, it keeps running and the next run of this job waits for it.`;
-      return await new Asker(true, false).confirm(() => confirm({ message, default: false }, { output: process.stderr }), false);
-    } catch (error) {
-      if (error instanceof Cancelled) return false;
-      throw error;
-    }
-  };
+function remoteJobs(flags: RunFlags): { cancel: (what: string) => Promise<boolean>; asks: boolean } {
+  if (flags.cancelOnInterrupt) return { cancel: async () => true, asks: false };
+  const stdin = process.stdin;
+  if (!stdin.isTTY || !process.stderr.isTTY || flags.json) return { cancel: async () => false, asks: false };
+  const cancel = () =>
+    new Promise<boolean>((resolve) => {
+      const raw = stdin.isRaw;
+      const done = (answer: boolean) => {
+        clearTimeout(timer);
+        stdin.off('data', onData);
+        stdin.setRawMode(raw);
+        stdin.pause();
+        resolve(answer);
+      };
+      const onData = (data: Buffer) => done(/^y/i.test(data.toString('utf8')));
+      const timer = setTimeout(() => done(false), 60_000);
+      stdin.setRawMode(true);
+      stdin.on('data', onData);
+      stdin.resume();
+    });
+  return { cancel, asks: true };
 }
 
 /**
  * SIGINT/SIGTERM while jobs run: the first stops the running job at a safe point (nothing more is
  * read; a commit under way finishes) and no further job starts; a second calls `now`.
  */
-function stopOnSignals(log: Logger, cancel: (what: string) => Promise<boolean>, now: () => void) {
+function stopOnSignals(log: Logger, remote: { cancel: (what: string) => Promise<boolean>; asks: boolean }, now: () => void) {
   const controller = new AbortController();
   const state: { signal?: string; controller: AbortController; dispose(): void } = {
     controller,
@@ -155,7 +164,7 @@ function stopOnSignals(log: Logger, cancel: (what: string) => Promise<boolean>, 
     }
     state.signal = signal;
     log.warn(`${signal}: stopping at a safe point; nothing more is read (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once)`);
-    controller.abort(new Interruption(signal, cancel));
+    controller.abort(new Interruption(signal, remote.cancel, remote.asks));
   };
   const onSigint = () => on('SIGINT');
   const onSigterm = () => on('SIGTERM');

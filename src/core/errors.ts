@@ -38,12 +38,14 @@ export interface ConfigIssue {
 
 /**
  * Why a run is asked to stop (the signal's name is its message), and what to do with work the run
- * waits for elsewhere (a Dataflow job): `cancelRemote` says whether to cancel it.
+ * waits for elsewhere (a Dataflow job): `cancelRemote` says whether to cancel it, after waiting
+ * for a key on the terminal when `asks` (the caller shows the question first).
  */
 export class Interruption extends Error {
   constructor(
     signal: string,
     readonly cancelRemote: (what: string) => Promise<boolean>,
+    readonly asks = false,
   ) {
     super(signal);
   }

@@ -14,6 +14,7 @@ import { runCli, scratchProject, startCli } from '../support/cli.js';
 import { startDataflowDouble, type DataflowDouble } from '../support/dataflow-double.js';
 import { myScratch, pgScratch, type MyScratch, type PgScratch } from '../support/databases.js';
 import { startGcsDouble } from '../support/gcs-double.js';
+import { KEY, startPty } from '../support/pty.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 
@@ -258,5 +259,22 @@ describe('Dataflow runs through the binary', () => {
       assert.deepEqual(await schema('pg_catalog_dataflow'), await schema('pg_catalog_local'));
     }
     assert.deepEqual(Object.keys((await all('pg_catalog_dataflow'))[0]), ['id', 'name', 'updated']);
+  });
+
+  test('Ctrl-C on a terminal asks whether to cancel the Dataflow job; y cancels it', async () => {
+    await pg.sql(`INSERT INTO orders VALUES (16, 'i', 1, '2024-07-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
+    const hold = dataflow.hold();
+    const terminal = startPty(['run', 'jobs/pg_dataflow.yaml'], project.dir, env);
+    try {
+      const job = await hold.running;
+      await terminal.type(KEY.ctrlC);
+      await terminal.waitFor('Ctrl-C: press y to cancel Dataflow job b2betl-pg-dataflow-');
+      await terminal.type('y');
+      assert.equal(await terminal.exited, 130, terminal.screen());
+      assert.equal(job.currentState, 'JOB_STATE_CANCELLED');
+    } finally {
+      hold.release();
+      terminal.kill();
+    }
   });
 });

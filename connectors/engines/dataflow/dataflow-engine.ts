@@ -144,6 +144,8 @@ async function runLaunch(request: EngineRequest, settings: DataflowSettings, lau
       if (!TERMINAL_STATES.has(job.state)) {
         const reason: unknown = signal.reason;
         const what = `Dataflow job ${job.name} (${job.id})`;
+        // On a terminal the answer is the next key: the question goes where the progress shows.
+        if (reason instanceof Interruption && reason.asks) log.info(`Ctrl-C: press y to cancel ${what}, any other key to leave it running for the next run of this job`);
         if (reason instanceof Interruption && (await reason.cancelRemote(what))) {
           await api.cancel(job.id);
           throw new EtlError(`interrupted: ${what} is cancelled; nothing was committed`, 'run the job again to load this window');
