@@ -166,6 +166,8 @@ describe('stopped by a signal', () => {
     project = await scratchProject({
       'etl.config.yaml': `connections:\n  shop: { type: postgres, host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${PG.database} }\n  wh: { type: duckdb, path: ./warehouse.duckdb }\ndefaults: { destination: wh }\n`,
       'jobs/items.yaml': `name: items\nsource:\n  connection: shop\n  query: "${slow}"\nload: { strategy: catalog }\n`,
+      // Its read waits at the test's gate half way, so a key typed meanwhile lands before the commit whatever the machine's load.
+      'jobs/gated.yaml': `name: gated\nsource:\n  connection: shop\n  query: "SELECT id, v FROM ${pg.schema}.items WHERE CASE WHEN id = ${ROWS / 2} THEN pg_advisory_lock(${GATE + 1})::text IS NOT NULL AND pg_advisory_unlock(${GATE + 1}) ELSE true END"\nload: { strategy: catalog }\n`,
       // Its plan reads the high-water mark through a query held at the test's gate: a stop waits for it.
       'jobs/planned.yaml': `name: planned\nsource:\n  connection: shop\n  query: "SELECT id, v FROM ${pg.schema}.items WHERE CASE WHEN id = ${ROWS} THEN pg_advisory_lock(${GATE})::text IS NOT NULL AND pg_advisory_unlock(${GATE}) ELSE true END"\nload: { strategy: transactional, cursor: id }\n`,
     });
@@ -210,32 +212,51 @@ describe('stopped by a signal', () => {
     });
   }
 
+  /** Resolves once the gate's lock has `waiting` waiters (or none) in PostgreSQL. */
+  async function gateWaiters(gate: number, waiting: boolean) {
+    for (;;) {
+      const [row] = await pg.sql("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted", [gate]);
+      if (Number(row.n) > 0 === waiting) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   it('Ctrl-C typed in a terminal stops the progress view at a safe point: interrupted, exit 130', async () => {
+    const gate = GATE + 1;
+    await pg.sql('SELECT pg_advisory_lock($1)', [gate]);
     // script(1) gives the binary a real terminal; \x03 typed into it is the terminal's Ctrl-C.
-    const command = `stty cols 160 rows 40; ${JSON.stringify(process.execPath)} ${JSON.stringify(binary)} run jobs/items.yaml; echo "exit=$?"`;
+    const command = `stty cols 160 rows 40; ${JSON.stringify(process.execPath)} ${JSON.stringify(binary)} run jobs/gated.yaml; echo "exit=$?"`;
     const terminal = spawn('script', ['-qfc', command, '/dev/null'], { cwd: project.dir, env: { ...process.env, CI: '', TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
     let screen = '';
     terminal.stdout.on('data', (chunk: Buffer) => (screen += chunk));
     const closed = new Promise<void>((resolve) => terminal.on('close', () => resolve()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        // The progress view counts rows once the read has begun.
-        if (/all rows: [\d,]+ rows/.test(screen)) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setInterval(() => {
+          // The progress view counts rows once the read has begun.
+          if (/all rows: [\d,]+ rows/.test(screen)) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 50);
+        void closed.then(() => {
           clearInterval(timer);
-          resolve();
-        }
-      }, 50);
-      void closed.then(() => {
-        clearInterval(timer);
-        reject(new Error(`the run ended before Ctrl-C:\n${screen}`));
+          reject(new Error(`the run ended before Ctrl-C:\n${screen}`));
+        });
       });
-    });
-    terminal.stdin.write('\x03');
-    await closed;
-    assert.match(screen, /SIGINT: stopping at a safe point/);
-    assert.match(screen, /^items\s+interrupted\s+0\s/m);
-    assert.match(screen, /exit=130/);
-    const [recorded] = await history(project, 'items');
+      await gateWaiters(gate, true);
+      terminal.stdin.write('\x03');
+      // The run ends while the gate is still shut, and its query does not live on in the server.
+      const giveUp = (what: string) => new Promise<string>((resolve) => setTimeout(() => resolve(what), 30_000).unref());
+      assert.equal(await Promise.race([closed.then(() => 'closed'), giveUp('the run waits for its query')]), 'closed', screen);
+      assert.equal(await Promise.race([gateWaiters(gate, false).then(() => 'cancelled'), giveUp('the query still runs')]), 'cancelled');
+    } finally {
+      await pg.sql('SELECT pg_advisory_unlock($1)', [gate]);
+    }
+    assert.match(screen, /SIGINT: stopping at a safe point/, screen);
+    assert.match(screen, /^gated\s+interrupted\s+0\s/m, screen);
+    assert.match(screen, /exit=130/, screen);
+    const [recorded] = await history(project, 'gated');
     assert.equal(recorded.status, 'interrupted');
     assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
   });
@@ -244,11 +265,7 @@ describe('stopped by a signal', () => {
     await pg.sql('SELECT pg_advisory_lock($1)', [GATE]);
     const run = await started('planned', /planned: starting/);
     // Once the plan's query waits at the gate, the first Ctrl-C cannot end the run before it returns.
-    for (;;) {
-      const [waiting] = await pg.sql("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted", [GATE]);
-      if (Number(waiting.n) > 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await gateWaiters(GATE, true);
     run.child.kill('SIGINT');
     await new Promise((resolve) => setTimeout(resolve, 200));
     run.child.kill('SIGINT');

@@ -217,7 +217,11 @@ class PostgresDialect implements SqlDialect<PgColumn> {
     const copy = client.query(this.copyTo(`COPY (${sql}) TO STDOUT (FORMAT binary)`) as never) as unknown as NodeJS.ReadableStream & {
       destroy(error?: Error): void;
     };
-    const abort = () => copy.destroy(new Error('read cancelled'));
+    const abort = () => {
+      copy.destroy(new Error('read cancelled'));
+      // Closing the connection would wait for the server to finish the query: cancel it there.
+      this.pool.query('SELECT pg_cancel_backend($1)', [(client as PoolClient & { processID: number }).processID]).catch(() => undefined);
+    };
     options.signal.addEventListener('abort', abort, { once: true });
     let clean = false;
     try {
