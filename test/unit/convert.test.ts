@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConversionFailure, converterFor, plainDecimal } from '../../src/core/convert.js';
+import { ConversionFailure, converterFor, plainDecimal, safeJson } from '../../src/core/convert.js';
 import { formatTimestamp, parseTimestamp } from '../../src/core/time.js';
 
 const reason = (fn: () => unknown) => {
@@ -105,6 +105,7 @@ test('INT64 reads numbers, bigints, booleans and integral text, and names what i
   const int = converterFor('INT64');
   assert.equal(int(7), 7);
   assert.equal(int(-9007199254740991n), -9007199254740991);
+  assert.equal(int(9007199254740991n), 9007199254740991, 'the largest safe integer is a number');
   assert.equal(int(-9223372036854775808n), -9223372036854775808n, 'the smallest INT64 fits');
   assert.match(reason(() => int(9223372036854775808n))!, /^9223372036854775808 is outside the INT64 range; load it as NUMERIC$/);
   assert.match(reason(() => int(-9223372036854775809n))!, /outside the INT64 range/);
@@ -117,8 +118,10 @@ test('INT64 reads numbers, bigints, booleans and integral text, and names what i
   assert.equal(int(false), 0);
   assert.equal(reason(() => int(1.5)), '1.5 is not an integer');
   assert.equal(reason(() => int('12a')), '"12a" is not an integer');
+  assert.equal(reason(() => int('x12.0')), '"x12.0" is not an integer');
+  assert.equal(reason(() => int(`${'1'.repeat(56)}.5`)), `"${'1'.repeat(56)}.5" is not an integer`, 'a value shown in 60 characters is shown whole');
   assert.equal(reason(() => int({ n: 1 })), '{"n":1} is not an integer');
-  assert.equal(reason(() => int('x'.repeat(80))), `"${'x'.repeat(56)}...`.padEnd(60, '.') + ' is not an integer', 'a long value is cut to 60 characters');
+  assert.equal(reason(() => int('x'.repeat(80))), `"${'x'.repeat(56)}... is not an integer`, 'a long value is cut to 60 characters');
   // Under an inferred column a plus sign is kept as a code; under a declared one it is a sign.
   assert.equal(converterFor('INT64', { inferred: true })('42'), 42);
 });
@@ -144,6 +147,8 @@ test('decimals fit their type exactly or fail naming the type that would hold th
   assert.equal(reason(() => numeric('1' + '0'.repeat(29))), `1${'0'.repeat(29)} does not fit NUMERIC (29 integer digits, 9 decimals) without rounding; the column needs BIGNUMERIC`);
   assert.equal(numeric('0.123456789000'), '0.123456789000', 'trailing zeros are no digits of scale');
   assert.equal(numeric('-0.000000001'), '-0.000000001');
+  assert.equal(numeric(`-${'9'.repeat(29)}`), `-${'9'.repeat(29)}`, 'the sign is no digit');
+  assert.match(reason(() => numeric('0.0000000001'))!, /does not fit NUMERIC/);
   assert.equal(big('9'.repeat(38)), '9'.repeat(38));
   assert.equal(reason(() => big('9'.repeat(39))), `${'9'.repeat(39)} does not fit BIGNUMERIC (38 integer digits, 38 decimals) without rounding; load it as STRING`);
   assert.match(reason(() => big(`0.${'1'.repeat(39)}`))!, /does not fit BIGNUMERIC/);
@@ -174,6 +179,8 @@ test('plainDecimal expands every exponent exactly', () => {
   assert.equal(plainDecimal('00.1e1'), '1');
   assert.equal(plainDecimal('1e0'), '1');
   assert.equal(plainDecimal('0012'), '0012', 'text without an exponent is kept as it is');
+  assert.equal(plainDecimal('1.500e1'), '15');
+  assert.equal(safeJson(undefined), 'null');
 });
 
 test('BOOL reads 0 and 1 of any number kind and the spelled words', () => {
@@ -189,6 +196,7 @@ test('BOOL reads 0 and 1 of any number kind and the spelled words', () => {
   assert.equal(reason(() => bool(2)), '2 is not a boolean (true/false)');
   assert.equal(reason(() => bool(2n)), '2 is not a boolean (true/false)');
   assert.equal(reason(() => bool('2')), '"2" is not a boolean (true/false)');
+  assert.equal(reason(() => bool(2n ** 64n)), '18446744073709551616 is not a boolean (true/false)');
 });
 
 test('STRING spells every kind of value as text', () => {
@@ -221,6 +229,14 @@ test('DATETIME keeps a source DATETIME as it is and reads instants as UTC wall c
   assert.equal(datetime(' 2024/03/01 '), '2024-03-01 00:00:00.000000');
   assert.equal(datetime(1704067200000001n), '2024-01-01 00:00:00.000001');
   assert.equal(datetime(new Date(Date.UTC(2024, 0, 1, 12))), '2024-01-01 12:00:00.000000');
+  // Text a DATETIME source gives is taken as it is only when it has the canonical shape.
+  const fromSource = converterFor('DATETIME', { from: 'DATETIME' });
+  assert.equal(fromSource('2024-03-01T10:00:00.123456'), '2024-03-01 10:00:00.123456');
+  assert.equal(fromSource('2024/03/01 10:00:00.123456'), '2024-03-01 10:00:00.123456');
+  assert.equal(fromSource('2024-03-01 10:00:00 +02:00'), '2024-03-01 08:00:00.000000');
+  assert.equal(fromSource('2024-03-01 10:00:00.5'), '2024-03-01 10:00:00.500000');
+  assert.match(reason(() => fromSource('2024-03-01 10.00:00.123456'))!, /is not a date-time/);
+  assert.match(reason(() => datetime('2024-02-30 10:00:00.000000'))!, /is not a date-time/, 'text of another source is checked whatever its shape');
   assert.equal(reason(() => converterFor('DATETIME', { from: 'INT64' })(5n)), '5 is not a date-time (expected YYYY-MM-DD HH:MM:SS)');
   assert.equal(reason(() => converterFor('DATETIME', { dateFormat: 'DD.MM.YYYY' })('soon')), '"soon" is not a date-time (expected YYYY-MM-DD HH:MM:SS or DD.MM.YYYY HH:MM:SS)');
 });
@@ -245,6 +261,8 @@ test('TIME, BYTES, JSON and GEOGRAPHY convert or explain', () => {
   assert.deepEqual(bytes('AQ=='), Buffer.from([1]));
   assert.deepEqual(bytes('\\x0aFF'), Buffer.from([10, 255]));
   assert.equal(reason(() => bytes('AQ=')), '"AQ=" is not bytes (expected base64 text)');
+  assert.equal(reason(() => bytes('AQI')), '"AQI" is not bytes (expected base64 text)', 'base64 comes in whole quads');
+  assert.equal(reason(() => bytes('ab\\x0a')), '"ab\\\\x0a" is not bytes (expected base64 text)');
   assert.equal(reason(() => bytes('\\x0g')), '"\\\\x0g" is not bytes (expected base64 text)');
   assert.equal(reason(() => bytes(5)), '5 is not bytes (expected base64 text)');
   const json = converterFor('JSON');
@@ -255,9 +273,10 @@ test('TIME, BYTES, JSON and GEOGRAPHY convert or explain', () => {
   assert.equal(converterFor('JSON', { from: 'JSON' })('{nope'), '{nope', 'a JSON column of the source is already valid');
   assert.match(reason(() => converterFor('JSON', { from: 'JSON', inferred: true })('{nope'))!, /not valid JSON text/);
   const geography = converterFor('GEOGRAPHY');
-  for (const text of ['POINT (1 2)', ' multipolygon EMPTY', 'SRID=4326;LINESTRING (0 0, 1 1)', '{"type":"Point","coordinates":[1,2]}']) assert.equal(geography(text), text);
+  for (const text of ['POINT (1 2)', ' multipolygon EMPTY', 'SRID=4326;LINESTRING (0 0, 1 1)', 'SRID=4326; POINT (1 2)', '{"type":"Point","coordinates":[1,2]}']) assert.equal(geography(text), text);
   assert.equal(geography({ type: 'Point', coordinates: [1, 2] }), '{"type":"Point","coordinates":[1,2]}');
   assert.equal(reason(() => geography('POINTS (1 2)')), '"POINTS (1 2)" is not a geography (expected well-known text such as POINT (1 2), or GeoJSON)');
+  assert.match(reason(() => geography('see POINT (1 2)'))!, /is not a geography/);
   assert.match(reason(() => geography({ coordinates: [1, 2] }))!, /is not a geography/);
   assert.match(reason(() => geography(Uint8Array.from([1])))!, /is not a geography/);
 });
@@ -300,6 +319,7 @@ test('instants outside the destination range fail, naming the value and the rang
   assert.equal(reason(() => ts(narrow.max + 1n)), '1971-01-02T00:00:00.000001Z is outside the year 1970');
   const date = converterFor('DATE', { range: narrow, from: 'TIMESTAMP' });
   assert.equal(date('1970-06-01'), '1970-06-01');
+  assert.equal(date('1970-01-01'), '1970-01-01', 'the range starts at its first instant');
   assert.equal(reason(() => date('1969-12-31')), '1969-12-31 is outside the year 1970');
   assert.equal(date('1971-01-02'), '1971-01-02', 'the range ends inside that day');
   assert.equal(reason(() => date('1971-01-03')), '1971-01-03 is outside the year 1970');
@@ -309,6 +329,12 @@ test('instants outside the destination range fail, naming the value and the rang
   const bigDate = converterFor('DATE', { range: bigQuery, from: 'TIMESTAMP' });
   assert.equal(bigDate('9999-12-31'), '9999-12-31');
   assert.equal(bigDate('0001-01-01'), '0001-01-01');
+  assert.equal(reason(() => bigDate('0000-12-31')), "0000-12-31 is outside BigQuery's range, 0001-01-01 to 9999-12-31");
+  // Ranges that hold only one end of the years 0001 to 9999 check every value.
+  const fromEpoch = converterFor('DATE', { range: { ...bigQuery, min: 0n, name: 'from 1970' } });
+  assert.equal(reason(() => fromEpoch('1969-12-31')), '1969-12-31 is outside from 1970');
+  const toEpoch = converterFor('DATETIME', { range: { ...bigQuery, max: 0n, name: 'up to 1970' } });
+  assert.equal(reason(() => toEpoch('1971-01-01 00:00:00')), '1971-01-01 00:00:00.000000 is outside up to 1970');
   assert.equal(reason(() => bigDate(bigQuery.max + 1n)), "10000-01-01 is outside BigQuery's range, 0001-01-01 to 9999-12-31");
   assert.equal(reason(() => converterFor('TIMESTAMP', { range: bigQuery })(bigQuery.min - 1n)), "0000-12-31T23:59:59.999999Z is outside BigQuery's range, 0001-01-01 to 9999-12-31");
   assert.equal(converterFor('STRING', { range: narrow })('2024-01-01'), '2024-01-01', 'text columns have no range');
