@@ -110,6 +110,14 @@ describe('Firestore catalog loads at dataflow.threshold_rows', () => {
     assert.equal(admin.exports.length, 0, 'a dry run exports nothing');
   });
 
+  test('on the emulator, which has no managed export, the same job streams and says why', async () => {
+    const result = await runCli(['run', 'jobs/users.yaml', '--dry-run', '--json'], project.dir);
+    assert.equal(result.code, 0, result.stderr);
+    const plan = (JSON.parse(result.stdout) as { plan: Plan }[])[0].plan;
+    assert.equal(plan.engine.name, 'local');
+    assert.equal(plan.engine.reason, 'firestore-export: connection app points at the Firestore emulator, which has no managed export: rows stream through this machine');
+  });
+
   test('the export runs once, its load request is exact, and the load the double cannot read commits nothing', async () => {
     const before = bigquery.jobs().length;
     const { code, result } = await run('jobs/users.yaml');

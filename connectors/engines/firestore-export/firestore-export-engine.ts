@@ -6,13 +6,13 @@
  */
 import type { Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker } from '../../../src/core/connector.js';
 import { describeEstimate } from '../../../src/core/engine-choice.js';
-import { ConfigError, EtlError, messageOf } from '../../../src/core/errors.js';
+import { EtlError, messageOf } from '../../../src/core/errors.js';
 import { markerWith } from '../../../src/core/marker-state.js';
 import { jobId } from '../../bigquery-common/bigquery-client.js';
 
 type FirestoreConnection = Extract<EngineRequest['source']['config'], { type: 'firestore' }>;
 
-/** Where an emulator-backed test points the Admin API (the emulator has no managed export). */
+/** Where a test on the emulator points the Admin API (the emulator has no managed export). */
 const ADMIN_ENDPOINT_VARIABLE = 'B2BETL_FIRESTORE_ADMIN_ENDPOINT';
 /** Bearer token sent to a test endpoint: no credentials leave the machine. */
 const TEST_ACCESS_TOKEN = 'b2betl-test-token';
@@ -66,6 +66,8 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
   const collection = collectionOf(request);
   if (typeof collection !== 'string') return collection;
   const connection = request.source.config;
+  const testEndpoint = connection.emulator_host ? process.env[ADMIN_ENDPOINT_VARIABLE] : undefined;
+  if (connection.emulator_host && !testEndpoint) return { declined: `connection ${request.source.name} points at the Firestore emulator, which has no managed export` };
   const exported = exportPlan(request, connection, collection, settings.temp_location);
   const destination = request.destination.connector;
   return {
@@ -77,7 +79,7 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
       ...(destination.stagingLocation ? { staging: destination.stagingLocation(request.job.name, request.runId) } : {}),
     },
     async run(marker: LoadMarker, signal: AbortSignal) {
-      await runExport(request, connection, exported, signal);
+      await runExport(request, connection, exported, testEndpoint, signal);
       const stage = await destination.tableStage!({ runId: request.runId, job: request.job, table: request.table, strategy: request.strategy, primaryKey: request.primaryKey, columns: [], replace: request.replace, log: request.log });
       try {
         const { rows, columns } = await stage.loadUris!([exported.metadataUri], exported.load, 'export_load');
@@ -98,8 +100,8 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
 }
 
 /** Starts the export and waits for its operation to finish; throws with the API's reason and the fix. */
-async function runExport(request: EngineRequest, connection: FirestoreConnection, exported: ExportPlan, signal: AbortSignal): Promise<void> {
-  const client = await adminClient(request, connection);
+async function runExport(request: EngineRequest, connection: FirestoreConnection, exported: ExportPlan, testEndpoint: string | undefined, signal: AbortSignal): Promise<void> {
+  const client = await adminClient(request, connection, testEndpoint);
   const action = `export ${exported.collection} of project ${connection.project} to ${exported.exportRequest.outputUriPrefix}`;
   try {
     let [operation] = await client.exportDocuments(exported.exportRequest).catch((error: unknown) => Promise.reject(exportError(error, action)));
@@ -119,17 +121,13 @@ async function runExport(request: EngineRequest, connection: FirestoreConnection
   }
 }
 
-/** The Admin API client: the connection's credentials, or with an emulator the test endpoint. */
-async function adminClient(request: EngineRequest, connection: FirestoreConnection) {
+/** The Admin API client: the connection's credentials, or a test endpoint (the emulator has no Admin API). */
+async function adminClient(request: EngineRequest, connection: FirestoreConnection, testEndpoint: string | undefined) {
   // The module defines v1 as a lazy getter, which only its CommonJS default export carries.
   const { v1 } = (await import('@google-cloud/firestore')).default;
   const options: Record<string, unknown> = { fallback: true, projectId: connection.project };
-  if (connection.emulator_host) {
-    const endpoint = process.env[ADMIN_ENDPOINT_VARIABLE];
-    if (!endpoint) {
-      throw ConfigError.of(`connection ${request.source.name} points at the Firestore emulator, which has no managed export`, `set engine: local for job ${request.job.name}, or point the connection at a real project`);
-    }
-    const url = new URL(endpoint);
+  if (testEndpoint) {
+    const url = new URL(testEndpoint);
     const { OAuth2Client } = await import('google-auth-library');
     const auth = new OAuth2Client();
     auth.setCredentials({ access_token: TEST_ACCESS_TOKEN, expiry_date: Date.now() + 24 * 3_600_000 });
