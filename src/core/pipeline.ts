@@ -555,13 +555,14 @@ class Run {
     for (const note of choice.notes) this.log.warn(note);
     if (choice.run) {
       this.journal.engine(choice.run.description);
-      return this.loadDirect(choice.run, plan, opened);
+      return this.runEngine(choice.run, plan, opened);
     }
     this.journal.engine(`streamed through b2betl into ${destination.locate(this.job.table)}`);
     return this.stream(opened, destination, plan, existing?.columns, replace);
   }
 
-  private async loadDirect(direct: EngineRun, plan: SourcePlan, opened: OpenedSource) {
+  /** A run an engine carries out: it fills the stage and commits with the marker; the ledger records it as any run. */
+  private async runEngine(direct: EngineRun, plan: SourcePlan, opened: OpenedSource) {
     this.log.info(`${direct.description} (${direct.reason})`);
     const files = plan.units.flatMap((unit) => (unit.file ? [unit.file] : []));
     const cursor = [...plan.units].reverse().find((unit) => unit.cursorAfter !== undefined)?.cursorAfter;
