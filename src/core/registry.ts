@@ -50,6 +50,7 @@ const builtinEngines: [string, EngineLoader][] = [
   ['bigquery-query', () => import('../../connectors/engines/bigquery-query/index.js')],
   ['bigquery-load', () => import('../../connectors/engines/bigquery-load/index.js')],
   ['firestore-export', () => import('../../connectors/engines/firestore-export/index.js')],
+  ['dataflow', () => import('../../connectors/engines/dataflow/index.js')],
 ];
 
 const engineOverrides = new Map<string, EngineLoader>();
