@@ -6,7 +6,8 @@
  */
 import type { Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker } from '../../../src/core/connector.js';
 import { describeEstimate } from '../../../src/core/engine-choice.js';
-import { EtlError, messageOf } from '../../../src/core/errors.js';
+import { EtlError } from '../../../src/core/errors.js';
+import { apiFailure } from '../../../src/core/google-api.js';
 import { markerWith } from '../../../src/core/marker-state.js';
 import { jobId } from '../../bigquery-common/bigquery-client.js';
 
@@ -140,28 +141,27 @@ async function adminClient(request: EngineRequest, connection: FirestoreConnecti
   return new v1.FirestoreAdminClient(options as never);
 }
 
-/** gRPC status codes the Admin API answers with. */
-const PERMISSION_DENIED = 7;
-const RESOURCE_EXHAUSTED = 8;
-const FAILED_PRECONDITION = 9;
-const UNAUTHENTICATED = 16;
+/** The names of the gRPC codes a finished operation's `error` carries. */
+const GRPC_STATUS: Record<number, string> = { 7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 16: 'UNAUTHENTICATED' };
+const HTTP_STATUS: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 412: 'FAILED_PRECONDITION', 429: 'RESOURCE_EXHAUSTED' };
 
-/** An Admin API failure, naming the permission, API or quota and what to do. */
+/** An Admin API failure (a refused call, or a finished operation's error), naming the permission, API or quota and what to do. */
 function exportError(error: unknown, action: string): EtlError {
+  const { http, body, text } = apiFailure(error);
   const code = Number((error as { code?: unknown }).code);
-  const message = messageOf(error);
-  if (/SERVICE_DISABLED|has not been used|is disabled/i.test(message)) {
-    return new EtlError(`${action}: the Cloud Firestore API is not enabled: ${message}`, 'enable it: gcloud services enable firestore.googleapis.com');
+  const status = body.status ?? (http !== undefined ? HTTP_STATUS[http] : GRPC_STATUS[code]);
+  if (/SERVICE_DISABLED|has not been used|is disabled/i.test(text) || body.details?.some((detail) => detail.reason === 'SERVICE_DISABLED')) {
+    return new EtlError(`${action}: the Cloud Firestore API is not enabled: ${text}`, 'enable it: gcloud services enable firestore.googleapis.com');
   }
-  if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
+  if (status === 'PERMISSION_DENIED' || status === 'UNAUTHENTICATED') {
     return new EtlError(
-      `${action}: permission denied: ${message}`,
+      `${action}: permission denied: ${text}`,
       "grant the connection's service account roles/datastore.importExportAdmin, and the Firestore service agent (service-PROJECT_NUMBER@gcp-sa-firestore.iam.gserviceaccount.com) write access to the dataflow.temp_location bucket",
     );
   }
-  if (code === RESOURCE_EXHAUSTED) return new EtlError(`${action}: quota exceeded: ${message}`, 'Firestore allows 50 exports at once and 20 export requests a minute per project: run the job again later');
-  if (code === FAILED_PRECONDITION) return new EtlError(`${action}: ${message}`, 'check that dataflow.temp_location names an existing bucket in a location the database may export to');
-  return new EtlError(`${action}: ${message}`);
+  if (status === 'RESOURCE_EXHAUSTED') return new EtlError(`${action}: quota exceeded: ${text}`, 'Firestore allows 50 exports at once and 20 export requests a minute per project: run the job again later');
+  if (status === 'FAILED_PRECONDITION') return new EtlError(`${action}: ${text}`, 'check that dataflow.temp_location names an existing bucket in a location the database may export to');
+  return new EtlError(`${action}: ${text}`);
 }
 
 /** The engine that loads large Firestore catalogs through a managed export. */
