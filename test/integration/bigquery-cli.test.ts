@@ -158,8 +158,10 @@ describe('b2betl run into BigQuery (the double)', () => {
     assert.equal((await run('jobs/copied.yaml')).code, 0);
     await project.write('jobs/copy.yaml', 'name: copy\nsource: { connection: bq, table: raw.copied, columns: [id, amount] }\nload: { strategy: catalog }\ndestination: { table: orders_copy }\n');
     const dry = await runCli(['run', 'jobs/copy.yaml', '--dry-run', '--json'], project.dir);
-    const plan = (JSON.parse(dry.stdout) as { plan: { path: string; notes: string[] } }[])[0].plan;
+    const plan = (JSON.parse(dry.stdout) as { plan: { path: string; notes: string[]; engine: { name: string; reason: string } } }[])[0].plan;
     assert.equal(plan.path, 'direct');
+    assert.equal(plan.engine.name, 'bigquery-query');
+    assert.match(plan.engine.reason, /both BigQuery/);
     assert.ok(plan.notes.some((note) => /one query script/.test(note)), plan.notes.join('\n'));
     const before = double.jobs().length;
     const { code, results } = await run('jobs/copy.yaml');
@@ -171,5 +173,15 @@ describe('b2betl run into BigQuery (the double)', () => {
       { id: '3', amount: '1' },
     ]);
     assert.equal(double.jobs().slice(before).filter((j) => j.configuration.load).length, 0);
+
+    // engine: local streams the same copy through this machine: one load job, the same rows.
+    await project.write('jobs/copy-local.yaml', 'name: copy_local\nsource: { connection: bq, table: raw.copied, columns: [id, amount] }\nload: { strategy: catalog }\nengine: local\n');
+    const local = (JSON.parse((await runCli(['run', 'jobs/copy-local.yaml', '--dry-run', '--json'], project.dir)).stdout) as { plan: { path: string; engine: unknown } }[])[0].plan;
+    assert.equal(local.path, 'stream');
+    assert.deepEqual(local.engine, { name: 'local', reason: 'engine: local: rows stream through this machine' });
+    const streamed = double.jobs().length;
+    assert.equal((await run('jobs/copy-local.yaml')).code, 0);
+    assert.equal(double.jobs().slice(streamed).filter((j) => j.configuration.load).length, 1);
+    assert.deepEqual(await rows('SELECT id, amount FROM `e2e-proj.raw.copy_local` ORDER BY id'), await rows('SELECT id, amount FROM `e2e-proj.raw.orders_copy` ORDER BY id'));
   });
 });
