@@ -342,7 +342,9 @@ async function runTemplate(template: TemplateSpec, parameters: Record<string, st
   if (!url || url[1] !== template.scheme) throw new Error(`Cannot parse connectionURL for ${template.name}.`);
   const connection = { host: url[2], port: Number(url[3] ?? (url[1] === 'postgresql' ? 5432 : 3306)), database: url[4], user: credential(parameters.username, secrets, 'username'), password: credential(parameters.password, secrets, 'password') };
   const statements = await readStatements(parameters, template.scheme, connection);
-  const rows = template.scheme === 'postgresql' ? await readPostgres(connection, statements) : await readMysql(connection, statements);
+  const properties = Object.fromEntries((parameters.connectionProperties ?? '').split(';').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+  const byAlias = parameters.useColumnAlias === 'true';
+  const rows = template.scheme === 'postgresql' ? await readPostgres(connection, statements) : await readMysql(connection, statements, { properties, byAlias });
   await loadRows(options.bigquery, parameters, rows);
   return rows.length;
 }
@@ -371,7 +373,7 @@ async function readStatements(parameters: Record<string, string>, scheme: 'postg
   let upper = parameters.upperBound;
   if (lower === undefined || upper === undefined) {
     const bounds = `select min(${column}) as lo, max(${column}) as hi from ${table}`;
-    const [row] = scheme === 'postgresql' ? await readPostgres(connection, [{ sql: bounds, values: [] }]) : await readMysql(connection, [{ sql: bounds, values: [] }]);
+    const [row] = scheme === 'postgresql' ? await readPostgres(connection, [{ sql: bounds, values: [] }]) : await readMysql(connection, [{ sql: bounds, values: [] }], { properties: {}, byAlias: true });
     lower ??= String(row?.lo ?? 0);
     upper ??= String(row?.hi ?? 0);
   }
@@ -421,11 +423,16 @@ async function readPostgres(connection: Connection, statements: readonly Stateme
   }
 }
 
-async function readMysql(connection: Connection, statements: readonly Statement[]): Promise<TableRow[]> {
+/**
+ * MySQL as Connector/J reads it: the session keeps the server's time zone unless the connection
+ * properties force one; without useColumnAlias a column is named by its source column, not its alias.
+ */
+async function readMysql(connection: Connection, statements: readonly Statement[], options: { properties: Record<string, string>; byAlias: boolean }): Promise<TableRow[]> {
   const mysql = await import('mysql2/promise');
-  const client = await mysql.createConnection({ ...connection, timezone: 'Z', dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, decimalNumbers: false });
+  const client = await mysql.createConnection({ ...connection, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, decimalNumbers: false });
   try {
-    await client.query("SET time_zone = '+00:00'");
+    const zone = options.properties.connectionTimeZone;
+    if (zone && options.properties.forceConnectionTimeZoneToSession === 'true') await client.query('SET time_zone = ?', [zone === 'UTC' ? '+00:00' : zone]);
     const out: TableRow[] = [];
     for (const statement of statements) {
       const [rows, fields] = await client.query({ sql: statement.sql, values: [...statement.values], rowsAsArray: true });
@@ -433,13 +440,14 @@ async function readMysql(connection: Connection, statements: readonly Statement[
         const row: TableRow = {};
         fields.forEach((field, i) => {
           const value = values[i];
+          const name = options.byAlias ? field.name : field.orgName || field.name;
           const type = field.columnType ?? 0;
-          if (value === null || value === undefined) row[field.name] = null;
+          if (value === null || value === undefined) row[name] = null;
           // Connector/J reads TINYINT(1) and BIT(1) as Boolean
-          else if ((type === 1 || type === 16) && field.columnLength === 1) row[field.name] = value instanceof Buffer ? value[0] === 1 : Number(value) !== 0;
-          else if ([1, 2, 3, 4, 5, 8, 9, 13, 0, 246].includes(type)) row[field.name] = new NumberToken(String(value));
-          else if (value instanceof Buffer) row[field.name] = value.toString('base64');
-          else row[field.name] = String(value);
+          else if ((type === 1 || type === 16) && field.columnLength === 1) row[name] = value instanceof Buffer ? value[0] === 1 : Number(value) !== 0;
+          else if ([1, 2, 3, 4, 5, 8, 9, 13, 0, 246].includes(type)) row[name] = new NumberToken(String(value));
+          else if (value instanceof Buffer) row[name] = value.toString('base64');
+          else row[name] = String(value);
         });
         out.push(row);
       }

@@ -64,6 +64,8 @@ describe('Dataflow launch request', () => {
     const parameters = mysql.request.launchParameter.parameters;
     assert.equal(mysql.request.launchParameter.containerSpecGcsPath, 'gs://dataflow-templates-europe-west1/latest/flex/MySQL_to_BigQuery');
     assert.equal(parameters.connectionURL, 'jdbc:mysql://db.internal:3306/shop');
+    // Wall-clock window bounds mean what they mean to b2betl's own UTC session.
+    assert.equal(parameters.connectionProperties, 'connectionTimeZone=UTC;forceConnectionTimeZoneToSession=true');
     assert.equal(parameters.password, undefined);
     assert.equal(parameters.query, SQL);
     assert.match(mysql.partitioning.note ?? '', /no integer primary key/);

@@ -106,11 +106,14 @@ function jdbcUrl(connection: LaunchInput['connection']): { url: string; properti
       'use a server certificate signed by a public authority (ssl.mode: verify-full without ssl.ca), or engine: local for this job',
     );
   }
-  let properties: string | undefined;
+  const properties: string[] = [];
+  // Window bounds of DATETIME-like cursors are wall-clock literals: the session must be in UTC, as b2betl's own is.
+  if (connection.type === 'mysql') properties.push('connectionTimeZone=UTC', 'forceConnectionTimeZoneToSession=true');
   if (mode && mode !== 'disable') {
-    properties = connection.type === 'postgres' ? `ssl=true;sslmode=${mode}` : `sslMode=${{ require: 'REQUIRED', 'verify-ca': 'VERIFY_CA', 'verify-full': 'VERIFY_IDENTITY' }[mode] ?? 'REQUIRED'}`;
+    if (connection.type === 'postgres') properties.push('ssl=true', `sslmode=${mode}`);
+    else properties.push(`sslMode=${{ require: 'REQUIRED', 'verify-ca': 'VERIFY_CA', 'verify-full': 'VERIFY_IDENTITY' }[mode] ?? 'REQUIRED'}`);
   }
-  return { url: `jdbc:${kind.scheme}://${host}:${endpoint.port}/${encodeURIComponent(endpoint.database ?? '')}`, properties };
+  return { url: `jdbc:${kind.scheme}://${host}:${endpoint.port}/${encodeURIComponent(endpoint.database ?? '')}`, properties: properties.length ? properties.join(';') : undefined };
 }
 
 /** How many partitions, on which column: or why the read stays one query. */
