@@ -535,8 +535,6 @@ export interface EngineRequest {
   readonly replace?: Replacement;
   /** Folder of the config file. */
   readonly baseDir: string;
-  /** Only planning (--dry-run): decide from what is cheap to read, launch nothing. */
-  readonly planOnly?: boolean;
   readonly log: Logger;
 }
 

@@ -174,7 +174,7 @@ function fitDecimal(text: string, type: 'NUMERIC' | 'BIGNUMERIC'): string {
 }
 
 function toDecimal(raw: unknown, type: 'NUMERIC' | 'BIGNUMERIC'): string {
-  return raw === 'NaN' || (typeof raw === 'string' && raw.trim().toLowerCase() === 'nan') ? 'NaN' : fitDecimal(decimalText(raw, type), type);
+  return typeof raw === 'string' && raw.trim().toLowerCase() === 'nan' ? 'NaN' : fitDecimal(decimalText(raw, type), type);
 }
 
 function decimalText(raw: unknown, type: 'NUMERIC' | 'BIGNUMERIC'): string {
@@ -183,7 +183,6 @@ function decimalText(raw: unknown, type: 'NUMERIC' | 'BIGNUMERIC'): string {
       const text = raw.trim();
       refuseCode(text, raw, false);
       if (DECIMAL_TEXT.test(text)) return plainDecimal(text);
-      if (text.toLowerCase() === 'nan') return 'NaN';
       return fail(`${show(raw)} is not a decimal number`);
     }
     case 'number':

@@ -240,7 +240,7 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
     const state = rebuilt && !options.fullRefresh ? rebuiltSourceState(rebuilt.state, opened.connection) : sourceState(job, options, opened);
     const plan = await opened.source.plan({ ...planContext(job, options, state), log });
     const replace = replacementOf(job, { fullRefresh: options.fullRefresh, window: windowOf(options) }, plan);
-    const choice = await chooseEngine(engineRequest(job, destination, opened, plan, runId, options, replace, true));
+    const choice = await chooseEngine(engineRequest(job, destination, opened, plan, runId, options, replace));
     const paths = choice.run ? undefined : await unitPaths(job, destination, opened.source, plan, log);
     const described = describePlan(job, destination, plan, choice, paths);
     if (rebuilt) described.notes.unshift(`the ledger has no state for job ${name}: the run first rebuilds it from ${rebuilt.markers} load marker(s) in ${rebuilt.location}`);
@@ -333,7 +333,6 @@ function engineRequest(
   runId: string,
   options: RunOptions,
   replace: Replacement | undefined,
-  planOnly = false,
 ): EngineRequest {
   return {
     runId,
@@ -349,7 +348,6 @@ function engineRequest(
     mapping: options.ledger.mapping(job.spec.name),
     replace,
     baseDir: job.config.baseDir,
-    planOnly,
     log: options.log,
   };
 }
@@ -557,13 +555,14 @@ class Run {
     for (const note of choice.notes) this.log.warn(note);
     if (choice.run) {
       this.journal.engine(choice.run.description);
-      return this.loadDirect(choice.run, plan, opened);
+      return this.runEngine(choice.run, plan, opened);
     }
     this.journal.engine(`streamed through b2betl into ${destination.locate(this.job.table)}`);
     return this.stream(opened, destination, plan, existing?.columns, replace);
   }
 
-  private async loadDirect(direct: EngineRun, plan: SourcePlan, opened: OpenedSource) {
+  /** A run an engine carries out: it fills the stage and commits with the marker; the ledger records it as any run. */
+  private async runEngine(direct: EngineRun, plan: SourcePlan, opened: OpenedSource) {
     this.log.info(`${direct.description} (${direct.reason})`);
     const files = plan.units.flatMap((unit) => (unit.file ? [unit.file] : []));
     const cursor = [...plan.units].reverse().find((unit) => unit.cursorAfter !== undefined)?.cursorAfter;

@@ -17,6 +17,7 @@ import { startFirestoreEmulator, type FirestoreEmulator } from '../support/fires
 import { startFirestoreExportDouble, type FirestoreExportDouble } from '../support/firestore-export-double.js';
 import { seedingClient } from '../support/firestore-fixtures.js';
 import { startGcsDouble, type GcsDouble } from '../support/gcs-double.js';
+import { errorBody } from '../support/google-rest-double.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 type Plan = { engine: { name: string; reason: string; details?: Record<string, unknown> }; notes: string[]; path: string };
@@ -110,6 +111,14 @@ describe('Firestore catalog loads at dataflow.threshold_rows', () => {
     assert.equal(admin.exports.length, 0, 'a dry run exports nothing');
   });
 
+  test('on the emulator, which has no managed export, the same job streams and says why', async () => {
+    const result = await runCli(['run', 'jobs/users.yaml', '--dry-run', '--json'], project.dir);
+    assert.equal(result.code, 0, result.stderr);
+    const plan = (JSON.parse(result.stdout) as { plan: Plan }[])[0].plan;
+    assert.equal(plan.engine.name, 'local');
+    assert.equal(plan.engine.reason, 'firestore-export: connection app points at the Firestore emulator, which has no managed export: rows stream through this machine');
+  });
+
   test('the export runs once, its load request is exact, and the load the double cannot read commits nothing', async () => {
     const before = bigquery.jobs().length;
     const { code, result } = await run('jobs/users.yaml');
@@ -151,6 +160,24 @@ describe('Firestore catalog loads at dataflow.threshold_rows', () => {
       assert.equal(bigquery.jobs().slice(before).filter((job) => job.configuration.load).length, 0, 'no load after a failed export');
     } finally {
       admin.failWith = undefined;
+    }
+  });
+
+  test('an API refused outright names the API or the quota and the fix', async () => {
+    const cases: [{ status: number; message: string }, RegExp][] = [
+      [{ status: 403, message: 'Cloud Firestore API has not been used in project b2betl-export before or it is disabled.' }, /the Cloud Firestore API is not enabled: .*\n.*gcloud services enable firestore\.googleapis\.com/],
+      [{ status: 403, message: 'The caller does not have permission' }, /permission denied: The caller does not have permission\n.*roles\/datastore\.importExportAdmin/],
+      [{ status: 429, message: 'Quota exceeded for export requests' }, /quota exceeded: .*\n.*20 export requests a minute/],
+    ];
+    try {
+      for (const [refusal, expected] of cases) {
+        admin.intercept((request) => (request.path.endsWith(':exportDocuments') ? { status: refusal.status, body: errorBody(refusal.status, refusal.message) } : undefined));
+        const { code, result } = await run('jobs/users.yaml');
+        assert.equal(code, 1);
+        assert.match(String(result.error), expected);
+      }
+    } finally {
+      admin.intercept(undefined);
     }
   });
 

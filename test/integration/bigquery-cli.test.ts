@@ -127,6 +127,30 @@ describe('b2betl run into BigQuery (the double)', () => {
     assert.match(String(results[0].error), /loaded with strategy transactional; job customers uses catalog/);
   });
 
+  test('a table made elsewhere with REQUIRED columns the files lack: refused naming the fix, then filled with type defaults under load.fill_required_defaults', async () => {
+    await double.createDataset('e2e-proj', 'raw', 'EU').catch((error: { status?: number }) => {
+      if (error.status !== 409) throw error;
+    });
+    await double.query('CREATE TABLE `e2e-proj.raw.required` (id INT64, must STRING NOT NULL, n INT64 NOT NULL, `at` TIMESTAMP NOT NULL)');
+    await project.write('inbox/required/a.csv', 'id\n1\n');
+    await project.write('inbox/required/b.csv', 'id,must\n2,yes\n');
+    const job = (load: string) => project.write('jobs/required.yaml', `name: required\nsource: { connection: inbox, pattern: "required/*.csv" }\nload: { ${load} }\n`);
+    await job('strategy: transactional');
+    let { code, results } = await run('jobs/required.yaml');
+    assert.notEqual(code, 0);
+    assert.match(String(results[0].error), /n, at are REQUIRED in the destination but the source has no such column/);
+    assert.match(String(results[0].error), /fill_required_defaults/);
+    assert.deepEqual(await rows('SELECT COUNT(*) AS n FROM `e2e-proj.raw.required`'), [{ n: '0' }]);
+    await job('strategy: transactional, fill_required_defaults: true');
+    ({ code, results } = await run('jobs/required.yaml'));
+    assert.equal(code, 0, JSON.stringify(results));
+    assert.equal(results[0].rows_loaded, 2);
+    assert.deepEqual(await rows('SELECT id, must, n, `at` FROM `e2e-proj.raw.required` ORDER BY id'), [
+      { id: '1', must: '', n: '0', at: '0' },
+      { id: '2', must: 'yes', n: '0', at: '0' },
+    ]);
+  });
+
   test('BigQuery → BigQuery runs as a query job inside BigQuery, shown by --dry-run', async () => {
     // A table of this test's own to copy from, loaded first.
     await project.write('inbox/copied_1.csv', 'id,amount\n1,12345678901234.123456789\n2,-0.5\n3,1\n');

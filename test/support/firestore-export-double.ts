@@ -13,9 +13,8 @@
  *
  * Reference: https://cloud.google.com/firestore/docs/reference/rest/v1/projects.databases/exportDocuments
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { GcsDouble } from './gcs-double.js';
+import { ApiFailure, invalid, serveRest, type InjectedFailure, type SeenRequest } from './google-rest-double.js';
 
 /** A document as the export writes it. */
 export interface ExportedDocument {
@@ -35,14 +34,16 @@ export interface FirestoreExportDouble {
   /** `http://127.0.0.1:<port>`. */
   readonly endpoint: string;
   readonly exports: SeenExport[];
+  readonly requests: SeenRequest[];
   /** Polls of an operation answered before it is done (default 2). */
   pollsBeforeDone: number;
   /** When set, the next operations end with this error instead of succeeding. */
   failWith: { code: number; message: string } | undefined;
+  /** Sees each request first; an answer returned is sent instead of serving it. */
+  intercept(handler: ((request: SeenRequest) => InjectedFailure | undefined) | undefined): void;
   stop(): Promise<void>;
 }
 
-const STATUS_NAMES: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED' };
 const DATABASE = /^projects\/([a-z][a-z0-9-]{4,28}[a-z0-9]|[a-z0-9-]+)\/databases\/([^/]+)$/;
 const OPERATION = /^projects\/[^/]+\/databases\/[^/]+\/operations\/[^/]+$/;
 const BODY_FIELDS = new Set(['collectionIds', 'outputUriPrefix', 'namespaceIds', 'snapshotTime']);
@@ -50,15 +51,6 @@ const BODY_FIELDS = new Set(['collectionIds', 'outputUriPrefix', 'namespaceIds',
 const OUTPUT_PREFIX = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(\/.*)?$/;
 const METADATA_TYPE = 'type.googleapis.com/google.firestore.admin.v1.ExportDocumentsMetadata';
 const RESPONSE_TYPE = 'type.googleapis.com/google.firestore.admin.v1.ExportDocumentsResponse';
-
-class ApiFailure extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 interface Operation {
   readonly name: string;
@@ -76,27 +68,28 @@ interface Operation {
 export async function startFirestoreExportDouble(options: { gcs: GcsDouble; documents: (collectionId: string) => Promise<ExportedDocument[]> }): Promise<FirestoreExportDouble> {
   const operations = new Map<string, Operation>();
   const exports: SeenExport[] = [];
+  const requests: SeenRequest[] = [];
+  let interceptor: ((request: SeenRequest) => InjectedFailure | undefined) | undefined;
   let counter = 0;
 
   const startExport = async (database: string, body: Record<string, unknown>): Promise<Operation> => {
-    if (!DATABASE.test(database)) throw new ApiFailure(400, `Invalid resource field value in the request: name ${database} is not projects/{project_id}/databases/{database_id}`);
+    if (!DATABASE.test(database)) throw invalid(`Invalid resource field value in the request: name ${database} is not projects/{project_id}/databases/{database_id}`);
     for (const key of Object.keys(body)) {
-      if (!BODY_FIELDS.has(key)) throw new ApiFailure(400, `Invalid JSON payload received. Unknown name "${key}": Cannot find field.`);
+      if (!BODY_FIELDS.has(key)) throw invalid(`Invalid JSON payload received. Unknown name "${key}": Cannot find field.`);
     }
     const ids = body.collectionIds ?? [];
-    if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) throw new ApiFailure(400, 'Invalid value at \'collection_ids\': expected a list of strings');
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) throw invalid("Invalid value at 'collection_ids': expected a list of strings");
     for (const id of ids as string[]) {
-      if (!id || id.includes('/') || /^__.*__$/.test(id) || Buffer.byteLength(id) > 1500) throw new ApiFailure(400, `Invalid collection id "${id}"`);
+      if (!id || id.includes('/') || /^__.*__$/.test(id) || Buffer.byteLength(id) > 1500) throw invalid(`Invalid collection id "${id}"`);
     }
     const prefix = body.outputUriPrefix;
-    if (typeof prefix !== 'string') throw new ApiFailure(400, 'outputUriPrefix is required: a gs://BUCKET_NAME[/NAMESPACE_PATH] URI');
+    if (typeof prefix !== 'string') throw invalid('outputUriPrefix is required: a gs://BUCKET_NAME[/NAMESPACE_PATH] URI');
     const match = OUTPUT_PREFIX.exec(prefix);
-    if (!match) throw new ApiFailure(400, `Invalid outputUriPrefix ${prefix}: expected gs://BUCKET_NAME[/NAMESPACE_PATH]`);
+    if (!match) throw invalid(`Invalid outputUriPrefix ${prefix}: expected gs://BUCKET_NAME[/NAMESPACE_PATH]`);
     const [, bucket, folder = ''] = match;
     const request: SeenExport = { name: database, collectionIds: ids as string[], outputUriPrefix: prefix };
     exports.push(request);
-    const path = folder.replace(/^\/|\/$/g, '');
-    const written = await writeExport(options.gcs, bucket, path, request.collectionIds, options.documents);
+    const written = await writeExport(options.gcs, bucket, folder.replace(/^\/|\/$/g, ''), request.collectionIds, options.documents);
     const operation: Operation = { name: `${database}/operations/export-${++counter}`, request, documents: written, startTime: new Date().toISOString(), polls: 0, failure: double.failWith };
     operations.set(operation.name, operation);
     return operation;
@@ -123,56 +116,33 @@ export async function startFirestoreExportDouble(options: { gcs: GcsDouble; docu
     };
   };
 
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const answer = (status: number, payload: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(payload));
-      };
-      void (async () => {
-        try {
-          if (req.headers.authorization !== 'Bearer b2betl-test-token') throw new ApiFailure(401, 'Request is missing required authentication credential.');
-          const url = new URL(req.url ?? '/', 'http://localhost');
-          const path = decodeURIComponent(url.pathname);
-          const exportMatch = /^\/v1\/(.+):exportDocuments$/.exec(path);
-          if (exportMatch) {
-            if (req.method !== 'POST') throw new ApiFailure(405, `${req.method} is not allowed on exportDocuments`);
-            const text = Buffer.concat(chunks).toString('utf8');
-            let body: unknown;
-            try {
-              body = text ? JSON.parse(text) : {};
-            } catch {
-              throw new ApiFailure(400, 'Invalid JSON payload received.');
-            }
-            if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ApiFailure(400, 'Invalid JSON payload received: expected an object');
-            answer(200, describe(await startExport(exportMatch[1], body as Record<string, unknown>)));
-            return;
-          }
-          const name = path.replace(/^\/v1\//, '');
-          if (req.method === 'GET' && OPERATION.test(name)) {
-            const operation = operations.get(name);
-            if (!operation) throw new ApiFailure(404, `Operation ${name} not found`);
-            operation.polls++;
-            answer(200, describe(operation));
-            return;
-          }
-          throw new ApiFailure(404, `no such method: ${req.method} ${path}`);
-        } catch (error) {
-          const status = error instanceof ApiFailure ? error.status : 500;
-          answer(status, { error: { code: status, message: (error as Error).message, status: STATUS_NAMES[status] ?? 'INTERNAL' } });
-        }
-      })();
-    });
+  const server = await serveRest({
+    prefix: '/v1/',
+    requests,
+    intercept: (request) => interceptor?.(request),
+    serve: async (method, path, _query, body) => {
+      const exportMatch = /^(.+):exportDocuments$/.exec(path);
+      if (exportMatch) {
+        if (method !== 'POST') throw new ApiFailure(405, `${method} is not allowed on exportDocuments`);
+        return describe(await startExport(exportMatch[1], body));
+      }
+      if (method === 'GET' && OPERATION.test(path)) {
+        const operation = operations.get(path);
+        if (!operation) throw new ApiFailure(404, `Operation ${path} not found`);
+        operation.polls++;
+        return describe(operation);
+      }
+      throw new ApiFailure(404, `no such method: ${method} ${path}`);
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const double: FirestoreExportDouble = {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    endpoint: server.endpoint,
     exports,
+    requests,
     pollsBeforeDone: 2,
     failWith: undefined,
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    intercept: (handler) => (interceptor = handler),
+    stop: () => server.stop(),
   };
   return double;
 }
@@ -182,7 +152,7 @@ async function writeExport(gcs: GcsDouble, bucket: string, folder: string, ids: 
   try {
     gcs.names(bucket);
   } catch {
-    throw new ApiFailure(400, `Bucket ${bucket} does not exist.`);
+    throw invalid(`Bucket ${bucket} does not exist.`);
   }
   const base = folder.split('/').at(-1) || 'export';
   const at = (name: string) => (folder ? `${folder}/${name}` : name);

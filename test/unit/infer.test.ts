@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { inferTextType, inferValueType, isCodeNumeral, SchemaSampler, widenType } from '../../src/core/infer.js';
+import type { ColumnType } from '../../src/core/types.js';
 
 test('inferTextType recognises CSV cells', () => {
   assert.equal(inferTextType(''), undefined);
@@ -84,4 +85,29 @@ test('SchemaSampler takes the union of fields and widens int with float', () => 
     sampler.columns().map((c) => [c.name, c.type]),
     [['a', 'FLOAT64'], ['b', 'STRING'], ['c', 'DATE']],
   );
+});
+
+test('widenType is symmetric and keeps a known type against an unknown one', () => {
+  const pairs: [ColumnType, ColumnType, ColumnType][] = [
+    ['INT64', 'FLOAT64', 'FLOAT64'],
+    ['INT64', 'NUMERIC', 'NUMERIC'],
+    ['INT64', 'BIGNUMERIC', 'BIGNUMERIC'],
+    ['NUMERIC', 'BIGNUMERIC', 'BIGNUMERIC'],
+    ['FLOAT64', 'NUMERIC', 'NUMERIC'],
+    ['FLOAT64', 'BIGNUMERIC', 'BIGNUMERIC'],
+    ['DATE', 'TIMESTAMP', 'TIMESTAMP'],
+    ['DATE', 'DATETIME', 'DATETIME'],
+    ['FLOAT64', 'STRING', 'STRING'],
+    ['BOOL', 'INT64', 'STRING'],
+    ['TIMESTAMP', 'DATETIME', 'STRING'],
+    ['FLOAT64', 'BOOL', 'STRING'],
+    ['DATE', 'STRING', 'STRING'],
+  ];
+  for (const [a, b, wider] of pairs) {
+    assert.equal(widenType(a, b), wider, `${a} with ${b}`);
+    assert.equal(widenType(b, a), wider, `${b} with ${a}`);
+  }
+  assert.equal(widenType('FLOAT64', undefined), 'FLOAT64');
+  assert.equal(widenType(undefined, undefined), undefined);
+  assert.equal(widenType('JSON', 'JSON'), 'JSON');
 });

@@ -111,10 +111,33 @@ test('source.columns keeps only selected columns and names unknown ones', () => 
   assert.throws(() => unknown.planFor([inferred('id', 'INT64')]), (error: unknown) => error instanceof ConfigError && /"nope" not found/.test(error.message) && /id/.test(error.describe()));
 });
 
-test('REQUIRED destination columns without a source column are reported', () => {
+test('a batch without a column for a REQUIRED destination column is refused, naming the fix', () => {
   const schema = new RunSchema({ ...options, existing: [existing('id', 'INT64', false), existing('must', 'STRING', false)] });
-  schema.planFor([typed('id', 'INT64')]);
-  assert.deepEqual(schema.missingRequired().map((c) => c.name), ['must']);
+  assert.deepEqual(schema.missingRequired().map((c) => c.name), ['id', 'must']);
+  assert.throws(
+    () => schema.planFor([typed('id', 'INT64')]),
+    (error: unknown) => error instanceof SchemaError && /must is REQUIRED in the destination but the source has no such column/.test(error.message) && /fill_required_defaults/.test(error.describe()),
+  );
+  const unselected = new RunSchema({ ...options, existing: [existing('must', 'STRING', false)], select: ['id'] });
+  assert.throws(() => unselected.planFor([typed('id', 'INT64'), typed('must', 'STRING')]), /must is REQUIRED/);
+});
+
+test('with fill_required_defaults, REQUIRED columns a batch lacks are filled with their type defaults, row by row and column by column', () => {
+  const required = [existing('must', 'STRING', false), existing('n', 'INT64', false), existing('at', 'TIMESTAMP', false), existing('note', 'STRING')];
+  const schema = new RunSchema({ ...options, fillRequired: true, existing: required });
+  assert.deepEqual(schema.missingRequired(), []);
+  const lacking = schema.planFor([typed('id', 'INT64')]);
+  assert.deepEqual(schema.columns.map((c) => [c.name, c.nullable]), [['must', false], ['n', false], ['at', false], ['id', true]]);
+  assert.deepEqual(schema.convertRow(lacking, [1]), ['', 0, 0n, 1]);
+  const columnar = schema.convertColumns(lacking, [new Int32Array([1, 2])], 2);
+  assert.deepEqual(columnar.columns.map((column) => (column ? Array.from(column) : null)), [['', ''], [0, 0], [0n, 0n], [1, 2]]);
+  assert.equal(schema.nativeTargets(lacking), undefined, 'a file the destination reads itself would leave the column NULL');
+  // A later batch that has the column loads its values into it; NULLs there are filled too.
+  const having = schema.planFor([typed('id', 'INT64'), typed('must', 'STRING')]);
+  assert.equal(schema.columns.length, 4);
+  assert.equal(schema.columns[0].source, 'must');
+  assert.deepEqual(schema.convertRow(having, [2, 'yes']), ['yes', 0, 0n, 2]);
+  assert.deepEqual(schema.convertRow(having, [3, null]), ['', 0, 0n, 3]);
 });
 
 test('a batch converts column by column as row by row: widening, failures and untouched numeric arrays', () => {
@@ -145,4 +168,161 @@ test('a batch converts column by column as row by row: widening, failures and un
   assert.deepEqual(columnWise.columns.map((c) => c.type), ['FLOAT64', 'FLOAT64', 'INT64', 'STRING']);
   assert.equal(result.columns[1], f, 'a Float32Array into FLOAT64 is passed on as it is');
   assert.equal(result.columns[2], n, 'an Int32Array into INT64 is passed on as it is');
+});
+
+test('a row over the destination size limit fails naming its largest value, row by row and column by column', () => {
+  const limit = { bytes: 2_500_000, name: "BigQuery's 100 MB row limit" };
+  const schema = new RunSchema({ ...options, maxRow: limit });
+  const plan = schema.planFor([typed('id', 'INT64'), typed('big', 'STRING'), typed('blob', 'BYTES')]);
+  const long = 'x'.repeat(2_000_000);
+  const bytes = new Uint8Array(1_050_000);
+  assert.deepEqual(schema.convertRow(plan, [1, long, null]), [1, long, null], '2 MB is under the limit');
+  assert.throws(
+    () => schema.convertRow(plan, [1, long, bytes]),
+    (error: unknown) => error instanceof CellFailure && error.column === 'big' && error.reason === "value of 2 MB (the row: 3.4 MB) exceeds BigQuery's 100 MB row limit",
+    'bytes count as base64: 1,050,000 bytes are 1.4 MB of text',
+  );
+  assert.throws(
+    () => schema.convertRow(plan, [1, `${long}${long}`, 'AQID']),
+    (error: unknown) => error instanceof CellFailure && error.column === 'big' && error.reason === "value of 4 MB exceeds BigQuery's 100 MB row limit",
+    'a row whose other values are short names the value alone',
+  );
+  assert.throws(() => schema.convertRow(plan, [1, 'é'.repeat(1_300_000), null]), CellFailure, 'sizes are bytes of UTF-8, not characters');
+  const columns = schema.convertColumns(plan, [[1, 2, 3], [long, `${long}${long}`, 'short'], [null, null, bytes]], 3);
+  assert.deepEqual(columns.failures, [{ row: 1, column: 'big', reason: "value of 4 MB exceeds BigQuery's 100 MB row limit" }]);
+  assert.deepEqual([...columns.skip!], [0, 1, 0]);
+  const small = new RunSchema({ ...options, maxRow: { bytes: 10, name: 'ten bytes' } });
+  const smallPlan = small.planFor([typed('a', 'STRING'), typed('b', 'STRING')]);
+  assert.deepEqual(small.convertRow(smallPlan, ['x'.repeat(20), 'y'.repeat(20)]), ['x'.repeat(20), 'y'.repeat(20)], 'only rows holding a value over 1 MB are measured');
+});
+
+test('a destination may convert a file itself only when every loaded column has its type and is NULLABLE', () => {
+  const schema = new RunSchema({ ...options, existing: [existing('id', 'INT64', false)], select: ['id', 'name', 'late'] });
+  const plan = schema.planFor([typed('id', 'INT64'), typed('name', 'STRING'), typed('skipped', 'STRING'), inferred('late', 'STRING', { unseen: true })]);
+  assert.equal(schema.nativeTargets(plan), undefined, 'a REQUIRED column needs the core');
+  const open = new RunSchema({ ...options, existing: [existing('id', 'INT64')], select: ['id', 'name', 'late'] });
+  const openPlan = open.planFor([typed('id', 'INT64'), typed('name', 'STRING'), typed('skipped', 'STRING'), inferred('late', 'STRING', { unseen: true })]);
+  assert.equal(open.nativeTargets(openPlan), undefined, 'a column awaiting its first value decides its type in the core');
+  open.convertRow(openPlan, [1, 'a', 'b', '2024-01-01']);
+  const settled = open.planFor([typed('id', 'INT64'), typed('name', 'STRING'), typed('skipped', 'STRING'), inferred('late', 'DATE')]);
+  assert.deepEqual(
+    open.nativeTargets(settled)?.map((column) => column && [column.name, column.type]),
+    [['id', 'INT64'], ['name', 'STRING'], undefined, ['late', 'DATE']],
+  );
+});
+
+test('columns keep their plan per batch shape; adding or widening a column moves the generation on', () => {
+  const schema = new RunSchema(options);
+  const first = schema.planFor([typed('a', 'INT64')]);
+  const generation = schema.generation;
+  assert.ok(generation > 0, 'adding columns is a change');
+  assert.equal(schema.planFor([typed('a', 'INT64')]), first, 'the same shape gets the same plan');
+  assert.equal(schema.generation, generation);
+  schema.planFor([typed('a', 'INT64'), typed('b', 'STRING')]);
+  assert.equal(schema.generation, generation + 1);
+  schema.planFor([typed('a', 'NUMERIC')]);
+  assert.deepEqual(schema.columns.map((column) => [column.name, column.type]), [['a', 'NUMERIC'], ['b', 'STRING']]);
+  assert.equal(schema.generation, generation + 2);
+  schema.planFor([typed('a', 'INT64')]);
+  assert.equal(schema.columns[0].type, 'NUMERIC', 'a narrower batch loads into the wider column');
+  assert.equal(schema.generation, generation + 2);
+});
+
+test('typed batches widen only as far as the destination can, and never to text', () => {
+  const schema = new RunSchema({ ...options, existing: [existing('n', 'INT64')], canWiden: (from, to) => to === 'BIGNUMERIC' });
+  schema.planFor([typed('n', 'INT64')]);
+  assert.throws(() => schema.planFor([typed('n', 'FLOAT64')]), (error: unknown) => error instanceof SchemaError && /n: source n is FLOAT64, destination is INT64/.test(error.message));
+  schema.planFor([typed('n', 'BIGNUMERIC')]);
+  assert.equal(schema.columns[0].type, 'BIGNUMERIC');
+  const text = new RunSchema(options);
+  text.planFor([typed('c', 'INT64')]);
+  assert.throws(() => text.planFor([typed('c', 'STRING')]), (error: unknown) => error instanceof SchemaError && /c: source c is STRING, destination is INT64/.test(error.message));
+  // Another file's sample that guessed otherwise keeps the established type, converting per value.
+  text.planFor([inferred('c', 'STRING')]);
+  assert.equal(text.columns[0].type, 'INT64');
+  const dates = new RunSchema(options);
+  dates.planFor([typed('d', 'DATE')]);
+  assert.throws(() => dates.planFor([typed('d', 'TIMESTAMP')]), SchemaError, 'DATE to TIMESTAMP is no widening of an established column');
+  assert.equal(dates.columns[0].type, 'DATE');
+});
+
+test('a new column meets the existing table: its type and nullability, or a report of every mismatch', () => {
+  const table = [existing('id', 'INT64', false), existing('amount', 'NUMERIC'), existing('when', 'DATE'), existing('code', 'INT64')];
+  assert.throws(
+    () => new RunSchema({ ...options, existing: table }).planFor([typed('id', 'INT64'), typed('amount', 'BOOL'), typed('when', 'STRING'), typed('code', 'BIGNUMERIC')]),
+    (error: unknown) =>
+      error instanceof SchemaError &&
+      /amount: source amount is BOOL, destination is NUMERIC/.test(error.message) &&
+      /when: source when is STRING, destination is DATE/.test(error.message) &&
+      !/code:/.test(error.message),
+  );
+  const schema = new RunSchema({ ...options, existing: table, fillRequired: true });
+  const plan = schema.planFor([typed('id', 'INT64'), inferred('amount', 'FLOAT64'), typed('when', 'DATE'), typed('code', 'BIGNUMERIC')]);
+  assert.deepEqual(
+    schema.columns.map((column) => [column.name, column.source, column.type, column.nullable]),
+    [
+      ['id', 'id', 'INT64', false],
+      ['amount', 'amount', 'NUMERIC', true],
+      ['when', 'when', 'DATE', true],
+      ['code', 'code', 'BIGNUMERIC', true],
+    ],
+  );
+  assert.deepEqual(schema.convertRow(plan, [null, '1.50', '2024-01-01', 7n]), [0, '1.50', '2024-01-01', '7'], 'a REQUIRED column is filled when asked');
+});
+
+test('REQUIRED columns the run writes under any case are not missing; NULLABLE ones never are', () => {
+  const schema = new RunSchema({ ...options, existing: [{ ...existing('ID', 'INT64', false), source: 'id' }, existing('note', 'STRING'), existing('must', 'STRING', false)] });
+  assert.throws(() => schema.planFor([typed('id', 'INT64')]), (error: unknown) => error instanceof SchemaError && error.message === 'must is REQUIRED in the destination but the source has no such column');
+  assert.deepEqual(new RunSchema(options).missingRequired(), []);
+});
+
+test('values outside the destination time range are cell failures naming the range', () => {
+  const schema = new RunSchema({ ...options, timeRange: { min: 0n, max: 86_400_000_000n * 365n, name: 'the year 1970' } });
+  const plan = schema.planFor([typed('d', 'DATE')]);
+  assert.deepEqual(schema.convertRow(plan, ['1970-12-31']), ['1970-12-31']);
+  assert.throws(() => schema.convertRow(plan, ['1969-12-31']), (error: unknown) => error instanceof CellFailure && error.column === 'd' && error.reason === '1969-12-31 is outside the year 1970');
+});
+
+test('a failure under a typed or settled column names the value alone; an inferred one says why the type was guessed', () => {
+  const schema = new RunSchema({ ...options, existing: [existing('n', 'INT64')] });
+  const plan = schema.planFor([typed('n', 'INT64')]);
+  assert.throws(() => schema.convertRow(plan, ['abc']), (error: unknown) => error instanceof CellFailure && error.column === 'n' && error.reason === '"abc" is not an integer');
+  const guessed = new RunSchema({ ...options, existing: [existing('n', 'INT64')] });
+  const guessedPlan = guessed.planFor([inferred('n', 'INT64')]);
+  assert.throws(
+    () => guessed.convertRow(guessedPlan, ['abc']),
+    (error: unknown) => error instanceof CellFailure && error.reason === '"abc" is not an integer (the destination column is INT64; correct the value in the source, or allow bad rows with load.max_bad_records)',
+  );
+  const fresh = new RunSchema(options);
+  const freshPlan = fresh.planFor([inferred('flag', 'BOOL')]);
+  assert.throws(
+    () => fresh.convertRow(freshPlan, ['maybe']),
+    (error: unknown) => error instanceof CellFailure && error.reason === '"maybe" is not a boolean (true/false) (inferred as BOOL from the sampled rows; raise source.sample_size, or load the column as STRING)',
+  );
+  assert.deepEqual(fresh.convertRow(freshPlan, [null]), [null]);
+  assert.equal(fresh.columns[0].type, 'BOOL', 'a BOOL never becomes text for a value');
+});
+
+test('an inferred column widens in place when the destination table allows it, and not when it refuses', () => {
+  const allowed = new RunSchema({ ...options, existing: [existing('q', 'INT64')], canWiden: (from, to) => from === 'INT64' && to === 'FLOAT64' });
+  const plan = allowed.planFor([inferred('q', 'INT64')]);
+  assert.deepEqual(allowed.convertRow(plan, ['1.5']), [1.5]);
+  assert.equal(allowed.columns[0].type, 'FLOAT64');
+  const refused = new RunSchema({ ...options, existing: [existing('q', 'INT64')], canWiden: () => false });
+  const refusedPlan = refused.planFor([inferred('q', 'INT64')]);
+  assert.throws(() => refused.convertRow(refusedPlan, ['1.5']), CellFailure);
+  assert.equal(refused.columns[0].type, 'INT64');
+  // A table column already of the wider type takes the widening without asking the destination.
+  const wide = new RunSchema({ ...options, existing: [existing('q', 'FLOAT64')], canWiden: () => false });
+  const widePlan = wide.planFor([inferred('q', 'INT64')]);
+  assert.deepEqual(wide.convertRow(widePlan, ['2.5']), [2.5]);
+  // A code makes an integer column text only where the destination can make it so.
+  const textTable = new RunSchema({ ...options, existing: [existing('zip', 'STRING')], canWiden: () => false });
+  const zipPlan = textTable.planFor([inferred('zip', 'INT64')]);
+  assert.deepEqual(textTable.convertRow(zipPlan, ['07030']), ['07030']);
+  const newTable = new RunSchema({ ...options, canWiden: () => false });
+  const newPlan = newTable.planFor([inferred('zip', 'NUMERIC')]);
+  assert.deepEqual(newTable.convertRow(newPlan, ['0.5']), ['0.5']);
+  assert.deepEqual(newTable.convertRow(newPlan, ['007']), ['007'], 'a table this run creates may always change');
+  assert.equal(newTable.columns[0].type, 'STRING');
 });

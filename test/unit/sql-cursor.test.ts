@@ -27,6 +27,7 @@ describe('cursor values of every type', () => {
     assert.equal(cursorValue('2024-01-01', 'DATE'), '2024-01-01');
     assert.equal(cursorText(42, 'INT64'), '42');
     assert.equal(cursorText('2024-01-01', 'TIMESTAMP'), '2024-01-01');
+    assert.equal(cursorText(9007199254740993n, 'INT64'), '9007199254740993', 'a wide integer is no timestamp');
   });
 
   it('places values of splittable types on a line, and no others', () => {
@@ -47,6 +48,9 @@ describe('cursor values of every type', () => {
     assert.equal(boundText('+7', 'INT64', 'load.start'), '7');
     assert.equal(boundText('1e-3', 'FLOAT64', 'load.start'), '0.001');
     assert.equal(boundText('-1.25e2', 'BIGNUMERIC', 'load.start'), '-125');
+    assert.equal(boundText(' 12.50 ', 'NUMERIC', 'load.start'), '12.50');
+    assert.equal(boundText('.25e2', 'NUMERIC', 'load.start'), '25');
+    assert.equal(boundText('1e-10', 'FLOAT64', 'load.start'), '0.0000000001');
     assert.equal(boundText('08:00', 'TIME', 'load.start'), '08:00:00.000000');
     assert.equal(boundText('abc', 'STRING', 'load.start'), 'abc');
     assert.equal(boundText(new Date(Date.UTC(2024, 1, 29)), 'STRING', 'load.start'), '2024-02-29T00:00:00.000Z');
@@ -74,6 +78,8 @@ describe('cursor values of every type', () => {
     assert.equal(compareCursor('B', 'a', 'STRING'), -1);
     assert.equal(compareCursor('b', 'a', 'STRING'), 1);
     assert.equal(compareCursor('NaN', '1', 'FLOAT64'), 1, 'values off the line compare as text');
+    assert.equal(compareCursor('5', '5.0', 'FLOAT64'), 0, 'equal values on the line are equal, however spelled');
+    assert.equal(compareCursor('2024-01-01', '2024-01-01 00:00:00', 'DATETIME'), 0);
   });
 
   it('moves DATETIME cursors back by the lookback too', () => {
@@ -103,6 +109,9 @@ describe('split ranges', () => {
     assert.deepEqual(splitRange('0', 'NaN', 'FLOAT64', 4), []);
     assert.deepEqual(splitRange('0', '1', 'INT64', 4), [], 'no integer strictly between 0 and 1');
     assert.deepEqual(splitRange('0', '3', 'INT64', 6), ['1', '2'], 'bounds never repeat');
+    assert.deepEqual(splitRange('A', 'Z', 'STRING', 2), [], 'text has no line to split');
+    // 1e16 + 1.5 rounds to the high end itself: it is no boundary, the last range ends there.
+    assert.deepEqual(splitRange('10000000000000000', '10000000000000002', 'FLOAT64', 4), []);
   });
 });
 
@@ -111,7 +120,11 @@ describe('saved cursor state', () => {
     assert.deepEqual(readState({ column: 'at', type: 'DATE', seen: [] }, 'at', 'DATE', 'j'), { column: 'at', type: 'DATE', value: null, seen: [] });
     assert.equal(readState(null, 'at', 'DATE', 'j'), undefined);
     for (const raw of ['text', { column: 1, seen: [] }, { column: 'at', type: 'DATE' }, { column: 'at', type: 'DATE', seen: 'x' }]) {
-      assert.throws(() => readState(raw, 'at', 'DATE', 'j'), (error: unknown) => error instanceof ConfigError && /not one this source wrote/.test(error.message), JSON.stringify(raw));
+      assert.throws(
+        () => readState(raw, 'at', 'DATE', 'j'),
+        (error: unknown) => error instanceof ConfigError && /not one this source wrote/.test(error.message) && /run `b2betl state reset j` to start over/.test(error.describe()),
+        JSON.stringify(raw),
+      );
     }
     assert.throws(
       () => readState({ column: 'at', type: 'TIMESTAMP', value: null, seen: [] }, 'at', 'DATE', 'j'),

@@ -6,13 +6,14 @@
  */
 import type { Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker } from '../../../src/core/connector.js';
 import { describeEstimate } from '../../../src/core/engine-choice.js';
-import { ConfigError, EtlError, messageOf } from '../../../src/core/errors.js';
+import { EtlError } from '../../../src/core/errors.js';
+import { apiFailure } from '../../../src/core/google-api.js';
 import { markerWith } from '../../../src/core/marker-state.js';
 import { jobId } from '../../bigquery-common/bigquery-client.js';
 
 type FirestoreConnection = Extract<EngineRequest['source']['config'], { type: 'firestore' }>;
 
-/** Where an emulator-backed test points the Admin API (the emulator has no managed export). */
+/** Where a test on the emulator points the Admin API (the emulator has no managed export). */
 const ADMIN_ENDPOINT_VARIABLE = 'B2BETL_FIRESTORE_ADMIN_ENDPOINT';
 /** Bearer token sent to a test endpoint: no credentials leave the machine. */
 const TEST_ACCESS_TOKEN = 'b2betl-test-token';
@@ -66,6 +67,8 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
   const collection = collectionOf(request);
   if (typeof collection !== 'string') return collection;
   const connection = request.source.config;
+  const testEndpoint = connection.emulator_host ? process.env[ADMIN_ENDPOINT_VARIABLE] : undefined;
+  if (connection.emulator_host && !testEndpoint) return { declined: `connection ${request.source.name} points at the Firestore emulator, which has no managed export` };
   const exported = exportPlan(request, connection, collection, settings.temp_location);
   const destination = request.destination.connector;
   return {
@@ -77,7 +80,7 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
       ...(destination.stagingLocation ? { staging: destination.stagingLocation(request.job.name, request.runId) } : {}),
     },
     async run(marker: LoadMarker, signal: AbortSignal) {
-      await runExport(request, connection, exported, signal);
+      await runExport(request, connection, exported, testEndpoint, signal);
       const stage = await destination.tableStage!({ runId: request.runId, job: request.job, table: request.table, strategy: request.strategy, primaryKey: request.primaryKey, columns: [], replace: request.replace, log: request.log });
       try {
         const { rows, columns } = await stage.loadUris!([exported.metadataUri], exported.load, 'export_load');
@@ -98,8 +101,8 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
 }
 
 /** Starts the export and waits for its operation to finish; throws with the API's reason and the fix. */
-async function runExport(request: EngineRequest, connection: FirestoreConnection, exported: ExportPlan, signal: AbortSignal): Promise<void> {
-  const client = await adminClient(request, connection);
+async function runExport(request: EngineRequest, connection: FirestoreConnection, exported: ExportPlan, testEndpoint: string | undefined, signal: AbortSignal): Promise<void> {
+  const client = await adminClient(request, connection, testEndpoint);
   const action = `export ${exported.collection} of project ${connection.project} to ${exported.exportRequest.outputUriPrefix}`;
   try {
     let [operation] = await client.exportDocuments(exported.exportRequest).catch((error: unknown) => Promise.reject(exportError(error, action)));
@@ -119,17 +122,13 @@ async function runExport(request: EngineRequest, connection: FirestoreConnection
   }
 }
 
-/** The Admin API client: the connection's credentials, or with an emulator the test endpoint. */
-async function adminClient(request: EngineRequest, connection: FirestoreConnection) {
+/** The Admin API client: the connection's credentials, or a test endpoint (the emulator has no Admin API). */
+async function adminClient(request: EngineRequest, connection: FirestoreConnection, testEndpoint: string | undefined) {
   // The module defines v1 as a lazy getter, which only its CommonJS default export carries.
   const { v1 } = (await import('@google-cloud/firestore')).default;
   const options: Record<string, unknown> = { fallback: true, projectId: connection.project };
-  if (connection.emulator_host) {
-    const endpoint = process.env[ADMIN_ENDPOINT_VARIABLE];
-    if (!endpoint) {
-      throw ConfigError.of(`connection ${request.source.name} points at the Firestore emulator, which has no managed export`, `set engine: local for job ${request.job.name}, or point the connection at a real project`);
-    }
-    const url = new URL(endpoint);
+  if (testEndpoint) {
+    const url = new URL(testEndpoint);
     const { OAuth2Client } = await import('google-auth-library');
     const auth = new OAuth2Client();
     auth.setCredentials({ access_token: TEST_ACCESS_TOKEN, expiry_date: Date.now() + 24 * 3_600_000 });
@@ -142,28 +141,27 @@ async function adminClient(request: EngineRequest, connection: FirestoreConnecti
   return new v1.FirestoreAdminClient(options as never);
 }
 
-/** gRPC status codes the Admin API answers with. */
-const PERMISSION_DENIED = 7;
-const RESOURCE_EXHAUSTED = 8;
-const FAILED_PRECONDITION = 9;
-const UNAUTHENTICATED = 16;
+/** The names of the gRPC codes a finished operation's `error` carries. */
+const GRPC_STATUS: Record<number, string> = { 7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 16: 'UNAUTHENTICATED' };
+const HTTP_STATUS: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 412: 'FAILED_PRECONDITION', 429: 'RESOURCE_EXHAUSTED' };
 
-/** An Admin API failure, naming the permission, API or quota and what to do. */
+/** An Admin API failure (a refused call, or a finished operation's error), naming the permission, API or quota and what to do. */
 function exportError(error: unknown, action: string): EtlError {
+  const { http, body, text } = apiFailure(error);
   const code = Number((error as { code?: unknown }).code);
-  const message = messageOf(error);
-  if (/SERVICE_DISABLED|has not been used|is disabled/i.test(message)) {
-    return new EtlError(`${action}: the Cloud Firestore API is not enabled: ${message}`, 'enable it: gcloud services enable firestore.googleapis.com');
+  const status = body.status ?? (http !== undefined ? HTTP_STATUS[http] : GRPC_STATUS[code]);
+  if (/SERVICE_DISABLED|has not been used|is disabled/i.test(text) || body.details?.some((detail) => detail.reason === 'SERVICE_DISABLED')) {
+    return new EtlError(`${action}: the Cloud Firestore API is not enabled: ${text}`, 'enable it: gcloud services enable firestore.googleapis.com');
   }
-  if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
+  if (status === 'PERMISSION_DENIED' || status === 'UNAUTHENTICATED') {
     return new EtlError(
-      `${action}: permission denied: ${message}`,
+      `${action}: permission denied: ${text}`,
       "grant the connection's service account roles/datastore.importExportAdmin, and the Firestore service agent (service-PROJECT_NUMBER@gcp-sa-firestore.iam.gserviceaccount.com) write access to the dataflow.temp_location bucket",
     );
   }
-  if (code === RESOURCE_EXHAUSTED) return new EtlError(`${action}: quota exceeded: ${message}`, 'Firestore allows 50 exports at once and 20 export requests a minute per project: run the job again later');
-  if (code === FAILED_PRECONDITION) return new EtlError(`${action}: ${message}`, 'check that dataflow.temp_location names an existing bucket in a location the database may export to');
-  return new EtlError(`${action}: ${message}`);
+  if (status === 'RESOURCE_EXHAUSTED') return new EtlError(`${action}: quota exceeded: ${text}`, 'Firestore allows 50 exports at once and 20 export requests a minute per project: run the job again later');
+  if (status === 'FAILED_PRECONDITION') return new EtlError(`${action}: ${text}`, 'check that dataflow.temp_location names an existing bucket in a location the database may export to');
+  return new EtlError(`${action}: ${text}`);
 }
 
 /** The engine that loads large Firestore catalogs through a managed export. */
