@@ -49,6 +49,7 @@ describe('Dataflow runs through the binary', () => {
       'etl.config.yaml': [
         'connections:',
         `  shop: { type: postgres, host: 127.0.0.1, port: 5432, database: test, user: "secret://projects/etl-proj/secrets/pg-user/versions/1", password: "secret://projects/etl-proj/secrets/pg-password/versions/1" }`,
+        `  plain: { type: postgres, host: 127.0.0.1, port: 5432, database: test, user: postgres, password: hunter2-plain }`,
         `  store: { type: mysql, host: 127.0.0.1, port: 3306, database: ${my.database}, user: "secret://projects/etl-proj/secrets/my-user/versions/1" }`,
         `  bq: { type: bigquery, project: ${PROJECT}, dataset: raw, endpoint: "${bigquery.endpoint}" }`,
         'defaults: { destination: bq }',
@@ -60,6 +61,7 @@ describe('Dataflow runs through the binary', () => {
       'jobs/pg_auto.yaml': job('pg_auto', 'auto', 'shop').replace('table: orders', `table: ${pg.schema}.orders`),
       'jobs/pg_catalog_dataflow.yaml': `name: pg_catalog_dataflow\nengine: dataflow\nsource: { connection: shop, table: ${pg.schema}.orders, columns: [id, name, updated] }\nload: { strategy: catalog }\n`,
       'jobs/pg_catalog_local.yaml': `name: pg_catalog_local\nengine: local\nsource: { connection: shop, table: ${pg.schema}.orders, columns: [id, name, updated] }\nload: { strategy: catalog }\n`,
+      'jobs/pg_plain.yaml': job('pg_plain', 'dataflow', 'plain').replace('table: orders', `table: ${pg.schema}.orders`),
       'jobs/my_dataflow.yaml': job('my_dataflow', 'dataflow', 'store'),
       'jobs/my_local.yaml': job('my_local', 'local', 'store'),
     });
@@ -276,5 +278,17 @@ describe('Dataflow runs through the binary', () => {
       hold.release();
       terminal.kill();
     }
+  });
+
+  test('a plain-text password is refused before any launch, naming the key and the fix, and never shown', async () => {
+    const jobs = dataflow.jobs().length;
+    const result = await runCli(['run', 'jobs/pg_plain.yaml', '--json'], project.dir, env);
+    assert.notEqual(result.code, 0);
+    const [summary] = JSON.parse(result.stdout) as { status: string; error: string }[];
+    assert.equal(summary.status, 'failed');
+    assert.match(summary.error, /connection plain: user is given in plain text/);
+    assert.match(summary.error, /secret:\/\/projects\/PROJECT\/secrets\/NAME\/versions\/VERSION/);
+    assert.doesNotMatch(result.stdout + result.stderr, /hunter2-plain/);
+    assert.equal(dataflow.jobs().length, jobs, 'nothing was launched');
   });
 });
