@@ -136,9 +136,18 @@ describe('Dataflow double', () => {
       { id: '2', label: 'item 2', price: '3', seen: '1704074400000000' },
       { id: '3', label: 'item 3', price: '4.5', seen: '1704078000000000' },
     ]);
-    const named = await api.named(launch.launchParameter.jobName);
-    assert.deepEqual(named.map((j) => [j.id, j.state]), [[job.id, 'JOB_STATE_DONE']]);
-    assert.deepEqual(await api.named('b2betl-nobody'), []);
+    // jobs.list filtered by name, through the client itself
+    const [{ v1beta3 }, { OAuth2Client }] = await Promise.all([import('@google-cloud/dataflow'), import('google-auth-library')]);
+    const auth = new OAuth2Client();
+    auth.setCredentials({ access_token: 't', expiry_date: Date.now() + 3_600_000 });
+    const jobs = new v1beta3.JobsV1Beta3Client({ fallback: true, apiEndpoint: '127.0.0.1', port: Number(new URL(dataflow.endpoint).port), protocol: 'http', authClient: auth } as never);
+    const named = async (name: string) => (await jobs.listJobs({ projectId: PROJECT, location: REGION, name }, { autoPaginate: false }))[0].map((j) => [j.id, j.currentState]);
+    try {
+      assert.deepEqual(await named(launch.launchParameter.jobName), [[job.id, 'JOB_STATE_DONE']]);
+      assert.deepEqual(await named('b2betl-nobody'), []);
+    } finally {
+      await jobs.close();
+    }
     assert.equal((await api.progress(job.id)).rows, 3);
   });
 

@@ -6,6 +6,7 @@
 import { EtlError, TransientError } from '../../../src/core/errors.js';
 import { apiFailure } from '../../../src/core/google-api.js';
 import { redact } from '../../../src/core/redact.js';
+import { withRetry } from '../../../src/core/retry.js';
 
 /** A Dataflow job as the engine follows it. */
 export interface DataflowJob {
@@ -32,8 +33,6 @@ export interface LaunchRequest {
 export interface DataflowApi {
   launch(request: LaunchRequest): Promise<DataflowJob>;
   get(id: string): Promise<DataflowJob>;
-  /** Jobs of the region whose name is exactly `name`, newest first. */
-  named(name: string): Promise<DataflowJob[]>;
   /** Jobs of the region not yet in a terminal state. */
   active(): Promise<DataflowJob[]>;
   /** The region's most recent jobs in a terminal state (the API's first page, newest first). */
@@ -132,9 +131,11 @@ export async function openDataflow(settings: { project: string; region: string; 
       throw dataflowError(error, action, settings);
     }
   };
-  const list = async (filter: 'ALL' | 'ACTIVE' | 'TERMINATED', name?: string): Promise<DataflowJob[]> => {
+  // Reads and the cancel may be sent again after a network blip or a 5xx; a launch is not (it would start a second job).
+  const again = <T>(action: string, request: () => Promise<T>): Promise<T> => withRetry(() => call(action, request), { attempts: 6 });
+  const list = async (filter: 'ACTIVE'): Promise<DataflowJob[]> => {
     const found: DataflowJob[] = [];
-    for await (const job of jobs.listJobsAsync({ ...at, filter, ...(name ? { name } : {}) } as never)) found.push(jobOf(job as RawJob));
+    for await (const job of jobs.listJobsAsync({ ...at, filter } as never)) found.push(jobOf(job as RawJob));
     return found;
   };
   return {
@@ -143,20 +144,19 @@ export async function openDataflow(settings: { project: string; region: string; 
         const [response] = await templates.launchFlexTemplate(request as never);
         return jobOf((response.job ?? {}) as RawJob);
       }),
-    get: (id) => call(`read job ${id}`, async () => jobOf((await jobs.getJob({ ...at, jobId: id }))[0] as RawJob)),
-    named: (name) => call(`list the jobs named ${name}`, () => list('ALL', name)),
-    active: () => call('list the active jobs', () => list('ACTIVE')),
+    get: (id) => again(`read job ${id}`, async () => jobOf((await jobs.getJob({ ...at, jobId: id }))[0] as RawJob)),
+    active: () => again('list the active jobs', () => list('ACTIVE')),
     ended: () =>
-      call('list the ended jobs', async () => {
+      again('list the ended jobs', async () => {
         const [page] = await jobs.listJobs({ ...at, filter: 'TERMINATED', pageSize: 100 } as never, { autoPaginate: false });
         return (page as RawJob[]).map(jobOf);
       }),
     cancel: (id) =>
-      call(`cancel job ${id}`, async () => {
+      again(`cancel job ${id}`, async () => {
         await jobs.updateJob({ ...at, jobId: id, job: { requestedState: 'JOB_STATE_CANCELLED' } } as never);
       }),
     errors: (id) =>
-      call(`read the messages of job ${id}`, async () => {
+      again(`read the messages of job ${id}`, async () => {
         const texts: string[] = [];
         for await (const message of messages.listJobMessagesAsync({ ...at, jobId: id, minimumImportance: 'JOB_MESSAGE_ERROR' } as never)) {
           if (message.messageText) texts.push(message.messageText);
@@ -164,7 +164,7 @@ export async function openDataflow(settings: { project: string; region: string; 
         return texts;
       }),
     progress: (id) =>
-      call(`read the metrics of job ${id}`, async () => {
+      again(`read the metrics of job ${id}`, async () => {
         const [result] = await metrics.getJobMetrics({ ...at, jobId: id });
         let workers: number | undefined;
         let rows: number | undefined;
