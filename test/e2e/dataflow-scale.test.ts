@@ -31,10 +31,10 @@ describe('a million PostgreSQL rows with engine: auto', () => {
     secrets = await startGcsDouble({ buckets: [] });
     secrets.setSecret(USER, 'postgres');
     pg = await pgScratch('dfscale');
-    await pg.sql(`CREATE TABLE events (id bigint PRIMARY KEY, kind text, amount numeric(12,2), at timestamptz)`);
+    await pg.sql(`CREATE TABLE events (id bigint PRIMARY KEY, kind text, amount numeric(12,2), happened_at timestamptz)`);
     await pg.sql(`INSERT INTO events SELECT g, 'k' || (g % 7), (g % 1000) / 100.0, timestamptz '2024-01-01Z' + g * interval '1 second' FROM generate_series(1, ${ROWS}) g`);
     await pg.sql('ANALYZE events');
-    const job = (name: string, engine: string) => `name: ${name}\nengine: ${engine}\nsource: { connection: shop, table: ${pg.schema}.events }\nload: { strategy: transactional, cursor: at }\n`;
+    const job = (name: string, engine: string) => `name: ${name}\nengine: ${engine}\nsource: { connection: shop, table: ${pg.schema}.events }\nload: { strategy: transactional, cursor: happened_at }\n`;
     project = await scratchProject({
       'etl.config.yaml': [
         'connections:',
@@ -74,7 +74,7 @@ describe('a million PostgreSQL rows with engine: auto', () => {
     assert.equal(dataflow.jobs().length, 1);
     assert.equal((await run('events_local')).rows_loaded, ROWS);
     const digest = (table: string) =>
-      bigquery.query(`SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS ids, SUM(amount) AS amount, MIN(at) AS first, MAX(at) AS last, COUNT(DISTINCT kind) AS kinds FROM \`${PROJECT}.raw.${table}\``);
+      bigquery.query(`SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS ids, SUM(amount) AS amount, MIN(happened_at) AS first_at, MAX(happened_at) AS last_at, COUNT(DISTINCT kind) AS kinds FROM \`${PROJECT}.raw.${table}\``);
     assert.deepEqual(await digest('events_auto'), await digest('events_local'));
     const markers = await bigquery.query(`SELECT table_name, JSON_EXTRACT(state, '$.cursor') AS cursor FROM \`${PROJECT}.raw._b2betl_loads\` ORDER BY table_name`);
     assert.deepEqual(markers.map((m) => m.cursor), [markers[1].cursor, markers[1].cursor]);
