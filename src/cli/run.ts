@@ -1,4 +1,5 @@
 /** `b2betl run`: runs jobs one after another, with a progress view on a TTY. */
+import { isatty } from 'node:tty';
 import type { LoadedConfig, LoadedJob } from '../core/config.js';
 import { ConfigError, ExitCode, Interruption, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -119,10 +120,11 @@ function failedResult(job: LoadedJob | string, error: unknown): RunResult {
  */
 function remoteJobs(flags: RunFlags): { cancel: (what: string) => Promise<boolean>; asks: boolean } {
   if (flags.cancelOnInterrupt) return { cancel: async () => true, asks: false };
-  const stdin = process.stdin;
-  if (!stdin.isTTY || !process.stderr.isTTY || flags.json) return { cancel: async () => false, asks: false };
+  // process.stdin is opened only to read the answer: opening it on a terminal would hold it.
+  if (!isatty(0) || !process.stderr.isTTY || flags.json) return { cancel: async () => false, asks: false };
   const cancel = () =>
     new Promise<boolean>((resolve) => {
+      const stdin = process.stdin;
       const raw = stdin.isRaw;
       const done = (answer: boolean) => {
         clearTimeout(timer);
