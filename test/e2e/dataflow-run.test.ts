@@ -148,7 +148,8 @@ describe('Dataflow runs through the binary', () => {
   });
 
   test('--dry-run shows the engine, why, and the exact launch request with the credentials as references; nothing is launched', async () => {
-    await pg.sql(`INSERT INTO orders VALUES (11, 'd', 1, '2024-03-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
+    // At least dataflow.threshold_rows (5) rows in pg_auto's window, run alone or after the others.
+    await pg.sql(`INSERT INTO orders SELECT g, 'd', 1, timestamptz '2024-03-01Z' + g * interval '1 minute', NULL, NULL, NULL, NULL, NULL FROM generate_series(20, 24) g ON CONFLICT DO NOTHING`);
     const jobs = dataflow.jobs().length;
     const plan = (await run('pg_auto', '--dry-run')).plan!;
     assert.equal(plan.engine.name, 'dataflow');
