@@ -281,7 +281,7 @@ describe('Dataflow runs through the binary', () => {
     }
   });
 
-  test('a plain-text password is refused before any launch, naming the key and the fix, and never shown', async () => {
+  test('a plain-text credential is refused before any launch, naming the key and the fix, and never shown', async () => {
     const jobs = dataflow.jobs().length;
     const result = await runCli(['run', 'jobs/pg_plain.yaml', '--json'], project.dir, env);
     assert.notEqual(result.code, 0);
