@@ -191,6 +191,8 @@ export interface SourcePlan {
   readonly estimatedRows?: number;
   /** Where `estimatedRows` comes from (`count(*) of the window`, `the planner's estimate`), for engine choice. */
   readonly estimateBasis?: string;
+  /** Whether `estimatedRows` is a count rather than a statistic. */
+  readonly estimateExact?: boolean;
   /**
    * When true, units form an ordered sequence: after failures, only the prefix of committed
    * units up to the last one carrying `cursorAfter` commits. When false (files), every unit
@@ -272,6 +274,8 @@ export interface SourceConnector {
   primaryKey?(job: JobSpec): Promise<string[]>;
   /** Optional: the tables a job could name in `source.table` (databases). */
   listTables?(): Promise<TableListing[]>;
+  /** Optional: the exact number of rows the plan's units read, where the plan only estimated it. */
+  countRows?(job: JobSpec, units: readonly WorkUnit[]): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -505,6 +509,8 @@ export interface RowEstimate {
   readonly rows: number;
   /** `count(*) of the window`, `the planner's estimate (EXPLAIN) of the window`, `count() of the collection`… */
   readonly basis: string;
+  /** A count rather than a statistic. */
+  readonly exact?: boolean;
 }
 
 /** One run of a job as an engine is offered it: both ends opened, and the plan the source made. */

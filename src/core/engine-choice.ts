@@ -28,10 +28,28 @@ export function describeEstimate(request: Pick<EngineRequest, 'estimate'>): stri
   return estimate ? `${estimate.rows.toLocaleString('en-US')} rows (${estimate.basis})` : 'an unknown number of rows';
 }
 
+/** A statistic within this factor of the threshold decides nothing: the rows are counted. */
+const CLOSE_CALL = 2;
+
+/**
+ * The request with its estimate counted when it is a statistic close enough to the threshold
+ * for the statistic's error to decide (a planner puts a million-row window at 999,900 rows).
+ */
+async function settled(request: EngineRequest, threshold: number): Promise<EngineRequest> {
+  const { estimate } = request;
+  const source = request.source.connector;
+  if (!estimate || estimate.exact || !source.countRows || !request.dataflow || (request.job.engine ?? 'auto') !== 'auto') return request;
+  if (estimate.rows < threshold / CLOSE_CALL || estimate.rows >= threshold * CLOSE_CALL) return request;
+  const rows = await source.countRows(request.job, request.plan.units);
+  const basis = `count(*) of the window: ${estimate.basis} put it at ${estimate.rows.toLocaleString('en-US')}, too close to the threshold to decide`;
+  return { ...request, estimate: { rows, basis, exact: true } };
+}
+
 /** Asks the engines, in the registry's order, which one takes the run. */
-export async function chooseEngine(request: EngineRequest): Promise<EngineChoice> {
-  const mode = request.job.engine ?? 'auto';
-  const threshold = request.dataflow?.threshold_rows ?? DEFAULT_THRESHOLD_ROWS;
+export async function chooseEngine(asked: EngineRequest): Promise<EngineChoice> {
+  const mode = asked.job.engine ?? 'auto';
+  const threshold = asked.dataflow?.threshold_rows ?? DEFAULT_THRESHOLD_ROWS;
+  const request = await settled(asked, threshold);
   const limit = `dataflow.threshold_rows (${threshold.toLocaleString('en-US')})`;
   const large = request.estimate !== undefined && request.estimate.rows >= threshold;
   const notes: string[] = [];

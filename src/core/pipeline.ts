@@ -343,7 +343,7 @@ function engineRequest(
     source: { name: opened.connection, config: resolveConnection(job.config, opened.connection), connector: opened.source, store: opened.store, format: job.spec.source.format },
     destination: { name: job.destinationName, config: resolveConnection(job.config, job.destinationName), connector: destination },
     plan,
-    estimate: plan.estimatedRows === undefined ? undefined : { rows: plan.estimatedRows, basis: plan.estimateBasis ?? "the source's estimate" },
+    estimate: plan.estimatedRows === undefined ? undefined : { rows: plan.estimatedRows, basis: plan.estimateBasis ?? "the source's estimate", exact: plan.estimateExact },
     dataflow: job.config.config.dataflow,
     mapping: options.ledger.mapping(job.spec.name),
     replace,

@@ -53,6 +53,8 @@ before(async () => {
     'jobs/my-big.yaml': `name: my_big\nsource: { connection: my, table: big }\nload: { cursor: updated_at }\n`,
     'bare/etl.config.yaml': connections,
     'bare/jobs/big.yaml': job('big_bq', 'big', 'destination: { connection: bq }\n'),
+    'close/etl.config.yaml': connections + DATAFLOW.replace(' }', ', threshold_rows: 6000000 }'),
+    'close/jobs/big.yaml': job('close_call', 'big', 'destination: { connection: bq }\n'),
     'refused/etl.config.yaml': connections + DATAFLOW,
     'refused/jobs/into-duckdb.yaml': job('into_duckdb', 'orders', 'engine: dataflow\n'),
   });
@@ -72,6 +74,13 @@ async function dryRun(job: string, cwd = project.dir): Promise<Plan> {
 }
 
 describe('engine choice for PostgreSQL jobs', () => {
+  test('a statistic close to the threshold is counted before it decides', async () => {
+    // The planner says ten million against a threshold of six: the window's 12 rows are counted.
+    const plan = await dryRun('jobs/big.yaml', `${project.dir}/close`);
+    assert.equal(plan.engine.name, 'local');
+    assert.match(plan.engine.reason, /12 rows \(count\(\*\) of the window: the PostgreSQL planner's estimate \(EXPLAIN\) of the window, from pg_class\.reltuples put it at [\d,]{9,}, too close to the threshold to decide\).*under dataflow\.threshold_rows \(6,000,000\)/);
+  });
+
   test('a small window into BigQuery streams; the dry run gives the count and the threshold', async () => {
     const plan = await dryRun('jobs/small.yaml');
     assert.equal(plan.engine.name, 'local');

@@ -403,16 +403,23 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
   }
 
   /** Estimates per unit (exact counts on small tables) and in total. */
-  private async estimate(shape: Shape<C>, params: readonly SqlUnitParams[]): Promise<{ total?: number; perUnit: (number | undefined)[]; basis: string }> {
+  private async estimate(shape: Shape<C>, params: readonly SqlUnitParams[]): Promise<{ total?: number; perUnit: (number | undefined)[]; basis: string; exact?: boolean }> {
     if (await this.isSmall(shape)) {
-      const perUnit = await Promise.all(
-        params.map((p) => this.dialect.count(selectSql(['1 AS one'], shape.from, this.conditions(shape, p)))),
-      );
-      return { total: perUnit.reduce((a, b) => a + b, 0), perUnit, basis: `count(*) of the window; ${this.dialect.statistics} says the table is small` };
+      const perUnit = await this.counts(shape, params);
+      return { total: perUnit.reduce((a, b) => a + b, 0), perUnit, basis: `count(*) of the window; ${this.dialect.statistics} says the table is small`, exact: true };
     }
     const total = await this.estimateAll(shape, params.length === 1 ? params[0] : mergedRange(params));
     const basis = `the ${this.dialect.product} planner's estimate (EXPLAIN) of the window${shape.relation.kind === 'table' ? `, from ${this.dialect.statistics}` : ''}`;
     return { total, perUnit: params.map(() => (total === undefined ? undefined : Math.ceil(total / params.length))), basis };
+  }
+
+  private counts(shape: Shape<C>, params: readonly SqlUnitParams[]): Promise<number[]> {
+    return Promise.all(params.map((p) => this.dialect.count(selectSql(['1 AS one'], shape.from, this.conditions(shape, p)))));
+  }
+
+  async countRows(job: JobSpec, units: readonly WorkUnit[]): Promise<number> {
+    const counts = await this.counts(await this.shape(job), units.map((unit) => (unit.params ?? {}) as SqlUnitParams));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   private async estimateAll(shape: Shape<C>, params: SqlUnitParams): Promise<number | undefined> {
@@ -471,7 +478,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
     if (units.length > 1) notes.push(...units.map((u) => `unit ${u.label}: ~${u.estimatedRows ?? '?'} rows`));
     // No cursor moves, so every unit stands on its own (catalog commits all units or none anyway).
-    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, ordered: false, notes };
+    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, estimateExact: estimate.exact, ordered: false, notes };
   }
 
   private async planIncremental(shape: Shape<C>, cursor: C, context: PlanContext): Promise<SourcePlan> {
@@ -548,7 +555,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
     });
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
     if (units.length > 1) notes.push(...units.map((u) => `unit ${u.label}: ~${u.estimatedRows ?? '?'} rows`));
-    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, ordered: true, notes };
+    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, estimateExact: estimate.exact, ordered: true, notes };
   }
 
   private async planWindow(shape: Shape<C>, cursor: C, job: JobSpec, window: { since?: string; until?: string }): Promise<SourcePlan> {
@@ -582,7 +589,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
       }),
     );
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
-    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, ordered: false, notes, window: { column: cursor.name, lower: since, upper } };
+    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, estimateExact: estimate.exact, ordered: false, notes, window: { column: cursor.name, lower: since, upper } };
   }
 
   /**
