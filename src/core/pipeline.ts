@@ -702,6 +702,9 @@ class Run {
         this.counts.rows_extracted = this.extracted();
         return this.stopBeforeCommit();
       }
+      // The table's columns follow the plan, not the order in which reads happened to finish.
+      schema.orderByPlan();
+      if (stage) await serial(ensureStage);
       return await this.commit(opened, destination, plan, outcomes, schema, stage, serial, replace !== undefined);
     } catch (error) {
       await stage?.abort().catch(() => undefined);
@@ -722,7 +725,7 @@ class Run {
       this.log.debug(`${unit.label}: streamed: ${file.reason}`);
       return undefined;
     }
-    const targets = schema.nativeTargets(schema.planFor(file.columns));
+    const targets = schema.nativeTargets(schema.planFor(file.columns, index));
     if (!targets) {
       this.log.debug(`${unit.label}: streamed: a column still awaits its first value or is REQUIRED in the destination`);
       return undefined;
@@ -784,7 +787,7 @@ class Run {
         const batch: RecordBatch = step.value;
         for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
         start = performance.now();
-        const plan = schema.planFor(batch.columns);
+        const plan = schema.planFor(batch.columns, index);
         let length: number;
         if (batch.vectors) {
           // Column by column: no row is built unless the stage takes only rows.

@@ -93,6 +93,11 @@ export class RunSchema {
   private readonly unsourced = new Map<string, number>();
   /** Whether `source.columns` was checked against the first batch's columns. */
   private selectionChecked = false;
+  /**
+   * Per run column, where it first appears in plan order: the lowest unit that brings it (-1: a
+   * filled REQUIRED column of the table), and its place among that unit's columns.
+   */
+  private readonly ranks: { unit: number; position: number }[] = [];
   private version = 0;
 
   constructor(private readonly options: RunSchemaOptions) {
@@ -105,12 +110,13 @@ export class RunSchema {
       for (const column of options.existing ?? []) {
         if (column.nullable) continue;
         this.unsourced.set(column.name.toLowerCase(), this.columns.length);
+        this.ranks.push({ unit: -1, position: this.columns.length });
         this.columns.push({ ...column, nullable: false });
       }
     }
   }
 
-  /** Increases whenever columns are added or widened; the stage must then `evolve`. */
+  /** Increases whenever columns are added, widened or reordered; the stage must then `evolve`. */
   get generation(): number {
     return this.version;
   }
@@ -121,11 +127,18 @@ export class RunSchema {
     return (this.options.existing ?? []).filter((column) => !column.nullable && !written.has(column.name.toLowerCase()));
   }
 
-  /** The plan to convert batches shaped like `columns`, adding or widening run columns. */
-  planFor(columns: readonly SourceColumn[]): BatchPlan {
+  /**
+   * The plan to convert batches shaped like `columns`, from the unit at `unit` in plan order,
+   * adding or widening run columns.
+   */
+  planFor(columns: readonly SourceColumn[], unit = 0): BatchPlan {
     const key = columns.map((column) => `${column.name}\u0000${column.type}`).join('\u0001');
-    const cached = this.plans.get(key);
-    if (cached) return cached;
+    const plan = this.plans.get(key) ?? this.newPlan(key, columns);
+    this.rank(plan, unit);
+    return plan;
+  }
+
+  private newPlan(key: string, columns: readonly SourceColumn[]): BatchPlan {
     this.checkSelection(columns);
     if (!this.options.fillRequired) this.checkRequired(columns);
     const fresh = columns.filter((column) => !this.bySource.has(column.name) && this.isSelected(column.name));
@@ -137,6 +150,38 @@ export class RunSchema {
     const plan = this.buildPlan(columns);
     this.plans.set(key, plan);
     return plan;
+  }
+
+  /** Notes that `unit` brings the plan's columns, each at its place in the batch. */
+  private rank(plan: BatchPlan, unit: number): void {
+    const { targets } = plan;
+    for (let i = 0; i < targets.length; i++) {
+      const rank = this.ranks[targets[i]];
+      if (rank && (unit < rank.unit || (unit === rank.unit && i < rank.position))) this.ranks[targets[i]] = { unit, position: i };
+    }
+  }
+
+  /**
+   * Puts the run's columns in plan order, once every unit has been read: a unit's columns in its
+   * own order, after those of the units before it, however the reads interleaved, so the same
+   * files always make the same table. Moves the generation on when the order changed.
+   */
+  orderByPlan(): void {
+    const order = this.columns.map((_column, index) => index);
+    order.sort((a, b) => this.ranks[a].unit - this.ranks[b].unit || this.ranks[a].position - this.ranks[b].position || a - b);
+    if (order.every((from, to) => from === to)) return;
+    const moved = new Map(order.map((from, to) => [from, to]));
+    const columns = order.map((from) => this.columns[from]);
+    const ranks = order.map((from) => this.ranks[from]);
+    this.columns.splice(0, columns.length, ...columns);
+    this.ranks.splice(0, ranks.length, ...ranks);
+    for (const [source, index] of this.bySource) this.bySource.set(source, moved.get(index)!);
+    for (const [name, index] of this.unsourced) this.unsourced.set(name, moved.get(index)!);
+    const pending = [...this.pending];
+    this.pending.clear();
+    for (const index of pending) this.pending.add(moved.get(index)!);
+    this.rebuildPlans();
+    this.version++;
   }
 
   /**
@@ -382,6 +427,7 @@ export class RunSchema {
       }
       if (column.unseen && !existing) this.pending.add(this.columns.length);
       this.bySource.set(column.name, this.columns.length);
+      this.ranks.push({ unit: Number.POSITIVE_INFINITY, position: 0 });
       this.columns.push({ name: existing?.name ?? name, source: column.name, type, nullable, sourceType: column.sourceType, repeated: column.repeated });
     }
     if (mismatches.length) {

@@ -16,6 +16,27 @@ test('names are sanitized once and rows follow run-column order', () => {
   assert.deepEqual(schema.convertRow(plan, ['Zoë', '1.5', 'EUR']), ['Zoë', 1.5, 'EUR']);
 });
 
+test('columns take the plan order of the units that bring them, whichever unit is planned first', () => {
+  const schema = new RunSchema(options);
+  schema.planFor([typed('amount', 'STRING'), typed('note', 'STRING')], 1);
+  schema.planFor([typed('id', 'INT64'), typed('amount', 'STRING')], 0);
+  assert.deepEqual(schema.columns.map((c) => c.name), ['amount', 'note', 'id']);
+  const generation = schema.generation;
+  schema.orderByPlan();
+  assert.deepEqual(schema.columns.map((c) => c.name), ['id', 'amount', 'note']);
+  assert.ok(schema.generation > generation, 'a new order is a change the stage must take');
+  assert.deepEqual(schema.convertRow(schema.planFor([typed('amount', 'STRING'), typed('note', 'STRING')], 1), ['20', 'x']), [null, '20', 'x']);
+  const settled = schema.generation;
+  schema.orderByPlan();
+  assert.equal(schema.generation, settled, 'an order already kept changes nothing');
+  // Filled REQUIRED columns of the table come first; a column's first place is its earliest unit's.
+  const filled = new RunSchema({ ...options, fillRequired: true, existing: [existing('must', 'STRING', false)] });
+  filled.planFor([typed('b', 'STRING'), typed('a', 'STRING')], 2);
+  filled.planFor([typed('a', 'STRING'), typed('must', 'STRING')], 1);
+  filled.orderByPlan();
+  assert.deepEqual(filled.columns.map((c) => c.name), ['must', 'a', 'b']);
+});
+
 test('an inferred INT64 widens to FLOAT64 when a later value needs it', () => {
   const schema = new RunSchema(options);
   const plan = schema.planFor([inferred('q', 'INT64')]);
