@@ -704,7 +704,8 @@ class Run {
       }
       // The table's columns follow the plan, not the order in which reads happened to finish.
       schema.orderByPlan();
-      if (stage) await serial(ensureStage);
+      // A snapshot or a whole-table reload replaces the table even when no unit brought a batch.
+      if (stage || (existing && (allOrNothing || replace?.kind === 'table'))) await serial(ensureStage);
       return await this.commit(opened, destination, plan, outcomes, schema, stage, serial, replace !== undefined);
     } catch (error) {
       await stage?.abort().catch(() => undefined);
@@ -880,13 +881,6 @@ class Run {
       await stage?.abort();
       this.ledger.finishRun(this.runId, 'failed', this.counts, this.watch.times, firstError);
       return { status, counts: this.counts, error: firstError };
-    }
-    const missing = schema.missingRequired();
-    if (missing.length && !this.job.spec.load.fill_required_defaults) {
-      throw new SchemaError(
-        `${missing.map((column) => column.name).join(', ')} ${missing.length > 1 ? 'are' : 'is'} REQUIRED in the destination but the source has no such column`,
-        'set load.fill_required_defaults: true to fill type defaults, or make the column NULLABLE',
-      );
     }
     const pending: PendingCommit = {
       connection: opened.connection,

@@ -18,6 +18,11 @@ export interface BatchPlan {
   readonly source: readonly SourceColumn[];
   /** REQUIRED run columns the batch has no column for: filled with their type's default. */
   readonly fills: readonly number[];
+  /**
+   * REQUIRED destination columns the batch has no column for, without `load.fill_required_defaults`:
+   * a row of such a batch is refused (a batch without rows loads nothing that could break them).
+   */
+  readonly unfilled?: readonly Column[];
 }
 
 export interface RunSchemaOptions {
@@ -68,6 +73,17 @@ const awaitFirstValue: ValueConverter = (raw) => {
   if (raw === null || raw === undefined || raw === '') return null;
   throw new ConversionFailure('first value');
 };
+
+/**
+ * The refusal of rows that have no column for REQUIRED destination columns: they could only load
+ * with those columns filled (`load.fill_required_defaults`).
+ */
+function requiredError(missing: readonly Column[]): SchemaError {
+  return new SchemaError(
+    `${missing.map((column) => column.name).join(', ')} ${missing.length > 1 ? 'are' : 'is'} REQUIRED in the destination but the source has no such column`,
+    'set load.fill_required_defaults: true to fill type defaults, or make the column NULLABLE',
+  );
+}
 
 /** Thrown when a value converts under no type the column may widen to. */
 export class CellFailure {
@@ -121,12 +137,6 @@ export class RunSchema {
     return this.version;
   }
 
-  /** Columns of the destination that this run does not write, REQUIRED ones first. */
-  missingRequired(): Column[] {
-    const written = new Set(this.columns.map((column) => column.name.toLowerCase()));
-    return (this.options.existing ?? []).filter((column) => !column.nullable && !written.has(column.name.toLowerCase()));
-  }
-
   /**
    * The plan to convert batches shaped like `columns`, from the unit at `unit` in plan order,
    * adding or widening run columns.
@@ -140,14 +150,14 @@ export class RunSchema {
 
   private newPlan(key: string, columns: readonly SourceColumn[]): BatchPlan {
     this.checkSelection(columns);
-    if (!this.options.fillRequired) this.checkRequired(columns);
     const fresh = columns.filter((column) => !this.bySource.has(column.name) && this.isSelected(column.name));
     if (fresh.length) this.add(fresh);
     for (const column of columns) {
       const index = this.bySource.get(column.name);
       if (index !== undefined) this.reconcile(index, column);
     }
-    const plan = this.buildPlan(columns);
+    const unfilled = this.options.fillRequired ? [] : this.unfilledRequired(columns);
+    const plan = { ...this.buildPlan(columns), ...(unfilled.length ? { unfilled } : {}) };
     this.plans.set(key, plan);
     return plan;
   }
@@ -190,7 +200,7 @@ export class RunSchema {
    * value or a REQUIRED column needs the core's missing-value rules.
    */
   nativeTargets(plan: BatchPlan): (Column | undefined)[] | undefined {
-    if (plan.fills.length) return undefined;
+    if (plan.fills.length || plan.unfilled) return undefined;
     const targets: (Column | undefined)[] = [];
     for (const target of plan.targets) {
       const column = target < 0 ? undefined : this.columns[target];
@@ -209,6 +219,7 @@ export class RunSchema {
    * Float32Array into FLOAT64) are passed on as they are.
    */
   convertColumns(plan: BatchPlan, vectors: readonly ArrayLike<unknown>[], length: number): ColumnarResult {
+    if (plan.unfilled && length) throw requiredError(plan.unfilled);
     const out: (ArrayLike<Value> | null)[] = new Array(this.columns.length).fill(null);
     const failures: { row: number; column: string; reason: string }[] = [];
     let skip: Uint8Array | undefined;
@@ -281,6 +292,7 @@ export class RunSchema {
    * the column (and the caller must evolve the stage) when a wider type holds it.
    */
   convertRow(plan: BatchPlan, row: readonly unknown[]): Value[] {
+    if (plan.unfilled) throw requiredError(plan.unfilled);
     const out: Value[] = new Array(this.columns.length).fill(null);
     const { targets, converters } = plan;
     for (let i = 0; i < targets.length; i++) {
@@ -375,18 +387,10 @@ export class RunSchema {
     }
   }
 
-  /**
-   * Refuses a batch that has no column for a REQUIRED destination column: its rows could only
-   * load with the column filled (`load.fill_required_defaults`).
-   */
-  private checkRequired(columns: readonly SourceColumn[]): void {
+  /** REQUIRED destination columns a batch shaped like `columns` has no column for. */
+  private unfilledRequired(columns: readonly SourceColumn[]): Column[] {
     const loaded = new Set(columns.filter((column) => this.isSelected(column.name)).map((column) => this.nameOf(column.name).toLowerCase()));
-    const missing = (this.options.existing ?? []).filter((column) => !column.nullable && !loaded.has(column.name.toLowerCase()));
-    if (!missing.length) return;
-    throw new SchemaError(
-      `${missing.map((column) => column.name).join(', ')} ${missing.length > 1 ? 'are' : 'is'} REQUIRED in the destination but the source has no such column`,
-      'set load.fill_required_defaults: true to fill type defaults, or make the column NULLABLE',
-    );
+    return (this.options.existing ?? []).filter((column) => !column.nullable && !loaded.has(column.name.toLowerCase()));
   }
 
   /** The sanitized name of a source column (stable across runs through the mapping). */

@@ -347,6 +347,48 @@ describe('pipeline promises', () => {
     ]);
   });
 
+  test('an empty snapshot into a table with REQUIRED columns empties it: zero rows cannot break NOT NULL', async () => {
+    await requiredTable('required_snap');
+    await filesJob('required_snap', 'strategy: catalog');
+    const rows = async () => (await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT id, must FROM main.required_snap ORDER BY id')).map((row) => [Number(row.id), row.must]);
+    await project.write('inbox/required_snap/a.csv', 'id,must\n1,a\n');
+    assert.equal((await run('required_snap')).status, 'succeeded');
+    assert.deepEqual(await rows(), [[1, 'a']]);
+    // A file with nothing in it at all, then one with a header that lacks the REQUIRED column.
+    for (const empty of ['', 'id\n']) {
+      await project.write('inbox/required_snap/a.csv', 'id,must\n2,b\n');
+      assert.equal((await run('required_snap')).status, 'succeeded');
+      assert.deepEqual(await rows(), [[2, 'b']]);
+      await project.write('inbox/required_snap/a.csv', empty);
+      const result = await run('required_snap');
+      assert.equal(result.status, 'succeeded', `${JSON.stringify(empty)}: ${result.error}`);
+      assert.equal(result.rows_loaded, 0);
+      assert.deepEqual(await rows(), [], JSON.stringify(empty));
+      assert.equal(ledger.runs({ job: 'required_snap', limit: 1 })[0].status, 'succeeded');
+    }
+    // Rows without the REQUIRED column are still refused, and the table keeps its rows.
+    await project.write('inbox/required_snap/a.csv', 'id,must\n2,b\n');
+    await run('required_snap');
+    await project.write('inbox/required_snap/a.csv', 'id\n3\n');
+    const refused = await run('required_snap');
+    assert.equal(refused.status, 'failed');
+    assert.match(String(refused.error), /must is REQUIRED in the destination but the source has no such column/);
+    assert.deepEqual(await rows(), [[2, 'b']]);
+  });
+
+  test('empty files into a table with REQUIRED columns commit nothing for an appending job, and are recorded as loaded', async () => {
+    await requiredTable('required_append');
+    await filesJob('required_append');
+    await project.write('inbox/required_append/a.csv', '');
+    await project.write('inbox/required_append/b.csv', 'id\n');
+    const result = await run('required_append');
+    assert.equal(result.status, 'succeeded', String(result.error));
+    assert.equal(result.rows_loaded, 0);
+    assert.equal(result.files_processed, 2);
+    assert.deepEqual(processed('required_append'), ['required_append/a.csv', 'required_append/b.csv']);
+    assert.deepEqual(await ids('required_append'), []);
+  });
+
   test('the progress observer hears of the commit and its row count', async () => {
     await filesJob('observed');
     await project.write('inbox/observed/a.csv', csv([1, 2]));

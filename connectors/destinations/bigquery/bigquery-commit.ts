@@ -28,7 +28,8 @@ const REJECT_FIELDS: BigQueryField[] = [
 export async function commitStaging(destination: BigQueryDestination, args: {
   spec: JobSpec;
   table: string;
-  staging: string;
+  /** The table of the rows to move in; none when the run has no rows. */
+  staging?: string;
   columns: readonly Column[];
   strategy: LoadStrategy;
   primaryKey: readonly string[];
@@ -44,11 +45,13 @@ export async function commitStaging(destination: BigQueryDestination, args: {
   const target = destination.path(table);
   const names = columns.map((c) => ident(c.name));
   const statements: string[] = [];
-  const source = `SELECT ${(args.select ?? names).join(', ')} FROM ${destination.path(staging)}`;
-  if (strategy === 'merge') {
-    statements.push(mergeStatement(target, args.select ? `(${source})` : destination.path(staging), columns, args.primaryKey, args.orderColumn ? `${ident(args.orderColumn)} DESC` : undefined));
-  } else {
-    statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${source}`);
+  if (staging !== undefined) {
+    const source = `SELECT ${(args.select ?? names).join(', ')} FROM ${destination.path(staging)}`;
+    if (strategy === 'merge') {
+      statements.push(mergeStatement(target, args.select ? `(${source})` : destination.path(staging), columns, args.primaryKey, args.orderColumn ? `${ident(args.orderColumn)} DESC` : undefined));
+    } else {
+      statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${source}`);
+    }
   }
   const params: Record<string, QueryParam> = { rows: { type: 'INT64', value: String(marker.rows) } };
   if (args.rejects.length) {
