@@ -5,7 +5,7 @@
 import { ConversionFailure, converterFor, defaultValue, type ValueConverter } from './convert.js';
 import { ConfigError, SchemaError, megabytes } from './errors.js';
 import { inferTextType, inferValueType, isCodeNumeral, widenType } from './infer.js';
-import { sanitizeNames } from './names.js';
+import { knownNames, sanitizeNames } from './names.js';
 import { describeMismatches, isCompatible, isWidening, type ColumnMismatch } from './schema.js';
 import type { Column, ColumnType, SourceColumn, TimeRange, Value } from './types.js';
 
@@ -118,7 +118,7 @@ export class RunSchema {
 
   constructor(private readonly options: RunSchemaOptions) {
     for (const column of options.existing ?? []) this.existingByName.set(column.name.toLowerCase(), column);
-    for (const [original, sanitized] of options.mapping) this.names.set(original, sanitized);
+    for (const [original, sanitized] of knownNames(options.mapping, options.existing)) this.names.set(original, sanitized);
     if (options.select) this.selected = new Set(options.select);
     // Filled REQUIRED columns are the run's from the start: rows of every batch that lacks one,
     // before or after a batch that has it, get its type's default.
@@ -149,6 +149,7 @@ export class RunSchema {
   }
 
   private newPlan(key: string, columns: readonly SourceColumn[]): BatchPlan {
+    this.nameColumns(columns);
     this.checkSelection(columns);
     const fresh = columns.filter((column) => !this.bySource.has(column.name) && this.isSelected(column.name));
     if (fresh.length) this.add(fresh);
@@ -393,22 +394,35 @@ export class RunSchema {
     return (this.options.existing ?? []).filter((column) => !column.nullable && !loaded.has(column.name.toLowerCase()));
   }
 
-  /** The sanitized name of a source column (stable across runs through the mapping). */
+  /**
+   * Names the columns of a batch not named yet, together (see {@link sanitizeNames}): a new name
+   * meets the table's columns and the run's ignoring case, and two of the batch's columns never
+   * share one.
+   */
+  private nameColumns(columns: readonly SourceColumn[]): void {
+    if (columns.every((column) => this.names.has(column.name))) return;
+    const existing = (this.options.existing ?? []).map((column) => column.name);
+    for (const [original, name] of sanitizeNames(columns.map((column) => column.name), this.names, existing)) this.names.set(original, name);
+  }
+
+  /** The sanitized name of a source column of a batch already planned (stable across runs through the mapping). */
   nameOf(original: string): string {
-    let name = this.names.get(original);
-    if (name === undefined) {
-      const taken = new Map(this.names);
-      for (const column of this.options.existing ?? []) if (!taken.has(column.source)) taken.set(column.source, column.name);
-      name = sanitizeNames([original], taken).get(original)!;
-      this.names.set(original, name);
-    }
-    return name;
+    return this.names.get(original)!;
   }
 
   private add(fresh: readonly SourceColumn[]): void {
     const mismatches: ColumnMismatch[] = [];
+    const runColumns = new Map(this.columns.map((column, index) => [column.name.toLowerCase(), index]));
+    let changed = false;
     for (const column of fresh) {
       const name = this.nameOf(column.name);
+      const same = this.unsourced.has(name.toLowerCase()) ? undefined : runColumns.get(name.toLowerCase());
+      if (same !== undefined) {
+        // Another spelling of a column the run has (`Sale ID` after `sale_id`): the same column.
+        this.bySource.set(column.name, same);
+        continue;
+      }
+      changed = true;
       const existing = this.existingByName.get(name.toLowerCase());
       let type = column.type;
       let nullable = true;
@@ -431,13 +445,14 @@ export class RunSchema {
       }
       if (column.unseen && !existing) this.pending.add(this.columns.length);
       this.bySource.set(column.name, this.columns.length);
+      runColumns.set(name.toLowerCase(), this.columns.length);
       this.ranks.push({ unit: Number.POSITIVE_INFINITY, position: 0 });
       this.columns.push({ name: existing?.name ?? name, source: column.name, type, nullable, sourceType: column.sourceType, repeated: column.repeated });
     }
     if (mismatches.length) {
       throw new SchemaError(describeMismatches(this.options.table, mismatches), 'change the source type, load into a new table, or drop the destination table and use --full-refresh');
     }
-    this.version++;
+    if (changed) this.version++;
   }
 
   /** Widens a run column when a batch brings a type it cannot hold. */

@@ -37,6 +37,23 @@ test('columns take the plan order of the units that bring them, whichever unit i
   assert.deepEqual(filled.columns.map((c) => c.name), ['must', 'a', 'b']);
 });
 
+test('a source column meets an existing or earlier column spelled otherwise: one column, the existing spelling', () => {
+  const schema = new RunSchema({ ...options, existing: [existing('sale_id', 'INT64'), existing('Note', 'STRING')] });
+  const plan = schema.planFor([typed('Sale ID', 'INT64'), typed('note', 'STRING')]);
+  assert.deepEqual(schema.columns.map((c) => [c.name, c.source]), [['sale_id', 'Sale ID'], ['Note', 'note']]);
+  assert.deepEqual(schema.convertRow(plan, [1, 'a']), [1, 'a']);
+  // A later file spells a column of the run another way: its values go into that column.
+  const generation = schema.generation;
+  const later = schema.planFor([typed('SALE_ID', 'INT64'), typed('amount', 'FLOAT64'), typed('Amount', 'FLOAT64')]);
+  assert.deepEqual(schema.columns.map((c) => c.name), ['sale_id', 'Note', 'amount', 'Amount_2']);
+  assert.deepEqual(schema.convertRow(later, [2, 1.5, 2.5]), [2, null, 1.5, 2.5]);
+  assert.ok(schema.generation > generation);
+  // Both spellings in one batch are two columns: the exact one takes the table's column.
+  const both = new RunSchema({ ...options, existing: [existing('sale_id', 'INT64')] });
+  both.planFor([typed('Sale ID', 'INT64'), typed('sale_id', 'INT64')]);
+  assert.deepEqual(both.columns.map((c) => [c.name, c.source]), [['Sale_ID_2', 'Sale ID'], ['sale_id', 'sale_id']]);
+});
+
 test('an inferred INT64 widens to FLOAT64 when a later value needs it', () => {
   const schema = new RunSchema(options);
   const plan = schema.planFor([inferred('q', 'INT64')]);
