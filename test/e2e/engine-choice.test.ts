@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runCli, scratchProject } from '../support/cli.js';
 import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
-import { pgScratch, PG, type PgScratch } from '../support/databases.js';
+import { MY, myScratch, pgScratch, PG, type MyScratch, type PgScratch } from '../support/databases.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 type Plan = { engine: { name: string; reason: string }; notes: string[]; estimated_rows: number | null };
 
 let pg: PgScratch;
+let my: MyScratch;
 let bigquery: BigQueryDouble;
 let project: Project;
 
@@ -27,11 +28,20 @@ before(async () => {
   await pg.sql("INSERT INTO big SELECT i, timestamptz '2024-01-01' + i * interval '1 hour' FROM generate_series(1, 12) AS i");
   // The catalog's statistics say ten million rows: what the planner then estimates for a read of it.
   await pg.sql(`UPDATE pg_class SET reltuples = 10000000, relpages = pg_relation_size(oid) / 8192 WHERE oid = '${pg.schema}.big'::regclass`);
+  my = await myScratch('engine');
+  await my.sql('CREATE TABLE big (id int PRIMARY KEY, updated_at datetime(6) NOT NULL) ENGINE=InnoDB STATS_PERSISTENT=1 STATS_AUTO_RECALC=0');
+  await my.sql("INSERT INTO big VALUES (1, '2024-01-01 00:00:00'), (2, '2024-01-02 00:00:00')");
+  await my.sql('ANALYZE TABLE big');
+  // InnoDB's persistent statistics say ten million rows: TABLE_ROWS and EXPLAIN then say so too.
+  await my.sql(`UPDATE mysql.innodb_table_stats SET n_rows = 10000000 WHERE database_name = '${my.database}' AND table_name = 'big'`);
+  // Renamed away and back, the table is opened afresh and reads the statistics again.
+  await my.sql('RENAME TABLE big TO big_stats, big_stats TO big');
   bigquery = await startBigQueryDouble({ project: 'my-proj-123' });
   const connections = [
     'connections:',
     `  db: { type: postgres, host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${PG.database} }`,
     `  bq: { type: bigquery, project: my-proj-123, dataset: raw, endpoint: "${bigquery.endpoint}" }`,
+    `  my: { type: mysql, host: ${MY.host}, port: ${MY.port}, user: ${MY.user}, database: ${my.database} }`,
     '',
   ].join('\n');
   const job = (name: string, table: string, extra = '') => `name: ${name}\nsource: { connection: db, table: ${pg.schema}.${table} }\nload: { cursor: updated_at }\n${extra}`;
@@ -40,6 +50,7 @@ before(async () => {
     'jobs/small.yaml': job('small', 'orders', 'destination: { connection: bq }\n'),
     'jobs/pinned.yaml': job('pinned', 'big', 'destination: { connection: bq }\nengine: local\n'),
     'jobs/local-big.yaml': job('local_big', 'big'),
+    'jobs/my-big.yaml': `name: my_big\nsource: { connection: my, table: big }\nload: { cursor: updated_at }\n`,
     'bare/etl.config.yaml': connections,
     'bare/jobs/big.yaml': job('big_bq', 'big', 'destination: { connection: bq }\n'),
     'refused/etl.config.yaml': connections + DATAFLOW,
@@ -51,6 +62,7 @@ after(async () => {
   await project?.cleanup();
   await bigquery?.stop();
   await pg?.drop();
+  await my?.drop();
 });
 
 async function dryRun(job: string, cwd = project.dir): Promise<Plan> {
@@ -77,6 +89,15 @@ describe('engine choice for PostgreSQL jobs', () => {
     assert.match(
       note ?? plan.notes.join('\n'),
       /^the estimate, [\d,]+ rows \(the PostgreSQL planner's estimate \(EXPLAIN\) of the window, from pg_class\.reltuples\), reaches dataflow\.threshold_rows \(1,000,000\), but warehouse \(duckdb\) is a local destination: the run loads on this machine$/,
+    );
+  });
+
+  test('a MySQL estimate names information_schema.TABLES.TABLE_ROWS', async () => {
+    const plan = await dryRun('jobs/my-big.yaml');
+    assert.equal(plan.engine.name, 'local');
+    assert.ok(
+      plan.notes.some((n) => /^the estimate, 10,000,000 rows \(the MySQL planner's estimate \(EXPLAIN\) of the window, from information_schema\.TABLES\.TABLE_ROWS\), reaches dataflow\.threshold_rows/.test(n)),
+      plan.notes.join('\n'),
     );
   });
 
