@@ -4,7 +4,7 @@
  */
 import type { Column, LoadMarker, LoadStrategy, RejectedRow, Replacement } from '../../../src/core/connector.js';
 import { EtlError } from '../../../src/core/errors.js';
-import { markerStateText } from '../../../src/core/marker-state.js';
+import { markerStateText, markerUnitsList } from '../../../src/core/marker-state.js';
 import type { JobSpec } from '../../../src/core/spec.js';
 import { ident, runQuery, type QueryParam } from '../../bigquery-common/bigquery-client.js';
 import type { BigQueryField } from '../../bigquery-common/bigquery-types.js';
@@ -125,7 +125,8 @@ export async function commitTransaction(destination: BigQueryDestination, args: 
       job: { type: 'STRING', value: marker.job },
       table_name: { type: 'STRING', value: marker.table },
       strategy: { type: 'STRING', value: marker.strategy },
-      units: { type: 'ARRAY', elementType: 'STRING', values: [...marker.units] },
+      // A request holds at most 10 MB, parameters included: a run of very many files sends its units gzipped.
+      units: { type: 'ARRAY', elementType: 'STRING', values: markerUnitsList(marker.units) },
       state: { type: 'STRING', value: markerStateText(marker.state) },
     },
     {
