@@ -406,7 +406,7 @@ export class RunSchema {
   }
 
   /** The sanitized name of a source column of a batch already planned (stable across runs through the mapping). */
-  nameOf(original: string): string {
+  private nameOf(original: string): string {
     return this.names.get(original)!;
   }
 
