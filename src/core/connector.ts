@@ -398,7 +398,10 @@ export interface StageRequest {
 
 /** Rows of one run on their way into a table; nothing is visible until `commit`. */
 export interface Stage {
-  /** Adds or widens columns mid-run (a later file brought a new field). */
+  /**
+   * Adds or widens columns mid-run (a later file brought a new field), or, once every unit is
+   * staged and before the commit, puts them in plan order: earlier rows keep their values by name.
+   */
   evolve(columns: readonly Column[]): Promise<void>;
   /** Appends converted rows (ordered as the stage's current columns) for one unit. */
   write(unit: number, rows: readonly Value[][]): Promise<void>;

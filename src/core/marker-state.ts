@@ -6,15 +6,28 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Column, LoadMarker, MarkerState } from './connector.js';
 import { decodeState, encodeState } from '../ledger/ledger.js';
 
-/** State text longer than this is stored gzipped (base64): a run of many files, many rows at its mark. */
+/** Text longer than this is stored gzipped (base64): a run of many files, many rows at its mark. */
 const PLAIN_LIMIT = 64 * 1024;
 const GZIP_PREFIX = 'gzip:';
+
+/** `text`, or when long, `gzip:` and its gzipped bytes in base64. */
+function bounded(text: string): string {
+  return text.length > PLAIN_LIMIT ? `${GZIP_PREFIX}${gzipSync(text).toString('base64')}` : text;
+}
 
 /** The text a destination stores in the marker's `state` column: JSON, or gzipped JSON when long. */
 export function markerStateText(state: MarkerState | undefined): string | null {
   if (!state) return null;
-  const text = encodeState(state);
-  return text.length > PLAIN_LIMIT ? `${GZIP_PREFIX}${gzipSync(text).toString('base64')}` : text;
+  return bounded(encodeState(state));
+}
+
+/**
+ * The units a destination that sends them in a request of bounded size stores in the marker: the
+ * ids, or when long (a run of very many files), one element: their JSON list, gzipped as long state is.
+ */
+export function markerUnitsList(units: readonly string[]): string[] {
+  const text = JSON.stringify(units);
+  return text.length > PLAIN_LIMIT ? [bounded(text)] : [...units];
 }
 
 /** A marker's stored state, or undefined when the text is not one b2betl wrote. */

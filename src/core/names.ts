@@ -3,6 +3,8 @@
  * starting with a digit or a reserved prefix, at most 300 characters, unique ignoring case.
  */
 
+import type { Column } from './types.js';
+
 const MAX_LENGTH = 300;
 const RESERVED_PREFIXES = ['_table_', '_file_', '_partition', '_row_timestamp', '__root__', '_colidentifier'];
 
@@ -26,29 +28,56 @@ export function sanitizeName(original: string): string {
 }
 
 /**
- * Sanitizes a list of names so that the results are unique ignoring case. Names already taken
- * (`existing`, e.g. from the ledger's mapping) keep their sanitized form; a collision gets the
- * lowest free suffix `_2`, `_3`, … in order of appearance, so the result is deterministic.
+ * Sanitizes the column names of one source so that the results are unique ignoring case, as
+ * BigQuery and DuckDB compare column names. A name with a stored sanitized form (`known`, e.g.
+ * the ledger's mapping) keeps it. A new name whose sanitized form matches a destination column
+ * (`columns`, or a stored name) ignoring case takes that column's spelling: `Sale ID` loads into
+ * an existing `sale_id`. Two names of the source that meet the same column: the stored one wins,
+ * then one spelled exactly as the column, then the first; the others, and collisions between
+ * new names, get the lowest free suffix `_2`, `_3`, … in order of appearance, so the result is
+ * deterministic.
  */
-export function sanitizeNames(originals: readonly string[], existing: ReadonlyMap<string, string> = new Map()): Map<string, string> {
+export function sanitizeNames(originals: readonly string[], known: ReadonlyMap<string, string> = new Map(), columns: readonly string[] = []): Map<string, string> {
+  const spellings = new Map<string, string>();
+  for (const name of [...columns, ...known.values()]) if (!spellings.has(name.toLowerCase())) spellings.set(name.toLowerCase(), name);
+  const claims = [...new Set(originals)].map((original, position) => {
+    const base = sanitizeName(original);
+    const stored = known.get(original);
+    if (stored !== undefined) return { original, position, base, name: stored, rank: 0 };
+    const match = spellings.get(base.toLowerCase());
+    return { original, position, base, name: match ?? base, rank: match === undefined ? 3 : match === base ? 1 : 2 };
+  });
   const result = new Map<string, string>();
   const taken = new Set<string>();
-  for (const sanitized of existing.values()) taken.add(sanitized.toLowerCase());
-  for (const original of originals) {
-    const known = existing.get(original);
-    if (known !== undefined) {
-      result.set(original, known);
-      continue;
+  const unplaced: typeof claims = [];
+  for (const claim of [...claims].sort((a, b) => a.rank - b.rank || a.position - b.position)) {
+    if (taken.has(claim.name.toLowerCase())) unplaced.push(claim);
+    else {
+      taken.add(claim.name.toLowerCase());
+      result.set(claim.original, claim.name);
     }
-    if (result.has(original)) continue;
-    const base = sanitizeName(original);
+  }
+  for (const { original, base } of unplaced.sort((a, b) => a.position - b.position)) {
     let candidate = base;
-    for (let n = 2; taken.has(candidate.toLowerCase()); n++) {
+    for (let n = 2; taken.has(candidate.toLowerCase()) || spellings.has(candidate.toLowerCase()); n++) {
       const suffix = `_${n}`;
       candidate = base.slice(0, MAX_LENGTH - suffix.length) + suffix;
     }
     taken.add(candidate.toLowerCase());
     result.set(original, candidate);
   }
-  return result;
+  return new Map(originals.map((original) => [original, result.get(original)!]));
+}
+
+/**
+ * The stored original → sanitized mapping, with each destination column's own source name for a
+ * column no stored name already holds: what {@link sanitizeNames} keeps as it is.
+ */
+export function knownNames(mapping: ReadonlyMap<string, string>, existing: readonly Column[] = []): Map<string, string> {
+  const known = new Map(mapping);
+  const held = new Set([...mapping.values()].map((name) => name.toLowerCase()));
+  for (const column of existing) {
+    if (!known.has(column.source) && !held.has(column.name.toLowerCase())) known.set(column.source, column.name);
+  }
+  return known;
 }

@@ -702,6 +702,10 @@ class Run {
         this.counts.rows_extracted = this.extracted();
         return this.stopBeforeCommit();
       }
+      // The table's columns follow the plan, not the order in which reads happened to finish.
+      schema.orderByPlan();
+      // A snapshot or a whole-table reload replaces the table even when no unit brought a batch.
+      if (stage || (existing && (allOrNothing || replace?.kind === 'table'))) await serial(ensureStage);
       return await this.commit(opened, destination, plan, outcomes, schema, stage, serial, replace !== undefined);
     } catch (error) {
       await stage?.abort().catch(() => undefined);
@@ -722,7 +726,7 @@ class Run {
       this.log.debug(`${unit.label}: streamed: ${file.reason}`);
       return undefined;
     }
-    const targets = schema.nativeTargets(schema.planFor(file.columns));
+    const targets = schema.nativeTargets(schema.planFor(file.columns, index));
     if (!targets) {
       this.log.debug(`${unit.label}: streamed: a column still awaits its first value or is REQUIRED in the destination`);
       return undefined;
@@ -784,7 +788,7 @@ class Run {
         const batch: RecordBatch = step.value;
         for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
         start = performance.now();
-        const plan = schema.planFor(batch.columns);
+        const plan = schema.planFor(batch.columns, index);
         let length: number;
         if (batch.vectors) {
           // Column by column: no row is built unless the stage takes only rows.
@@ -877,13 +881,6 @@ class Run {
       await stage?.abort();
       this.ledger.finishRun(this.runId, 'failed', this.counts, this.watch.times, firstError);
       return { status, counts: this.counts, error: firstError };
-    }
-    const missing = schema.missingRequired();
-    if (missing.length && !this.job.spec.load.fill_required_defaults) {
-      throw new SchemaError(
-        `${missing.map((column) => column.name).join(', ')} ${missing.length > 1 ? 'are' : 'is'} REQUIRED in the destination but the source has no such column`,
-        'set load.fill_required_defaults: true to fill type defaults, or make the column NULLABLE',
-      );
     }
     const pending: PendingCommit = {
       connection: opened.connection,

@@ -5,7 +5,7 @@
 import { ConversionFailure, converterFor, defaultValue, type ValueConverter } from './convert.js';
 import { ConfigError, SchemaError, megabytes } from './errors.js';
 import { inferTextType, inferValueType, isCodeNumeral, widenType } from './infer.js';
-import { sanitizeNames } from './names.js';
+import { knownNames, sanitizeNames } from './names.js';
 import { describeMismatches, isCompatible, isWidening, type ColumnMismatch } from './schema.js';
 import type { Column, ColumnType, SourceColumn, TimeRange, Value } from './types.js';
 
@@ -18,6 +18,11 @@ export interface BatchPlan {
   readonly source: readonly SourceColumn[];
   /** REQUIRED run columns the batch has no column for: filled with their type's default. */
   readonly fills: readonly number[];
+  /**
+   * REQUIRED destination columns the batch has no column for, without `load.fill_required_defaults`:
+   * a row of such a batch is refused (a batch without rows loads nothing that could break them).
+   */
+  readonly unfilled?: readonly Column[];
 }
 
 export interface RunSchemaOptions {
@@ -69,6 +74,17 @@ const awaitFirstValue: ValueConverter = (raw) => {
   throw new ConversionFailure('first value');
 };
 
+/**
+ * The refusal of rows that have no column for REQUIRED destination columns: they could only load
+ * with those columns filled (`load.fill_required_defaults`).
+ */
+function requiredError(missing: readonly Column[]): SchemaError {
+  return new SchemaError(
+    `${missing.map((column) => column.name).join(', ')} ${missing.length > 1 ? 'are' : 'is'} REQUIRED in the destination but the source has no such column`,
+    'set load.fill_required_defaults: true to fill type defaults, or make the column NULLABLE',
+  );
+}
+
 /** Thrown when a value converts under no type the column may widen to. */
 export class CellFailure {
   constructor(
@@ -93,11 +109,16 @@ export class RunSchema {
   private readonly unsourced = new Map<string, number>();
   /** Whether `source.columns` was checked against the first batch's columns. */
   private selectionChecked = false;
+  /**
+   * Per run column, where it first appears in plan order: the lowest unit that brings it (-1: a
+   * filled REQUIRED column of the table), and its place among that unit's columns.
+   */
+  private readonly ranks: { unit: number; position: number }[] = [];
   private version = 0;
 
   constructor(private readonly options: RunSchemaOptions) {
     for (const column of options.existing ?? []) this.existingByName.set(column.name.toLowerCase(), column);
-    for (const [original, sanitized] of options.mapping) this.names.set(original, sanitized);
+    for (const [original, sanitized] of knownNames(options.mapping, options.existing)) this.names.set(original, sanitized);
     if (options.select) this.selected = new Set(options.select);
     // Filled REQUIRED columns are the run's from the start: rows of every batch that lacks one,
     // before or after a batch that has it, get its type's default.
@@ -105,38 +126,73 @@ export class RunSchema {
       for (const column of options.existing ?? []) {
         if (column.nullable) continue;
         this.unsourced.set(column.name.toLowerCase(), this.columns.length);
+        this.ranks.push({ unit: -1, position: this.columns.length });
         this.columns.push({ ...column, nullable: false });
       }
     }
   }
 
-  /** Increases whenever columns are added or widened; the stage must then `evolve`. */
+  /** Increases whenever columns are added, widened or reordered; the stage must then `evolve`. */
   get generation(): number {
     return this.version;
   }
 
-  /** Columns of the destination that this run does not write, REQUIRED ones first. */
-  missingRequired(): Column[] {
-    const written = new Set(this.columns.map((column) => column.name.toLowerCase()));
-    return (this.options.existing ?? []).filter((column) => !column.nullable && !written.has(column.name.toLowerCase()));
+  /**
+   * The plan to convert batches shaped like `columns`, from the unit at `unit` in plan order,
+   * adding or widening run columns.
+   */
+  planFor(columns: readonly SourceColumn[], unit = 0): BatchPlan {
+    const key = columns.map((column) => `${column.name}\u0000${column.type}`).join('\u0001');
+    const plan = this.plans.get(key) ?? this.newPlan(key, columns);
+    this.rank(plan, unit);
+    return plan;
   }
 
-  /** The plan to convert batches shaped like `columns`, adding or widening run columns. */
-  planFor(columns: readonly SourceColumn[]): BatchPlan {
-    const key = columns.map((column) => `${column.name}\u0000${column.type}`).join('\u0001');
-    const cached = this.plans.get(key);
-    if (cached) return cached;
+  private newPlan(key: string, columns: readonly SourceColumn[]): BatchPlan {
+    this.nameColumns(columns);
     this.checkSelection(columns);
-    if (!this.options.fillRequired) this.checkRequired(columns);
     const fresh = columns.filter((column) => !this.bySource.has(column.name) && this.isSelected(column.name));
     if (fresh.length) this.add(fresh);
     for (const column of columns) {
       const index = this.bySource.get(column.name);
       if (index !== undefined) this.reconcile(index, column);
     }
-    const plan = this.buildPlan(columns);
+    const unfilled = this.options.fillRequired ? [] : this.unfilledRequired(columns);
+    const plan = { ...this.buildPlan(columns), ...(unfilled.length ? { unfilled } : {}) };
     this.plans.set(key, plan);
     return plan;
+  }
+
+  /** Notes that `unit` brings the plan's columns, each at its place in the batch. */
+  private rank(plan: BatchPlan, unit: number): void {
+    const { targets } = plan;
+    for (let i = 0; i < targets.length; i++) {
+      const rank = this.ranks[targets[i]];
+      if (rank && (unit < rank.unit || (unit === rank.unit && i < rank.position))) this.ranks[targets[i]] = { unit, position: i };
+    }
+  }
+
+  /**
+   * Puts the run's columns in plan order, once every unit has been read: a unit's columns in its
+   * own order, after those of the units before it, however the reads interleaved, so the same
+   * files always make the same table. Moves the generation on when the order changed.
+   */
+  orderByPlan(): void {
+    const order = this.columns.map((_column, index) => index);
+    order.sort((a, b) => this.ranks[a].unit - this.ranks[b].unit || this.ranks[a].position - this.ranks[b].position || a - b);
+    if (order.every((from, to) => from === to)) return;
+    const moved = new Map(order.map((from, to) => [from, to]));
+    const columns = order.map((from) => this.columns[from]);
+    const ranks = order.map((from) => this.ranks[from]);
+    this.columns.splice(0, columns.length, ...columns);
+    this.ranks.splice(0, ranks.length, ...ranks);
+    for (const [source, index] of this.bySource) this.bySource.set(source, moved.get(index)!);
+    for (const [name, index] of this.unsourced) this.unsourced.set(name, moved.get(index)!);
+    const pending = [...this.pending];
+    this.pending.clear();
+    for (const index of pending) this.pending.add(moved.get(index)!);
+    this.rebuildPlans();
+    this.version++;
   }
 
   /**
@@ -145,7 +201,7 @@ export class RunSchema {
    * value or a REQUIRED column needs the core's missing-value rules.
    */
   nativeTargets(plan: BatchPlan): (Column | undefined)[] | undefined {
-    if (plan.fills.length) return undefined;
+    if (plan.fills.length || plan.unfilled) return undefined;
     const targets: (Column | undefined)[] = [];
     for (const target of plan.targets) {
       const column = target < 0 ? undefined : this.columns[target];
@@ -164,6 +220,7 @@ export class RunSchema {
    * Float32Array into FLOAT64) are passed on as they are.
    */
   convertColumns(plan: BatchPlan, vectors: readonly ArrayLike<unknown>[], length: number): ColumnarResult {
+    if (plan.unfilled && length) throw requiredError(plan.unfilled);
     const out: (ArrayLike<Value> | null)[] = new Array(this.columns.length).fill(null);
     const failures: { row: number; column: string; reason: string }[] = [];
     let skip: Uint8Array | undefined;
@@ -236,6 +293,7 @@ export class RunSchema {
    * the column (and the caller must evolve the stage) when a wider type holds it.
    */
   convertRow(plan: BatchPlan, row: readonly unknown[]): Value[] {
+    if (plan.unfilled) throw requiredError(plan.unfilled);
     const out: Value[] = new Array(this.columns.length).fill(null);
     const { targets, converters } = plan;
     for (let i = 0; i < targets.length; i++) {
@@ -330,36 +388,41 @@ export class RunSchema {
     }
   }
 
-  /**
-   * Refuses a batch that has no column for a REQUIRED destination column: its rows could only
-   * load with the column filled (`load.fill_required_defaults`).
-   */
-  private checkRequired(columns: readonly SourceColumn[]): void {
+  /** REQUIRED destination columns a batch shaped like `columns` has no column for. */
+  private unfilledRequired(columns: readonly SourceColumn[]): Column[] {
     const loaded = new Set(columns.filter((column) => this.isSelected(column.name)).map((column) => this.nameOf(column.name).toLowerCase()));
-    const missing = (this.options.existing ?? []).filter((column) => !column.nullable && !loaded.has(column.name.toLowerCase()));
-    if (!missing.length) return;
-    throw new SchemaError(
-      `${missing.map((column) => column.name).join(', ')} ${missing.length > 1 ? 'are' : 'is'} REQUIRED in the destination but the source has no such column`,
-      'set load.fill_required_defaults: true to fill type defaults, or make the column NULLABLE',
-    );
+    return (this.options.existing ?? []).filter((column) => !column.nullable && !loaded.has(column.name.toLowerCase()));
   }
 
-  /** The sanitized name of a source column (stable across runs through the mapping). */
-  nameOf(original: string): string {
-    let name = this.names.get(original);
-    if (name === undefined) {
-      const taken = new Map(this.names);
-      for (const column of this.options.existing ?? []) if (!taken.has(column.source)) taken.set(column.source, column.name);
-      name = sanitizeNames([original], taken).get(original)!;
-      this.names.set(original, name);
-    }
-    return name;
+  /**
+   * Names the columns of a batch not named yet, together (see {@link sanitizeNames}): a new name
+   * meets the table's columns and the run's ignoring case, and two of the batch's columns never
+   * share one.
+   */
+  private nameColumns(columns: readonly SourceColumn[]): void {
+    if (columns.every((column) => this.names.has(column.name))) return;
+    const existing = (this.options.existing ?? []).map((column) => column.name);
+    for (const [original, name] of sanitizeNames(columns.map((column) => column.name), this.names, existing)) this.names.set(original, name);
+  }
+
+  /** The sanitized name of a source column of a batch already planned (stable across runs through the mapping). */
+  private nameOf(original: string): string {
+    return this.names.get(original)!;
   }
 
   private add(fresh: readonly SourceColumn[]): void {
     const mismatches: ColumnMismatch[] = [];
+    const runColumns = new Map(this.columns.map((column, index) => [column.name.toLowerCase(), index]));
+    let changed = false;
     for (const column of fresh) {
       const name = this.nameOf(column.name);
+      const same = this.unsourced.has(name.toLowerCase()) ? undefined : runColumns.get(name.toLowerCase());
+      if (same !== undefined) {
+        // Another spelling of a column the run has (`Sale ID` after `sale_id`): the same column.
+        this.bySource.set(column.name, same);
+        continue;
+      }
+      changed = true;
       const existing = this.existingByName.get(name.toLowerCase());
       let type = column.type;
       let nullable = true;
@@ -382,12 +445,14 @@ export class RunSchema {
       }
       if (column.unseen && !existing) this.pending.add(this.columns.length);
       this.bySource.set(column.name, this.columns.length);
+      runColumns.set(name.toLowerCase(), this.columns.length);
+      this.ranks.push({ unit: Number.POSITIVE_INFINITY, position: 0 });
       this.columns.push({ name: existing?.name ?? name, source: column.name, type, nullable, sourceType: column.sourceType, repeated: column.repeated });
     }
     if (mismatches.length) {
       throw new SchemaError(describeMismatches(this.options.table, mismatches), 'change the source type, load into a new table, or drop the destination table and use --full-refresh');
     }
-    this.version++;
+    if (changed) this.version++;
   }
 
   /** Widens a run column when a batch brings a type it cannot hold. */

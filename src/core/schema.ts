@@ -2,7 +2,7 @@
  * Reconciling source columns with an existing destination table: the compatibility matrix,
  * widening, new columns, and the report inspect-schema shows.
  */
-import { sanitizeNames } from './names.js';
+import { knownNames, sanitizeNames } from './names.js';
 import type { Column, ColumnType, SourceColumn } from './types.js';
 
 /**
@@ -78,21 +78,14 @@ export function resolveSchema(
   options: { canWiden?: (from: ColumnType, to: ColumnType) => boolean } = {},
 ): SchemaResolution {
   const canWiden = options.canWiden ?? (() => true);
-  const existingBySource = new Map<string, Column>();
   const existingByName = new Map<string, Column>();
   for (const column of existing ?? []) {
     existingByName.set(column.name.toLowerCase(), column);
   }
-  const known = new Map(mapping);
-  for (const column of existing ?? []) {
-    if (!known.has(column.source) && ![...known.values()].some((name) => name.toLowerCase() === column.name.toLowerCase())) {
-      known.set(column.source, column.name);
-    }
-    existingBySource.set(column.source, column);
-  }
   const names = sanitizeNames(
     source.map((column) => column.name),
-    known,
+    knownNames(mapping, existing),
+    (existing ?? []).map((column) => column.name),
   );
   const result: SchemaResolution = { columns: [], compatible: [], added: [], widened: [], missing: [], mismatches: [] };
   const used = new Set<string>();

@@ -259,6 +259,11 @@ describe('local CSV read by DuckDB itself', () => {
       ],
     );
     assert.deepEqual(await queryDuckDB(warehouse, 'SELECT amount FROM main.padding ORDER BY id'), [{ amount: '12345678901234.50' }, { amount: '0.10' }, { amount: '0042' }]);
+    // Columns follow the files' plan order, whichever file's read came first.
+    assert.deepEqual((await tableIn(native, 'padding')).schema, [
+      { column_name: 'id', data_type: 'BIGINT' },
+      { column_name: 'amount', data_type: 'VARCHAR' },
+    ]);
   });
 
   test('--dry-run says which path each file takes, and why', async () => {

@@ -348,3 +348,50 @@ describe('merge across files read at once', () => {
     assert.deepEqual(rows.map((row) => Number(row.version)), [2]);
   });
 });
+
+describe('source columns spelled otherwise than the table\'s', () => {
+  let project: Project;
+  before(async () => {
+    project = await scratchProject({
+      'etl.config.yaml': CONFIG,
+      'jobs/sales.yaml': 'name: sales\nsource: { connection: inbox, pattern: "sales_*.csv" }\nload: { strategy: transactional }\n',
+      'inbox/sales_1.csv': 'Sale ID,total,Note\n2,2.5,a\n',
+    });
+    // A table made elsewhere, its columns in its own spelling.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const instance = await DuckDBInstance.create(path.join(project.dir, 'warehouse.duckdb'));
+    const connection = await instance.connect();
+    await connection.run('CREATE TABLE main.sales (sale_id BIGINT, "Total" DOUBLE); INSERT INTO main.sales VALUES (1, 1.5)');
+    connection.closeSync();
+    instance.closeSync();
+  });
+  after(() => project.cleanup());
+
+  const table = async () => {
+    const file = path.join(project.dir, 'warehouse.duckdb');
+    const columns = await queryDuckDB(file, "SELECT column_name FROM information_schema.columns WHERE table_name = 'sales' ORDER BY ordinal_position");
+    return { columns: columns.map((column) => column.column_name), rows: await queryDuckDB(file, 'SELECT * FROM main.sales ORDER BY sale_id') };
+  };
+
+  test('load into the columns that match them ignoring case and punctuation, which keep their spelling', async () => {
+    const { code, results } = await runJson(project, 'jobs/sales.yaml');
+    assert.equal(code, 0, JSON.stringify(results));
+    assert.deepEqual(await table(), {
+      columns: ['sale_id', 'Total', 'Note'],
+      rows: [
+        { sale_id: '1', Total: 1.5, Note: null },
+        { sale_id: '2', Total: 2.5, Note: 'a' },
+      ],
+    });
+  });
+
+  test('two columns of one file that meet the same column: the one spelled as it is takes it, the other gets a suffix', async () => {
+    await project.write('inbox/sales_2.csv', 'SALE-ID,sale id,TOTAL\n30,3,3.5\n');
+    const { code, results } = await runJson(project, 'jobs/sales.yaml');
+    assert.equal(code, 0, JSON.stringify(results));
+    const { columns, rows } = await table();
+    assert.deepEqual(columns, ['sale_id', 'Total', 'Note', 'SALE_ID_2']);
+    assert.deepEqual(rows.at(-1), { sale_id: '3', Total: 3.5, Note: null, SALE_ID_2: '30' });
+    assert.equal(rows.length, 3);
+  });
+});

@@ -151,6 +151,32 @@ describe('b2betl run into BigQuery (the double)', () => {
     ]);
   });
 
+  test('an empty snapshot into a table made elsewhere with REQUIRED columns empties it; rows lacking them are refused', async () => {
+    await double.createDataset('e2e-proj', 'raw', 'EU').catch((error: { status?: number }) => {
+      if (error.status !== 409) throw error;
+    });
+    await double.query('CREATE TABLE `e2e-proj.raw.required_snap` (id INT64, must STRING NOT NULL)');
+    await project.write('jobs/required_snap.yaml', 'name: required_snap\nsource: { connection: inbox, pattern: "required_snap/*.csv" }\nload: { strategy: catalog }\n');
+    const snapshot = async (content: string) => {
+      await project.write('inbox/required_snap/a.csv', content);
+      return (await run('jobs/required_snap.yaml')).results[0];
+    };
+    const loaded = async () => (await rows('SELECT id, must FROM `e2e-proj.raw.required_snap` ORDER BY id')).map((r) => `${r.id}:${r.must}`);
+    for (const empty of ['', 'id\n']) {
+      assert.equal((await snapshot('id,must\n1,a\n')).status, 'succeeded');
+      assert.deepEqual(await loaded(), ['1:a']);
+      const result = await snapshot(empty);
+      assert.equal(result.status, 'succeeded', `${JSON.stringify(empty)}: ${result.error}`);
+      assert.equal(result.rows_loaded, 0);
+      assert.deepEqual(await loaded(), [], JSON.stringify(empty));
+    }
+    const markers = await rows("SELECT rows FROM `e2e-proj.raw._b2betl_loads` WHERE job = 'required_snap' ORDER BY committed_at");
+    assert.deepEqual(markers.map((m) => m.rows), ['1', '0', '1', '0']);
+    const refused = await snapshot('id\n2\n');
+    assert.equal(refused.status, 'failed');
+    assert.match(String(refused.error), /must is REQUIRED in the destination but the source has no such column/);
+  });
+
   test('BigQuery → BigQuery runs as a query job inside BigQuery, shown by --dry-run', async () => {
     // A table of this test's own to copy from, loaded first.
     await project.write('inbox/copied_1.csv', 'id,amount\n1,12345678901234.123456789\n2,-0.5\n3,1\n');

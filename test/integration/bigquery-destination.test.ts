@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { destination as openDestination } from '../../connectors/destinations/bigquery/index.js';
 import type { DestinationConnector, LoadMarker, LoadStrategy, Stage } from '../../src/core/connector.js';
 import { SchemaError } from '../../src/core/errors.js';
@@ -307,6 +308,21 @@ describe('BigQuery destination against the double', () => {
       ],
     );
     assert.equal((await double.query(`SELECT COUNT(*) AS n FROM \`${PROJECT}.${dataset}._b2betl_loads\` WHERE run_id = '${id}'`))[0].n, '1');
+  });
+
+  test('a run of very many files keeps its commit under BigQuery’s 10 MB request: its marker lists their units gzipped', async () => {
+    const job = spec('many_files');
+    const id = runId();
+    const s = await stage(job, id, [col('id', 'INT64')]);
+    await s.write(0, [[1]]);
+    // 200,000 paths of 80 characters: 16 MB sent as they are.
+    const units = Array.from({ length: 200_000 }, (_, i) => `exports/2024/12/31/orders/part-${String(i).padStart(6, '0')}-of-the-nightly-orders-export.csv`);
+    assert.equal(await s.commit([0], marker('many_files', 'many_files', id, 'transactional', 1, units), []), 1);
+    const [stored] = await double.query(`SELECT units, rows FROM \`${PROJECT}.${dataset}._b2betl_loads\` WHERE run_id = '${id}'`);
+    const [packed] = stored.units as string[];
+    assert.deepEqual([(stored.units as string[]).length, packed.slice(0, 5), stored.rows], [1, 'gzip:', '1']);
+    assert.deepEqual(JSON.parse(gunzipSync(Buffer.from(packed.slice(5), 'base64')).toString('utf8')), units);
+    assert.deepEqual(await rowsOf('many_files'), [{ id: '1' }]);
   });
 
   test('many units under BigQuery’s real limit (5 updates per 10 s per table) still make one load job', async () => {

@@ -67,6 +67,30 @@ const scriptedSource = (): SourceConnector => ({
   close: async () => undefined,
 });
 
+/**
+ * A source of two units whose first one's rows come only once the second's have been taken:
+ * reads that finish out of plan order, each unit with columns of its own.
+ */
+const lateFirstSource = (): SourceConnector => {
+  let secondTaken!: () => void;
+  const taken = new Promise<void>((resolve) => (secondTaken = resolve));
+  const text = (name: string) => ({ name, type: 'STRING' as const, nullable: true });
+  return {
+    discover: async () => [text('id'), text('amount')],
+    plan: async () => ({ units: [0, 1].map((index) => ({ id: `u${index}`, label: `unit ${index}`, params: index })), skipped: [], ordered: false }),
+    async *read(unit): AsyncIterable<RecordBatch> {
+      if (unit.params === 0) {
+        await taken;
+        yield { columns: [text('id'), text('amount')], rows: [['1', '10']] };
+      } else {
+        yield { columns: [text('amount'), text('note')], rows: [['20', 'late']] };
+        secondTaken();
+      }
+    },
+    close: async () => undefined,
+  };
+};
+
 /** Where the destination wrapper makes the commit fail: before it begins, or after it landed (its answer lost). */
 let stopAt: 'before-commit' | 'after-commit' | undefined;
 /** Whether the destination's load markers cannot be read, once (a network down right after the commit). */
@@ -114,9 +138,12 @@ describe('pipeline promises', () => {
   before(async () => {
     // The scripted source stands in for postgres connections, the wrapper for DuckDB.
     registerConnector('postgres', { source: async () => scriptedSource() });
+    registerConnector('mysql', { source: async () => lateFirstSource() });
     registerConnector('duckdb', wrappedDuckdb);
     project = await scratchProject({
-      'etl.config.yaml': 'connections:\n  inbox: { type: local, path: ./inbox }\n  db: { type: postgres, host: 127.0.0.1, port: 1, user: x, database: x }\n',
+      'etl.config.yaml':
+        'connections:\n  inbox: { type: local, path: ./inbox }\n  db: { type: postgres, host: 127.0.0.1, port: 1, user: x, database: x }\n' +
+        '  shop: { type: mysql, host: 127.0.0.1, port: 1, user: x, database: x }\n',
     });
     ledger = Ledger.open(path.join(project.dir, '.b2betl', 'ledger.sqlite'));
   });
@@ -305,6 +332,61 @@ describe('pipeline promises', () => {
     assert.match(String(refused.error), /must is REQUIRED in the destination but the source has no such column/);
     assert.deepEqual(await ids('partly'), []);
     assert.deepEqual(processed('partly'), []);
+  });
+
+  test('a new table takes its columns in plan order, whichever unit is read first', async () => {
+    await project.write('jobs/interleaved.yaml', 'name: interleaved\nsource: { connection: shop, table: t, parallelism: 2 }\nload: { strategy: catalog }\n');
+    const result = await run('interleaved');
+    assert.equal(result.status, 'succeeded', String(result.error));
+    const warehouse = path.join(project.dir, 'warehouse.duckdb');
+    const columns = await queryDuckDB(warehouse, "SELECT column_name FROM information_schema.columns WHERE table_name = 'interleaved' ORDER BY ordinal_position");
+    assert.deepEqual(columns.map((column) => column.column_name), ['id', 'amount', 'note']);
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT * FROM main.interleaved ORDER BY amount'), [
+      { id: '1', amount: '10', note: null },
+      { id: null, amount: '20', note: 'late' },
+    ]);
+  });
+
+  test('an empty snapshot into a table with REQUIRED columns empties it: zero rows cannot break NOT NULL', async () => {
+    await requiredTable('required_snap');
+    await filesJob('required_snap', 'strategy: catalog');
+    const rows = async () => (await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT id, must FROM main.required_snap ORDER BY id')).map((row) => [Number(row.id), row.must]);
+    await project.write('inbox/required_snap/a.csv', 'id,must\n1,a\n');
+    assert.equal((await run('required_snap')).status, 'succeeded');
+    assert.deepEqual(await rows(), [[1, 'a']]);
+    // A file with nothing in it at all, then one with a header that lacks the REQUIRED column.
+    for (const empty of ['', 'id\n']) {
+      await project.write('inbox/required_snap/a.csv', 'id,must\n2,b\n');
+      assert.equal((await run('required_snap')).status, 'succeeded');
+      assert.deepEqual(await rows(), [[2, 'b']]);
+      await project.write('inbox/required_snap/a.csv', empty);
+      const result = await run('required_snap');
+      assert.equal(result.status, 'succeeded', `${JSON.stringify(empty)}: ${result.error}`);
+      assert.equal(result.rows_loaded, 0);
+      assert.deepEqual(await rows(), [], JSON.stringify(empty));
+      assert.equal(ledger.runs({ job: 'required_snap', limit: 1 })[0].status, 'succeeded');
+    }
+    // Rows without the REQUIRED column are still refused, and the table keeps its rows.
+    await project.write('inbox/required_snap/a.csv', 'id,must\n2,b\n');
+    await run('required_snap');
+    await project.write('inbox/required_snap/a.csv', 'id\n3\n');
+    const refused = await run('required_snap');
+    assert.equal(refused.status, 'failed');
+    assert.match(String(refused.error), /must is REQUIRED in the destination but the source has no such column/);
+    assert.deepEqual(await rows(), [[2, 'b']]);
+  });
+
+  test('empty files into a table with REQUIRED columns commit nothing for an appending job, and are recorded as loaded', async () => {
+    await requiredTable('required_append');
+    await filesJob('required_append');
+    await project.write('inbox/required_append/a.csv', '');
+    await project.write('inbox/required_append/b.csv', 'id\n');
+    const result = await run('required_append');
+    assert.equal(result.status, 'succeeded', String(result.error));
+    assert.equal(result.rows_loaded, 0);
+    assert.equal(result.files_processed, 2);
+    assert.deepEqual(processed('required_append'), ['required_append/a.csv', 'required_append/b.csv']);
+    assert.deepEqual(await ids('required_append'), []);
   });
 
   test('the progress observer hears of the commit and its row count', async () => {

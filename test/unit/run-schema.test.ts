@@ -16,6 +16,44 @@ test('names are sanitized once and rows follow run-column order', () => {
   assert.deepEqual(schema.convertRow(plan, ['Zoë', '1.5', 'EUR']), ['Zoë', 1.5, 'EUR']);
 });
 
+test('columns take the plan order of the units that bring them, whichever unit is planned first', () => {
+  const schema = new RunSchema(options);
+  schema.planFor([typed('amount', 'STRING'), typed('note', 'STRING')], 1);
+  schema.planFor([typed('id', 'INT64'), typed('amount', 'STRING')], 0);
+  assert.deepEqual(schema.columns.map((c) => c.name), ['amount', 'note', 'id']);
+  const generation = schema.generation;
+  schema.orderByPlan();
+  assert.deepEqual(schema.columns.map((c) => c.name), ['id', 'amount', 'note']);
+  assert.ok(schema.generation > generation, 'a new order is a change the stage must take');
+  assert.deepEqual(schema.convertRow(schema.planFor([typed('amount', 'STRING'), typed('note', 'STRING')], 1), ['20', 'x']), [null, '20', 'x']);
+  const settled = schema.generation;
+  schema.orderByPlan();
+  assert.equal(schema.generation, settled, 'an order already kept changes nothing');
+  // Filled REQUIRED columns of the table come first; a column's first place is its earliest unit's.
+  const filled = new RunSchema({ ...options, fillRequired: true, existing: [existing('must', 'STRING', false)] });
+  filled.planFor([typed('b', 'STRING'), typed('a', 'STRING')], 2);
+  filled.planFor([typed('a', 'STRING'), typed('must', 'STRING')], 1);
+  filled.orderByPlan();
+  assert.deepEqual(filled.columns.map((c) => c.name), ['must', 'a', 'b']);
+});
+
+test('a source column meets an existing or earlier column spelled otherwise: one column, the existing spelling', () => {
+  const schema = new RunSchema({ ...options, existing: [existing('sale_id', 'INT64'), existing('Note', 'STRING')] });
+  const plan = schema.planFor([typed('Sale ID', 'INT64'), typed('note', 'STRING')]);
+  assert.deepEqual(schema.columns.map((c) => [c.name, c.source]), [['sale_id', 'Sale ID'], ['Note', 'note']]);
+  assert.deepEqual(schema.convertRow(plan, [1, 'a']), [1, 'a']);
+  // A later file spells a column of the run another way: its values go into that column.
+  const generation = schema.generation;
+  const later = schema.planFor([typed('SALE_ID', 'INT64'), typed('amount', 'FLOAT64'), typed('Amount', 'FLOAT64')]);
+  assert.deepEqual(schema.columns.map((c) => c.name), ['sale_id', 'Note', 'amount', 'Amount_2']);
+  assert.deepEqual(schema.convertRow(later, [2, 1.5, 2.5]), [2, null, 1.5, 2.5]);
+  assert.ok(schema.generation > generation);
+  // Both spellings in one batch are two columns: the exact one takes the table's column.
+  const both = new RunSchema({ ...options, existing: [existing('sale_id', 'INT64')] });
+  both.planFor([typed('Sale ID', 'INT64'), typed('sale_id', 'INT64')]);
+  assert.deepEqual(both.columns.map((c) => [c.name, c.source]), [['Sale_ID_2', 'Sale ID'], ['sale_id', 'sale_id']]);
+});
+
 test('an inferred INT64 widens to FLOAT64 when a later value needs it', () => {
   const schema = new RunSchema(options);
   const plan = schema.planFor([inferred('q', 'INT64')]);
@@ -111,21 +149,24 @@ test('source.columns keeps only selected columns and names unknown ones', () => 
   assert.throws(() => unknown.planFor([inferred('id', 'INT64')]), (error: unknown) => error instanceof ConfigError && /"nope" not found/.test(error.message) && /id/.test(error.describe()));
 });
 
-test('a batch without a column for a REQUIRED destination column is refused, naming the fix', () => {
+test('rows of a batch without a column for a REQUIRED destination column are refused, naming the fix; a batch without rows is not', () => {
   const schema = new RunSchema({ ...options, existing: [existing('id', 'INT64', false), existing('must', 'STRING', false)] });
-  assert.deepEqual(schema.missingRequired().map((c) => c.name), ['id', 'must']);
-  assert.throws(
-    () => schema.planFor([typed('id', 'INT64')]),
-    (error: unknown) => error instanceof SchemaError && /must is REQUIRED in the destination but the source has no such column/.test(error.message) && /fill_required_defaults/.test(error.describe()),
-  );
+  const plan = schema.planFor([typed('id', 'INT64')]);
+  const refused = (error: unknown) =>
+    error instanceof SchemaError && error.message === 'must is REQUIRED in the destination but the source has no such column' && /fill_required_defaults/.test(error.describe());
+  assert.throws(() => schema.convertRow(plan, [1]), refused);
+  assert.throws(() => schema.convertColumns(plan, [[1]], 1), refused);
+  assert.deepEqual(schema.convertColumns(plan, [[]], 0).columns, [[]], 'zero rows cannot break a NOT NULL column');
+  assert.equal(schema.nativeTargets(plan), undefined, 'a file with rows streams, to be refused');
   const unselected = new RunSchema({ ...options, existing: [existing('must', 'STRING', false)], select: ['id'] });
-  assert.throws(() => unselected.planFor([typed('id', 'INT64'), typed('must', 'STRING')]), /must is REQUIRED/);
+  assert.throws(() => unselected.convertRow(unselected.planFor([typed('id', 'INT64'), typed('must', 'STRING')]), [1, 'x']), /must is REQUIRED/);
+  const having = schema.planFor([typed('id', 'INT64'), typed('must', 'STRING')]);
+  assert.deepEqual(schema.convertRow(having, [1, 'x']), [1, 'x']);
 });
 
 test('with fill_required_defaults, REQUIRED columns a batch lacks are filled with their type defaults, row by row and column by column', () => {
   const required = [existing('must', 'STRING', false), existing('n', 'INT64', false), existing('at', 'TIMESTAMP', false), existing('note', 'STRING')];
   const schema = new RunSchema({ ...options, fillRequired: true, existing: required });
-  assert.deepEqual(schema.missingRequired(), []);
   const lacking = schema.planFor([typed('id', 'INT64')]);
   assert.deepEqual(schema.columns.map((c) => [c.name, c.nullable]), [['must', false], ['n', false], ['at', false], ['id', true]]);
   assert.deepEqual(schema.convertRow(lacking, [1]), ['', 0, 0n, 1]);
@@ -272,8 +313,7 @@ test('a new column meets the existing table: its type and nullability, or a repo
 
 test('REQUIRED columns the run writes under any case are not missing; NULLABLE ones never are', () => {
   const schema = new RunSchema({ ...options, existing: [{ ...existing('ID', 'INT64', false), source: 'id' }, existing('note', 'STRING'), existing('must', 'STRING', false)] });
-  assert.throws(() => schema.planFor([typed('id', 'INT64')]), (error: unknown) => error instanceof SchemaError && error.message === 'must is REQUIRED in the destination but the source has no such column');
-  assert.deepEqual(new RunSchema(options).missingRequired(), []);
+  assert.throws(() => schema.convertRow(schema.planFor([typed('id', 'INT64')]), [1]), (error: unknown) => error instanceof SchemaError && error.message === 'must is REQUIRED in the destination but the source has no such column');
 });
 
 test('values outside the destination time range are cell failures naming the range', () => {

@@ -4,7 +4,7 @@
  */
 import type { Column, LoadMarker, LoadStrategy, RejectedRow, Replacement } from '../../../src/core/connector.js';
 import { EtlError } from '../../../src/core/errors.js';
-import { markerStateText } from '../../../src/core/marker-state.js';
+import { markerStateText, markerUnitsList } from '../../../src/core/marker-state.js';
 import type { JobSpec } from '../../../src/core/spec.js';
 import { ident, runQuery, type QueryParam } from '../../bigquery-common/bigquery-client.js';
 import type { BigQueryField } from '../../bigquery-common/bigquery-types.js';
@@ -28,7 +28,8 @@ const REJECT_FIELDS: BigQueryField[] = [
 export async function commitStaging(destination: BigQueryDestination, args: {
   spec: JobSpec;
   table: string;
-  staging: string;
+  /** The table of the rows to move in; none when the run has no rows. */
+  staging?: string;
   columns: readonly Column[];
   strategy: LoadStrategy;
   primaryKey: readonly string[];
@@ -44,11 +45,13 @@ export async function commitStaging(destination: BigQueryDestination, args: {
   const target = destination.path(table);
   const names = columns.map((c) => ident(c.name));
   const statements: string[] = [];
-  const source = `SELECT ${(args.select ?? names).join(', ')} FROM ${destination.path(staging)}`;
-  if (strategy === 'merge') {
-    statements.push(mergeStatement(target, args.select ? `(${source})` : destination.path(staging), columns, args.primaryKey, args.orderColumn ? `${ident(args.orderColumn)} DESC` : undefined));
-  } else {
-    statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${source}`);
+  if (staging !== undefined) {
+    const source = `SELECT ${(args.select ?? names).join(', ')} FROM ${destination.path(staging)}`;
+    if (strategy === 'merge') {
+      statements.push(mergeStatement(target, args.select ? `(${source})` : destination.path(staging), columns, args.primaryKey, args.orderColumn ? `${ident(args.orderColumn)} DESC` : undefined));
+    } else {
+      statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${source}`);
+    }
   }
   const params: Record<string, QueryParam> = { rows: { type: 'INT64', value: String(marker.rows) } };
   if (args.rejects.length) {
@@ -122,7 +125,8 @@ export async function commitTransaction(destination: BigQueryDestination, args: 
       job: { type: 'STRING', value: marker.job },
       table_name: { type: 'STRING', value: marker.table },
       strategy: { type: 'STRING', value: marker.strategy },
-      units: { type: 'ARRAY', elementType: 'STRING', values: [...marker.units] },
+      // A request holds at most 10 MB, parameters included: a run of very many files sends its units gzipped.
+      units: { type: 'ARRAY', elementType: 'STRING', values: markerUnitsList(marker.units) },
       state: { type: 'STRING', value: markerStateText(marker.state) },
     },
     {

@@ -138,16 +138,17 @@ export class BigQueryStage implements Stage {
     const d = this.destination;
     await d.tables.ensureDataset();
     await d.tables.prepareTarget(job, table, strategy, this.columns, runId, primaryKey);
-    const fields = this.stagingFields();
-    await d.tables.createStaging(this.staging, fields);
-    this.stagingCreated = true;
+    // With no rows, the commit only replaces what it replaces, writes rejects and the marker.
     if (files.length) {
+      const fields = this.stagingFields();
+      await d.tables.createStaging(this.staging, fields);
+      this.stagingCreated = true;
       const source = await this.loadSource(files);
       const metadata = await loadStaging(d, this.staging, fields, source, d.jobIdFor(job.name, runId, 'load'));
       const output = Number(metadata.statistics?.load?.outputRows ?? staged);
       if (output !== staged) throw new EtlError(`the load into ${this.staging} wrote ${output} rows but ${staged} were staged; nothing was committed`, 'run the job again');
     }
-    await commitStaging(d, { spec: job, table, staging: this.staging, columns: this.columns, strategy, primaryKey, marker, rejects, orderColumn: this.merge ? ROW_COLUMN : undefined, replace: this.request.replace });
+    await commitStaging(d, { spec: job, table, staging: files.length ? this.staging : undefined, columns: this.columns, strategy, primaryKey, marker, rejects, orderColumn: this.merge ? ROW_COLUMN : undefined, replace: this.request.replace });
     this.request.log.info(`committed ${staged} rows into ${d.locate(table)} (run ${runId})`);
     await this.abort();
     return staged;

@@ -9,6 +9,9 @@ import { BqFailure, type BqField } from './bigquery-double-types.js';
 import { Engine, type EngineOptions } from './bigquery-double-engine.js';
 import type { JobState, Json, ObjectReader } from './bigquery-double-state.js';
 
+/** The largest API request BigQuery takes (10 MiB), query parameters included. */
+const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
+
 export interface BigQueryDoubleOptions extends EngineOptions {
   /** Project assumed by `query()` for unqualified names. */
   readonly project?: string;
@@ -70,6 +73,8 @@ export async function startBigQueryDouble(options: BigQueryDoubleOptions = {}): 
     const body = await readBody(req);
     const qs = url.searchParams;
     const upload = /^\/upload\/bigquery\/v2\/projects\/([^/]+)\/jobs$/.exec(url.pathname);
+    // BigQuery takes API requests of up to 10 MB, query parameters included; uploads carry files.
+    if (!upload && body.length > MAX_REQUEST_BYTES) throw new BqFailure(400, 'badRequest', `Request payload size exceeds the limit: ${MAX_REQUEST_BYTES} bytes.`);
     if (upload) return handleUpload(decodeURIComponent(upload[1]), method, qs, req, body, res);
     const match = /^\/bigquery\/v2\/projects\/([^/]+)(\/.*)?$/.exec(url.pathname);
     if (!match) throw new BqFailure(404, 'notFound', `Not found: ${url.pathname}`);
