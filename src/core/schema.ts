@@ -78,7 +78,6 @@ export function resolveSchema(
   options: { canWiden?: (from: ColumnType, to: ColumnType) => boolean } = {},
 ): SchemaResolution {
   const canWiden = options.canWiden ?? (() => true);
-  const existingBySource = new Map<string, Column>();
   const existingByName = new Map<string, Column>();
   for (const column of existing ?? []) {
     existingByName.set(column.name.toLowerCase(), column);
@@ -88,7 +87,6 @@ export function resolveSchema(
     if (!known.has(column.source) && ![...known.values()].some((name) => name.toLowerCase() === column.name.toLowerCase())) {
       known.set(column.source, column.name);
     }
-    existingBySource.set(column.source, column);
   }
   const names = sanitizeNames(
     source.map((column) => column.name),

@@ -364,6 +364,7 @@ test('names kept across runs: a table column named apart from its sanitized name
   const resolved = resolveSchema([{ name: 'a b', type: 'STRING', nullable: true }], table);
   assert.deepEqual(resolved.columns.map((column) => column.name), ['a_b_2']);
   assert.deepEqual(resolved.missing, ['a_b']);
+  assert.deepEqual(resolveSchema([{ name: 'a b', type: 'STRING', nullable: true }], table, new Map([['other', 'other']])).columns.map((column) => column.name), ['a_b_2']);
   // A stored mapping that already gives a table name to another source keeps it.
   const mapped = resolveSchema(
     [{ name: 'x', type: 'STRING', nullable: true }, { name: 'y', type: 'STRING', nullable: true }],
@@ -428,5 +429,14 @@ test('what keeps a column from becoming text: only values staged in another spel
   assert.throws(
     () => floats.convertRow(plan, ['abc']),
     (error: unknown) => error instanceof CellFailure && error.reason === '"abc" is not a number (inferred as FLOAT64 from the sampled rows; raise source.sample_size, or load the column as STRING)',
+  );
+});
+
+test('a value that even the type inferred from it cannot hold is a cell failure', () => {
+  const schema = new RunSchema(options);
+  const plan = schema.planFor([inferred('n', 'INT64')]);
+  assert.throws(
+    () => schema.convertRow(plan, [`${'1'.repeat(39)}.5`]),
+    (error: unknown) => error instanceof CellFailure && error.column === 'n' && /does not fit BIGNUMERIC \(38 integer digits, 38 decimals\)/.test(error.reason),
   );
 });
