@@ -398,10 +398,13 @@ test('errors name every unknown selected column, every mismatch, and the fix', (
 test('a missing REQUIRED value is named as such, with no guess about the sample', () => {
   const schema = new RunSchema({ ...options, existing: [existing('n', 'INT64', false)] });
   const plan = schema.planFor([inferred('n', 'INT64')]);
-  assert.throws(
-    () => schema.convertRow(plan, [null]),
-    (error: unknown) => error instanceof CellFailure && error.reason === 'is REQUIRED in the destination but has no value; set load.fill_required_defaults: true to fill defaults',
-  );
+  for (const missing of [null, undefined]) {
+    assert.throws(
+      () => schema.convertRow(plan, [missing]),
+      (error: unknown) => error instanceof CellFailure && error.reason === 'is REQUIRED in the destination but has no value; set load.fill_required_defaults: true to fill defaults',
+      String(missing),
+    );
+  }
 });
 
 test('a widening reaches every batch shape: plans made before it are made again', () => {
