@@ -2,7 +2,9 @@
  * Peak RSS of `b2betl run` at 1× and 5× the data, beside the floor of the same binary doing no
  * work (`b2betl --version`), all measured in this run: memory that stays flat shows a 5×/1×
  * ratio near 1. Two paths every streamed row takes: a CSV file streamed through the core
- * (`B2BETL_STREAM_ONLY=1`) and a PostgreSQL table, each into DuckDB.
+ * (`B2BETL_STREAM_ONLY=1`) and a PostgreSQL table, each into DuckDB. The CSV file runs again with
+ * `memory_limit: 64MB`: DuckDB's buffer pool keeps the blocks a commit wrote up to its limit, and
+ * what the default limit adds over that run is that cache, not memory b2betl holds.
  *
  *   npm run build && node dist/bench/memory.js [rows]     (default: 200000, so 1,000,000 at 5×)
  */
@@ -27,7 +29,12 @@ async function run(project: string, env: NodeJS.ProcessEnv = {}): Promise<Measur
   return result;
 }
 
-async function csvProject(rows: number): Promise<string> {
+/** `etl.config.yaml` of a project reading `inbox` and `connection` into its DuckDB warehouse with `warehouse` settings. */
+function config(connection: string, warehouse = ''): string {
+  return `connections:\n${connection}  wh: { type: duckdb, path: ./warehouse.duckdb${warehouse} }\ndefaults: { destination: wh }\n`;
+}
+
+async function csvProject(rows: number, warehouse?: string): Promise<string> {
   const project = path.join(work, `csv-${rows}`);
   const file = path.join(project, 'inbox', 'orders.csv');
   if (!existsSync(file)) {
@@ -35,7 +42,7 @@ async function csvProject(rows: number): Promise<string> {
     const generated = await measure(process.execPath, [path.join(root, 'dist', 'bench', 'generate-csv.js'), String(rows), file]);
     if (generated.code !== 0) throw new Error(`generator failed: ${generated.stderr}`);
   }
-  await writeFile(path.join(project, 'etl.config.yaml'), 'connections:\n  inbox: { type: local, path: ./inbox }\n');
+  await writeFile(path.join(project, 'etl.config.yaml'), config('  inbox: { type: local, path: ./inbox }\n', warehouse));
   await writeFile(path.join(project, 'job.yaml'), 'name: orders\nsource: { connection: inbox, pattern: "orders.csv" }\nload: { strategy: catalog }\n');
   return project;
 }
@@ -57,7 +64,7 @@ async function postgresProject(rows: number): Promise<string> {
   }
   const project = path.join(work, `pg-${rows}`);
   await mkdir(project, { recursive: true });
-  await writeFile(path.join(project, 'etl.config.yaml'), `connections:\n  db: { type: postgres, host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${PG.database} }\n`);
+  await writeFile(path.join(project, 'etl.config.yaml'), config(`  db: { type: postgres, host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${PG.database} }\n`));
   await writeFile(path.join(project, 'job.yaml'), `name: orders\nsource: { connection: db, table: ${table} }\nload: { strategy: catalog }\n`);
   return project;
 }
@@ -74,6 +81,7 @@ const floor = await measure(process.execPath, [binary, '--version']);
 console.log(`baseline: b2betl --version, peak RSS ${floor.peakRssMb.toFixed(0)} MB`);
 const scenarios: { name: string; project: (rows: number) => Promise<string>; env?: NodeJS.ProcessEnv }[] = [
   { name: 'CSV streamed → DuckDB', project: csvProject, env: { B2BETL_STREAM_ONLY: '1' } },
+  { name: 'CSV streamed → DuckDB, memory_limit: 64MB', project: (rows) => csvProject(rows, ', memory_limit: 64MB'), env: { B2BETL_STREAM_ONLY: '1' } },
   { name: 'PostgreSQL → DuckDB', project: postgresProject },
 ];
 try {

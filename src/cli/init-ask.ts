@@ -1,9 +1,23 @@
 /**
  * How `init` gets an answer: from its flag when given (validated like a typed answer), else
  * from a prompt on a terminal, else from its default; a required answer with no flag and no
- * terminal stops with exit 2 naming the flag.
+ * terminal stops with exit 2 naming the flag. And how it speaks: a line on stdout.
  */
 import { ConfigError } from '../core/errors.js';
+
+/** Lazily loaded prompts (the module is heavy and only a terminal needs it). */
+export const prompts = () => import('@inquirer/prompts');
+
+/** Writes a line of the wizard's output. */
+export const say = (text = '') => process.stdout.write(`${text}\n`);
+
+/** A list answer given as a flag: `a, b,c` as `['a', 'b', 'c']`. */
+export function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+}
 
 /** A prompt returns the answer; the prompts of @inquirer/prompts throw on Ctrl-C. */
 type Prompt<T> = () => Promise<T>;

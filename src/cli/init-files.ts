@@ -1,16 +1,38 @@
 /**
- * What `init` writes: a job file with a comment above each block, and schedules spelled the way
- * the wizard offers them (none, hourly, daily at, weekly on, a custom cron).
+ * What `init` writes: the job spec its answers make (and the job the connectors open from it
+ * while the wizard asks), a job file with a comment above each block, and schedules spelled the
+ * way the wizard offers them (none, hourly, daily at, weekly on, a custom cron).
  */
 import { Document, isScalar, visit } from 'yaml';
+import type { LoadedConfig, LoadedJob } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
-import { unixCronProblem, type JobSpec } from '../core/spec.js';
+import { jobSchema, unixCronProblem, type JobSpec } from '../core/spec.js';
 
 const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 const WEEKDAY_NAMES = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
 /** The days a weekly schedule may name. */
 export const WEEKDAY_CHOICES = WEEKDAYS.map((day, i) => ({ value: day, name: WEEKDAY_NAMES[i] }));
+
+/** A job spec of the wizard's answers so far, with every default filled in. */
+export function draftSpec(spec: unknown): JobSpec {
+  return jobSchema.parse(spec);
+}
+
+/** A job of the draft config, as the connectors open one. */
+export function draftJob(config: LoadedConfig, spec: unknown): LoadedJob {
+  const parsed = draftSpec(spec);
+  const destinationName = parsed.destination.connection ?? config.defaultDestination;
+  return {
+    spec: parsed,
+    file: config.file ?? '',
+    config,
+    sourceConnection: config.connections[parsed.source.connection],
+    destinationName,
+    destinationConnection: config.connections[destinationName],
+    table: parsed.destination.table ?? parsed.name,
+  };
+}
 
 /** Why `text` is not a time of day `HH:MM`, or undefined. */
 export function timeOfDayProblem(text: string): string | undefined {

@@ -37,6 +37,7 @@ export function program(setCode: (code: number) => void): Command {
     .option('--full-refresh', 'reload everything from the start, replacing the destination table in the same commit')
     .option('--since <value>', 'reload the window from this cursor value (inclusive), replacing its rows in the destination; the stored cursor does not move')
     .option('--until <value>', 'end of the window to reload (exclusive; default: the high-water mark)')
+    .option('--cancel-on-interrupt', 'on Ctrl-C, cancel a Dataflow job the run waits for without asking (otherwise it keeps running and the next run waits for it)')
     .option('-v, --verbose', 'log debug detail')
     .action(lazy(() => import('./run.js'), setCode));
 

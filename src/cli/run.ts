@@ -1,6 +1,7 @@
 /** `b2betl run`: runs jobs one after another, with a progress view on a TTY. */
+import { isatty } from 'node:tty';
 import type { LoadedConfig, LoadedJob } from '../core/config.js';
-import { ConfigError, ExitCode, messageOf } from '../core/errors.js';
+import { ConfigError, ExitCode, Interruption, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { stderrLogger } from '../core/log.js';
 import { abandonRuns, runJob, type RunObserver, type RunResult } from '../core/pipeline.js';
@@ -11,6 +12,7 @@ interface RunFlags extends CommonOptions {
   readonly fullRefresh?: boolean;
   readonly since?: string;
   readonly until?: string;
+  readonly cancelOnInterrupt?: boolean;
 }
 
 /** Exit codes of a run stopped by a signal: 128 + the signal's number. */
@@ -28,7 +30,7 @@ export default async function run(args: string[], flags: RunFlags): Promise<numb
   // With --json, stdout is for the results; warnings (takeovers, reconciled runs) still go to stderr.
   const log = flags.json && !flags.verbose ? stderrLogger({ quiet: true }) : commandLogger(flags);
   let code: number = ExitCode.ok;
-  const stop = stopOnSignals(log, () => {
+  const stop = stopOnSignals(log, remoteJobs(flags), () => {
     // A second signal: exit now, the ledger told synchronously; the destination's commit is atomic.
     for (const run of abandonRuns(`${stop.signal} twice`)) {
       results.push({ ...failedResult(run.job, run.error), status: 'interrupted', run_id: run.runId, rows_extracted: run.counts.rows_extracted });
@@ -112,10 +114,39 @@ function failedResult(job: LoadedJob | string, error: unknown): RunResult {
 }
 
 /**
+ * Whether to cancel a job running elsewhere (Dataflow) when the run is stopped: yes with
+ * --cancel-on-interrupt; on a terminal, the answer is the next key (y cancels; none within a
+ * minute keeps it); otherwise no, and the next run picks the job up.
+ */
+function remoteJobs(flags: RunFlags): { cancel: (what: string) => Promise<boolean>; asks: boolean } {
+  if (flags.cancelOnInterrupt) return { cancel: async () => true, asks: false };
+  // process.stdin is opened only to read the answer: opening it on a terminal would hold it.
+  if (!isatty(0) || !process.stderr.isTTY || flags.json) return { cancel: async () => false, asks: false };
+  const cancel = () =>
+    new Promise<boolean>((resolve) => {
+      const stdin = process.stdin;
+      const raw = stdin.isRaw;
+      const done = (answer: boolean) => {
+        clearTimeout(timer);
+        stdin.off('data', onData);
+        stdin.setRawMode(raw);
+        stdin.pause();
+        resolve(answer);
+      };
+      const onData = (data: Buffer) => done(/^y/i.test(data.toString('utf8')));
+      const timer = setTimeout(() => done(false), 60_000);
+      stdin.setRawMode(true);
+      stdin.on('data', onData);
+      stdin.resume();
+    });
+  return { cancel, asks: true };
+}
+
+/**
  * SIGINT/SIGTERM while jobs run: the first stops the running job at a safe point (nothing more is
  * read; a commit under way finishes) and no further job starts; a second calls `now`.
  */
-function stopOnSignals(log: Logger, now: () => void) {
+function stopOnSignals(log: Logger, remote: { cancel: (what: string) => Promise<boolean>; asks: boolean }, now: () => void) {
   const controller = new AbortController();
   const state: { signal?: string; controller: AbortController; dispose(): void } = {
     controller,
@@ -135,7 +166,7 @@ function stopOnSignals(log: Logger, now: () => void) {
     }
     state.signal = signal;
     log.warn(`${signal}: stopping at a safe point; nothing more is read (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once)`);
-    controller.abort(signal);
+    controller.abort(new Interruption(signal, remote.cancel, remote.asks));
   };
   const onSigint = () => on('SIGINT');
   const onSigterm = () => on('SIGTERM');
@@ -247,8 +278,10 @@ function renderPlans(results: readonly RunResult[], jobs: readonly LoadedJob[]):
         `${result.job} (${shortPath(jobs[i]?.file ?? '')})`,
         `  source:      ${plan.source}`,
         `  destination: ${plan.destination}`,
-        `  strategy:    ${plan.strategy}, ${plan.path === 'direct' ? 'loaded directly by the destination' : plan.units.some((unit) => unit.path === 'native') ? 'files marked native are read by the destination itself, the rest streamed through b2betl' : 'streamed through b2betl'}`,
+        `  strategy:    ${plan.strategy}, ${plan.path === 'direct' ? `loaded by the ${plan.engine.name} engine, no rows through this machine` : plan.units.some((unit) => unit.path === 'native') ? 'files marked native are read by the destination itself, the rest streamed through b2betl' : 'streamed through b2betl'}`,
         `  estimate:    ${plan.estimated_rows === null ? 'unknown' : `${plan.estimated_rows.toLocaleString('en-US')} row(s)`}`,
+        `  engine:      ${plan.engine.name}: ${plan.engine.reason}`,
+        ...(plan.engine.details ? [`  request:     ${JSON.stringify(plan.engine.details, null, 2).replace(/\n/g, '\n  ')}`] : []),
         `  to load:     ${plan.units.length} unit(s)${plan.skipped.length ? `, ${plan.skipped.length} skipped` : ''}`,
         ...plan.units
           .slice(0, 50)

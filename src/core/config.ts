@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { ConfigError, UnsetVariableError, type ConfigIssue } from './errors.js';
 import { loadPlugin, pluginType, pluginTypeNames, PluginProblem } from './plugins.js';
 import { registerSecrets, secretsOf } from './redact.js';
-import { BUILTIN_CONNECTION_TYPES, configOutlineSchema, configSchema, connectionSchema, deploySchema, type DeployConfig, jobSchema, UNAVAILABLE_KEYS, type ConnectionConfig, type EtlConfig, type JobSpec } from './spec.js';
+import { BUILTIN_CONNECTION_TYPES, configOutlineSchema, configSchema, connectionSchema, deploySchema, type DeployConfig, jobSchema, type ConnectionConfig, type EtlConfig, type JobSpec } from './spec.js';
 
 /** The config in force for a set of jobs. */
 export interface LoadedConfig {
@@ -191,13 +191,6 @@ class YamlFile {
     return { issues: result.error.issues.flatMap((issue) => this.fromZod({ ...issue, path: [...at, ...issue.path] } as z.core.$ZodIssue)) };
   }
 
-  /** Keys of features that are not available yet, refused with a message saying so. */
-  unavailableIssues(): ConfigIssue[] {
-    return UNAVAILABLE_KEYS.filter((entry) => entry.file === this.kind && this.doc.has(entry.key)).map((entry) =>
-      this.issue([entry.key], `not available yet: ${entry.feature}`, `remove ${entry.key}: from ${path.basename(this.file)}`),
-    );
-  }
-
   private fromZod(issue: z.core.$ZodIssue): ConfigIssue[] {
     const at = issue.path;
     switch (issue.code) {
@@ -306,9 +299,8 @@ export async function loadConfig(options: { configFile?: string; jobDir?: string
   // A variable of a connection is needed only when it opens, of `deploy` only by the commands that deploy.
   const lazy = (at: readonly PropertyKey[]) => (at[0] === 'connections' && at.length >= 3) || (at[0] === 'deploy' && at.length >= 2);
   const { issues: unset, deferred } = yaml.interpolate(env, lazy);
-  const problems = [...unset, ...yaml.unavailableIssues()];
+  const problems = [...unset];
   const raw = yaml.toJS() as Record<string, unknown>;
-  for (const entry of UNAVAILABLE_KEYS) if (entry.file === 'config') delete raw[entry.key];
   const baseDir = path.dirname(file);
   problems.push(...(await registerPlugins(yaml, raw.plugins, baseDir)));
 
@@ -513,9 +505,8 @@ export async function loadJobs(
       problems.push(...syntax);
       continue;
     }
-    const jobProblems = [...yaml.interpolate(env, () => false).issues, ...yaml.unavailableIssues()];
+    const jobProblems = [...yaml.interpolate(env, () => false).issues];
     const raw = yaml.toJS();
-    if (isRecord(raw)) for (const entry of UNAVAILABLE_KEYS) if (entry.file === 'job') delete raw[entry.key];
     const { value: spec, issues: invalid } = yaml.validate(jobSchema, raw);
     jobProblems.push(...invalid);
     // References are checked even when the spec has other problems: one pass reports everything.
@@ -537,6 +528,7 @@ interface JobOutline {
   /** Undefined when the spec's strategy is invalid (checks that depend on it are skipped). */
   readonly load: { readonly strategy?: string; readonly cursor?: unknown };
   readonly destination: { readonly connection?: unknown };
+  readonly engine?: unknown;
 }
 
 /** The outline of a spec that did not validate, read leniently so its references are still checked. */
@@ -546,7 +538,7 @@ function outlineOf(raw: unknown): JobOutline {
   const load = isRecord(job.load) ? job.load : {};
   const destination = isRecord(job.destination) ? job.destination : {};
   const strategy = load.strategy === undefined ? 'transactional' : typeof load.strategy === 'string' && ['transactional', 'catalog', 'merge'].includes(load.strategy) ? load.strategy : undefined;
-  return { source, load: { strategy, cursor: load.cursor }, destination: { connection: destination.connection } };
+  return { source, load: { strategy, cursor: load.cursor }, destination: { connection: destination.connection }, engine: job.engine };
 }
 
 /** A job with its connections resolved (the spec must have passed {@link checkJob}). */
@@ -625,6 +617,41 @@ function checkJob(spec: JobOutline, config: LoadedConfig, yaml: YamlFile, invali
     issues.push(yaml.issue(['destination', 'connection'], `connection "${destinationName}" is not defined`, `define it under connections, or use one of: ${known}`));
   } else if (!DESTINATION_TYPES.has(destination.type)) {
     issues.push(yaml.issue(['destination', 'connection'], `connection "${destinationName}" is of type ${destination.type}, which is not a destination`, 'use a duckdb or bigquery connection'));
+  } else if (spec.engine === 'dataflow' && !reported('engine')) {
+    issues.push(...checkDataflowJob(source, destinationName, destination, config, yaml));
+  }
+  return issues;
+}
+
+/** What `engine: dataflow` needs: a PostgreSQL or MySQL source, a BigQuery destination, the `dataflow:` block. */
+function checkDataflowJob(source: ConnectionConfig | undefined, destinationName: string, destination: ConnectionConfig, config: LoadedConfig, yaml: YamlFile): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (destination.type !== 'bigquery') {
+    issues.push(
+      yaml.issue(
+        ['engine'],
+        `Dataflow loads into BigQuery, but destination ${destinationName} is ${destination.type}, which always loads on this machine`,
+        'set engine: auto or local, or point destination.connection at a bigquery connection',
+      ),
+    );
+  }
+  if (source && source.type !== 'postgres' && source.type !== 'mysql') {
+    issues.push(
+      yaml.issue(
+        ['engine'],
+        `Dataflow reads PostgreSQL and MySQL sources; this job's source is ${source.type}`,
+        source.type === 'firestore' ? 'set engine: auto: a large Firestore catalog load goes through managed export by itself' : 'set engine: auto or local',
+      ),
+    );
+  }
+  if (!config.config.dataflow) {
+    issues.push(
+      yaml.issue(
+        ['engine'],
+        `Dataflow needs a dataflow: block in ${config.file ? path.basename(config.file) : 'etl.config.yaml'}`,
+        'add dataflow: {project: my-project, region: europe-west1, temp_location: gs://my-bucket/b2betl-tmp}',
+      ),
+    );
   }
   return issues;
 }

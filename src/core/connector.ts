@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Logger } from './log.js';
-import type { ConnectionConfig, JobSpec } from './spec.js';
+import type { ConnectionConfig, DataflowSettings, JobSpec } from './spec.js';
 import type { Column, ColumnType, RecordBatch, SourceColumn, TimeRange, Value } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -189,6 +189,10 @@ export interface SourcePlan {
   /** Units left out, with why (`unchanged`, …), for the summary and --dry-run. */
   readonly skipped: readonly { readonly id: string; readonly reason: string }[];
   readonly estimatedRows?: number;
+  /** Where `estimatedRows` comes from (`count(*) of the window`, `the planner's estimate`), for engine choice. */
+  readonly estimateBasis?: string;
+  /** Whether `estimatedRows` is a count rather than a statistic. */
+  readonly estimateExact?: boolean;
   /**
    * When true, units form an ordered sequence: after failures, only the prefix of committed
    * units up to the last one carrying `cursorAfter` commits. When false (files), every unit
@@ -270,6 +274,8 @@ export interface SourceConnector {
   primaryKey?(job: JobSpec): Promise<string[]>;
   /** Optional: the tables a job could name in `source.table` (databases). */
   listTables?(): Promise<TableListing[]>;
+  /** Optional: the exact number of rows the plan's units read, where the plan only estimated it. */
+  countRows?(job: JobSpec, units: readonly WorkUnit[]): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -450,39 +456,39 @@ export interface DestinationConnector {
   /** Every marker of `job` into `table`, oldest first (none when there is no marker table). */
   markers(job: string, table: string): Promise<StoredMarker[]>;
   /**
-   * Optional: a way to do the whole run inside the destination engine with no rows passing
-   * through this machine (BigQuery loading gs:// files natively, BigQuery→BigQuery as query
-   * jobs). Returns undefined when this job cannot take that path; the pipeline then streams.
+   * Optional: a staging table an engine fills by itself (a load job from gs:// URIs, a Dataflow
+   * job), committed into the target with the same marker transaction as a streamed run.
    */
-  planDirect?(request: DirectRequest): Promise<DirectLoad | undefined>;
+  tableStage?(request: StageRequest): Promise<TableStage>;
+  /** With `tableStage`: where a run's staging table will be, before it exists (--dry-run, a launch request). */
+  stagingLocation?(job: string, runId: string): TableStage['location'];
   close(): Promise<void>;
 }
 
-export interface DirectRequest {
-  readonly runId: string;
-  readonly job: JobSpec;
-  readonly table: string;
-  readonly strategy: LoadStrategy;
-  readonly primaryKey: readonly string[];
-  /** The source connection, its name, and the plan the source made for this run. */
-  readonly source: { readonly name: string; readonly config: ConnectionConfig };
-  readonly plan: SourcePlan;
-  /** For file sources: the store the units live in, and the format name. */
-  readonly store?: ObjectStore;
-  readonly format?: string;
-  /** The stored original → sanitized column mapping. */
-  readonly mapping: ReadonlyMap<string, string>;
-  /** Rows the commit replaces before it inserts, in the same transaction. */
-  readonly replace?: Replacement;
-  readonly log: Logger;
-}
-
-/** A run the destination carries out by itself. */
-export interface DirectLoad {
-  /** One line for --dry-run and the log ("load 3 files straight from gs://b/p"). */
-  readonly description: string;
-  /** Loads every unit of the plan and writes the marker atomically; returns rows loaded. */
-  run(marker: LoadMarker): Promise<{ rows: number; columns?: readonly Column[] }>;
+/**
+ * A table in the destination's warehouse that an {@link Engine} fills without rows passing
+ * through b2betl; nothing is visible until `commit`.
+ */
+export interface TableStage {
+  /** The staging table as the warehouse's APIs name it. */
+  readonly location: { readonly project: string; readonly dataset: string; readonly table: string };
+  /** Its columns: the run's, as the target takes them. */
+  readonly columns: readonly Column[];
+  /**
+   * Optional: one load job from URIs the warehouse reads itself (`gs://…`), with the load's
+   * format options; replaces what the table held. A format that carries its own schema (an
+   * export) may change the table's columns: they are read back. Returns rows written.
+   */
+  loadUris?(uris: readonly string[], options: Readonly<Record<string, unknown>>, step?: string): Promise<{ rows: number; columns: readonly Column[] }>;
+  /** Rows the staging table holds. */
+  count(): Promise<number>;
+  /**
+   * Moves the staged rows into the target and writes the marker in one atomic step, as
+   * {@link Stage.commit} does; `marker.rows` must be what the table holds. Returns rows committed.
+   */
+  commit(marker: LoadMarker): Promise<number>;
+  /** Drops the staging table. Safe to call after commit or twice. */
+  abort(): Promise<void>;
 }
 
 /** A bad record kept aside when `load.max_bad_records` allows it. */
@@ -493,6 +499,88 @@ export interface RejectedRow {
   readonly column?: string;
   readonly reason: string;
   readonly raw: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engines
+
+/** Rows in a run's window as a source can tell cheaply, and where the figure comes from. */
+export interface RowEstimate {
+  readonly rows: number;
+  /** `count(*) of the window`, `the planner's estimate (EXPLAIN) of the window`, `count() of the collection`… */
+  readonly basis: string;
+  /** A count rather than a statistic. */
+  readonly exact?: boolean;
+}
+
+/** One run of a job as an engine is offered it: both ends opened, and the plan the source made. */
+export interface EngineRequest {
+  readonly runId: string;
+  readonly job: JobSpec;
+  readonly table: string;
+  readonly strategy: LoadStrategy;
+  readonly primaryKey: readonly string[];
+  readonly source: {
+    /** The connection's name and block. */
+    readonly name: string;
+    readonly config: ConnectionConfig;
+    readonly connector: SourceConnector;
+    /** For file sources: the store the units live in, and the job's format name. */
+    readonly store?: ObjectStore;
+    readonly format?: string;
+  };
+  readonly destination: { readonly name: string; readonly config: ConnectionConfig; readonly connector: DestinationConnector };
+  readonly plan: SourcePlan;
+  /** Rows in this run's window, when the source could estimate them. */
+  readonly estimate?: RowEstimate;
+  /** The config's `dataflow:` block, when it has one (with its defaults applied). */
+  readonly dataflow?: DataflowSettings;
+  /** The stored original → sanitized column mapping. */
+  readonly mapping: ReadonlyMap<string, string>;
+  /** Rows the commit replaces before it inserts, in the same transaction. */
+  readonly replace?: Replacement;
+  /** Folder of the config file. */
+  readonly baseDir: string;
+  readonly log: Logger;
+}
+
+/**
+ * A way to fill a run's stage other than streaming rows through b2betl: a load job from gs://
+ * URIs, BigQuery query jobs, a Dataflow job, a Firestore managed export. It commits through the
+ * destination's own marker transaction, so the ledger records the run as for a streamed one.
+ */
+export interface Engine {
+  /** `bigquery-load`, `bigquery-query`, `dataflow`, `firestore-export`. */
+  readonly name: string;
+  /**
+   * The run this engine would carry out, or why it declines a job of its kind (the estimate is
+   * under the threshold), or undefined when the job is not of its kind. Reads only what is
+   * cheap; launches nothing.
+   */
+  plan(request: EngineRequest): Promise<EngineRun | EngineDecline | undefined>;
+}
+
+/** An engine's no to a job it could take, with why, for --dry-run. */
+export interface EngineDecline {
+  readonly declined: string;
+}
+
+/** A run an engine takes. */
+export interface EngineRun {
+  /** One line for --dry-run and the log ("load 3 files straight from gs://b/p …"). */
+  readonly description: string;
+  /** Why this engine takes the job (the estimate against the threshold, the files' format). */
+  readonly reason: string;
+  /**
+   * What --dry-run shows besides: the exact request it would send (secrets as references), the
+   * partitioning, the staging table. JSON-serializable.
+   */
+  readonly details?: Readonly<Record<string, unknown>>;
+  /**
+   * Fills the stage with every unit of the plan and commits it with `marker` (its rows and
+   * columns filled in) through the destination's marker transaction; returns rows committed.
+   */
+  run(marker: LoadMarker, signal: AbortSignal): Promise<{ rows: number; columns?: readonly Column[] }>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,6 +604,11 @@ export interface ConnectorFactories {
   source?(context: ConnectorContext): Promise<SourceConnector>;
   destination?(context: ConnectorContext): Promise<DestinationConnector>;
   store?(context: ConnectorContext): Promise<ObjectStore>;
+}
+
+/** What an engine package contributes (see {@link Engine}). */
+export interface EngineFactory {
+  engine(): Engine;
 }
 
 export type { Column, RecordBatch, SourceColumn, Value };

@@ -36,6 +36,21 @@ export interface ConfigIssue {
   readonly fix?: string;
 }
 
+/**
+ * Why a run is asked to stop (the signal's name is its message), and what to do with work the run
+ * waits for elsewhere (a Dataflow job): `cancelRemote` says whether to cancel it, after waiting
+ * for a key on the terminal when `asks` (the caller shows the question first).
+ */
+export class Interruption extends Error {
+  constructor(
+    signal: string,
+    readonly cancelRemote: (what: string) => Promise<boolean>,
+    readonly asks = false,
+  ) {
+    super(signal);
+  }
+}
+
 /** Invalid configuration, job spec or command line: exit code 2. */
 export class ConfigError extends EtlError {
   override readonly exitCode: number = ExitCode.usage;

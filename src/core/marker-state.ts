@@ -3,7 +3,7 @@
  * exact), and read back to rebuild a lost ledger.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { Column, MarkerState } from './connector.js';
+import type { Column, LoadMarker, MarkerState } from './connector.js';
 import { decodeState, encodeState } from '../ledger/ledger.js';
 
 /** State text longer than this is stored gzipped (base64): a run of many files, many rows at its mark. */
@@ -32,4 +32,9 @@ export function readMarkerState(text: string | null): MarkerState | undefined {
 /** A run's columns as its marker records them. */
 export function stateColumns(columns: readonly Column[]): MarkerState['columns'] {
   return columns.map((column) => ({ source: column.source, name: column.name, type: column.type }));
+}
+
+/** A marker with the run's rows and columns, which an engine knows only once it has run. */
+export function markerWith(marker: LoadMarker, rows: number, columns: readonly Column[]): LoadMarker {
+  return { ...marker, rows, state: marker.state && { ...marker.state, columns: stateColumns(columns) } };
 }

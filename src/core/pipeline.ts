@@ -8,7 +8,8 @@ import { runInNewContext } from 'node:vm';
 import { resolveConnection, type LoadedJob } from './config.js';
 import type {
   DestinationConnector,
-  DirectLoad,
+  EngineRequest,
+  EngineRun,
   LoadMarker,
   ReadContext,
   RejectedRow,
@@ -19,6 +20,7 @@ import type {
   Stage,
   WorkUnit,
 } from './connector.js';
+import { chooseEngine, type EngineChoice } from './engine-choice.js';
 import { BadRecordError, ConfigError, EtlError, LocalFileError, LockedError, SchemaError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
@@ -54,6 +56,8 @@ export interface DryRunPlan {
   destination: string;
   strategy: string;
   path: 'stream' | 'direct';
+  /** The engine that would fill the stage (`local`: rows stream through this machine), why, and what it would send. */
+  engine: { name: string; reason: string; details?: Readonly<Record<string, unknown>> };
   estimated_rows: number | null;
   units: {
     id: string;
@@ -236,9 +240,9 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
     const state = rebuilt && !options.fullRefresh ? rebuiltSourceState(rebuilt.state, opened.connection) : sourceState(job, options, opened);
     const plan = await opened.source.plan({ ...planContext(job, options, state), log });
     const replace = replacementOf(job, { fullRefresh: options.fullRefresh, window: windowOf(options) }, plan);
-    const direct = await planDirect(job, destination, opened, plan, runId, options, replace);
-    const paths = direct ? undefined : await unitPaths(job, destination, opened.source, plan, log);
-    const described = describePlan(job, destination, plan, direct, paths);
+    const choice = await chooseEngine(engineRequest(job, destination, opened, plan, runId, options, replace));
+    const paths = choice.run ? undefined : await unitPaths(job, destination, opened.source, plan, log);
+    const described = describePlan(job, destination, plan, choice, paths);
     if (rebuilt) described.notes.unshift(`the ledger has no state for job ${name}: the run first rebuilds it from ${rebuilt.markers} load marker(s) in ${rebuilt.location}`);
     if (replace) described.notes.push(describeReplacement(destination.locate(job.table), replace));
     return described;
@@ -273,14 +277,16 @@ function describePlan(
   job: LoadedJob,
   destination: DestinationConnector,
   plan: SourcePlan,
-  direct: DirectLoad | undefined,
+  choice: EngineChoice,
   paths?: readonly { path: 'native' | 'streamed'; reason: string }[],
 ): DryRunPlan {
+  const direct = choice.run;
   return {
     source: `${job.spec.source.connection} (${job.sourceConnection.type})`,
     destination: destination.locate(job.table),
     strategy: job.spec.load.strategy,
     path: direct ? 'direct' : 'stream',
+    engine: { name: choice.engine, reason: choice.reason, ...(direct?.details ? { details: direct.details } : {}) },
     estimated_rows: plan.estimatedRows ?? null,
     units: plan.units.map((unit, i) => ({
       id: unit.id,
@@ -290,7 +296,7 @@ function describePlan(
       ...(paths?.[i] && unit.file ? paths[i] : {}),
     })),
     skipped: [...plan.skipped],
-    notes: [...(plan.notes ?? []), ...(direct ? [direct.description] : [])],
+    notes: [...(plan.notes ?? []), ...(direct ? [direct.description] : []), ...choice.notes],
   };
 }
 
@@ -318,7 +324,8 @@ function sourceState(job: LoadedJob, options: RunOptions, opened: OpenedSource) 
   return { cursor: options.ledger.cursor(job.spec.name), files: options.ledger.files(job.spec.name, opened.connection) };
 }
 
-async function planDirect(
+/** A run as the engines are offered it. */
+function engineRequest(
   job: LoadedJob,
   destination: DestinationConnector,
   opened: OpenedSource,
@@ -326,22 +333,23 @@ async function planDirect(
   runId: string,
   options: RunOptions,
   replace: Replacement | undefined,
-): Promise<DirectLoad | undefined> {
-  if (!destination.planDirect || plan.units.length === 0) return undefined;
-  return destination.planDirect({
+): EngineRequest {
+  return {
     runId,
     job: job.spec,
     table: job.table,
     strategy: job.spec.load.strategy,
     primaryKey: job.spec.load.primary_key ?? [],
-    source: { name: job.spec.source.connection, config: resolveConnection(job.config, job.spec.source.connection) },
+    source: { name: opened.connection, config: resolveConnection(job.config, opened.connection), connector: opened.source, store: opened.store, format: job.spec.source.format },
+    destination: { name: job.destinationName, config: resolveConnection(job.config, job.destinationName), connector: destination },
     plan,
-    store: opened.store,
-    format: job.spec.source.format,
+    estimate: plan.estimatedRows === undefined ? undefined : { rows: plan.estimatedRows, basis: plan.estimateBasis ?? "the source's estimate", exact: plan.estimateExact },
+    dataflow: job.config.config.dataflow,
     mapping: options.ledger.mapping(job.spec.name),
     replace,
+    baseDir: job.config.baseDir,
     log: options.log,
-  });
+  };
 }
 
 /** Runs in progress in this process. */
@@ -543,17 +551,19 @@ class Run {
         `a table keeps one load strategy: set load.strategy: ${existing.strategy}, or load into another destination.table`,
       );
     }
-    const direct = await planDirect(this.job, destination, opened, plan, this.runId, this.options, replace);
-    if (direct) {
-      this.journal.engine(direct.description);
-      return this.loadDirect(direct, plan, opened);
+    const choice = await chooseEngine(engineRequest(this.job, destination, opened, plan, this.runId, this.options, replace));
+    for (const note of choice.notes) this.log.warn(note);
+    if (choice.run) {
+      this.journal.engine(choice.run.description);
+      return this.runEngine(choice.run, plan, opened);
     }
     this.journal.engine(`streamed through b2betl into ${destination.locate(this.job.table)}`);
     return this.stream(opened, destination, plan, existing?.columns, replace);
   }
 
-  private async loadDirect(direct: DirectLoad, plan: SourcePlan, opened: OpenedSource) {
-    this.log.info(direct.description);
+  /** A run an engine carries out: it fills the stage and commits with the marker; the ledger records it as any run. */
+  private async runEngine(direct: EngineRun, plan: SourcePlan, opened: OpenedSource) {
+    this.log.info(`${direct.description} (${direct.reason})`);
     const files = plan.units.flatMap((unit) => (unit.file ? [unit.file] : []));
     const cursor = [...plan.units].reverse().find((unit) => unit.cursorAfter !== undefined)?.cursorAfter;
     const pending = (rows: number, columns: readonly Column[]): PendingCommit => ({
@@ -571,7 +581,7 @@ class Run {
     this.committing = true;
     await this.options.shared?.sync?.();
     faultPoint('before-commit');
-    const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0, pending(0, []))));
+    const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0, pending(0, [])), this.controller.signal));
     faultPoint('after-commit');
     const final = pending(rows, columns ?? []);
     faultPoint('before-record');

@@ -5,11 +5,18 @@
  * pattern; the secret values of every loaded connection are registered and scrubbed by value.
  */
 
-const PATTERNS: readonly [RegExp, string][] = [
+/** A Secret Manager reference (`secret://projects/P/secrets/S…`, `projects/P/secrets/S/versions/V`): it names a secret, it is not one. */
+const REFERENCE = /^"?(?:secret:\/\/)?projects\/[^/\s"]+\/secrets\/[^/\s"]+(?:\/versions\/[^/\s"]+)?"?$/;
+
+const PATTERNS: readonly [RegExp, string | ((match: string, ...groups: string[]) => string)][] = [
   [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g, '***'],
   // An unquoted value stops at a quote or backslash, so that JSON text around it stays JSON. A key
   // that ends a YAML path (`connections.db.password: …`) names a setting, not a value.
-  [/((?<!\.)"?(?:private_key|client_secret|refresh_token|access_token|id_token|password)"?\s*[:=]\s*)("[^"]*"|[^\s,&}"'\\]+)/gi, '$1***'],
+  // A quoted value stays quoted; a Secret Manager reference is left as it is.
+  [
+    /((?<!\.)"?(?:private_key|client_secret|refresh_token|access_token|id_token|password)"?\s*[:=]\s*)("[^"]*"|[^\s,&}"'\\]+)/gi,
+    (match, key, value) => (REFERENCE.test(value) ? match : `${key}${value.startsWith('"') ? '"***"' : '***'}`),
+  ],
   [/Bearer\s+[\w.~+/=-]+/g, 'Bearer ***'],
   [/ya29\.[\w.~+/=-]+/g, '***'],
   [/eyJ[\w-]*\.[\w-]+\.[\w-]*/g, '***'],
@@ -36,7 +43,7 @@ export function registerSecrets(values: Iterable<string | undefined>): void {
 /** `text` with every known secret shape, every registered secret and each of `secrets` replaced by `***`. */
 export function redact(text: string, secrets: readonly string[] = []): string {
   let out = text;
-  for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement);
+  for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement as string);
   // Longest first, so a secret containing another is scrubbed whole.
   const values = [...secrets, ...registered].filter((value) => value.length > 0).sort((a, b) => b.length - a.length);
   for (const value of values) if (out.includes(value)) out = out.split(value).join('***');
@@ -62,6 +69,7 @@ export function secretsOf(config: unknown): string[] {
   const visit = (value: unknown, key: string) => {
     if (typeof value === 'string') {
       if (SECRET_KEY.test(key)) {
+        if (REFERENCE.test(value)) return;
         found.push(value);
         found.push(...innerSecrets(value));
       } else if (key === 'url') {

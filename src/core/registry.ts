@@ -4,7 +4,7 @@
  * registered (see plugins.ts) are looked up beside them.
  */
 import { ConfigError } from './errors.js';
-import type { ConnectorFactories } from './connector.js';
+import type { ConnectorFactories, Engine, EngineFactory } from './connector.js';
 import { pluginType } from './plugins.js';
 
 type Loader = () => Promise<ConnectorFactories>;
@@ -38,4 +38,31 @@ export async function connectorFor(type: string): Promise<ConnectorFactories> {
   const load = overrides.get(type) ?? builtins[type];
   if (!load) throw ConfigError.of(`no connector for connection type "${type}"`, 'check the type, or add the plugin that provides it under plugins:');
   return load();
+}
+
+type EngineLoader = () => Promise<EngineFactory>;
+
+/**
+ * Engines in the order they are asked whether they take a job: the first that takes it runs it.
+ * Warehouse paths (no rows through this machine, no cluster to start) come before Dataflow.
+ */
+const builtinEngines: [string, EngineLoader][] = [
+  ['bigquery-query', () => import('../../connectors/engines/bigquery-query/index.js')],
+  ['bigquery-load', () => import('../../connectors/engines/bigquery-load/index.js')],
+  ['firestore-export', () => import('../../connectors/engines/firestore-export/index.js')],
+  ['dataflow', () => import('../../connectors/engines/dataflow/index.js')],
+];
+
+const engineOverrides = new Map<string, EngineLoader>();
+
+/** Adds an engine, or replaces a built-in one of the same name, in this process. */
+export function registerEngine(name: string, factory: EngineFactory | EngineLoader): void {
+  engineOverrides.set(name, typeof factory === 'function' ? factory : async () => factory);
+}
+
+/** Every engine, in the order they are asked. */
+export async function engines(): Promise<Engine[]> {
+  const names = [...builtinEngines.map(([name]) => name), ...[...engineOverrides.keys()].filter((name) => !builtinEngines.some(([builtin]) => builtin === name))];
+  const loaders = new Map([...builtinEngines, ...engineOverrides]);
+  return Promise.all(names.map(async (name) => (await loaders.get(name)!()).engine()));
 }

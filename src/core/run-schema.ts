@@ -2,7 +2,7 @@
  * The columns of one run as batches arrive: names sanitized once, types reconciled with the
  * destination table, widened when a later value needs it, and a converter per batch shape.
  */
-import { ConversionFailure, converterFor, type ValueConverter } from './convert.js';
+import { ConversionFailure, converterFor, defaultValue, type ValueConverter } from './convert.js';
 import { ConfigError, SchemaError, megabytes } from './errors.js';
 import { inferTextType, inferValueType, isCodeNumeral, widenType } from './infer.js';
 import { sanitizeNames } from './names.js';
@@ -16,6 +16,8 @@ export interface BatchPlan {
   readonly converters: (ValueConverter | undefined)[];
   /** The batch's source columns, to widen on failure. */
   readonly source: readonly SourceColumn[];
+  /** REQUIRED run columns the batch has no column for: filled with their type's default. */
+  readonly fills: readonly number[];
 }
 
 export interface RunSchemaOptions {
@@ -87,12 +89,25 @@ export class RunSchema {
   private readonly respelled = new Set<string>();
   /** Run columns whose type is a placeholder: no value has been seen for them yet. */
   private readonly pending = new Set<number>();
+  /** Filled REQUIRED run columns no batch has brought yet, by lowercased name. */
+  private readonly unsourced = new Map<string, number>();
+  /** Whether `source.columns` was checked against the first batch's columns. */
+  private selectionChecked = false;
   private version = 0;
 
   constructor(private readonly options: RunSchemaOptions) {
     for (const column of options.existing ?? []) this.existingByName.set(column.name.toLowerCase(), column);
     for (const [original, sanitized] of options.mapping) this.names.set(original, sanitized);
     if (options.select) this.selected = new Set(options.select);
+    // Filled REQUIRED columns are the run's from the start: rows of every batch that lacks one,
+    // before or after a batch that has it, get its type's default.
+    if (options.fillRequired) {
+      for (const column of options.existing ?? []) {
+        if (column.nullable) continue;
+        this.unsourced.set(column.name.toLowerCase(), this.columns.length);
+        this.columns.push({ ...column, nullable: false });
+      }
+    }
   }
 
   /** Increases whenever columns are added or widened; the stage must then `evolve`. */
@@ -112,6 +127,7 @@ export class RunSchema {
     const cached = this.plans.get(key);
     if (cached) return cached;
     this.checkSelection(columns);
+    if (!this.options.fillRequired) this.checkRequired(columns);
     const fresh = columns.filter((column) => !this.bySource.has(column.name) && this.isSelected(column.name));
     if (fresh.length) this.add(fresh);
     for (const column of columns) {
@@ -129,6 +145,7 @@ export class RunSchema {
    * value or a REQUIRED column needs the core's missing-value rules.
    */
   nativeTargets(plan: BatchPlan): (Column | undefined)[] | undefined {
+    if (plan.fills.length) return undefined;
     const targets: (Column | undefined)[] = [];
     for (const target of plan.targets) {
       const column = target < 0 ? undefined : this.columns[target];
@@ -182,6 +199,7 @@ export class RunSchema {
       }
       out[target] = values;
     }
+    for (const index of plan.fills) out[index] = new Array<Value>(length).fill(defaultValue(this.columns[index].type));
     if (this.options.maxRow) this.checkColumnSizes(out, length, this.options.maxRow, (row, failure) => {
       (skip ??= new Uint8Array(length))[row] = 1;
       failures.push({ row, column: failure.column, reason: failure.reason });
@@ -230,6 +248,7 @@ export class RunSchema {
         out[target] = this.retryWider(plan, i, row[i], error);
       }
     }
+    for (const index of plan.fills) out[index] = defaultValue(this.columns[index].type);
     if (this.options.maxRow) this.checkSize(out, this.options.maxRow);
     return out;
   }
@@ -298,7 +317,8 @@ export class RunSchema {
   }
 
   private checkSelection(columns: readonly SourceColumn[]): void {
-    if (!this.selected || this.columns.length) return;
+    if (!this.selected || this.selectionChecked) return;
+    this.selectionChecked = true;
     const known = new Set<string>();
     for (const column of columns) known.add(column.name).add(this.nameOf(column.name));
     const unknown = [...this.selected].filter((name) => !known.has(name));
@@ -308,6 +328,20 @@ export class RunSchema {
         `the source's columns are: ${columns.map((column) => column.name).join(', ')}`,
       );
     }
+  }
+
+  /**
+   * Refuses a batch that has no column for a REQUIRED destination column: its rows could only
+   * load with the column filled (`load.fill_required_defaults`).
+   */
+  private checkRequired(columns: readonly SourceColumn[]): void {
+    const loaded = new Set(columns.filter((column) => this.isSelected(column.name)).map((column) => this.nameOf(column.name).toLowerCase()));
+    const missing = (this.options.existing ?? []).filter((column) => !column.nullable && !loaded.has(column.name.toLowerCase()));
+    if (!missing.length) return;
+    throw new SchemaError(
+      `${missing.map((column) => column.name).join(', ')} ${missing.length > 1 ? 'are' : 'is'} REQUIRED in the destination but the source has no such column`,
+      'set load.fill_required_defaults: true to fill type defaults, or make the column NULLABLE',
+    );
   }
 
   /** The sanitized name of a source column (stable across runs through the mapping). */
@@ -337,6 +371,14 @@ export class RunSchema {
         else if (!this.mayBecome(existing, column.type)) {
           mismatches.push({ column: existing.name, source: column.name, sourceType: column.type, destinationType: existing.type });
         }
+      }
+      const filled = this.unsourced.get(name.toLowerCase());
+      if (filled !== undefined) {
+        // A filled REQUIRED column this batch has: its values from now on.
+        this.unsourced.delete(name.toLowerCase());
+        this.bySource.set(column.name, filled);
+        this.columns[filled] = { ...this.columns[filled], source: column.name, type, sourceType: column.sourceType, repeated: column.repeated };
+        continue;
       }
       if (column.unseen && !existing) this.pending.add(this.columns.length);
       this.bySource.set(column.name, this.columns.length);
@@ -437,6 +479,8 @@ export class RunSchema {
       targets[i] = index;
       converters[i] = this.pending.has(index) ? awaitFirstValue : this.converterFor(column, this.columns[index]);
     });
-    return { targets, converters, source: columns };
+    const targeted = new Set(targets);
+    const fills = this.columns.flatMap((column, index) => (!column.nullable && !targeted.has(index) ? [index] : []));
+    return { targets, converters, source: columns, fills };
   }
 }

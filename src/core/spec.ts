@@ -136,6 +136,8 @@ const scheduleSchema = z
 /** A job's `schedule:` block. */
 export type ScheduleSpec = z.infer<typeof scheduleSchema>;
 
+/** A Google Cloud region (Cloud Run's, Dataflow's): `europe-west1`, `us-central1`, `northamerica-northeast2`. */
+const gcpRegion = z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'expected a region such as europe-central2 or us-central1');
 const serviceAccount = z.string().regex(/^[^@\s]+@[^@\s]+\.[a-z]+$/, 'expected a service account email, e.g. etl-scheduler@my-proj.iam.gserviceaccount.com');
 const httpsUrl = z.string().regex(/^https?:\/\/[^/\s]+/, 'expected a URL such as https://b2betl-abc123-ew.a.run.app');
 /** An API endpoint other than Google's or Amazon's own (an emulator, MinIO, R2). */
@@ -145,7 +147,7 @@ const httpUrl = z.string().regex(/^https?:\/\/[^/\s]+/, 'expected a URL such as 
 export const deploySchema = z
   .object({
     project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.-]+:[a-z][a-z0-9-]+$/, 'expected a Google Cloud project id, e.g. my-proj-123').optional(),
-    region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'expected a region such as europe-central2 or us-central1').optional(),
+    region: gcpRegion.optional(),
     service: z.string().regex(/^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$/, 'a Cloud Run name: lowercase letters, digits and -, at most 49 characters').optional(),
     job: z.string().regex(/^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$/, 'a Cloud Run name: lowercase letters, digits and -, at most 49 characters').optional(),
     service_url: httpsUrl.optional(),
@@ -242,6 +244,33 @@ export type ConnectionConfig = z.infer<typeof connectionSchema>;
 /** Connection types b2betl knows. */
 export type ConnectionType = ConnectionConfig['type'];
 
+/** Rows in a run's window from which `engine: auto` hands it to an engine that scales (`dataflow.threshold_rows`). */
+export const DEFAULT_THRESHOLD_ROWS = 1_000_000;
+
+/** Where large runs go: Google Cloud Dataflow (and Firestore managed export), see docs/scale.md. */
+export const dataflowSchema = z
+  .object({
+    project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a Google Cloud project id: 6 to 30 lowercase letters, digits and -, starting with a letter'),
+    region: gcpRegion,
+    temp_location: z.string().regex(/^gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](\/\S*)?$/, 'a gs://bucket/path the jobs write temporary files to, e.g. gs://my-bucket/b2betl-tmp'),
+    threshold_rows: z.number().int().min(1).default(DEFAULT_THRESHOLD_ROWS),
+    service_account: serviceAccount.optional(),
+    network: z.string().regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a VPC network name such as default: lowercase letters, digits and -').optional(),
+    subnetwork: z
+      .string()
+      .regex(
+        /^(https:\/\/www\.googleapis\.com\/compute\/v1\/projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/)?regions\/[a-z]+-[a-z]+\d+\/subnetworks\/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/,
+        'regions/REGION/subnetworks/NAME, or its full https://www.googleapis.com/compute/v1/projects/PROJECT/regions/REGION/subnetworks/NAME URL',
+      )
+      .optional(),
+    max_workers: z.number().int().min(1).max(1000).optional(),
+    machine_type: z.string().regex(/^([a-z][a-z0-9]*-[a-z0-9]+(-[a-z0-9]+)*)$/, 'a Compute Engine machine type such as n1-standard-4 or e2-standard-8').optional(),
+  })
+  .strict();
+
+/** The config's `dataflow:` block, validated, with its defaults. */
+export type DataflowSettings = z.infer<typeof dataflowSchema>;
+
 const configFields = {
   defaults: z.object({ destination: z.string().optional() }).strict().default({}),
   ledger: z
@@ -251,6 +280,7 @@ const configFields = {
     .optional(),
   plugins: listOf(z.string().min(1)).default([]),
   deploy: deploySchema.optional(),
+  dataflow: dataflowSchema.optional(),
 };
 const connectionName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'use letters, digits, _ and - in connection names');
 
@@ -283,6 +313,9 @@ const csvSchema = z
       .optional(),
   })
   .strict();
+
+/** `engine:` of a job: `auto` (the default) lets the estimate decide; see docs/scale.md. */
+export const ENGINE_MODES = ['auto', 'local', 'dataflow'] as const;
 
 export const FILE_FORMATS = ['csv', 'json', 'jsonl', 'ndjson', 'parquet'] as const;
 
@@ -326,6 +359,7 @@ export const jobSchema = z
       .strict()
       .default({}),
     schedule: scheduleSchema.optional(),
+    engine: z.enum(ENGINE_MODES).optional(),
   })
   .strict()
   .superRefine((job, ctx) => {
@@ -341,15 +375,6 @@ export const jobSchema = z
     }
     if (job.load.lookback && !job.load.cursor) add(['load', 'lookback'], 'lookback needs load.cursor');
   });
-
-/**
- * Keys of features that are not available yet: refused with a message saying so, never accepted
- * and ignored. An entry is removed when its feature lands (and its key joins the schema above).
- */
-export const UNAVAILABLE_KEYS: readonly { readonly file: 'config' | 'job'; readonly key: string; readonly feature: string }[] = [
-  { file: 'config', key: 'dataflow', feature: 'scale-out engines (Google Cloud Dataflow) are not part of this version of b2betl; every job runs on this machine' },
-  { file: 'job', key: 'engine', feature: 'choosing a scale-out engine per job is not part of this version of b2betl; every job runs on this machine' },
-];
 
 /** A job spec as written (before defaults from the config are applied). */
 export type JobSpec = z.infer<typeof jobSchema>;

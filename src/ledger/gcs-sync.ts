@@ -14,7 +14,8 @@ import { resolveConnection, type LoadedConfig } from '../core/config.js';
 import { PreconditionFailed } from '../core/connector.js';
 import { ConfigError, EtlError, LockedError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { JOB_TABLES, Ledger, RESTORE_HINT, processAlive, type JobDump, type LockInfo } from './ledger.js';
+import { RESTORE_HINT } from './ledger-file.js';
+import { JOB_TABLES, Ledger, processAlive, type JobDump, type LockInfo } from './ledger.js';
 import type { OpenLedger } from './open.js';
 
 const require = createRequire(import.meta.url);

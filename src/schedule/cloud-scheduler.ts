@@ -5,6 +5,7 @@
  */
 import type { protos } from '@google-cloud/scheduler';
 import { EtlError, TransientError } from '../core/errors.js';
+import { apiFailure } from '../core/google-api.js';
 import { redact } from '../core/redact.js';
 import { entryName, type Deployment, type SchedulerEntry } from './desired.js';
 
@@ -151,27 +152,6 @@ function toApi(entry: SchedulerEntry, name: string): ApiJob {
 }
 
 /** The error body Google APIs answer with. */
-interface ApiErrorBody {
-  code?: number;
-  message?: string;
-  status?: string;
-  details?: { reason?: string; metadata?: Record<string, string> }[];
-}
-
-/** The HTTP status and the `error` object of a failed call (gaxios over REST, or a GoogleError). */
-function apiFailure(error: unknown): { http?: number; body: ApiErrorBody; text: string } {
-  const failure = (error ?? {}) as { status?: number; code?: number | string; message?: string; response?: { status?: number } };
-  const text = failure.message ?? String(error);
-  let body: ApiErrorBody = {};
-  try {
-    body = (JSON.parse(text) as { error?: ApiErrorBody }).error ?? {};
-  } catch {
-    // not a JSON body: a network error or a client-side failure
-  }
-  const http = failure.status ?? failure.response?.status ?? body.code ?? (typeof failure.code === 'number' && failure.code >= 100 ? failure.code : undefined);
-  return { http, body, text: body.message ?? text };
-}
-
 /** A Cloud Scheduler failure as a message naming the fix. */
 export function schedulerError(error: unknown, action: string, deployment: Pick<Deployment, 'project' | 'region' | 'serviceAccount'>): EtlError {
   if (error instanceof EtlError) return error;

@@ -127,6 +127,30 @@ describe('b2betl run into BigQuery (the double)', () => {
     assert.match(String(results[0].error), /loaded with strategy transactional; job customers uses catalog/);
   });
 
+  test('a table made elsewhere with REQUIRED columns the files lack: refused naming the fix, then filled with type defaults under load.fill_required_defaults', async () => {
+    await double.createDataset('e2e-proj', 'raw', 'EU').catch((error: { status?: number }) => {
+      if (error.status !== 409) throw error;
+    });
+    await double.query('CREATE TABLE `e2e-proj.raw.required` (id INT64, must STRING NOT NULL, n INT64 NOT NULL, `at` TIMESTAMP NOT NULL)');
+    await project.write('inbox/required/a.csv', 'id\n1\n');
+    await project.write('inbox/required/b.csv', 'id,must\n2,yes\n');
+    const job = (load: string) => project.write('jobs/required.yaml', `name: required\nsource: { connection: inbox, pattern: "required/*.csv" }\nload: { ${load} }\n`);
+    await job('strategy: transactional');
+    let { code, results } = await run('jobs/required.yaml');
+    assert.notEqual(code, 0);
+    assert.match(String(results[0].error), /n, at are REQUIRED in the destination but the source has no such column/);
+    assert.match(String(results[0].error), /fill_required_defaults/);
+    assert.deepEqual(await rows('SELECT COUNT(*) AS n FROM `e2e-proj.raw.required`'), [{ n: '0' }]);
+    await job('strategy: transactional, fill_required_defaults: true');
+    ({ code, results } = await run('jobs/required.yaml'));
+    assert.equal(code, 0, JSON.stringify(results));
+    assert.equal(results[0].rows_loaded, 2);
+    assert.deepEqual(await rows('SELECT id, must, n, `at` FROM `e2e-proj.raw.required` ORDER BY id'), [
+      { id: '1', must: '', n: '0', at: '0' },
+      { id: '2', must: 'yes', n: '0', at: '0' },
+    ]);
+  });
+
   test('BigQuery → BigQuery runs as a query job inside BigQuery, shown by --dry-run', async () => {
     // A table of this test's own to copy from, loaded first.
     await project.write('inbox/copied_1.csv', 'id,amount\n1,12345678901234.123456789\n2,-0.5\n3,1\n');
@@ -134,8 +158,10 @@ describe('b2betl run into BigQuery (the double)', () => {
     assert.equal((await run('jobs/copied.yaml')).code, 0);
     await project.write('jobs/copy.yaml', 'name: copy\nsource: { connection: bq, table: raw.copied, columns: [id, amount] }\nload: { strategy: catalog }\ndestination: { table: orders_copy }\n');
     const dry = await runCli(['run', 'jobs/copy.yaml', '--dry-run', '--json'], project.dir);
-    const plan = (JSON.parse(dry.stdout) as { plan: { path: string; notes: string[] } }[])[0].plan;
+    const plan = (JSON.parse(dry.stdout) as { plan: { path: string; notes: string[]; engine: { name: string; reason: string } } }[])[0].plan;
     assert.equal(plan.path, 'direct');
+    assert.equal(plan.engine.name, 'bigquery-query');
+    assert.match(plan.engine.reason, /both BigQuery/);
     assert.ok(plan.notes.some((note) => /one query script/.test(note)), plan.notes.join('\n'));
     const before = double.jobs().length;
     const { code, results } = await run('jobs/copy.yaml');
@@ -147,5 +173,15 @@ describe('b2betl run into BigQuery (the double)', () => {
       { id: '3', amount: '1' },
     ]);
     assert.equal(double.jobs().slice(before).filter((j) => j.configuration.load).length, 0);
+
+    // engine: local streams the same copy through this machine: one load job, the same rows.
+    await project.write('jobs/copy-local.yaml', 'name: copy_local\nsource: { connection: bq, table: raw.copied, columns: [id, amount] }\nload: { strategy: catalog }\nengine: local\n');
+    const local = (JSON.parse((await runCli(['run', 'jobs/copy-local.yaml', '--dry-run', '--json'], project.dir)).stdout) as { plan: { path: string; engine: unknown } }[])[0].plan;
+    assert.equal(local.path, 'stream');
+    assert.deepEqual(local.engine, { name: 'local', reason: 'engine: local: rows stream through this machine' });
+    const streamed = double.jobs().length;
+    assert.equal((await run('jobs/copy-local.yaml')).code, 0);
+    assert.equal(double.jobs().slice(streamed).filter((j) => j.configuration.load).length, 1);
+    assert.deepEqual(await rows('SELECT id, amount FROM `e2e-proj.raw.copy_local` ORDER BY id'), await rows('SELECT id, amount FROM `e2e-proj.raw.orders_copy` ORDER BY id'));
   });
 });

@@ -13,7 +13,8 @@ import { FilesSource } from '../../connectors/sources/files/files-source.js';
 import { source as openSource } from '../../connectors/sources/bigquery/index.js';
 import { store as openGcs } from '../../connectors/storage/gcs/index.js';
 import type { ConnectionConfig } from '../../src/core/spec.js';
-import type { DestinationConnector, DirectRequest, ObjectStore, SourceConnector, SourcePlan } from '../../src/core/connector.js';
+import type { DestinationConnector, EngineRequest, EngineRun, ObjectStore, SourceConnector, SourcePlan } from '../../src/core/connector.js';
+import { chooseEngine } from '../../src/core/engine-choice.js';
 import { silentLogger } from '../../src/core/log.js';
 import { jobSchema, type JobSpec } from '../../src/core/spec.js';
 import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
@@ -54,32 +55,41 @@ describe('BigQuery direct loads', () => {
 
   const nextRun = () => `20250202t00000${++run}z_direct${run}`;
 
-  async function request(job: JobSpec, plan: SourcePlan, sourceConfig: ConnectionConfig, extra: Partial<DirectRequest> = {}): Promise<DirectRequest> {
+  async function request(job: JobSpec, plan: SourcePlan, sourceConfig: ConnectionConfig, connector: SourceConnector, extra: { store?: ObjectStore; replace?: EngineRequest['replace'] } = {}): Promise<EngineRequest> {
     return {
       runId: nextRun(),
       job,
       table: job.destination.table ?? job.name,
       strategy: job.load.strategy,
       primaryKey: job.load.primary_key ?? [],
-      source: { name: 'src', config: sourceConfig },
+      source: { name: 'src', config: sourceConfig, connector, store: extra.store },
+      destination: { name: 'bq', config: bqConfig, connector: bq },
       plan,
       mapping: new Map(),
+      replace: extra.replace,
+      baseDir: process.cwd(),
       log: silentLogger,
-      ...extra,
     };
   }
+
+  /** The engine run the registry picks for a request, when it is not the local stream. */
+  async function engineRun(req: EngineRequest): Promise<EngineRun | undefined> {
+    return (await chooseEngine(req)).run;
+  }
+
+  const signal = new AbortController().signal;
 
   test('BigQuery → BigQuery: incremental INSERT … SELECT in one script with the marker, no load job', async () => {
     const job = jobSchema.parse({ name: 'copy', source: { connection: 'src', table: 'shop.orders' }, load: { cursor: 'updated_at', primary_key: ['id'] }, destination: { table: 'orders_copy' } });
     const sourceConfig: ConnectionConfig = { type: 'bigquery', project: 'proj', dataset: 'shop', endpoint: double.endpoint };
     const src: SourceConnector = await openSource({ name: 'src', config: sourceConfig, baseDir: process.cwd(), log: silentLogger });
     let plan = await src.plan({ job, state: { files: new Map() }, fullRefresh: false, log: silentLogger });
-    let req = await request(job, plan, sourceConfig);
-    let direct = await bq.planDirect!(req);
+    let req = await request(job, plan, sourceConfig, src);
+    let direct = await engineRun(req);
     assert.ok(direct, 'BigQuery to BigQuery runs inside BigQuery');
     assert.match(direct.description, /one query script: INSERT … SELECT from proj\.shop\.orders into bigquery proj\.raw\.orders_copy/);
     const before = double.jobs().length;
-    const result = await direct.run({ runId: req.runId, job: job.name, table: 'orders_copy', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 });
+    const result = await direct.run({ runId: req.runId, job: job.name, table: 'orders_copy', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal);
     assert.equal(result.rows, 3);
     assert.deepEqual(await double.query('SELECT id, amount, tags, updated_at FROM `proj.raw.orders_copy` ORDER BY id'), [
       { id: '1', amount: '10.5', tags: '["a"]', updated_at: '1704067200000000' },
@@ -95,9 +105,9 @@ describe('BigQuery direct loads', () => {
     // The next run takes only what is new, including a late row at the old high-water mark.
     await double.query(`INSERT INTO \`proj.shop.orders\` (id, amount, updated_at) VALUES (4, 1, TIMESTAMP '2024-01-02 00:00:00+00'), (5, 2, TIMESTAMP '2024-01-03 00:00:00+00')`);
     plan = await src.plan({ job, state: { cursor: plan.units[0].cursorAfter, files: new Map() }, fullRefresh: false, log: silentLogger });
-    req = await request(job, plan, sourceConfig);
-    direct = (await bq.planDirect!(req))!;
-    assert.equal((await direct.run({ runId: req.runId, job: job.name, table: 'orders_copy', strategy: 'transactional', units: ['x'], rows: 0 })).rows, 2);
+    req = await request(job, plan, sourceConfig, src);
+    direct = (await engineRun(req))!;
+    assert.equal((await direct.run({ runId: req.runId, job: job.name, table: 'orders_copy', strategy: 'transactional', units: ['x'], rows: 0 }, signal)).rows, 2);
     assert.deepEqual((await double.query('SELECT id FROM `proj.raw.orders_copy` ORDER BY id')).map((r) => r.id), ['1', '2', '3', '4', '5']);
     await src.close();
   });
@@ -111,17 +121,17 @@ describe('BigQuery direct loads', () => {
     const merge = jobSchema.parse({ name: 'merged', source: { connection: 'src', table: 'proj.shop.sales', columns: ['id', 'amount'] }, load: { strategy: 'merge', primary_key: ['id'] } });
     for (let i = 0; i < 2; i++) {
       const plan = await src.plan({ job: merge, state: { files: new Map() }, fullRefresh: false, log: silentLogger });
-      const req = await request(merge, plan, sourceConfig);
-      const direct = (await bq.planDirect!(req))!;
+      const req = await request(merge, plan, sourceConfig, src);
+      const direct = (await engineRun(req))!;
       assert.match(direct.description, /MERGE/);
-      await direct.run({ runId: req.runId, job: 'merged', table: 'merged', strategy: 'merge', units: ['snapshot'], rows: 0 });
+      await direct.run({ runId: req.runId, job: 'merged', table: 'merged', strategy: 'merge', units: ['snapshot'], rows: 0 }, signal);
     }
     assert.deepEqual((await double.query('SELECT id, amount FROM `proj.raw.merged` ORDER BY id')).map((r) => `${r.id}:${r.amount}`), ['1:10.5', '2:20', '3:30.25', '4:1', '5:2']);
 
     const catalog = jobSchema.parse({ name: 'snap', source: { connection: 'src', query: 'SELECT id FROM shop.sales WHERE id > 3' }, load: { strategy: 'catalog' } });
     const plan = await src.plan({ job: catalog, state: { files: new Map() }, fullRefresh: true, log: silentLogger });
-    const req = await request(catalog, plan, sourceConfig);
-    const result = await (await bq.planDirect!(req))!.run({ runId: req.runId, job: 'snap', table: 'snap', strategy: 'catalog', units: ['snapshot'], rows: 0 });
+    const req = await request(catalog, plan, sourceConfig, src);
+    const result = await (await engineRun(req))!.run({ runId: req.runId, job: 'snap', table: 'snap', strategy: 'catalog', units: ['snapshot'], rows: 0 }, signal);
     assert.equal(result.rows, 2);
     assert.deepEqual(await double.query('SELECT id FROM `proj.raw.snap` ORDER BY id'), [{ id: '4' }, { id: '5' }]);
     await src.close();
@@ -134,10 +144,10 @@ describe('BigQuery direct loads', () => {
     const job = jobSchema.parse({ name: 'window', source: { connection: 'src', table: 'shop.ledger_src' }, load: { cursor: 'updated_at' }, destination: { table: 'window_copy' } });
     const sourceConfig: ConnectionConfig = { type: 'bigquery', project: 'proj', dataset: 'shop', endpoint: double.endpoint };
     const src: SourceConnector = await openSource({ name: 'src', config: sourceConfig, baseDir: process.cwd(), log: silentLogger });
-    const load = async (plan: SourcePlan, replace?: DirectRequest['replace']) => {
-      const req = await request(job, plan, sourceConfig, { replace });
-      const direct = (await bq.planDirect!(req))!;
-      return (await direct.run({ runId: req.runId, job: job.name, table: 'window_copy', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 })).rows;
+    const load = async (plan: SourcePlan, replace?: EngineRequest['replace']) => {
+      const req = await request(job, plan, sourceConfig, src, { replace });
+      const direct = (await engineRun(req))!;
+      return (await direct.run({ runId: req.runId, job: job.name, table: 'window_copy', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal)).rows;
     };
     const content = async () => (await double.query('SELECT id, amount FROM `proj.raw.window_copy` ORDER BY id')).map((row) => `${row.id}:${row.amount}`);
     assert.equal(await load(await src.plan({ job, state: { files: new Map() }, fullRefresh: false, log: silentLogger })), 4);
@@ -160,7 +170,9 @@ describe('BigQuery direct loads', () => {
     const sourceConfig: ConnectionConfig = { type: 'bigquery', project: 'proj', dataset: 'shop', endpoint: 'http://127.0.0.1:9' };
     const job = jobSchema.parse({ name: 'elsewhere', source: { connection: 'src', table: 'shop.orders' }, load: { strategy: 'catalog' } });
     const plan: SourcePlan = { units: [{ id: 'snapshot', label: 'x', params: { sql: 'SELECT 1', params: {} } }], skipped: [], ordered: true };
-    assert.equal(await bq.planDirect!(await request(job, plan, sourceConfig)), undefined);
+    const src = await openSource({ name: 'src', config: sourceConfig, baseDir: process.cwd(), log: silentLogger });
+    assert.equal(await engineRun(await request(job, plan, sourceConfig, src)), undefined);
+    await src.close();
   });
 
   test('staging: gs://… uploads gzip NDJSON parts, loads them by URI in one job and deletes them after the commit', async () => {
@@ -192,6 +204,37 @@ describe('BigQuery direct loads', () => {
     assert.deepEqual(gcs.names('landing').filter((name) => name.startsWith('bq-staging/')), [], 'staged objects are deleted');
   });
 
+  test('a table stage loaded without a schema takes the loaded columns, arrays and records as JSON text', async () => {
+    gcs.seed('landing', 'schemaless/part.ndjson', '{"id":1,"tags":["a","b"]}\n{"id":2,"tags":[]}\n');
+    const job = jobSchema.parse({ name: 'adopt', source: { connection: 'src', collection: 'c' }, load: { strategy: 'catalog' } });
+    const runId = nextRun();
+    const stage = await bq.tableStage!({
+      runId,
+      job,
+      table: 'adopted',
+      strategy: 'catalog',
+      primaryKey: [],
+      columns: [
+        { name: 'id', source: 'id', type: 'INT64', nullable: true },
+        { name: 'tags', source: 'tags', type: 'STRING', nullable: true, repeated: true },
+      ],
+      log: silentLogger,
+    });
+    try {
+      const { rows, columns } = await stage.loadUris!(['gs://landing/schemaless/part.ndjson'], { sourceFormat: 'NEWLINE_DELIMITED_JSON', schema: undefined });
+      assert.equal(rows, 2);
+      assert.deepEqual(columns.map((c) => `${c.name}:${c.type}${c.repeated ? '[]' : ''}`), ['id:INT64', 'tags:STRING']);
+      assert.equal(await stage.commit({ runId, job: 'adopt', table: 'adopted', strategy: 'catalog', units: ['export'], rows }), 2);
+    } finally {
+      await stage.abort();
+    }
+    assert.deepEqual(await double.query('SELECT id, tags FROM `proj.raw.adopted` ORDER BY id'), [
+      { id: '1', tags: '["a","b"]' },
+      { id: '2', tags: '[]' },
+    ]);
+    assert.deepEqual(await bq.committedRuns('adopt', [runId]), new Set([runId]));
+  });
+
   describe('gs:// files', () => {
     let store: ObjectStore;
     before(async () => {
@@ -217,12 +260,12 @@ describe('BigQuery direct loads', () => {
       }
       const job = jobSchema.parse({ name: 'pq', source: { connection: 'landing', pattern: 'exports/*.parquet' }, load: { strategy: 'transactional' } });
       const plan = await filePlan(job);
-      const req = await request(job, plan, { type: 'gcs', bucket: 'landing', endpoint: gcs.endpoint }, { store, format: undefined });
-      const direct = await bq.planDirect!(req);
+      const req = await request(job, plan, { type: 'gcs', bucket: 'landing', endpoint: gcs.endpoint }, new FilesSource(store), { store });
+      const direct = await engineRun(req);
       assert.ok(direct, 'Parquet in GCS loads natively');
       assert.match(direct.description, /load 2 files under gs:\/\/landing\/ straight into bigquery proj\.raw\.pq with one BigQuery load job/);
       const before = double.jobs().length;
-      const result = await direct.run({ runId: req.runId, job: 'pq', table: 'pq', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 });
+      const result = await direct.run({ runId: req.runId, job: 'pq', table: 'pq', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal);
       assert.equal(result.rows, 100);
       const loads = double.jobs().slice(before).filter((j) => j.configuration.load);
       assert.equal(loads.length, 1);
@@ -237,7 +280,7 @@ describe('BigQuery direct loads', () => {
       const job = jobSchema.parse({ name: 'csvs', source: { connection: 'landing', pattern: 'csv/*.csv' }, load: { strategy: 'transactional' } });
       const plan = await filePlan(job);
       const gcsConfig: ConnectionConfig = { type: 'gcs', bucket: 'landing', endpoint: gcs.endpoint };
-      assert.equal(await bq.planDirect!(await request(job, plan, gcsConfig, { store })), undefined, 'a new table from sampled CSV types streams first');
+      assert.equal(await engineRun(await request(job, plan, gcsConfig, new FilesSource(store), { store })), undefined, 'a new table from sampled CSV types streams first');
 
       // A streamed run created the table; later runs go direct.
       const stage = await bq.stage({
@@ -256,10 +299,10 @@ describe('BigQuery direct loads', () => {
       await stage.write(0, [[0, 'zero', '0']]);
       await stage.commit([0], { runId: 'seed', job: 'csvs', table: 'csvs', strategy: 'transactional', units: ['seed'], rows: 1 }, []);
 
-      const req = await request(job, plan, gcsConfig, { store });
-      const direct = await bq.planDirect!(req);
+      const req = await request(job, plan, gcsConfig, new FilesSource(store), { store });
+      const direct = await engineRun(req);
       assert.ok(direct);
-      const result = await direct.run({ runId: req.runId, job: 'csvs', table: 'csvs', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 });
+      const result = await direct.run({ runId: req.runId, job: 'csvs', table: 'csvs', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal);
       assert.equal(result.rows, 3);
       assert.deepEqual(await double.query('SELECT id, name, amount FROM `proj.raw.csvs` ORDER BY id'), [
         { id: '0', name: 'zero', amount: '0' },
@@ -268,7 +311,7 @@ describe('BigQuery direct loads', () => {
         { id: '3', name: 'cy', amount: null },
       ]);
       const selecting = jobSchema.parse({ name: 'csvs', source: { connection: 'landing', pattern: 'csv/*.csv', columns: ['id'] }, load: { strategy: 'transactional' } });
-      assert.equal(await bq.planDirect!(await request(selecting, plan, gcsConfig, { store })), undefined, 'a column selection needs rows to pass through b2betl');
+      assert.equal(await engineRun(await request(selecting, plan, gcsConfig, new FilesSource(store), { store })), undefined, 'a column selection needs rows to pass through b2betl');
     });
   });
 });

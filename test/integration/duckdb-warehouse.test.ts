@@ -42,17 +42,18 @@ describe('DuckDB memory under the default settings', () => {
   });
   after(() => project?.cleanup());
 
-  it('the warehouse opens with a share of memory, a temp directory beside it and no insertion order', async () => {
+  it('the warehouse opens with a share of memory, a temp directory beside it, no insertion order and row groups written as they fill', async () => {
     const file = path.join(project.dir, 'settings.duckdb');
     const instance = await warehouseInstance(file);
     const connection = await instance.connect();
     try {
       const reader = await connection.runAndReadAll(
-        "SELECT current_setting('memory_limit') AS memory, current_setting('temp_directory') AS temp, current_setting('preserve_insertion_order') AS ordered",
+        "SELECT current_setting('memory_limit') AS memory, current_setting('temp_directory') AS temp, current_setting('preserve_insertion_order') AS ordered, current_setting('write_buffer_row_group_count') AS buffered",
       );
-      const [row] = reader.getRowObjects() as { memory: string; temp: string; ordered: boolean }[];
+      const [row] = reader.getRowObjects() as { memory: string; temp: string; ordered: boolean; buffered: bigint }[];
       assert.equal(row.temp, `${file}.tmp`);
       assert.equal(row.ordered, false);
+      assert.equal(Number(row.buffered), 1);
       const limit = /^([\d.]+) (MiB|GiB)$/.exec(row.memory);
       assert.ok(limit, row.memory);
       const bytes = Number(limit[1]) * (limit[2] === 'GiB' ? 2 ** 30 : 2 ** 20);

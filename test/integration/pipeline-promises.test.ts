@@ -272,7 +272,7 @@ describe('pipeline promises', () => {
     assert.deepEqual(processed('required'), []);
   });
 
-  test('with load.fill_required_defaults, a REQUIRED column the source lacks is filled with its type default', { todo: 'the column is not filled: the commit fails on NOT NULL' }, async () => {
+  test('with load.fill_required_defaults, a REQUIRED column the source lacks is filled with its type default', async () => {
     await requiredTable('filled');
     await filesJob('filled', 'fill_required_defaults: true');
     await project.write('inbox/filled/a.csv', csv([1]));
@@ -280,6 +280,31 @@ describe('pipeline promises', () => {
     assert.equal(filled.status, 'succeeded', String(filled.error));
     const rows = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT id, must FROM main.filled');
     assert.deepEqual(rows.map((row) => [Number(row.id), row.must]), [[1, '']]);
+  });
+
+  test('with load.fill_required_defaults, files with and without a REQUIRED column load in one run: values where a file has them, defaults where not', async () => {
+    await requiredTable('mixed');
+    await filesJob('mixed', 'fill_required_defaults: true');
+    await project.write('inbox/mixed/a.csv', csv([1]));
+    await project.write('inbox/mixed/b.csv', 'id,must\n2,yes\n3,\n');
+    await project.write('inbox/mixed/c.csv', csv([4]));
+    const result = await run('mixed');
+    assert.equal(result.status, 'succeeded', String(result.error));
+    assert.equal(result.rows_loaded, 4);
+    const rows = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT id, must FROM main.mixed ORDER BY id');
+    assert.deepEqual(rows.map((row) => [Number(row.id), row.must]), [[1, ''], [2, 'yes'], [3, ''], [4, '']]);
+  });
+
+  test('without load.fill_required_defaults, a file lacking a REQUIRED column fails the run even when another file has it', async () => {
+    await requiredTable('partly');
+    await filesJob('partly');
+    await project.write('inbox/partly/a.csv', 'id,must\n1,yes\n');
+    await project.write('inbox/partly/b.csv', csv([2]));
+    const refused = await run('partly');
+    assert.equal(refused.status, 'failed');
+    assert.match(String(refused.error), /must is REQUIRED in the destination but the source has no such column/);
+    assert.deepEqual(await ids('partly'), []);
+    assert.deepEqual(processed('partly'), []);
   });
 
   test('the progress observer hears of the commit and its row count', async () => {

@@ -127,7 +127,7 @@ describe('runs that fail mid-read end cleanly', () => {
     });
   }
 
-  it('a REQUIRED destination column the source lacks: failed, 0 loaded although every row was read', async () => {
+  it('a REQUIRED destination column the source lacks: failed at its first batch, 0 loaded', async () => {
     await pg.sql(`CREATE TABLE ${pg.schema}.fine (id bigint PRIMARY KEY, at timestamptz)`);
     await pg.sql(`INSERT INTO ${pg.schema}.fine SELECT g, now() FROM generate_series(1, 3000) g`);
     await project.write('jobs/fine.yaml', `name: fine\nsource: { connection: shop, table: ${pg.schema}.fine }\nload: { strategy: catalog }\n`);
@@ -144,7 +144,7 @@ describe('runs that fail mid-read end cleanly', () => {
     assert.equal(result.code, 1, result.stderr);
     const [run] = parsed(result);
     await assertEnded(project, run, { status: 'failed', error: /region is REQUIRED in the destination/ });
-    assert.equal(run.rows_extracted, 3000);
+    assert.equal(run.rows_loaded, 0);
     const [count] = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT count(*) AS n FROM fine');
     assert.equal(Number(count.n), 3000, 'the previous snapshot is untouched');
   });

@@ -6,9 +6,10 @@
  * defaults filled in, paging, `ALREADY_EXISTS` / `NOT_FOUND` / `INVALID_ARGUMENT` answers in
  * the API's error shape, and enums as numbers when the client asks for `enum-encoding=int`.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Cron } from 'croner';
+import { ApiFailure, invalid, serveRest, type InjectedFailure, type SeenRequest } from './google-rest-double.js';
+
+export type { InjectedFailure, SeenRequest };
 
 /** A Cloud Scheduler job as the double stores it (the REST JSON shape, enums as names). */
 export interface StoredJob {
@@ -32,20 +33,6 @@ export interface StoredJob {
   scheduleTime?: string;
 }
 
-/** A request as the double saw it. */
-export interface SeenRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly query: Record<string, string>;
-  readonly body: unknown;
-}
-
-/** An injected answer instead of serving a request. */
-export interface InjectedFailure {
-  readonly status: number;
-  readonly body: unknown;
-}
-
 export interface SchedulerDouble {
   /** `http://127.0.0.1:<port>`, for `deploy.endpoint`. */
   readonly endpoint: string;
@@ -62,7 +49,6 @@ export interface SchedulerDouble {
 
 const STATES = ['STATE_UNSPECIFIED', 'ENABLED', 'PAUSED', 'DISABLED', 'UPDATE_FAILED'] as const;
 const HTTP_METHODS = ['HTTP_METHOD_UNSPECIFIED', 'POST', 'GET', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
-const STATUS_NAMES: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 409: 'ALREADY_EXISTS', 412: 'FAILED_PRECONDITION' };
 const NAME = /^projects\/([^/]+)\/locations\/([^/]+)\/jobs\/([^/]+)$/;
 const PARENT = /^projects\/([^/]+)\/locations\/([^/]+)$/;
 const JOB_ID = /^[A-Za-z0-9_-]{1,500}$/;
@@ -80,21 +66,6 @@ const UPDATABLE = new Map([
   ['attemptDeadline', 'attemptDeadline'],
 ]);
 const DEFAULT_RETRY = { retryCount: 0, maxRetryDuration: '0s', minBackoffDuration: '5s', maxBackoffDuration: '3600s', maxDoublings: 5 };
-
-class ApiFailure extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const invalid = (message: string) => new ApiFailure(400, message);
-
-function errorBody(status: number, message: string): unknown {
-  return { error: { code: status, message, status: STATUS_NAMES[status] ?? 'UNKNOWN' } };
-}
 
 /** Seconds of a protobuf JSON duration (`"30s"`, `"1.5s"`); throws INVALID_ARGUMENT otherwise. */
 function durationSeconds(value: unknown, field: string): number {
@@ -200,16 +171,6 @@ function present(job: StoredJob, numericEnums: boolean): unknown {
   };
 }
 
-function readBody(request: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    request.setEncoding('utf8');
-    request.on('data', (chunk: string) => (text += chunk));
-    request.on('end', () => resolve(text));
-    request.on('error', reject);
-  });
-}
-
 /** Starts the double on a free port. `maxPage` caps list pages (the service may return fewer than asked). */
 export async function startSchedulerDouble(options: { maxPage?: number } = {}): Promise<SchedulerDouble> {
   const store = new Map<string, StoredJob>();
@@ -291,49 +252,19 @@ export async function startSchedulerDouble(options: { maxPage?: number } = {}): 
     throw new ApiFailure(404, `No such method or resource: ${method} /v1/${path}.`);
   };
 
-  const server = http.createServer((request, response) => {
-    void (async () => {
-      const url = new URL(request.url ?? '/', 'http://double');
-      const query = Object.fromEntries(url.searchParams);
-      const text = await readBody(request);
-      let body: Record<string, unknown> = {};
-      const answer = (status: number, payload: unknown) => {
-        response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
-        response.end(JSON.stringify(payload));
-      };
-      try {
-        if (text) body = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        return answer(400, errorBody(400, 'Invalid JSON payload received.'));
-      }
-      const path = decodeURIComponent(url.pathname.replace(/^\/v1\//, ''));
-      const seen: SeenRequest = { method: request.method ?? 'GET', path, query, body };
-      requests.push(seen);
-      if (!/^Bearer \S+/.test(request.headers.authorization ?? '')) {
-        return answer(401, errorBody(401, 'Request is missing required authentication credential.'));
-      }
-      const injected = interceptor?.(seen);
-      if (injected) return answer(injected.status, injected.body);
-      const numericEnums = /enum-encoding=int/.test(query.$alt ?? '');
-      try {
-        if (!url.pathname.startsWith('/v1/')) throw new ApiFailure(404, 'Not found.');
-        const result = serve(seen.method, path, query, body);
-        const isJob = typeof result === 'object' && result !== null && 'name' in result;
-        const list = result as { jobs?: StoredJob[] };
-        answer(200, isJob ? present(result as StoredJob, numericEnums) : list.jobs ? { ...list, jobs: list.jobs.map((job) => present(job, numericEnums)) } : result);
-      } catch (error) {
-        if (!(error instanceof ApiFailure)) throw error;
-        answer(error.status, errorBody(error.status, error.message));
-      }
-    })().catch((error: unknown) => {
-      response.writeHead(500, { 'content-type': 'application/json' });
-      response.end(JSON.stringify(errorBody(500, String(error))));
-    });
+  const server = await serveRest({
+    prefix: '/v1/',
+    requests,
+    intercept: (seen) => interceptor?.(seen),
+    serve: (method, path, query, body, numericEnums) => {
+      const result = serve(method, path, query, body);
+      const isJob = typeof result === 'object' && result !== null && 'name' in result;
+      const list = result as { jobs?: StoredJob[] };
+      return isJob ? present(result as StoredJob, numericEnums) : list.jobs ? { ...list, jobs: list.jobs.map((job) => present(job, numericEnums)) } : result;
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     requests,
     jobs: () => [...store.values()],
     job: (name) => store.get(name),
@@ -342,10 +273,6 @@ export async function startSchedulerDouble(options: { maxPage?: number } = {}): 
       store.set(job.name, stored);
     },
     intercept: (handler) => (interceptor = handler),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop: () => server.stop(),
   };
 }

@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { loadJobs } from '../../src/core/config.js';
 import { ConfigError, type ConfigIssue } from '../../src/core/errors.js';
-import { configSchema, connectionSchema, jobSchema, UNAVAILABLE_KEYS } from '../../src/core/spec.js';
+import { configSchema, connectionSchema, jobSchema } from '../../src/core/spec.js';
 
 type Schema = z.ZodType & { def: { type: string; innerType?: Schema; out?: Schema; element?: Schema; shape?: Record<string, Schema> }; shape?: Record<string, Schema> };
 
@@ -117,6 +117,17 @@ const SEMANTIC: Record<string, unknown[]> = {
   'connections.azure.sas_url': ['sv=2024&sig=x', 'https://acct.blob.core.windows.net/box'],
   'connections.azure.endpoint': ['azurite'],
   'deploy.image': ['', 'Not An Image', 'gcr.io/p/b2betl:'],
+  'dataflow.project': ['My Project', 'ab'],
+  'dataflow.region': ['europe', 'Europe-West1'],
+  'dataflow.temp_location': ['/tmp/dataflow', 's3://bucket/tmp', 'gs://'],
+  'dataflow.threshold_rows': [0, -1, 1.5],
+  'dataflow.service_account': ['runner', 'a@b'],
+  'dataflow.network': ['My Network', '-net'],
+  'dataflow.subnetwork': ['my-subnet', 'regions/europe-west1/subnets/a'],
+  'dataflow.max_workers': [0, 1001, 2.5],
+  'dataflow.machine_type': ['big', 'N1-STANDARD-4'],
+  // The base job reads files into DuckDB: Dataflow takes neither.
+  'engine': ['cloud', 'dataflow'],
 };
 
 /** A valid base for each connection type, to which one bad key is added. */
@@ -184,8 +195,6 @@ function expectProblem(issues: readonly ConfigIssue[], at: string, line: number 
   if (line !== undefined) assert.ok(hit.line !== undefined && hit.line >= line - 1 && hit.line <= line + 1, `${label}: reported at line ${hit.line}, the key is at ${line}`);
 }
 
-const unavailable = new Set(UNAVAILABLE_KEYS.map((entry) => entry.key));
-
 test('every config key is refused with a bad value, at its path and line', async () => {
   const keys = keysOf(configSchema as unknown as Schema).filter(({ path: at }) => at[0] !== 'connections');
   assert.ok(keys.length >= 15, `only ${keys.length} config keys found`);
@@ -241,22 +250,44 @@ test('the good values of the keys the bad ones stand beside are accepted', async
     load: { strategy: 'merge', primary_key: 'id', cursor: 'updated_at', lookback: '2d' },
     destination: { connection: 'wh', table: 'orders_2' },
     schedule: { cron: '*/15 9-17 * JAN-MAR MON-FRI', timezone: 'America/New_York', retry: { count: 5, min_backoff: '30s', max_backoff: '10m' }, attempt_deadline: '15m' },
+    engine: 'local',
   };
   const config = {
     ...BASE_CONFIG,
     defaults: { destination: 'wh' },
     ledger: 'gs://my-bucket/b2betl/ledger.sqlite',
     deploy: { project: 'my-proj-123', region: 'europe-central2', service_url: 'https://b2betl-abc-lm.a.run.app', service_account: 'sched@my-proj-123.iam.gserviceaccount.com', invokers: 'sched@my-proj-123.iam.gserviceaccount.com' },
+    dataflow: {
+      project: 'my-proj-123',
+      region: 'northamerica-northeast2',
+      temp_location: 'gs://my-bucket/b2betl-tmp',
+      threshold_rows: 5_000_000,
+      service_account: 'etl-runner@my-proj-123.iam.gserviceaccount.com',
+      network: 'default',
+      subnetwork: 'https://www.googleapis.com/compute/v1/projects/host-proj-1/regions/northamerica-northeast2/subnetworks/etl-subnet',
+      max_workers: 20,
+      machine_type: 'n2-highmem-16',
+    },
   };
   const { issues } = await problemsOf(config, job);
   assert.deepEqual(issues, []);
 });
 
-test('keys of features not available yet are refused, saying so', async () => {
-  assert.deepEqual([...unavailable].sort(), ['dataflow', 'engine']);
-  const { issues } = await problemsOf({ ...BASE_CONFIG, dataflow: { project: 'p', threshold_rows: 1000 } }, { ...BASE_JOB, engine: 'local' });
-  const messages = issues.map((issue) => `${path.basename(issue.file)}:${issue.line}: ${issue.path}: ${issue.message}`);
-  assert.ok(messages.some((m) => /^etl\.config\.yaml:\d+: dataflow: not available yet: /.test(m)), messages.join('\n'));
-  assert.ok(messages.some((m) => /^j\.yaml:\d+: engine: not available yet: /.test(m)), messages.join('\n'));
-  assert.equal(issues.length, 2, messages.join('\n'));
+test('engine: dataflow is refused where Dataflow cannot run, naming the key and the fix', async () => {
+  const dataflow = { project: 'my-proj-123', region: 'europe-west1', temp_location: 'gs://my-bucket/tmp' };
+  const config = { connections: { ...BASE_CONFIG.connections, pg: { type: 'postgres', host: 'localhost' }, fs: { type: 'firestore', project: 'p' }, bq: { type: 'bigquery', project: 'p', dataset: 'd' } } };
+  const pgJob = { name: 'j', source: { connection: 'pg', table: 'public.orders' }, load: { cursor: 'id' }, engine: 'dataflow' };
+  const messages = async (c: Record<string, unknown>, j: Record<string, unknown>) => (await problemsOf(c, j)).issues.map((issue) => `${path.basename(issue.file)}:${issue.line}: ${issue.path}: ${issue.message} → ${issue.fix}`);
+
+  const duck = await messages({ ...config, dataflow }, pgJob);
+  assert.deepEqual(duck, ['j.yaml:7: engine: Dataflow loads into BigQuery, but destination warehouse is duckdb, which always loads on this machine → set engine: auto or local, or point destination.connection at a bigquery connection']);
+  const firestore = await messages({ ...config, dataflow }, { name: 'j', source: { connection: 'fs', collection: 'users' }, load: { strategy: 'catalog' }, destination: { connection: 'bq' }, engine: 'dataflow' });
+  assert.equal(firestore.length, 1, firestore.join('\n'));
+  assert.match(firestore[0], /engine: Dataflow reads PostgreSQL and MySQL sources; this job's source is firestore → set engine: auto: a large Firestore catalog load goes through managed export/);
+  const noBlock = await messages(config, { ...pgJob, destination: { connection: 'bq' } });
+  assert.equal(noBlock.length, 1, noBlock.join('\n'));
+  assert.match(noBlock[0], /^j\.yaml:\d+: engine: Dataflow needs a dataflow: block in etl\.config\.yaml → add dataflow: \{project: /);
+  const noTemp = await messages({ ...config, dataflow: { project: 'my-proj-123', region: 'europe-west1' } }, { ...pgJob, destination: { connection: 'bq' } });
+  assert.deepEqual(noTemp, ['etl.config.yaml:19: dataflow.temp_location: missing required key "temp_location" → add dataflow.temp_location: <string>'], 'reported at the dataflow: block');
+  assert.deepEqual(await messages({ ...config, dataflow }, { ...pgJob, destination: { connection: 'bq' } }), []);
 });

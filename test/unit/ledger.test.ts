@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { EtlError, LockedError } from '../../src/core/errors.js';
-import { Ledger, ledgerError, newRunId, type PendingCommit } from '../../src/ledger/ledger.js';
+import { ledgerError } from '../../src/ledger/ledger-file.js';
+import { Ledger, newRunId, type PendingCommit } from '../../src/ledger/ledger.js';
 
 let dir: string;
 before(async () => {

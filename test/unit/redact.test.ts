@@ -13,10 +13,12 @@ describe('redact', () => {
       ['key -----BEGIN RSA PRIVATE KEY-----\nMIIE cut', 'key ***'],
       ['token ya29.a0AfH6SMBx used', 'token *** used'],
       ['jwt eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln done', 'jwt *** done'],
-      ['{"private_key": "abc", "client_email": "x@y"}', '{"private_key": ***, "client_email": "x@y"}'],
+      ['{"private_key": "abc", "client_email": "x@y"}', '{"private_key": "***", "client_email": "x@y"}'],
       ['client_secret=abc&x=1', 'client_secret=***&x=1'],
       ['refresh_token: r1, access_token=a2, id_token: i3', 'refresh_token: ***, access_token=***, id_token: ***'],
-      ['password=hunter2 and PASSWORD: "x y"', 'password=*** and PASSWORD: ***'],
+      ['password=hunter2 and PASSWORD: "x y"', 'password=*** and PASSWORD: "***"'],
+      // A Secret Manager reference names a secret; it is what a Dataflow launch must show.
+      ['{"password": "projects/p/secrets/db/versions/1"} password: secret://projects/p/secrets/db', '{"password": "projects/p/secrets/db/versions/1"} password: secret://projects/p/secrets/db'],
       ['postgres://etl:p%40ss@db:5432/shop', 'postgres://etl:***@db:5432/shop'],
       ['mysql://root:@db/shop', 'mysql://root:***@db/shop'],
       ['DefaultEndpointsProtocol=https;AccountName=a;AccountKey=Zm9v==;EndpointSuffix=x', 'DefaultEndpointsProtocol=https;AccountName=a;AccountKey=***;EndpointSuffix=x'],
@@ -78,6 +80,7 @@ describe('secretsOf', () => {
     assert.deepEqual(secretsOf({ type: 'postgres', host: 'h', user: 'etl', password: 'pw1' }), ['pw1']);
     assert.deepEqual(secretsOf({ type: 'mysql', url: 'mysql://etl:p%40ss@h/db' }), ['p%40ss', 'p@ss']);
     assert.deepEqual(secretsOf({ type: 'postgres', url: 'postgres://etl@h/db' }), []);
+    assert.deepEqual(secretsOf({ type: 'postgres', host: 'h', user: 'secret://projects/p/secrets/u/versions/1', password: 'secret://projects/p/secrets/pw/versions/2' }), []);
     assert.deepEqual(secretsOf({ type: 'postgres', url: 'not a url' }), []);
     assert.deepEqual(secretsOf({ type: 's3', access_key_id: 'AKIA', secret_access_key: 'sk', session_token: 'st' }), ['sk', 'st']);
     assert.deepEqual(secretsOf({ type: 'azure', connection_string: 'AccountName=a;AccountKey=k==;SharedAccessSignature=sv=1' }), [

@@ -112,10 +112,33 @@ test('source.columns keeps only selected columns and names unknown ones', () => 
   assert.throws(() => unknown.planFor([inferred('id', 'INT64')]), (error: unknown) => error instanceof ConfigError && /"nope" not found/.test(error.message) && /id/.test(error.describe()));
 });
 
-test('REQUIRED destination columns without a source column are reported', () => {
+test('a batch without a column for a REQUIRED destination column is refused, naming the fix', () => {
   const schema = new RunSchema({ ...options, existing: [existing('id', 'INT64', false), existing('must', 'STRING', false)] });
-  schema.planFor([typed('id', 'INT64')]);
-  assert.deepEqual(schema.missingRequired().map((c) => c.name), ['must']);
+  assert.deepEqual(schema.missingRequired().map((c) => c.name), ['id', 'must']);
+  assert.throws(
+    () => schema.planFor([typed('id', 'INT64')]),
+    (error: unknown) => error instanceof SchemaError && /must is REQUIRED in the destination but the source has no such column/.test(error.message) && /fill_required_defaults/.test(error.describe()),
+  );
+  const unselected = new RunSchema({ ...options, existing: [existing('must', 'STRING', false)], select: ['id'] });
+  assert.throws(() => unselected.planFor([typed('id', 'INT64'), typed('must', 'STRING')]), /must is REQUIRED/);
+});
+
+test('with fill_required_defaults, REQUIRED columns a batch lacks are filled with their type defaults, row by row and column by column', () => {
+  const required = [existing('must', 'STRING', false), existing('n', 'INT64', false), existing('at', 'TIMESTAMP', false), existing('note', 'STRING')];
+  const schema = new RunSchema({ ...options, fillRequired: true, existing: required });
+  assert.deepEqual(schema.missingRequired(), []);
+  const lacking = schema.planFor([typed('id', 'INT64')]);
+  assert.deepEqual(schema.columns.map((c) => [c.name, c.nullable]), [['must', false], ['n', false], ['at', false], ['id', true]]);
+  assert.deepEqual(schema.convertRow(lacking, [1]), ['', 0, 0n, 1]);
+  const columnar = schema.convertColumns(lacking, [new Int32Array([1, 2])], 2);
+  assert.deepEqual(columnar.columns.map((column) => (column ? Array.from(column) : null)), [['', ''], [0, 0], [0n, 0n], [1, 2]]);
+  assert.equal(schema.nativeTargets(lacking), undefined, 'a file the destination reads itself would leave the column NULL');
+  // A later batch that has the column loads its values into it; NULLs there are filled too.
+  const having = schema.planFor([typed('id', 'INT64'), typed('must', 'STRING')]);
+  assert.equal(schema.columns.length, 4);
+  assert.equal(schema.columns[0].source, 'must');
+  assert.deepEqual(schema.convertRow(having, [2, 'yes']), ['yes', 0, 0n, 2]);
+  assert.deepEqual(schema.convertRow(having, [3, null]), ['', 0, 0n, 3]);
 });
 
 test('a batch converts column by column as row by row: widening, failures and untouched numeric arrays', () => {
@@ -250,8 +273,7 @@ test('a new column meets the existing table: its type and nullability, or a repo
 
 test('REQUIRED columns the run writes under any case are not missing; NULLABLE ones never are', () => {
   const schema = new RunSchema({ ...options, existing: [{ ...existing('ID', 'INT64', false), source: 'id' }, existing('note', 'STRING'), existing('must', 'STRING', false)] });
-  schema.planFor([typed('id', 'INT64')]);
-  assert.deepEqual(schema.missingRequired().map((column) => column.name), ['must']);
+  assert.throws(() => schema.planFor([typed('id', 'INT64')]), (error: unknown) => error instanceof SchemaError && error.message === 'must is REQUIRED in the destination but the source has no such column');
   assert.deepEqual(new RunSchema(options).missingRequired(), []);
 });
 

@@ -36,15 +36,17 @@ export async function commitStaging(destination: BigQueryDestination, args: {
   rejects: readonly RejectedRow[];
   orderColumn?: string;
   replace?: Replacement;
+  /** The SELECT expression of each column from the staging table, when one is not its name. */
+  select?: readonly string[];
 }): Promise<void> {
   const { spec, table, staging, columns, strategy, marker } = args;
   if (args.rejects.length) await destination.tables.createTable(`${table}__rejected`, REJECT_FIELDS);
   const target = destination.path(table);
   const names = columns.map((c) => ident(c.name));
   const statements: string[] = [];
-  const source = `SELECT ${names.join(', ')} FROM ${destination.path(staging)}`;
+  const source = `SELECT ${(args.select ?? names).join(', ')} FROM ${destination.path(staging)}`;
   if (strategy === 'merge') {
-    statements.push(mergeStatement(target, destination.path(staging), columns, args.primaryKey, args.orderColumn ? `${ident(args.orderColumn)} DESC` : undefined));
+    statements.push(mergeStatement(target, args.select ? `(${source})` : destination.path(staging), columns, args.primaryKey, args.orderColumn ? `${ident(args.orderColumn)} DESC` : undefined));
   } else {
     statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${source}`);
   }

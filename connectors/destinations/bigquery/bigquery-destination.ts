@@ -3,11 +3,11 @@
  * with a single load job into a staging table that expires within a day, then moved into the
  * target together with the `_b2betl_loads` marker in one multi-statement transaction.
  */
-import type { ConnectorContext, DestinationCapabilities, DestinationConnector, DirectLoad, DirectRequest, LoadStrategy, Stage, StageRequest, StoredMarker, TableInfo } from '../../../src/core/connector.js';
+import type { ConnectorContext, DestinationCapabilities, DestinationConnector, LoadStrategy, Stage, StageRequest, StoredMarker, TableInfo, TableStage } from '../../../src/core/connector.js';
 import { bigQueryError, jobId, openBigQuery, tablePath, type BigQueryHandle } from '../../bigquery-common/bigquery-client.js';
 import { canWiden, columnsOf } from '../../bigquery-common/bigquery-types.js';
-import { planDirectLoad } from './bigquery-direct.js';
 import { BigQueryStage } from './bigquery-stage.js';
+import { BigQueryTableStage } from './bigquery-table-stage.js';
 import { BigQueryTables, MARKERS, STRATEGY_LABEL } from './bigquery-tables.js';
 
 /** The BigQuery destination connector: describes tables, stages runs and reports committed ones. */
@@ -103,8 +103,12 @@ export class BigQueryDestination implements DestinationConnector {
     }
   }
 
-  async planDirect(request: DirectRequest): Promise<DirectLoad | undefined> {
-    return planDirectLoad(this, request);
+  async tableStage(request: StageRequest): Promise<TableStage> {
+    return BigQueryTableStage.create(this, request);
+  }
+
+  stagingLocation(job: string, runId: string): TableStage['location'] {
+    return { project: this.project, dataset: this.datasetId, table: this.stagingName(job, runId) };
   }
 
   /** A staging table name for a run, unique per job and run. */

@@ -44,6 +44,10 @@ export async function warehouseInstance(file: string, options: { readOnly?: bool
     threads: String(threads),
     // Loads need no row order, and keeping it buffers rows in memory.
     preserve_insertion_order: 'false',
+    // A load writes each row group to the file as soon as it is full. By default DuckDB holds up
+    // to five per thread first, up to a share of memory_limit: at a limit sized for merges and
+    // BLOBs, that is every commit's rows held twice, in the buffer and in the file's blocks.
+    write_buffer_row_group_count: '1',
     ...(readOnly ? { access_mode: 'READ_ONLY' } : {}),
   });
 }

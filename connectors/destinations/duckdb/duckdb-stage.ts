@@ -9,16 +9,16 @@
  * those rows wrong (a value DuckDB does not take, a discarded unit, columns that change, a unit
  * left out of the commit) rolls them back; the commit then inserts the files again.
  */
-import { closeSync, mkdirSync, openSync, rmSync, write, writeSync } from 'node:fs';
-import path from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
-import { EtlError, fileError, megabytes, messageOf } from '../../../src/core/errors.js';
+import { EtlError, megabytes, messageOf } from '../../../src/core/errors.js';
 import { faultPoint } from '../../../src/core/faults.js';
 import { markerStateText } from '../../../src/core/marker-state.js';
-import type { ColumnType } from '../../../src/core/types.js';
+import { decodeSql, QUOTE, readType } from './duckdb-load-file.js';
+import { LoadFileWriter, LONG_TEXT } from './duckdb-load-writer.js';
 import { bufferOptions, nativeFileQuery, readBufferFor } from './duckdb-native.js';
-import { DUCKDB_TYPES, literal, numericFromText, quote } from './duckdb-types.js';
+import { DUCKDB_TYPES, literal, quote } from './duckdb-types.js';
 
 /** What the stage needs of its destination. */
 export interface StageTarget {
@@ -30,247 +30,12 @@ export interface StageTarget {
 
 const ROW_COLUMN = '_b2betl_row';
 const SLOT_COLUMN = '_b2betl_slot';
-const NULL = '\\N';
 /** Memory DuckDB keeps beside its read buffers when the limit is raised for long rows. */
 const MEMORY_HEADROOM = 64 << 20;
-const FLUSH_BYTES = 1 << 20;
 /** DuckDB's CSV read buffer per thread for load files whose rows are all short. */
 const READ_BUFFER = 8 << 20;
-/** Distinct doubles per column whose text a load file's writer keeps. */
-const FLOAT_TEXTS = 4096;
 /** Attempts at a commit that conflicts with another transaction in this process. */
 const COMMIT_ATTEMPTS = 5;
-/** Text longer than this is written to the load file by itself rather than joined into its line. */
-const LONG_TEXT = 1 << 20;
-
-type Encode = (value: Value) => string;
-
-const COMMA = 44;
-const NEWLINE = 10;
-const BACKSLASH = 92;
-const LETTER_N = 78;
-/** Room kept free at the end of the write buffer: the most an integer, a separator and NULL take. */
-const ROW_ROOM = 64;
-
-/** Whether a column is an array of integers {@link writeInteger} writes (32 bits and less, signed or not). */
-function isSmallIntegerArray(column: ArrayLike<unknown>): column is ArrayLike<number> {
-  return column instanceof Int32Array || column instanceof Int16Array || column instanceof Int8Array || column instanceof Uint16Array || column instanceof Uint8Array;
-}
-
-/**
- * A column's values as text, by `encode`; undefined for a NULL and for a 32-bit integer (not
- * -0), which is written digit by digit instead.
- */
-function encodeColumn(column: ArrayLike<Value>, length: number, encode: Encode): (string | undefined)[] {
-  const texts: (string | undefined)[] = new Array(length);
-  for (let r = 0; r < length; r++) {
-    const value = column[r];
-    if (value === null || value === undefined || (typeof value === 'number' && (value | 0) === value && !Object.is(value, -0))) texts[r] = undefined;
-    else texts[r] = encode(value);
-  }
-  return texts;
-}
-
-/** Writes a 32-bit integer's decimal digits at `at`; returns the end. */
-function writeInteger(buffer: Buffer, at: number, value: number): number {
-  if (value < 0) {
-    if (value === -2147483648) return at + buffer.write('-2147483648', at, 'latin1');
-    buffer[at++] = 45;
-    value = -value;
-  }
-  if (value < 10) {
-    buffer[at] = 48 + value;
-    return at + 1;
-  }
-  let digits = 1;
-  for (let rest = value; rest >= 10; rest = (rest / 10) | 0) digits++;
-  const end = at + digits;
-  for (let i = end - 1; i >= at; i--) {
-    buffer[i] = 48 + (value % 10);
-    value = (value / 10) | 0;
-  }
-  return end;
-}
-
-/** Writes text at `at` as UTF-8 (short ASCII text byte by byte); returns the end. */
-function writeAscii(buffer: Buffer, at: number, text: string): number {
-  const length = text.length;
-  if (length > 32) return at + buffer.write(text, at);
-  for (let i = 0; i < length; i++) {
-    const code = text.charCodeAt(i);
-    if (code > 127) return at + buffer.write(text, at);
-    buffer[at + i] = code;
-  }
-  return at + length;
-}
-
-/**
- * The quote character of load files: a control character, so that text full of double quotes
- * (JSON above all) is wrapped as it is instead of having every quote doubled.
- */
-const QUOTE = '\x02';
-const SPECIAL = /[,\n\r\x02]/;
-
-/** A text field: quoted only when it holds a delimiter, quote or line break, is empty, or reads as NULL. */
-function quoted(text: string): string {
-  if (text !== '' && text !== NULL && !SPECIAL.test(text)) return text;
-  return QUOTE + (text.includes(QUOTE) ? text.replaceAll(QUOTE, QUOTE + QUOTE) : text) + QUOTE;
-}
-
-const NO_COLUMNS: ReadonlySet<string> = new Set();
-
-function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  return a.size === b.size && [...a].every((member) => b.has(member));
-}
-
-/**
- * The shortest text a 32-bit float (held as the double it is) reads back from in single
- * precision: `13.9` rather than the double's `13.899999618530273`. A candidate is taken only when
- * values around it, far closer than two floats are apart, round to the float too: no reader
- * rounding correctly can then get another; 9 digits always do.
- */
-export function float32Text(value: number): string {
-  if (value === 0 || !Number.isFinite(value)) return Object.is(value, -0) ? '-0' : String(value);
-  for (let digits = 6; digits <= 9; digits++) {
-    const text = value.toPrecision(digits);
-    const back = Number(text);
-    const margin = Math.abs(back) * 2 ** -40;
-    if (Math.fround(back) === value && Math.fround(back - margin) === value && Math.fround(back + margin) === value) return withoutTrailingZeros(text);
-  }
-  return value.toPrecision(9);
-}
-
-/** `13.9000` as `13.9`, `1.20000e+5` as `1.2e+5`: zeros after the point dropped, never the exponent's. */
-function withoutTrailingZeros(text: string): string {
-  const e = text.indexOf('e');
-  const mantissa = e < 0 ? text : text.slice(0, e);
-  if (!mantissa.includes('.')) return text;
-  return mantissa.replace(/\.?0+$/, '') + (e < 0 ? '' : text.slice(e));
-}
-
-/**
- * The encoder of a FLOAT64 column whose numbers are spelled by `spell` (a double's shortest text,
- * or a 32-bit float's). Spelling a number costs far more than looking it up, and columns of
- * measurements repeat their values (times of day, prices): the texts of a column's first values
- * are kept.
- */
-function floatEncoder(spell: (value: number) => string): Encode {
-  const texts = new Map<number, string>();
-  return (value) => {
-    if (typeof value !== 'number') return quoted(asText(value));
-    // String(-0) is "0", and the map keys -0 as 0: keep the sign of a negative zero.
-    if (Object.is(value, -0)) return '-0';
-    let text = texts.get(value);
-    if (text === undefined) {
-      text = spell(value);
-      if (texts.size < FLOAT_TEXTS) texts.set(value, text);
-    }
-    return text;
-  };
-}
-
-/** Writes a buffer's first `length` bytes to a file, in the thread pool. */
-function writeFully(fd: number, buffer: Buffer, length: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const from = (offset: number) =>
-      write(fd, buffer, offset, length - offset, null, (error, written) => {
-        if (error) reject(error);
-        else if (offset + written < length) from(offset + written);
-        else resolve();
-      });
-    from(0);
-  });
-}
-
-/** Writes text to a file, returning its bytes. */
-function writeText(fd: number, text: string): number {
-  const bytes = Buffer.from(text);
-  writeSync(fd, bytes);
-  return bytes.length;
-}
-
-function asText(value: Value): string {
-  if (typeof value === 'string') return value;
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
-  return String(value);
-}
-
-/** How a value of each type is written into a load file (TIMESTAMP as microseconds, BYTES as base64). */
-function encoderFor(type: ColumnType): Encode {
-  switch (type) {
-    case 'INT64':
-    case 'TIMESTAMP':
-      return (value) => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : quoted(asText(value)));
-    case 'FLOAT64':
-      return floatEncoder(String);
-    case 'BOOL':
-      return (value) => (value ? 'true' : 'false');
-    case 'BYTES':
-      return (value) => quoted(asText(value));
-    case 'DATE':
-    case 'DATETIME':
-    case 'TIME':
-    case 'NUMERIC':
-      // Canonical text (`2024-03-01`, `-12.50`): never a delimiter, quote, line break or `\N`.
-      return (value) => (typeof value === 'string' && value !== '' ? value : quoted(asText(value)));
-    default:
-      return (value) => quoted(typeof value === 'string' ? value : asText(value));
-  }
-}
-
-/** How DuckDB reads a column written as `type`: typed where its CSV reader parses our text directly. */
-const READ_TYPES: Partial<Record<ColumnType, string>> = {
-  INT64: 'BIGINT',
-  FLOAT64: 'DOUBLE',
-  BOOL: 'BOOLEAN',
-  DATE: 'DATE',
-  STRING: 'VARCHAR',
-  TIMESTAMP: 'BIGINT',
-};
-
-/**
- * The read type of a column written as `written` that the run now holds as `column.type`;
- * `float32`: written as single-precision text (see {@link float32Text}), read as FLOAT.
- */
-function readType(written: Column, column: Column, float32: boolean): string {
-  if (float32) return 'FLOAT';
-  return written.type === column.type ? (READ_TYPES[column.type] ?? 'VARCHAR') : 'VARCHAR';
-}
-
-/** The SQL that turns a load-file column, read as {@link readType}, into the column's type. */
-function decodeSql(written: Column, column: Column, float32: boolean): string {
-  const name = quote(column.name);
-  // Every 32-bit float is a double: the one its text reads as in single precision.
-  if (float32) return `CAST(CAST(${name} AS DOUBLE) AS ${DUCKDB_TYPES[column.type]})`;
-  const typed = readType(written, column, false) !== 'VARCHAR';
-  if (typed) return column.type === 'TIMESTAMP' ? `make_timestamptz(${name})` : name;
-  switch (column.type) {
-    case 'TIMESTAMP':
-      return `make_timestamptz(CAST(${name} AS BIGINT))`;
-    case 'BYTES':
-      return `from_base64(${name})`;
-    case 'NUMERIC':
-      return numericFromText(name);
-    default:
-      return `CAST(${name} AS ${DUCKDB_TYPES[column.type]})`;
-  }
-}
-
-/**
- * A load file: every unit's rows written while the run had one column list. Each row carries
- * the slot it was written under, so a discarded unit's rows are left out at commit rather than
- * cut out of the file, and thousands of small units need one open file, not thousands.
- */
-interface Part {
-  readonly file: string;
-  readonly columns: readonly Column[];
-  /** FLOAT64 columns written from 32-bit floats as their shortest single-precision text. */
-  readonly float32: ReadonlySet<string>;
-  readonly fd: number;
-  /** Bytes of the longest line written: DuckDB's read buffer must hold it. */
-  longest: number;
-}
-
 /** A unit DuckDB reads from its file straight into the target. */
 interface NativeUnit {
   readonly file: NativeFile;
@@ -281,27 +46,12 @@ interface NativeUnit {
 }
 
 export class DuckDBStage implements Stage {
-  private columns: Column[];
-  private encoders: Encode[];
-  /** FLOAT64 columns that brought other numbers than 32-bit floats: always written as doubles. */
-  private readonly doubles = new Set<string>();
-  /** Encoders of FLOAT64 columns written from 32-bit floats, by column index, made on first use. */
-  private float32Encoders: Encode[] = [];
-  private readonly parts: Part[] = [];
-  private part?: Part;
+  private readonly files: LoadFileWriter;
   /** The slot each unit currently writes under; a discarded unit gets a fresh one. */
   private readonly slots = new Map<number, number>();
   private nextSlot = 0;
-  private rowNumber = 0;
   /** Rows carry their number only for a merge, where the last row per key wins. */
   private readonly numbered: boolean;
-  private buffer = Buffer.allocUnsafe(FLUSH_BYTES);
-  /** The buffer being written to the part while the other fills, and that write. */
-  private spare = Buffer.allocUnsafe(FLUSH_BYTES);
-  private writing?: Promise<void>;
-  private bytes = 0;
-  /** Bytes of the open part already written to its file: lines are measured across flushes. */
-  private flushed = 0;
   private readonly natives = new Map<number, NativeUnit>();
   /** Whether the commit's transaction is open, holding native units' rows. */
   private open = false;
@@ -314,14 +64,18 @@ export class DuckDBStage implements Stage {
     private readonly request: StageRequest,
     private readonly dir: string,
   ) {
-    this.columns = [...request.columns];
-    this.encoders = this.columns.map((column) => encoderFor(column.type));
     this.numbered = request.strategy === 'merge';
+    this.files = new LoadFileWriter(dir, request.columns, this.numbered);
     mkdirSync(dir, { recursive: true });
   }
 
+  /** The run's columns as they are now. */
+  private get columns(): readonly Column[] {
+    return this.files.columns;
+  }
+
   async evolve(columns: readonly Column[]): Promise<void> {
-    await this.settle();
+    await this.files.settle();
     // Native rows went into the old columns: the commit inserts them again into the new ones,
     // read anew into each column's new type (a column become text takes the file's own spelling).
     await this.rollBack();
@@ -332,31 +86,7 @@ export class DuckDBStage implements Stage {
       if (query) Object.assign(native, { targets, query });
     }
     // Later rows go to a new part written with the new column list.
-    this.closePart();
-    this.columns = [...columns];
-    this.encoders = this.columns.map((column) => encoderFor(column.type));
-    this.float32Encoders = [];
-  }
-
-  /** The part being written, a new one when `float32` differs from its own. */
-  private async openPart(float32: ReadonlySet<string> = NO_COLUMNS): Promise<Part> {
-    if (this.part && !sameMembers(this.part.float32, float32)) {
-      await this.settle();
-      this.closePart();
-    }
-    if (!this.part) {
-      this.flushed = 0;
-      const file = path.join(this.dir, `part-${this.parts.length}.csv`);
-      let fd: number;
-      try {
-        fd = openSync(file, 'w');
-      } catch (error) {
-        throw fileError(error, file);
-      }
-      this.part = { file, columns: this.columns, float32, fd, longest: 0 };
-      this.parts.push(this.part);
-    }
-    return this.part;
+    this.files.setColumns(columns);
   }
 
   private slotOf(unit: number): number {
@@ -366,201 +96,12 @@ export class DuckDBStage implements Stage {
   }
 
   async write(unit: number, rows: readonly Value[][]): Promise<void> {
-    await this.settle();
-    const part = await this.openPart();
-    try {
-      this.writeRows(part, unit, rows);
-    } catch (error) {
-      throw fileError(error, part.file);
-    }
+    await this.files.write(this.slotOf(unit), rows);
   }
 
-  private writeRows(part: Part, unit: number, rows: readonly Value[][]): void {
-    const slot = String(this.slotOf(unit));
-    const encoders = this.encoders;
-    const width = encoders.length;
-    for (const row of rows) {
-      const head = this.numbered ? `${slot},${++this.rowNumber}` : slot;
-      let line = head;
-      let long = false;
-      for (let i = 0; i < width; i++) {
-        const value = row[i];
-        if (value === null || value === undefined) line += `,${NULL}`;
-        else if (typeof value === 'string' && value.length > LONG_TEXT) long = true;
-        else line += `,${encoders[i](value)}`;
-      }
-      if (long) {
-        this.writeLong(row, head);
-        continue;
-      }
-      line += '\n';
-      // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-      if (this.bytes + line.length * 3 > this.buffer.length) this.flush();
-      if (line.length * 3 > this.buffer.length) {
-        // Longer than the buffer may hold: written by itself, never cut short.
-        const bytes = writeText(part.fd, line);
-        this.flushed += bytes;
-        part.longest = Math.max(part.longest, bytes);
-        continue;
-      }
-      const written = this.buffer.write(line, this.bytes);
-      this.bytes += written;
-      if (written > part.longest) part.longest = written;
-    }
-  }
-
-  /**
-   * Appends rows given column by column, each value's text written straight into the buffer:
-   * integers digit by digit, other values as their encoders spell them, ASCII byte by byte.
-   */
+  /** Appends rows given column by column (see {@link LoadFileWriter.writeColumns}). */
   async writeColumns(unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
-    // 32-bit floats are written as their own shortest text, half as long as a double's; a column
-    // that also brings other numbers (a row group with NULLs) is written as doubles from then on,
-    // so that parts change at most once per column.
-    const float32 = new Set<string>();
-    columns.forEach((column, c) => {
-      const name = this.columns[c]?.name;
-      if (name === undefined || this.columns[c]!.type !== 'FLOAT64' || this.doubles.has(name)) return;
-      if (column instanceof Float32Array || (!column && this.part?.float32.has(name))) float32.add(name);
-      else if (column && this.part?.float32.has(name)) this.doubles.add(name);
-    });
-    const part = await this.openPart(float32);
-    try {
-      await this.writeColumnRows(part, unit, columns, length, skip);
-    } catch (error) {
-      throw fileError(error, part.file);
-    }
-  }
-
-  private async writeColumnRows(part: Part, unit: number, columns: readonly (ArrayLike<Value> | null)[], length: number, skip?: Uint8Array): Promise<void> {
-    const slot = this.slotOf(unit);
-    const width = this.columns.length;
-    // Each column's texts first, column by column (one encoder a loop); small integers and NULLs
-    // are written as they are met.
-    const integers: (ArrayLike<number> | undefined)[] = new Array(width);
-    const texts: ((string | undefined)[] | undefined)[] = new Array(width);
-    for (let c = 0; c < width; c++) {
-      const column = c < columns.length ? columns[c] : null;
-      if (!column) continue;
-      if (isSmallIntegerArray(column)) integers[c] = column;
-      else texts[c] = encodeColumn(column, length, part.float32.has(this.columns[c]!.name) ? (this.float32Encoders[c] ??= floatEncoder(float32Text)) : this.encoders[c]!);
-    }
-    let buffer = this.buffer;
-    const limit = buffer.length - ROW_ROOM;
-    let at = this.bytes;
-    for (let r = 0; r < length; r++) {
-      if (skip?.[r]) continue;
-      if (at > limit) {
-        at = await this.flushAsync(at);
-        buffer = this.buffer;
-      }
-      const lineStart = this.flushed + at;
-      at = writeInteger(buffer, at, slot);
-      if (this.numbered) {
-        buffer[at++] = COMMA;
-        at = writeInteger(buffer, at, ++this.rowNumber);
-      }
-      for (let c = 0; c < width; c++) {
-        buffer[at++] = COMMA;
-        const numbers = integers[c];
-        if (numbers) {
-          at = writeInteger(buffer, at, numbers[r]!);
-          continue;
-        }
-        const text = texts[c]?.[r];
-        if (text === undefined) {
-          const value = texts[c] ? columns[c]![r] : null;
-          if (typeof value === 'number') {
-            at = writeInteger(buffer, at, value);
-          } else {
-            buffer[at++] = BACKSLASH;
-            buffer[at++] = LETTER_N;
-          }
-          continue;
-        }
-        // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-        if (at + text.length * 3 + ROW_ROOM > buffer.length) {
-          at = await this.flushAsync(at);
-          buffer = this.buffer;
-          if (text.length * 3 + ROW_ROOM > buffer.length) {
-            await this.settle();
-            this.flushed += writeText(part.fd, text);
-            continue;
-          }
-        }
-        at = writeAscii(buffer, at, text);
-        if (at > limit) {
-          at = await this.flushAsync(at);
-          buffer = this.buffer;
-        }
-      }
-      buffer[at++] = NEWLINE;
-      const bytes = this.flushed + at - lineStart;
-      if (bytes > part.longest) part.longest = bytes;
-    }
-    this.bytes = at;
-  }
-
-  /**
-   * Starts writing the buffer's first `at` bytes to the open part and goes on filling the other
-   * buffer meanwhile, once its own write has ended; returns the new fill (0).
-   */
-  private async flushAsync(at: number): Promise<number> {
-    await this.settle();
-    const full = this.buffer;
-    this.buffer = this.spare;
-    this.spare = full;
-    this.flushed += at;
-    this.bytes = 0;
-    const file = this.part!.file;
-    const writing = writeFully(this.part!.fd, full, at).catch((error: unknown) => {
-      throw fileError(error, file);
-    });
-    writing.catch(() => undefined); // awaited by the next settle; never unhandled meanwhile
-    this.writing = writing;
-    return 0;
-  }
-
-  /** Waits for the buffer being written: nothing else writes to the part meanwhile. */
-  private async settle(): Promise<void> {
-    const writing = this.writing;
-    this.writing = undefined;
-    try {
-      await writing;
-    } catch (error) {
-      throw fileError(error, this.part?.file ?? this.dir);
-    }
-  }
-
-  /** Writes a row holding long text field by field, so no line is ever joined into one string. */
-  private writeLong(row: readonly Value[], head: string): void {
-    this.flush();
-    const part = this.part!;
-    let bytes = writeText(part.fd, head);
-    for (let i = 0; i < this.encoders.length; i++) {
-      const value = row[i];
-      bytes += writeText(part.fd, value === null || value === undefined ? `,${NULL}` : `,${this.encoders[i](value)}`);
-    }
-    writeText(part.fd, '\n');
-    this.flushed += bytes + 1;
-    part.longest = Math.max(part.longest, bytes);
-  }
-
-  private flush(): void {
-    if (!this.bytes || !this.part) return;
-    writeSync(this.part.fd, this.buffer, 0, this.bytes);
-    this.flushed += this.bytes;
-    this.bytes = 0;
-  }
-
-  private closePart(): void {
-    try {
-      this.flush();
-    } catch (error) {
-      throw fileError(error, this.part!.file);
-    }
-    if (this.part) closeSync(this.part.fd);
-    this.part = undefined;
+    await this.files.writeColumns(this.slotOf(unit), columns, length, skip);
   }
 
   async loadFile(unit: number, file: NativeFile, targets: readonly (Column | undefined)[]): Promise<number | undefined> {
@@ -675,15 +216,15 @@ export class DuckDBStage implements Stage {
    * types, and the bytes of the longest line, which DuckDB's buffers must hold.
    */
   private stagedRows(units: readonly number[]): { query: string; longest: number } | undefined {
-    this.closePart();
+    this.files.close();
     const slots = units.flatMap((unit) => (this.slots.has(unit) ? [this.slots.get(unit)!] : []));
-    if (!slots.length || !this.parts.length) return undefined;
+    if (!slots.length || !this.files.parts.length) return undefined;
     // A row's place in the run: its unit's place in the plan first, then its place in the unit, so
     // that a merge keeps the last version in plan order however the units' reads interleaved.
     const unitOrder = `CASE ${quote(SLOT_COLUMN)} ${units.flatMap((unit) => (this.slots.has(unit) ? [`WHEN ${this.slots.get(unit)!} THEN ${unit}`] : [])).join(' ')} END`;
     const order = `${unitOrder}::BIGINT * ${2 ** 40} + ${quote(ROW_COLUMN)} AS ${quote(ROW_COLUMN)}`;
     const current = new Map(this.columns.map((column) => [column.name, column]));
-    const selects = this.parts.map(({ columns, file, longest, float32 }) => {
+    const selects = this.files.parts.map(({ columns, file, longest, float32 }) => {
       const written = new Map(columns.map((column) => [column.name, column]));
       const spec = [
         `'${SLOT_COLUMN}': 'INTEGER'`,
@@ -696,11 +237,11 @@ export class DuckDBStage implements Stage {
       });
       return `SELECT ${this.numbered ? `${order}, ` : ''}${values.join(', ')} FROM read_csv(${literal(file)}, header = false, delim = ',', quote = '${QUOTE}', escape = '${QUOTE}', nullstr = '\\N', allow_quoted_nulls = false, new_line = '\\n', ${bufferOptions(longest, READ_BUFFER)}, columns = {${spec}}) WHERE ${quote(SLOT_COLUMN)} IN (${slots.join(', ')})`;
     });
-    return { query: selects.join('\nUNION ALL\n'), longest: Math.max(...this.parts.map((part) => part.longest)) };
+    return { query: selects.join('\nUNION ALL\n'), longest: Math.max(...this.files.parts.map((part) => part.longest)) };
   }
 
   async commit(units: readonly number[], marker: LoadMarker, rejects: readonly RejectedRow[]): Promise<number> {
-    await this.settle();
+    await this.files.settle();
     const staged = this.stagedRows(units);
     const committing = new Set(units);
     // Rows inserted ahead for a unit that is not committing cannot stay.
@@ -830,15 +371,12 @@ export class DuckDBStage implements Stage {
 
   async abort(): Promise<void> {
     try {
-      await this.settle().catch(() => undefined);
+      await this.files.settle().catch(() => undefined);
       await this.rollBack();
       for (const unit of [...this.natives.keys()]) await this.discard(unit);
     } finally {
       // Nothing of the load files is needed any more: unwritten bytes are dropped, not flushed.
-      if (this.part) closeSync(this.part.fd);
-      this.part = undefined;
-      this.bytes = 0;
-      this.parts.length = 0;
+      this.files.drop();
       this.slots.clear();
       rmSync(this.dir, { recursive: true, force: true });
     }

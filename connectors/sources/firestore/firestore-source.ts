@@ -93,7 +93,7 @@ export class FirestoreSource implements SourceConnector {
     if (strategy === 'catalog' || (strategy === 'merge' && !settings.cursor)) {
       const total = await this.count(base, 'count');
       const unit: WorkUnit = { id: settings.target, label: `${settings.target} (all documents)`, estimatedRows: total, params: { extractedAt } satisfies UnitParams };
-      return { units: [unit], skipped: [], estimatedRows: total, ordered: false, notes: [`read: every document of ${settings.target}`, `documents: ${total} (count())`, ...notes] };
+      return { units: [unit], skipped: [], estimatedRows: total, estimateBasis: `count() of ${settings.target}`, estimateExact: true, ordered: false, notes: [`read: every document of ${settings.target}`, `documents: ${total} (count())`, ...notes] };
     }
     const cursor = settings.cursor;
     if (!cursor) {

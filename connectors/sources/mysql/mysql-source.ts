@@ -14,6 +14,7 @@ import {
   readCa,
   redactFor,
   resolveEndpoint,
+  withSecrets,
   where,
   type ErrorKind,
   type SqlConnectionConfig,
@@ -55,6 +56,7 @@ function call<T>(run: (done: (error: unknown, result?: T) => void) => void): Pro
 
 class MysqlDialect implements SqlDialect<MyColumn> {
   readonly product = 'MySQL';
+  readonly statistics = 'information_schema.TABLES.TABLE_ROWS';
   private mariadb?: Promise<boolean>;
   private defaultDatabase?: Promise<string | undefined>;
 
@@ -79,6 +81,29 @@ class MysqlDialect implements SqlDialect<MyColumn> {
       if (micros !== undefined) return this.literal(formatDatetime(micros));
     }
     return this.literal(text);
+  }
+
+  exportSelect(column: MyColumn): string {
+    const ref = `q.${this.quote(column.name)}`;
+    // A zero date (`0000-00-00`, a 00 month or day) is MySQL's "no date": NULL, as a local run reads it.
+    const dated = (text: string) => `CASE WHEN YEAR(${ref}) = 0 OR MONTH(${ref}) = 0 OR DAYOFMONTH(${ref}) = 0 THEN NULL ELSE ${text} END`;
+    switch (column.type) {
+      case 'INT64':
+        return `(${ref} + 0)`;
+      case 'BOOL':
+        return `CASE WHEN ${ref} IS NULL THEN NULL WHEN ${ref} <> 0 THEN 'true' ELSE 'false' END`;
+      case 'TIMESTAMP':
+        return dated(`DATE_FORMAT(CONVERT_TZ(${ref}, @@session.time_zone, '+00:00'), '%Y-%m-%dT%H:%i:%s.%fZ')`);
+      case 'DATETIME':
+        return dated(`DATE_FORMAT(${ref}, '%Y-%m-%dT%H:%i:%s.%f')`);
+      case 'DATE':
+        return dated(`DATE_FORMAT(${ref}, '%Y-%m-%d')`);
+      case 'BYTES':
+        // TO_BASE64 breaks lines at 76 characters
+        return `REPLACE(TO_BASE64(${ref}), '\\n', '')`;
+      default:
+        return `CAST(${ref} AS CHAR)`;
+    }
   }
 
   modulo(expression: string, n: number): string {
@@ -349,7 +374,7 @@ function fixRow(row: unknown[], columns: readonly MyColumn[]): void {
 
 /** Creates the MySQL / MariaDB source of a connection. */
 export async function createMysqlSource(context: ConnectorContext): Promise<SourceConnector> {
-  const config = context.config as SqlConnectionConfig;
+  const config = await withSecrets(context.config as SqlConnectionConfig);
   const endpoint = resolveEndpoint(context.name, 'MySQL', config, { port: 3306, user: 'root' });
   const { default: mysql } = await import('mysql2');
   const ca = await readCa(config.ssl?.ca, context.baseDir, context.name);

@@ -14,6 +14,7 @@ import {
   readCa,
   redactFor,
   resolveEndpoint,
+  withSecrets,
   where,
   type ErrorKind,
   type SqlConnectionConfig,
@@ -55,6 +56,7 @@ interface TypeRow {
 
 class PostgresDialect implements SqlDialect<PgColumn> {
   readonly product = 'PostgreSQL';
+  readonly statistics = 'pg_class.reltuples';
 
   constructor(
     private readonly pool: Pool,
@@ -74,6 +76,26 @@ class PostgresDialect implements SqlDialect<PgColumn> {
   cursorLiteral(text: string, _type: ColumnType): string {
     // An untyped literal takes the type of the column it is compared with, exactly.
     return this.literal(text);
+  }
+
+  exportSelect(column: PgColumn): string {
+    const ref = `q.${this.quote(column.name)}`;
+    switch (column.type) {
+      case 'INT64':
+      case 'BOOL':
+        return column.select;
+      case 'TIMESTAMP':
+        return `to_char(${ref} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+      case 'DATETIME':
+        return `to_char(${ref}, 'YYYY-MM-DD"T"HH24:MI:SS.US')`;
+      case 'DATE':
+        return `to_char(${ref}, 'YYYY-MM-DD')`;
+      case 'BYTES':
+        // encode() breaks base64 lines at 76 characters
+        return `translate(encode(${ref}, 'base64'), E'\\n', '')`;
+      default:
+        return `(${column.select})::text`;
+    }
   }
 
   modulo(expression: string, n: number): string {
@@ -304,7 +326,7 @@ function sslOption(config: SqlConnectionConfig, ca: string | undefined): unknown
 
 /** Creates the PostgreSQL source of a connection. */
 export async function createPostgresSource(context: ConnectorContext): Promise<SourceConnector> {
-  const config = context.config as SqlConnectionConfig;
+  const config = await withSecrets(context.config as SqlConnectionConfig);
   const endpoint = resolveEndpoint(context.name, 'PostgreSQL', config, {
     port: 5432,
     user: process.env.PGUSER ?? os.userInfo().username,

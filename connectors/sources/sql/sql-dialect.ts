@@ -28,11 +28,20 @@ export interface SqlColumn extends SourceColumn {
 export interface SqlDialect<C extends SqlColumn = SqlColumn> {
   /** `PostgreSQL` or `MySQL`, for messages. */
   readonly product: string;
+  /** Where the catalog keeps a table's row count (`pg_class.reltuples`), for estimates' reasons. */
+  readonly statistics: string;
   quote(identifier: string): string;
   /** A string literal. */
   literal(text: string): string;
   /** The SQL literal of a cursor bound (state text) for a column of `type`. */
   cursorLiteral(text: string, type: ColumnType): string;
+  /**
+   * A column's SELECT expression over `q` for an engine that reads the database itself through
+   * JDBC and writes JSON rows to a warehouse (Dataflow's JDBC templates): integers and booleans
+   * as they are, everything else as the text the warehouse reads as the canonical type, so the
+   * values arrive as a local run converts them.
+   */
+  exportSelect(column: C): string;
   /** A non-negative `expression mod n`. */
   modulo(expression: string, n: number): string;
   /** Every column of the relation, in order; `nested` picks JSON or STRING for arrays/composites. */

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, EtlError, TransientError, messageOf } from '../../../src/core/errors.js';
-import { redact } from '../../../src/core/redact.js';
+import { redact, registerSecrets } from '../../../src/core/redact.js';
 
 /** Connection keys shared by `postgres` and `mysql` connections. */
 export interface SqlConnectionConfig {
@@ -62,6 +62,24 @@ export function resolveEndpoint(
     database: (fromUrl?.pathname ? decodeURIComponent(fromUrl.pathname.slice(1)) : '') || config.database,
     secrets,
   };
+}
+
+/**
+ * The connection with `user` and `password` given as `secret://projects/P/secrets/S/versions/V`
+ * read from Secret Manager (the values are kept out of every message). A Dataflow job passes the
+ * references themselves, so the credentials never appear in its parameters.
+ * `B2BETL_SECRET_MANAGER_ENDPOINT` points the reads at a local stand-in.
+ */
+export async function withSecrets<T extends SqlConnectionConfig>(config: T): Promise<T> {
+  const { isSecretReference, resolveSecret } = await import('../../storage/gcs/secret.js');
+  const read = async (value: string | undefined) => {
+    if (value === undefined || !isSecretReference(value)) return value;
+    const text = await resolveSecret(value, { endpoint: process.env.B2BETL_SECRET_MANAGER_ENDPOINT });
+    registerSecrets([text]);
+    return text;
+  };
+  if (!(config.user && isSecretReference(config.user)) && !(config.password && isSecretReference(config.password))) return config;
+  return { ...config, user: await read(config.user), password: await read(config.password) };
 }
 
 /** `text` with URL passwords and the endpoint's secrets replaced by `***`. */

@@ -88,6 +88,22 @@ interface Selection<C extends SqlColumn> {
 
 type Range = NonNullable<SqlUnitParams['range']>;
 
+/**
+ * A run's rows as one SELECT that an engine runs on the database itself (a Dataflow JDBC
+ * template): the window exactly as the units read it, boundary rows filtered inside the query.
+ */
+export interface SqlExport {
+  /** SELECT of the visible columns as {@link SqlDialect.exportSelect} gives them, each AS its alias. */
+  readonly sql: string;
+  /**
+   * A NOT NULL integer column among the selected ones the read can be split on (by its alias),
+   * with its smallest and largest value in the window; undefined when there is none or the window is empty.
+   */
+  readonly split?: { readonly alias: string; readonly column: string; readonly min: string; readonly max: string };
+  /** Why there is no split column, for --dry-run. */
+  readonly unsplit?: string;
+}
+
 /** A {@link SourceConnector} over any {@link SqlDialect}. */
 export class SqlSource<C extends SqlColumn> implements SourceConnector {
   private readonly shapes = new Map<string, Promise<Shape<C>>>();
@@ -189,6 +205,40 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
     const cursor = shape.cursor!;
     const [min, max] = await Promise.all([this.extreme(shape, cursor, 'min'), this.extreme(shape, cursor, 'max')]);
     return min === null || max === null ? undefined : { min, max };
+  }
+
+  /**
+   * The units of a plan as one SELECT for an engine that reads the database itself, each visible
+   * column aliased as `aliases` maps it; or why the window cannot be said in SQL alone.
+   */
+  async exportUnits(job: JobSpec, units: readonly WorkUnit[], aliases: ReadonlyMap<string, string>): Promise<SqlExport | { readonly reason: string }> {
+    const shape = await this.shape(job);
+    const params = units.map((unit) => (unit.params ?? {}) as SqlUnitParams);
+    if (!params.length) return { reason: 'the plan has no units' };
+    // Shards of one range read that range together; range units join into the range they split.
+    const whole: SqlUnitParams = params.every((p) => p.shard) ? { range: params[0].range } : params.length === 1 ? params[0] : mergedRange(params);
+    const conditions = this.conditions(shape, whole);
+    const identity = this.identityConditions(shape, whole.range);
+    if ('reason' in identity) return identity;
+    conditions.push(...identity.conditions);
+    const select = shape.visible.map((column) => `${this.dialect.exportSelect(column)} AS ${this.dialect.quote(aliases.get(column.name) ?? column.name)}`);
+    const sql = selectSql(select, shape.from, conditions);
+    const key = this.shardKey(shape);
+    const candidate =
+      key && shape.visible.includes(key)
+        ? key
+        : shape.cursor?.type === 'INT64' && shape.visible.includes(shape.cursor) && !whole.range?.nulls
+          ? shape.cursor
+          : undefined;
+    if (!candidate) return { sql, unsplit: `${shape.relation.label} has no integer primary key among the columns read, nor an integer cursor that is never NULL in the window` };
+    const ref = `q.${this.dialect.quote(candidate.name)}`;
+    const bounds = `SELECT min(${ref}) AS lo, max(${ref}) AS hi FROM ${shape.from}${conditions.length ? ` WHERE ${conditions.map((c) => `(${c})`).join(' AND ')}` : ''}`;
+    const [row] = await this.dialect.rows(bounds, [
+      { ...candidate, name: 'lo', select: 'lo' },
+      { ...candidate, name: 'hi', select: 'hi' },
+    ] as C[]);
+    if (row?.[0] == null || row[1] == null) return { sql, unsplit: 'the window is empty' };
+    return { sql, split: { alias: aliases.get(candidate.name) ?? candidate.name, column: candidate.name, min: String(row[0]), max: String(row[1]) } };
   }
 
   async primaryKey(job: JobSpec): Promise<string[]> {
@@ -353,15 +403,23 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
   }
 
   /** Estimates per unit (exact counts on small tables) and in total. */
-  private async estimate(shape: Shape<C>, params: readonly SqlUnitParams[]): Promise<{ total?: number; perUnit: (number | undefined)[] }> {
+  private async estimate(shape: Shape<C>, params: readonly SqlUnitParams[]): Promise<{ total?: number; perUnit: (number | undefined)[]; basis: string; exact?: boolean }> {
     if (await this.isSmall(shape)) {
-      const perUnit = await Promise.all(
-        params.map((p) => this.dialect.count(selectSql(['1 AS one'], shape.from, this.conditions(shape, p)))),
-      );
-      return { total: perUnit.reduce((a, b) => a + b, 0), perUnit };
+      const perUnit = await this.counts(shape, params);
+      return { total: perUnit.reduce((a, b) => a + b, 0), perUnit, basis: `count(*) of the window; ${this.dialect.statistics} says the table is small`, exact: true };
     }
     const total = await this.estimateAll(shape, params.length === 1 ? params[0] : mergedRange(params));
-    return { total, perUnit: params.map(() => (total === undefined ? undefined : Math.ceil(total / params.length))) };
+    const basis = `the ${this.dialect.product} planner's estimate (EXPLAIN) of the window${shape.relation.kind === 'table' ? `, from ${this.dialect.statistics}` : ''}`;
+    return { total, perUnit: params.map(() => (total === undefined ? undefined : Math.ceil(total / params.length))), basis };
+  }
+
+  private counts(shape: Shape<C>, params: readonly SqlUnitParams[]): Promise<number[]> {
+    return Promise.all(params.map((p) => this.dialect.count(selectSql(['1 AS one'], shape.from, this.conditions(shape, p)))));
+  }
+
+  async countRows(job: JobSpec, units: readonly WorkUnit[]): Promise<number> {
+    const counts = await this.counts(await this.shape(job), units.map((unit) => (unit.params ?? {}) as SqlUnitParams));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   private async estimateAll(shape: Shape<C>, params: SqlUnitParams): Promise<number | undefined> {
@@ -420,7 +478,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
     if (units.length > 1) notes.push(...units.map((u) => `unit ${u.label}: ~${u.estimatedRows ?? '?'} rows`));
     // No cursor moves, so every unit stands on its own (catalog commits all units or none anyway).
-    return { units, skipped: [], estimatedRows: estimate.total, ordered: false, notes };
+    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, estimateExact: estimate.exact, ordered: false, notes };
   }
 
   private async planIncremental(shape: Shape<C>, cursor: C, context: PlanContext): Promise<SourcePlan> {
@@ -497,7 +555,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
     });
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
     if (units.length > 1) notes.push(...units.map((u) => `unit ${u.label}: ~${u.estimatedRows ?? '?'} rows`));
-    return { units, skipped: [], estimatedRows: estimate.total, ordered: true, notes };
+    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, estimateExact: estimate.exact, ordered: true, notes };
   }
 
   private async planWindow(shape: Shape<C>, cursor: C, job: JobSpec, window: { since?: string; until?: string }): Promise<SourcePlan> {
@@ -531,7 +589,50 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
       }),
     );
     notes.unshift(`query: ${this.unitSql(shape, params[0], shape.visible)}`);
-    return { units, skipped: [], estimatedRows: estimate.total, ordered: false, notes, window: { column: cursor.name, lower: since, upper } };
+    return { units, skipped: [], estimatedRows: estimate.total, estimateBasis: estimate.basis, estimateExact: estimate.exact, ordered: false, notes, window: { column: cursor.name, lower: since, upper } };
+  }
+
+  /**
+   * The boundary filters a read applies row by row (rows already loaded at the lower bound,
+   * rows at the high-water mark that arrived after the plan) as SQL conditions on the key.
+   */
+  private identityConditions(shape: Shape<C>, range: Range | undefined): { conditions: string[] } | { reason: string } {
+    const exclude = range?.lower?.exclude?.length ? range.lower : undefined;
+    const only = range?.upper?.only ? range.upper : undefined;
+    if ((!exclude && !only) || !shape.cursor) return { conditions: [] };
+    if (!shape.keys.length) {
+      return { reason: `rows at the cursor's boundary values are told apart by a hash of the whole row, which SQL cannot match: set load.primary_key for ${shape.relation.label}` };
+    }
+    const literals: string[] = [];
+    for (const key of shape.keys) {
+      if (!['INT64', 'NUMERIC', 'BIGNUMERIC', 'STRING', 'DATE', 'DATETIME', 'TIME', 'TIMESTAMP'].includes(key.type)) {
+        return { reason: `key column \`${key.name}\` is ${key.type}, which the boundary filter cannot compare in SQL` };
+      }
+    }
+    const tuple = (identity: string): string => {
+      const values = JSON.parse(identity) as (string | number | null)[];
+      const parts = shape.keys.map((key, i) => {
+        const value = values[i];
+        if (value === null || value === undefined) return 'NULL';
+        const text = key.type === 'TIMESTAMP' && typeof value === 'number' ? cursorText(BigInt(value), 'TIMESTAMP') : String(value);
+        return this.dialect.cursorLiteral(text, key.type);
+      });
+      return parts.length === 1 ? parts[0] : `(${parts.join(', ')})`;
+    };
+    const keys = shape.keys.map((key) => `q.${this.dialect.quote(key.name)}`);
+    const keyRef = keys.length === 1 ? keys[0] : `(${keys.join(', ')})`;
+    const ref = this.cursorRef(shape);
+    const literal = (text: string) => this.dialect.cursorLiteral(text, shape.cursor!.type);
+    const conditions: string[] = [];
+    if (exclude) {
+      for (const identity of exclude.exclude!) literals.push(tuple(identity));
+      conditions.push(`${ref} IS NULL OR NOT (${ref} = ${literal(exclude.value)} AND ${keyRef} IN (${literals.join(', ')}))`);
+    }
+    if (only) {
+      const kept = only.only!.map(tuple);
+      conditions.push(`${ref} IS NULL OR ${ref} <> ${literal(only.value)}${kept.length ? ` OR ${keyRef} IN (${kept.join(', ')})` : ''}`);
+    }
+    return { conditions };
   }
 
   private shardKey(shape: Shape<C>): C | undefined {

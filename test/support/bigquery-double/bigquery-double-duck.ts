@@ -35,6 +35,8 @@ export class DuckSession {
     const db = await instance.connect();
     await db.run("SET TimeZone = 'UTC'");
     await db.run(`CREATE SCHEMA ${quote(RESULTS_SCHEMA)}`);
+    // GoogleSQL's TO_JSON_STRING returns STRING; DuckDB's to_json returns JSON.
+    await db.run('CREATE MACRO bq_to_json_string(x) AS CAST(to_json(x) AS VARCHAR)');
     const scratch = await mkdtemp(path.join(tmpdir(), 'bq-double-'));
     return new DuckSession(instance, db, scratch, new Mutex(), { results: 0 });
   }

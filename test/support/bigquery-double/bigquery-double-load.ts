@@ -24,6 +24,7 @@ export class LoadRunner {
     const target: TablePath = { project: dest.projectId ?? job.project, dataset: dest.datasetId, table: dest.tableId };
     this.tables.dataset(target.project, target.dataset);
     const format = String(load.sourceFormat ?? 'CSV').toUpperCase();
+    if (format === 'DATASTORE_BACKUP') return this.refuseBackup(job, target);
     const files: { name: string; data: Buffer }[] = [];
     if (job.upload) files.push({ name: 'file-00000000', data: job.upload });
     for (const uri of (load.sourceUris ?? []) as string[]) {
@@ -117,6 +118,38 @@ export class LoadRunner {
       outputBytes: '0',
       badRecords: String(errors.length),
     };
+  }
+
+  /**
+   * A load of a Datastore or Firestore export, checked as BigQuery checks it
+   * (https://cloud.google.com/bigquery/docs/loading-data-cloud-firestore): one URI, no wildcard,
+   * the export's `.export_metadata` file, no schema (the export has its own), no appending to a
+   * table, and the file present. The double cannot read the export's files (LevelDB log records
+   * of entity protocol buffers), so a load that passes every check fails saying that.
+   */
+  private async refuseBackup(job: JobState, target: TablePath): Promise<void> {
+    const load = job.configuration.load;
+    if (job.upload) throw invalid('Datastore backups are loaded from Cloud Storage only; a media upload cannot be one');
+    const uris = (load.sourceUris ?? []) as string[];
+    if (uris.length !== 1) throw invalid(`Only one source URI may be given for a Datastore backup; got ${uris.length}`);
+    const uri = uris[0];
+    if (uri.includes('*')) throw invalid(`Wildcards are not allowed in the URI of a Datastore backup: ${uri}`);
+    if (!uri.endsWith('.export_metadata')) throw invalid(`The URI of a Datastore backup must name its .export_metadata file: ${uri}`);
+    if (load.schema !== undefined) throw invalid('A schema cannot be specified when loading a Datastore backup: the backup carries its own');
+    if (load.autodetect) throw invalid('Schema autodetection does not apply to Datastore backups');
+    for (const key of ['fieldDelimiter', 'skipLeadingRows', 'quote', 'allowQuotedNewlines', 'allowJaggedRows', 'encoding', 'maxBadRecords', 'ignoreUnknownValues', 'nullMarker']) {
+      if (load[key] !== undefined) throw invalid(`${key} does not apply to Datastore backups`);
+    }
+    if (load.projectionFields !== undefined && (!Array.isArray(load.projectionFields) || load.projectionFields.some((f: unknown) => typeof f !== 'string' || f.includes('.')))) {
+      throw invalid('projectionFields must name top-level properties of the backup');
+    }
+    const existing = this.tables.findTable(target);
+    const writeDisposition = load.writeDisposition ?? 'WRITE_APPEND';
+    if (existing && writeDisposition === 'WRITE_APPEND') throw invalid(`Cannot append a Datastore backup to the existing table ${this.tables.tableKey(target)}; overwrite it (WRITE_TRUNCATE) or load a new table`);
+    if (!existing && (load.createDisposition ?? 'CREATE_IF_NEEDED') === 'CREATE_NEVER') throw new BqFailure(404, 'notFound', `Not found: Table ${this.tables.tableKey(target)}`);
+    if (!this.objects) throw invalid(`the test double was started without an object reader, so it cannot read ${uri}`);
+    if (!(await this.objects(uri))) throw new BqFailure(404, 'notFound', `Not found: URI ${uri}`);
+    throw invalid(`the test double cannot read Datastore backup files (LevelDB log records of entity protocol buffers); the load of ${uri} passed every check of its request`);
   }
 
   private async insertRows(state: TableState, fields: BqField[], rows: (string | null)[][]): Promise<void> {

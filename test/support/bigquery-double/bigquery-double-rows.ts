@@ -48,7 +48,7 @@ function wireText(column: string, type: string): string {
     case 'BIGNUMERIC':
       return `CAST(${column} AS VARCHAR)`;
     case 'BOOL':
-      return `CASE WHEN ${column} THEN 'true' ELSE 'false' END`;
+      return `CASE WHEN ${column} IS NULL THEN NULL WHEN ${column} THEN 'true' ELSE 'false' END`;
     case 'TIMESTAMP':
       return `CAST(epoch_us(${column}) AS VARCHAR)`;
     case 'DATETIME':

@@ -236,7 +236,7 @@ const TYPE_OR_FUNCTION: Record<string, string> = {
   DATETIME: 'TIMESTAMP',
 };
 const FUNCTION_REWRITES: Record<string, string> = {
-  TO_JSON_STRING: 'to_json',
+  TO_JSON_STRING: 'bq_to_json_string',
   TO_JSON: 'to_json',
   MD5: 'md5',
   TO_HEX: 'hex',

@@ -1,0 +1,295 @@
+/**
+ * Through the real binary: a PostgreSQL and a MySQL table loaded into BigQuery by Dataflow (the
+ * Dataflow double runs Google's JDBC template on the local databases and writes into the
+ * BigQuery double) and by a local run of the same job into the same double give the same rows,
+ * types, cursor and marker state, on a table with ties at the high-water mark and NULL cursor
+ * values, over two runs. A run killed while its Dataflow job runs is followed by a run that
+ * waits for that job: one job launched in all, rows loaded once. --dry-run shows the exact
+ * launch request with the credentials as Secret Manager references.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
+import { runCli, scratchProject, startCli } from '../support/cli.js';
+import { startDataflowDouble, type DataflowDouble } from '../support/dataflow-double.js';
+import { myScratch, pgScratch, type MyScratch, type PgScratch } from '../support/databases.js';
+import { startGcsDouble } from '../support/gcs-double.js';
+import { KEY, startPty } from '../support/pty.js';
+
+type Project = Awaited<ReturnType<typeof scratchProject>>;
+
+const PROJECT = 'etl-proj';
+const SECRETS = {
+  'projects/etl-proj/secrets/pg-user/versions/1': 'postgres',
+  'projects/etl-proj/secrets/pg-password/versions/1': 'not-checked-by-trust-auth',
+  'projects/etl-proj/secrets/my-user/versions/1': 'root',
+};
+
+describe('Dataflow runs through the binary', () => {
+  let bigquery: BigQueryDouble;
+  let dataflow: DataflowDouble;
+  let secrets: Awaited<ReturnType<typeof startGcsDouble>>;
+  let pg: PgScratch;
+  let my: MyScratch;
+  let project: Project;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    bigquery = await startBigQueryDouble({ project: PROJECT });
+    dataflow = await startDataflowDouble({ bigquery: bigquery.endpoint, secrets: SECRETS });
+    secrets = await startGcsDouble({ buckets: [] });
+    for (const [name, value] of Object.entries(SECRETS)) secrets.setSecret(name, value);
+    pg = await pgScratch('dfe2e');
+    await pg.sql(`CREATE TABLE orders (id bigint PRIMARY KEY, name text, amount numeric(12,2), updated timestamptz, tags text[], raw bytea, paid boolean, day date, local timestamp)`);
+    my = await myScratch('dfe2e');
+    await my.sql(`CREATE TABLE orders (id BIGINT PRIMARY KEY, name VARCHAR(40), amount DECIMAL(12,2), updated DATETIME(6), paid TINYINT(1), day DATE, raw VARBINARY(16), stamp TIMESTAMP(6) NULL)`);
+    const job = (name: string, engine: string, source: string) =>
+      `name: ${name}\nengine: ${engine}\nsource: { connection: ${source}, table: orders, parallelism: 3 }\nload: { strategy: transactional, cursor: updated }\n`;
+    project = await scratchProject({
+      'etl.config.yaml': [
+        'connections:',
+        `  shop: { type: postgres, host: 127.0.0.1, port: 5432, database: test, user: "secret://projects/etl-proj/secrets/pg-user/versions/1", password: "secret://projects/etl-proj/secrets/pg-password/versions/1" }`,
+        `  plain: { type: postgres, host: 127.0.0.1, port: 5432, database: test, user: postgres, password: hunter2-plain }`,
+        `  store: { type: mysql, host: 127.0.0.1, port: 3306, database: ${my.database}, user: "secret://projects/etl-proj/secrets/my-user/versions/1" }`,
+        `  bq: { type: bigquery, project: ${PROJECT}, dataset: raw, endpoint: "${bigquery.endpoint}" }`,
+        'defaults: { destination: bq }',
+        'dataflow: { project: etl-proj, region: europe-west1, temp_location: "gs://etl-temp/b2betl", threshold_rows: 5, max_workers: 4, service_account: etl-runner@etl-proj.iam.gserviceaccount.com }',
+        '',
+      ].join('\n'),
+      'jobs/pg_dataflow.yaml': job('pg_dataflow', 'dataflow', 'shop').replace('table: orders', `table: ${pg.schema}.orders`),
+      'jobs/pg_local.yaml': job('pg_local', 'local', 'shop').replace('table: orders', `table: ${pg.schema}.orders`),
+      'jobs/pg_auto.yaml': job('pg_auto', 'auto', 'shop').replace('table: orders', `table: ${pg.schema}.orders`),
+      'jobs/pg_catalog_dataflow.yaml': `name: pg_catalog_dataflow\nengine: dataflow\nsource: { connection: shop, table: ${pg.schema}.orders, columns: [id, name, updated] }\nload: { strategy: catalog }\n`,
+      'jobs/pg_catalog_local.yaml': `name: pg_catalog_local\nengine: local\nsource: { connection: shop, table: ${pg.schema}.orders, columns: [id, name, updated] }\nload: { strategy: catalog }\n`,
+      'jobs/pg_plain.yaml': job('pg_plain', 'dataflow', 'plain').replace('table: orders', `table: ${pg.schema}.orders`),
+      'jobs/my_dataflow.yaml': job('my_dataflow', 'dataflow', 'store'),
+      'jobs/my_local.yaml': job('my_local', 'local', 'store'),
+    });
+    env = { B2BETL_DATAFLOW_ENDPOINT: dataflow.endpoint, B2BETL_SECRET_MANAGER_ENDPOINT: secrets.endpoint };
+  });
+  after(async () => {
+    await project?.cleanup();
+    await dataflow?.stop();
+    await bigquery?.stop();
+    await secrets?.stop();
+    await pg?.drop();
+    await my?.drop();
+  });
+
+  async function run(job: string, ...flags: string[]) {
+    const result = await runCli(['run', `jobs/${job}.yaml`, '--json', ...flags], project.dir, env);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    return (JSON.parse(result.stdout) as { run_id: string; status: string; rows_loaded: number; plan?: { engine: { name: string; reason: string; details?: Record<string, unknown> } } }[])[0];
+  }
+
+  /** The table's rows by id; none while the table does not exist yet. */
+  const all = async (table: string) => ((await bigquery.table(PROJECT, 'raw', table)) ? bigquery.query(`SELECT * FROM \`${PROJECT}.raw.${table}\` ORDER BY id`) : []);
+  async function schema(table: string) {
+    const resource = (await bigquery.table(PROJECT, 'raw', table)) as { schema: { fields: { name: string; type: string }[] } };
+    return resource.schema.fields.map((f) => `${f.name} ${f.type}`);
+  }
+  async function lastState(table: string) {
+    const [marker] = await bigquery.query(`SELECT state FROM \`${PROJECT}.raw._b2betl_loads\` WHERE table_name = '${table}' ORDER BY committed_at DESC LIMIT 1`);
+    return JSON.parse(String(marker.state)) as { cursor: unknown; columns: unknown; connection: string };
+  }
+  async function same(dataflowTable: string, localTable: string) {
+    assert.deepEqual(await all(dataflowTable), await all(localTable));
+    assert.deepEqual(await schema(dataflowTable), await schema(localTable));
+    const [a, b] = [await lastState(dataflowTable), await lastState(localTable)];
+    assert.deepEqual([a.cursor, a.columns], [b.cursor, b.columns]);
+  }
+
+  test('PostgreSQL → BigQuery by Dataflow equals a local run: rows, types, cursor and marker, over two runs with ties at H and NULL cursors', async () => {
+    await pg.sql(`INSERT INTO orders VALUES
+      (1, 'a', 10.50, '2024-01-01 10:00:00.123456+00', '{a,"b c"}', '\\x00ff10', true, '2024-01-01', '2024-01-01 10:00:00'),
+      (2, 'b', NULL, '2024-01-02 10:00:00+00', NULL, NULL, false, NULL, NULL),
+      (3, NULL, 0.01, NULL, '{}', '\\x', NULL, '2023-12-31', NULL),
+      (4, 'tie', 1, '2024-01-03 00:00:00+00', '{NULL}', NULL, true, NULL, NULL),
+      (5, 'tie', 2, '2024-01-03 00:00:00+00', NULL, NULL, true, NULL, NULL),
+      (6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`);
+    const first = await run('pg_dataflow');
+    assert.deepEqual([first.status, first.rows_loaded], ['succeeded', 6]);
+    assert.equal((await run('pg_local')).rows_loaded, 6);
+    await same('pg_dataflow', 'pg_local');
+    assert.equal(dataflow.jobs().length, 1);
+    assert.match(dataflow.jobs()[0].launch.parameters.table ?? '', /^\(SELECT .* AS b2betl_window$/s, 'the read is partitioned');
+
+    // New rows: one more at the old high-water mark, later ones, a NULL cursor (never read again).
+    await pg.sql(`INSERT INTO orders VALUES
+      (7, 'late tie', 3, '2024-01-03 00:00:00+00', NULL, NULL, false, NULL, NULL),
+      (8, 'c', 4, '2024-02-01 00:00:00+00', '{x}', '\\x01', true, '2024-02-01', '2024-02-01 00:00:00.5'),
+      (9, 'c', 5, '2024-02-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL),
+      (10, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`);
+    const second = await run('pg_dataflow');
+    assert.deepEqual([second.status, second.rows_loaded], ['succeeded', 3]);
+    assert.equal((await run('pg_local')).rows_loaded, 3);
+    await same('pg_dataflow', 'pg_local');
+    assert.equal(dataflow.jobs().length, 2);
+    assert.deepEqual((await all('pg_dataflow')).map((row) => Number(row.id)), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  test('MySQL → BigQuery by Dataflow equals a local run into the same double', async () => {
+    await my.sql(`INSERT INTO orders VALUES
+      (1, 'a', 10.50, '2024-01-01 10:00:00.123456', 1, '2024-01-01', x'00ff', '2024-01-01 10:00:00.5'),
+      (2, 'b', NULL, '2024-01-02 10:00:00', 0, NULL, NULL, NULL),
+      (3, NULL, 0.01, NULL, NULL, '2023-12-31', x'', NULL),
+      (4, 'tie', 1, '2024-01-03 00:00:00', 1, NULL, NULL, NULL),
+      (5, 'tie', 2, '2024-01-03 00:00:00', 1, NULL, NULL, NULL)`);
+    const jobs = dataflow.jobs().length;
+    assert.equal((await run('my_dataflow')).rows_loaded, 5);
+    assert.equal((await run('my_local')).rows_loaded, 5);
+    await same('my_dataflow', 'my_local');
+    await my.sql(`INSERT INTO orders VALUES (6, 'late tie', 3, '2024-01-03 00:00:00', 0, NULL, NULL, NULL), (7, 'c', 4, '2024-02-01 00:00:00', NULL, NULL, NULL, NULL)`);
+    assert.equal((await run('my_dataflow')).rows_loaded, 2);
+    assert.equal((await run('my_local')).rows_loaded, 2);
+    await same('my_dataflow', 'my_local');
+    assert.equal(dataflow.jobs().length, jobs + 2);
+    assert.equal(dataflow.jobs().at(-1)!.launch.template.name, 'MySQL_to_BigQuery');
+  });
+
+  test('--dry-run shows the engine, why, and the exact launch request with the credentials as references; nothing is launched', async () => {
+    // At least dataflow.threshold_rows (5) rows in pg_auto's window, run alone or after the others.
+    await pg.sql(`INSERT INTO orders SELECT g, 'd', 1, timestamptz '2024-03-01Z' + g * interval '1 minute', NULL, NULL, NULL, NULL, NULL FROM generate_series(20, 24) g ON CONFLICT DO NOTHING`);
+    const jobs = dataflow.jobs().length;
+    const plan = (await run('pg_auto', '--dry-run')).plan!;
+    assert.equal(plan.engine.name, 'dataflow');
+    assert.match(plan.engine.reason, /reaches dataflow\.threshold_rows \(5\)/);
+    const launch = plan.engine.details!.launch as { launchParameter: { containerSpecGcsPath: string; parameters: Record<string, string>; environment: Record<string, unknown> } };
+    assert.equal(launch.launchParameter.containerSpecGcsPath, 'gs://dataflow-templates-europe-west1/latest/flex/PostgreSQL_to_BigQuery');
+    assert.equal(launch.launchParameter.parameters.username, 'projects/etl-proj/secrets/pg-user/versions/1');
+    assert.equal(launch.launchParameter.parameters.password, 'projects/etl-proj/secrets/pg-password/versions/1');
+    assert.equal(launch.launchParameter.environment.serviceAccountEmail, 'etl-runner@etl-proj.iam.gserviceaccount.com');
+    assert.ok(plan.engine.details!.partitioning);
+    assert.ok(plan.engine.details!.staging);
+    const text = await runCli(['run', 'jobs/pg_auto.yaml', '--dry-run'], project.dir, env);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /dataflow/);
+    assert.doesNotMatch(text.stdout + text.stderr + JSON.stringify(plan), /not-checked-by-trust-auth/);
+    assert.equal(dataflow.jobs().length, jobs, 'a dry run launches nothing');
+  });
+
+  test('kill -9 while the Dataflow job runs, then a re-run: one Dataflow job launched in all, rows loaded once', async () => {
+    await pg.sql(`INSERT INTO orders VALUES (12, 'e', 1, '2024-04-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL), (13, 'f', 2, '2024-04-02 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
+    const jobs = dataflow.jobs().length;
+    const before = (await all('pg_dataflow')).length;
+    const hold = dataflow.hold();
+    const killed = startCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    await hold.running;
+    killed.child.kill('SIGKILL');
+    await killed.done;
+    assert.equal(dataflow.jobs().length, jobs + 1);
+    const rerun = startCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    // The re-run finds the job still at work and waits for it; then the job ends.
+    await new Promise<void>((resolve) => {
+      let seen = '';
+      rerun.child.stderr!.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (/waiting for it instead of launching another/.test(seen)) resolve();
+      });
+      rerun.child.on('close', () => resolve());
+    });
+    hold.release();
+    const result = await rerun.done;
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stderr, /waiting for it instead of launching another/);
+    const [summary] = JSON.parse(result.stdout) as { status: string; rows_loaded: number }[];
+    assert.equal(dataflow.jobs().length, jobs + 1, 'one Dataflow job launched in all');
+    const ids = (await all('pg_dataflow')).map((row) => Number(row.id));
+    assert.deepEqual([summary.status, summary.rows_loaded], ['succeeded', ids.length - before]);
+    assert.ok(ids.includes(12) && ids.includes(13));
+    assert.equal(new Set(ids).size, ids.length, 'rows loaded once');
+  });
+
+  test('kill -9 while the Dataflow job runs, the job ends, then a re-run commits what it loaded: one job, rows once', async () => {
+    await pg.sql(`INSERT INTO orders VALUES (14, 'g', 1, '2024-05-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
+    const jobs = dataflow.jobs().length;
+    const before = (await all('pg_dataflow')).length;
+    const hold = dataflow.hold();
+    const killed = startCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    const job = await hold.running;
+    killed.child.kill('SIGKILL');
+    await killed.done;
+    hold.release();
+    while (job.currentState !== 'JOB_STATE_DONE') await new Promise((resolve) => setTimeout(resolve, 50));
+    const result = await runCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stderr, /committing what it loaded instead of launching another/);
+    const [summary] = JSON.parse(result.stdout) as { status: string; rows_loaded: number }[];
+    assert.deepEqual([summary.status, summary.rows_loaded], ['succeeded', 1]);
+    assert.equal(dataflow.jobs().length, jobs + 1, 'one Dataflow job launched in all');
+    const ids = (await all('pg_dataflow')).map((row) => Number(row.id));
+    assert.deepEqual([ids.length, new Set(ids).size], [before + 1, before + 1]);
+  });
+
+  test('Ctrl-C with --cancel-on-interrupt cancels the Dataflow job and commits nothing; without it the job goes on for the next run', async () => {
+    await pg.sql(`INSERT INTO orders VALUES (15, 'h', 1, '2024-06-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
+    const before = (await all('pg_dataflow')).length;
+    let hold = dataflow.hold();
+    const cancelled = startCli(['run', 'jobs/pg_dataflow.yaml', '--json', '--cancel-on-interrupt'], project.dir, env);
+    const job = await hold.running;
+    cancelled.child.kill('SIGINT');
+    const stopped = await cancelled.done;
+    hold.release();
+    assert.equal(stopped.code, 130, stopped.stdout + stopped.stderr);
+    assert.equal(job.currentState, 'JOB_STATE_CANCELLED');
+    assert.match((JSON.parse(stopped.stdout) as { error: string }[])[0].error, /is cancelled; nothing was committed/);
+    assert.equal((await all('pg_dataflow')).length, before);
+    assert.equal(await bigquery.table(PROJECT, 'raw', String(job.launch.parameters.outputTable).split('.').pop()!), undefined, 'the staging table is dropped');
+
+    hold = dataflow.hold();
+    const kept = startCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    const running = await hold.running;
+    kept.child.kill('SIGINT');
+    const left = await kept.done;
+    assert.equal(left.code, 130, left.stdout + left.stderr);
+    assert.equal(running.currentState, 'JOB_STATE_RUNNING', 'the job goes on');
+    assert.match((JSON.parse(left.stdout) as { error: string }[])[0].error, /the next run of this job waits for it/);
+    hold.release();
+    const jobs = dataflow.jobs().length;
+    assert.equal((await run('pg_dataflow')).rows_loaded, 1);
+    assert.equal(dataflow.jobs().length, jobs, 'the next run took the job that went on');
+    assert.equal((await all('pg_dataflow')).length, before + 1);
+  });
+
+  test('a catalog job with columns by Dataflow replaces the table as a local catalog run does', async () => {
+    await pg.sql(`INSERT INTO orders (id, name, updated) VALUES (100, 'x', '2025-01-01Z'), (101, NULL, NULL), (102, 'y', '2025-01-02Z') ON CONFLICT DO NOTHING`);
+    for (let round = 0; round < 2; round++) {
+      if (round) await pg.sql(`DELETE FROM orders WHERE id = 101`);
+      const rows = Number((await pg.sql('SELECT count(*) AS n FROM orders'))[0].n);
+      assert.equal((await run('pg_catalog_dataflow')).rows_loaded, rows);
+      assert.equal((await run('pg_catalog_local')).rows_loaded, rows);
+      assert.deepEqual(await all('pg_catalog_dataflow'), await all('pg_catalog_local'));
+      assert.deepEqual(await schema('pg_catalog_dataflow'), await schema('pg_catalog_local'));
+    }
+    assert.deepEqual(Object.keys((await all('pg_catalog_dataflow'))[0]), ['id', 'name', 'updated']);
+  });
+
+  test('Ctrl-C on a terminal asks whether to cancel the Dataflow job; y cancels it', async () => {
+    await pg.sql(`INSERT INTO orders VALUES (16, 'i', 1, '2024-07-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
+    const hold = dataflow.hold();
+    const terminal = startPty(['run', 'jobs/pg_dataflow.yaml'], project.dir, env);
+    try {
+      const job = await hold.running;
+      await terminal.type(KEY.ctrlC);
+      await terminal.waitFor('Ctrl-C: press y to cancel Dataflow job b2betl-pg-dataflow-');
+      await terminal.type('y');
+      assert.equal(await terminal.exited, 130, terminal.screen());
+      assert.equal(job.currentState, 'JOB_STATE_CANCELLED');
+    } finally {
+      hold.release();
+      terminal.kill();
+    }
+  });
+
+  test('a plain-text credential is refused before any launch, naming the key and the fix, and never shown', async () => {
+    const jobs = dataflow.jobs().length;
+    const result = await runCli(['run', 'jobs/pg_plain.yaml', '--json'], project.dir, env);
+    assert.notEqual(result.code, 0);
+    const [summary] = JSON.parse(result.stdout) as { status: string; error: string }[];
+    assert.equal(summary.status, 'failed');
+    assert.match(summary.error, /connection plain: user is given in plain text/);
+    assert.match(summary.error, /secret:\/\/projects\/PROJECT\/secrets\/NAME\/versions\/VERSION/);
+    assert.doesNotMatch(result.stdout + result.stderr, /hunter2-plain/);
+    assert.equal(dataflow.jobs().length, jobs, 'nothing was launched');
+  });
+});
