@@ -75,7 +75,8 @@ export default {
   tempDirName: '.stryker-tmp',
   reporters: ['clear-text', 'progress', 'json'],
   jsonReporter: { fileName: `reports/mutation/${slug}.json` },
-  // A later run tests again only the mutants whose code or tests changed (`--force` for all).
+  // A later run tests again only the mutants whose code changed: the command runner reports one
+  // test, so changed tests go unseen (`--force` tests again, see test/tools/run-mutation.ts).
   incremental: true,
   incrementalFile: `reports/mutation/${slug}.incremental.json`,
   thresholds: { high: 90, low: 75, break: null },

@@ -1,8 +1,10 @@
 /**
  * `npm run test:mutation`: Stryker over each module that carries a promise (see
  * stryker.config.mjs), one run per module against only the tests that cover it, then a table of
- * mutation scores per module. Module names as arguments run only those; options (`--force`:
- * test every mutant again, not only those whose code or tests changed) go to Stryker.
+ * mutation scores per module. Module names as arguments run only those; options go to Stryker
+ * (`--force`: test every mutant again, as a run reuses the result of every mutant whose code did
+ * not change even when tests did; `--mutate=<file>:<lines>` with it: only those lines, keeping
+ * the other mutants' results).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -133,6 +133,8 @@ test('FLOAT64 reads numbers, exact bigints, decimal text and the spelled infinit
   assert.equal(reason(() => float(9007199254740993n)), '9007199254740993 cannot be a FLOAT64 without losing precision; load the column as NUMERIC or STRING');
   assert.equal(float(' -1.5e-3 '), -0.0015);
   assert.equal(float('.5'), 0.5);
+  assert.equal(float('.25'), 0.25);
+  assert.equal(float('1e-10'), 1e-10);
   assert.ok(Number.isNaN(float('NaN')));
   for (const text of ['inf', 'Infinity', '+inf', '+INFINITY']) assert.equal(float(text), Number.POSITIVE_INFINITY, text);
   for (const text of ['-inf', '-Infinity']) assert.equal(float(text), Number.NEGATIVE_INFINITY, text);
@@ -152,6 +154,7 @@ test('decimals fit their type exactly or fail naming the type that would hold th
   assert.equal(big('9'.repeat(38)), '9'.repeat(38));
   assert.equal(reason(() => big('9'.repeat(39))), `${'9'.repeat(39)} does not fit BIGNUMERIC (38 integer digits, 38 decimals) without rounding; load it as STRING`);
   assert.match(reason(() => big(`0.${'1'.repeat(39)}`))!, /does not fit BIGNUMERIC/);
+  assert.equal(numeric(' 12.50 '), '12.50');
   assert.equal(numeric(12.25), '12.25');
   assert.equal(numeric(1e21), '1000000000000000000000');
   assert.equal(numeric(12345678901234567890n), '12345678901234567890');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, SchemaError } from '../../src/core/errors.js';
 import { CellFailure, RunSchema } from '../../src/core/run-schema.js';
+import { describeMismatches, resolveSchema } from '../../src/core/schema.js';
 import type { Column, SourceColumn } from '../../src/core/types.js';
 
 const options = { table: 't', mapping: new Map<string, string>(), fillRequired: false, canWiden: () => true };
@@ -365,4 +366,142 @@ test('an inferred column widens in place when the destination table allows it, a
   assert.deepEqual(newTable.convertRow(newPlan, ['0.5']), ['0.5']);
   assert.deepEqual(newTable.convertRow(newPlan, ['007']), ['007'], 'a table this run creates may always change');
   assert.equal(newTable.columns[0].type, 'STRING');
+});
+
+test('a batch without some run columns leaves them NULL, and unselected batch columns are skipped, row by row and column by column', () => {
+  const schema = new RunSchema({ ...options, select: ['a', 'b'] });
+  schema.planFor([typed('a', 'STRING'), typed('b', 'STRING')]);
+  const plan = schema.planFor([typed('hidden', 'STRING'), typed('b', 'STRING')]);
+  assert.deepEqual(schema.convertRow(plan, ['h', 'x']), [null, 'x']);
+  const result = schema.convertColumns(plan, [['h'], ['x']], 1);
+  assert.deepEqual(result.columns, [null, ['x']]);
+  assert.deepEqual(result.failures, []);
+});
+
+test('column by column: numeric arrays pass through only where the converter would return them unchanged', () => {
+  const schema = new RunSchema({ ...options, existing: [existing('i', 'INT64'), existing('s', 'STRING')], canWiden: () => false });
+  const plan = schema.planFor([inferred('i', 'FLOAT64'), typed('s', 'INT64'), typed('f', 'FLOAT64')]);
+  assert.deepEqual(schema.columns.map((column) => column.type), ['INT64', 'STRING', 'FLOAT64']);
+  const result = schema.convertColumns(plan, [new Float64Array([2, 2.5]), new Int32Array([7, 8]), ['1.5', 'x']], 2);
+  assert.deepEqual(result.columns, [[2, null], ['7', null], [1.5, null]]);
+  assert.deepEqual(
+    result.failures.map(({ row, column }) => [row, column]),
+    [[1, 'i']],
+    'a row fails once, at its first failing value; its other values are not converted',
+  );
+});
+
+test('column by column: failures come in row order, a REQUIRED column with every value fails nothing', () => {
+  const schema = new RunSchema({ ...options, existing: [existing('id', 'INT64', false)] });
+  const plan = schema.planFor([typed('id', 'INT64'), inferred('a', 'BOOL'), inferred('b', 'BOOL')]);
+  const result = schema.convertColumns(plan, [[1, 2, 3], ['true', 'true', 'maybe'], ['no', 'maybe', 'no']], 3);
+  assert.deepEqual(result.failures.map(({ row, column }) => [row, column]), [[1, 'b'], [2, 'a']]);
+  assert.deepEqual([...result.skip!], [0, 1, 1]);
+  assert.deepEqual(result.columns[0], [1, 2, 3]);
+});
+
+test('a column awaiting its first value stays undecided through NULLs', () => {
+  for (const empty of [null, undefined, '']) {
+    const schema = new RunSchema(options);
+    const plan = schema.planFor([inferred('late', 'STRING', { unseen: true })]);
+    assert.deepEqual(schema.convertRow(plan, [empty]), [null]);
+    assert.deepEqual(schema.convertRow(plan, ['42']), [42], String(empty));
+    assert.equal(schema.columns[0].type, 'INT64');
+  }
+});
+
+test('the size check counts NULL as nothing, allows a row of exactly the limit, and names the first of equal values', () => {
+  const long = 'x'.repeat(1_100_000);
+  const schema = new RunSchema({ ...options, maxRow: { bytes: 2_200_000, name: 'the limit' } });
+  const plan = schema.planFor([typed('a', 'STRING'), typed('b', 'STRING'), typed('c', 'STRING')]);
+  assert.deepEqual(schema.convertRow(plan, [long, long, null]), [long, long, null]);
+  assert.throws(() => schema.convertRow(plan, [long, long, 'y']), (error: unknown) => error instanceof CellFailure && error.column === 'a');
+});
+
+test('names kept across runs: a table column named apart from its sanitized name keeps that name', () => {
+  const table = [existing('a_b', 'STRING'), { ...existing('a_b_2', 'STRING'), source: 'a b' }];
+  const schema = new RunSchema({ ...options, existing: table });
+  schema.planFor([typed('a b', 'STRING')]);
+  assert.deepEqual(schema.columns.map((column) => [column.source, column.name]), [['a b', 'a_b_2']]);
+  const resolved = resolveSchema([{ name: 'a b', type: 'STRING', nullable: true }], table);
+  assert.deepEqual(resolved.columns.map((column) => column.name), ['a_b_2']);
+  assert.deepEqual(resolved.missing, ['a_b']);
+  assert.deepEqual(resolveSchema([{ name: 'a b', type: 'STRING', nullable: true }], table, new Map([['other', 'other']])).columns.map((column) => column.name), ['a_b_2']);
+  // A stored mapping that already gives a table name to another source keeps it.
+  const mapped = resolveSchema(
+    [{ name: 'x', type: 'STRING', nullable: true }, { name: 'y', type: 'STRING', nullable: true }],
+    [{ ...existing('A_B', 'STRING'), source: 'y' }],
+    new Map([['x', 'a_b']]),
+  );
+  assert.deepEqual(mapped.columns.map((column) => [column.source, column.name]), [['x', 'A_B'], ['y', 'y']]);
+});
+
+test('errors name every unknown selected column, every mismatch, and the fix', () => {
+  assert.throws(
+    () => new RunSchema({ ...options, select: ['nope', 'nah'] }).planFor([typed('id', 'INT64'), typed('x', 'STRING')]),
+    (error: unknown) => error instanceof ConfigError && error.message.startsWith('source.columns: "nope", "nah" not found in the source') && /the source's columns are: id, x/.test(error.describe()),
+  );
+  assert.throws(
+    () => new RunSchema({ ...options, existing: [existing('n', 'INT64')] }).planFor([typed('n', 'STRING')]),
+    (error: unknown) => error instanceof SchemaError && /change the source type, load into a new table, or drop the destination table and use --full-refresh/.test(error.describe()),
+  );
+  const established = new RunSchema(options);
+  established.planFor([typed('n', 'INT64')]);
+  assert.throws(() => established.planFor([typed('n', 'STRING')]), (error: unknown) => error instanceof SchemaError && /change the source type, or load into a new table/.test(error.describe()));
+  assert.equal(
+    describeMismatches('t', [
+      { column: 'a', source: 'a', sourceType: 'STRING', destinationType: 'INT64' },
+      { column: 'b', source: 'b', sourceType: 'BOOL', destinationType: 'DATE' },
+    ]),
+    'source columns do not fit t:\n  a: source a is STRING, destination is INT64 (a STRING loads into STRING)\n  b: source b is BOOL, destination is DATE (a BOOL loads into BOOL, STRING)',
+  );
+});
+
+test('a missing REQUIRED value is named as such, with no guess about the sample', () => {
+  const schema = new RunSchema({ ...options, existing: [existing('n', 'INT64', false)] });
+  const plan = schema.planFor([inferred('n', 'INT64')]);
+  for (const missing of [null, undefined]) {
+    assert.throws(
+      () => schema.convertRow(plan, [missing]),
+      (error: unknown) => error instanceof CellFailure && error.reason === 'is REQUIRED in the destination but has no value; set load.fill_required_defaults: true to fill defaults',
+      String(missing),
+    );
+  }
+});
+
+test('a widening reaches every batch shape: plans made before it are made again', () => {
+  const schema = new RunSchema(options);
+  const one = schema.planFor([inferred('q', 'INT64')]);
+  schema.planFor([inferred('q', 'INT64'), inferred('r', 'STRING')]);
+  assert.deepEqual(schema.convertRow(one, ['2.5']), [2.5, null]);
+  const two = schema.planFor([inferred('q', 'INT64'), inferred('r', 'STRING')]);
+  assert.deepEqual(schema.convertRow(two, ['3.5', 'x']), [3.5, 'x']);
+});
+
+test('what keeps a column from becoming text: only values staged in another spelling', () => {
+  // Numbers a typed source (JSON) gave, and empty cells, read back as they were.
+  for (const earlier of [5, '']) {
+    const schema = new RunSchema(options);
+    const plan = schema.planFor([inferred('zip', 'INT64')]);
+    schema.convertRow(plan, [earlier]);
+    assert.deepEqual(schema.convertRow(plan, [' 07030']), [' 07030'], String(earlier));
+    assert.equal(schema.columns[0].type, 'STRING');
+  }
+  // A FLOAT64 column never becomes text: its failures say nothing of spellings.
+  const floats = new RunSchema(options);
+  const plan = floats.planFor([inferred('p', 'FLOAT64')]);
+  assert.deepEqual(floats.convertRow(plan, ['1.50']), [1.5]);
+  assert.throws(
+    () => floats.convertRow(plan, ['abc']),
+    (error: unknown) => error instanceof CellFailure && error.reason === '"abc" is not a number (inferred as FLOAT64 from the sampled rows; raise source.sample_size, or load the column as STRING)',
+  );
+});
+
+test('a value that even the type inferred from it cannot hold is a cell failure', () => {
+  const schema = new RunSchema(options);
+  const plan = schema.planFor([inferred('n', 'INT64')]);
+  assert.throws(
+    () => schema.convertRow(plan, [`${'1'.repeat(39)}.5`]),
+    (error: unknown) => error instanceof CellFailure && error.column === 'n' && /does not fit BIGNUMERIC \(38 integer digits, 38 decimals\)/.test(error.reason),
+  );
 });
