@@ -9,11 +9,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
 import { runCli, scratchProject, startCli } from '../support/cli.js';
-import { startDataflowDouble, type DataflowDouble } from '../support/dataflow-double.js';
+import { startDataflowClouds, type DataflowClouds, type DataflowDouble } from '../support/dataflow-double.js';
 import { myScratch, pgScratch, type MyScratch, type PgScratch } from '../support/databases.js';
-import { startGcsDouble } from '../support/gcs-double.js';
 import { KEY, startPty } from '../support/pty.js';
 
 type Project = Awaited<ReturnType<typeof scratchProject>>;
@@ -26,19 +24,17 @@ const SECRETS = {
 };
 
 describe('Dataflow runs through the binary', () => {
-  let bigquery: BigQueryDouble;
+  let clouds: DataflowClouds;
+  let bigquery: DataflowClouds['bigquery'];
   let dataflow: DataflowDouble;
-  let secrets: Awaited<ReturnType<typeof startGcsDouble>>;
   let pg: PgScratch;
   let my: MyScratch;
   let project: Project;
   let env: NodeJS.ProcessEnv;
 
   before(async () => {
-    bigquery = await startBigQueryDouble({ project: PROJECT });
-    dataflow = await startDataflowDouble({ bigquery: bigquery.endpoint, secrets: SECRETS });
-    secrets = await startGcsDouble({ buckets: [] });
-    for (const [name, value] of Object.entries(SECRETS)) secrets.setSecret(name, value);
+    clouds = await startDataflowClouds(PROJECT, SECRETS);
+    ({ bigquery, dataflow } = clouds);
     pg = await pgScratch('dfe2e');
     await pg.sql(`CREATE TABLE orders (id bigint PRIMARY KEY, name text, amount numeric(12,2), updated timestamptz, tags text[], raw bytea, paid boolean, day date, local timestamp)`);
     my = await myScratch('dfe2e');
@@ -65,13 +61,11 @@ describe('Dataflow runs through the binary', () => {
       'jobs/my_dataflow.yaml': job('my_dataflow', 'dataflow', 'store'),
       'jobs/my_local.yaml': job('my_local', 'local', 'store'),
     });
-    env = { B2BETL_DATAFLOW_ENDPOINT: dataflow.endpoint, B2BETL_SECRET_MANAGER_ENDPOINT: secrets.endpoint };
+    env = clouds.env;
   });
   after(async () => {
     await project?.cleanup();
-    await dataflow?.stop();
-    await bigquery?.stop();
-    await secrets?.stop();
+    await clouds?.stop();
     await pg?.drop();
     await my?.drop();
   });

@@ -6,11 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
 import { runCli, scratchProject } from '../support/cli.js';
-import { startDataflowDouble, type DataflowDouble } from '../support/dataflow-double.js';
+import { startDataflowClouds, type DataflowClouds, type DataflowDouble } from '../support/dataflow-double.js';
 import { pgScratch, type PgScratch } from '../support/databases.js';
-import { startGcsDouble } from '../support/gcs-double.js';
 
 const PROJECT = 'etl-proj';
 // Exactly the threshold: PostgreSQL's planner puts this window a little under it, so the rows are counted.
@@ -18,18 +16,16 @@ const ROWS = 1_000_000;
 const USER = 'projects/etl-proj/secrets/pg-user/versions/1';
 
 describe('a million PostgreSQL rows with engine: auto', () => {
-  let bigquery: BigQueryDouble;
+  let clouds: DataflowClouds;
+  let bigquery: DataflowClouds['bigquery'];
   let dataflow: DataflowDouble;
-  let secrets: Awaited<ReturnType<typeof startGcsDouble>>;
   let pg: PgScratch;
   let project: Awaited<ReturnType<typeof scratchProject>>;
   let env: NodeJS.ProcessEnv;
 
   before(async () => {
-    bigquery = await startBigQueryDouble({ project: PROJECT });
-    dataflow = await startDataflowDouble({ bigquery: bigquery.endpoint, secrets: { [USER]: 'postgres' } });
-    secrets = await startGcsDouble({ buckets: [] });
-    secrets.setSecret(USER, 'postgres');
+    clouds = await startDataflowClouds(PROJECT, { [USER]: 'postgres' });
+    ({ bigquery, dataflow } = clouds);
     pg = await pgScratch('dfscale');
     await pg.sql(`CREATE TABLE events (id bigint PRIMARY KEY, kind text, amount numeric(12,2), happened_at timestamptz)`);
     await pg.sql(`INSERT INTO events SELECT g, 'k' || (g % 7), (g % 1000) / 100.0, timestamptz '2024-01-01Z' + g * interval '1 second' FROM generate_series(1, ${ROWS}) g`);
@@ -47,13 +43,11 @@ describe('a million PostgreSQL rows with engine: auto', () => {
       'jobs/events_auto.yaml': job('events_auto', 'auto'),
       'jobs/events_local.yaml': job('events_local', 'local'),
     });
-    env = { B2BETL_DATAFLOW_ENDPOINT: dataflow.endpoint, B2BETL_SECRET_MANAGER_ENDPOINT: secrets.endpoint };
+    env = clouds.env;
   });
   after(async () => {
     await project?.cleanup();
-    await dataflow?.stop();
-    await bigquery?.stop();
-    await secrets?.stop();
+    await clouds?.stop();
     await pg?.drop();
   });
 

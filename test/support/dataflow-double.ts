@@ -11,6 +11,8 @@
  * existing output table with a load job, as BigQueryIO's file loads do.
  */
 import { randomUUID } from 'node:crypto';
+import { startBigQueryDouble, type BigQueryDouble } from './bigquery-double/index.js';
+import { startGcsDouble } from './gcs-double.js';
 import { ApiFailure, errorBody, invalid, serveRest, type SeenRequest } from './google-rest-double.js';
 import { datetimeRanges, longRanges, parameterProblems, TEMPLATES, type TemplateSpec } from './dataflow-templates.js';
 
@@ -493,4 +495,30 @@ async function loadRows(endpoint: string, parameters: Record<string, string>, ro
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
+}
+
+/** The clouds a Dataflow run talks to: BigQuery, Dataflow running its templates into it, and Secret Manager. */
+export interface DataflowClouds {
+  readonly bigquery: BigQueryDouble;
+  readonly dataflow: DataflowDouble;
+  /** The environment that points the binary's Dataflow and Secret Manager clients at the doubles. */
+  readonly env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+export async function startDataflowClouds(project: string, secrets: Readonly<Record<string, string>>): Promise<DataflowClouds> {
+  const bigquery = await startBigQueryDouble({ project });
+  const dataflow = await startDataflowDouble({ bigquery: bigquery.endpoint, secrets });
+  const manager = await startGcsDouble({ buckets: [] });
+  for (const [name, value] of Object.entries(secrets)) manager.setSecret(name, value);
+  return {
+    bigquery,
+    dataflow,
+    env: { B2BETL_DATAFLOW_ENDPOINT: dataflow.endpoint, B2BETL_SECRET_MANAGER_ENDPOINT: manager.endpoint },
+    async stop() {
+      await dataflow.stop();
+      await bigquery.stop();
+      await manager.stop();
+    },
+  };
 }
