@@ -13,6 +13,7 @@ import { S3Store } from '../../connectors/storage/s3/s3-store.js';
 import { startAzurite } from '../support/azurite.js';
 import { startGcsDouble } from '../support/gcs-double.js';
 import { collect, messageAndHint, storeContext as context, text } from '../support/store-testing.js';
+import { listenLoopback } from '../support/http-listen.js';
 
 const BUCKET = 'conformance-bucket';
 
@@ -30,16 +31,7 @@ async function faultyServer(answer: { status: number; body: string; type: string
     response.writeHead(answer.status, { 'content-type': answer.type, 'x-ms-error-code': /<Code>(\w+)</.exec(answer.body)?.[1] ?? '' });
     response.end(answer.body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenLoopback(server);
 }
 
 describe('transient failures', () => {
