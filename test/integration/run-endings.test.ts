@@ -15,6 +15,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { binary, queryDuckDB, runCli, scratchProject, startCli, type CliResult } from '../support/cli.js';
 import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
 import { myScratch, pgScratch, PG, type MyScratch, type PgScratch } from '../support/databases.js';
+import { KEY, startPty } from '../support/pty.js';
 
 const require = createRequire(import.meta.url);
 type Project = Awaited<ReturnType<typeof scratchProject>>;
@@ -224,38 +225,28 @@ describe('stopped by a signal', () => {
   it('Ctrl-C typed in a terminal stops the progress view at a safe point: interrupted, exit 130', async () => {
     const gate = GATE + 1;
     await pg.sql('SELECT pg_advisory_lock($1)', [gate]);
-    // script(1) gives the binary a real terminal; \x03 typed into it is the terminal's Ctrl-C.
-    const command = `stty cols 160 rows 40; ${JSON.stringify(process.execPath)} ${JSON.stringify(binary)} run jobs/gated.yaml; echo "exit=$?"`;
-    const terminal = spawn('script', ['-qfc', command, '/dev/null'], { cwd: project.dir, env: { ...process.env, CI: '', TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let screen = '';
-    terminal.stdout.on('data', (chunk: Buffer) => (screen += chunk));
-    const closed = new Promise<void>((resolve) => terminal.on('close', () => resolve()));
+    // A pseudo-terminal of its own: Ctrl-C typed into it reaches the binary as the terminal's SIGINT, no shell between.
+    const terminal = startPty(['run', 'jobs/gated.yaml'], project.dir);
+    let code: number;
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setInterval(() => {
-          // The progress view counts rows once the read has begun.
-          if (/all rows: [\d,]+ rows/.test(screen)) {
-            clearInterval(timer);
-            resolve();
-          }
-        }, 50);
-        void closed.then(() => {
-          clearInterval(timer);
-          reject(new Error(`the run ended before Ctrl-C:\n${screen}`));
-        });
-      });
+      // The progress view counts rows once the read has begun.
+      await terminal.waitFor(/all rows: [\d,]+ rows/);
       await gateWaiters(gate, true);
-      terminal.stdin.write('\x03');
+      await terminal.type(KEY.ctrlC);
       // The run ends while the gate is still shut, and its query does not live on in the server.
       const giveUp = (what: string) => new Promise<string>((resolve) => setTimeout(() => resolve(what), 30_000).unref());
-      assert.equal(await Promise.race([closed.then(() => 'closed'), giveUp('the run waits for its query')]), 'closed', screen);
+      const ended = await Promise.race([terminal.exited, giveUp('the run waits for its query')]);
+      assert.equal(typeof ended, 'number', terminal.screen());
+      code = ended as number;
       assert.equal(await Promise.race([gateWaiters(gate, false).then(() => 'cancelled'), giveUp('the query still runs')]), 'cancelled');
     } finally {
+      terminal.kill();
       await pg.sql('SELECT pg_advisory_unlock($1)', [gate]);
     }
+    const screen = terminal.screen();
+    assert.equal(code, 130, screen);
     assert.match(screen, /SIGINT: stopping at a safe point/, screen);
     assert.match(screen, /^gated\s+interrupted\s+0\s/m, screen);
-    assert.match(screen, /exit=130/, screen);
     const [recorded] = await history(project, 'gated');
     assert.equal(recorded.status, 'interrupted');
     assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);

@@ -76,6 +76,8 @@ export function startPty(args: readonly string[], cwd: string, env: NodeJS.Proce
       }
     },
     exited,
-    kill: () => term.kill(),
+    kill: () => {
+      if (!done) term.kill();
+    },
   };
 }
