@@ -191,7 +191,7 @@ export class RunSchema {
     const pending = [...this.pending];
     this.pending.clear();
     for (const index of pending) this.pending.add(moved.get(index)!);
-    this.rebuildPlans();
+    this.plans.clear();
     this.version++;
   }
 
@@ -340,7 +340,6 @@ export class RunSchema {
     if (this.pending.delete(target)) {
       // The first value of a column the sample never saw a value for decides its type.
       this.setType(target, (typeof raw === 'string' ? inferTextType(raw, source.dateFormat) : inferValueType(raw)) ?? 'STRING');
-      this.rebuildPlans();
       const converter = this.converterFor(source, this.columns[target]);
       (plan.converters as (ValueConverter | undefined)[])[index] = converter;
       return converter(raw);
@@ -351,7 +350,6 @@ export class RunSchema {
       const wider = widenType(column.type, seen);
       if (wider && wider !== column.type && (this.mayBecome(column, wider) || this.mayHoldCode(column, raw))) {
         this.setType(target, wider);
-        this.rebuildPlans();
         const converter = this.converterFor(source, this.columns[target]);
         (plan.converters as (ValueConverter | undefined)[])[index] = converter;
         try {
@@ -502,13 +500,11 @@ export class RunSchema {
     return !existing || existing.type === 'STRING' || this.options.canWiden(existing.type, 'STRING');
   }
 
+  /** Changes a run column's type; every batch shape is planned again, so none converts to the old one. */
   private setType(index: number, type: ColumnType): void {
     this.columns[index] = { ...this.columns[index], type };
-    this.version++;
-  }
-
-  private rebuildPlans(): void {
     this.plans.clear();
+    this.version++;
   }
 
   private converterFor(source: SourceColumn, column: Column): ValueConverter {

@@ -505,3 +505,17 @@ test('a value that even the type inferred from it cannot hold is a cell failure'
     (error: unknown) => error instanceof CellFailure && error.column === 'n' && /does not fit BIGNUMERIC \(38 integer digits, 38 decimals\)/.test(error.reason),
   );
 });
+
+test('a column widened by a new batch shape converts every shape planned before it to the wider type', () => {
+  const schema = new RunSchema(options);
+  const first = [inferred('q', 'INT64'), inferred('n', 'INT64')];
+  assert.deepEqual(schema.convertRow(schema.planFor(first, 0), ['12', '1']), [12, 1]);
+  // Another file's sample saw fractions in `q`: the run's column becomes FLOAT64.
+  schema.planFor([inferred('q', 'FLOAT64')], 1);
+  assert.equal(schema.columns[0].type, 'FLOAT64');
+  // The first file's later batches convert to FLOAT64 too: a fraction its own sample never saw loads.
+  assert.deepEqual(schema.convertRow(schema.planFor(first, 0), ['2.5', '2']), [2.5, 2]);
+  const { columns, failures } = schema.convertColumns(schema.planFor(first, 0), [['7.25', '8'], ['3', '4']], 2);
+  assert.deepEqual(failures, []);
+  assert.deepEqual(Array.from(columns[0]!), [7.25, 8]);
+});
