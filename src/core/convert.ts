@@ -401,7 +401,8 @@ export function converterFor(type: ColumnType, options: ConverterOptions = {}): 
   })();
   const range = options.range;
   const checked = range && (type === 'TIMESTAMP' || type === 'DATETIME' || type === 'DATE') ? withinRange(type, convert, range) : convert;
-  const emptyIsNull = type !== 'STRING' && type !== 'JSON';
+  // Empty text is a value only for text; for every other type (JSON text included) it is missing.
+  const emptyIsNull = type !== 'STRING';
   const fallback = options.required ? (options.fillRequired ? defaultValue(type) : undefined) : null;
   const missing = (): Value => {
     if (fallback === undefined) fail('is REQUIRED in the destination but has no value; set load.fill_required_defaults: true to fill defaults');

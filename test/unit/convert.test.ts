@@ -85,6 +85,8 @@ test('BOOL, DATE, TIME, JSON and BYTES convert or explain', () => {
   assert.equal(converterFor('TIME')('7:05'.padStart(5, '0')), '07:05:00.000000');
   assert.equal(converterFor('JSON')({ x: 1 }), '{"x":1}');
   assert.match(reason(() => converterFor('JSON')('{nope'))!, /not valid JSON/);
+  assert.equal(converterFor('JSON')(''), null, 'an empty field is missing, as for every type but STRING');
+  assert.match(reason(() => converterFor('JSON', { required: true })(''))!, /REQUIRED/);
   assert.deepEqual(converterFor('BYTES')('AQID'), Buffer.from([1, 2, 3]));
 });
 
