@@ -49,6 +49,9 @@ const CASES: Case[] = [
     path: 'native',
   },
   { name: 'selected', content: 'id,skip me,Note\n1,x,a\n2,y,b\n', source: 'columns: [id, Note]', path: 'native' },
+  // No delimiter in the job: each file's own is guessed from its first records, the same on both paths.
+  { name: 'semicolons', content: 'id;price;note\n1;1,50;"a; b, c"\n2;2,25;plain, with a comma\n3;;"x"\n', path: 'native' },
+  { name: 'pipes', content: 'id|name|tags\n1|Ann|a,b;c\n2|"B|ob"|\n', path: 'native' },
   { name: 'tabs', ext: 'tsv', content: 'id\tname\tprice\n1\ta,b\t2.5\n2\t"q\tx"\t3\n', path: 'native' },
   {
     name: 'headless',

@@ -313,5 +313,41 @@ describe('BigQuery direct loads', () => {
       const selecting = jobSchema.parse({ name: 'csvs', source: { connection: 'landing', pattern: 'csv/*.csv', columns: ['id'] }, load: { strategy: 'transactional' } });
       assert.equal(await engineRun(await request(selecting, plan, gcsConfig, new FilesSource(store), { store })), undefined, 'a column selection needs rows to pass through b2betl');
     });
+
+    test("a load job reads CSV files with the delimiter guessed from their first records, and declines files that differ", async () => {
+      gcs.seed('landing', 'semi/a.csv', 'id;name;amount\n1;"ann, b";1.5\n');
+      gcs.seed('landing', 'semi/b.csv', 'id;name;amount\n2;cy;\n');
+      const job = jobSchema.parse({ name: 'semis', source: { connection: 'landing', pattern: 'semi/*.csv' }, load: { strategy: 'transactional' } });
+      const gcsConfig: ConnectionConfig = { type: 'gcs', bucket: 'landing', endpoint: gcs.endpoint };
+      const stage = await bq.stage({
+        runId: nextRun(),
+        job,
+        table: 'semis',
+        strategy: 'transactional',
+        primaryKey: [],
+        columns: [
+          { name: 'id', source: 'id', type: 'INT64', nullable: true },
+          { name: 'name', source: 'name', type: 'STRING', nullable: true },
+          { name: 'amount', source: 'amount', type: 'NUMERIC', nullable: true },
+        ],
+        log: silentLogger,
+      });
+      await stage.commit([], { runId: nextRun(), job: 'semis', table: 'semis', strategy: 'transactional', units: [], rows: 0 }, []);
+      const plan = await filePlan(job);
+      const req = await request(job, plan, gcsConfig, new FilesSource(store), { store });
+      const choice = await chooseEngine(req);
+      assert.equal(choice.engine, 'bigquery-load', choice.reason);
+      assert.equal((choice.run!.details!.load as Record<string, unknown>).fieldDelimiter, ';');
+      assert.equal((await choice.run!.run({ runId: req.runId, job: 'semis', table: 'semis', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal)).rows, 2);
+      assert.deepEqual(await double.query('SELECT id, name, amount FROM `proj.raw.semis` ORDER BY id'), [
+        { id: '1', name: 'ann, b', amount: '1.5' },
+        { id: '2', name: 'cy', amount: null },
+      ]);
+      // One file of another delimiter: no single load job reads them all, so the rows stream.
+      gcs.seed('landing', 'semi/c.csv', 'id,name,amount\n3,dee,2\n');
+      const mixed = await chooseEngine(await request(job, await filePlan(job), gcsConfig, new FilesSource(store), { store }));
+      assert.equal(mixed.engine, 'local');
+      assert.match(mixed.reason, /different delimiters/);
+    });
   });
 });

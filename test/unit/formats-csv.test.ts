@@ -181,6 +181,23 @@ describe('csv format', () => {
     assert.deepEqual(result.rows, [['x;y', "it's", 'plain']]);
   });
 
+  it('guesses the delimiter of a file whose job names none from its first records', async () => {
+    const semicolons = await read('id;price;note\n1;1,50;"a; b, c"\n2;2,25;plain, with a comma\n');
+    assert.deepEqual(semicolons.fields, ['id', 'price', 'note']);
+    assert.deepEqual(semicolons.rows, [['1', '1,50', 'a; b, c'], ['2', '2,25', 'plain, with a comma']]);
+    assert.deepEqual((await read('a|b\n1|x,y\n')).rows, [['1', 'x,y']]);
+    assert.deepEqual((await read('a\tb\n1\t2\n', {}, 'data.txt')).rows, [['1', '2']]);
+    // Commas win ties and stand when nothing splits the file: other delimiters inside quoted values do not count.
+    assert.deepEqual((await read('id,note\n1,"a;b;c"\n2,"d|e"\n')).rows, [['1', 'a;b;c'], ['2', 'd|e']]);
+    assert.deepEqual((await read('note\nhello; world\n')).rows, [['hello; world']]);
+    // A header alone is enough; whatever the chunking, the guess is the same.
+    assert.deepEqual((await read('id;name\n')).fields, ['id', 'name']);
+    const long = `id;note\n${Array.from({ length: 5000 }, (_, i) => `${i};"text, ${'x'.repeat(i % 97)}"`).join('\n')}\n`;
+    assert.deepEqual((await read(long, {}, 'data.csv', 7)).rows.length, 5000);
+    // A delimiter the job names is never second-guessed.
+    assert.deepEqual((await read('a;b\n1;2\n', { delimiter: ',' })).rows, [['1;2']]);
+  });
+
   it('reads .tsv files with a tab delimiter unless told otherwise', async () => {
     const tsv = await read('a\tb\n1,5\t2\n', {}, 'data.tsv');
     assert.deepEqual(tsv.fields, ['a', 'b']);

@@ -17,14 +17,36 @@ const DEFAULT_BATCH_SIZE = 2_000;
  * until their batch is consumed: measured twice as fast as 32 KiB windows.
  */
 const WINDOW = 256 * 1024;
+/** Delimiters a file may be guessed to use, the first preferred when two split it equally well. */
+const GUESSED_DELIMITERS = [',', '\t', ';', '|'];
 
 interface CsvSettings {
-  readonly delimiter: string;
+  /** Undefined: guessed from the file's first records. */
+  readonly delimiter: string | undefined;
   readonly quote: string;
   readonly escape: string;
   readonly header: boolean;
   readonly encoding: string;
   readonly batchSize: number;
+}
+
+/**
+ * The delimiter of a file whose job names none, from the text of its first bytes (at least the
+ * first {@link DELIMITER_SAMPLE_BYTES}, or the whole file): of `,` tab `;` `|`, the one that
+ * splits its first records into the most even number of fields (papaparse's guess), else `,`.
+ */
+export function guessDelimiter(text: string, quote = '"'): string {
+  const delimitersToGuess = GUESSED_DELIMITERS.filter((delimiter) => delimiter !== quote);
+  const { meta } = Papa.parse(text, { delimiter: '', delimitersToGuess, quoteChar: quote, preview: 10, skipEmptyLines: true });
+  return meta.delimiter || ',';
+}
+
+/** How many of a file's first bytes its delimiter is guessed from. */
+export const DELIMITER_SAMPLE_BYTES = WINDOW;
+
+/** The delimiter an uncompressed UTF-8 file is read with: the job's, else guessed from its first bytes (`head`). */
+export async function delimiterOf(options: FormatOptions, head: () => Promise<Uint8Array>): Promise<string> {
+  return options.delimiter ?? guessDelimiter(Buffer.from(await head()).toString('utf8'), options.quote);
 }
 
 /** The CSV format: `source.csv` options delimiter, quote, escape, header, encoding. */
@@ -41,11 +63,11 @@ export const csvFormat: FileFormat = {
 
 function settingsFor(name: string, options: FormatOptions): CsvSettings {
   const bare = compressionOf(name) ? name.replace(/\.[^.]+$/, '') : name;
-  const delimiter = options.delimiter ?? (bare.toLowerCase().endsWith('.tsv') ? '\t' : ',');
+  const delimiter = options.delimiter ?? (bare.toLowerCase().endsWith('.tsv') ? '\t' : undefined);
   const quote = options.quote ?? '"';
   const escape = options.escape ?? quote;
   const fix = 'set source.csv.delimiter and source.csv.quote to different characters, neither a line break';
-  if (!delimiter || /[\r\n]/.test(delimiter) || delimiter.includes(quote) || delimiter === '\ufeff') {
+  if (delimiter !== undefined && (!delimiter || /[\r\n]/.test(delimiter) || delimiter.includes(quote) || delimiter === '\ufeff')) {
     throw ConfigError.of(`${name}: ${JSON.stringify(delimiter)} cannot be the CSV delimiter with quote ${JSON.stringify(quote)}`, fix);
   }
   if (quote.length !== 1 || /[\r\n]/.test(quote)) throw ConfigError.of(`${name}: ${JSON.stringify(quote)} cannot be the CSV quote`, fix);
@@ -104,12 +126,15 @@ class CsvRecordReader {
   /** Decoded text not yet parsed. */
   private pending = '';
   private newline: '\n' | '\r\n' | '\r' | undefined;
+  private delimiter: string | undefined;
 
   constructor(
     private readonly settings: CsvSettings,
     private readonly decoder: TextChunkDecoder,
     private readonly name: string,
-  ) {}
+  ) {
+    this.delimiter = settings.delimiter;
+  }
 
   /** Decodes and parses a window of bytes, the unparsed tail of the last window in front. */
   pushBytes(bytes: Buffer): void {
@@ -152,7 +177,8 @@ class CsvRecordReader {
         return;
       }
     }
-    const { delimiter, quote, escape } = this.settings;
+    const { quote, escape } = this.settings;
+    const delimiter = (this.delimiter ??= guessDelimiter(text, quote));
     const lineBreak = this.newline === '\r' ? '\r' : '\n';
     // Without a quote in the text no record can hold a line break: one record per line.
     const quoted = text.includes(quote);
@@ -182,7 +208,7 @@ class CsvRecordReader {
 
   /** The record being read would be longer than any text can be: name its open field. */
   private tooLong(): never {
-    const index = openField(this.partial + this.pending, this.settings);
+    const index = openField(this.partial + this.pending, { ...this.settings, delimiter: this.delimiter ?? ',' });
     const column = this.fields?.[index] ?? (this.fields ? `field ${index + 1}` : undefined);
     throw valueTooLarge(`${this.name}:${this.line}`, column);
   }
@@ -242,7 +268,7 @@ class CsvRecordReader {
 }
 
 /** The index of the field still open at the end of a record's text. */
-function openField(text: string, { delimiter, quote, escape }: CsvSettings): number {
+function openField(text: string, { delimiter, quote, escape }: CsvSettings & { delimiter: string }): number {
   let field = 0;
   let quoted = false;
   let atStart = true;

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import picomatch from 'picomatch';
 import { compressionOf } from '../../formats/decompress.js';
 import { formatByName, formatForPath, formatNameForPath, type FormatName } from '../../formats/index.js';
+import { delimiterOf, DELIMITER_SAMPLE_BYTES } from '../../formats/csv/csv-format.js';
 import { scanCsv } from './native-csv.js';
 import type {
   FileHandle,
@@ -201,14 +202,15 @@ export class FilesSource implements SourceConnector {
     const csv = job.source.csv ?? {};
     if (file.size < NATIVE_MIN_BYTES) return { reason: `smaller than ${mebibytes(NATIVE_MIN_BYTES)}: one statement per file costs more than it saves` };
     if (csv.encoding && csv.encoding !== 'utf-8' && csv.encoding !== 'utf8') return { reason: `encoded in ${csv.encoding}` };
-    const delimiter = formatOptions(job, file.path).delimiter ?? ',';
     const quote = csv.quote ?? '"';
     // DuckDB unescapes any character after an escape; the CSV format only the quote.
     if ((csv.escape ?? quote) !== quote) return { reason: 'an escape character other than the quote' };
-    if (!/^[\x00-\x7f]$/.test(delimiter) || !/^[\x00-\x7f]$/.test(quote)) return { reason: 'a delimiter or quote of more than one byte' };
     // A remote object is fetched first: the sample, the scan and DuckDB all read that copy, and
     // so does the stream if the file streams after all.
     const local = this.store.localPath?.(file.path) ?? (context.planOnly ? undefined : await this.fetch(file, context));
+    const head = Math.min(file.size, DELIMITER_SAMPLE_BYTES);
+    const delimiter = await delimiterOf(formatOptions(job, file.path), () => this.handle(file).readRange(0, head));
+    if (!/^[\x00-\x7f]$/.test(delimiter) || !/^[\x00-\x7f]$/.test(quote)) return { reason: 'a delimiter or quote of more than one byte' };
     const batches = this.readFile(file, job, log)[Symbol.asyncIterator]();
     const first = await batches.next();
     await batches.return?.();
