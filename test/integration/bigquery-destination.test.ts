@@ -230,17 +230,38 @@ describe('BigQuery destination against the double', () => {
     assert.deepEqual(table?.clustering, { fields: ['id'] });
   });
 
-  test('rejected rows land in <table>__rejected in the same commit', async () => {
+  test('rejected rows land in <table>__rejected in the same commit, staged as rows are: thousands of long ones, each once, a retried commit too', async () => {
     const job = spec('with_rejects');
     const id = runId();
     const s = await stage(job, id, [col('id', 'INT64')]);
     await s.write(0, [[1]]);
-    await s.commit([0], marker(job.name, job.name, id, 'transactional', 1), [
-      { runId: id, unit: 'file.csv', position: '7', column: 'id', reason: "'x' is not an integer", raw: "x,it's\nbad" },
-    ]);
-    assert.deepEqual(await double.query(`SELECT run_id, unit, position, column_name, reason, raw FROM \`${PROJECT}.${dataset}.with_rejects__rejected\``), [
-      { run_id: id, unit: 'file.csv', position: '7', column_name: 'id', reason: "'x' is not an integer", raw: "x,it's\nbad" },
-    ]);
+    // 3,000 rejects of over 2,000 characters each: as SQL literals, about six times the 1024K characters a query may hold.
+    const rejects = Array.from({ length: 3000 }, (_, i) => ({
+      runId: id,
+      unit: `file-${i % 7}.csv`,
+      position: String(i + 2),
+      ...(i % 3 ? { column: 'id' } : {}),
+      reason: `'x${i}' is not an integer`,
+      raw: `x${i},it's\nbad "quoted" \\ tab\t é 𝄞 ${'abcdefghij'.repeat(200 + (i % 50))}`,
+    }));
+    // The first attempt of the commit is refused (a rate limit); the second applies it, once.
+    double.failNextJob(`b2betl_with_rejects_${id}_commit`, 'rateLimitExceeded', 'Exceeded rate limits: too many table update operations for this table.');
+    assert.equal(await s.commit([0], marker(job.name, job.name, id, 'transactional', 1), rejects), 1);
+    const stored = () => double.query(`SELECT run_id, unit, position, column_name, reason, raw FROM \`${PROJECT}.${dataset}.with_rejects__rejected\` ORDER BY CAST(position AS INT64)`);
+    const expected = rejects.map((r) => ({ run_id: id, unit: r.unit, position: r.position, column_name: r.column ?? null, reason: r.reason, raw: r.raw }));
+    assert.deepEqual(await stored(), expected);
+    const commits = double.jobs().filter((j) => j.jobReference.jobId.startsWith(`b2betl_with_rejects_${id}_commit`));
+    assert.deepEqual(commits.map((j) => j.status.errorResult?.reason ?? 'ok'), ['rateLimitExceeded', 'ok']);
+    assert.equal(await double.table(PROJECT, dataset, `_b2betl_stage_with_rejects_${id}`), undefined, 'the rows staging table is dropped');
+    assert.equal(await double.table(PROJECT, dataset, `_b2betl_stage_with_rejects_${id}__rejected`), undefined, 'the rejects staging table is dropped');
+
+    // The run committed again under its id (a step retried from the start): nothing doubles.
+    const again = await stage(job, id, [col('id', 'INT64')]);
+    await again.write(0, [[1]]);
+    await again.commit([0], marker(job.name, job.name, id, 'transactional', 1), rejects);
+    assert.deepEqual(await stored(), expected);
+    assert.deepEqual(await rowsOf('with_rejects'), [{ id: '1' }]);
+    assert.equal((await double.query(`SELECT COUNT(*) AS n FROM \`${PROJECT}.${dataset}._b2betl_loads\` WHERE run_id = '${id}'`))[0].n, '1');
   });
 
   test('existing tables b2betl did not create: REQUIRED and legacy types are described, NULL into REQUIRED fails the commit', async () => {

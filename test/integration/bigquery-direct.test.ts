@@ -175,7 +175,7 @@ describe('BigQuery direct loads', () => {
     await src.close();
   });
 
-  test('staging: gs://… uploads gzip NDJSON parts, loads them by URI in one job and deletes them after the commit', async () => {
+  test('staging: gs://… uploads gzip NDJSON parts, loads them (and the rejects) by URI and deletes them after the commit', async () => {
     process.env.B2BETL_STAGING_GCS_ENDPOINT = gcs.endpoint;
     const staged = await openDestination({ name: 'bq', config: { ...bqConfig, staging: 'gs://landing/bq-staging' } as ConnectionConfig, baseDir: process.cwd(), log: silentLogger });
     const job = jobSchema.parse({ name: 'via_gcs', source: { connection: 'src', table: 't' }, load: { strategy: 'transactional' } });
@@ -189,7 +189,8 @@ describe('BigQuery direct loads', () => {
       return undefined;
     });
     try {
-      assert.equal(await stage.commit([0, 1], { runId: id, job: 'via_gcs', table: 'via_gcs', strategy: 'transactional', units: ['a', 'b'], rows: 2 }, []), 2);
+      const reject = { runId: id, unit: 'b', position: '3', column: 'id', reason: "'x' is not an integer", raw: '["x","1"]' };
+      assert.equal(await stage.commit([0, 1], { runId: id, job: 'via_gcs', table: 'via_gcs', strategy: 'transactional', units: ['a', 'b'], rows: 2 }, [reject]), 2);
     } finally {
       gcs.intercept(undefined);
       delete process.env.B2BETL_STAGING_GCS_ENDPOINT;
@@ -200,7 +201,12 @@ describe('BigQuery direct loads', () => {
     ]);
     const load = double.jobs().find((j) => j.jobReference.jobId === `b2betl_via_gcs_${id}_load`);
     assert.deepEqual(load?.configuration.load.sourceUris, [`gs://landing/bq-staging/via_gcs/${id}/part-00000.ndjson.gz`, `gs://landing/bq-staging/via_gcs/${id}/part-00001.ndjson.gz`]);
-    assert.equal(uploads.length, 2);
+    const rejects = double.jobs().find((j) => j.jobReference.jobId === `b2betl_via_gcs_${id}_rejects`);
+    assert.deepEqual(rejects?.configuration.load.sourceUris, [`gs://landing/bq-staging/via_gcs/${id}/rejects-00000.ndjson.gz`]);
+    assert.deepEqual(await double.query('SELECT run_id, unit, position, column_name, reason, raw FROM `proj.raw.via_gcs__rejected`'), [
+      { run_id: id, unit: 'b', position: '3', column_name: 'id', reason: "'x' is not an integer", raw: '["x","1"]' },
+    ]);
+    assert.equal(uploads.length, 3);
     assert.deepEqual(gcs.names('landing').filter((name) => name.startsWith('bq-staging/')), [], 'staged objects are deleted');
   });
 

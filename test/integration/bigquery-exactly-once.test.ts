@@ -43,6 +43,7 @@ describe('exactly-once commits into BigQuery', () => {
     project = await scratchProject({
       'etl.config.yaml': `connections:\n  inbox: { type: local, path: ./inbox }\n  bq: { type: bigquery, project: p, dataset: raw, location: EU, endpoint: "${proxy.endpoint}" }\ndefaults: { destination: bq }\n`,
       'jobs/lossy.yaml': 'name: lossy\nsource: { connection: inbox, pattern: "lossy/*.csv" }\n',
+      'jobs/rejecting.yaml': 'name: rejecting\nsource: { connection: inbox, pattern: "rejecting/*.csv", sample_size: 1 }\nload: { max_bad_records: 5000 }\n',
       'jobs/cat_a.yaml': 'name: cat_a\nsource: { connection: inbox, pattern: "cat/a_*.csv" }\nload: { strategy: catalog }\ndestination: { table: shared_catalog }\n',
       'jobs/cat_b.yaml': 'name: cat_b\nsource: { connection: inbox, pattern: "cat/b_*.csv" }\nload: { strategy: catalog }\ndestination: { table: shared_catalog }\n',
       'jobs/merge_a.yaml': 'name: merge_a\nsource: { connection: inbox, pattern: "merge/a_*.csv" }\nload: { strategy: merge, primary_key: [id] }\ndestination: { table: shared_merge }\n',
@@ -93,6 +94,30 @@ describe('exactly-once commits into BigQuery', () => {
     const ids = double.jobs().map((job) => String(job.jobReference.jobId)).filter((id) => id.includes('_commit'));
     const resubmitted = ids.filter((id) => /_commit_\d+$/.test(id));
     for (const id of resubmitted) assert.ok(ids.includes(id.replace(/_\d+$/, '')), `${id} follows its first attempt`);
+  });
+
+  test('thousands of long rejected rows commit with the rows, once, the answer to the commit’s jobs.insert lost', async () => {
+    // 2,500 rows whose date does not parse, each with a note of 2,500 characters: 6 MB of raw text.
+    const notes = Array.from({ length: 2500 }, (_, i) => `${i}: ${'a note, "quoted", with é and 𝄞; '.repeat(80)}`);
+    await project.write('inbox/rejecting/r1.csv', `id,when,note\n1,2024-01-01,ok\n2,2024-01-02,ok\n${notes.map((note, i) => `${i + 3},not a date,"${note.replace(/"/g, '""')}"`).join('\n')}\n`);
+    const before = proxy.lost;
+    proxy.loseAnswers(commitCall, 1);
+    const result = await run('rejecting');
+    proxy.loseAnswers(() => false, 0);
+    assert.ok(proxy.lost > before, 'answers to the commit were lost');
+    assert.equal(result.status, 'succeeded', String(result.error));
+    assert.deepEqual([result.rows_loaded, result.rows_rejected], [2, 2500]);
+    assert.deepEqual(await double.query('SELECT id, `when`, note FROM `p.raw.rejecting` ORDER BY id'), [
+      { id: '1', when: '2024-01-01', note: 'ok' },
+      { id: '2', when: '2024-01-02', note: 'ok' },
+    ]);
+    const rejected = await double.query('SELECT run_id, position, column_name, raw FROM `p.raw.rejecting__rejected` ORDER BY CAST(position AS INT64)');
+    assert.deepEqual(
+      rejected.map((row) => [row.run_id, row.position, row.column_name, JSON.parse(String(row.raw))]),
+      notes.map((note, i) => [result.run_id, String(i + 4), 'when', [String(i + 3), 'not a date', note]]),
+    );
+    assert.deepEqual(await markerRuns('rejecting'), [result.run_id]);
+    assert.equal(await double.table('p', 'raw', `_b2betl_stage_rejecting_${result.run_id}__rejected`), undefined, 'the rejects staging table is dropped');
   });
 
   for (const [kind, a, b, table, expected] of [

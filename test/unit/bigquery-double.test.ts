@@ -199,6 +199,22 @@ describe('BigQuery double strictness', () => {
     assert.match(error.message, /Already Exists: Job p:EU\.once|Already Exists: Job p:US\.once/);
   });
 
+  test('a query text over 1024K characters (a pair of surrogates is one) is refused at jobs.insert and jobs.query with BigQuery’s error', async () => {
+    const limit = 1024 * 1024;
+    const query = `SELECT '${'𝄞'.repeat(limit - 9)}'`;
+    assert.equal([...query].length, limit);
+    await runQuery(handle, next('long'), query, 'longest');
+    for (const attempt of [client.createJob({ jobId: next('long'), configuration: { query: { query: `${query} `, useLegacySql: false } } } as never), client.query({ query: `${query} ` })]) {
+      const error = await failure(attempt);
+      assert.equal(error.code, 400);
+      assert.equal(error.errors?.[0]?.reason, 'invalid');
+      assert.equal(
+        error.message,
+        'The query is too large (1024.00K characters, 1 characters over the limit). The maximum standard SQL query length is 1024.00K characters, including comments and white space characters.',
+      );
+    }
+  });
+
   test('scripts: a failing statement rolls the transaction back; DDL is refused inside one', async () => {
     const name = next('tx');
     await runQuery(handle, next('q'), `CREATE TABLE \`p.d.${name}\` (id INT64 NOT NULL, v STRING)`, 'create');

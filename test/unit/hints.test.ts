@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { Command } from 'commander';
 import { program } from '../../src/cli/main.js';
-import { README_SECTION } from '../../src/core/config.js';
+import { README_SECTION } from '../../src/core/config-yaml.js';
 import { repoRoot } from '../support/cli.js';
 
 async function sources(): Promise<{ file: string; text: string }[]> {

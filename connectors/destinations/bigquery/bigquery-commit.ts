@@ -2,28 +2,18 @@
  * The commit of a run: one multi-statement transaction that moves the staging rows into the
  * target (append, replace or merge) and inserts the `_b2betl_loads` marker and rejected rows.
  */
-import type { Column, LoadMarker, LoadStrategy, RejectedRow, Replacement } from '../../../src/core/connector.js';
+import type { Column, LoadMarker, LoadStrategy, Replacement } from '../../../src/core/connector.js';
 import { EtlError } from '../../../src/core/errors.js';
 import { markerStateText, markerUnitsList } from '../../../src/core/marker-state.js';
 import type { JobSpec } from '../../../src/core/spec.js';
 import { ident, runQuery, type QueryParam } from '../../bigquery-common/bigquery-client.js';
-import type { BigQueryField } from '../../bigquery-common/bigquery-types.js';
 import type { BigQueryDestination } from './bigquery-destination.js';
+import { REJECT_FIELDS, STAGED_REJECT_FIELDS } from './bigquery-rejects.js';
 import { MARKERS, sqlString } from './bigquery-tables.js';
-
-const REJECT_FIELDS: BigQueryField[] = [
-  { name: 'run_id', type: 'STRING', mode: 'REQUIRED' },
-  { name: 'unit', type: 'STRING', mode: 'NULLABLE' },
-  { name: 'position', type: 'STRING', mode: 'NULLABLE' },
-  { name: 'column_name', type: 'STRING', mode: 'NULLABLE' },
-  { name: 'reason', type: 'STRING', mode: 'NULLABLE' },
-  { name: 'raw', type: 'STRING', mode: 'NULLABLE' },
-  { name: 'rejected_at', type: 'TIMESTAMP', mode: 'NULLABLE' },
-];
 
 /**
  * The commit: one transaction that moves the staging rows into the target (append, replace
- * or merge) and inserts the marker, plus any rejected rows.
+ * or merge) and inserts the marker, plus the rejected rows staged for the run.
  */
 export async function commitStaging(destination: BigQueryDestination, args: {
   spec: JobSpec;
@@ -34,14 +24,15 @@ export async function commitStaging(destination: BigQueryDestination, args: {
   strategy: LoadStrategy;
   primaryKey: readonly string[];
   marker: LoadMarker;
-  rejects: readonly RejectedRow[];
+  /** The staging table of the run's rejected rows; none when it has none. */
+  rejects?: string;
   orderColumn?: string;
   replace?: Replacement;
   /** The SELECT expression of each column from the staging table, when one is not its name. */
   select?: readonly string[];
 }): Promise<void> {
   const { spec, table, staging, columns, strategy, marker } = args;
-  if (args.rejects.length) await destination.tables.createTable(`${table}__rejected`, REJECT_FIELDS);
+  if (args.rejects !== undefined) await destination.tables.createTable(`${table}__rejected`, REJECT_FIELDS);
   const target = destination.path(table);
   const names = columns.map((c) => ident(c.name));
   const statements: string[] = [];
@@ -54,12 +45,9 @@ export async function commitStaging(destination: BigQueryDestination, args: {
     }
   }
   const params: Record<string, QueryParam> = { rows: { type: 'INT64', value: String(marker.rows) } };
-  if (args.rejects.length) {
-    const values = args.rejects.map(
-      (r) =>
-        `(${[r.runId, r.unit, r.position, r.column ?? null, r.reason, r.raw.slice(0, 100_000)].map((v) => (v === null ? 'NULL' : sqlString(v))).join(', ')}, CURRENT_TIMESTAMP())`,
-    );
-    statements.push(`INSERT INTO ${destination.path(`${table}__rejected`)} (run_id, unit, position, column_name, reason, raw, rejected_at) VALUES ${values.join(', ')}`);
+  if (args.rejects !== undefined) {
+    const staged = STAGED_REJECT_FIELDS.map((f) => f.name).join(', ');
+    statements.push(`INSERT INTO ${destination.path(`${table}__rejected`)} (${staged}, rejected_at) SELECT ${staged}, CURRENT_TIMESTAMP() FROM ${destination.path(args.rejects)}`);
   }
   await commitTransaction(destination, {
     job: spec.name,

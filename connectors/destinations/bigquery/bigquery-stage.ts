@@ -11,6 +11,7 @@ import { jobId } from '../../bigquery-common/bigquery-client.js';
 import { fieldOf, NdjsonEncoder, type BigQueryField } from '../../bigquery-common/bigquery-types.js';
 import { commitStaging } from './bigquery-commit.js';
 import type { BigQueryDestination } from './bigquery-destination.js';
+import { STAGED_REJECT_FIELDS, writeRejects } from './bigquery-rejects.js';
 import { loadStaging, stagingStore, type LoadSource } from './bigquery-staging-load.js';
 
 /** Row numbers a unit's rows take at most (2^40); times a unit's index they stay exact doubles for up to 8,000 units. */
@@ -28,16 +29,17 @@ interface UnitFile {
   failure?: unknown;
 }
 
-/** Rows of a run in local NDJSON files, one per unit; loaded and committed at `commit`. */
 /** No values after a line's columns. */
 const NO_EXTRA: readonly Value[] = [];
 
+/** Rows of a run in local NDJSON files, one per unit; loaded and committed at `commit`. */
 export class BigQueryStage implements Stage {
   private readonly units = new Map<number, UnitFile>();
   private columns: Column[];
   private encoder: NdjsonEncoder;
   private rowNumber = 0;
-  private stagingCreated = false;
+  /** Staging tables created so far, dropped by `abort`. */
+  private readonly created: string[] = [];
   private readonly staging: string;
   private readonly merge: boolean;
   private uploaded: string[] = [];
@@ -141,21 +143,43 @@ export class BigQueryStage implements Stage {
     // With no rows, the commit only replaces what it replaces, writes rejects and the marker.
     if (files.length) {
       const fields = this.stagingFields();
-      await d.tables.createStaging(this.staging, fields);
-      this.stagingCreated = true;
-      const source = await this.loadSource(files);
+      await this.createStaging(this.staging, fields);
+      const source = await this.loadSource(files, 'part');
       const metadata = await loadStaging(d, this.staging, fields, source, d.jobIdFor(job.name, runId, 'load'));
       const output = Number(metadata.statistics?.load?.outputRows ?? staged);
       if (output !== staged) throw new EtlError(`the load into ${this.staging} wrote ${output} rows but ${staged} were staged; nothing was committed`, 'run the job again');
     }
-    await commitStaging(d, { spec: job, table, staging: files.length ? this.staging : undefined, columns: this.columns, strategy, primaryKey, marker, rejects, orderColumn: this.merge ? ROW_COLUMN : undefined, replace: this.request.replace });
+    const rejected = rejects.length ? await this.stageRejects(rejects) : undefined;
+    await commitStaging(d, { spec: job, table, staging: files.length ? this.staging : undefined, columns: this.columns, strategy, primaryKey, marker, rejects: rejected, orderColumn: this.merge ? ROW_COLUMN : undefined, replace: this.request.replace });
     this.request.log.info(`committed ${staged} rows into ${d.locate(table)} (run ${runId})`);
     await this.abort();
     return staged;
   }
 
-  /** Local files to upload, or with `staging: gs://…` the URIs of copies written there. */
-  private async loadSource(files: readonly string[]): Promise<LoadSource> {
+  /**
+   * Loads the rejected rows into a staging table of their own, as the rows are loaded, for the
+   * commit to insert from; returns its name.
+   */
+  private async stageRejects(rejects: readonly RejectedRow[]): Promise<string> {
+    const d = this.destination;
+    const { job, runId } = this.request;
+    const file = path.join(this.dir, 'rejects.ndjson');
+    await writeRejects(file, rejects, d.capabilities.maxRow!.bytes);
+    const name = `${this.staging}__rejected`;
+    await this.createStaging(name, STAGED_REJECT_FIELDS);
+    const metadata = await loadStaging(d, name, STAGED_REJECT_FIELDS, await this.loadSource([file], 'rejects'), d.jobIdFor(job.name, runId, 'rejects'));
+    const output = Number(metadata.statistics?.load?.outputRows ?? rejects.length);
+    if (output !== rejects.length) throw new EtlError(`the load into ${name} wrote ${output} rejected rows of ${rejects.length}; nothing was committed`, 'run the job again');
+    return name;
+  }
+
+  private async createStaging(name: string, fields: readonly BigQueryField[]): Promise<void> {
+    await this.destination.tables.createStaging(name, fields);
+    this.created.push(name);
+  }
+
+  /** Local files to upload, or with `staging: gs://…` the URIs of copies written there as `<stem>-NNNNN.ndjson.gz`. */
+  private async loadSource(files: readonly string[], stem: string): Promise<LoadSource> {
     const staging = this.destination.handle.config.staging;
     if (!staging) return { kind: 'files', files };
     const store = await stagingStore(this.destination.handle, staging);
@@ -163,7 +187,7 @@ export class BigQueryStage implements Stage {
     const uris: string[] = [];
     try {
       for (const [i, file] of files.entries()) {
-        const name = `${prefix}/part-${String(i).padStart(5, '0')}.ndjson.gz`;
+        const name = `${prefix}/${stem}-${String(i).padStart(5, '0')}.ndjson.gz`;
         await store.write(name, createReadStream(file).pipe(createGzip({ level: 1 })));
         this.uploaded.push(name);
         uris.push(store.nativeUri?.(name) ?? store.url(name));
@@ -178,10 +202,7 @@ export class BigQueryStage implements Stage {
     for (const unit of this.units.values()) await closeStream(unit.stream).catch(() => undefined);
     this.units.clear();
     await rm(this.dir, { recursive: true, force: true });
-    if (this.stagingCreated) {
-      this.stagingCreated = false;
-      await this.destination.tables.dropTable(this.staging);
-    }
+    for (const table of this.created.splice(0)) await this.destination.tables.dropTable(table);
     if (this.uploaded.length) {
       const staging = this.destination.handle.config.staging!;
       const store = await stagingStore(this.destination.handle, staging);

@@ -67,7 +67,7 @@ export class BigQueryTableStage implements TableStage {
     const d = this.destination;
     const { job, table, strategy, runId, primaryKey, replace } = this.request;
     await d.tables.prepareTarget(job, table, strategy, this.columns, runId, primaryKey);
-    await commitStaging(d, { spec: job, table, staging: this.location.table, columns: this.columns, strategy, primaryKey, marker, rejects: [], replace, select: this.select });
+    await commitStaging(d, { spec: job, table, staging: this.location.table, columns: this.columns, strategy, primaryKey, marker, replace, select: this.select });
     this.request.log.info(`committed ${marker.rows} rows into ${d.locate(table)} (run ${runId})`);
     return marker.rows;
   }

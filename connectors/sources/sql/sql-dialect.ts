@@ -1,7 +1,7 @@
 /**
  * What a database driver contributes to the shared SQL source: catalog look-ups, identifier
  * and literal syntax, and decoded row streams. Everything else (planning, cursors, units,
- * filtering) lives once in {@link SqlSource}.
+ * filtering) lives once in the shared source (sql-source.ts and the modules beside it).
  */
 import type { TableListing } from '../../../src/core/connector.js';
 import type { ColumnType, SourceColumn } from '../../../src/core/types.js';

@@ -14,6 +14,9 @@ import { TableUpdateLimiter } from './bigquery-double-rate-limit.js';
 import { readRows } from './bigquery-double-rows.js';
 import type { JobState, Json, ObjectReader } from './bigquery-double-state.js';
 
+/** The longest GoogleSQL query text BigQuery takes: 1024K characters, comments and white space included. */
+const MAX_QUERY_CHARACTERS = 1024 * 1024;
+
 /** Options of the engine: the rate limit to enforce and where gs:// objects come from. */
 export interface EngineOptions {
   /** Table update operations allowed per table in `windowMs` (BigQuery: 5 per 10 s). */
@@ -64,6 +67,7 @@ export class Engine {
     const existing = this.jobs.get(key);
     if (existing) throw new BqFailure(409, 'duplicate', `Already Exists: Job ${jobProject}:${existing.location}.${jobId}`);
     const configuration = body.configuration ?? {};
+    if (configuration.query) checkQueryLength(String(configuration.query.query ?? ''));
     const location = ref.location ?? body.location ?? this.defaultLocation(configuration, jobProject);
     const job: JobState = {
       project: jobProject,
@@ -100,6 +104,7 @@ export class Engine {
   async dryRun(project: string, body: Json): Promise<Json> {
     const configuration = body.configuration ?? {};
     if (!configuration.query) throw invalid('the test double dry-runs query jobs only');
+    checkQueryLength(String(configuration.query.query ?? ''));
     const text = String(configuration.query.query ?? '').trim();
     if (!/^(SELECT|WITH)\b/i.test(text) || text.replace(/;\s*$/, '').includes(';')) throw invalid('the test double dry-runs a single SELECT only');
     const location = body.jobReference?.location ?? this.defaultLocation(configuration, project);
@@ -183,4 +188,16 @@ export class Engine {
   resultFields(job: JobState): BqField[] {
     return job.result?.fields ?? [];
   }
+}
+
+/** Refuses a query text longer than BigQuery takes, as jobs.insert and jobs.query do (HTTP 400). */
+function checkQueryLength(text: string): void {
+  if (text.length <= MAX_QUERY_CHARACTERS) return;
+  // Characters, not UTF-16 units: a pair of surrogates is one.
+  let characters = 0;
+  for (const _ of text) characters++;
+  if (characters <= MAX_QUERY_CHARACTERS) return;
+  throw invalid(
+    `The query is too large (${(characters / 1024).toFixed(2)}K characters, ${characters - MAX_QUERY_CHARACTERS} characters over the limit). The maximum standard SQL query length is 1024.00K characters, including comments and white space characters.`,
+  );
 }
