@@ -6,6 +6,7 @@
 import { ConfigError, type ConfigIssue } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/log.js';
 import { parseDuration, type JobSpec } from '../../../src/core/spec.js';
+import { formatDatetime, parseTimestamp } from '../../../src/core/time.js';
 import type { CatalogEntry, PlanContext, ReadContext, SourceConnector, SourcePlan, SourceSample, TableListing, WorkUnit } from '../../../src/core/connector.js';
 import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
 import {
@@ -95,14 +96,33 @@ type Range = NonNullable<SqlUnitParams['range']>;
 export interface SqlExport {
   /** SELECT of the visible columns as {@link SqlDialect.exportSelect} gives them, each AS its alias. */
   readonly sql: string;
-  /**
-   * A NOT NULL integer column among the selected ones the read can be split on (by its alias),
-   * with its smallest and largest value in the window; undefined when there is none or the window is empty.
-   */
-  readonly split?: { readonly alias: string; readonly column: string; readonly min: string; readonly max: string };
+  /** A column the read can be split on; undefined when there is none or the window is empty. */
+  readonly split?: SqlSplit;
   /** Why there is no split column, for --dry-run. */
   readonly unsplit?: string;
 }
+
+/** A column an export's read can be split on by value ranges, with its smallest and largest value in the window. */
+export interface SqlSplit {
+  /**
+   * `long`: a NOT NULL integer column among the selected ones. `datetime`: a TIMESTAMP or DATETIME
+   * column, carried as its UTC wall clock (NULLs at `min`) in a column of the split read's own,
+   * which the table the rows go to must hold besides the run's columns.
+   */
+  readonly type: 'long' | 'datetime';
+  /** The split column's name in `sql`. */
+  readonly alias: string;
+  /** The source column. */
+  readonly column: string;
+  /** State text of the column's type. */
+  readonly min: string;
+  readonly max: string;
+  /** The SELECT to split: the export's, with the `datetime` split column added. */
+  readonly sql: string;
+}
+
+/** The name of the column a `datetime` split read adds. */
+const SPLIT_ALIAS = '_b2betl_split';
 
 /** A {@link SourceConnector} over any {@link SqlDialect}. */
 export class SqlSource<C extends SqlColumn> implements SourceConnector {
@@ -223,22 +243,22 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
     conditions.push(...identity.conditions);
     const select = shape.visible.map((column) => `${this.dialect.exportSelect(column)} AS ${this.dialect.quote(aliases.get(column.name) ?? column.name)}`);
     const sql = selectSql(select, shape.from, conditions);
-    const key = this.shardKey(shape);
-    const candidate =
-      key && shape.visible.includes(key)
-        ? key
-        : shape.cursor?.type === 'INT64' && shape.visible.includes(shape.cursor) && !whole.range?.nulls
-          ? shape.cursor
-          : undefined;
-    if (!candidate) return { sql, unsplit: `${shape.relation.label} has no integer primary key among the columns read, nor an integer cursor that is never NULL in the window` };
-    const ref = `q.${this.dialect.quote(candidate.name)}`;
-    const bounds = `SELECT min(${ref}) AS lo, max(${ref}) AS hi FROM ${shape.from}${conditions.length ? ` WHERE ${conditions.map((c) => `(${c})`).join(' AND ')}` : ''}`;
-    const [row] = await this.dialect.rows(bounds, [
-      { ...candidate, name: 'lo', select: 'lo' },
-      { ...candidate, name: 'hi', select: 'hi' },
-    ] as C[]);
-    if (row?.[0] == null || row[1] == null) return { sql, unsplit: 'the window is empty' };
-    return { sql, split: { alias: aliases.get(candidate.name) ?? candidate.name, column: candidate.name, min: String(row[0]), max: String(row[1]) } };
+    const read = (column: C | undefined) => (column && shape.visible.includes(column) ? column : undefined);
+    const timed = (column: C | undefined) => (column?.type === 'TIMESTAMP' || column?.type === 'DATETIME' ? column : undefined);
+    // An integer key or cursor splits as it is; a timestamp cursor or key splits through a column of its own.
+    const integer = read(this.shardKey(shape)) ?? (shape.cursor?.type === 'INT64' && !whole.range?.nulls ? read(shape.cursor) : undefined);
+    const candidate = integer ?? timed(shape.cursor) ?? (shape.keys.length === 1 ? timed(shape.keys[0]) : undefined);
+    if (!candidate) {
+      return { sql, unsplit: `${shape.relation.label} has no integer primary key among the columns read, no integer cursor that is never NULL in the window, and no timestamp cursor or primary key` };
+    }
+    const [min, max] = await Promise.all([this.aggregate(shape, candidate, 'min', conditions), this.aggregate(shape, candidate, 'max', conditions)]);
+    if (min === null || max === null) return { sql, unsplit: `the window holds no ${candidate.name} value to split on` };
+    const alias = (column: C) => aliases.get(column.name) ?? column.name;
+    if (candidate === integer) return { sql, split: { type: 'long', alias: alias(candidate), column: candidate.name, min, max, sql } };
+    if (shape.visible.some((column) => alias(column).toLowerCase() === SPLIT_ALIAS)) return { sql, unsplit: `a column read is named ${SPLIT_ALIAS}, the name of the column a timestamp split adds` };
+    const nulls = formatDatetime(parseTimestamp(min)!);
+    const split = selectSql([...select, `${this.dialect.splitTimestamp(candidate, nulls)} AS ${this.dialect.quote(SPLIT_ALIAS)}`], shape.from, conditions);
+    return { sql, split: { type: 'datetime', alias: SPLIT_ALIAS, column: candidate.name, min, max, sql: split } };
   }
 
   async primaryKey(job: JobSpec): Promise<string[]> {
@@ -363,16 +383,21 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
   }
 
   /** max or min of the cursor over `cursor >= floor` (all non-NULL values without a floor). */
-  private async extreme(shape: Shape<C>, cursor: C, which: 'max' | 'min', floor?: string, ceiling?: string): Promise<string | null> {
+  private extreme(shape: Shape<C>, cursor: C, which: 'max' | 'min', floor?: string, ceiling?: string): Promise<string | null> {
     const ref = this.cursorRef(shape);
     const conditions = [floor !== undefined ? `${ref} >= ${this.dialect.cursorLiteral(floor, cursor.type)}` : `${ref} IS NOT NULL`];
     if (ceiling !== undefined) conditions.push(`${ref} < ${this.dialect.cursorLiteral(ceiling, cursor.type)}`);
+    return this.aggregate(shape, cursor, which, conditions);
+  }
+
+  /** max or min of a column over the rows where `conditions` hold, as state text; null when there is none. */
+  private async aggregate(shape: Shape<C>, column: C, which: 'max' | 'min', conditions: readonly string[]): Promise<string | null> {
     // The aggregate runs on the raw column; its result then goes through the column's own select.
-    const name = this.dialect.quote(cursor.name);
-    const sql = `SELECT ${cursor.select} FROM (${selectSql([`${which}(q.${name}) AS ${name}`], shape.from, conditions)}) AS q`;
-    const [row] = await this.dialect.rows(sql, [cursor]);
+    const name = this.dialect.quote(column.name);
+    const sql = `SELECT ${column.select} FROM (${selectSql([`${which}(q.${name}) AS ${name}`], shape.from, conditions)}) AS q`;
+    const [row] = await this.dialect.rows(sql, [column]);
     const value = row?.[0];
-    return value === null || value === undefined ? null : cursorText(value, cursor.type);
+    return value === null || value === undefined ? null : cursorText(value, column.type);
   }
 
   /** Identities of the rows whose cursor is exactly `value`. */
