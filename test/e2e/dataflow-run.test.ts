@@ -89,6 +89,13 @@ describe('Dataflow runs through the binary', () => {
 
   /** The table's rows by `order`; none while the table does not exist yet. */
   const all = async (table: string, order = 'id') => ((await bigquery.table(PROJECT, 'raw', table)) ? bigquery.query(`SELECT * FROM \`${PROJECT}.raw.${table}\` ORDER BY ${order}`) : []);
+  /** The job's latest run as `b2betl history --json` lists it. */
+  async function latest(job: string) {
+    const listed = await runCli(['history', job, '--json', '--limit', '1'], project.dir, env);
+    assert.equal(listed.code, 0, listed.stderr);
+    return (JSON.parse(listed.stdout) as { id: string; status: string; rows_loaded: number; error: string | null }[])[0];
+  }
+
   async function schema(table: string) {
     const resource = (await bigquery.table(PROJECT, 'raw', table)) as { schema: { fields: { name: string; type: string }[] } };
     return resource.schema.fields.map((f) => `${f.name} ${f.type}`);
@@ -271,7 +278,10 @@ describe('Dataflow runs through the binary', () => {
     hold.release();
     assert.equal(stopped.code, 130, stopped.stdout + stopped.stderr);
     assert.equal(job.currentState, 'JOB_STATE_CANCELLED');
-    assert.match((JSON.parse(stopped.stdout) as { error: string }[])[0].error, /is cancelled; nothing was committed/);
+    const [cancelledRun] = JSON.parse(stopped.stdout) as { run_id: string; status: string; error: string }[];
+    assert.equal(cancelledRun.status, 'interrupted', stopped.stdout + stopped.stderr);
+    assert.match(cancelledRun.error, /is cancelled; nothing was committed/);
+    assert.deepEqual([(await latest('pg_dataflow')).id, (await latest('pg_dataflow')).status], [cancelledRun.run_id, 'interrupted']);
     assert.equal((await all('pg_dataflow')).length, before);
     assert.equal(await bigquery.table(PROJECT, 'raw', String(job.launch.parameters.outputTable).split('.').pop()!), undefined, 'the staging table is dropped');
 
@@ -282,7 +292,11 @@ describe('Dataflow runs through the binary', () => {
     const left = await kept.done;
     assert.equal(left.code, 130, left.stdout + left.stderr);
     assert.equal(running.currentState, 'JOB_STATE_RUNNING', 'the job goes on');
-    assert.match((JSON.parse(left.stdout) as { error: string }[])[0].error, /the next run of this job waits for it/);
+    const [leftRun] = JSON.parse(left.stdout) as { run_id: string; status: string; error: string }[];
+    assert.match(leftRun.error, /the next run of this job waits for it/);
+    const recorded = await latest('pg_dataflow');
+    assert.deepEqual([recorded.id, recorded.status, recorded.rows_loaded], [leftRun.run_id, 'interrupted', 0], 'stopped before its commit: interrupted, nothing committed');
+    assert.match(recorded.error ?? '', /the next run of this job waits for it/);
     hold.release();
     const jobs = dataflow.jobs().length;
     assert.equal((await run('pg_dataflow')).rows_loaded, 1);
@@ -293,17 +307,12 @@ describe('Dataflow runs through the binary', () => {
   test('while its Dataflow job runs, the run is `running` in the history; it ends `succeeded` with its rows', async () => {
     await pg.sql(`INSERT INTO orders VALUES (17, 'k', 1, '2024-08-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
     const before = (await all('pg_dataflow')).length;
-    const latest = async () => {
-      const listed = await runCli(['history', 'pg_dataflow', '--json', '--limit', '1'], project.dir, env);
-      assert.equal(listed.code, 0, listed.stderr);
-      return (JSON.parse(listed.stdout) as { id: string; status: string; rows_loaded: number }[])[0];
-    };
     const hold = dataflow.hold();
     const started = startCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
     let during: { id: string; status: string };
     try {
       await hold.running;
-      during = await latest();
+      during = await latest('pg_dataflow');
     } finally {
       hold.release();
     }
@@ -312,7 +321,7 @@ describe('Dataflow runs through the binary', () => {
     const [summary] = JSON.parse(result.stdout) as { run_id: string; status: string; rows_loaded: number }[];
     assert.deepEqual([during.id, during.status], [summary.run_id, 'running'], 'not committing while the job runs');
     const loaded = (await all('pg_dataflow')).length - before;
-    const ended = await latest();
+    const ended = await latest('pg_dataflow');
     assert.deepEqual([ended.id, ended.status, ended.rows_loaded, summary.rows_loaded], [summary.run_id, 'succeeded', loaded, loaded]);
     assert.ok(loaded >= 1);
   });
