@@ -189,7 +189,7 @@ async function runPlain(job: LoadedJob, options: JobOptions & { log: Logger }): 
   const observer: RunObserver = {
     planned: (plan) => log.info(`${job.spec.name}: ${plan.units.length} unit(s) to load, ${plan.skipped.length} skipped`),
     unitFinished: (unit, error) => (error ? undefined : log.info(`${job.spec.name}: read ${unit.label}`)),
-    committing: (rows) => log.info(`${job.spec.name}: committing ${rows} row(s)`),
+    committing: (rows) => log.info(`${job.spec.name}: committing${rows === undefined ? '' : ` ${rows} row(s)`}`),
   };
   if (!options.dryRun) log.info(`${job.spec.name}: starting (${shortPath(job.file)})`);
   const result = await runJob(job, { ...options, observer });
@@ -225,7 +225,7 @@ async function runWithProgress(job: LoadedJob, options: JobOptions, flags: Commo
             planned: (plan) => (task.output = `${plan.units.length} unit(s) to load, ${plan.skipped.length} skipped`),
             unitStarted: (unit, index, total) => (task.output = `${index + 1}/${total} ${unit.label}`),
             rows: (unit, count) => (task.output = `${unit.label}: ${count.toLocaleString('en-US')} rows`),
-            committing: (count) => (task.output = `committing ${count.toLocaleString('en-US')} row(s)`),
+            committing: (count) => (task.output = `committing${count === undefined ? '' : ` ${count.toLocaleString('en-US')} row(s)`}`),
           };
           try {
             result = await runJob(job, { ...options, log, observer });

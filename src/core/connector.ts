@@ -462,10 +462,19 @@ export interface DestinationConnector {
    * Optional: a staging table an engine fills by itself (a load job from gs:// URIs, a Dataflow
    * job), committed into the target with the same marker transaction as a streamed run.
    */
-  tableStage?(request: StageRequest): Promise<TableStage>;
+  tableStage?(request: TableStageRequest): Promise<TableStage>;
   /** With `tableStage`: where a run's staging table will be, before it exists (--dry-run, a launch request). */
   stagingLocation?(job: string, runId: string): TableStage['location'];
   close(): Promise<void>;
+}
+
+/** A run's staging table as an {@link Engine} asks for it. */
+export interface TableStageRequest extends StageRequest {
+  /**
+   * Columns the table holds besides the run's, which the engine fills for itself and the commit
+   * leaves out (the timestamp a Dataflow read is split on).
+   */
+  readonly extra?: readonly Column[];
 }
 
 /**
@@ -580,11 +589,19 @@ export interface EngineRun {
    */
   readonly details?: Readonly<Record<string, unknown>>;
   /**
-   * Fills the stage with every unit of the plan and commits it with `marker` (its rows and
-   * columns filled in) through the destination's marker transaction; returns rows committed.
+   * Fills the stage with every unit of the plan (the run is `running`), calls `committing` right
+   * before the destination's marker transaction starts, then commits with `marker` (its rows and
+   * columns filled in); returns rows committed.
    */
-  run(marker: LoadMarker, signal: AbortSignal): Promise<{ rows: number; columns?: readonly Column[] }>;
+  run(marker: LoadMarker, signal: AbortSignal, committing: BeforeCommit): Promise<{ rows: number; columns?: readonly Column[] }>;
 }
+
+/**
+ * What an engine awaits right before its commit transaction starts, with the rows and columns it
+ * commits (rows undefined when only the commit counts them): from then on the run is `committing`.
+ * It throws when the run was stopped before; the engine then commits nothing.
+ */
+export type BeforeCommit = (rows: number | undefined, columns: readonly Column[]) => Promise<void>;
 
 // ---------------------------------------------------------------------------------------------
 // Registration

@@ -79,7 +79,8 @@ export interface RunObserver {
   unitStarted?(unit: WorkUnit, index: number, total: number): void;
   rows?(unit: WorkUnit, rows: number): void;
   unitFinished?(unit: WorkUnit, error?: string): void;
-  committing?(rows: number): void;
+  /** The commit begins, of this many rows (undefined when only the commit counts them). */
+  committing?(rows?: number): void;
 }
 
 export interface RunOptions {
@@ -400,13 +401,17 @@ class Run {
     return Boolean(this.options.signal?.aborted);
   }
 
-  /** Records the run as interrupted before its commit: nothing of it was loaded. */
-  private stopBeforeCommit(): { status: RunStatus; counts: RunCounts; error: string } {
+  /** Why a run stopped before its commit left nothing loaded. */
+  private stoppedBeforeCommit(): string {
+    const read = this.counts.rows_extracted;
+    return `interrupted (${stopReason(this.options.signal)}) before the commit: nothing of this run was committed${read ? ` (${read} row(s) read); the next run reads them again` : '; the next run reads the same data'}`;
+  }
+
+  /** Records the run as interrupted before its commit: nothing of it was loaded. `error` says what became of its work. */
+  private stopBeforeCommit(error = this.stoppedBeforeCommit()): { status: RunStatus; counts: RunCounts; error: string } {
     this.counts.rows_loaded = 0;
     this.counts.rows_rejected = 0;
     this.counts.files_processed = 0;
-    const read = this.counts.rows_extracted;
-    const error = `interrupted (${stopReason(this.options.signal)}) before the commit: nothing of this run was committed${read ? ` (${read} row(s) read); the next run reads them again` : '; the next run reads the same data'}`;
     this.ledger.finishRun(this.runId, 'interrupted', this.counts, this.watch.times, error);
     return { status: 'interrupted', counts: this.counts, error };
   }
@@ -561,7 +566,10 @@ class Run {
     return this.stream(opened, destination, plan, existing?.columns, replace);
   }
 
-  /** A run an engine carries out: it fills the stage and commits with the marker; the ledger records it as any run. */
+  /**
+   * A run an engine carries out: it fills the stage while the run is `running`, and commits with
+   * the marker once the run is `committing`; the ledger records it as any run.
+   */
   private async runEngine(direct: EngineRun, plan: SourcePlan, opened: OpenedSource) {
     this.log.info(`${direct.description} (${direct.reason})`);
     const files = plan.units.flatMap((unit) => (unit.file ? [unit.file] : []));
@@ -577,11 +585,31 @@ class Run {
       stages: this.watch.times,
     });
     if (this.interrupted) return this.stopBeforeCommit();
-    this.ledger.markCommitting(this.runId, pending(0, []));
-    this.committing = true;
-    await this.options.shared?.sync?.();
-    faultPoint('before-commit');
-    const { rows, columns } = await this.watch.time('commit', () => direct.run(this.marker(plan.units, 0, pending(0, [])), this.controller.signal));
+    const filling = performance.now();
+    let committed = filling;
+    const committing = async (rows: number | undefined, columns: readonly Column[]) => {
+      if (this.interrupted) throw new EtlError(this.stoppedBeforeCommit());
+      this.watch.add('stage', filling);
+      this.ledger.markCommitting(this.runId, pending(rows ?? 0, columns));
+      this.committing = true;
+      committed = performance.now();
+      await this.options.shared?.sync?.();
+      faultPoint('before-commit');
+      this.options.observer?.committing?.(rows);
+    };
+    // Until the commit begins the engine fills the stage; from then on it commits.
+    const clock = () => (this.committing ? this.watch.add('commit', committed) : this.watch.add('stage', filling));
+    let result: { rows: number; columns?: readonly Column[] };
+    try {
+      result = await direct.run(this.marker(plan.units, 0, pending(0, [])), this.controller.signal, committing);
+    } catch (error) {
+      clock();
+      // Stopped while the engine filled the stage: its own words say what became of its work.
+      if (this.interrupted && !this.committing) return this.stopBeforeCommit(messageOf(error));
+      throw error;
+    }
+    clock();
+    const { rows, columns } = result;
     faultPoint('after-commit');
     const final = pending(rows, columns ?? []);
     faultPoint('before-record');

@@ -3,9 +3,11 @@
  * Dataflow double runs Google's JDBC template on the local databases and writes into the
  * BigQuery double) and by a local run of the same job into the same double give the same rows,
  * types, cursor and marker state, on a table with ties at the high-water mark and NULL cursor
- * values, over two runs. A run killed while its Dataflow job runs is followed by a run that
+ * values, over two runs; so do tables with no integer key, read in partitions of their
+ * timestamp cursor, rows on the partitions' bounds included. A run is `running` while its
+ * Dataflow job runs. A run killed while its Dataflow job runs is followed by a run that
  * waits for that job: one job launched in all, rows loaded once. --dry-run shows the exact
- * launch request with the credentials as Secret Manager references.
+ * launch request with the credentials as Secret Manager references, and the partitioning.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -39,8 +41,11 @@ describe('Dataflow runs through the binary', () => {
     await pg.sql(`CREATE TABLE orders (id bigint PRIMARY KEY, name text, amount numeric(12,2), updated timestamptz, tags text[], raw bytea, paid boolean, day date, local timestamp)`);
     my = await myScratch('dfe2e');
     await my.sql(`CREATE TABLE orders (id BIGINT PRIMARY KEY, name VARCHAR(40), amount DECIMAL(12,2), updated DATETIME(6), paid TINYINT(1), day DATE, raw VARBINARY(16), stamp TIMESTAMP(6) NULL)`);
-    const job = (name: string, engine: string, source: string) =>
-      `name: ${name}\nengine: ${engine}\nsource: { connection: ${source}, table: orders, parallelism: 3 }\nload: { strategy: transactional, cursor: updated }\n`;
+    // No integer key: a read in partitions splits on the timestamp cursor.
+    await pg.sql(`CREATE TABLE events (code text PRIMARY KEY, happened timestamptz, note text)`);
+    await my.sql(`CREATE TABLE events (code VARCHAR(8) PRIMARY KEY, stamp TIMESTAMP(6) NULL, happened DATETIME(6), note VARCHAR(40))`);
+    const job = (name: string, engine: string, source: string, table = 'orders', cursor = 'updated') =>
+      `name: ${name}\nengine: ${engine}\nsource: { connection: ${source}, table: ${table}, parallelism: 3 }\nload: { strategy: transactional, cursor: ${cursor} }\n`;
     project = await scratchProject({
       'etl.config.yaml': [
         'connections:',
@@ -60,6 +65,12 @@ describe('Dataflow runs through the binary', () => {
       'jobs/pg_plain.yaml': job('pg_plain', 'dataflow', 'plain').replace('table: orders', `table: ${pg.schema}.orders`),
       'jobs/my_dataflow.yaml': job('my_dataflow', 'dataflow', 'store'),
       'jobs/my_local.yaml': job('my_local', 'local', 'store'),
+      'jobs/pg_events_dataflow.yaml': job('pg_events_dataflow', 'dataflow', 'shop', `${pg.schema}.events`, 'happened'),
+      'jobs/pg_events_local.yaml': job('pg_events_local', 'local', 'shop', `${pg.schema}.events`, 'happened'),
+      'jobs/my_stamp_dataflow.yaml': job('my_stamp_dataflow', 'dataflow', 'store', 'events', 'stamp'),
+      'jobs/my_stamp_local.yaml': job('my_stamp_local', 'local', 'store', 'events', 'stamp'),
+      'jobs/my_wall_dataflow.yaml': job('my_wall_dataflow', 'dataflow', 'store', 'events', 'happened'),
+      'jobs/my_wall_local.yaml': job('my_wall_local', 'local', 'store', 'events', 'happened'),
     });
     env = clouds.env;
   });
@@ -76,8 +87,15 @@ describe('Dataflow runs through the binary', () => {
     return (JSON.parse(result.stdout) as { run_id: string; status: string; rows_loaded: number; plan?: { engine: { name: string; reason: string; details?: Record<string, unknown> } } }[])[0];
   }
 
-  /** The table's rows by id; none while the table does not exist yet. */
-  const all = async (table: string) => ((await bigquery.table(PROJECT, 'raw', table)) ? bigquery.query(`SELECT * FROM \`${PROJECT}.raw.${table}\` ORDER BY id`) : []);
+  /** The table's rows by `order`; none while the table does not exist yet. */
+  const all = async (table: string, order = 'id') => ((await bigquery.table(PROJECT, 'raw', table)) ? bigquery.query(`SELECT * FROM \`${PROJECT}.raw.${table}\` ORDER BY ${order}`) : []);
+  /** The job's latest run as `b2betl history --json` lists it. */
+  async function latest(job: string) {
+    const listed = await runCli(['history', job, '--json', '--limit', '1'], project.dir, env);
+    assert.equal(listed.code, 0, listed.stderr);
+    return (JSON.parse(listed.stdout) as { id: string; status: string; rows_loaded: number; error: string | null }[])[0];
+  }
+
   async function schema(table: string) {
     const resource = (await bigquery.table(PROJECT, 'raw', table)) as { schema: { fields: { name: string; type: string }[] } };
     return resource.schema.fields.map((f) => `${f.name} ${f.type}`);
@@ -86,8 +104,8 @@ describe('Dataflow runs through the binary', () => {
     const [marker] = await bigquery.query(`SELECT state FROM \`${PROJECT}.raw._b2betl_loads\` WHERE table_name = '${table}' ORDER BY committed_at DESC LIMIT 1`);
     return JSON.parse(String(marker.state)) as { cursor: unknown; columns: unknown; connection: string };
   }
-  async function same(dataflowTable: string, localTable: string) {
-    assert.deepEqual(await all(dataflowTable), await all(localTable));
+  async function same(dataflowTable: string, localTable: string, order = 'id') {
+    assert.deepEqual(await all(dataflowTable, order), await all(localTable, order));
     assert.deepEqual(await schema(dataflowTable), await schema(localTable));
     const [a, b] = [await lastState(dataflowTable), await lastState(localTable)];
     assert.deepEqual([a.cursor, a.columns], [b.cursor, b.columns]);
@@ -139,6 +157,40 @@ describe('Dataflow runs through the binary', () => {
     await same('my_dataflow', 'my_local');
     assert.equal(dataflow.jobs().length, jobs + 2);
     assert.equal(dataflow.jobs().at(-1)!.launch.template.name, 'MySQL_to_BigQuery');
+  });
+
+  test('tables with no integer key split on their timestamp cursor, PostgreSQL and MariaDB, and equal a local run: rows on the bounds, ties at H and NULL cursors, over two runs', async () => {
+    // Three partitions of an hour from 00:00 to 03:00: rows on both inner bounds and a microsecond off them.
+    const first = [
+      ['a', '2024-01-01 00:00:00'], ['b', '2024-01-01 00:59:59.999999'], ['c', '2024-01-01 01:00:00'], ['d', '2024-01-01 01:00:00.000001'],
+      ['e', '2024-01-01 02:00:00'], ['f', '2024-01-01 03:00:00'], ['g', '2024-01-01 03:00:00'], ['h', null], ['i', null],
+    ];
+    // A late tie at the old high-water mark, a new one with microseconds past its millisecond bound, and a NULL no run reads again.
+    const second = [['j', '2024-01-01 03:00:00'], ['k', '2024-01-01 12:00:00.5'], ['l', '2024-01-02 00:00:00.999999'], ['m', '2024-01-02 00:00:00.999999'], ['n', null]];
+    const insert = async (rows: (string | null)[][]) => {
+      await pg.sql(`INSERT INTO events VALUES ${rows.map(([code, at]) => `('${code}', ${at ? `'${at}Z'` : 'NULL'}, 'note ${code}')`).join(', ')}`);
+      await my.sql(`INSERT INTO events VALUES ${rows.map(([code, at]) => `('${code}', ${at ? `'${at}'` : 'NULL'}, ${at ? `'${at}'` : 'NULL'}, 'note ${code}')`).join(', ')}`);
+    };
+    const pairs = [['pg_events', 'happened'], ['my_stamp', 'stamp'], ['my_wall', 'happened']];
+    await insert(first);
+    for (const [name, cursor] of [['pg_events', 'happened'], ['my_wall', 'happened']]) {
+      const plan = (await run(`${name}_dataflow`, '--dry-run')).plan!;
+      assert.deepEqual(plan.engine.details!.partitioning, { column: cursor, type: 'datetime', partitions: 3, lowerBound: '2024-01-01 00:00:00.000+00:00', upperBound: '2024-01-01 03:00:00.000+00:00' });
+      const parameters = (plan.engine.details!.launch as { launchParameter: { parameters: Record<string, string> } }).launchParameter.parameters;
+      assert.deepEqual([parameters.partitionColumn, parameters.partitionColumnType, parameters.numPartitions], ['_b2betl_split', 'datetime', '3']);
+    }
+    for (const [rows, loaded] of [[first, 9], [second, 4]] as const) {
+      if (rows === second) await insert(second);
+      for (const [name] of pairs) {
+        const jobs = dataflow.jobs().length;
+        assert.deepEqual([(await run(`${name}_dataflow`)).rows_loaded, (await run(`${name}_local`)).rows_loaded], [loaded, loaded], name);
+        const launched = dataflow.jobs().slice(jobs);
+        assert.deepEqual(launched.map((job) => [job.launch.parameters.partitionColumnType, job.launch.parameters.numPartitions]), [['datetime', '3']], `${name}: one job, read in 3 partitions`);
+        await same(`${name}_dataflow`, `${name}_local`, 'code');
+      }
+    }
+    assert.deepEqual((await all('pg_events_dataflow', 'code')).map((row) => row.code), [...'abcdefghijklm']);
+    assert.deepEqual((await all('my_stamp_dataflow', 'code')).map((row) => row.code), [...'abcdefghijklm']);
   });
 
   test('--dry-run shows the engine, why, and the exact launch request with the credentials as references; nothing is launched', async () => {
@@ -226,7 +278,10 @@ describe('Dataflow runs through the binary', () => {
     hold.release();
     assert.equal(stopped.code, 130, stopped.stdout + stopped.stderr);
     assert.equal(job.currentState, 'JOB_STATE_CANCELLED');
-    assert.match((JSON.parse(stopped.stdout) as { error: string }[])[0].error, /is cancelled; nothing was committed/);
+    const [cancelledRun] = JSON.parse(stopped.stdout) as { run_id: string; status: string; error: string }[];
+    assert.equal(cancelledRun.status, 'interrupted', stopped.stdout + stopped.stderr);
+    assert.match(cancelledRun.error, /is cancelled; nothing was committed/);
+    assert.deepEqual([(await latest('pg_dataflow')).id, (await latest('pg_dataflow')).status], [cancelledRun.run_id, 'interrupted']);
     assert.equal((await all('pg_dataflow')).length, before);
     assert.equal(await bigquery.table(PROJECT, 'raw', String(job.launch.parameters.outputTable).split('.').pop()!), undefined, 'the staging table is dropped');
 
@@ -237,12 +292,38 @@ describe('Dataflow runs through the binary', () => {
     const left = await kept.done;
     assert.equal(left.code, 130, left.stdout + left.stderr);
     assert.equal(running.currentState, 'JOB_STATE_RUNNING', 'the job goes on');
-    assert.match((JSON.parse(left.stdout) as { error: string }[])[0].error, /the next run of this job waits for it/);
+    const [leftRun] = JSON.parse(left.stdout) as { run_id: string; status: string; error: string }[];
+    assert.match(leftRun.error, /the next run of this job waits for it/);
+    const recorded = await latest('pg_dataflow');
+    assert.deepEqual([recorded.id, recorded.status, recorded.rows_loaded], [leftRun.run_id, 'interrupted', 0], 'stopped before its commit: interrupted, nothing committed');
+    assert.match(recorded.error ?? '', /the next run of this job waits for it/);
     hold.release();
     const jobs = dataflow.jobs().length;
     assert.equal((await run('pg_dataflow')).rows_loaded, 1);
     assert.equal(dataflow.jobs().length, jobs, 'the next run took the job that went on');
     assert.equal((await all('pg_dataflow')).length, before + 1);
+  });
+
+  test('while its Dataflow job runs, the run is `running` in the history; it ends `succeeded` with its rows', async () => {
+    await pg.sql(`INSERT INTO orders VALUES (17, 'k', 1, '2024-08-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
+    const before = (await all('pg_dataflow')).length;
+    const hold = dataflow.hold();
+    const started = startCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    let during: { id: string; status: string };
+    try {
+      await hold.running;
+      during = await latest('pg_dataflow');
+    } finally {
+      hold.release();
+    }
+    const result = await started.done;
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const [summary] = JSON.parse(result.stdout) as { run_id: string; status: string; rows_loaded: number }[];
+    assert.deepEqual([during.id, during.status], [summary.run_id, 'running'], 'not committing while the job runs');
+    const loaded = (await all('pg_dataflow')).length - before;
+    const ended = await latest('pg_dataflow');
+    assert.deepEqual([ended.id, ended.status, ended.rows_loaded, summary.rows_loaded], [summary.run_id, 'succeeded', loaded, loaded]);
+    assert.ok(loaded >= 1);
   });
 
   test('a catalog job with columns by Dataflow replaces the table as a local catalog run does', async () => {

@@ -61,7 +61,7 @@ describe('a million PostgreSQL rows with engine: auto', () => {
     const plan = (await run('events_auto', '--dry-run')).plan!;
     assert.equal(plan.engine.name, 'dataflow', plan.engine.reason);
     assert.match(plan.engine.reason, /1,000,000 rows \(count\(\*\) of the window: .*too close to the threshold to decide\), reaches dataflow\.threshold_rows \(1,000,000\)/);
-    assert.deepEqual(plan.engine.details!.partitioning, { column: 'id', partitions: 2, lowerBound: '1', upperBound: String(ROWS) });
+    assert.deepEqual(plan.engine.details!.partitioning, { column: 'id', type: 'long', partitions: 2, lowerBound: '1', upperBound: String(ROWS) });
 
     const loaded = await run('events_auto');
     assert.deepEqual([loaded.status, loaded.rows_loaded], ['succeeded', ROWS]);

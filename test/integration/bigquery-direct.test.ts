@@ -13,7 +13,7 @@ import { FilesSource } from '../../connectors/sources/files/files-source.js';
 import { source as openSource } from '../../connectors/sources/bigquery/index.js';
 import { store as openGcs } from '../../connectors/storage/gcs/index.js';
 import type { ConnectionConfig } from '../../src/core/spec.js';
-import type { DestinationConnector, EngineRequest, EngineRun, ObjectStore, SourceConnector, SourcePlan } from '../../src/core/connector.js';
+import type { BeforeCommit, DestinationConnector, EngineRequest, EngineRun, ObjectStore, SourceConnector, SourcePlan } from '../../src/core/connector.js';
 import { chooseEngine } from '../../src/core/engine-choice.js';
 import { silentLogger } from '../../src/core/log.js';
 import { jobSchema, type JobSpec } from '../../src/core/spec.js';
@@ -79,6 +79,14 @@ describe('BigQuery direct loads', () => {
 
   const signal = new AbortController().signal;
 
+  /** What each engine announced right before its commit, and whether its marker was already there then. */
+  const announced: { rows?: number; columns: string[]; marked: boolean }[] = [];
+  const committing =
+    (req: EngineRequest): BeforeCommit =>
+    async (rows, columns) => {
+      announced.push({ rows, columns: columns.map((c) => c.name), marked: (await bq.committedRuns(req.job.name, [req.runId])).has(req.runId) });
+    };
+
   test('BigQuery → BigQuery: incremental INSERT … SELECT in one script with the marker, no load job', async () => {
     const job = jobSchema.parse({ name: 'copy', source: { connection: 'src', table: 'shop.orders' }, load: { cursor: 'updated_at', primary_key: ['id'] }, destination: { table: 'orders_copy' } });
     const sourceConfig: ConnectionConfig = { type: 'bigquery', project: 'proj', dataset: 'shop', endpoint: double.endpoint };
@@ -89,8 +97,9 @@ describe('BigQuery direct loads', () => {
     assert.ok(direct, 'BigQuery to BigQuery runs inside BigQuery');
     assert.match(direct.description, /one query script: INSERT … SELECT from proj\.shop\.orders into bigquery proj\.raw\.orders_copy/);
     const before = double.jobs().length;
-    const result = await direct.run({ runId: req.runId, job: job.name, table: 'orders_copy', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal);
+    const result = await direct.run({ runId: req.runId, job: job.name, table: 'orders_copy', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal, committing(req));
     assert.equal(result.rows, 3);
+    assert.deepEqual(announced.at(-1), { rows: undefined, columns: ['id', 'amount', 'tags', 'updated_at'], marked: false }, 'the commit, which counts the rows, had not begun');
     assert.deepEqual(await double.query('SELECT id, amount, tags, updated_at FROM `proj.raw.orders_copy` ORDER BY id'), [
       { id: '1', amount: '10.5', tags: '["a"]', updated_at: '1704067200000000' },
       { id: '2', amount: '20', tags: '[]', updated_at: '1704153600000000' },
@@ -107,7 +116,7 @@ describe('BigQuery direct loads', () => {
     plan = await src.plan({ job, state: { cursor: plan.units[0].cursorAfter, files: new Map() }, fullRefresh: false, log: silentLogger });
     req = await request(job, plan, sourceConfig, src);
     direct = (await engineRun(req))!;
-    assert.equal((await direct.run({ runId: req.runId, job: job.name, table: 'orders_copy', strategy: 'transactional', units: ['x'], rows: 0 }, signal)).rows, 2);
+    assert.equal((await direct.run({ runId: req.runId, job: job.name, table: 'orders_copy', strategy: 'transactional', units: ['x'], rows: 0 }, signal, committing(req))).rows, 2);
     assert.deepEqual((await double.query('SELECT id FROM `proj.raw.orders_copy` ORDER BY id')).map((r) => r.id), ['1', '2', '3', '4', '5']);
     await src.close();
   });
@@ -124,14 +133,14 @@ describe('BigQuery direct loads', () => {
       const req = await request(merge, plan, sourceConfig, src);
       const direct = (await engineRun(req))!;
       assert.match(direct.description, /MERGE/);
-      await direct.run({ runId: req.runId, job: 'merged', table: 'merged', strategy: 'merge', units: ['snapshot'], rows: 0 }, signal);
+      await direct.run({ runId: req.runId, job: 'merged', table: 'merged', strategy: 'merge', units: ['snapshot'], rows: 0 }, signal, committing(req));
     }
     assert.deepEqual((await double.query('SELECT id, amount FROM `proj.raw.merged` ORDER BY id')).map((r) => `${r.id}:${r.amount}`), ['1:10.5', '2:20', '3:30.25', '4:1', '5:2']);
 
     const catalog = jobSchema.parse({ name: 'snap', source: { connection: 'src', query: 'SELECT id FROM shop.sales WHERE id > 3' }, load: { strategy: 'catalog' } });
     const plan = await src.plan({ job: catalog, state: { files: new Map() }, fullRefresh: true, log: silentLogger });
     const req = await request(catalog, plan, sourceConfig, src);
-    const result = await (await engineRun(req))!.run({ runId: req.runId, job: 'snap', table: 'snap', strategy: 'catalog', units: ['snapshot'], rows: 0 }, signal);
+    const result = await (await engineRun(req))!.run({ runId: req.runId, job: 'snap', table: 'snap', strategy: 'catalog', units: ['snapshot'], rows: 0 }, signal, committing(req));
     assert.equal(result.rows, 2);
     assert.deepEqual(await double.query('SELECT id FROM `proj.raw.snap` ORDER BY id'), [{ id: '4' }, { id: '5' }]);
     await src.close();
@@ -147,7 +156,7 @@ describe('BigQuery direct loads', () => {
     const load = async (plan: SourcePlan, replace?: EngineRequest['replace']) => {
       const req = await request(job, plan, sourceConfig, src, { replace });
       const direct = (await engineRun(req))!;
-      return (await direct.run({ runId: req.runId, job: job.name, table: 'window_copy', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal)).rows;
+      return (await direct.run({ runId: req.runId, job: job.name, table: 'window_copy', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal, committing(req))).rows;
     };
     const content = async () => (await double.query('SELECT id, amount FROM `proj.raw.window_copy` ORDER BY id')).map((row) => `${row.id}:${row.amount}`);
     assert.equal(await load(await src.plan({ job, state: { files: new Map() }, fullRefresh: false, log: silentLogger })), 4);
@@ -271,8 +280,9 @@ describe('BigQuery direct loads', () => {
       assert.ok(direct, 'Parquet in GCS loads natively');
       assert.match(direct.description, /load 2 files under gs:\/\/landing\/ straight into bigquery proj\.raw\.pq with one BigQuery load job/);
       const before = double.jobs().length;
-      const result = await direct.run({ runId: req.runId, job: 'pq', table: 'pq', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal);
+      const result = await direct.run({ runId: req.runId, job: 'pq', table: 'pq', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal, committing(req));
       assert.equal(result.rows, 100);
+      assert.deepEqual(announced.at(-1), { rows: 100, columns: ['id', 'amount', 'name'], marked: false }, 'announced once loaded, before the commit');
       const loads = double.jobs().slice(before).filter((j) => j.configuration.load);
       assert.equal(loads.length, 1);
       assert.deepEqual(loads[0].configuration.load.sourceUris, ['gs://landing/exports/part-1.parquet', 'gs://landing/exports/part-2.parquet']);
@@ -308,7 +318,7 @@ describe('BigQuery direct loads', () => {
       const req = await request(job, plan, gcsConfig, new FilesSource(store), { store });
       const direct = await engineRun(req);
       assert.ok(direct);
-      const result = await direct.run({ runId: req.runId, job: 'csvs', table: 'csvs', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal);
+      const result = await direct.run({ runId: req.runId, job: 'csvs', table: 'csvs', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal, committing(req));
       assert.equal(result.rows, 3);
       assert.deepEqual(await double.query('SELECT id, name, amount FROM `proj.raw.csvs` ORDER BY id'), [
         { id: '0', name: 'zero', amount: '0' },
@@ -344,7 +354,7 @@ describe('BigQuery direct loads', () => {
       const choice = await chooseEngine(req);
       assert.equal(choice.engine, 'bigquery-load', choice.reason);
       assert.equal((choice.run!.details!.load as Record<string, unknown>).fieldDelimiter, ';');
-      assert.equal((await choice.run!.run({ runId: req.runId, job: 'semis', table: 'semis', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal)).rows, 2);
+      assert.equal((await choice.run!.run({ runId: req.runId, job: 'semis', table: 'semis', strategy: 'transactional', units: plan.units.map((u) => u.id), rows: 0 }, signal, committing(req))).rows, 2);
       assert.deepEqual(await double.query('SELECT id, name, amount FROM `proj.raw.semis` ORDER BY id'), [
         { id: '1', name: 'ann, b', amount: '1.5' },
         { id: '2', name: 'cy', amount: null },

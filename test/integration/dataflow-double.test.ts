@@ -1,8 +1,9 @@
 /**
  * The Dataflow double through the real @google-cloud/dataflow client: launches of the JDBC
  * templates are checked parameter by parameter against the documented lists (400
- * INVALID_ARGUMENT otherwise), jobs walk their states, are found by name and cancelled, and a
- * launched template really runs: its query or its partitioned table read on the local
+ * INVALID_ARGUMENT otherwise), partition bounds by the template's launcher (the job fails),
+ * jobs walk their states, are found by name and cancelled, and a launched template really runs:
+ * its query or its partitioned table read (on a long or a datetime column) on the local
  * PostgreSQL and MariaDB, its rows loaded into the BigQuery double's existing table.
  */
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { EtlError } from '../../src/core/errors.js';
 import { openDataflow, TERMINAL_STATES, type DataflowApi, type DataflowJob, type LaunchRequest } from '../../connectors/engines/dataflow/dataflow-client.js';
 import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
 import { startDataflowDouble, type DataflowDouble } from '../support/dataflow-double.js';
-import { longRanges, datetimeRanges } from '../support/dataflow-templates.js';
+import { datetimeBound, datetimeRanges, longRanges } from '../support/dataflow-templates.js';
 import { myScratch, pgScratch, type MyScratch, type PgScratch } from '../support/databases.js';
 
 const PROJECT = 'etl-proj';
@@ -106,7 +107,7 @@ describe('Dataflow double', () => {
     await rejected(request('PostgreSQL_to_BigQuery', pgParameters(table, { ...query, connectionURL: 'jdbc:mysql://127.0.0.1:3306/test' })), /connectionURL: must be jdbc:postgresql/);
     await rejected(request('PostgreSQL_to_BigQuery', pgParameters(table, { ...query, password: 'projects/etl-proj/secrets/pw' })), /be projects\/\{project\}\/secrets\/\{secret\}/);
     await rejected(request('PostgreSQL_to_BigQuery', pgParameters(table, { ...query, outputTable: `raw.${table}` })), /outputTable: must be <project>:<dataset>\.<table>/);
-    await rejected(request('PostgreSQL_to_BigQuery', pgParameters(table, { table: '(SELECT id FROM items) AS q', partitionColumn: 'id', lowerBound: '2024-01-01' })), /lowerBound: must be an integer/);
+    await rejected(request('PostgreSQL_to_BigQuery', pgParameters(table, { table: '(SELECT id FROM items) AS q', partitionColumn: 'id', partitionColumnType: 'timestamp' })), /partitionColumnType: must be long or datetime/);
     await rejected(request('PostgreSQL_to_BigQuery', pgParameters(table)), /Either query, or table with partitionColumn/);
     await rejected(request('Postgres_to_BigQuery', pgParameters(table, query)), /Unable to open template file/);
     await rejected({ ...request('PostgreSQL_to_BigQuery', pgParameters(table, query)), location: 'us-central1' }, /not in the job's region us-central1/);
@@ -163,6 +164,60 @@ describe('Dataflow double', () => {
     assert.equal((await finish(await api.launch(launch))).state, 'JOB_STATE_DONE');
     const rows = await bigquery.query(`SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d, MIN(id) AS lo, MAX(id) AS hi FROM \`${PROJECT}.raw.${table}\``);
     assert.deepEqual(rows, [{ n: '23', d: '23', lo: '3', hi: '25' }]);
+  });
+
+  test("the template's launcher fails a job whose partition bounds do not parse for their partitionColumnType", async () => {
+    const table = await outputTable([{ name: 'id', type: 'INT64' }]);
+    const read = { table: `(SELECT id FROM ${pg.schema}.items) AS q`, partitionColumn: 'id', numPartitions: '2' };
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ lowerBound: '2024-01-01 00:00:00.000+00:00', upperBound: '2024-01-02 00:00:00.000+00:00' }, /NumberFormatException: Expected Long values for lowerBound and upperBound, received : For input string: "2024-01-01 00:00:00\.000\+00:00"/],
+      [{ partitionColumnType: 'long', lowerBound: '1', upperBound: '9223372036854775808' }, /For input string: "9223372036854775808"/],
+      [{ partitionColumnType: 'datetime', lowerBound: '1', upperBound: '25' }, /IllegalArgumentException: Expected DateTime values in the format for lowerBound and upperBound, received : Invalid format: "1"/],
+      [{ partitionColumnType: 'datetime', lowerBound: '2024-01-01T00:00:00.000Z', upperBound: '2024-01-02 00:00:00.000Z' }, /Invalid format: "2024-01-01T00:00:00\.000Z"/],
+      [{ partitionColumnType: 'datetime', lowerBound: '2024-01-01 00:00:00.000123+00:00', upperBound: '2024-01-02 00:00:00.000Z' }, /Invalid format: "2024-01-01 00:00:00\.000123\+00:00"/],
+      [{ partitionColumnType: 'datetime', lowerBound: '2024-02-30 00:00:00.000+00:00', upperBound: '2024-03-01 00:00:00.000+00:00' }, /Value 30 for dayOfMonth must be in the range \[1,29\]/],
+    ];
+    for (const [bounds, pattern] of cases) {
+      const job = await finish(await api.launch(request('PostgreSQL_to_BigQuery', pgParameters(table, { ...read, ...bounds }))));
+      assert.equal(job.labels.walked, 'JOB_STATE_QUEUED > JOB_STATE_FAILED', JSON.stringify(bounds));
+      assert.match((await api.errors(job.id)).join('\n'), pattern);
+    }
+    assert.equal((await bigquery.query(`SELECT COUNT(*) AS n FROM \`${PROJECT}.raw.${table}\``))[0].n, '0');
+    assert.equal(datetimeBound('2024-02-20 07:55:45.000+03:30'), Date.parse('2024-02-20T04:25:45.000Z'), "the documentation's example");
+  });
+
+  test('a datetime partitioned read on PostgreSQL and MariaDB splits as JdbcIO does, at the millisecond, every microsecond value once', async () => {
+    // Strides of 21,600,249 ms from 00:00:00.000, then the remainder up to 1 ms past the upper bound:
+    // rows on both sides of the first inner bound, 06:00:00.249, and within a millisecond of each end.
+    const stamps = ['2024-01-01 00:00:00.000001', '2024-01-01 00:00:00.000999', '2024-01-01 06:00:00.248999', '2024-01-01 06:00:00.249', '2024-01-01 06:00:00.249001', '2024-01-01 18:00:00', '2024-01-02 00:00:00.999', '2024-01-02 00:00:00.999999'];
+    const bounds = { partitionColumnType: 'datetime', numPartitions: '4', lowerBound: '2024-01-01 00:00:00.000Z', upperBound: '2024-01-02 00:00:00.999+00:00' };
+    assert.deepEqual(datetimeRanges(datetimeBound(bounds.lowerBound) as number, datetimeBound(bounds.upperBound) as number, 4).map(([from]) => new Date(from).toISOString().slice(11)), ['00:00:00.000Z', '06:00:00.249Z', '12:00:00.498Z', '18:00:00.747Z', '00:00:00.996Z']);
+    const expected = stamps.map((stamp, i) => ({ id: String(i + 1), split: `${stamp.padEnd(26, stamp.includes('.') ? '0' : '.000000')}Z` }));
+    await pg.sql(`CREATE TABLE stamps (id bigint, at timestamptz)`);
+    await pg.sql(`INSERT INTO stamps VALUES ${stamps.map((stamp, i) => `(${i + 1}, '${stamp}Z')`).join(', ')}`);
+    const pgTable = await outputTable([{ name: 'id', type: 'INT64' }, { name: 'split', type: 'STRING' }]);
+    const pgRead = { table: `(SELECT q.id AS id, q.at AT TIME ZONE 'UTC' AS split FROM ${pg.schema}.stamps AS q) AS subq`, partitionColumn: 'split', ...bounds };
+    assert.equal((await finish(await api.launch(request('PostgreSQL_to_BigQuery', pgParameters(pgTable, pgRead))))).state, 'JOB_STATE_DONE');
+    assert.deepEqual(await bigquery.query(`SELECT id, split FROM \`${PROJECT}.raw.${pgTable}\` ORDER BY id`), expected);
+
+    await my.sql('CREATE TABLE stamps (id BIGINT, at DATETIME(6))');
+    await my.sql(`INSERT INTO stamps VALUES ${stamps.map((stamp, i) => `(${i + 1}, '${stamp}')`).join(', ')}`);
+    const myTable = await outputTable([{ name: 'id', type: 'INT64' }, { name: 'split', type: 'STRING' }]);
+    const launch = request('MySQL_to_BigQuery', {
+      connectionURL: `jdbc:mysql://127.0.0.1:3306/${my.database}`,
+      connectionProperties: 'connectionTimeZone=UTC;forceConnectionTimeZoneToSession=true',
+      username: 'projects/etl-proj/secrets/my-user/versions/2',
+      password: PASSWORD,
+      table: '(SELECT id, at AS split FROM stamps) AS subq',
+      partitionColumn: 'split',
+      ...bounds,
+      useColumnAlias: 'true',
+      outputTable: `${PROJECT}:raw.${myTable}`,
+      bigQueryLoadingTemporaryDirectory: 'gs://etl-temp/b2betl',
+    });
+    assert.equal((await finish(await api.launch(launch))).state, 'JOB_STATE_DONE');
+    // Connector/J reads a DATETIME as a LocalDateTime, which the template prints without an offset.
+    assert.deepEqual(await bigquery.query(`SELECT id, split FROM \`${PROJECT}.raw.${myTable}\` ORDER BY id`), expected.map((row) => ({ ...row, split: row.split.slice(0, -1) })));
   });
 
   test('a MySQL query runs on MariaDB; TINYINT(1) arrives as BOOL as Connector/J reads it', async () => {

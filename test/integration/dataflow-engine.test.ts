@@ -2,8 +2,9 @@
  * The Dataflow engine's plan against a real PostgreSQL and the BigQuery double: it takes a job
  * whose estimate reaches the threshold and declines one under it; the window it sends is the
  * one a local run reads (run on the database, the launch's query returns exactly the rows the
- * source's own read returns, boundary rows included); and it declines or refuses, naming why,
- * what the template cannot carry exactly.
+ * source's own read returns, boundary rows included; split on a timestamp cursor, the ranges the
+ * template reads return them too, each once); and it declines or refuses, naming why, what the
+ * template cannot carry exactly.
  */
 import assert from 'node:assert/strict';
 import os from 'node:os';
@@ -14,7 +15,8 @@ import { silentLogger } from '../../src/core/log.js';
 import { dataflowSchema, jobSchema, type ConnectionConfig } from '../../src/core/spec.js';
 import { dataflowEngine } from '../../connectors/engines/dataflow/dataflow-engine.js';
 import { startBigQueryDouble, type BigQueryDouble } from '../support/bigquery-double/index.js';
-import { pgScratch, planContext, readPlan, type PgScratch } from '../support/databases.js';
+import { readStatements } from '../support/dataflow-double.js';
+import { PG, pgScratch, planContext, readPlan, type PgScratch } from '../support/databases.js';
 
 const REFS = { user: 'secret://projects/etl-proj/secrets/u/versions/1', password: 'secret://projects/etl-proj/secrets/p/versions/1' };
 
@@ -34,6 +36,8 @@ describe('Dataflow engine plan', () => {
     await pg.sql(`INSERT INTO unkeyed VALUES ('2024-01-01Z', 'a'), ('2024-01-02Z', 'b'), ('2024-01-02Z', 'b')`);
     await pg.sql('CREATE TABLE doc (id bigint PRIMARY KEY, updated timestamptz, body jsonb)');
     await pg.sql(`INSERT INTO doc VALUES (1, '2024-01-01Z', '{}')`);
+    await pg.sql('CREATE TABLE wall (code text PRIMARY KEY, updated timestamp, note text)');
+    await pg.sql(`INSERT INTO wall VALUES ('a', '2024-01-01 00:00:00.000001', 'x'), ('b', '2024-01-01 00:00:00.0005', 'x'), ('c', NULL, 'x'), ('d', '2024-01-01 12:00:00.0005', 'x'), ('e', '2024-01-02 00:00:00.999999', 'x')`);
     const { createPostgresSource } = await import('../../connectors/sources/postgres/postgres-source.js');
     source = await createPostgresSource({ name: 'db', config: { ...pg.connection, database: 'test' } as ConnectionConfig, baseDir: os.tmpdir(), log: silentLogger });
     const { destination: open } = await import('../../connectors/destinations/bigquery/index.js');
@@ -46,8 +50,8 @@ describe('Dataflow engine plan', () => {
     await pg?.drop();
   });
 
-  async function request(table: string, options: { engine?: string; cursor?: unknown; threshold?: number; load?: Record<string, unknown>; config?: Record<string, unknown> } = {}) {
-    const job = jobSchema.parse({ name: `${table}_job`, engine: options.engine ?? 'auto', source: { connection: 'db', table: `${pg.schema}.${table}` }, load: { strategy: 'transactional', cursor: 'updated', ...options.load } });
+  async function request(table: string, options: { engine?: string; cursor?: unknown; threshold?: number; parallelism?: number; load?: Record<string, unknown>; config?: Record<string, unknown> } = {}) {
+    const job = jobSchema.parse({ name: `${table}_job`, engine: options.engine ?? 'auto', source: { connection: 'db', table: `${pg.schema}.${table}`, parallelism: options.parallelism }, load: { strategy: 'transactional', cursor: 'updated', ...options.load } });
     const plan = await source.plan(planContext(job, options.cursor));
     const built: EngineRequest = {
       runId: '20261205t020000z_abcdef',
@@ -97,6 +101,20 @@ describe('Dataflow engine plan', () => {
     } finally {
       await pg.sql('DELETE FROM keyed WHERE id = 7');
     }
+  });
+
+  test('a window with no integer key is split on its timestamp cursor: the ranges the template reads return each of its rows once, NULL cursors included', async () => {
+    const { built, job, plan } = await request('wall', { engine: 'dataflow', parallelism: 2 });
+    const run = (await dataflowEngine.plan(built)) as EngineRun;
+    assert.deepEqual(run.details!.partitioning, { column: 'updated', type: 'datetime', partitions: 2, lowerBound: '2024-01-01 00:00:00.000+00:00', upperBound: '2024-01-02 00:00:00.999+00:00' });
+    assert.deepEqual((run.details!.staging as { columns: string[] }).columns, ['code STRING', 'updated DATETIME', 'note STRING', '_b2betl_split STRING']);
+    const parameters = (run.details!.launch as { launchParameter: { parameters: Record<string, string> } }).launchParameter.parameters;
+    const reads = await readStatements(parameters, 'postgresql', PG);
+    assert.equal(reads.length, 3, 'two strides and the remainder up to the upper bound');
+    const read = (await Promise.all(reads.map((statement) => pg.sql(statement.sql, [...statement.values])))).flat().map((row) => String(row.code));
+    const local = (await readPlan(source, job, plan)).rows.map((row) => String(row[0]));
+    assert.deepEqual(read.sort(), local.sort());
+    assert.deepEqual(local, ['a', 'b', 'c', 'd', 'e']);
   });
 
   test('declines what the template cannot carry exactly, and refuses plain-text credentials', async () => {

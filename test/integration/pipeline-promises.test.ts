@@ -393,7 +393,7 @@ describe('pipeline promises', () => {
     await filesJob('observed');
     await project.write('inbox/observed/a.csv', csv([1, 2]));
     const [job] = await loadJobs([path.join(project.dir, 'jobs', 'observed.yaml')], { cwd: project.dir });
-    const committing: number[] = [];
+    const committing: (number | undefined)[] = [];
     const result = await runJob(job, { ledger, log: silentLogger, observer: { committing: (rows) => committing.push(rows) } });
     assert.equal(result.status, 'succeeded');
     assert.deepEqual(committing, [2]);

@@ -5,16 +5,19 @@
  * templates (container path, every parameter and the runtime environment checked as the API
  * does), `jobs.get` walking QUEUED → RUNNING → DONE (or FAILED / CANCELLED as a test asks),
  * `jobs.list` filtered by name, `jobs.update` with a requested state, `messages.list` and
- * `jobs.getMetrics`. And it EXECUTES the launched template: the query (or the partitioned table
- * read, split as JdbcIO splits it) runs on the real PostgreSQL or MariaDB of this machine, rows
- * are converted as the template's row mapper converts them and loaded into the BigQuery double's
- * existing output table with a load job, as BigQueryIO's file loads do.
+ * `jobs.getMetrics`. And it EXECUTES the launched template: its launcher parses the partition
+ * bounds (a job whose bounds do not parse fails before it runs), the query (or the partitioned
+ * table read, split as JdbcIO splits it, on a `long` or a `datetime` column, each range's bounds
+ * bound as the JDBC driver of a worker in UTC sends them) runs on the real PostgreSQL or MariaDB
+ * of this machine, rows are converted as the template's row mapper converts them and loaded into
+ * the BigQuery double's existing output table with a load job, as BigQueryIO's file loads do.
  */
 import { randomUUID } from 'node:crypto';
 import { startBigQueryDouble, type BigQueryDouble } from './bigquery-double/index.js';
 import { startGcsDouble } from './gcs-double.js';
 import { ApiFailure, errorBody, invalid, serveRest, type SeenRequest } from './google-rest-double.js';
-import { datetimeRanges, longRanges, parameterProblems, TEMPLATES, type TemplateSpec } from './dataflow-templates.js';
+import { parseTimestamp } from '../../src/core/time.js';
+import { datetimeBound, datetimeRanges, launcherFailure, longRanges, parameterProblems, TEMPLATES, type TemplateSpec } from './dataflow-templates.js';
 
 export const JOB_STATES = [
   'JOB_STATE_UNKNOWN', 'JOB_STATE_STOPPED', 'JOB_STATE_RUNNING', 'JOB_STATE_DONE', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED', 'JOB_STATE_UPDATED',
@@ -186,6 +189,12 @@ export async function startDataflowDouble(options: DataflowDoubleOptions): Promi
       const seen = (polls.get(job.id) ?? 0) + 1;
       polls.set(job.id, seen);
       if (seen <= (options.queuedPolls ?? 1)) return;
+      const failure = launcherFailure(job.launch.parameters);
+      if (failure) {
+        message(job, 'JOB_MESSAGE_ERROR', `Error occurred in the launcher container: Template launch failed. ${failure}`);
+        setState(job, 'JOB_STATE_FAILED');
+        return;
+      }
       setState(job, 'JOB_STATE_RUNNING');
       job.workers = Math.min(Number(job.environment.maxWorkers ?? 4) || 4, 4);
       const end = ending.shift();
@@ -351,7 +360,7 @@ async function runTemplate(template: TemplateSpec, parameters: Record<string, st
   return rows.length;
 }
 
-interface Connection {
+export interface Connection {
   readonly host: string;
   readonly port: number;
   readonly database: string;
@@ -360,13 +369,13 @@ interface Connection {
 }
 
 /** A statement with its two range parameters (`?`), or none. */
-interface Statement {
+export interface Statement {
   readonly sql: string;
   readonly values: readonly unknown[];
 }
 
 /** The statements JdbcIO runs: the query once, or `select * from <table> where col >= ? and col < ?` per range. */
-async function readStatements(parameters: Record<string, string>, scheme: 'postgresql' | 'mysql', connection: Connection): Promise<Statement[]> {
+export async function readStatements(parameters: Record<string, string>, scheme: 'postgresql' | 'mysql', connection: Connection): Promise<Statement[]> {
   if (parameters.partitionColumn === undefined) return [{ sql: parameters.query, values: [] }];
   const table = parameters.table;
   const column = parameters.partitionColumn;
@@ -382,10 +391,30 @@ async function readStatements(parameters: Record<string, string>, scheme: 'postg
   const partitions = Math.max(1, Number(parameters.numPartitions ?? 1));
   const sql = `select * from ${table} where ${column} >= ${scheme === 'postgresql' ? '$1' : '?'} and ${column} < ${scheme === 'postgresql' ? '$2' : '?'}`;
   if (datetime) {
-    const millis = (text: string) => Date.parse(text.replace(' ', 'T').replace(/([+-]\d\d)(\d\d)$/, '$1:$2'));
-    return datetimeRanges(millis(lower), millis(upper), partitions).map(([from, to]) => ({ sql, values: [new Date(from), new Date(to)] }));
+    // Given bounds passed the launcher; inferred ones are read as JdbcIO reads them, to the millisecond.
+    const millis = (text: string) => {
+      const given = datetimeBound(text);
+      return typeof given === 'number' ? given : Math.floor(Number(parseTimestamp(text)) / 1000);
+    };
+    return datetimeRanges(millis(lower), millis(upper), partitions).map(([from, to]) => ({ sql, values: [jdbcTimestamp(from, scheme), jdbcTimestamp(to, scheme)] }));
   }
   return longRanges(BigInt(lower), BigInt(upper), BigInt(partitions)).map(([from, to]) => ({ sql, values: [from.toString(), to.toString()] }));
+}
+
+/**
+ * A range bound as `PreparedStatement.setTimestamp` sends it from a worker (whose JVM runs in
+ * UTC): PostgreSQL's driver as text with the JVM's offset and no type, which the server reads as
+ * the type of the column it is compared with; MySQL's, with `connectionTimeZone=UTC`, as the UTC
+ * wall clock.
+ */
+function jdbcTimestamp(millis: number, scheme: 'postgresql' | 'mysql'): string {
+  const wall = new Date(millis).toISOString().replace('T', ' ').slice(0, 23);
+  return scheme === 'postgresql' ? `${wall}+00` : wall;
+}
+
+/** `yyyy-MM-dd HH:mm:ss.SSSSSS` of a database's wall-clock text, as the template's formatters print it. */
+function micros(text: string): string {
+  return text.includes('.') ? text.padEnd(26, '0') : `${text}.000000`;
 }
 
 /** A row as the template's mapper builds it: column label → JSON value. */
@@ -412,8 +441,8 @@ async function readPostgres(connection: Connection, statements: readonly Stateme
           if (value === null || value === undefined) row[field.name] = null;
           else if (field.dataTypeID === 16) row[field.name] = value === 't';
           else if (numeric.has(field.dataTypeID)) row[field.name] = new NumberToken(value);
-          // date → yyyy-MM-dd; timestamp → yyyy-MM-dd HH:mm:ss.SSSSSS in the worker's zone (UTC) with its offset
-          else if (field.dataTypeID === 1114) row[field.name] = `${value.padEnd(value.includes('.') ? 26 : 19, '0')}${value.includes('.') ? '' : '.000000'}+00:00`;
+          // timestamp → yyyy-MM-dd HH:mm:ss.SSSSSSXXX in the worker's zone (UTC): `Z` for its offset
+          else if (field.dataTypeID === 1114) row[field.name] = `${micros(value)}Z`;
           else row[field.name] = value;
         }
         out.push(row);
@@ -448,6 +477,8 @@ async function readMysql(connection: Connection, statements: readonly Statement[
           // Connector/J reads TINYINT(1) and BIT(1) as Boolean
           else if ((type === 1 || type === 16) && field.columnLength === 1) row[name] = value instanceof Buffer ? value[0] === 1 : Number(value) !== 0;
           else if ([1, 2, 3, 4, 5, 8, 9, 13, 0, 246].includes(type)) row[name] = new NumberToken(String(value));
+          // DATETIME arrives as a LocalDateTime: yyyy-MM-dd HH:mm:ss.SSSSSS
+          else if (type === 12) row[name] = micros(String(value));
           else if (value instanceof Buffer) row[name] = value.toString('base64');
           else row[name] = String(value);
         });

@@ -1,8 +1,11 @@
 /**
  * The parameters of Google's provided `PostgreSQL_to_BigQuery` and `MySQL_to_BigQuery` Flex
  * Templates, as data, with the pages they were read from. The Dataflow double checks every
- * launch against them: an unknown name, a missing required one or a malformed value is refused
- * with the API's 400 as the real launcher refuses it.
+ * launch against them: an unknown name, a missing required one or a value its metadata refuses
+ * is refused with the API's 400 as the real launch is. The partition bounds have no pattern in
+ * the metadata (a `long` and a `datetime` bound share the parameter): the template's own code
+ * parses them when the job starts, and a bound it cannot parse fails the job
+ * ({@link launcherFailure}).
  */
 
 /** How a parameter's value must look; undefined when it is well-formed. */
@@ -34,12 +37,6 @@ const CREDENTIAL: Check = (value, all) => {
   if (all.KMSEncryptionKey !== undefined) return BASE64.test(value) ? undefined : 'must be Base64-encoded ciphertext when KMSEncryptionKey is set';
   return /^projects\//.test(value) && !SECRET.test(value) ? 'must be projects/{project}/secrets/{secret}/versions/{version}' : undefined;
 };
-const DATETIME_BOUND = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}(?:Z|[+-]\d\d:?\d\d)$/;
-/** A bound of the partition column: a long, or `yyyy-MM-dd HH:mm:ss.SSSZ` when its type is datetime. */
-const BOUND: Check = (value, all) => {
-  if ((all.partitionColumnType ?? 'long') === 'datetime') return DATETIME_BOUND.test(value) ? undefined : 'must be yyyy-MM-dd HH:mm:ss.SSSZ for a datetime partition column';
-  return INTEGER(value, all);
-};
 
 function jdbcUrl(scheme: string): Check {
   return (value, all) => {
@@ -65,8 +62,8 @@ function jdbcParameters(scheme: string): Record<string, TemplateParameter> {
     partitionColumnType: { required: false, check: (value) => (value === 'long' || value === 'datetime' ? undefined : 'must be long or datetime') },
     table: { required: false, check: (value, all) => (all.partitionColumn === undefined ? 'table is read only with partitionColumn' : value.trim() ? undefined : 'must not be empty') },
     numPartitions: { required: false, check: INTEGER },
-    lowerBound: { required: false, check: BOUND },
-    upperBound: { required: false, check: BOUND },
+    lowerBound: { required: false },
+    upperBound: { required: false },
     fetchSize: { required: false, check: INTEGER },
     createDisposition: { required: false, check: (value) => (value === 'CREATE_NEVER' || value === 'CREATE_IF_NEEDED' ? undefined : 'must be CREATE_NEVER or CREATE_IF_NEEDED') },
     bigQuerySchemaPath: { required: false, check: GCS },
@@ -78,13 +75,27 @@ function jdbcParameters(scheme: string): Record<string, TemplateParameter> {
   };
 }
 
+/**
+ * Both templates are `JdbcToBigQuery` with the options of `JdbcToBigQueryOptions` (their own
+ * options interfaces extend it and add only the driver): one parameter list, and one launcher
+ * that parses the partition bounds.
+ */
+const JDBC_SOURCES = [
+  'https://github.com/GoogleCloudPlatform/DataflowTemplates/blob/main/v2/jdbc-and-googlecloud/src/main/java/com/google/cloud/teleport/v2/options/JdbcToBigQueryOptions.java',
+  'https://github.com/GoogleCloudPlatform/DataflowTemplates/blob/main/v2/jdbc-and-googlecloud/src/main/java/com/google/cloud/teleport/v2/templates/JdbcToBigQuery.java',
+  // JdbcIO.readWithPartitions: `select * from <table> where <column> >= ? and <column> < ?` per range of JdbcUtil.PRESET_HELPERS.
+  'https://github.com/apache/beam/blob/master/sdks/java/io/jdbc/src/main/java/org/apache/beam/sdk/io/jdbc/JdbcUtil.java',
+];
+
 /** The two templates b2betl launches, by name. */
 export const TEMPLATES: Readonly<Record<string, TemplateSpec>> = {
   PostgreSQL_to_BigQuery: {
     name: 'PostgreSQL_to_BigQuery',
     documentation: [
+      // partitionColumnType `long` or `datetime`; a datetime bound as `yyyy-MM-dd HH:mm:ss.SSSZ`, e.g. `2024-02-20 07:55:45.000+03:30`.
       'https://cloud.google.com/dataflow/docs/guides/templates/provided/postgresql-to-bigquery',
       'https://github.com/GoogleCloudPlatform/DataflowTemplates/blob/main/v2/postgresql-to-googlecloud/README_PostgreSQL_to_BigQuery.md',
+      ...JDBC_SOURCES,
     ],
     scheme: 'postgresql',
     parameters: jdbcParameters('postgresql'),
@@ -94,6 +105,8 @@ export const TEMPLATES: Readonly<Record<string, TemplateSpec>> = {
     documentation: [
       'https://cloud.google.com/dataflow/docs/guides/templates/provided/mysql-to-bigquery',
       'https://github.com/GoogleCloudPlatform/DataflowTemplates/blob/main/v2/mysql-to-googlecloud/README_MySQL_to_BigQuery.md',
+      'https://github.com/GoogleCloudPlatform/DataflowTemplates/blob/main/v2/mysql-to-googlecloud/src/main/java/com/google/cloud/teleport/v2/options/MySQLToBigQueryOptions.java',
+      ...JDBC_SOURCES,
     ],
     scheme: 'mysql',
     parameters: jdbcParameters('mysql'),
@@ -118,6 +131,42 @@ export function parameterProblems(template: TemplateSpec, parameters: Readonly<R
   return problems;
 }
 
+const LONG = /^[+-]?\d+$/;
+const LONG_MAX = 2n ** 63n - 1n;
+/** Joda's `yyyy-MM-dd HH:mm:ss.SSSZ`: the offset `Z`, `+HHmm` or `+HH:mm`. */
+const DATETIME = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{3})(?:Z|([+-])(\d\d):?(\d\d))$/;
+
+/** A `datetime` bound in epoch milliseconds, or why Joda's parser refuses it. */
+export function datetimeBound(text: string): number | { problem: string } {
+  const m = DATETIME.exec(text);
+  if (!m) return { problem: `Invalid format: "${text}"` };
+  const [year, month, day, hour, minute, second, millis] = m.slice(1, 8).map(Number);
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const fields: [string, number, number, number][] = [['monthOfYear', month, 1, 12], ['dayOfMonth', day, 1, days], ['hourOfDay', hour, 0, 23], ['minuteOfHour', minute, 0, 59], ['secondOfMinute', second, 0, 59]];
+  for (const [field, value, min, max] of fields) {
+    if (value < min || value > max) return { problem: `Cannot parse "${text}": Value ${value} for ${field} must be in the range [${min},${max}]` };
+  }
+  const offset = m[8] ? (m[8] === '-' ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10])) : 0;
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis) - offset * 60_000;
+}
+
+/**
+ * Why the template's launcher fails a job at its start, as `JdbcToBigQuery.run` does: given both
+ * bounds, it parses them as `Long` for a `long` partition column and with Joda's
+ * `yyyy-MM-dd HH:mm:ss.SSSZ` for a `datetime` one, and throws on either that does not parse.
+ */
+export function launcherFailure(parameters: Readonly<Record<string, string>>): string | undefined {
+  const { partitionColumn, table, lowerBound, upperBound } = parameters;
+  if (partitionColumn === undefined || table === undefined || lowerBound === undefined || upperBound === undefined) return undefined;
+  const bounds = [lowerBound, upperBound];
+  if ((parameters.partitionColumnType ?? 'long') === 'long') {
+    const bad = bounds.find((bound) => !LONG.test(bound) || BigInt(bound) > LONG_MAX || BigInt(bound) < -LONG_MAX - 1n);
+    return bad === undefined ? undefined : `java.lang.NumberFormatException: Expected Long values for lowerBound and upperBound, received : For input string: "${bad}"`;
+  }
+  const problem = bounds.map(datetimeBound).find((parsed) => typeof parsed !== 'number');
+  return problem === undefined ? undefined : `java.lang.IllegalArgumentException: Expected DateTime values in the format for lowerBound and upperBound, received : ${(problem as { problem: string }).problem}`;
+}
+
 /** JdbcIO's ranges for a long partition column: `[from, to)` pairs covering `[lower, upper]`. */
 export function longRanges(lower: bigint, upper: bigint, partitions: bigint): [bigint, bigint][] {
   const stride = upper / partitions - lower / partitions + 1n;
@@ -131,7 +180,11 @@ export function longRanges(lower: bigint, upper: bigint, partitions: bigint): [b
   return ranges;
 }
 
-/** JdbcIO's ranges for a datetime partition column, in epoch milliseconds, the last ending just past `upper`. */
+/**
+ * JdbcIO's ranges for a datetime partition column, in epoch milliseconds: strides of
+ * `(upper - lower) / partitions` (at least 1 ms) from `lower`, the last ending 1 ms past `upper`
+ * so that the `<` of its query keeps `upper` in.
+ */
 export function datetimeRanges(lower: number, upper: number, partitions: number): [number, number][] {
   const stride = Math.max(1, Math.trunc((upper - lower) / partitions));
   const ranges: [number, number][] = [];

@@ -1,14 +1,16 @@
 /**
  * The launch request of the JDBC Flex Templates: the container of the region, the window's query
- * or its partitioned read, credentials as Secret Manager versions only, the environment from the
+ * or its partitioned read (on an integer column, or on a timestamp with bounds the template's
+ * ranges cover exactly), credentials as Secret Manager versions only, the environment from the
  * `dataflow:` block, a job name from the run id, and every parameter one the documented lists
- * take (checked against the same lists the Dataflow double enforces).
+ * take (checked against the same lists and launcher the Dataflow double enforces).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../src/core/errors.js';
 import { credentialReference, dataflowJobName, launchRequest, partitioning, type LaunchInput } from '../../connectors/engines/dataflow/dataflow-launch.js';
-import { parameterProblems, TEMPLATES } from '../support/dataflow-templates.js';
+import { parseTimestamp } from '../../src/core/time.js';
+import { datetimeBound, datetimeRanges, launcherFailure, parameterProblems, TEMPLATES } from '../support/dataflow-templates.js';
 
 const SQL = 'SELECT q."id" AS "id", q."name"::text AS "name" FROM "shop"."orders" AS q WHERE (q."updated" > \'2024-01-01\')';
 
@@ -17,7 +19,7 @@ function input(overrides: Partial<LaunchInput> = {}): LaunchInput {
     job: 'Orders Daily',
     runId: '20261205t011850z_abc123',
     connection: { name: 'shop', type: 'postgres', config: { host: 'db.internal', port: 5433, database: 'shop', user: 'secret://projects/etl-proj/secrets/shop-user/versions/2', password: 'secret://projects/etl-proj/secrets/shop-password' } },
-    read: { sql: SQL, split: { alias: 'id', column: 'id', min: '10', max: '4000000' } },
+    read: { sql: SQL, split: { type: 'long', alias: 'id', column: 'id', min: '10', max: '4000000', sql: SQL } },
     estimatedRows: 1_800_000,
     output: { project: 'etl-proj', dataset: 'raw', table: '_b2betl_stage_orders' },
     settings: { project: 'etl-proj', region: 'europe-west1', temp_location: 'gs://etl-temp/b2betl/', service_account: 'etl-runner@etl-proj.iam.gserviceaccount.com', subnetwork: 'regions/europe-west1/subnetworks/etl', max_workers: 8, machine_type: 'n2-standard-4' },
@@ -38,6 +40,7 @@ describe('Dataflow launch request', () => {
       password: 'projects/etl-proj/secrets/shop-password/versions/latest',
       table: `(${SQL}) AS b2betl_window`,
       partitionColumn: 'id',
+      partitionColumnType: 'long',
       numPartitions: '4',
       lowerBound: '10',
       upperBound: '4000000',
@@ -45,7 +48,7 @@ describe('Dataflow launch request', () => {
       bigQueryLoadingTemporaryDirectory: 'gs://etl-temp/b2betl/bigquery',
       outputTable: 'etl-proj:raw._b2betl_stage_orders',
     });
-    assert.deepEqual(split, { column: 'id', partitions: 4, lowerBound: '10', upperBound: '4000000' });
+    assert.deepEqual(split, { column: 'id', type: 'long', partitions: 4, lowerBound: '10', upperBound: '4000000' });
     const environment = request.launchParameter.environment;
     assert.deepEqual(
       { ...environment, additionalUserLabels: undefined },
@@ -53,6 +56,31 @@ describe('Dataflow launch request', () => {
     );
     assert.equal((environment.additionalUserLabels as Record<string, string>)['b2betl-run'], '20261205t011850z_abc123');
     assert.deepEqual(parameterProblems(TEMPLATES.PostgreSQL_to_BigQuery, request.launchParameter.parameters), []);
+    assert.equal(launcherFailure(request.launchParameter.parameters), undefined);
+  });
+
+  test('a window split on a timestamp reads through a column of its own, with millisecond bounds whose ranges hold every microsecond value', () => {
+    const withSplit = `${SQL.replace(' FROM ', `, COALESCE(q."updated" AT TIME ZONE 'UTC', '2024-01-01 00:00:00.000999'::timestamp) AS "_b2betl_split" FROM `)}`;
+    for (const [min, max, lower, upper] of [
+      ['2024-01-01T00:00:00.000999Z', '2024-03-01T10:00:00.123456Z', '2024-01-01 00:00:00.000+00:00', '2024-03-01 10:00:00.123+00:00'],
+      ['1969-12-31T23:59:59.999500Z', '1970-01-01T00:00:00.000001Z', '1969-12-31 23:59:59.999+00:00', '1970-01-01 00:00:00.000+00:00'],
+      ['2024-05-05 05:05:05.5', '2024-05-05 05:05:05.5', '2024-05-05 05:05:05.500+00:00', '2024-05-05 05:05:05.500+00:00'],
+    ]) {
+      const read = { sql: SQL, split: { type: 'datetime' as const, alias: '_b2betl_split', column: 'updated', min, max, sql: withSplit } };
+      const { request, partitioning: split } = launchRequest(input({ read, partitions: 3 }));
+      const parameters = request.launchParameter.parameters;
+      assert.deepEqual(split, { column: 'updated', type: 'datetime', partitions: 3, lowerBound: lower, upperBound: upper });
+      assert.deepEqual(
+        [parameters.table, parameters.partitionColumn, parameters.partitionColumnType, parameters.numPartitions, parameters.lowerBound, parameters.upperBound],
+        [`(${withSplit}) AS b2betl_window`, '_b2betl_split', 'datetime', '3', lower, upper],
+      );
+      assert.deepEqual(parameterProblems(TEMPLATES.PostgreSQL_to_BigQuery, parameters), []);
+      assert.equal(launcherFailure(parameters), undefined);
+      // The template's ranges, [from, to) in milliseconds, hold the smallest and the largest value.
+      const ranges = datetimeRanges(datetimeBound(lower) as number, datetimeBound(upper) as number, 3);
+      const at = (text: string) => Number(parseTimestamp(text)!) / 1000;
+      assert.ok(ranges[0][0] <= at(min) && at(max) < ranges.at(-1)![1], `${min}..${max} within ${JSON.stringify(ranges)}`);
+    }
   });
 
   test('a small window or a window with no split column is one query; MySQL takes its own template', () => {
@@ -75,7 +103,8 @@ describe('Dataflow launch request', () => {
   test('two runs of one window share a fingerprint; another window does not', () => {
     const first = launchRequest(input());
     const again = launchRequest(input({ runId: '20261205t020000z_zzz999', output: { project: 'etl-proj', dataset: 'raw', table: '_b2betl_stage_other' } }));
-    const moved = launchRequest(input({ read: { sql: `${SQL} AND (q."updated" <= '2024-02-01')`, split: { alias: 'id', column: 'id', min: '10', max: '4000000' } } }));
+    const later = `${SQL} AND (q."updated" <= '2024-02-01')`;
+    const moved = launchRequest(input({ read: { sql: later, split: { type: 'long', alias: 'id', column: 'id', min: '10', max: '4000000', sql: later } } }));
     assert.equal(first.fingerprint, again.fingerprint);
     assert.notEqual(first.fingerprint, moved.fingerprint);
   });

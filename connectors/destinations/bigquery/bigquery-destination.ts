@@ -3,7 +3,7 @@
  * with a single load job into a staging table that expires within a day, then moved into the
  * target together with the `_b2betl_loads` marker in one multi-statement transaction.
  */
-import type { ConnectorContext, DestinationCapabilities, DestinationConnector, LoadStrategy, Stage, StageRequest, StoredMarker, TableInfo, TableStage } from '../../../src/core/connector.js';
+import type { ConnectorContext, DestinationCapabilities, DestinationConnector, LoadStrategy, Stage, StageRequest, StoredMarker, TableInfo, TableStage, TableStageRequest } from '../../../src/core/connector.js';
 import { bigQueryError, jobId, openBigQuery, tablePath, type BigQueryHandle } from '../../bigquery-common/bigquery-client.js';
 import { canWiden, columnsOf } from '../../bigquery-common/bigquery-types.js';
 import { BigQueryStage } from './bigquery-stage.js';
@@ -103,7 +103,7 @@ export class BigQueryDestination implements DestinationConnector {
     }
   }
 
-  async tableStage(request: StageRequest): Promise<TableStage> {
+  async tableStage(request: TableStageRequest): Promise<TableStage> {
     return BigQueryTableStage.create(this, request);
   }
 

@@ -2,14 +2,14 @@
  * A staging table that an engine fills by itself (a load job from gs:// URIs, a Dataflow job),
  * then committed into the target with the same marker transaction as a streamed run.
  */
-import type { Column, LoadMarker, StageRequest, TableStage } from '../../../src/core/connector.js';
+import type { Column, LoadMarker, TableStage, TableStageRequest } from '../../../src/core/connector.js';
 import { bigQueryError, ident } from '../../bigquery-common/bigquery-client.js';
 import { columnsOf, fieldOf, type BigQueryField } from '../../bigquery-common/bigquery-types.js';
 import { commitStaging } from './bigquery-commit.js';
 import type { BigQueryDestination } from './bigquery-destination.js';
 import { loadStaging } from './bigquery-staging-load.js';
 
-/** A run's staging table in the destination's dataset, created with the run's exact columns. */
+/** A run's staging table in the destination's dataset, created with the run's exact columns (and the engine's extra ones). */
 export class BigQueryTableStage implements TableStage {
   private dropped = false;
   private fields: BigQueryField[];
@@ -18,14 +18,15 @@ export class BigQueryTableStage implements TableStage {
 
   private constructor(
     private readonly destination: BigQueryDestination,
-    private readonly request: StageRequest,
+    private readonly request: TableStageRequest,
     readonly location: { readonly project: string; readonly dataset: string; readonly table: string },
     public columns: readonly Column[],
   ) {
-    this.fields = columns.map((c) => fieldOf(c));
+    // The commit names the run's columns: the extra ones stay behind with the table.
+    this.fields = [...columns, ...(request.extra ?? [])].map((c) => fieldOf(c));
   }
 
-  static async create(destination: BigQueryDestination, request: StageRequest): Promise<BigQueryTableStage> {
+  static async create(destination: BigQueryDestination, request: TableStageRequest): Promise<BigQueryTableStage> {
     await destination.tables.ensureDataset();
     const stage = new BigQueryTableStage(destination, request, destination.stagingLocation(request.job.name, request.runId), request.columns);
     await destination.tables.createStaging(stage.location.table, stage.fields);

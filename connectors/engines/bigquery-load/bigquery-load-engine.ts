@@ -2,7 +2,7 @@
  * Files in GCS loaded into BigQuery from their gs:// URIs with one load job into the run's
  * staging table, then committed with the marker: no rows pass through this machine.
  */
-import type { Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker, ObjectStore } from '../../../src/core/connector.js';
+import type { BeforeCommit, Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker, ObjectStore } from '../../../src/core/connector.js';
 import { markerWith } from '../../../src/core/marker-state.js';
 import { delimiterOf, DELIMITER_SAMPLE_BYTES } from '../../formats/csv/csv-format.js';
 import { fitColumns, settledColumns } from '../engine-columns.js';
@@ -94,11 +94,12 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
     description: `load ${where} straight into ${destination.locate(request.table)} with one BigQuery load job (no rows pass through this machine)`,
     reason: `${format} files in GCS, which BigQuery reads itself exactly as b2betl would`,
     details: { load: { ...load, sourceUris: uris } },
-    async run(marker: LoadMarker) {
+    async run(marker: LoadMarker, _signal: AbortSignal, committing: BeforeCommit) {
       const { columns } = fit;
       const stage = await destination.tableStage!({ runId: request.runId, job: request.job, table: request.table, strategy: request.strategy, primaryKey: request.primaryKey, columns, replace: request.replace, log: request.log });
       try {
         const { rows } = await stage.loadUris!(uris, load);
+        await committing(rows, columns);
         await stage.commit(markerWith(marker, rows, columns));
         return { rows, columns };
       } finally {

@@ -3,7 +3,7 @@
  * query into the target, with the marker in the same transaction; no rows pass through this
  * machine and no staging table is needed.
  */
-import type { Engine, EngineRequest, EngineRun, LoadMarker } from '../../../src/core/connector.js';
+import type { BeforeCommit, Engine, EngineRequest, EngineRun, LoadMarker } from '../../../src/core/connector.js';
 import { markerWith } from '../../../src/core/marker-state.js';
 import { ident, type BigQueryConnection, type QueryParam } from '../../bigquery-common/bigquery-client.js';
 import { commitTransaction, mergeStatement } from '../../destinations/bigquery/bigquery-commit.js';
@@ -60,7 +60,7 @@ async function plan(request: EngineRequest): Promise<EngineRun | undefined> {
     description: `run inside BigQuery as one query script: ${statement} from ${shape.label} into ${destination.locate(request.table)} (no rows pass through this machine)`,
     reason: 'source and destination are both BigQuery, reachable by one client: the copy runs as a query job',
     details: { query: select },
-    async run(marker: LoadMarker) {
+    async run(marker: LoadMarker, _signal: AbortSignal, committing: BeforeCommit) {
       const d = destination;
       const columns = fit.columns.map((c) => ({ ...c, nullable: fit.exists ? c.nullable : true }));
       await d.tables.ensureDataset();
@@ -75,6 +75,8 @@ async function plan(request: EngineRequest): Promise<EngineRun | undefined> {
       } else {
         statements.push(`INSERT INTO ${target} (${names.join(', ')}) ${select}`);
       }
+      // The copy is the commit's own transaction: its rows are counted only there.
+      await committing(undefined, columns);
       await commitTransaction(d, {
         job: job.name,
         table: request.table,

@@ -1,12 +1,13 @@
 /**
  * Large PostgreSQL and MySQL windows loaded into BigQuery by Google Cloud Dataflow: Google's
  * provided JDBC Flex Template reads the run's window (the same query a local run reads, split
- * on an integer column) into a staging table b2betl created with the run's exact columns; once
+ * on an integer or timestamp column) into a staging table b2betl created with the run's exact
+ * columns (and the timestamp it splits on, which the commit leaves behind); once
  * the job is done, the staging table is committed with the marker as a local run's stage is.
  * A run killed while its job runs finds the job on the next run and waits for it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Column, Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker, TableStage, WorkUnit } from '../../../src/core/connector.js';
+import type { BeforeCommit, Column, Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker, TableStage, WorkUnit } from '../../../src/core/connector.js';
 import { describeEstimate } from '../../../src/core/engine-choice.js';
 import { EtlError, Interruption, messageOf } from '../../../src/core/errors.js';
 import { markerWith } from '../../../src/core/marker-state.js';
@@ -32,6 +33,8 @@ interface Launch {
   readonly partitioning: Partitioning;
   readonly fingerprint: string;
   readonly columns: Column[];
+  /** Columns the staging table holds for the template alone: the timestamp it splits on. */
+  readonly extra: Column[];
 }
 
 /** The Dataflow API endpoint: a test double's when the destination itself is one. */
@@ -62,30 +65,29 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
   const aliases = new Map(fit.columns.map((column) => [column.source, column.name]));
   const read = await exporting.exportUnits(request.job, request.plan.units, aliases);
   if ('reason' in read) return { declined: read.reason };
-  const launch: Launch = {
-    ...launchRequest({
-      job: request.job.name,
-      runId: request.runId,
-      connection: { name: source.name, type: source.config.type, config: source.config as SqlConnectionConfig },
-      read,
-      partitions: request.job.source.parallelism,
-      estimatedRows: request.estimate?.rows,
-      output: destination.stagingLocation(request.job.name, request.runId),
-      settings,
-    }),
-    columns: fit.columns,
-  };
-  const parameters = launch.request.launchParameter.parameters;
-  const split = launch.partitioning;
+  const built = launchRequest({
+    job: request.job.name,
+    runId: request.runId,
+    connection: { name: source.name, type: source.config.type, config: source.config as SqlConnectionConfig },
+    read,
+    partitions: request.job.source.parallelism,
+    estimatedRows: request.estimate?.rows,
+    output: destination.stagingLocation(request.job.name, request.runId),
+    settings,
+  });
+  const parameters = built.request.launchParameter.parameters;
+  // A timestamp split column reaches the staging table too, as the template writes it.
+  const extra: Column[] = parameters.partitionColumnType === 'datetime' ? [{ name: parameters.partitionColumn, source: parameters.partitionColumn, type: 'STRING', nullable: true }] : [];
+  const launch: Launch = { ...built, columns: fit.columns, extra };
   return {
     description: `launch the Dataflow template ${launch.request.launchParameter.containerSpecGcsPath.split('/').pop()} as job ${launch.request.launchParameter.jobName} in ${settings.project}/${settings.region} into staging table ${parameters.outputTable}, then commit it into ${request.destination.connector.locate(request.table)} (no rows pass through this machine)`,
     reason: mode === 'dataflow' ? `engine: dataflow (${estimate})` : `the estimate, ${estimate}, reaches dataflow.threshold_rows (${threshold.toLocaleString('en-US')})`,
     details: {
       launch: launch.request,
-      partitioning: split.column ? { column: split.column, partitions: split.partitions, lowerBound: split.lowerBound, upperBound: split.upperBound } : { partitions: 1, note: split.note },
-      staging: { table: parameters.outputTable, columns: fit.columns.map((c) => `${c.name} ${c.type}${c.nullable ? '' : ' NOT NULL'}`) },
+      partitioning: launch.partitioning,
+      staging: { table: parameters.outputTable, columns: [...fit.columns, ...extra].map((c) => `${c.name} ${c.type}${c.nullable ? '' : ' NOT NULL'}`) },
     },
-    run: (marker, signal) => runLaunch(request, settings, launch, marker, signal),
+    run: (marker, signal, committing) => runLaunch(request, settings, launch, marker, signal, committing),
   };
 }
 
@@ -113,7 +115,14 @@ async function earlier(api: DataflowApi, request: EngineRequest, fingerprint: st
   return undefined;
 }
 
-async function runLaunch(request: EngineRequest, settings: DataflowSettings, launch: Launch, marker: LoadMarker, signal: AbortSignal): Promise<{ rows: number; columns: readonly Column[] }> {
+async function runLaunch(
+  request: EngineRequest,
+  settings: DataflowSettings,
+  launch: Launch,
+  marker: LoadMarker,
+  signal: AbortSignal,
+  committing: BeforeCommit,
+): Promise<{ rows: number; columns: readonly Column[] }> {
   const { log } = request;
   const api = await openDataflow({ project: settings.project, region: settings.region, endpoint: endpointOf(request) });
   try {
@@ -126,6 +135,7 @@ async function runLaunch(request: EngineRequest, settings: DataflowSettings, lau
       strategy: request.strategy,
       primaryKey: request.primaryKey,
       columns: launch.columns,
+      extra: launch.extra,
       replace: request.replace,
       log,
     });
@@ -165,6 +175,7 @@ async function runLaunch(request: EngineRequest, settings: DataflowSettings, lau
         );
       }
       const rows = await stage.count();
+      await committing(rows, stage.columns);
       await stage.commit(markerWith(marker, rows, stage.columns));
       return { rows, columns: stage.columns };
     } finally {

@@ -1,11 +1,12 @@
 /**
  * The launch request of Google's provided JDBC Flex Templates (`PostgreSQL_to_BigQuery`,
- * `MySQL_to_BigQuery`) for one run: its window as one query, split on an integer column when it
- * is large, credentials as Secret Manager references only, the runtime environment from the
- * config's `dataflow:` block. Pure: everything it needs is given.
+ * `MySQL_to_BigQuery`) for one run: its window as one query, split on an integer or timestamp
+ * column when it is large, credentials as Secret Manager references only, the runtime
+ * environment from the config's `dataflow:` block. Pure: everything it needs is given.
  */
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../../../src/core/errors.js';
+import { formatDatetime, parseTimestamp } from '../../../src/core/time.js';
 import type { SqlExport } from '../../sources/sql/sql-source.js';
 import { resolveEndpoint, type SqlConnectionConfig } from '../../sources/sql/sql-endpoint.js';
 import { secretName } from '../../storage/gcs/secret.js';
@@ -46,8 +47,12 @@ export interface LaunchInput {
 
 /** How the read is split, for --dry-run. */
 export interface Partitioning {
+  /** The source column the read is split on. */
   readonly column?: string;
+  /** The template's `partitionColumnType`: `long`, or `datetime` for a timestamp. */
+  readonly type?: 'long' | 'datetime';
   readonly partitions: number;
+  /** The bounds as the template takes them. */
   readonly lowerBound?: string;
   readonly upperBound?: string;
   readonly note?: string;
@@ -124,7 +129,7 @@ export function partitioning(input: Pick<LaunchInput, 'read' | 'partitions' | 'e
     if (input.partitions !== undefined && input.partitions > 1) {
       throw ConfigError.of(
         `source.parallelism asks for ${input.partitions} partitions, but ${read.unsplit ?? 'no column can split the read'}`,
-        'remove source.parallelism (the read then runs as one query), or read a table with an integer primary key',
+        'remove source.parallelism (the read then runs as one query), or read a table with an integer primary key or a timestamp cursor',
       );
     }
     return { partitions: 1, note: `one query: ${read.unsplit ?? 'no column to split on'}` };
@@ -133,7 +138,21 @@ export function partitioning(input: Pick<LaunchInput, 'read' | 'partitions' | 'e
     return { partitions: 1, note: `one query: the split column's name ${read.split.alias} needs quoting, which the template's generated WHERE clause does not do` };
   }
   if (wanted <= 1) return { partitions: 1, note: 'one query: the window fits one partition' };
-  return { column: read.split.alias, partitions: wanted, lowerBound: read.split.min, upperBound: read.split.max };
+  const bound = read.split.type === 'datetime' ? datetimeBound : (text: string) => text;
+  return { column: read.split.column, type: read.split.type, partitions: wanted, lowerBound: bound(read.split.min), upperBound: bound(read.split.max) };
+}
+
+/**
+ * A timestamp's state text as the template's `datetime` bound, `yyyy-MM-dd HH:mm:ss.SSSZ` in UTC,
+ * floored to the millisecond (the template keeps no more). The template's ranges then start at or
+ * before the smallest value and its last range ends a millisecond past the largest bound, so
+ * every value between, microseconds included, falls in exactly one of them.
+ */
+function datetimeBound(text: string): string {
+  const micros = parseTimestamp(text);
+  if (micros === undefined) throw new Error(`split bound ${text} is not a timestamp`);
+  const millis = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
+  return `${formatDatetime(millis * 1000n).slice(0, 23)}+00:00`;
 }
 
 /** The launch request, and what --dry-run tells of it. */
@@ -151,8 +170,9 @@ export function launchRequest(input: LaunchInput): { request: LaunchRequest; par
     );
   }
   const split = partitioning(input);
-  const read: Record<string, string> = split.column
-    ? { table: `(${input.read.sql}) AS b2betl_window`, partitionColumn: split.column, numPartitions: String(split.partitions), lowerBound: split.lowerBound!, upperBound: split.upperBound! }
+  const by = split.column ? input.read.split : undefined;
+  const read: Record<string, string> = by
+    ? { table: `(${by.sql}) AS b2betl_window`, partitionColumn: by.alias, partitionColumnType: by.type, numPartitions: String(split.partitions), lowerBound: split.lowerBound!, upperBound: split.upperBound! }
     : { query: input.read.sql };
   const temp = settings.temp_location.replace(/\/+$/, '');
   const parameters: Record<string, string> = {

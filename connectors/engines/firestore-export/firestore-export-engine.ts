@@ -4,7 +4,7 @@
  * (DATASTORE_BACKUP) into the run's staging table, then the usual commit with the marker.
  * The export types the fields itself and has no cursor: catalog loads only (docs/scale.md).
  */
-import type { Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker } from '../../../src/core/connector.js';
+import type { BeforeCommit, Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker } from '../../../src/core/connector.js';
 import { describeEstimate } from '../../../src/core/engine-choice.js';
 import { EtlError } from '../../../src/core/errors.js';
 import { apiFailure } from '../../../src/core/google-api.js';
@@ -79,7 +79,7 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
       load: { ...exported.load, sourceUris: [exported.metadataUri] },
       ...(destination.stagingLocation ? { staging: destination.stagingLocation(request.job.name, request.runId) } : {}),
     },
-    async run(marker: LoadMarker, signal: AbortSignal) {
+    async run(marker: LoadMarker, signal: AbortSignal, committing: BeforeCommit) {
       await runExport(request, connection, exported, testEndpoint, signal);
       const stage = await destination.tableStage!({ runId: request.runId, job: request.job, table: request.table, strategy: request.strategy, primaryKey: request.primaryKey, columns: [], replace: request.replace, log: request.log });
       try {
@@ -91,6 +91,7 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
             `use collection_group: ${collection} to load every collection of that id, or engine: local for this job`,
           );
         }
+        await committing(rows, columns);
         await stage.commit(markerWith(marker, rows, columns));
         return { rows, columns };
       } finally {

@@ -49,6 +49,11 @@ export function classifyMysqlError(error: unknown): ErrorKind {
   return 'other';
 }
 
+/** A TIMESTAMP column's value as its UTC wall clock, whatever the session's time zone. */
+function utc(ref: string): string {
+  return `CONVERT_TZ(${ref}, @@session.time_zone, '+00:00')`;
+}
+
 /** A promise over mysql2's callback API (the pool's promise wrapper cannot stream). */
 function call<T>(run: (done: (error: unknown, result?: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => run((error, result) => (error ? reject(error) : resolve(result as T))));
@@ -85,15 +90,14 @@ class MysqlDialect implements SqlDialect<MyColumn> {
 
   exportSelect(column: MyColumn): string {
     const ref = `q.${this.quote(column.name)}`;
-    // A zero date (`0000-00-00`, a 00 month or day) is MySQL's "no date": NULL, as a local run reads it.
-    const dated = (text: string) => `CASE WHEN YEAR(${ref}) = 0 OR MONTH(${ref}) = 0 OR DAYOFMONTH(${ref}) = 0 THEN NULL ELSE ${text} END`;
+    const dated = (text: string) => this.dated(ref, text);
     switch (column.type) {
       case 'INT64':
         return `(${ref} + 0)`;
       case 'BOOL':
         return `CASE WHEN ${ref} IS NULL THEN NULL WHEN ${ref} <> 0 THEN 'true' ELSE 'false' END`;
       case 'TIMESTAMP':
-        return dated(`DATE_FORMAT(CONVERT_TZ(${ref}, @@session.time_zone, '+00:00'), '%Y-%m-%dT%H:%i:%s.%fZ')`);
+        return dated(`DATE_FORMAT(${utc(ref)}, '%Y-%m-%dT%H:%i:%s.%fZ')`);
       case 'DATETIME':
         return dated(`DATE_FORMAT(${ref}, '%Y-%m-%dT%H:%i:%s.%f')`);
       case 'DATE':
@@ -104,6 +108,16 @@ class MysqlDialect implements SqlDialect<MyColumn> {
       default:
         return `CAST(${ref} AS CHAR)`;
     }
+  }
+
+  splitTimestamp(column: MyColumn, nulls: string): string {
+    const ref = `q.${this.quote(column.name)}`;
+    return `COALESCE(${this.dated(ref, `CAST(${column.type === 'TIMESTAMP' ? utc(ref) : ref} AS DATETIME(6))`)}, CAST(${this.literal(nulls)} AS DATETIME(6)))`;
+  }
+
+  /** `text`, or NULL where `ref` is a zero date (`0000-00-00`, a 00 month or day): MySQL's "no date", as a local run reads it. */
+  private dated(ref: string, text: string): string {
+    return `CASE WHEN YEAR(${ref}) = 0 OR MONTH(${ref}) = 0 OR DAYOFMONTH(${ref}) = 0 THEN NULL ELSE ${text} END`;
   }
 
   modulo(expression: string, n: number): string {

@@ -98,6 +98,11 @@ class PostgresDialect implements SqlDialect<PgColumn> {
     }
   }
 
+  splitTimestamp(column: PgColumn, nulls: string): string {
+    const ref = `q.${this.quote(column.name)}`;
+    return `COALESCE(${column.type === 'TIMESTAMP' ? `${ref} AT TIME ZONE 'UTC'` : `${ref}::timestamp`}, ${this.literal(nulls)}::timestamp)`;
+  }
+
   modulo(expression: string, n: number): string {
     return `((${expression} % ${n}) + ${n}) % ${n}`;
   }

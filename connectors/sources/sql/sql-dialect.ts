@@ -42,6 +42,13 @@ export interface SqlDialect<C extends SqlColumn = SqlColumn> {
    * values arrive as a local run converts them.
    */
   exportSelect(column: C): string;
+  /**
+   * A TIMESTAMP or DATETIME column's SELECT expression over `q` as the database's timestamp
+   * without time zone holding its UTC wall clock with microseconds, and `nulls` (a wall clock,
+   * `2024-03-01 10:00:00.123456`) where it has no value: what an engine reading through JDBC
+   * splits ranges on, comparing it with UTC timestamps.
+   */
+  splitTimestamp(column: C, nulls: string): string;
   /** A non-negative `expression mod n`. */
   modulo(expression: string, n: number): string;
   /** Every column of the relation, in order; `nested` picks JSON or STRING for arrays/composites. */

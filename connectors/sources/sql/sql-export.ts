@@ -3,11 +3,12 @@
  * template), the boundary filters of the reads said in SQL, with a column to split the read on.
  */
 import type { WorkUnit } from '../../../src/core/connector.js';
+import { formatDatetime, parseTimestamp } from '../../../src/core/time.js';
 import { cursorText } from './sql-cursor.js';
 import type { SqlColumn, SqlDialect } from './sql-dialect.js';
 import { selectSql } from './sql-query.js';
 import { shardKeyOf, type Shape } from './sql-shape.js';
-import { cursorRef, mergedRange, windowConditions, type Range, type SqlUnitParams } from './sql-window.js';
+import { aggregate, cursorRef, mergedRange, windowConditions, type Range, type SqlUnitParams } from './sql-window.js';
 
 /**
  * A run's rows as one SELECT that an engine runs on the database itself (a Dataflow JDBC
@@ -16,14 +17,33 @@ import { cursorRef, mergedRange, windowConditions, type Range, type SqlUnitParam
 export interface SqlExport {
   /** SELECT of the visible columns as {@link SqlDialect.exportSelect} gives them, each AS its alias. */
   readonly sql: string;
-  /**
-   * A NOT NULL integer column among the selected ones the read can be split on (by its alias),
-   * with its smallest and largest value in the window; undefined when there is none or the window is empty.
-   */
-  readonly split?: { readonly alias: string; readonly column: string; readonly min: string; readonly max: string };
+  /** A column the read can be split on; undefined when there is none or the window is empty. */
+  readonly split?: SqlSplit;
   /** Why there is no split column, for --dry-run. */
   readonly unsplit?: string;
 }
+
+/** A column an export's read can be split on by value ranges, with its smallest and largest value in the window. */
+export interface SqlSplit {
+  /**
+   * `long`: a NOT NULL integer column among the selected ones. `datetime`: a TIMESTAMP or DATETIME
+   * column, carried as its UTC wall clock (NULLs at `min`) in a column of the split read's own,
+   * which the table the rows go to must hold besides the run's columns.
+   */
+  readonly type: 'long' | 'datetime';
+  /** The split column's name in `sql`. */
+  readonly alias: string;
+  /** The source column. */
+  readonly column: string;
+  /** State text of the column's type. */
+  readonly min: string;
+  readonly max: string;
+  /** The SELECT to split: the export's, with the `datetime` split column added. */
+  readonly sql: string;
+}
+
+/** The name of the column a `datetime` split read adds. */
+const SPLIT_ALIAS = '_b2betl_split';
 
 /**
  * The units of a plan as one SELECT, each visible column aliased as `aliases` maps it; or why
@@ -40,22 +60,22 @@ export async function exportWindow<C extends SqlColumn>(dialect: SqlDialect<C>, 
   conditions.push(...identity.conditions);
   const select = shape.visible.map((column) => `${dialect.exportSelect(column)} AS ${dialect.quote(aliases.get(column.name) ?? column.name)}`);
   const sql = selectSql(select, shape.from, conditions);
-  const key = shardKeyOf(shape);
-  const candidate =
-    key && shape.visible.includes(key)
-      ? key
-      : shape.cursor?.type === 'INT64' && shape.visible.includes(shape.cursor) && !whole.range?.nulls
-        ? shape.cursor
-        : undefined;
-  if (!candidate) return { sql, unsplit: `${shape.relation.label} has no integer primary key among the columns read, nor an integer cursor that is never NULL in the window` };
-  const ref = `q.${dialect.quote(candidate.name)}`;
-  const bounds = `SELECT min(${ref}) AS lo, max(${ref}) AS hi FROM ${shape.from}${conditions.length ? ` WHERE ${conditions.map((c) => `(${c})`).join(' AND ')}` : ''}`;
-  const [row] = await dialect.rows(bounds, [
-    { ...candidate, name: 'lo', select: 'lo' },
-    { ...candidate, name: 'hi', select: 'hi' },
-  ] as C[]);
-  if (row?.[0] == null || row[1] == null) return { sql, unsplit: 'the window is empty' };
-  return { sql, split: { alias: aliases.get(candidate.name) ?? candidate.name, column: candidate.name, min: String(row[0]), max: String(row[1]) } };
+  const read = (column: C | undefined) => (column && shape.visible.includes(column) ? column : undefined);
+  const timed = (column: C | undefined) => (column?.type === 'TIMESTAMP' || column?.type === 'DATETIME' ? column : undefined);
+  // An integer key or cursor splits as it is; a timestamp cursor or key splits through a column of its own.
+  const integer = read(shardKeyOf(shape)) ?? (shape.cursor?.type === 'INT64' && !whole.range?.nulls ? read(shape.cursor) : undefined);
+  const candidate = integer ?? timed(shape.cursor) ?? (shape.keys.length === 1 ? timed(shape.keys[0]) : undefined);
+  if (!candidate) {
+    return { sql, unsplit: `${shape.relation.label} has no integer primary key among the columns read, no integer cursor that is never NULL in the window, and no timestamp cursor or primary key` };
+  }
+  const [min, max] = await Promise.all([aggregate(dialect, shape, candidate, 'min', conditions), aggregate(dialect, shape, candidate, 'max', conditions)]);
+  if (min === null || max === null) return { sql, unsplit: `the window holds no ${candidate.name} value to split on` };
+  const alias = (column: C) => aliases.get(column.name) ?? column.name;
+  if (candidate === integer) return { sql, split: { type: 'long', alias: alias(candidate), column: candidate.name, min, max, sql } };
+  if (shape.visible.some((column) => alias(column).toLowerCase() === SPLIT_ALIAS)) return { sql, unsplit: `a column read is named ${SPLIT_ALIAS}, the name of the column a timestamp split adds` };
+  const nulls = formatDatetime(parseTimestamp(min)!);
+  const split = selectSql([...select, `${dialect.splitTimestamp(candidate, nulls)} AS ${dialect.quote(SPLIT_ALIAS)}`], shape.from, conditions);
+  return { sql, split: { type: 'datetime', alias: SPLIT_ALIAS, column: candidate.name, min, max, sql: split } };
 }
 
 /**

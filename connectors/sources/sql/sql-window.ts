@@ -76,16 +76,21 @@ export function unitSql<C extends SqlColumn>(dialect: SqlDialect<C>, shape: Shap
 }
 
 /** max or min of the cursor over `cursor >= floor` (all non-NULL values without a floor). */
-export async function extreme<C extends SqlColumn>(dialect: SqlDialect<C>, shape: Shape<C>, cursor: C, which: 'max' | 'min', floor?: string, ceiling?: string): Promise<string | null> {
+export function extreme<C extends SqlColumn>(dialect: SqlDialect<C>, shape: Shape<C>, cursor: C, which: 'max' | 'min', floor?: string, ceiling?: string): Promise<string | null> {
   const ref = cursorRef(dialect, shape);
   const conditions = [floor !== undefined ? `${ref} >= ${dialect.cursorLiteral(floor, cursor.type)}` : `${ref} IS NOT NULL`];
   if (ceiling !== undefined) conditions.push(`${ref} < ${dialect.cursorLiteral(ceiling, cursor.type)}`);
+  return aggregate(dialect, shape, cursor, which, conditions);
+}
+
+/** max or min of a column over the rows where `conditions` hold, as state text; null when there is none. */
+export async function aggregate<C extends SqlColumn>(dialect: SqlDialect<C>, shape: Shape<C>, column: C, which: 'max' | 'min', conditions: readonly string[]): Promise<string | null> {
   // The aggregate runs on the raw column; its result then goes through the column's own select.
-  const name = dialect.quote(cursor.name);
-  const sql = `SELECT ${cursor.select} FROM (${selectSql([`${which}(q.${name}) AS ${name}`], shape.from, conditions)}) AS q`;
-  const [row] = await dialect.rows(sql, [cursor]);
+  const name = dialect.quote(column.name);
+  const sql = `SELECT ${column.select} FROM (${selectSql([`${which}(q.${name}) AS ${name}`], shape.from, conditions)}) AS q`;
+  const [row] = await dialect.rows(sql, [column]);
   const value = row?.[0];
-  return value === null || value === undefined ? null : cursorText(value, cursor.type);
+  return value === null || value === undefined ? null : cursorText(value, column.type);
 }
 
 /** A whole range spanning every unit's, for one estimate. */
