@@ -26,7 +26,7 @@ function ranges(file, starts) {
 
 export const modules = {
   'reconcile and commit': {
-    mutate: ranges('src/core/pipeline.ts', ['private async reconcile(', 'const outcome = await withRetry(', 'private async commit(', 'private committable(']),
+    mutate: ['src/core/run-commit.ts', ...ranges('src/core/run-stream.ts', ['const outcome = await withRetry('])],
     tests: ['dist/test/integration/pipeline-promises.test.js'],
   },
   cursor: {
