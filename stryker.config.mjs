@@ -27,7 +27,7 @@ function ranges(file, starts) {
 export const modules = {
   'reconcile and commit': {
     mutate: ['src/core/run-commit.ts', ...ranges('src/core/run-stream.ts', ['const outcome = await withRetry('])],
-    tests: ['dist/test/integration/pipeline-promises.test.js'],
+    tests: ['dist/test/integration/pipeline-promises.test.js', 'dist/test/integration/row-invariant.test.js'],
   },
   cursor: {
     mutate: ['connectors/sources/sql/sql-cursor.ts'],
