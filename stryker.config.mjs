@@ -26,8 +26,8 @@ function ranges(file, starts) {
 
 export const modules = {
   'reconcile and commit': {
-    mutate: ranges('src/core/pipeline.ts', ['private async reconcile(', 'const outcome = await withRetry(', 'private async commit(', 'private committable(']),
-    tests: ['dist/test/integration/pipeline-promises.test.js'],
+    mutate: ['src/core/run-commit.ts', ...ranges('src/core/run-stream.ts', ['const outcome = await withRetry('])],
+    tests: ['dist/test/integration/pipeline-promises.test.js', 'dist/test/integration/row-invariant.test.js'],
   },
   cursor: {
     mutate: ['connectors/sources/sql/sql-cursor.ts'],

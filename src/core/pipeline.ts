@@ -2,37 +2,23 @@
  * One run of one job: reconcile → plan → extract → convert → stage → commit → record.
  * The cursor and processed files move only in the ledger transaction that follows the
  * destination's atomic commit; a run killed anywhere is reconciled by the next one.
+ * Here: the run's lifecycle, from its lock to how it ends; its units stream in run-stream.ts,
+ * and commit in run-commit.ts.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { resolveConnection, type LoadedJob } from './config.js';
-import type {
-  DestinationConnector,
-  EngineRequest,
-  EngineRun,
-  LoadMarker,
-  ReadContext,
-  RejectedRow,
-  Replacement,
-  SourceConnector,
-  SourcePlan,
-  SourceState,
-  Stage,
-  WorkUnit,
-} from './connector.js';
+import type { DestinationConnector, EngineRequest, EngineRun, ReadContext, Replacement, SourceConnector, SourcePlan, SourceState, WorkUnit } from './connector.js';
 import { chooseEngine, type EngineChoice } from './engine-choice.js';
-import { BadRecordError, ConfigError, EtlError, LocalFileError, LockedError, SchemaError, messageOf } from './errors.js';
+import { ConfigError, EtlError, LockedError, SchemaError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 import { openDestination, openSource, type OpenedSource } from './open.js';
-import { redact } from './redact.js';
-import { withRetry } from './retry.js';
-import { stateColumns } from './marker-state.js';
 import { describeReplacement, replacementOf } from './reload.js';
 import { rebuildState, rebuiltSourceState, restoreIfLost } from './restore.js';
-import { CellFailure, RunSchema } from './run-schema.js';
+import { RunCommit } from './run-commit.js';
+import { CLOSE_MS, UnitStream, nativeRefusal, settleWithin } from './run-stream.js';
 import { faultPoint } from './faults.js';
-import { rowAt, rowsOf, type Column, type RecordBatch, type Value } from './types.js';
-import { newRunId, type Ledger, type PendingCommit, type RunCounts, type StageTimes } from '../ledger/ledger.js';
+import { Stopwatch } from './stopwatch.js';
+import type { Column } from './types.js';
+import { newRunId, zeroCounts, type Ledger, type PendingCommit, type RunCounts } from '../ledger/ledger.js';
 import { withLedger, type OpenLedger } from '../ledger/open.js';
 import { RunJournal } from '../ledger/details.js';
 
@@ -100,90 +86,17 @@ export interface RunOptions {
   readonly ifLocked?: 'fail' | 'throw';
 }
 
-/** How a unit ended: its rows and set-aside rejects, or why it failed. */
-type UnitOutcome = { rows: number; rejects: RejectedRow[]; error?: undefined } | { error: string };
-
 /**
  * A job lock's lease, renewed every third of it while the run lives: a lock left by a process
  * that died on another machine is taken over once its lease expires.
  */
 const LEASE_MS = 60_000;
-/** How long closing a source or destination may take before the run ends without waiting further. */
-const CLOSE_MS = 10_000;
-/** A column of no values: every row's value is null. */
-const NULLS: ArrayLike<Value> = { length: 0 };
-const DEFAULT_FILE_CONCURRENCY = 4;
-
-function zeroCounts(): RunCounts {
-  return { rows_extracted: 0, rows_loaded: 0, rows_rejected: 0, files_processed: 0, files_skipped: 0, files_failed: 0, bytes: 0 };
-}
-
-/** Waits for every promise to settle, but at most `ms`: a close that hangs does not hold the run's ending. */
-async function settleWithin(promises: readonly (Promise<unknown> | undefined)[], ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  await Promise.race([Promise.allSettled(promises), timeout]);
-  clearTimeout(timer);
-}
 
 /** The words for why a run was stopped: the signal's name, or the reason its caller gave. */
 function stopReason(signal: AbortSignal | undefined): string {
   const reason: unknown = signal?.reason;
   if (reason instanceof Error) return reason.message;
   return typeof reason === 'string' && reason ? reason : 'stopped';
-}
-
-/**
- * A full garbage collection before the destination's commit: the streaming phase leaves garbage
- * that V8 would otherwise keep while the destination (DuckDB, in this process) needs memory.
- */
-const collectGarbage: () => void = (() => {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as (() => void) | undefined;
-  return () => gc?.();
-})();
-
-/** A unit's failure, naming the unit unless the message already starts with it (`file:line: …`). */
-function unitError(unit: WorkUnit, message: string): string {
-  return message.startsWith(unit.label) ? message : `${unit.label}: ${message}`;
-}
-
-const FAILURES_SHOWN = 10;
-
-/** The run's error: the first failures in full, then how many more (the log has every one). */
-function summarizeFailures(failures: readonly string[]): string {
-  const shown = failures.slice(0, FAILURES_SHOWN).join('\n');
-  return failures.length > FAILURES_SHOWN ? `${shown}\n… and ${failures.length - FAILURES_SHOWN} more failed unit(s)` : shown;
-}
-
-/** What every unit of a run reads through: its source, the run's columns, and the one stage. */
-interface UnitContext {
-  readonly source: SourceConnector;
-  readonly schema: RunSchema;
-  readonly ensureStage: () => Promise<Stage>;
-  /** Stage calls go one at a time through this. */
-  readonly serial: <T>(action: () => Promise<T>) => Promise<T>;
-  /** Where the rows go, for the files it reads itself. */
-  readonly destination: DestinationConnector;
-}
-
-/** Accumulates milliseconds per stage. */
-class Stopwatch {
-  readonly times: StageTimes = {};
-  /** When each stage first began (epoch milliseconds). */
-  readonly firsts: Partial<Record<keyof StageTimes, number>> = {};
-  add(stage: keyof StageTimes, since: number): void {
-    this.firsts[stage] ??= Math.round(performance.timeOrigin + since);
-    this.times[stage] = Math.round((this.times[stage] ?? 0) + (performance.now() - since));
-  }
-  async time<T>(stage: keyof StageTimes, action: () => Promise<T>): Promise<T> {
-    const start = performance.now();
-    try {
-      return await action();
-    } finally {
-      this.add(stage, start);
-    }
-  }
 }
 
 /**
@@ -250,15 +163,6 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
   } finally {
     await Promise.allSettled([opened.source.close(), destination.close()]);
   }
-}
-
-/** Why no unit of a job is offered to the destination to read itself; undefined when they may be. */
-function nativeRefusal(job: LoadedJob, destination: DestinationConnector, source: SourceConnector): string | undefined {
-  if (!source.nativeFile || !destination.capabilities.nativeFiles?.length) return 'the destination reads no files itself';
-  if (process.env.B2BETL_STREAM_ONLY) return 'B2BETL_STREAM_ONLY is set';
-  // The last row per key wins: that needs the rows in file order, which a parallel reader does not keep.
-  if (job.spec.load.strategy === 'merge') return 'load.strategy merge needs the rows in file order';
-  return undefined;
 }
 
 /** Which path each unit would take, and why: what --dry-run shows per file. */
@@ -374,13 +278,10 @@ class Run {
   private readonly log: Logger;
   private readonly ledger: Ledger;
   private readonly controller = new AbortController();
-  private badRecords = 0;
-  /** Rows read so far by every unit of the run (retried reads counted again). */
-  private rowsRead = 0;
-  /** Rows read by each unit's latest attempt, failed ones included. */
-  private readonly unitRows: number[] = [];
+  private readonly commit: RunCommit;
+  /** The units being streamed, once the run streams them. */
+  private streamed: UnitStream | undefined;
   private started = false;
-  private committing = false;
 
   constructor(
     private readonly job: LoadedJob,
@@ -389,6 +290,17 @@ class Run {
   ) {
     this.log = options.log;
     this.ledger = options.ledger;
+    this.commit = new RunCommit({
+      job,
+      runId,
+      ledger: options.ledger,
+      shared: options.shared,
+      log: options.log,
+      observer: options.observer,
+      watch: this.watch,
+      journal: this.journal,
+      counts: this.counts,
+    });
     options.signal?.addEventListener('abort', () => this.controller.abort(options.signal?.reason), { once: true });
   }
 
@@ -446,7 +358,7 @@ class Run {
       this.started = true;
       destination = await openDestination(this.job, this.log, { runId: this.runId });
       const reconciling = Date.now();
-      await this.reconcile(destination);
+      await this.commit.reconcile(destination);
       await restoreIfLost(this.job, destination, this.ledger, this.log);
       this.journal.stage('reconcile', reconciling, Date.now() - reconciling);
       this.journal.cursorBefore(this.ledger.cursor(this.name));
@@ -457,9 +369,9 @@ class Run {
     } catch (error) {
       this.journal.failed(error);
       // A run past markCommitting is left for reconciliation: its commit may have landed.
-      if (this.started && !this.committing) {
+      if (this.started && !this.commit.committing) {
         if (this.interrupted && !(error instanceof ConfigError)) return this.stopBeforeCommit();
-        this.counts.rows_extracted = Math.max(this.counts.rows_extracted, this.extracted());
+        this.counts.rows_extracted = Math.max(this.counts.rows_extracted, this.streamed?.extracted() ?? 0);
         this.counts.rows_loaded = 0;
         this.counts.rows_rejected = 0;
         this.counts.files_processed = 0;
@@ -486,11 +398,12 @@ class Run {
    * run that is committing stays so: the next run settles it by the destination's marker.
    */
   abandon(reason: string): { job: string; runId: string; counts: RunCounts; error: string } {
-    const error = this.committing
+    const committing = this.commit.committing;
+    const error = committing
       ? `interrupted (${reason}) during the commit: whether it landed is settled by the next run, from the destination's marker`
       : `interrupted (${reason}) before the commit: nothing of this run was committed; the next run reads it again`;
     try {
-      if (this.started && !this.committing) {
+      if (this.started && !committing) {
         this.counts.rows_loaded = 0;
         this.ledger.finishRun(this.runId, 'interrupted', this.counts, this.watch.times, error);
       }
@@ -507,25 +420,6 @@ class Run {
       this.ledger.noteDetails(this.runId, this.journal.finish(this.watch.times, this.watch.firsts, this.ledger.cursor(this.name)));
     } catch (error) {
       this.log.warn(`could not record the details of run ${this.runId}: ${messageOf(error)}`);
-    }
-  }
-
-  /** Settles runs a killed process left in flight: recorded if their marker committed, failed otherwise. */
-  private async reconcile(destination: DestinationConnector): Promise<void> {
-    const unfinished = this.ledger.unfinishedRuns(this.name, this.runId);
-    if (!unfinished.length) return;
-    const committed = await destination.committedRuns(
-      this.name,
-      unfinished.filter((run) => run.status === 'committing').map((run) => run.id),
-    );
-    for (const run of unfinished) {
-      if (committed.has(run.id) && run.pending) {
-        this.log.warn(`run ${run.id} was interrupted after its commit; recording its state now`);
-        this.ledger.recordCommit(run.id, this.name, run.pending);
-      } else {
-        this.log.warn(`run ${run.id} was interrupted before its commit; nothing of it was loaded`);
-        this.ledger.finishRun(run.id, 'interrupted', zeroCounts(), {}, 'interrupted before commit (its process ended first); nothing was loaded, the next run reads the same data');
-      }
     }
   }
 
@@ -590,22 +484,19 @@ class Run {
     const committing = async (rows: number | undefined, columns: readonly Column[]) => {
       if (this.interrupted) throw new EtlError(this.stoppedBeforeCommit());
       this.watch.add('stage', filling);
-      this.ledger.markCommitting(this.runId, pending(rows ?? 0, columns));
-      this.committing = true;
       committed = performance.now();
-      await this.options.shared?.sync?.();
-      faultPoint('before-commit');
+      await this.commit.begin(pending(rows ?? 0, columns));
       this.options.observer?.committing?.(rows);
     };
     // Until the commit begins the engine fills the stage; from then on it commits.
-    const clock = () => (this.committing ? this.watch.add('commit', committed) : this.watch.add('stage', filling));
+    const clock = () => (this.commit.committing ? this.watch.add('commit', committed) : this.watch.add('stage', filling));
     let result: { rows: number; columns?: readonly Column[] };
     try {
-      result = await direct.run(this.marker(plan.units, 0, pending(0, [])), this.controller.signal, committing);
+      result = await direct.run(this.commit.marker(plan.units, 0, pending(0, [])), this.controller.signal, committing);
     } catch (error) {
       clock();
       // Stopped while the engine filled the stage: its own words say what became of its work.
-      if (this.interrupted && !this.committing) return this.stopBeforeCommit(messageOf(error));
+      if (this.interrupted && !this.commit.committing) return this.stopBeforeCommit(messageOf(error));
       throw error;
     }
     clock();
@@ -614,385 +505,53 @@ class Run {
     const final = pending(rows, columns ?? []);
     faultPoint('before-record');
     Object.assign(this.counts, final.counts);
-    this.record(final);
+    this.commit.record(final);
     faultPoint('after-record');
     return { status: 'succeeded' as const, counts: this.counts };
   }
 
-  /** The run's marker, carrying what the ledger records once it commits. */
-  private marker(units: readonly WorkUnit[], rows: number, pending: PendingCommit): LoadMarker {
-    const { spec } = this.job;
-    const state = { connection: pending.connection, cursor: pending.cursor, files: pending.files, columns: stateColumns(pending.columns) };
-    return { runId: this.runId, job: this.name, table: this.job.table, strategy: spec.load.strategy, units: units.map((unit) => unit.id), rows, state };
-  }
-
+  /** A run whose rows stream through b2betl: its units read into one stage, then committed together. */
   private async stream(opened: OpenedSource, destination: DestinationConnector, plan: SourcePlan, existing: readonly Column[] | undefined, replace: Replacement | undefined) {
-    const { spec } = this.job;
-    const schema = new RunSchema({
-      table: destination.locate(this.job.table),
+    const streamed = new UnitStream({
+      job: this.job,
+      runId: this.runId,
+      log: this.log,
+      observer: this.options.observer,
+      controller: this.controller,
+      watch: this.watch,
+      journal: this.journal,
+      opened,
+      destination,
       existing,
       mapping: this.ledger.mapping(this.name),
-      select: opened.source.selectsColumns ? undefined : spec.source.columns,
-      fillRequired: spec.load.fill_required_defaults,
-      canWiden: destination.capabilities.canWiden ?? (() => true),
-      maxRow: destination.capabilities.maxRow,
-      timeRange: destination.capabilities.timeRange,
+      replace,
     });
-    let stage: Stage | undefined;
-    let stagedGeneration = -1;
-    let staging = Promise.resolve();
-    const ensureStage = async (): Promise<Stage> => {
-      if (!stage) {
-        stage = await destination.stage({
-          runId: this.runId,
-          job: spec,
-          table: this.job.table,
-          strategy: spec.load.strategy,
-          primaryKey: spec.load.primary_key ?? [],
-          columns: schema.columns,
-          replace,
-          log: this.log,
-        });
-        stagedGeneration = schema.generation;
-      } else if (stagedGeneration !== schema.generation) {
-        stagedGeneration = schema.generation;
-        await stage.evolve(schema.columns);
-      }
-      return stage;
-    };
-    /** Stage calls go one at a time: destinations append through a single writer. */
-    const serial = <T>(action: () => Promise<T>): Promise<T> => {
-      const next = staging.then(action);
-      staging = next.then(
-        () => undefined,
-        () => undefined,
-      );
-      return next;
-    };
-
-    const outcomes: UnitOutcome[] = new Array(plan.units.length);
-    const concurrency = Math.max(1, spec.source.parallelism ?? (opened.store ? DEFAULT_FILE_CONCURRENCY : 1));
-    let next = 0;
-    let stopped = false;
-    const allOrNothing = spec.load.strategy === 'catalog';
-
-    const processUnit = async (index: number): Promise<void> => {
-      const unit = plan.units[index];
-      this.options.observer?.unitStarted?.(unit, index, plan.units.length);
-      const began = Date.now();
-      try {
-        const outcome = await withRetry(
-          async () => {
-            try {
-              return await this.readUnit(unit, index, { source: opened.source, schema, ensureStage, serial, destination });
-            } catch (error) {
-              if (stage) await serial(() => stage!.discard(index));
-              throw error;
-            }
-          },
-          {
-            signal: this.controller.signal,
-            onRetry: (error, attempt, delay) => this.log.warn(`${unit.label}: ${messageOf(error)}; retrying (attempt ${attempt + 1}) in ${Math.round(delay)} ms`),
-          },
-        );
-        outcomes[index] = outcome;
-        this.journal.unit(unit, began, { rows: outcome.rows });
-        this.options.observer?.unitFinished?.(unit);
-      } catch (error) {
-        if (error instanceof ConfigError || error instanceof SchemaError || error instanceof LocalFileError) throw error;
-        const message = messageOf(error);
-        outcomes[index] = { error: message };
-        this.journal.unit(unit, began, { error: message });
-        // A read cancelled by a stop (a signal, another unit's failure that ends the run) is no failure of its own.
-        if (!this.controller.signal.aborted) this.log.warn(unitError(unit, message));
-        this.options.observer?.unitFinished?.(unit, message);
-        if (plan.ordered || allOrNothing) stopped = true;
-      }
-    };
-    // A failure that ends the run stops every unit being read, and waits for them before it is thrown.
-    let fatal: { error: unknown } | undefined;
-    const worker = async () => {
-      while (!stopped && next < plan.units.length && !this.controller.signal.aborted) {
-        try {
-          await processUnit(next++);
-        } catch (error) {
-          fatal ??= { error };
-          stopped = true;
-          this.controller.abort(error);
-        }
-      }
-    };
+    this.streamed = streamed;
+    const { schema, stage } = streamed;
     try {
-      await Promise.all(Array.from({ length: Math.min(concurrency, plan.units.length) }, worker));
-      if (fatal) throw fatal.error;
+      const outcomes = await streamed.readAll(plan);
       if (this.interrupted) {
-        await stage?.abort();
-        this.counts.rows_extracted = this.extracted();
+        await stage.current?.abort();
+        this.counts.rows_extracted = streamed.extracted();
         return this.stopBeforeCommit();
       }
       // The table's columns follow the plan, not the order in which reads happened to finish.
       schema.orderByPlan();
       // A snapshot or a whole-table reload replaces the table even when no unit brought a batch.
-      if (stage || (existing && (allOrNothing || replace?.kind === 'table'))) await serial(ensureStage);
-      return await this.commit(opened, destination, plan, outcomes, schema, stage, serial, replace !== undefined);
+      if (stage.current || (existing && (this.job.spec.load.strategy === 'catalog' || replace?.kind === 'table'))) await stage.serial(() => stage.ensure());
+      return await this.commit.commitUnits({
+        destination,
+        connection: opened.connection,
+        plan,
+        outcomes,
+        columns: schema.columns,
+        stage,
+        replaces: replace !== undefined,
+        extracted: streamed.extracted(),
+      });
     } catch (error) {
-      await stage?.abort().catch(() => undefined);
+      await stage.current?.abort().catch(() => undefined);
       throw error;
     }
-  }
-
-  /**
-   * A unit the destination reads itself, straight from a local file, when the source can offer
-   * it and the destination converts every value of it exactly as the core would. Returns its
-   * rows, or undefined: then it streams.
-   */
-  private async readNative(unit: WorkUnit, index: number, { source, schema, ensureStage, serial, destination }: UnitContext): Promise<number | undefined> {
-    if (!unit.file || nativeRefusal(this.job, destination, source)) return undefined;
-    const start = performance.now();
-    const file = await source.nativeFile!(unit, this.readContext(), destination.capabilities.nativeFiles!);
-    if (file.path === undefined) {
-      this.log.debug(`${unit.label}: streamed: ${file.reason}`);
-      return undefined;
-    }
-    const targets = schema.nativeTargets(schema.planFor(file.columns, index));
-    if (!targets) {
-      this.log.debug(`${unit.label}: streamed: a column still awaits its first value or is REQUIRED in the destination`);
-      return undefined;
-    }
-    const rows = await serial(async () => (await ensureStage()).loadFile?.(index, file, targets));
-    this.watch.add('stage', start);
-    if (rows !== undefined && rows !== file.records) {
-      // The destination lost or invented rows: what the stream reads is the truth.
-      this.log.warn(`${unit.label}: the destination read ${rows} row(s) of the file's ${file.records} record(s); streaming it instead`);
-      await serial(async () => (await ensureStage()).discard(index));
-      return undefined;
-    }
-    return rows;
-  }
-
-  /** Rows read from the source: every unit's latest attempt, whether it succeeded or not. */
-  private extracted(): number {
-    return this.unitRows.reduce((sum, rows) => sum + (rows ?? 0), 0);
-  }
-
-  private readContext(): ReadContext {
-    return { job: this.job.spec, log: this.log, signal: this.controller.signal };
-  }
-
-  /** Streams one unit into the stage; returns its row count and set-aside rejects. */
-  private async readUnit(unit: WorkUnit, index: number, context: UnitContext): Promise<{ rows: number; rejects: RejectedRow[] }> {
-    const { source, schema, ensureStage, serial } = context;
-    this.unitRows[index] = 0;
-    const native = await this.readNative(unit, index, context);
-    if (native !== undefined) {
-      this.rowsRead += native;
-      this.unitRows[index] = native;
-      faultPoint('after-rows', this.rowsRead);
-      this.options.observer?.rows?.(unit, native);
-      faultPoint('after-unit-staged');
-      return { rows: native, rejects: [] };
-    }
-    const rejects: RejectedRow[] = [];
-    const limit = this.job.spec.load.max_bad_records;
-    let rows = 0;
-    const bad = (position: number | string, column: string | undefined, reason: string, raw: unknown) => {
-      if (this.badRecords + rejects.length >= limit) throw new BadRecordError(`${unit.label}:${position}`, column, reason, raw);
-      const text = typeof raw === 'string' ? raw : JSON.stringify(raw, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-      // The rejects table is read by whoever reads the warehouse: no secret goes there either.
-      rejects.push({ runId: this.runId, unit: unit.id, position: String(position), column, reason: redact(reason), raw: redact(text) });
-    };
-    let written = 0;
-    const iterator = source.read(unit, this.readContext())[Symbol.asyncIterator]();
-    let finished = false;
-    try {
-      for (;;) {
-        let start = performance.now();
-        const step = await iterator.next();
-        this.watch.add('extract', start);
-        if (step.done) {
-          finished = true;
-          break;
-        }
-        const batch: RecordBatch = step.value;
-        for (const reject of batch.rejects ?? []) bad(reject.position, undefined, reject.reason, reject.raw);
-        start = performance.now();
-        const plan = schema.planFor(batch.columns, index);
-        let length: number;
-        if (batch.vectors) {
-          // Column by column: no row is built unless the stage takes only rows.
-          length = batch.length ?? 0;
-          const result = schema.convertColumns(plan, batch.vectors, length);
-          for (const failure of result.failures) bad(batch.positions?.[failure.row] ?? rows + failure.row + 1, failure.column, failure.reason, rowAt(batch.vectors, failure.row));
-          this.watch.add('convert', start);
-          start = performance.now();
-          const kept = length - result.failures.length;
-          await serial(async () => {
-            const stage = await ensureStage();
-            if (!kept) return;
-            if (stage.writeColumns) await stage.writeColumns(index, result.columns, length, result.skip);
-            else await stage.write(index, rowsOf(result.columns.map((column) => column ?? NULLS), length).filter((_row, r) => !result.skip?.[r]) as Value[][]);
-          });
-          written += kept;
-        } else {
-          length = batch.rows.length;
-          const converted: Value[][] = [];
-          for (let r = 0; r < batch.rows.length; r++) {
-            try {
-              converted.push(schema.convertRow(plan, batch.rows[r]));
-            } catch (error) {
-              if (!(error instanceof CellFailure)) throw error;
-              bad(batch.positions?.[r] ?? rows + r + 1, error.column, error.reason, batch.rows[r]);
-            }
-          }
-          this.watch.add('convert', start);
-          start = performance.now();
-          await serial(async () => {
-            const stage = await ensureStage();
-            if (converted.length) await stage.write(index, converted);
-          });
-          written += converted.length;
-        }
-        this.watch.add('stage', start);
-        const read = length + (batch.rejects?.length ?? 0);
-        rows += read;
-        this.rowsRead += read;
-        this.unitRows[index] = rows;
-        faultPoint('after-rows', this.rowsRead);
-        this.options.observer?.rows?.(unit, rows);
-      }
-    } finally {
-      // A read stopped half way (a failure, a cancel) lets its source close the query it holds open.
-      if (!finished) await settleWithin([iterator.return?.()], CLOSE_MS);
-    }
-    // Every record parsed is a row staged or a row set aside: a file never commits with rows missing.
-    if (written + rejects.length !== rows) {
-      throw new EtlError(`${unit.label}: ${rows} record(s) parsed but ${written} staged and ${rejects.length} set aside; nothing of the file was committed`);
-    }
-    this.badRecords += rejects.length;
-    faultPoint('after-unit-staged');
-    return { rows, rejects };
-  }
-
-  private async commit(
-    opened: OpenedSource,
-    destination: DestinationConnector,
-    plan: SourcePlan,
-    outcomes: UnitOutcome[],
-    schema: RunSchema,
-    stage: Stage | undefined,
-    serial: <T>(action: () => Promise<T>) => Promise<T>,
-    replaces: boolean,
-  ) {
-    const committed = this.committable(plan, outcomes);
-    const failed = outcomes.map((outcome, index) => ({ outcome, index })).filter(({ outcome }) => outcome?.error);
-    const units = committed.map((index) => plan.units[index]);
-    const rows = committed.reduce((sum, index) => sum + (outcomes[index] as { rows: number }).rows, 0);
-    const rejects = committed.flatMap((index) => (outcomes[index] as { rejects: RejectedRow[] }).rejects);
-    this.journal.rejected(rejects);
-    const files = units.flatMap((unit) => (unit.file ? [unit.file] : []));
-    const cursor = [...units].reverse().find((unit) => unit.cursorAfter !== undefined)?.cursorAfter;
-    // What is read counts now; what loads counts once it has committed.
-    Object.assign(this.counts, {
-      rows_extracted: this.extracted(),
-      files_failed: plan.units.filter((unit, index) => unit.file && outcomes[index]?.error).length,
-    });
-    const committedCounts: RunCounts = {
-      ...this.counts,
-      rows_loaded: rows - rejects.length,
-      rows_rejected: rejects.length,
-      files_processed: files.length,
-      bytes: files.reduce((sum, file) => sum + file.size, 0),
-    };
-    const firstError = failed.length ? summarizeFailures(failed.map(({ outcome, index }) => unitError(plan.units[index], outcome.error ?? 'failed'))) : undefined;
-    const status: RunStatus = failed.length ? (committed.length ? 'partial' : 'failed') : 'succeeded';
-    if (!committed.length) {
-      await stage?.abort();
-      this.ledger.finishRun(this.runId, 'failed', this.counts, this.watch.times, firstError);
-      return { status, counts: this.counts, error: firstError };
-    }
-    const pending: PendingCommit = {
-      connection: opened.connection,
-      files,
-      snapshot: this.job.spec.load.strategy === 'catalog',
-      cursor,
-      columns: schema.columns,
-      counts: committedCounts,
-      status: status === 'partial' ? 'partial' : 'succeeded',
-      error: firstError,
-      stages: this.watch.times,
-    };
-    this.ledger.markCommitting(this.runId, pending);
-    this.committing = true;
-    await this.options.shared?.sync?.();
-    faultPoint('before-commit');
-    // A reload that replaces rows commits even with none to insert: the rows it replaces go.
-    const needsCommit = stage && (rows > 0 || replaces || this.job.spec.load.strategy === 'catalog');
-    if (needsCommit) {
-      this.options.observer?.committing?.(rows);
-      collectGarbage();
-      try {
-        committedCounts.rows_loaded = await this.watch.time('commit', () => serial(() => stage!.commit(committed, this.marker(units, rows - rejects.length, pending), rejects)));
-      } catch (error) {
-        await this.settleFailedCommit(destination, error);
-      }
-    } else {
-      await stage?.abort();
-    }
-    faultPoint('after-commit');
-    const start = performance.now();
-    faultPoint('before-record');
-    Object.assign(this.counts, committedCounts);
-    this.record({ ...pending, counts: committedCounts, stages: this.watch.times });
-    this.watch.add('record', start);
-    faultPoint('after-record');
-    return { status, counts: this.counts, error: firstError };
-  }
-
-  /** Records a committed run; a ledger that fails now is reported with what did commit. */
-  private record(pending: PendingCommit): void {
-    try {
-      this.ledger.recordCommit(this.runId, this.name, pending);
-    } catch (error) {
-      throw new EtlError(
-        `run ${this.runId} committed ${pending.counts.rows_loaded} row(s) into ${this.job.table}, but the ledger could not record it: ${messageOf(error)}`,
-        "fix the ledger; the next run records this run from the destination's marker and loads nothing twice",
-        { cause: error },
-      );
-    }
-  }
-
-  /**
-   * A commit that threw may still have landed (its answer lost on the way back): the destination's
-   * marker decides. Returns when it landed (the run is then recorded as committed); otherwise
-   * throws the commit's error, and the run is recorded as failed, or, when even the marker cannot
-   * be read, stays `committing` with the error noted, for the next run to settle.
-   */
-  private async settleFailedCommit(destination: DestinationConnector, error: unknown): Promise<void> {
-    let landed: boolean;
-    try {
-      landed = (await destination.committedRuns(this.name, [this.runId])).has(this.runId);
-    } catch (check) {
-      this.ledger.noteError(this.runId, `${messageOf(error)}\n(whether the commit landed is unknown: ${messageOf(check)}; the next run settles it by the destination's marker)`);
-      throw error;
-    }
-    if (!landed) {
-      this.committing = false;
-      throw error;
-    }
-    this.log.warn(`the commit reported ${messageOf(error).split('\n')[0]}, but its marker is in the destination: it landed`);
-  }
-
-  /** Units whose rows may commit: every success, or for ordered plans the safe prefix. */
-  private committable(plan: SourcePlan, outcomes: readonly ({ error?: string } | undefined)[]): number[] {
-    const ok = (index: number) => outcomes[index] !== undefined && !outcomes[index]!.error;
-    if (this.job.spec.load.strategy === 'catalog') {
-      return plan.units.every((_unit, index) => ok(index)) ? plan.units.map((_unit, index) => index) : [];
-    }
-    if (!plan.ordered) return plan.units.map((_unit, index) => index).filter(ok);
-    let safe = -1;
-    for (let index = 0; index < plan.units.length && ok(index); index++) {
-      if (plan.units[index].cursorAfter !== undefined) safe = index;
-    }
-    return Array.from({ length: safe + 1 }, (_unit, index) => index);
   }
 }

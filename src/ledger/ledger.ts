@@ -33,6 +33,11 @@ export interface RunCounts {
   bytes: number;
 }
 
+/** The counts of a run that has loaded nothing yet. */
+export function zeroCounts(): RunCounts {
+  return { rows_extracted: 0, rows_loaded: 0, rows_rejected: 0, files_processed: 0, files_skipped: 0, files_failed: 0, bytes: 0 };
+}
+
 export interface RunRecord extends RunCounts {
   id: string;
   job: string;
