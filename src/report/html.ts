@@ -65,7 +65,7 @@ export function renderReport(data: ReportData): string {
   <section id="jobs-section"><h2>Jobs</h2><div id="jobs"></div></section>
   <section id="ridge-section">
     <div class="section-head"><h2>Run durations</h2>
-      <span class="legend"><span class="swatch ok"></span>succeeded or partial <span class="swatch bad"></span>failed · height: duration, log scale · newest day at the bottom</span></div>
+      <span class="legend"><span class="swatch ok"></span>succeeded or partial <span class="swatch bad"></span>failed <span class="swatch other"></span>interrupted or skipped · height: duration, log scale · newest day at the bottom</span></div>
     <p id="ridge-hint" class="muted" hidden></p>
     <div id="ridge"></div>
   </section>

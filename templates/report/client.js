@@ -3,7 +3,8 @@
   'use strict';
   const data = JSON.parse(document.getElementById('report-data').textContent);
   const runsById = new Map(data.runs.map((run) => [run.id, run]));
-  const ok = (status) => status === 'succeeded' || status === 'partial';
+  /** A run's colour in the chart: green for succeeded or partial, red for failed, grey for the runs that loaded nothing by design (interrupted, skipped). */
+  const tone = (status) => (status === 'succeeded' || status === 'partial' ? 'ok' : status === 'failed' ? 'bad' : 'other');
   const seconds = (run) => (run.duration_ms === null ? null : run.duration_ms / 1000);
   const utc = (iso, length = 16) => (iso ? `${iso.replace('T', ' ').slice(0, length)} UTC` : '');
   const number = d3.format(',');
@@ -99,7 +100,7 @@
   function drawRidge() {
     const host = d3.select('#ridge');
     host.selectAll('*').remove();
-    const plotted = data.runs.filter((run) => ['succeeded', 'partial', 'failed'].includes(run.status) && run.duration_ms !== null);
+    const plotted = data.runs.filter((run) => run.duration_ms !== null);
     if (!plotted.length) return host.append('p').attr('class', 'empty').text('No finished runs in this period.');
     const jobs = [...new Set(plotted.map((run) => run.job))].sort(d3.ascending);
     const days = periodDays();
@@ -139,7 +140,7 @@
     const svg = scroll.append('svg').attr('class', 'ridge-plot').attr('width', width).attr('height', height).attr('role', 'img')
       .attr('aria-label', `durations of ${plotted.length} runs of ${jobs.length} jobs over ${days.length} days`);
     const defs = svg.append('defs');
-    for (const [id, light, dark] of [['grad-ok', '#9ddcb0', '#2f9e55'], ['grad-bad', '#f29a9e', '#d3333a']]) {
+    for (const [id, light, dark] of [['grad-ok', '#9ddcb0', '#2f9e55'], ['grad-bad', '#f29a9e', '#d3333a'], ['grad-other', '#d5d9de', '#8b939c']]) {
       const gradient = defs.append('linearGradient').attr('id', id).attr('x1', 0).attr('y1', 1).attr('x2', 0).attr('y2', 0);
       gradient.append('stop').attr('offset', '0%').attr('stop-color', light);
       gradient.append('stop').attr('offset', '100%').attr('stop-color', dark);
@@ -168,10 +169,10 @@
       // oldest day first, so each newer day's bumps lie over the day above
       const runs = [...byJob.get(job)].sort((a, b) => d3.ascending(a.started_at, b.started_at));
       g.selectAll('path.bump').data(runs, (run) => run.id).join('path')
-        .attr('class', (run) => `bump ${ok(run.status) ? 'ok' : 'bad'}`)
+        .attr('class', (run) => `bump ${tone(run.status)}`)
         .attr('data-run', (run) => run.id)
         .attr('data-status', (run) => run.status)
-        .attr('fill', (run) => `url(#${ok(run.status) ? 'grad-ok' : 'grad-bad'})`)
+        .attr('fill', (run) => `url(#grad-${tone(run.status)})`)
         .attr('d', (run) => {
           const base = y(run.started_at.slice(0, 10));
           const time = Date.parse(run.started_at);

@@ -4,8 +4,9 @@
  * `b2betl report` in a real browser: the page the binary writes, opened from disk in Chromium.
  * The ridge chart draws one ridge per job and one bump per run, heights on a log scale, the
  * newest day at the bottom; the tooltip tells the hovered run; the screenshot is red exactly
- * where failed runs are and green where the others are, and nothing is drawn outside the
- * chart's frame; the page logs no error and requests nothing but itself.
+ * where failed runs are, green where succeeded and partial ones are (interrupted and skipped
+ * ones are grey), and nothing is drawn outside the chart's frame; the page logs no error and
+ * requests nothing but itself.
  */
 import assert from 'node:assert/strict';
 import { cp, readFile } from 'node:fs/promises';
@@ -67,7 +68,7 @@ describe('b2betl report in Chromium', { timeout: 240_000 }, () => {
   it('the seeded month covers what the chart must show', () => {
     const seconds = month.runs.map((run) => run.duration_ms / 1000);
     assert.ok(Math.min(...seconds) < 1.5 && Math.max(...seconds) > 6500, 'durations from 1 s to 2 h');
-    assert.ok(month.runs.some((run) => run.status === 'failed') && month.runs.some((run) => run.status === 'partial'));
+    for (const status of ['failed', 'partial', 'skipped', 'interrupted']) assert.ok(month.runs.some((run) => run.status === status), `a ${status} run`);
     const days = new Set(month.runs.map((run) => run.started_at.slice(0, 10)));
     assert.equal(days.size, 29, 'one day of the 30 has no run');
   });
@@ -88,7 +89,9 @@ describe('b2betl report in Chromium', { timeout: 240_000 }, () => {
       assert.deepEqual(ridge.runs.sort(), month.runs.filter((run) => run.job === ridge.job).map((run) => run.id).sort(), `the bumps of ${ridge.job}`);
     }
     assert.equal(await view.page.locator('path.bump').count(), month.runs.length);
-    assert.equal(await view.page.locator('path.bump[data-status="failed"]').count(), month.runs.filter((run) => run.status === 'failed').length);
+    for (const status of ['failed', 'skipped', 'interrupted']) {
+      assert.equal(await view.page.locator(`path.bump[data-status="${status}"]`).count(), month.runs.filter((run) => run.status === status).length, status);
+    }
   });
 
   it('puts the newest day at the bottom, marks the day without runs, and sizes bumps by log duration', async () => {
@@ -211,7 +214,10 @@ describe('b2betl report in Chromium', { timeout: 240_000 }, () => {
       }),
     );
     assert.ok(centres.length >= month.runs.length * 0.8, `most bumps show (${centres.length} of ${month.runs.length})`);
-    for (const centre of centres) assert.equal(colourAt(png, centre.x, centre.y), centre.status === 'failed' ? 'red' : 'green', JSON.stringify(centre));
+    // interrupted and skipped runs are grey: neither red nor green
+    const expected = (status: string) => (status === 'failed' ? 'red' : status === 'succeeded' || status === 'partial' ? 'green' : undefined);
+    for (const centre of centres) assert.equal(colourAt(png, centre.x, centre.y), expected(centre.status), JSON.stringify(centre));
+    assert.ok(centres.some((centre) => expected(centre.status) === undefined), 'grey runs show too');
     assert.ok(centres.filter((centre) => centre.status === 'failed').length >= month.runs.filter((run) => run.status === 'failed').length * 0.7);
   });
 
@@ -230,7 +236,9 @@ describe('b2betl report in Chromium', { timeout: 240_000 }, () => {
       assert.ok(jobs.length >= 3);
       const watched = await open(browser, path.join(project.dir, 'b2betl-report.html'), { width: 1280, height: 900 });
       assert.deepEqual(await watched.page.$$eval('g.ridge', (ridges) => ridges.map((ridge) => ridge.getAttribute('data-job'))), jobs);
-      const drawn = history.filter((run) => run.status === 'succeeded' || run.status === 'partial' || run.status === 'failed');
+      // every run is drawn, the skipped re-runs too
+      const drawn = history;
+      assert.ok(drawn.some((run) => run.status === 'skipped'));
       assert.deepEqual((await watched.page.$$eval('path.bump', (bumps) => bumps.map((bump) => bump.getAttribute('data-run')))).sort(), drawn.map((run) => run.id).sort());
       const loaded = history.find((run) => run.job === 'messy_orders' && run.status === 'succeeded')!;
       await watched.page.locator(`#runs tr[data-run="${loaded.id}"]`).click();

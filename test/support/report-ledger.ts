@@ -11,7 +11,7 @@ export interface SeededRun {
   readonly job: string;
   readonly started_at: string;
   readonly duration_ms: number;
-  readonly status: 'succeeded' | 'partial' | 'failed';
+  readonly status: 'succeeded' | 'partial' | 'failed' | 'skipped' | 'interrupted';
   readonly rows_loaded: number;
 }
 
@@ -61,15 +61,23 @@ export function seedReportLedger(file: string, options: { now?: Date; days?: num
           const startedMs = day === days - 1 ? midnight + slot * 600_000 : midnight + (2 + slot * 12 + Math.floor(next() * 8)) * 3_600_000 + Math.floor(next() * 3_600_000);
           if (startedMs > now.getTime()) continue;
           const roll = next();
-          const status = roll < 0.09 ? 'failed' : roll < 0.14 ? 'partial' : 'succeeded';
+          const status = roll < 0.09 ? 'failed' : roll < 0.14 ? 'partial' : roll < 0.95 ? 'succeeded' : roll < 0.97 ? 'skipped' : 'interrupted';
+          const loadedNothing = status === 'failed' || status === 'skipped' || status === 'interrupted';
           const seconds = Math.min(7200, Math.max(1, job.seconds * (0.6 + next() * 0.8)));
           const durationMs = Math.round(job.name === 'billing_invoices' ? 7200_000 - next() * 600_000 : job.name === 'app_events' ? 1000 + next() * 400 : seconds * 1000);
           const rowsRead = Math.round(500 + next() * 50_000);
-          const rowsLoaded = status === 'failed' ? 0 : status === 'partial' ? Math.round(rowsRead * 0.7) : rowsRead;
+          const rowsLoaded = loadedNothing ? 0 : status === 'partial' ? Math.round(rowsRead * 0.7) : rowsRead;
           const started = new Date(startedMs).toISOString();
           const ended = new Date(startedMs + durationMs).toISOString();
           const id = `${started.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', 't').toLowerCase()}_${(seeded.length + 1).toString(36).padStart(6, '0')}`;
-          const error = status === 'failed' ? 'connect ECONNREFUSED 10.0.0.7:5432\n  → check that the source is reachable from this machine' : status === 'partial' ? 'part-0003.csv:14: amount: "12,5" is not a number' : null;
+          const error =
+            status === 'failed'
+              ? 'connect ECONNREFUSED 10.0.0.7:5432\n  → check that the source is reachable from this machine'
+              : status === 'partial'
+                ? 'part-0003.csv:14: amount: "12,5" is not a number'
+                : status === 'interrupted'
+                  ? 'interrupted (SIGTERM) before the commit: nothing of this run was committed; the next run reads the same data'
+                  : null;
           const details: RunDetails = {
             source: job.source,
             engine: 'streamed through b2betl into warehouse.duckdb',
@@ -88,11 +96,11 @@ export function seedReportLedger(file: string, options: { now?: Date; days?: num
             rejects_total: status === 'succeeded' && day % 5 === 0 ? 1 : 0,
             errors: status === 'failed' ? ['connect ECONNREFUSED 10.0.0.7:5432', 'Error: socket hang up'] : [],
             cursor_before: { value: `${new Date(startedMs - 86_400_000).toISOString()}` },
-            cursor_after: status === 'failed' ? { value: `${new Date(startedMs - 86_400_000).toISOString()}` } : { value: started },
+            cursor_after: loadedNothing ? { value: `${new Date(startedMs - 86_400_000).toISOString()}` } : { value: started },
           };
           runs.push({
             id, job: job.name, started_at: started, ended_at: ended, status,
-            rows_extracted: rowsRead, rows_loaded: rowsLoaded, rows_rejected: details.rejects_total, files_processed: status === 'failed' ? 0 : 2,
+            rows_extracted: rowsRead, rows_loaded: rowsLoaded, rows_rejected: details.rejects_total, files_processed: loadedNothing ? 0 : 2,
             files_skipped: 0, files_failed: status === 'partial' ? 1 : 0, bytes: rowsRead * 80, error, stages: JSON.stringify({ plan: details.stages[1].ms, extract: details.stages[2].ms, commit: details.stages[3].ms }),
             destination: 'warehouse', table_name: job.name, strategy: 'append', details: JSON.stringify(details),
           });
