@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,19 @@ import { startServe, type ServeProcess } from '../support/serve.js';
 const run = promisify(execFile);
 const AUDIENCE = 'https://b2betl-abc123-lm.a.run.app';
 const INVOKER = 'etl-scheduler@my-proj.iam.gserviceaccount.com';
+
+/**
+ * The repository's files (tracked, or new and not ignored) with its build, into `into`: `npm pack`
+ * runs its scripts (the build, the shrinkwrap) there, never in the tree the other tests load.
+ */
+async function copyOfRepository(into: string): Promise<void> {
+  const { stdout } = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 });
+  for (const file of new Set(stdout.split('\0').filter(Boolean))) {
+    if (existsSync(path.join(repoRoot, file))) await cp(path.join(repoRoot, file), path.join(into, file));
+  }
+  await cp(path.join(repoRoot, 'dist'), path.join(into, 'dist'), { recursive: true });
+  await symlink(path.join(repoRoot, 'node_modules'), path.join(into, 'node_modules'), 'dir');
+}
 
 describe('the Cloud Run image install', () => {
   let scratch: Awaited<ReturnType<typeof scratchProject>>;
@@ -52,11 +65,13 @@ describe('the Cloud Run image install', () => {
     assert.match(dockerfile, /^CMD \["b2betl", "serve"\]$/m);
   });
 
+  const repository = () => path.join(scratch.dir, 'repository');
   /** The project packed and installed as the image installs it: once, for whichever test needs it first. */
   let install: Promise<string[]> | undefined;
   const installed = () =>
     (install ??= (async () => {
-      const packed = await run('npm', ['pack', '--pack-destination', scratch.dir, '--json'], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 });
+      await copyOfRepository(repository());
+      const packed = await run('npm', ['pack', '--pack-destination', scratch.dir, '--json'], { cwd: repository(), maxBuffer: 16 * 1024 * 1024 });
       const [{ filename, files }] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
       await run('tar', ['-xzf', path.join(scratch.dir, filename), '--strip-components=1', '-C', app]);
       // The cache only saves downloads; JOBS lets node-gyp use every core if a native module compiles.
@@ -69,7 +84,7 @@ describe('the Cloud Run image install', () => {
     assert.ok(names.includes('npm-shrinkwrap.json'), 'the package carries its exact dependency tree');
     assert.ok(names.includes('templates/cloudrun/Dockerfile'));
     assert.ok(!names.some((name) => name.startsWith('dist/test/') || name.startsWith('src/')), 'no tests or TypeScript sources');
-    assert.ok(!existsSync(path.join(repoRoot, 'npm-shrinkwrap.json')), 'packing leaves the repository as it was');
+    assert.ok(!existsSync(path.join(repository(), 'npm-shrinkwrap.json')), 'packing leaves the repository as it was');
     const modules = await readdir(path.join(app, 'node_modules'));
     for (const dev of ['azurite', 's3rver', '@firestore-emulator']) assert.ok(!modules.includes(dev), `${dev} is a dev dependency`);
     assert.ok(modules.includes('better-sqlite3') && modules.includes('hono'));
