@@ -427,13 +427,14 @@ test('names kept across runs: a table column named apart from its sanitized name
   assert.deepEqual(resolved.columns.map((column) => column.name), ['a_b_2']);
   assert.deepEqual(resolved.missing, ['a_b']);
   assert.deepEqual(resolveSchema([{ name: 'a b', type: 'STRING', nullable: true }], table, new Map([['other', 'other']])).columns.map((column) => column.name), ['a_b_2']);
-  // A stored mapping that already gives a table name to another source keeps it.
-  const mapped = resolveSchema(
-    [{ name: 'x', type: 'STRING', nullable: true }, { name: 'y', type: 'STRING', nullable: true }],
-    [{ ...existing('A_B', 'STRING'), source: 'y' }],
-    new Map([['x', 'a_b']]),
-  );
-  assert.deepEqual(mapped.columns.map((column) => [column.source, column.name]), [['x', 'A_B'], ['y', 'y']]);
+  // A stored mapping that already gives a table name to another source keeps it, whichever
+  // of the two sources comes first.
+  const x = { name: 'x', type: 'STRING' as const, nullable: true };
+  const y = { name: 'y', type: 'STRING' as const, nullable: true };
+  for (const sources of [[x, y], [y, x]]) {
+    const mapped = resolveSchema(sources, [{ ...existing('A_B', 'STRING'), source: 'y' }], new Map([['x', 'a_b']]));
+    assert.deepEqual(new Map(mapped.columns.map((column) => [column.source, column.name])), new Map([['x', 'A_B'], ['y', 'y']]), sources.map((column) => column.name).join());
+  }
 });
 
 test('errors name every unknown selected column, every mismatch, and the fix', () => {
