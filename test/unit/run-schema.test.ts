@@ -163,6 +163,11 @@ test('rows of a batch without a column for a REQUIRED destination column are ref
   assert.throws(() => unselected.convertRow(unselected.planFor([typed('id', 'INT64'), typed('must', 'STRING')]), [1, 'x']), /must is REQUIRED/);
   const having = schema.planFor([typed('id', 'INT64'), typed('must', 'STRING')]);
   assert.deepEqual(schema.convertRow(having, [1, 'x']), [1, 'x']);
+  const two = new RunSchema({ ...options, existing: [existing('id', 'INT64', false), existing('must', 'STRING', false), existing('also', 'DATE', false)] });
+  assert.throws(
+    () => two.convertRow(two.planFor([typed('id', 'INT64')]), [1]),
+    (error: unknown) => error instanceof SchemaError && error.message === 'must, also are REQUIRED in the destination but the source has no such column',
+  );
 });
 
 test('with fill_required_defaults, REQUIRED columns a batch lacks are filled with their type defaults, row by row and column by column', () => {
