@@ -42,7 +42,7 @@ export const modules = {
     tests: ['dist/test/unit/convert.test.js'],
   },
   'schema widening': {
-    mutate: ['src/core/schema.ts', 'src/core/run-schema.ts', ...ranges('src/core/infer.ts', ['export function widenType('])],
+    mutate: ['src/core/schema.ts', 'src/core/run-schema.ts', ...ranges('src/core/infer.ts', ['export function widenType(']), ...ranges('src/core/names.ts', ['export function knownNames('])],
     tests: ['dist/test/unit/schema.test.js', 'dist/test/unit/run-schema.test.js', 'dist/test/unit/infer.test.js'],
   },
 };

@@ -74,7 +74,7 @@ export interface StreamedUnits {
   /** The source connection, the key processed files are kept under. */
   readonly connection: string;
   readonly plan: SourcePlan;
-  /** How each unit of the plan ended (none for a unit never started). */
+  /** How each unit of the plan ended; a unit never started leaves a hole. */
   readonly outcomes: readonly UnitOutcome[];
   readonly columns: readonly Column[];
   readonly stage: RunStage;
@@ -138,7 +138,7 @@ export class RunCommit {
   async commitUnits({ destination, connection, plan, outcomes, columns, stage, replaces, extracted }: StreamedUnits): Promise<{ status: RunStatus; counts: RunCounts; error?: string }> {
     const { job, runId, ledger, observer, watch, journal, counts } = this.run;
     const committed = committable(job.spec.load.strategy, plan, outcomes);
-    const failed = outcomes.map((outcome, index) => ({ outcome, index })).filter(({ outcome }) => outcome?.error);
+    const failures = outcomes.flatMap((outcome, index) => (outcome.error ? [unitError(plan.units[index], outcome.error)] : []));
     const units = committed.map((index) => plan.units[index]);
     const rows = committed.reduce((sum, index) => sum + (outcomes[index] as { rows: number }).rows, 0);
     const rejects = committed.flatMap((index) => (outcomes[index] as { rejects: RejectedRow[] }).rejects);
@@ -157,8 +157,8 @@ export class RunCommit {
       files_processed: files.length,
       bytes: files.reduce((sum, file) => sum + file.size, 0),
     };
-    const firstError = failed.length ? summarizeFailures(failed.map(({ outcome, index }) => unitError(plan.units[index], outcome.error ?? 'failed'))) : undefined;
-    const status: RunStatus = failed.length ? (committed.length ? 'partial' : 'failed') : 'succeeded';
+    const firstError = failures.length ? summarizeFailures(failures) : undefined;
+    const status: RunStatus = failures.length ? (committed.length ? 'partial' : 'failed') : 'succeeded';
     if (!committed.length) {
       await stage.current?.abort();
       ledger.finishRun(runId, 'failed', counts, watch.times, firstError);

@@ -6,13 +6,16 @@
  * - catalog commits all units or none; unordered plans commit every unit that succeeded;
  *   ordered plans commit the prefix up to the last cursor before a failure;
  * - a retried unit keeps none of its failed attempt's rows;
- * - a run stopped after its destination commit is recorded by the next run; one stopped before
- *   it is marked failed and its data read again;
- * - counts and statuses say what committed.
+ * - a run stopped after its destination commit, or whose ledger failed to record it, is recorded
+ *   by the next run; one stopped before it is marked failed and its data read again;
+ * - counts, statuses and errors say what committed and what failed.
  */
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import type BetterSqlite3 from 'better-sqlite3';
 import * as duckdb from '../../connectors/destinations/duckdb/index.js';
 import { loadJobs } from '../../src/core/config.js';
 import type { ConnectorContext, DestinationConnector, SourceConnector, SourcePlan, Stage, WorkUnit } from '../../src/core/connector.js';
@@ -24,13 +27,16 @@ import type { RecordBatch } from '../../src/core/types.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import { queryDuckDB, scratchProject } from '../support/cli.js';
 
+const require = createRequire(import.meta.url);
 type Project = Awaited<ReturnType<typeof scratchProject>>;
 
 /** What the scripted source reads and how each unit fails; set by each test. */
 interface Script {
   ordered: boolean;
-  /** Rows of each unit (ids); a unit's cursorAfter is its last id. */
+  /** Rows of each unit (ids); in an ordered plan, a unit's cursorAfter is its last id. */
   units: number[][];
+  /** Units of an ordered plan planned without a cursorAfter, as the shards of a key-sharded read before the last. */
+  uncursored: Set<number>;
   /** Unit index → attempts that fail after yielding their first row (transient), or 'always' (permanent). */
   failures: Map<number, number | 'always'>;
   attempts: number[];
@@ -48,7 +54,7 @@ const scriptedSource = (): SourceConnector => ({
     const units: WorkUnit[] = script.units
       .map((ids, index) => ({ ids: ids.filter((id) => id > after), index }))
       .filter(({ ids }) => ids.length)
-      .map(({ ids, index }) => ({ id: `u${index}`, label: `unit ${index}`, params: index, cursorAfter: script.ordered ? ids.at(-1) : undefined }));
+      .map(({ ids, index }) => ({ id: `u${index}`, label: `unit ${index}`, params: index, cursorAfter: script.ordered && !script.uncursored.has(index) ? ids.at(-1) : undefined }));
     return { units, skipped: [], ordered: script.ordered };
   },
   async *read(unit, context): AsyncIterable<RecordBatch> {
@@ -169,8 +175,15 @@ describe('pipeline promises', () => {
   const ids = async (table: string) =>
     (await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), `SELECT id FROM main.${table} ORDER BY id`)).map((row) => Number(row.id));
   const processed = (job: string) => [...ledger.files(job, 'inbox').keys()].sort();
-  const setScript = (units: number[][], ordered: boolean, failures: [number, number | 'always'][] = []) =>
-    (script = { units, ordered, failures: new Map(failures), attempts: [], cursors: [] });
+  const tableExists = async (table: string) =>
+    (await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), `SELECT table_name FROM information_schema.tables WHERE table_name = '${table}'`)).length > 0;
+  /** Load files a job's runs left in the warehouse's staging folder. */
+  const stagingLeft = (job: string) => {
+    const staging = path.join(project.dir, 'warehouse.duckdb.staging');
+    return existsSync(staging) ? readdirSync(staging).filter((entry) => entry.startsWith(`${job}__`)) : [];
+  };
+  const setScript = (units: number[][], ordered: boolean, failures: [number, number | 'always'][] = [], uncursored: number[] = []) =>
+    (script = { units, ordered, failures: new Map(failures), uncursored: new Set(uncursored), attempts: [], cursors: [] });
   const csv = (values: readonly number[]) => `id\n${values.join('\n')}\n`;
 
   test('catalog: one failed file commits nothing and keeps the previous table; all good replaces it', async () => {
@@ -197,6 +210,19 @@ describe('pipeline promises', () => {
     assert.equal(result.files_processed, 3);
     assert.equal(result.rows_loaded, 3);
     assert.deepEqual(await ids('snap'), [10, 20, 30]);
+  });
+
+  test('catalog: a file gone from the snapshot leaves the table and the processed files, and the next run finds the snapshot unchanged', async () => {
+    await filesJob('shrunk', 'strategy: catalog');
+    await project.write('inbox/shrunk/a.csv', csv([1]));
+    await project.write('inbox/shrunk/b.csv', csv([2]));
+    assert.equal((await run('shrunk')).status, 'succeeded');
+    rmSync(path.join(project.dir, 'inbox', 'shrunk', 'b.csv'));
+    const result = await run('shrunk');
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual(await ids('shrunk'), [1]);
+    assert.deepEqual(processed('shrunk'), ['shrunk/a.csv']);
+    assert.equal((await run('shrunk')).status, 'skipped');
   });
 
   test('unordered files: the good ones commit, the bad one is read again next run, and the counts say so', async () => {
@@ -255,6 +281,26 @@ describe('pipeline promises', () => {
     assert.match(String(recorded.error), /counted\/b\.csv/);
   });
 
+  test('a run names its first ten failed units in full, then how many more failed', async () => {
+    await scriptedJob('many_failed');
+    const failing = (count: number) =>
+      setScript(
+        Array.from({ length: count }, (_unit, index) => [index + 1]),
+        false,
+        Array.from({ length: count }, (_unit, index): [number, 'always'] => [index, 'always']),
+      );
+    const broken = Array.from({ length: 10 }, (_unit, index) => `unit ${index} is broken`).join('\n');
+    failing(10);
+    let result = await run('many_failed');
+    assert.equal(result.status, 'failed');
+    assert.equal(result.error, broken);
+    failing(11);
+    result = await run('many_failed');
+    assert.equal(result.status, 'failed');
+    assert.equal(result.error, `${broken}\n… and 1 more failed unit(s)`);
+    assert.equal(ledger.runs({ job: 'many_failed', limit: 1 })[0].error, result.error);
+  });
+
   test('an empty catalog snapshot empties the table', async () => {
     await filesJob('emptied', 'strategy: catalog');
     await project.write('inbox/emptied/a.csv', csv([1, 2]));
@@ -274,6 +320,8 @@ describe('pipeline promises', () => {
     assert.equal(result.rows_loaded, 0);
     assert.equal(result.files_processed, 1);
     assert.deepEqual(processed('headers'), ['headers/a.csv']);
+    assert.equal(await tableExists('headers'), false, 'nothing was committed');
+    assert.deepEqual(stagingLeft('headers'), [], 'the stage was dropped');
     assert.equal((await run('headers')).status, 'skipped');
   });
 
@@ -297,6 +345,8 @@ describe('pipeline promises', () => {
     assert.match(String(refused.error), /fill_required_defaults/);
     assert.deepEqual(await ids('required'), []);
     assert.deepEqual(processed('required'), []);
+    const [recorded] = ledger.runs({ job: 'required', limit: 1 });
+    assert.deepEqual([recorded.status, recorded.error], ['failed', refused.error]);
   });
 
   test('with load.fill_required_defaults, a REQUIRED column the source lacks is filled with its type default', async () => {
@@ -423,9 +473,30 @@ describe('pipeline promises', () => {
     setScript([[1, 2], [3], [11, 12], [13]], true, [[2, 'always']]);
     const result = await run('first_fails');
     assert.equal(result.status, 'failed');
+    assert.equal(result.error, 'unit 2 is broken');
     assert.equal(result.rows_loaded, 0);
     assert.equal(ledger.cursor('first_fails'), 3);
     assert.deepEqual(await ids('first_fails'), [1, 2, 3]);
+  });
+
+  test('ordered plan: units without a cursor commit only with a later unit that has one; a failure after them commits none of them', async () => {
+    await scriptedJob('sharded');
+    setScript([[1, 2]], true);
+    await run('sharded');
+    // Units 1 and 2 are like the shards of a key-sharded read: only the last shard carries the cursor.
+    setScript([[1, 2], [3, 4], [5, 6], [7, 8]], true, [[3, 'always']], [1, 2]);
+    let result = await run('sharded');
+    assert.equal(result.status, 'failed');
+    assert.equal(result.error, 'unit 3 is broken');
+    assert.equal(result.rows_loaded, 0);
+    assert.deepEqual(await ids('sharded'), [1, 2]);
+    assert.equal(ledger.cursor('sharded'), 2);
+    setScript([[1, 2], [3, 4], [5, 6], [7, 8]], true, [], [1, 2]);
+    result = await run('sharded');
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.rows_loaded, 6);
+    assert.deepEqual(await ids('sharded'), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.equal(ledger.cursor('sharded'), 8);
   });
 
   test('a unit retried after a transient failure keeps none of its failed attempts\' rows', async () => {
@@ -438,7 +509,13 @@ describe('pipeline promises', () => {
     const result = await run('loose', { ...silentLogger, warn: (message) => warnings.push(message) });
     assert.equal(result.status, 'succeeded');
     assert.deepEqual(script.attempts, [3, 1, 2]);
-    assert.equal(warnings.filter((warning) => /retrying/.test(warning)).length, 3);
+    const retries = warnings.filter((warning) => /retrying/.test(warning));
+    assert.ok(retries.every((warning) => / in \d+ ms$/.test(warning)), retries.join('\n'));
+    assert.deepEqual(retries.map((warning) => warning.replace(/ in \d+ ms$/, '')).sort(), [
+      'unit 0: connection lost in unit 0; retrying (attempt 2)',
+      'unit 0: connection lost in unit 0; retrying (attempt 3)',
+      'unit 2: connection lost in unit 2; retrying (attempt 2)',
+    ]);
     assert.equal(result.rows_loaded, 6);
     assert.equal(result.rows_extracted, 6);
     assert.deepEqual(await ids('loose'), [1, 2, 3, 4, 5, 6]);
@@ -452,7 +529,7 @@ describe('pipeline promises', () => {
     stopAt = 'after-commit';
     const warnings: string[] = [];
     const answered = await run('after', { ...silentLogger, warn: (message) => warnings.push(message) });
-    assert.ok(warnings.some((warning) => /but its marker is in the destination: it landed/.test(warning)), warnings.join('\n'));
+    assert.deepEqual(warnings, ['the commit reported power cut after the commit, but its marker is in the destination: it landed']);
     assert.equal(answered.status, 'succeeded');
     assert.equal(answered.rows_loaded, 1);
     assert.deepEqual(await ids('after'), [1, 2, 3]);
@@ -468,13 +545,18 @@ describe('pipeline promises', () => {
   });
 
   test('a run left committing, whose commit landed, is recorded by the next run from its marker: nothing loads twice', async () => {
-    await filesJob('settled_after');
-    await project.write('inbox/settled_after/a.csv', csv([1, 2]));
+    await filesJob('settled_after', 'max_bad_records: 1', ', sample_size: 1');
+    await project.write('inbox/settled_after/a.csv', 'id\n1\ntwo\n2\n');
     stopAt = 'after-commit';
     markersUnreadable = true;
     const stopped = await run('settled_after');
     assert.equal(stopped.status, 'failed');
-    assert.equal(ledger.runs({ job: 'settled_after', limit: 1 })[0].status, 'committing');
+    const [left] = ledger.runs({ job: 'settled_after', limit: 1 });
+    assert.equal(left.status, 'committing');
+    assert.equal(
+      left.error,
+      "power cut after the commit\n(whether the commit landed is unknown: connection lost while reading the load markers; the next run settles it by the destination's marker)",
+    );
     assert.deepEqual(await ids('settled_after'), [1, 2], 'the commit landed');
     stopAt = undefined;
     const warnings: string[] = [];
@@ -487,7 +569,7 @@ describe('pipeline promises', () => {
     assert.deepEqual(await ids('settled_after'), [1, 2]);
     assert.deepEqual(processed('settled_after'), ['settled_after/a.csv']);
     const [latest, recorded] = ledger.runs({ job: 'settled_after', limit: 2 });
-    assert.deepEqual([latest.status, recorded.status, recorded.rows_loaded], ['skipped', 'succeeded', 2]);
+    assert.deepEqual([latest.status, recorded.status, recorded.rows_loaded, recorded.rows_rejected], ['skipped', 'succeeded', 2, 1]);
     // Settled once: a third run has nothing left to settle.
     warnings.length = 0;
     await run('settled_after', { ...silentLogger, warn: (message) => warnings.push(message) });
@@ -539,5 +621,38 @@ describe('pipeline promises', () => {
     assert.equal(recorded.status, 'failed');
     assert.equal(recorded.rows_loaded, 0);
     assert.match(String(recorded.error), /power cut before the commit/);
+  });
+
+  test('a ledger that fails to record a commit that landed: the run says what committed, and the next run records it once', async () => {
+    await filesJob('unrecorded');
+    await project.write('inbox/unrecorded/a.csv', csv([1, 2]));
+    // The ledger refuses to mark this job's runs succeeded: its record of the commit fails.
+    const Database = require('better-sqlite3') as typeof BetterSqlite3;
+    const db = new Database(path.join(project.dir, '.b2betl', 'ledger.sqlite'));
+    db.exec("CREATE TRIGGER broken BEFORE UPDATE OF status ON runs WHEN NEW.job = 'unrecorded' AND NEW.status = 'succeeded' BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END");
+    let failed: RunResult;
+    try {
+      failed = await run('unrecorded');
+    } finally {
+      db.exec('DROP TRIGGER broken');
+      db.close();
+    }
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.rows_loaded, 2, 'the rows that did commit are reported');
+    const [message, hint] = String(failed.error).split('\n');
+    assert.match(message, new RegExp(`^run ${failed.run_id} committed 2 row\\(s\\) into unrecorded, but the ledger could not record it: .*simulated write failure$`));
+    assert.equal(hint, "  → fix the ledger; the next run records this run from the destination's marker and loads nothing twice");
+    const errors = ledger.details(failed.run_id)?.errors ?? [];
+    assert.match(String(errors[1]), /simulated write failure/, 'the ledger\'s own error is kept as the cause');
+    assert.deepEqual(await ids('unrecorded'), [1, 2]);
+    assert.deepEqual(processed('unrecorded'), []);
+    const warnings: string[] = [];
+    const next = await run('unrecorded', { ...silentLogger, warn: (message) => warnings.push(message) });
+    assert.deepEqual(warnings, [`run ${failed.run_id} was interrupted after its commit; recording its state now`]);
+    assert.equal(next.status, 'skipped');
+    assert.deepEqual(await ids('unrecorded'), [1, 2]);
+    assert.deepEqual(processed('unrecorded'), ['unrecorded/a.csv']);
+    const [, recorded] = ledger.runs({ job: 'unrecorded', limit: 2 });
+    assert.deepEqual([recorded.status, recorded.rows_loaded], ['succeeded', 2]);
   });
 });

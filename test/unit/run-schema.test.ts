@@ -163,6 +163,11 @@ test('rows of a batch without a column for a REQUIRED destination column are ref
   assert.throws(() => unselected.convertRow(unselected.planFor([typed('id', 'INT64'), typed('must', 'STRING')]), [1, 'x']), /must is REQUIRED/);
   const having = schema.planFor([typed('id', 'INT64'), typed('must', 'STRING')]);
   assert.deepEqual(schema.convertRow(having, [1, 'x']), [1, 'x']);
+  const two = new RunSchema({ ...options, existing: [existing('id', 'INT64', false), existing('must', 'STRING', false), existing('also', 'DATE', false)] });
+  assert.throws(
+    () => two.convertRow(two.planFor([typed('id', 'INT64')]), [1]),
+    (error: unknown) => error instanceof SchemaError && error.message === 'must, also are REQUIRED in the destination but the source has no such column',
+  );
 });
 
 test('with fill_required_defaults, REQUIRED columns a batch lacks are filled with their type defaults, row by row and column by column', () => {
@@ -427,13 +432,14 @@ test('names kept across runs: a table column named apart from its sanitized name
   assert.deepEqual(resolved.columns.map((column) => column.name), ['a_b_2']);
   assert.deepEqual(resolved.missing, ['a_b']);
   assert.deepEqual(resolveSchema([{ name: 'a b', type: 'STRING', nullable: true }], table, new Map([['other', 'other']])).columns.map((column) => column.name), ['a_b_2']);
-  // A stored mapping that already gives a table name to another source keeps it.
-  const mapped = resolveSchema(
-    [{ name: 'x', type: 'STRING', nullable: true }, { name: 'y', type: 'STRING', nullable: true }],
-    [{ ...existing('A_B', 'STRING'), source: 'y' }],
-    new Map([['x', 'a_b']]),
-  );
-  assert.deepEqual(mapped.columns.map((column) => [column.source, column.name]), [['x', 'A_B'], ['y', 'y']]);
+  // A stored mapping that already gives a table name to another source keeps it, whichever
+  // of the two sources comes first.
+  const x = { name: 'x', type: 'STRING' as const, nullable: true };
+  const y = { name: 'y', type: 'STRING' as const, nullable: true };
+  for (const sources of [[x, y], [y, x]]) {
+    const mapped = resolveSchema(sources, [{ ...existing('A_B', 'STRING'), source: 'y' }], new Map([['x', 'a_b']]));
+    assert.deepEqual(new Map(mapped.columns.map((column) => [column.source, column.name])), new Map([['x', 'A_B'], ['y', 'y']]), sources.map((column) => column.name).join());
+  }
 });
 
 test('errors name every unknown selected column, every mismatch, and the fix', () => {
