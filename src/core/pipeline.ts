@@ -282,6 +282,8 @@ class Run {
   /** The units being streamed, once the run streams them. */
   private streamed: UnitStream | undefined;
   private started = false;
+  /** Why renewing the lock in a shared ledger failed, once it has. */
+  private lockLost: unknown;
 
   constructor(
     private readonly job: LoadedJob,
@@ -308,15 +310,19 @@ class Run {
     return this.job.spec.name;
   }
 
-  /** Whether the caller stopped the run (a signal, a server shutting down). */
+  /**
+   * Whether the run must not commit: the caller stopped it (a signal, a server shutting down), or
+   * it lost its lock in a shared ledger, so that another machine may be running the job now.
+   */
   private get interrupted(): boolean {
-    return Boolean(this.options.signal?.aborted);
+    return Boolean(this.options.signal?.aborted) || this.lockLost !== undefined;
   }
 
   /** Why a run stopped before its commit left nothing loaded. */
   private stoppedBeforeCommit(): string {
     const read = this.counts.rows_extracted;
-    return `interrupted (${stopReason(this.options.signal)}) before the commit: nothing of this run was committed${read ? ` (${read} row(s) read); the next run reads them again` : '; the next run reads the same data'}`;
+    const reason = this.lockLost === undefined ? stopReason(this.options.signal) : `lost the job's lock: ${messageOf(this.lockLost)}`;
+    return `interrupted (${reason}) before the commit: nothing of this run was committed${read ? ` (${read} row(s) read); the next run reads them again` : '; the next run reads the same data'}`;
   }
 
   /** Records the run as interrupted before its commit: nothing of it was loaded. `error` says what became of its work. */
@@ -347,6 +353,7 @@ class Run {
       }
       shared?.renewLock?.(this.name, this.runId, LEASE_MS).catch((error: unknown) => {
         this.log.warn(`lost the lock of ${this.name}: ${messageOf(error)}; stopping the run`);
+        this.lockLost = error ?? 'renewing it failed';
         this.controller.abort(error);
       });
     }, LEASE_MS / 3).unref();

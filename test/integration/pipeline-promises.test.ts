@@ -42,6 +42,8 @@ interface Script {
   attempts: number[];
   /** The cursor each plan was made from. */
   cursors: unknown[];
+  /** Unit index → what happens once that unit has yielded its first row. */
+  during?: Map<number, () => void>;
 }
 
 let script: Script;
@@ -65,6 +67,7 @@ const scriptedSource = (): SourceConnector => ({
     const failure = script.failures.get(index);
     const columns = [{ name: 'id', type: 'INT64' as const, nullable: false }];
     yield { columns, rows: [[ids[0]]] };
+    script.during?.get(index)?.();
     if (failure === 'always') throw new Error(`unit ${index} is broken`);
     if (failure !== undefined && attempt <= failure) throw new TransientError(`connection lost in unit ${index}`);
     void context;
@@ -185,6 +188,34 @@ describe('pipeline promises', () => {
   const setScript = (units: number[][], ordered: boolean, failures: [number, number | 'always'][] = [], uncursored: number[] = []) =>
     (script = { units, ordered, failures: new Map(failures), uncursored: new Set(uncursored), attempts: [], cursors: [] });
   const csv = (values: readonly number[]) => `id\n${values.join('\n')}\n`;
+
+  test("a run that loses its lock in a shared ledger commits nothing: another machine may be running the job now", async (t) => {
+    await scriptedJob('lost_lock');
+    setScript([[1, 2], [3, 4], [5, 6]], false);
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    // While unit 1 reads, the lease's renewal comes due and fails.
+    script.during = new Map([[1, () => t.mock.timers.tick(20_000)]]);
+    let renewals = 0;
+    const shared = {
+      lock: async () => undefined,
+      renewLock: async () => {
+        renewals++;
+        throw new Error('gs://ledgers/locks/lost_lock.json was taken over by run 20261205t061500z_other');
+      },
+      unlock: async () => undefined,
+      sync: async () => undefined,
+    };
+    const [job] = await loadJobs([path.join(project.dir, 'jobs', 'lost_lock.yaml')], { cwd: project.dir });
+    const result = await runJob(job, { ledger, log: silentLogger, shared });
+    assert.equal(renewals, 1);
+    assert.equal(result.status, 'interrupted', JSON.stringify(result));
+    assert.equal(result.rows_loaded, 0);
+    assert.match(String(result.error), /lost the job's lock: gs:\/\/ledgers\/locks\/lost_lock\.json was taken over/);
+    assert.equal(await tableExists('lost_lock'), false, 'no unit was committed');
+    const [recorded] = ledger.runs({ job: 'lost_lock', limit: 1 });
+    assert.equal(recorded.status, 'interrupted');
+    assert.equal(ledger.cursor('lost_lock'), undefined, 'the cursor did not move');
+  });
 
   test('catalog: one failed file commits nothing and keeps the previous table; all good replaces it', async () => {
     await filesJob('snap', 'strategy: catalog', ', parallelism: 1');
