@@ -260,6 +260,22 @@ describe('BigQuery direct loads', () => {
       return new FilesSource(store).plan({ job, state: { files: new Map() }, fullRefresh: false, log: silentLogger });
     }
 
+    /** A stage of the CSV tests' table (id, name, amount), whose commit creates it as a streamed run would. */
+    const csvTableStage = (job: JobSpec, table: string) =>
+      bq.stage({
+        runId: nextRun(),
+        job,
+        table,
+        strategy: 'transactional',
+        primaryKey: [],
+        columns: [
+          { name: 'id', source: 'id', type: 'INT64', nullable: true },
+          { name: 'name', source: 'name', type: 'STRING', nullable: true },
+          { name: 'amount', source: 'amount', type: 'NUMERIC', nullable: true },
+        ],
+        log: silentLogger,
+      });
+
     test('Parquet files load natively into a new table with one load job from their URIs', async () => {
       const dir = await mkdtemp(path.join(tmpdir(), 'bq-parquet-'));
       try {
@@ -299,19 +315,7 @@ describe('BigQuery direct loads', () => {
       assert.equal(await engineRun(await request(job, plan, gcsConfig, new FilesSource(store), { store })), undefined, 'a new table from sampled CSV types streams first');
 
       // A streamed run created the table; later runs go direct.
-      const stage = await bq.stage({
-        runId: nextRun(),
-        job,
-        table: 'csvs',
-        strategy: 'transactional',
-        primaryKey: [],
-        columns: [
-          { name: 'id', source: 'id', type: 'INT64', nullable: true },
-          { name: 'name', source: 'name', type: 'STRING', nullable: true },
-          { name: 'amount', source: 'amount', type: 'NUMERIC', nullable: true },
-        ],
-        log: silentLogger,
-      });
+      const stage = await csvTableStage(job, 'csvs');
       await stage.write(0, [[0, 'zero', '0']]);
       await stage.commit([0], { runId: 'seed', job: 'csvs', table: 'csvs', strategy: 'transactional', units: ['seed'], rows: 1 }, []);
 
@@ -335,19 +339,7 @@ describe('BigQuery direct loads', () => {
       gcs.seed('landing', 'semi/b.csv', 'id;name;amount\n2;cy;\n');
       const job = jobSchema.parse({ name: 'semis', source: { connection: 'landing', pattern: 'semi/*.csv' }, load: { strategy: 'transactional' } });
       const gcsConfig: ConnectionConfig = { type: 'gcs', bucket: 'landing', endpoint: gcs.endpoint };
-      const stage = await bq.stage({
-        runId: nextRun(),
-        job,
-        table: 'semis',
-        strategy: 'transactional',
-        primaryKey: [],
-        columns: [
-          { name: 'id', source: 'id', type: 'INT64', nullable: true },
-          { name: 'name', source: 'name', type: 'STRING', nullable: true },
-          { name: 'amount', source: 'amount', type: 'NUMERIC', nullable: true },
-        ],
-        log: silentLogger,
-      });
+      const stage = await csvTableStage(job, 'semis');
       await stage.commit([], { runId: nextRun(), job: 'semis', table: 'semis', strategy: 'transactional', units: [], rows: 0 }, []);
       const plan = await filePlan(job);
       const req = await request(job, plan, gcsConfig, new FilesSource(store), { store });
