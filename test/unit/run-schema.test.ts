@@ -525,3 +525,32 @@ test('a column widened by a new batch shape converts every shape planned before 
   assert.deepEqual(failures, []);
   assert.deepEqual(Array.from(columns[0]!), [7.25, 8]);
 });
+
+test("a column's place is its first unit's: a later unit that brings it earlier in its own batch does not move it", () => {
+  const schema = new RunSchema(options);
+  schema.planFor([typed('a', 'STRING'), typed('x', 'STRING'), typed('b', 'STRING')], 0);
+  schema.planFor([typed('c', 'STRING'), typed('b', 'STRING')], 1);
+  schema.orderByPlan();
+  assert.deepEqual(schema.columns.map((c) => c.name), ['a', 'x', 'b', 'c']);
+  // Columns a selection leaves out have no place at all.
+  const selected = new RunSchema({ ...options, select: ['id', 'note'] });
+  selected.planFor([typed('skip', 'STRING'), typed('note', 'STRING'), typed('id', 'INT64')], 1);
+  selected.planFor([typed('id', 'INT64'), typed('skip', 'STRING'), typed('note', 'STRING')], 0);
+  selected.orderByPlan();
+  assert.deepEqual(selected.columns.map((c) => c.name), ['id', 'note']);
+});
+
+test('a filled REQUIRED column comes before every unit, and takes its values from the first spelling a batch brings', () => {
+  const schema = new RunSchema({ ...options, fillRequired: true, existing: [existing('must', 'INT64', false)] });
+  schema.planFor([typed('id', 'INT64')], 0);
+  schema.orderByPlan();
+  assert.deepEqual(schema.columns.map((c) => c.name), ['must', 'id']);
+  // A batch brings it spelled otherwise: the table's column, with that batch's source name.
+  const plan = schema.planFor([typed('id', 'INT64'), typed('Must', 'INT64')], 1);
+  assert.deepEqual(schema.columns.map((c) => [c.name, c.source]), [['must', 'Must'], ['id', 'id']]);
+  assert.deepEqual(schema.convertRow(plan, [1, 7]), [7, 1]);
+  // A later shape with yet another spelling loads into the same column, which keeps its source.
+  const later = schema.planFor([typed('MUST', 'INT64')], 2);
+  assert.deepEqual(schema.columns.map((c) => [c.name, c.source]), [['must', 'Must'], ['id', 'id']]);
+  assert.deepEqual(schema.convertRow(later, [8]), [8, null]);
+});
