@@ -51,6 +51,8 @@ const CASES: Case[] = [
   { name: 'selected', content: 'id,skip me,Note\n1,x,a\n2,y,b\n', source: 'columns: [id, Note]', path: 'native' },
   // No delimiter in the job: each file's own is guessed from its first records, the same on both paths.
   { name: 'semicolons', content: 'id;price;note\n1;1,50;"a; b, c"\n2;2,25;plain, with a comma\n3;;"x"\n', path: 'native' },
+  // Excel's separator line names the delimiter and is no record: the stream skips it, DuckDB would read it.
+  { name: 'excel', content: 'sep=;\r\nname;note\r\nann;a,b\r\ncy;c\r\n', path: 'streamed' },
   { name: 'pipes', content: 'id|name|tags\n1|Ann|a,b;c\n2|"B|ob"|\n', path: 'native' },
   { name: 'tabs', ext: 'tsv', content: 'id\tname\tprice\n1\ta,b\t2.5\n2\t"q\tx"\t3\n', path: 'native' },
   {
@@ -201,6 +203,7 @@ describe('local CSV read by DuckDB itself', () => {
       { id: '123456789012345678', ratio: '2.0', at: '2024-12-31 23:59:59.5+00', big: '1.000000000', empty: 'x', note: '\\N' },
     ]);
     assert.deepEqual(await queryDuckDB(warehouse, 'SELECT t FROM main.spacequote ORDER BY id'), [{ t: ' "a"' }, { t: 'b' }]);
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT name, note FROM main.excel ORDER BY name'), [{ name: 'ann', note: 'a,b' }, { name: 'cy', note: 'c' }]);
     assert.deepEqual((await tableIn(native, 'codes')).schema, [
       { column_name: 'zip', data_type: 'VARCHAR' },
       { column_name: 'fips', data_type: 'VARCHAR' },

@@ -356,6 +356,15 @@ describe('BigQuery direct loads', () => {
       const mixed = await chooseEngine(await request(job, await filePlan(job), gcsConfig, new FilesSource(store), { store }));
       assert.equal(mixed.engine, 'local');
       assert.match(mixed.reason, /different delimiters/);
+      // Excel's separator line names the delimiter, but a load job would read it as a record,
+      // whether the delimiter is guessed or the job's.
+      gcs.seed('landing', 'semi/c.csv', 'sep=;\r\nid;name;amount\r\n3;dee;2\r\n');
+      for (const csv of [{}, { delimiter: ';' }]) {
+        const named = jobSchema.parse({ ...job, source: { ...job.source, csv } });
+        const excel = await chooseEngine(await request(named, await filePlan(named), gcsConfig, new FilesSource(store), { store }));
+        assert.equal(excel.engine, 'local');
+        assert.match(excel.reason, /Excel separator line/);
+      }
     });
   });
 });

@@ -198,6 +198,28 @@ describe('csv format', () => {
     assert.deepEqual((await read('a;b\n1;2\n', { delimiter: ',' })).rows, [['1;2']]);
   });
 
+  it("reads Excel's separator line as the delimiter, never as a record", async () => {
+    const excel = 'sep=;\r\nid;price;note\r\n1;1,50;"a; b"\r\n2;2,25;x\r\n';
+    for (const chunkSize of [undefined, 1, 3, 7]) {
+      const result = await read(excel, {}, 'data.csv', chunkSize);
+      assert.deepEqual(result.fields, ['id', 'price', 'note'], `chunks of ${chunkSize}`);
+      assert.deepEqual(result.rows, [['1', '1,50', 'a; b'], ['2', '2,25', 'x']]);
+      // The header is on line 2 of the file.
+      assert.deepEqual(result.positions, [3, 4]);
+    }
+    // Quoted, in capitals, after a byte order mark, with LF or CR line breaks.
+    assert.deepEqual((await read('"sep=|"\na|b\n1|2\n')).rows, [['1', '2']]);
+    assert.deepEqual((await read('\ufeffSEP=\t\ra\tb\r1\t2\r')).rows, [['1', '2']]);
+    // The job's delimiter wins, and the line is still skipped.
+    assert.deepEqual((await read('sep=;\na,b\n1;2,3\n', { delimiter: ',' })).rows, [['1;2', '3']]);
+    // A header alone after it.
+    assert.deepEqual((await read('sep=;\nid;name\n')).fields, ['id', 'name']);
+    // Not a separator line: a header named sep=…, a field after it, a line break as the separator.
+    assert.deepEqual((await read('sep=x,b\n1,2\n')).fields, ['sep=x', 'b']);
+    assert.deepEqual((await read('sep=\n1\n', { header: false })).rows, [['sep='], ['1']]);
+    assert.deepEqual((await read('id,sep=;\n1,2\n')).fields, ['id', 'sep=;']);
+  });
+
   it('reads .tsv files with a tab delimiter unless told otherwise', async () => {
     const tsv = await read('a\tb\n1,5\t2\n', {}, 'data.tsv');
     assert.deepEqual(tsv.fields, ['a', 'b']);

@@ -4,7 +4,7 @@
  */
 import type { BeforeCommit, Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker, ObjectStore } from '../../../src/core/connector.js';
 import { markerWith } from '../../../src/core/marker-state.js';
-import { delimiterOf, DELIMITER_SAMPLE_BYTES } from '../../formats/csv/csv-format.js';
+import { csvHead, DELIMITER_SAMPLE_BYTES } from '../../formats/csv/csv-format.js';
 import { fitColumns, settledColumns } from '../engine-columns.js';
 
 const NATIVE_FORMATS: Record<string, string> = { csv: 'CSV', tsv: 'CSV', jsonl: 'NEWLINE_DELIMITED_JSON', ndjson: 'NEWLINE_DELIMITED_JSON', parquet: 'PARQUET' };
@@ -36,19 +36,22 @@ async function nestedJson(store: ObjectStore, path: string, size: number): Promi
 /** Files whose delimiters are guessed at once. */
 const GUESSES_AT_ONCE = 16;
 
-/** The delimiter guessed from every file's first bytes, as the CSV format would; undefined when they differ. */
-async function guessedDelimiter(request: EngineRequest, store: ObjectStore, quote: string | undefined): Promise<string | undefined> {
+/** What every file's first bytes say of how it is read, as the CSV format would read it. */
+async function filesHeads(request: EngineRequest, store: ObjectStore, csv: { delimiter?: string; quote?: string }): Promise<{ delimiters: Set<string>; separatorLine: boolean }> {
   const files = request.plan.units.map((unit) => unit.file!).filter((file) => file.size > 0);
-  const seen = new Set<string>();
+  const delimiters = new Set<string>();
+  let separatorLine = false;
   let next = 0;
-  const guess = async () => {
-    while (next < files.length && seen.size <= 1) {
+  const read = async () => {
+    while (next < files.length && delimiters.size <= 1 && !separatorLine) {
       const file = files[next++]!;
-      seen.add(await delimiterOf({ quote }, () => store.readRange(file.path, 0, Math.min(file.size, DELIMITER_SAMPLE_BYTES))));
+      const head = await csvHead(csv, () => store.readRange(file.path, 0, Math.min(file.size, DELIMITER_SAMPLE_BYTES)));
+      delimiters.add(head.delimiter);
+      separatorLine ||= head.separatorLine;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(GUESSES_AT_ONCE, files.length) }, guess));
-  return seen.size > 1 ? undefined : ([...seen][0] ?? ',');
+  await Promise.all(Array.from({ length: Math.min(GUESSES_AT_ONCE, files.length) }, read));
+  return { delimiters, separatorLine };
 }
 
 /** The load job's format options, or why the files cannot be loaded exactly as b2betl reads them. */
@@ -62,8 +65,10 @@ async function loadOptions(request: EngineRequest, store: ObjectStore, format: s
   if (format === 'CSV') {
     const csv = job.source.csv ?? {};
     const tsv = request.plan.units.every((unit) => /\.tsv$/i.test(unit.file!.path));
-    const delimiter = csv.delimiter ?? (tsv ? '\t' : await guessedDelimiter(request, store, csv.quote));
-    if (!delimiter) return { declined: 'the files use different delimiters, each guessed from its first records (set source.csv.delimiter if they are one)' };
+    const heads = await filesHeads(request, store, { delimiter: csv.delimiter ?? (tsv ? '\t' : undefined), quote: csv.quote });
+    if (heads.separatorLine) return { declined: 'a file starts with an Excel separator line (sep=…), which a load job would read as a record' };
+    if (heads.delimiters.size > 1) return { declined: 'the files use different delimiters, each guessed from its first records (set source.csv.delimiter if they are one)' };
+    const delimiter = [...heads.delimiters][0] ?? ',';
     if ([...delimiter].length !== 1 || (csv.escape && csv.escape !== (csv.quote ?? '"'))) return { declined: 'the CSV delimiter or escape is one BigQuery does not read' };
     const encoding = ENCODINGS[(csv.encoding ?? 'utf-8').toLowerCase()];
     if (!encoding) return { declined: `BigQuery does not read the ${csv.encoding} encoding` };

@@ -32,10 +32,13 @@ interface CsvSettings {
 
 /**
  * The delimiter of a file whose job names none, from the text of its first bytes (at least the
- * first {@link DELIMITER_SAMPLE_BYTES}, or the whole file): of `,` tab `;` `|`, the one that
- * splits its first records into the most even number of fields (papaparse's guess), else `,`.
+ * first {@link DELIMITER_SAMPLE_BYTES}, or the whole file): the one its Excel separator line
+ * names, else of `,` tab `;` `|` the one that splits its first records into the most even number
+ * of fields (papaparse's guess), else `,`.
  */
 export function guessDelimiter(text: string, quote = '"'): string {
+  const named = separatorLine(text, quote);
+  if (named) return named.delimiter;
   const delimitersToGuess = GUESSED_DELIMITERS.filter((delimiter) => delimiter !== quote);
   const { meta } = Papa.parse(text, { delimiter: '', delimitersToGuess, quoteChar: quote, preview: 10, skipEmptyLines: true });
   return meta.delimiter || ',';
@@ -44,9 +47,28 @@ export function guessDelimiter(text: string, quote = '"'): string {
 /** How many of a file's first bytes its delimiter is guessed from. */
 export const DELIMITER_SAMPLE_BYTES = WINDOW;
 
-/** The delimiter an uncompressed UTF-8 file is read with: the job's, else guessed from its first bytes (`head`). */
-export async function delimiterOf(options: FormatOptions, head: () => Promise<Uint8Array>): Promise<string> {
-  return options.delimiter ?? guessDelimiter(Buffer.from(await head()).toString('utf8'), options.quote);
+/**
+ * Excel's first line naming the file's delimiter (`sep=;`, also quoted: `"sep=;"`), a line before
+ * the header that is no record. Returns the delimiter and the line's length with its line break,
+ * or undefined when the text does not start with one.
+ */
+export function separatorLine(text: string, quote = '"'): { delimiter: string; length: number } | undefined {
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  const quoted = text[start] === quote ? 1 : 0;
+  if (text.slice(start + quoted, start + quoted + 4).toLowerCase() !== 'sep=') return undefined;
+  const at = start + quoted + 4;
+  const delimiter = text[at];
+  if (delimiter === undefined || delimiter === '\r' || delimiter === '\n' || (quoted && text[at + 1] !== quote)) return undefined;
+  const end = at + 1 + quoted;
+  const lineBreak = /^(?:\r\n|\n|\r|$)/.exec(text.slice(end, end + 2));
+  if (!lineBreak) return undefined;
+  return { delimiter, length: end + lineBreak[0].length };
+}
+
+/** How a file is read, from its first bytes (`head`): the job's delimiter, else the one guessed; and whether an Excel separator line comes first. */
+export async function csvHead(options: FormatOptions, head: () => Promise<Uint8Array>): Promise<{ delimiter: string; separatorLine: boolean }> {
+  const text = Buffer.from(await head()).toString('utf8');
+  return { delimiter: options.delimiter ?? guessDelimiter(text, options.quote), separatorLine: separatorLine(text, options.quote) !== undefined };
 }
 
 /** The CSV format: `source.csv` options delimiter, quote, escape, header, encoding. */
@@ -178,6 +200,15 @@ class CsvRecordReader {
       }
     }
     const { quote, escape } = this.settings;
+    if (this.line === 1 && !this.fields) {
+      // Excel's separator line names the delimiter (the job's wins) and is no record.
+      const named = separatorLine(text, quote);
+      if (named) {
+        this.delimiter ??= named.delimiter;
+        text = text.slice(named.length);
+        this.line = 2;
+      }
+    }
     const delimiter = (this.delimiter ??= guessDelimiter(text, quote));
     const lineBreak = this.newline === '\r' ? '\r' : '\n';
     // Without a quote in the text no record can hold a line break: one record per line.

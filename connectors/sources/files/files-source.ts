@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import picomatch from 'picomatch';
 import { compressionOf } from '../../formats/decompress.js';
 import { formatByName, formatForPath, formatNameForPath, type FormatName } from '../../formats/index.js';
-import { delimiterOf, DELIMITER_SAMPLE_BYTES } from '../../formats/csv/csv-format.js';
+import { csvHead, DELIMITER_SAMPLE_BYTES } from '../../formats/csv/csv-format.js';
 import { scanCsv } from './native-csv.js';
 import type {
   FileHandle,
@@ -209,7 +209,8 @@ export class FilesSource implements SourceConnector {
     // so does the stream if the file streams after all.
     const local = this.store.localPath?.(file.path) ?? (context.planOnly ? undefined : await this.fetch(file, context));
     const head = Math.min(file.size, DELIMITER_SAMPLE_BYTES);
-    const delimiter = await delimiterOf(formatOptions(job, file.path), () => this.handle(file).readRange(0, head));
+    const { delimiter, separatorLine } = await csvHead(formatOptions(job, file.path), () => this.handle(file).readRange(0, head));
+    if (separatorLine) return { reason: "an Excel separator line (sep=…) before the header, which DuckDB would read as a record" };
     if (!/^[\x00-\x7f]$/.test(delimiter) || !/^[\x00-\x7f]$/.test(quote)) return { reason: 'a delimiter or quote of more than one byte' };
     const batches = this.readFile(file, job, log)[Symbol.asyncIterator]();
     const first = await batches.next();
