@@ -475,13 +475,14 @@ class Run {
     this.log.info(`${direct.description} (${direct.reason})`);
     const files = plan.units.flatMap((unit) => (unit.file ? [unit.file] : []));
     const cursor = [...plan.units].reverse().find((unit) => unit.cursorAfter !== undefined)?.cursorAfter;
-    const pending = (rows: number, columns: readonly Column[]): PendingCommit => ({
+    const pending = (rows: number, columns: readonly Column[], rowsInMarker = false): PendingCommit => ({
       connection: opened.connection,
       files,
       snapshot: this.job.spec.load.strategy === 'catalog',
       cursor,
       columns,
       counts: { ...this.counts, rows_extracted: rows, rows_loaded: rows, files_processed: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) },
+      ...(rowsInMarker ? { rowsInMarker } : {}),
       status: 'succeeded',
       stages: this.watch.times,
     });
@@ -492,7 +493,7 @@ class Run {
       if (this.interrupted) throw new EtlError(this.stoppedBeforeCommit());
       this.watch.add('stage', filling);
       committed = performance.now();
-      await this.commit.begin(pending(rows ?? 0, columns));
+      await this.commit.begin(pending(rows ?? 0, columns, rows === undefined));
       this.options.observer?.committing?.(rows);
     };
     // Until the commit begins the engine fills the stage; from then on it commits.

@@ -111,12 +111,19 @@ export class RunCommit {
     for (const run of unfinished) {
       if (committed.has(run.id) && run.pending) {
         log.warn(`run ${run.id} was interrupted after its commit; recording its state now`);
-        ledger.recordCommit(run.id, this.name, run.pending);
+        ledger.recordCommit(run.id, this.name, run.pending.rowsInMarker ? await this.countedByMarker(destination, run.id, run.pending) : run.pending);
       } else {
         log.warn(`run ${run.id} was interrupted before its commit; nothing of it was loaded`);
         ledger.finishRun(run.id, 'interrupted', zeroCounts(), {}, 'interrupted before commit (its process ended first); nothing was loaded, the next run reads the same data');
       }
     }
+  }
+
+  /** A committed run's pending record with the rows its commit counted, as its marker holds them. */
+  private async countedByMarker(destination: DestinationConnector, runId: string, pending: PendingCommit): Promise<PendingCommit> {
+    const marker = (await destination.markers(this.name, this.run.job.table)).find((stored) => stored.runId === runId);
+    if (!marker) throw new EtlError(`run ${runId} committed, but no marker of it is in ${destination.locate(this.run.job.table)} to count its rows`, 'set destination.table back to the table that run loaded, then run the job again');
+    return { ...pending, counts: { ...pending.counts, rows_extracted: marker.rows, rows_loaded: marker.rows } };
   }
 
   /** The run's marker, carrying what the ledger records once it commits. */

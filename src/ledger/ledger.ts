@@ -61,6 +61,8 @@ export interface PendingCommit {
   readonly cursor?: unknown;
   readonly columns: readonly Column[];
   readonly counts: RunCounts;
+  /** The commit counts its rows itself (a copy inside the destination): until it has, they are in its marker only. */
+  readonly rowsInMarker?: boolean;
   readonly status: 'succeeded' | 'partial';
   readonly error?: string;
   readonly stages: StageTimes;

@@ -210,4 +210,25 @@ describe('b2betl run into BigQuery (the double)', () => {
     assert.equal(double.jobs().slice(streamed).filter((j) => j.configuration.load).length, 1);
     assert.deepEqual(await rows('SELECT id, amount FROM `e2e-proj.raw.copy_local` ORDER BY id'), await rows('SELECT id, amount FROM `e2e-proj.raw.orders_copy` ORDER BY id'));
   });
+
+  test('a query-job copy killed after its commit is recorded by the next run with the rows its commit counted', async () => {
+    await project.write('inbox/counted_1.csv', 'id\n1\n2\n3\n4\n');
+    await project.write('jobs/counted.yaml', 'name: counted\nsource: { connection: inbox, pattern: "counted_*.csv" }\nload: { strategy: transactional }\n');
+    assert.equal((await run('jobs/counted.yaml')).code, 0);
+    await project.write('jobs/recount.yaml', 'name: recount\nsource: { connection: bq, table: raw.counted }\nload: { strategy: catalog }\n');
+    const killed = await runCli(['run', 'jobs/recount.yaml', '--json'], project.dir, { B2BETL_FAULT: 'after-commit' });
+    assert.match(killed.stderr, /fault point after-commit hit/);
+    const history = async () => JSON.parse((await runCli(['history', 'recount', '--json'], project.dir)).stdout) as Record<string, unknown>[];
+    const [crashed] = await history();
+    assert.equal(crashed!.status, 'committing');
+
+    const next = await run('jobs/recount.yaml');
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(next.stderr, new RegExp(`run ${crashed!.id} was interrupted after its commit`));
+    const recorded = (await history()).find((record) => record.id === crashed!.id)!;
+    assert.equal(recorded.status, 'succeeded');
+    assert.equal(recorded.rows_loaded, 4, 'the rows the killed run committed, as its marker counted them');
+    assert.equal(next.results[0].rows_loaded, 4);
+    assert.deepEqual(await rows('SELECT COUNT(*) AS n FROM `e2e-proj.raw.recount`'), [{ n: '4' }]);
+  });
 });
