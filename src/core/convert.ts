@@ -3,7 +3,7 @@
  * of the destination column's type. A value that cannot convert throws; it is never nulled or
  * mangled silently.
  */
-import { fitsInt64, isCodeNumeral } from './infer.js';
+import { fitsInt64, isCodeNumeral, pointDecimal } from './infer.js';
 import {
   canonicalMicros,
   dateToMicros,
@@ -16,7 +16,7 @@ import {
   readSpelledDate,
   spelledMicros,
 } from './time.js';
-import type { ColumnType, TimeRange, Value } from './types.js';
+import type { ColumnType, TextSpelling, TimeRange, Value } from './types.js';
 
 /** Why one value could not convert (caught per row and turned into a bad record). */
 export class ConversionFailure {
@@ -322,7 +322,7 @@ export function defaultValue(type: ColumnType): Value {
   }
 }
 
-export interface ConverterOptions {
+export interface ConverterOptions extends TextSpelling {
   /** Type the source reported, to read ambiguous raw values right (a bigint TIMESTAMP). */
   readonly from?: ColumnType;
   /** The destination column is REQUIRED. */
@@ -331,8 +331,6 @@ export interface ConverterOptions {
   readonly fillRequired?: boolean;
   /** `from` was inferred from a sample: values are checked, never taken as already exact. */
   readonly inferred?: boolean;
-  /** How text spells dates besides ISO 8601 and `YYYY/MM/DD` (`source.csv.date_format`). */
-  readonly dateFormat?: string;
   /** The instants the destination holds: a TIMESTAMP, DATETIME or DATE outside fails. */
   readonly range?: TimeRange;
 }
@@ -360,6 +358,22 @@ function withinRange(type: ColumnType, convert: (raw: unknown) => Value, range: 
     const micros = canonicalMicros(text);
     if (micros !== undefined && (micros < range.min || micros > range.max)) outside(text);
     return text;
+  };
+}
+
+/** Wraps a numeric converter so that text is read with a decimal comma (`1,50`), and a point in it fails. */
+function withDecimalComma(convert: (raw: unknown) => Value): (raw: unknown) => Value {
+  return (raw) => {
+    if (typeof raw !== 'string') return convert(raw);
+    const numeral = pointDecimal(raw.trim());
+    if (numeral === undefined) fail(`${show(raw)} has a decimal point, where source.csv.decimal is ","`);
+    try {
+      return convert(numeral);
+    } catch (error) {
+      // Name the value as the file writes it.
+      if (error instanceof ConversionFailure) fail(error.reason.includes(show(numeral)) ? error.reason.replace(show(numeral), show(raw)) : error.reason.replace(numeral, raw.trim()));
+      throw error;
+    }
   };
 }
 
@@ -400,7 +414,9 @@ export function converterFor(type: ColumnType, options: ConverterOptions = {}): 
     }
   })();
   const range = options.range;
-  const checked = range && (type === 'TIMESTAMP' || type === 'DATETIME' || type === 'DATE') ? withinRange(type, convert, range) : convert;
+  const numeric = type === 'INT64' || type === 'FLOAT64' || type === 'NUMERIC' || type === 'BIGNUMERIC';
+  const spelled = options.decimalComma && numeric ? withDecimalComma(convert) : convert;
+  const checked = range && (type === 'TIMESTAMP' || type === 'DATETIME' || type === 'DATE') ? withinRange(type, spelled, range) : spelled;
   // Empty text is a value only for text; for every other type (JSON text included) it is missing.
   const emptyIsNull = type !== 'STRING';
   const fallback = options.required ? (options.fillRequired ? defaultValue(type) : undefined) : null;

@@ -3,7 +3,7 @@
  * Types only ever widen as more values are seen; `undefined` means "no evidence yet".
  */
 import { readSpelledDate } from './time.js';
-import type { ColumnType, SourceColumn } from './types.js';
+import type { ColumnType, SourceColumn, TextSpelling } from './types.js';
 
 const INTEGER = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(?:\d+\.\d*|\.\d+)$/;
@@ -36,35 +36,57 @@ function digitsOf(text: string): { precision: number; scale: number } {
 }
 
 /**
- * Type of one text value, as a CSV cell; undefined for an empty cell. `dateFormat` is how the
- * file spells dates besides ISO 8601 and `YYYY/MM/DD` (`source.csv.date_format`).
+ * A numeral written with a decimal comma as the plain one (`-1,50` → `-1.50`); undefined when it
+ * holds a point, which a number of such a file never does (`1.500` may group thousands).
  */
-export function inferTextType(text: string, dateFormat?: string): ColumnType | undefined {
+export function pointDecimal(text: string): string | undefined {
+  return text.includes('.') ? undefined : text.replace(',', '.');
+}
+
+/**
+ * Type of one text value, as a CSV cell; undefined for an empty cell. `spelling` is how the file
+ * writes dates besides ISO 8601 and `YYYY/MM/DD`, and whether its numbers have a decimal comma.
+ */
+export function inferTextType(text: string, spelling: TextSpelling = {}): ColumnType | undefined {
   if (text === '') return undefined;
   const first = text.charCodeAt(0);
-  const maybeNumeric = (first >= 48 && first <= 57) || first === 45 || first === 43 || first === 46;
+  const maybeNumeric = (first >= 48 && first <= 57) || first === 45 || first === 43 || first === 46 || first === 44;
   if (maybeNumeric || first === 78 || first === 110 || first === 73 || first === 105) {
-    if ((first === 43 || first === 48 || first === 45) && isCodeNumeral(text)) return 'STRING';
-    if (INTEGER.test(text)) {
-      const digits = text.replace(/^[+-]?0*/, '').length;
-      if (digits <= INT64_DIGITS) return 'INT64';
-      if (digits === 19 && fitsInt64(BigInt(text))) return 'INT64';
-      return digits <= 29 ? 'NUMERIC' : digits <= 38 ? 'BIGNUMERIC' : 'STRING';
-    }
-    if (DECIMAL.test(text)) {
-      const { precision, scale } = digitsOf(text);
-      if (precision <= 15) return 'FLOAT64';
-      return precision - scale <= 29 && scale <= 9 ? 'NUMERIC' : 'BIGNUMERIC';
-    }
-    if (FLOAT.test(text)) return 'FLOAT64';
+    const numeral = spelling.decimalComma ? pointDecimal(text) : text;
+    const type = numeral === undefined ? undefined : numeralType(numeral);
+    if (type) return type;
     if (DATE.test(text)) return validDate(text) ? 'DATE' : 'STRING';
     if (TIMESTAMP.test(text)) return validDate(text.slice(0, 10)) ? 'TIMESTAMP' : 'STRING';
     // Dates spelled another way carry no zone: a time of day with them is a wall clock.
-    const spelled = first >= 48 && first <= 57 ? readSpelledDate(text, dateFormat) : undefined;
+    const spelled = first >= 48 && first <= 57 ? readSpelledDate(text, spelling.dateFormat) : undefined;
     if (spelled) return spelled.time ? 'DATETIME' : 'DATE';
   }
   if ((first === 116 || first === 84 || first === 102 || first === 70) && BOOLEAN.test(text)) return 'BOOL';
   return 'STRING';
+}
+
+/** The type of a plain numeral (STRING for a code), or undefined when the text is none. */
+function numeralType(text: string): ColumnType | undefined {
+  const first = text.charCodeAt(0);
+  if ((first === 43 || first === 48 || first === 45) && isCodeNumeral(text)) return 'STRING';
+  if (INTEGER.test(text)) {
+    const digits = text.replace(/^[+-]?0*/, '').length;
+    if (digits <= INT64_DIGITS) return 'INT64';
+    if (digits === 19 && fitsInt64(BigInt(text))) return 'INT64';
+    return digits <= 29 ? 'NUMERIC' : digits <= 38 ? 'BIGNUMERIC' : 'STRING';
+  }
+  if (DECIMAL.test(text)) {
+    const { precision, scale } = digitsOf(text);
+    if (precision <= 15) return 'FLOAT64';
+    return precision - scale <= 29 && scale <= 9 ? 'NUMERIC' : 'BIGNUMERIC';
+  }
+  if (FLOAT.test(text)) return 'FLOAT64';
+  return undefined;
+}
+
+/** The spelling options that are set, to spread into a column. */
+export function textSpelling({ dateFormat, decimalComma }: TextSpelling): TextSpelling {
+  return { ...(dateFormat ? { dateFormat } : {}), ...(decimalComma ? { decimalComma } : {}) };
 }
 
 /** Type of one JavaScript value (JSON, Parquet, Firestore); undefined for null/undefined. */
@@ -132,11 +154,11 @@ export class SchemaSampler {
   private seen = 0;
 
   /**
-   * `text`: values are text cells (CSV), so "12" is an integer, dates spelled `dateFormat` too;
-   * otherwise values are typed (JSON, Parquet, Firestore) and only strings that look like dates
-   * become dates.
+   * `text`: values are text cells (CSV), so "12" is an integer, dates spelled `dateFormat` and
+   * numbers with a decimal comma too; otherwise values are typed (JSON, Parquet, Firestore) and
+   * only strings that look like dates become dates.
    */
-  constructor(private readonly options: { text?: boolean; nested?: 'string' | 'json'; dateFormat?: string } = {}) {}
+  constructor(private readonly options: { text?: boolean; nested?: 'string' | 'json' } & TextSpelling = {}) {}
 
   /** Notes a field that exists even if no row gave it a value yet (a CSV header). */
   declare(field: string, type?: ColumnType): void {
@@ -157,7 +179,7 @@ export class SchemaSampler {
   }
 
   private typeOf(value: unknown): ColumnType | undefined {
-    return this.options.text && typeof value === 'string' ? inferTextType(value, this.options.dateFormat) : inferValueType(value, this.options.nested);
+    return this.options.text && typeof value === 'string' ? inferTextType(value, this.options) : inferValueType(value, this.options.nested);
   }
 
   private note(field: string, type: ColumnType | undefined): void {
@@ -171,9 +193,9 @@ export class SchemaSampler {
 
   /** The inferred columns; fields never seen with a value are STRING. */
   columns(): SourceColumn[] {
-    const dateFormat = this.options.dateFormat ? { dateFormat: this.options.dateFormat } : {};
+    const spelling = textSpelling(this.options);
     return [...this.types].map(([name, type]) =>
-      type ? { name, type, nullable: true, inferred: true, ...dateFormat } : { name, type: 'STRING', nullable: true, inferred: true, unseen: true, ...dateFormat },
+      type ? { name, type, nullable: true, inferred: true, ...spelling } : { name, type: 'STRING', nullable: true, inferred: true, unseen: true, ...spelling },
     );
   }
 }

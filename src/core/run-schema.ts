@@ -339,14 +339,14 @@ export class RunSchema {
     const target = plan.targets[index];
     if (this.pending.delete(target)) {
       // The first value of a column the sample never saw a value for decides its type.
-      this.setType(target, (typeof raw === 'string' ? inferTextType(raw, source.dateFormat) : inferValueType(raw)) ?? 'STRING');
+      this.setType(target, (typeof raw === 'string' ? inferTextType(raw, source) : inferValueType(raw)) ?? 'STRING');
       const converter = this.converterFor(source, this.columns[target]);
       (plan.converters as (ValueConverter | undefined)[])[index] = converter;
       return converter(raw);
     }
     const column = this.columns[target];
     if (source.inferred && raw !== null && raw !== undefined) {
-      const seen = typeof raw === 'string' ? inferTextType(raw, source.dateFormat) : inferValueType(raw);
+      const seen = typeof raw === 'string' ? inferTextType(raw, source) : inferValueType(raw);
       const wider = widenType(column.type, seen);
       if (wider && wider !== column.type && (this.mayBecome(column, wider) || this.mayHoldCode(column, raw))) {
         this.setType(target, wider);
@@ -525,6 +525,7 @@ export class RunSchema {
       from: source.type,
       inferred: source.inferred,
       dateFormat: source.dateFormat,
+      decimalComma: source.decimalComma,
       range: this.options.timeRange,
       required: !column.nullable,
       fillRequired: this.options.fillRequired,

@@ -311,6 +311,7 @@ const csvSchema = z
       .string()
       .refine(isDateFormat, 'expected DD, MM and YYYY in some order, joined by one of / . - (DD/MM/YYYY, MM/DD/YYYY, DD.MM.YYYY)')
       .optional(),
+    decimal: z.enum(['.', ','], { message: 'expected "." or "," (the decimal separator of the numbers, as in 1,50)' }).optional(),
   })
   .strict();
 

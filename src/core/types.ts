@@ -48,8 +48,16 @@ export interface TimeRange {
   readonly name: string;
 }
 
+/** How a text source spells values besides the plain forms (`source.csv`). */
+export interface TextSpelling {
+  /** How dates are spelled besides ISO 8601 and `YYYY/MM/DD` (`date_format`). */
+  readonly dateFormat?: string;
+  /** Numbers are written with a decimal comma, `1,50` (`decimal: ","`). */
+  readonly decimalComma?: boolean;
+}
+
 /** A column as a source reports it, before names are sanitized. */
-export interface SourceColumn {
+export interface SourceColumn extends TextSpelling {
   /** The name in the source, verbatim. */
   readonly name: string;
   readonly type: ColumnType;
@@ -62,8 +70,6 @@ export interface SourceColumn {
   readonly inferred?: boolean;
   /** Inferred from a sample that held no value for it: the type is a placeholder until one arrives. */
   readonly unseen?: boolean;
-  /** How the source spells dates besides ISO 8601 and `YYYY/MM/DD` (`source.csv.date_format`). */
-  readonly dateFormat?: string;
 }
 
 /** A destination column: a source column under its sanitized name. */

@@ -53,6 +53,8 @@ const CASES: Case[] = [
   { name: 'semicolons', content: 'id;price;note\n1;1,50;"a; b, c"\n2;2,25;plain, with a comma\n3;;"x"\n', path: 'native' },
   // Excel's separator line names the delimiter and is no record: the stream skips it, DuckDB would read it.
   { name: 'excel', content: 'sep=;\r\nname;note\r\nann;a,b\r\ncy;c\r\n', path: 'streamed' },
+  // Numbers with a decimal comma, as the job says: the core reads them; text stays as written.
+  { name: 'decimalcomma', content: 'id;price;big;note\n1;1,50;12345678901234567,25;a,b\n2;-0,5;1;x\n3;;2,5;\n', source: 'csv: { decimal: "," }', path: 'streamed' },
   { name: 'pipes', content: 'id|name|tags\n1|Ann|a,b;c\n2|"B|ob"|\n', path: 'native' },
   { name: 'tabs', ext: 'tsv', content: 'id\tname\tprice\n1\ta,b\t2.5\n2\t"q\tx"\t3\n', path: 'native' },
   {
@@ -204,6 +206,17 @@ describe('local CSV read by DuckDB itself', () => {
     ]);
     assert.deepEqual(await queryDuckDB(warehouse, 'SELECT t FROM main.spacequote ORDER BY id'), [{ t: ' "a"' }, { t: 'b' }]);
     assert.deepEqual(await queryDuckDB(warehouse, 'SELECT name, note FROM main.excel ORDER BY name'), [{ name: 'ann', note: 'a,b' }, { name: 'cy', note: 'c' }]);
+    assert.deepEqual((await tableIn(native, 'decimalcomma')).schema, [
+      { column_name: 'id', data_type: 'BIGINT' },
+      { column_name: 'price', data_type: 'DOUBLE' },
+      { column_name: 'big', data_type: 'DECIMAL(38,9)' },
+      { column_name: 'note', data_type: 'VARCHAR' },
+    ]);
+    assert.deepEqual(await queryDuckDB(warehouse, 'SELECT price, big::VARCHAR AS big, note FROM main.decimalcomma ORDER BY id'), [
+      { price: 1.5, big: '12345678901234567.250000000', note: 'a,b' },
+      { price: -0.5, big: '1.000000000', note: 'x' },
+      { price: null, big: '2.500000000', note: '' },
+    ]);
     assert.deepEqual((await tableIn(native, 'codes')).schema, [
       { column_name: 'zip', data_type: 'VARCHAR' },
       { column_name: 'fips', data_type: 'VARCHAR' },

@@ -92,6 +92,7 @@ const SEMANTIC: Record<string, unknown[]> = {
   'source.csv.escape': ['\\\\'],
   'source.csv.encoding': ['ebcdic'],
   'source.csv.date_format': ['YYYY-DD', 'DD/MM/YY'],
+  'source.csv.decimal': ['comma', ';'],
   'load.strategy': ['upsert'],
   'load.primary_key': [[]],
   'load.lookback': ['a week'],

@@ -344,3 +344,20 @@ test('instants outside the destination range fail, naming the value and the rang
   assert.equal(reason(() => converterFor('TIMESTAMP', { range: bigQuery })(bigQuery.min - 1n)), "0000-12-31T23:59:59.999999Z is outside BigQuery's range, 0001-01-01 to 9999-12-31");
   assert.equal(converterFor('STRING', { range: narrow })('2024-01-01'), '2024-01-01', 'text columns have no range');
 });
+
+test('numbers with a decimal comma convert exactly, and a point among them fails naming the option', () => {
+  const comma = { decimalComma: true };
+  assert.equal(converterFor('FLOAT64', comma)('1,5'), 1.5);
+  assert.equal(converterFor('FLOAT64', comma)(' -0,25 '), -0.25);
+  assert.equal(converterFor('FLOAT64', comma)(2.5), 2.5, 'typed values are left alone');
+  assert.equal(converterFor('NUMERIC', comma)('12345678901234567,25'), '12345678901234567.25');
+  assert.equal(converterFor('INT64', comma)('12'), 12);
+  assert.equal(converterFor('INT64', comma)('3,0'), 3);
+  assert.equal(converterFor('STRING', comma)('1,5'), '1,5', 'text stays as written');
+  assert.equal(converterFor('FLOAT64', comma)(''), null);
+  assert.equal(reason(() => converterFor('FLOAT64', comma)('1.5')), '"1.5" has a decimal point, where source.csv.decimal is ","');
+  assert.equal(reason(() => converterFor('FLOAT64', comma)('abc')), '"abc" is not a number');
+  assert.equal(reason(() => converterFor('INT64', comma)('1,5')), '"1,5" is not an integer');
+  assert.match(reason(() => converterFor('NUMERIC', comma)('1,1234567891')), /^1,1234567891 does not fit NUMERIC/);
+  assert.equal(reason(() => converterFor('FLOAT64')('1,5')), '"1,5" is not a number');
+});

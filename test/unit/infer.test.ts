@@ -48,9 +48,9 @@ test('dates spelled year first with slashes are DATE and DATETIME; day and month
   assert.equal(inferTextType('2024/03/01 24:00:00'), 'STRING');
   assert.equal(inferTextType('2024/03/01T10:00:00'), 'STRING');
   assert.equal(inferTextType('01/02/2024'), 'STRING', 'ambiguous without a date_format');
-  assert.equal(inferTextType('01/02/2024', 'DD/MM/YYYY'), 'DATE');
-  assert.equal(inferTextType('13/02/2024', 'MM/DD/YYYY'), 'STRING');
-  assert.equal(inferTextType('31.12.2024 08:15', 'DD.MM.YYYY'), 'DATETIME');
+  assert.equal(inferTextType('01/02/2024', { dateFormat: 'DD/MM/YYYY' }), 'DATE');
+  assert.equal(inferTextType('13/02/2024', { dateFormat: 'MM/DD/YYYY' }), 'STRING');
+  assert.equal(inferTextType('31.12.2024 08:15', { dateFormat: 'DD.MM.YYYY' }), 'DATETIME');
   assert.equal(widenType('DATE', 'DATETIME'), 'DATETIME');
   assert.equal(widenType('DATETIME', 'TIMESTAMP'), 'STRING');
   const sampler = new SchemaSampler({ text: true, dateFormat: 'DD/MM/YYYY' });
@@ -110,4 +110,24 @@ test('widenType is symmetric and keeps a known type against an unknown one', () 
   assert.equal(widenType('FLOAT64', undefined), 'FLOAT64');
   assert.equal(widenType(undefined, undefined), undefined);
   assert.equal(widenType('JSON', 'JSON'), 'JSON');
+});
+
+test('numbers with a decimal comma are numbers only when the file says so, and never with a point', () => {
+  const comma = { decimalComma: true };
+  assert.equal(inferTextType('1,50'), 'STRING');
+  assert.equal(inferTextType('1,50', comma), 'FLOAT64');
+  assert.equal(inferTextType('-0,5', comma), 'FLOAT64');
+  assert.equal(inferTextType(',5', comma), 'FLOAT64');
+  assert.equal(inferTextType('1,5e3', comma), 'FLOAT64');
+  assert.equal(inferTextType('12', comma), 'INT64');
+  assert.equal(inferTextType('12345678901234567,25', comma), 'NUMERIC');
+  assert.equal(inferTextType('007,5', comma), 'STRING', 'a code keeps its zeros');
+  assert.equal(inferTextType('1.500', comma), 'STRING', 'a point may group thousands');
+  assert.equal(inferTextType('1.234,56', comma), 'STRING');
+  assert.equal(inferTextType('1,2,3', comma), 'STRING');
+  assert.equal(inferTextType('31.12.2024', { ...comma, dateFormat: 'DD.MM.YYYY' }), 'DATE');
+  assert.equal(inferTextType('2024-03-01 10:00:00.5', comma), 'TIMESTAMP');
+  const sampler = new SchemaSampler({ text: true, decimalComma: true });
+  sampler.add(['price'], ['1,50']);
+  assert.deepEqual(sampler.columns(), [{ name: 'price', type: 'FLOAT64', nullable: true, inferred: true, decimalComma: true }]);
 });

@@ -65,6 +65,7 @@ async function loadOptions(request: EngineRequest, store: ObjectStore, format: s
   if (format === 'CSV') {
     const csv = job.source.csv ?? {};
     const tsv = request.plan.units.every((unit) => /\.tsv$/i.test(unit.file!.path));
+    if (csv.decimal === ',') return { declined: 'source.csv.decimal is ",", which a load job does not read' };
     const heads = await filesHeads(request, store, { delimiter: csv.delimiter ?? (tsv ? '\t' : undefined), quote: csv.quote });
     if (heads.separatorLine) return { declined: 'a file starts with an Excel separator line (sep=…), which a load job would read as a record' };
     if (heads.delimiters.size > 1) return { declined: 'the files use different delimiters, each guessed from its first records (set source.csv.delimiter if they are one)' };

@@ -29,7 +29,7 @@ import type {
   WorkUnit,
 } from '../../../src/core/connector.js';
 import { ConfigError, EtlError } from '../../../src/core/errors.js';
-import { SchemaSampler, widenType } from '../../../src/core/infer.js';
+import { SchemaSampler, textSpelling, widenType } from '../../../src/core/infer.js';
 import { silentLogger as silentLog, type Logger } from '../../../src/core/log.js';
 import type { JobSpec } from '../../../src/core/spec.js';
 import { processAlive } from '../../../src/ledger/ledger.js';
@@ -202,6 +202,7 @@ export class FilesSource implements SourceConnector {
     const csv = job.source.csv ?? {};
     if (file.size < NATIVE_MIN_BYTES) return { reason: `smaller than ${mebibytes(NATIVE_MIN_BYTES)}: one statement per file costs more than it saves` };
     if (csv.encoding && csv.encoding !== 'utf-8' && csv.encoding !== 'utf8') return { reason: `encoded in ${csv.encoding}` };
+    if (csv.decimal === ',') return { reason: 'numbers with a decimal comma, which the core reads' };
     const quote = csv.quote ?? '"';
     // DuckDB unescapes any character after an escape; the CSV format only the quote.
     if ((csv.escape ?? quote) !== quote) return { reason: 'an escape character other than the quote' };
@@ -241,8 +242,8 @@ export class FilesSource implements SourceConnector {
     const rows = await format.read(handle, formatOptions(job, file.path));
     const sampleSize = job.source.sample_size ?? DEFAULT_SAMPLE_ROWS;
     const text = format.name === 'csv';
-    const dateFormat = text ? job.source.csv?.date_format : undefined;
-    const sampler = new SchemaSampler({ text, nested: job.source.nested ?? 'string', dateFormat });
+    const spelling = text ? textSpelling({ dateFormat: job.source.csv?.date_format, decimalComma: job.source.csv?.decimal === ',' }) : {};
+    const sampler = new SchemaSampler({ text, nested: job.source.nested ?? 'string', ...spelling });
     const declared = rows.declaredTypes;
     const nestedAsJson = job.source.nested === 'json';
     const held: FileRowBatch[] = [];
@@ -260,7 +261,7 @@ export class FilesSource implements SourceConnector {
         if (known && nestedAsJson && NESTED_SOURCE_TYPES.has(known.sourceType ?? '')) return { ...known, name, type: 'JSON' as const };
         if (known) return { ...known, name };
         const guess = inferred.get(name);
-        return guess ?? { name, type: 'STRING', nullable: true, inferred: true, ...(dateFormat ? { dateFormat } : {}) };
+        return guess ?? { name, type: 'STRING', nullable: true, inferred: true, ...spelling };
       });
       fieldCount = fields.length;
       return columns;
