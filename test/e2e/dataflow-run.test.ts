@@ -267,6 +267,27 @@ describe('Dataflow runs through the binary', () => {
     assert.deepEqual([ids.length, new Set(ids).size], [before + 1, before + 1]);
   });
 
+  test('a commit that fails after the Dataflow job finished keeps its work: the next run commits it without launching again', async () => {
+    await pg.sql(`INSERT INTO orders VALUES (30, 'h', 1, '2024-05-02 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
+    const jobs = dataflow.jobs().length;
+    const before = (await all('pg_dataflow')).length;
+    bigquery.failNextJob('b2betl_pg_dataflow_', 'invalidQuery', 'the commit is refused once, on purpose');
+    const failed = await runCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+    assert.match(failed.stdout, /the commit is refused once, on purpose/);
+    assert.equal(dataflow.jobs().length, jobs + 1);
+    assert.equal((await all('pg_dataflow')).length, before, 'nothing committed');
+
+    const result = await runCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stderr, /committing what it loaded instead of launching another/);
+    const [summary] = JSON.parse(result.stdout) as { status: string; rows_loaded: number }[];
+    assert.deepEqual([summary.status, summary.rows_loaded], ['succeeded', 1]);
+    assert.equal(dataflow.jobs().length, jobs + 1, 'one Dataflow job launched in all');
+    const ids = (await all('pg_dataflow')).map((row) => Number(row.id));
+    assert.deepEqual([ids.length, new Set(ids).size], [before + 1, before + 1]);
+  });
+
   test('Ctrl-C with --cancel-on-interrupt cancels the Dataflow job and commits nothing; without it the job goes on for the next run', async () => {
     await pg.sql(`INSERT INTO orders VALUES (15, 'h', 1, '2024-06-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
     const before = (await all('pg_dataflow')).length;

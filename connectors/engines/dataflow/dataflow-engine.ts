@@ -174,9 +174,13 @@ async function runLaunch(
           `see ${api.consoleUrl(job.id)}; fix the cause and run the job again (it reads the same window)`,
         );
       }
+      // The job's work stays until it has committed: a run stopped or failed before then leaves
+      // the staging table for the next run, which commits it instead of launching again.
+      keepStage = true;
       const rows = await stage.count();
       await committing(rows, stage.columns);
       await stage.commit(markerWith(marker, rows, stage.columns));
+      keepStage = false;
       return { rows, columns: stage.columns };
     } finally {
       if (!keepStage) await stage.abort();
