@@ -162,6 +162,8 @@ export interface PlanContext {
    * objects, each unchanged) may plan no units, so the run is skipped.
    */
   readonly skipUnchangedSnapshot?: boolean;
+  /** Aborts when the run is stopped: a source cancels the queries it plans with (a database stops them at once). */
+  readonly signal?: AbortSignal;
   readonly log: Logger;
 }
 

@@ -152,7 +152,7 @@ async function planOnly(job: LoadedJob, options: RunOptions, runId: string): Pro
     // A lost ledger is rebuilt from the destination's markers before a run: the plan shows that run.
     const rebuilt = options.ledger.hasState(name) || options.ledger.wasReset(name) ? undefined : await rebuildState(job, destination);
     const state = rebuilt && !options.fullRefresh ? rebuiltSourceState(rebuilt.state, opened.connection) : sourceState(job, options, opened);
-    const plan = await opened.source.plan({ ...planContext(job, options, state), log });
+    const plan = await opened.source.plan({ ...planContext(job, options, state), signal: options.signal, log });
     const replace = replacementOf(job, { fullRefresh: options.fullRefresh, window: windowOf(options) }, plan);
     const choice = await chooseEngine(engineRequest(job, destination, opened, plan, runId, options, replace));
     const paths = choice.run ? undefined : await unitPaths(job, destination, opened.source, plan, log);
@@ -433,10 +433,10 @@ class Run {
   private async load(opened: OpenedSource, destination: DestinationConnector): Promise<{ status: RunStatus; counts: RunCounts; error?: string; note?: string }> {
     const { spec } = this.job;
     const state = sourceState(this.job, this.options, opened);
-    let plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), log: this.log }));
+    let plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), signal: this.controller.signal, log: this.log }));
     if (plan.units.length === 0 && spec.load.strategy === 'catalog' && !(await destination.describe(this.job.table))) {
       // The last snapshot's table is gone: unchanged files still have to be loaded.
-      plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), skipUnchangedSnapshot: false, log: this.log }));
+      plan = await this.watch.time('plan', () => opened.source.plan({ ...planContext(this.job, this.options, state), skipUnchangedSnapshot: false, signal: this.controller.signal, log: this.log }));
     }
     this.options.observer?.planned?.(plan);
     this.journal.source(`${spec.source.connection} (${this.job.sourceConnection.type})`);

@@ -1,7 +1,8 @@
 /**
  * How runs of the real binary end when something goes wrong: a value that does not convert
  * while a PostgreSQL or MySQL read still streams, a full disk, a read-only warehouse, a REQUIRED
- * column the source lacks, SIGTERM and SIGINT (twice). Each ends with its exit code, the
+ * column the source lacks, SIGTERM and SIGINT (twice, and while a PostgreSQL or MySQL plan or
+ * read waits in the server, whose query is then cancelled there). Each ends with its exit code, the
  * summary or --json printed, a history row that says the same, the lock released and no
  * staging files left; a re-run then loads every row exactly once.
  */
@@ -162,6 +163,18 @@ describe('stopped by a signal', () => {
     pg = await pgScratch('signals');
     await pg.sql(`CREATE TABLE ${pg.schema}.items (id bigint PRIMARY KEY, v bigint)`);
     await pg.sql(`INSERT INTO ${pg.schema}.items SELECT g, g * 2 FROM generate_series(1, ${ROWS}) g`);
+    // A gate that swallows cancel requests: it stands for work a server does not stop when asked.
+    await pg.sql(`CREATE FUNCTION ${pg.schema}.stubborn_gate(k bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+      BEGIN
+        LOOP
+          BEGIN
+            PERFORM pg_advisory_lock(k);
+            PERFORM pg_advisory_unlock(k);
+            RETURN true;
+          EXCEPTION WHEN query_canceled THEN NULL;
+          END;
+        END LOOP;
+      END $$`);
     // Reading takes about 4 s: every 1,000th row sleeps 0.2 s.
     const slow = `SELECT id, v FROM ${pg.schema}.items WHERE CASE WHEN id % 1000 = 0 THEN pg_sleep(0.2)::text IS NOT NULL ELSE true END`;
     project = await scratchProject({
@@ -169,8 +182,10 @@ describe('stopped by a signal', () => {
       'jobs/items.yaml': `name: items\nsource:\n  connection: shop\n  query: "${slow}"\nload: { strategy: catalog }\n`,
       // Its read waits at the test's gate half way, so a key typed meanwhile lands before the commit whatever the machine's load.
       'jobs/gated.yaml': `name: gated\nsource:\n  connection: shop\n  query: "SELECT id, v FROM ${pg.schema}.items WHERE CASE WHEN id = ${ROWS / 2} THEN pg_advisory_lock(${GATE + 1})::text IS NOT NULL AND pg_advisory_unlock(${GATE + 1}) ELSE true END"\nload: { strategy: catalog }\n`,
-      // Its plan reads the high-water mark through a query held at the test's gate: a stop waits for it.
-      'jobs/planned.yaml': `name: planned\nsource:\n  connection: shop\n  query: "SELECT id, v FROM ${pg.schema}.items WHERE CASE WHEN id = ${ROWS} THEN pg_advisory_lock(${GATE})::text IS NOT NULL AND pg_advisory_unlock(${GATE}) ELSE true END"\nload: { strategy: transactional, cursor: id }\n`,
+      // Its plan reads the high-water mark through a query held at the test's gate: a stop cancels it there.
+      'jobs/planning.yaml': `name: planning\nsource:\n  connection: shop\n  query: "SELECT id, v FROM ${pg.schema}.items WHERE CASE WHEN id = ${ROWS} THEN pg_advisory_lock(${GATE + 2})::text IS NOT NULL AND pg_advisory_unlock(${GATE + 2}) ELSE true END"\nload: { strategy: transactional, cursor: id }\n`,
+      // The same behind the stubborn gate: the first stop cannot end its query, a second one exits.
+      'jobs/planned.yaml': `name: planned\nsource:\n  connection: shop\n  query: "SELECT id, v FROM ${pg.schema}.items WHERE CASE WHEN id = ${ROWS} THEN ${pg.schema}.stubborn_gate(${GATE}) ELSE true END"\nload: { strategy: transactional, cursor: id }\n`,
     });
   });
   after(async () => {
@@ -252,10 +267,37 @@ describe('stopped by a signal', () => {
     assert.deepEqual(ledgerRows(project, 'SELECT job FROM locks'), []);
   });
 
+  it('Ctrl-C while the plan waits for its query cancels the query in the database: interrupted, exit 130', async () => {
+    const gate = GATE + 2;
+    await pg.sql('SELECT pg_advisory_lock($1)', [gate]);
+    let result: CliResult;
+    try {
+      const run = await started('planning', /planning: starting/, ['--json', '--verbose']);
+      await gateWaiters(gate, true);
+      run.child.kill('SIGINT');
+      // The run ends while the gate is still shut, and its query does not live on in the server.
+      const giveUp = (what: string) => new Promise<string>((resolve) => setTimeout(() => resolve(what), 30_000).unref());
+      const ended = await Promise.race([run.done, giveUp('the run waits for its plan query')]);
+      assert.notEqual(typeof ended, 'string', String(ended));
+      result = ended as CliResult;
+      assert.equal(await Promise.race([gateWaiters(gate, false).then(() => 'cancelled'), giveUp('the query still runs')]), 'cancelled');
+    } finally {
+      await pg.sql('SELECT pg_advisory_unlock($1)', [gate]);
+    }
+    assert.equal(result.code, 130, result.stderr);
+    assert.doesNotMatch(result.stderr, /SIGINT again/);
+    const [stopped] = parsed(result);
+    await assertEnded(project, stopped, { status: 'interrupted', error: /interrupted \(SIGINT\) before the commit: nothing of this run was committed/ });
+    const again = await runCli(['run', 'jobs/planning.yaml'], project.dir);
+    assert.equal(again.code, 0, again.stderr);
+    const [count] = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT count(*) AS n, count(DISTINCT id) AS d FROM planning');
+    assert.deepEqual([Number(count.n), Number(count.d)], [ROWS, ROWS]);
+  });
+
   it('a second Ctrl-C exits at once, still recording the run as interrupted and releasing the lock', async () => {
     await pg.sql('SELECT pg_advisory_lock($1)', [GATE]);
     const run = await started('planned', /planned: starting/);
-    // Once the plan's query waits at the gate, the first Ctrl-C cannot end the run before it returns.
+    // Once the plan's query waits at the stubborn gate, the first Ctrl-C cannot end the run before it returns.
     await gateWaiters(GATE, true);
     run.child.kill('SIGINT');
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -275,6 +317,78 @@ describe('stopped by a signal', () => {
     const [count] = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), 'SELECT count(*) AS n FROM planned');
     assert.equal(Number(count.n), ROWS);
   });
+});
+
+describe('stopped by a signal, on MySQL', () => {
+  let my: MyScratch;
+  let project: Project;
+  const ROWS = 5_000;
+  /** A named lock the test holds: the plan of one job waits on it at the last row, where its high-water mark is read; the read of another works on while it is held. */
+  const GATE = `b2betl_gate_${Math.floor(Math.random() * 1e9)}`;
+
+  before(async () => {
+    my = await myScratch('planstop');
+    await my.sql('CREATE TABLE items (id bigint PRIMARY KEY, v bigint)');
+    await my.sql(`INSERT INTO items SELECT seq, seq * 2 FROM seq_1_to_${ROWS}`);
+    project = await scratchProject({
+      'etl.config.yaml': `connections:\n  legacy: { type: mysql, host: 127.0.0.1, port: 3306, user: root, database: ${my.database} }\n  wh: { type: duckdb, path: ./warehouse.duckdb }\ndefaults: { destination: wh }\n`,
+      'jobs/gated.yaml': `name: gated\nsource:\n  connection: legacy\n  query: "SELECT id, v FROM items WHERE CASE WHEN id = ${ROWS} THEN GET_LOCK('${GATE}', 600) AND RELEASE_LOCK('${GATE}') ELSE 1 END"\nload: { strategy: transactional, cursor: id }\n`,
+      // No cursor: nothing to plan, and while the test holds the gate the read itself works on at
+      // row 2,500 for hours, never looking at its connection (a server notices a closed one only
+      // when it next writes).
+      'jobs/midread.yaml': `name: midread\nsource:\n  connection: legacy\n  query: "SELECT id, v FROM items WHERE CASE WHEN id = ${ROWS / 2} AND IS_USED_LOCK('${GATE}') IS NOT NULL THEN BENCHMARK(100000000000, MD5('${GATE}')) = 0 ELSE 1 END"\nload: { strategy: catalog }\n`,
+    });
+  });
+  after(async () => {
+    await my?.drop();
+    await project?.cleanup();
+  });
+
+  /** The sessions running a query of the gate's, other than the test's own. */
+  const gateQueries = async () => (await my.sql("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' AND INFO LIKE ? AND ID <> CONNECTION_ID()", [`%${GATE}%`])) as { id: number }[];
+
+  /** Resolves once some session runs a query of the gate's (or none does). */
+  async function gateWaiters(waiting: boolean) {
+    for (;;) {
+      if ((await gateQueries()).length > 0 === waiting) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Starts `job` with the gate shut, sends SIGINT once the query waits at it, and returns how the run ended. */
+  async function stoppedAtGate(job: string): Promise<CliResult> {
+    await my.sql('SELECT GET_LOCK(?, 0)', [GATE]);
+    try {
+      const run = startCli(['run', `jobs/${job}.yaml`, '--json'], project.dir);
+      await gateWaiters(true);
+      run.child.kill('SIGINT');
+      // The run ends while the gate is still shut, and its query does not live on in the server.
+      const giveUp = (what: string) => new Promise<string>((resolve) => setTimeout(() => resolve(what), 30_000).unref());
+      const ended = await Promise.race([run.done, giveUp('the run waits for its query')]);
+      assert.notEqual(typeof ended, 'string', String(ended));
+      assert.equal(await Promise.race([gateWaiters(false).then(() => 'killed'), giveUp('the query still runs')]), 'killed');
+      return ended as CliResult;
+    } finally {
+      await my.sql('SELECT RELEASE_LOCK(?)', [GATE]);
+      for (const { id } of await gateQueries()) await my.sql(`KILL QUERY ${Number(id)}`);
+    }
+  }
+
+  for (const [job, when] of [
+    ['gated', 'the plan waits for its query'],
+    ['midread', 'the read waits for rows'],
+  ] as const) {
+    it(`Ctrl-C while ${when} kills the query in the server: interrupted, exit 130, then a re-run loads every row once`, async () => {
+      const result = await stoppedAtGate(job);
+      assert.equal(result.code, 130, result.stderr);
+      const [stopped] = parsed(result);
+      await assertEnded(project, stopped, { status: 'interrupted', error: /interrupted \(SIGINT\) before the commit: nothing of this run was committed/ });
+      const again = await runCli(['run', `jobs/${job}.yaml`], project.dir);
+      assert.equal(again.code, 0, again.stderr);
+      const [count] = await queryDuckDB(path.join(project.dir, 'warehouse.duckdb'), `SELECT count(*) AS n, count(DISTINCT id) AS d FROM ${job}`);
+      assert.deepEqual([Number(count.n), Number(count.d)], [ROWS, ROWS]);
+    });
+  }
 });
 
 describe('a full disk, a read-only warehouse', () => {

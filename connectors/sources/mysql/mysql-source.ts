@@ -8,7 +8,7 @@ import type { ConnectorContext, SourceConnector, TableListing } from '../../../s
 import { ConfigError } from '../../../src/core/errors.js';
 import { formatDatetime, parseTimestamp } from '../../../src/core/time.js';
 import type { ColumnType } from '../../../src/core/types.js';
-import type { SqlDialect, SqlRelation, TableName } from '../sql/sql-dialect.js';
+import { cancelSignal, stoppedWhile, type SqlDialect, type SqlRelation, type TableName } from '../sql/sql-dialect.js';
 import {
   connectionError,
   readCa,
@@ -63,6 +63,8 @@ class MysqlDialect implements SqlDialect<MyColumn> {
   readonly product = 'MySQL';
   readonly statistics = 'information_schema.TABLES.TABLE_ROWS';
   private mariadb?: Promise<boolean>;
+  /** Queries being killed in the server, sent before the pool closes. */
+  private readonly kills = new Set<Promise<void>>();
   private defaultDatabase?: Promise<string | undefined>;
 
   constructor(
@@ -254,10 +256,14 @@ class MysqlDialect implements SqlDialect<MyColumn> {
 
   async rows(sql: string, columns: readonly MyColumn[]): Promise<unknown[][]> {
     let rows: unknown[][];
-    try {
-      rows = await call<unknown[][]>((done) => this.pool.query({ sql, rowsAsArray: true }, (error, result) => done(error, result as unknown[][])));
-    } catch (error) {
-      throw this.fail(error, 'reading');
+    if (cancelSignal()) {
+      rows = await this.onConnection('reading', (connection) => call<unknown[][]>((done) => connection.query({ sql, rowsAsArray: true }, (error, result) => done(error, result as unknown[][]))));
+    } else {
+      try {
+        rows = await call<unknown[][]>((done) => this.pool.query({ sql, rowsAsArray: true }, (error, result) => done(error, result as unknown[][])));
+      } catch (error) {
+        throw this.fail(error, 'reading');
+      }
     }
     for (const row of rows) fixRow(row, columns);
     return rows;
@@ -308,6 +314,7 @@ class MysqlDialect implements SqlDialect<MyColumn> {
     });
     const abort = () => {
       failure ??= new Error('read cancelled');
+      this.killQuery(connection);
       connection.destroy();
       signal();
     };
@@ -350,17 +357,53 @@ class MysqlDialect implements SqlDialect<MyColumn> {
 
 
   async close(): Promise<void> {
+    await Promise.all(this.kills);
     await call<void>((done) => this.pool.end(done));
   }
 
   private async query<T>(during: string, sql: string, values: unknown[] = [], relation?: SqlRelation, wantFields = false): Promise<T> {
+    const run = (on: Pool | PoolConnection) => call<T>((done) => on.query(sql, values, (error, rows, fields) => done(error, (wantFields ? fields : rows) as T)));
+    if (cancelSignal()) return this.onConnection(during, run, relation);
     try {
-      return await call<T>((done) =>
-        this.pool.query(sql, values, (error, rows, fields) => done(error, (wantFields ? fields : rows) as T)),
-      );
+      return await run(this.pool);
     } catch (error) {
       throw this.fail(error, during, false, relation);
     }
+  }
+
+  /** Runs `work` on a connection of its own, its query killed in the server if the run stops meanwhile (see `cancellable`). */
+  private async onConnection<T>(during: string, work: (connection: PoolConnection) => Promise<T>, relation?: SqlRelation): Promise<T> {
+    const signal = cancelSignal();
+    if (signal?.aborted) throw stoppedWhile(during);
+    let connection: PoolConnection;
+    try {
+      connection = await call<PoolConnection>((done) => this.pool.getConnection(done));
+    } catch (error) {
+      throw this.fail(error, during);
+    }
+    const cancel = () => this.killQuery(connection);
+    signal?.addEventListener('abort', cancel, { once: true });
+    let result: T;
+    try {
+      result = await work(connection);
+    } catch (error) {
+      connection.destroy();
+      throw signal?.aborted ? stoppedWhile(during) : this.fail(error, during, false, relation);
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
+    connection.release();
+    return result;
+  }
+
+  /**
+   * Stops the query `connection` runs, in the server: a closed connection alone lets it work on
+   * until it next writes. The pool stays open until the kill is sent (see `close`).
+   */
+  private killQuery(connection: PoolConnection): void {
+    const kill = call<void>((done) => this.pool.query(`KILL QUERY ${Number(connection.threadId)}`, () => done(null)));
+    this.kills.add(kill);
+    void kill.finally(() => this.kills.delete(kill));
   }
 
   /** The user-facing error for a driver error; a refused connection counts as transient mid-run. */

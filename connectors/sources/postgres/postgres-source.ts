@@ -8,7 +8,7 @@ import type { Pool, PoolClient, QueryResult } from 'pg';
 import type { ConnectorContext, SourceConnector, TableListing } from '../../../src/core/connector.js';
 import { ConfigError } from '../../../src/core/errors.js';
 import type { ColumnType } from '../../../src/core/types.js';
-import type { SqlDialect, SqlRelation, TableName } from '../sql/sql-dialect.js';
+import { cancelSignal, stoppedWhile, type SqlDialect, type SqlRelation, type TableName } from '../sql/sql-dialect.js';
 import {
   connectionError,
   readCa,
@@ -227,15 +227,7 @@ class PostgresDialect implements SqlDialect<PgColumn> {
   }
 
   async rows(sql: string, columns: readonly PgColumn[]): Promise<unknown[][]> {
-    const client = await this.connect('reading');
-    let result: QueryResult;
-    try {
-      result = await client.query({ text: sql, rowMode: 'array', types: RAW_TEXT });
-      client.release();
-    } catch (error) {
-      client.release(true);
-      throw this.fail(error, 'reading');
-    }
+    const result = await this.onClient('reading', (client) => client.query({ text: sql, rowMode: 'array', types: RAW_TEXT }));
     return (result.rows as (string | null)[][]).map((row) => row.map((v, i) => (v === null ? null : columns[i].decode(v))));
   }
 
@@ -288,11 +280,32 @@ class PostgresDialect implements SqlDialect<PgColumn> {
   }
 
   private async query(during: string, text: string, values: unknown[] = [], relation?: SqlRelation): Promise<QueryResult> {
+    if (cancelSignal()) return this.onClient(during, (client) => client.query(text, values), relation);
     try {
       return await this.pool.query(text, values);
     } catch (error) {
       throw this.fail(error, during, false, relation);
     }
+  }
+
+  /** Runs `work` on a client of its own, its query cancelled in the server if the run stops meanwhile (see `cancellable`). */
+  private async onClient<T>(during: string, work: (client: PoolClient) => Promise<T>, relation?: SqlRelation): Promise<T> {
+    const signal = cancelSignal();
+    if (signal?.aborted) throw stoppedWhile(during);
+    const client = await this.connect(during);
+    const cancel = () => this.pool.query('SELECT pg_cancel_backend($1)', [(client as PoolClient & { processID: number }).processID]).catch(() => undefined);
+    signal?.addEventListener('abort', cancel, { once: true });
+    let result: T;
+    try {
+      result = await work(client);
+    } catch (error) {
+      client.release(true);
+      throw signal?.aborted ? stoppedWhile(during) : this.fail(error, during, false, relation);
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
+    client.release();
+    return result;
   }
 
   /** The user-facing error for a driver error; a refused connection counts as transient mid-run. */

@@ -3,7 +3,9 @@
  * and literal syntax, and decoded row streams. Everything else (planning, cursors, units,
  * filtering) lives once in the shared source (sql-source.ts and the modules beside it).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { TableListing } from '../../../src/core/connector.js';
+import { EtlError } from '../../../src/core/errors.js';
 import type { ColumnType, SourceColumn } from '../../../src/core/types.js';
 
 /** A table named in `source.table`, split into its parts. */
@@ -77,4 +79,25 @@ export interface SqlDialect<C extends SqlColumn = SqlColumn> {
   /** The server's product and version (`PostgreSQL 16.2`, `MariaDB 11.4.2`). */
   serverVersion(): Promise<string>;
   close(): Promise<void>;
+}
+
+const stopping = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Runs `work` so that every query a dialect runs for it, however deep in the planner, is
+ * cancelled in the server once `signal` aborts: a run stopped while it plans stops at once
+ * instead of waiting for a count or a min/max over a large table.
+ */
+export function cancellable<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  return signal ? stopping.run(signal, work) : work();
+}
+
+/** The signal that cancels the query about to run, inside {@link cancellable}. */
+export function cancelSignal(): AbortSignal | undefined {
+  return stopping.getStore();
+}
+
+/** The error of a query cancelled because the run stopped. */
+export function stoppedWhile(during: string): EtlError {
+  return new EtlError(`stopped while ${during}: the run was interrupted, and its query cancelled in the database`);
 }

@@ -8,7 +8,7 @@ import type { JobSpec } from '../../../src/core/spec.js';
 import type { CatalogEntry, PlanContext, ReadContext, SourceConnector, SourcePlan, SourceSample, TableListing, WorkUnit } from '../../../src/core/connector.js';
 import type { RecordBatch, SourceColumn } from '../../../src/core/types.js';
 import { cursorValue, IdentitySet, rowIdentity } from './sql-cursor.js';
-import type { SqlColumn, SqlDialect } from './sql-dialect.js';
+import { cancellable, type SqlColumn, type SqlDialect } from './sql-dialect.js';
 import { exportWindow, type SqlExport } from './sql-export.js';
 import { SqlPlanner } from './sql-plan.js';
 import { relationOf, selectSql } from './sql-query.js';
@@ -35,7 +35,7 @@ export class SqlSource<C extends SqlColumn> implements SourceConnector {
   }
 
   async plan(context: PlanContext): Promise<SourcePlan> {
-    return this.planner.plan(await this.shape(context.job), context);
+    return cancellable(context.signal, async () => this.planner.plan(await this.shape(context.job), context));
   }
 
   async *read(unit: WorkUnit, context: ReadContext): AsyncIterable<RecordBatch> {
