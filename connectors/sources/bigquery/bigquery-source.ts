@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from '@google-cloud/bigquery';
 import type { CatalogEntry, ConnectorContext, SourceSample, PlanContext, ReadContext, SourceConnector, SourcePlan, WorkUnit } from '../../../src/core/connector.js';
-import { safeJson } from '../../../src/core/convert.js';
+import { LosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import { ConfigError, EtlError } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/log.js';
 import { parseDuration, type JobSpec } from '../../../src/core/spec.js';
@@ -77,36 +77,44 @@ export function columnsOfFields(fields: readonly BigQueryField[]): SourceColumn[
   }));
 }
 
-/** Decodes one wire value (`v`) of a field into the raw value the convert stage takes. */
+const repeated = (field: BigQueryField) => (field.mode ?? '').toUpperCase() === 'REPEATED';
+const isRecord = (field: BigQueryField) => /^(?:RECORD|STRUCT)$/i.test(field.type);
+
+/**
+ * Decodes one wire value (`v`) of a field into the raw value the convert stage takes. A record
+ * or an array travels as JSON text, built from {@link nestedValue}.
+ */
 export function decodeValue(v: unknown, field: BigQueryField): unknown {
   if (v === null || v === undefined) return null;
-  if ((field.mode ?? '').toUpperCase() === 'REPEATED') {
-    const items = (v as { v: unknown }[]).map((item) => plain(decodeScalar(item.v, field)));
-    return safeJson(items);
-  }
-  return decodeScalar(v, field);
+  if (repeated(field) || isRecord(field)) return stringifyLossless(nestedValue(v, field));
+  return decodeScalar(String(v), field.type.toUpperCase());
 }
 
-/** JSON-friendly form of a decoded value inside nested JSON text. */
-function plain(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
-  return value;
-}
-
-function decodeScalar(v: unknown, field: BigQueryField): unknown {
+/**
+ * A nested wire value as JSON holds it, much as BigQuery's `TO_JSON_STRING` writes it: a record
+ * as an object of its fields, an array as an array, integers and decimals as numbers with every
+ * digit, BYTES as Base64, JSON as its value; dates and times as b2betl writes them at the top
+ * level (a TIMESTAMP as ISO 8601 UTC text with microseconds, a DATETIME with a space).
+ */
+function nestedValue(v: unknown, field: BigQueryField): unknown {
   if (v === null || v === undefined) return null;
-  const type = field.type.toUpperCase();
-  if (type === 'RECORD' || type === 'STRUCT') {
+  if (repeated(field)) return (v as { v: unknown }[]).map((item) => nestedValue(item.v, { ...field, mode: 'NULLABLE' }));
+  if (isRecord(field)) {
     const cells = (v as { f: { v: unknown }[] }).f;
-    const object: Record<string, unknown> = {};
-    (field.fields ?? []).forEach((sub, i) => {
-      const decoded = decodeValue(cells[i]?.v, sub);
-      object[sub.name] = (sub.mode ?? '').toUpperCase() === 'REPEATED' && typeof decoded === 'string' ? JSON.parse(decoded) : plain(decoded);
-    });
-    return field.mode?.toUpperCase() === 'REPEATED' ? object : safeJson(object);
+    return Object.fromEntries((field.fields ?? []).map((sub, i) => [sub.name, nestedValue(cells[i]?.v, sub)]));
   }
+  const type = field.type.toUpperCase();
   const text = String(v);
+  if (type === 'TIMESTAMP') return formatTimestamp(timestampMicros(text));
+  if (type === 'BYTES') return text;
+  if (type === 'JSON') return parseLossless(text);
+  if (type === 'INTEGER' || type === 'INT64') return BigInt(text);
+  if (/^(?:NUMERIC|BIGNUMERIC|DECIMAL|BIGDECIMAL)$/.test(type)) return new LosslessNumber(text);
+  if ((type === 'FLOAT' || type === 'FLOAT64') && !Number.isFinite(Number(text))) return text;
+  return decodeScalar(text, type);
+}
+
+function decodeScalar(text: string, type: string): unknown {
   switch (type) {
     case 'INTEGER':
     case 'INT64': {
