@@ -1,10 +1,14 @@
 /**
  * Parquet files built byte by byte, for the quirks of writers DuckDB does not reproduce: INT96
- * timestamps (Spark, Impala, Hive), a dictionary page declaring more values than it holds, and
- * encryption metadata under a plaintext footer. One row group, uncompressed PLAIN pages.
+ * timestamps (Spark, Impala, Hive), a dictionary page declaring more values than it holds,
+ * encryption metadata under a plaintext footer, and version 2 data pages (DATA_PAGE_V2, as
+ * parquet-mr writes them with `parquet.writer.version=v2`, Arrow with `data_page_version='2.0'`).
+ * One row group, uncompressed PLAIN pages.
  */
 
 /** Thrift compact protocol field types. */
+const TRUE = 1;
+const FALSE = 2;
 const I32 = 5;
 const I64 = 6;
 const BINARY = 8;
@@ -32,6 +36,8 @@ class Thrift {
   }
 
   value(type: number, value: unknown): void {
+    // A boolean field's value is its type in the field header.
+    if (type === TRUE || type === FALSE) return;
     if (type === I32 || type === I64) this.zigzag(value as number);
     else if (type === BINARY) {
       const data = typeof value === 'string' ? Buffer.from(value) : (value as Buffer);
@@ -80,8 +86,10 @@ export interface HandColumn {
   readonly type: keyof typeof TYPES;
   /** Converted type number (UTF8 = 0, DATE = 6…), if any. */
   readonly converted?: number;
-  /** PLAIN-encoded values, one Buffer each. */
-  readonly values: readonly Buffer[];
+  /** PLAIN-encoded values, one Buffer each; null for a missing value of an optional column. */
+  readonly values: readonly (Buffer | null)[];
+  /** OPTIONAL (definition levels say which values are there), else REQUIRED. */
+  readonly optional?: boolean;
   /**
    * Writes the values as a dictionary page and RLE_DICTIONARY indices into it; `declared` is
    * the count the dictionary page header claims (a writer bug when larger than the values).
@@ -98,6 +106,8 @@ export interface HandColumn {
 
 export interface HandFile {
   readonly columns: readonly HandColumn[];
+  /** Writes DATA_PAGE_V2 pages: levels uncompressed before the values, their length in the header. */
+  readonly dataPageV2?: boolean;
   /** Marks the file as encrypted under a plaintext footer (FileMetaData.encryption_algorithm). */
   readonly encryptedColumns?: boolean;
 }
@@ -122,6 +132,16 @@ function pageHeader(type: number, size: number, header: Field): Buffer {
   return thrift([[1, I32, type], [2, I32, size], [3, I32, size], header]);
 }
 
+/** Definition levels (0 missing, 1 there) as one bit-packed run of the RLE/bit-packing hybrid, without a length. */
+function definitionLevels(values: readonly (Buffer | null)[]): Buffer {
+  const groups = Math.ceil(values.length / 8);
+  const packed = Buffer.alloc(groups);
+  values.forEach((value, i) => {
+    if (value) packed[i >> 3] |= 1 << (i & 7);
+  });
+  return Buffer.concat([Buffer.from([(groups << 1) | 1]), packed]);
+}
+
 /** The bytes of a Parquet file of `file`'s columns, all REQUIRED, in one row group. */
 export function handBuiltParquet(file: HandFile): Buffer {
   const rows = file.columns[0]!.values.length;
@@ -133,25 +153,38 @@ export function handBuiltParquet(file: HandFile): Buffer {
     let dictionaryOffset: number | undefined;
     let data: Buffer;
     let encoding = 0; // PLAIN
+    const present = column.values.filter((value): value is Buffer => value !== null);
     if (column.dictionary) {
-      const dictionary = Buffer.concat(column.values);
+      const dictionary = Buffer.concat(present);
       const header = pageHeader(2, dictionary.length, [7, STRUCT, [[1, I32, column.dictionary.declared], [2, I32, 0]]]);
       parts.push(header, dictionary);
       dictionaryOffset = offset;
       offset += header.length + dictionary.length;
-      // RLE_DICTIONARY: a bit width, then one bit-packed run of indices 0..n-1 (8 per group).
-      const width = Math.max(1, Math.ceil(Math.log2(column.values.length)));
-      const groups = Math.ceil(rows / 8);
+      // RLE_DICTIONARY: a bit width, then one bit-packed run of indices 0..n-1 (8 per group), one per value there.
+      const width = Math.max(1, Math.ceil(Math.log2(present.length)));
+      const groups = Math.ceil(present.length / 8);
       const packed = Buffer.alloc(groups * width);
-      for (let i = 0; i < rows; i++) {
+      for (let i = 0; i < present.length; i++) {
         for (let bit = 0; bit < width; bit++) if ((i >> bit) & 1) packed[Math.floor((i * width + bit) / 8)] |= 1 << ((i * width + bit) % 8);
       }
       data = Buffer.concat([Buffer.from([width, (groups << 1) | 1]), packed]);
       encoding = 8;
     } else {
-      data = Buffer.concat(column.values);
+      data = Buffer.concat(present);
     }
-    const header = pageHeader(0, data.length, [5, STRUCT, [[1, I32, rows], [2, I32, encoding], [3, I32, 3], [4, I32, 3]]]);
+    const levels = column.optional ? definitionLevels(column.values) : Buffer.alloc(0);
+    let header: Buffer;
+    if (file.dataPageV2) {
+      // num_values, num_nulls, num_rows, encoding, definition and repetition levels' byte lengths, is_compressed.
+      const v2: Field[] = [[1, I32, rows], [2, I32, rows - present.length], [3, I32, rows], [4, I32, encoding], [5, I32, levels.length], [6, I32, 0], [7, FALSE, false]];
+      header = pageHeader(3, levels.length + data.length, [8, STRUCT, v2]);
+      data = Buffer.concat([levels, data]);
+    } else {
+      // A version 1 page prefixes its levels with their length; RLE levels (3) when there are none.
+      const prefixed = column.optional ? Buffer.concat([Buffer.from(new Uint32Array([levels.length]).buffer), levels]) : levels;
+      header = pageHeader(0, prefixed.length + data.length, [5, STRUCT, [[1, I32, rows], [2, I32, encoding], [3, I32, 3], [4, I32, 3]]]);
+      data = Buffer.concat([prefixed, data]);
+    }
     const dataOffset = offset;
     parts.push(header, data);
     offset += header.length + data.length;
@@ -184,7 +217,7 @@ export function handBuiltParquet(file: HandFile): Buffer {
     ],
     ...file.columns.map((column): Field[] => [
       [1, I32, TYPES[column.type]],
-      [3, I32, 0],
+      [3, I32, column.optional ? 1 : 0],
       [4, BINARY, column.name],
       [6, I32, column.converted],
     ]),

@@ -315,6 +315,29 @@ describe('parquet format', () => {
     }
   });
 
+  it('reads version 1 and version 2 data pages of optional columns, plain and dictionary-encoded, as DuckDB does', async () => {
+    const rows = 21;
+    const every = (n: number, value: (i: number) => Buffer) => Array.from({ length: rows }, (_, i) => (i % n === 0 ? null : value(i)));
+    const columns = [
+      { name: 'id', type: 'INT64', values: Array.from({ length: rows }, (_, i) => Buffer.from(new BigInt64Array([BigInt(i)]).buffer)) },
+      { name: 'name', type: 'BYTE_ARRAY', converted: 0, optional: true, values: every(3, (i) => byteArray(`name ${i} ✓`)) },
+      { name: 'amount', type: 'DOUBLE', optional: true, values: every(4, (i) => Buffer.from(new Float64Array([i * 1.5]).buffer)) },
+      { name: 'code', type: 'BYTE_ARRAY', converted: 0, optional: true, values: every(5, (i) => byteArray(`c${i}`)), dictionary: { declared: rows - 5 } },
+    ] as const;
+    const read: unknown[][][] = [];
+    for (const dataPageV2 of [false, true]) {
+      const file = path.join(folder.dir, `optional-v${dataPageV2 ? 2 : 1}.parquet`);
+      await writeFile(file, handBuiltParquet({ columns, dataPageV2 }));
+      const duck = await duckdb.runAndReadAll(`SELECT id::INTEGER, name, amount, code FROM read_parquet('${file}')`);
+      const result = await readAll(parquetFormat, await diskHandle(file));
+      assert.deepEqual(result.rows, duck.getRows(), `version ${dataPageV2 ? 2 : 1} pages`);
+      read.push(result.rows);
+    }
+    assert.deepEqual(read[1], read[0]);
+    assert.deepEqual(read[0]![4], [4, 'name 4 ✓', null, 'c4']);
+    assert.deepEqual(read[0]![15], [15, null, 22.5, null]);
+  });
+
   it('reads a column chunk whose sizes leave its dictionary page out, as DuckDB does', async () => {
     // parquet-mr before 1.2.9 wrote such sizes: read by them alone, the last page overruns the chunk.
     const int64 = (value: number) => Buffer.from(new BigInt64Array([BigInt(value)]).buffer);
