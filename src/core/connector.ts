@@ -29,10 +29,14 @@ export interface ObjectStore {
   url(path: string): string;
   /** Every object under `prefix`, paging through the store so memory stays flat. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
-  /** The object's bytes as a stream. */
-  read(path: string): Promise<Readable>;
-  /** Bytes `start` (inclusive) to `end` (exclusive), for formats that need random access (Parquet). */
-  readRange(path: string, start: number, end: number): Promise<Uint8Array>;
+  /**
+   * The object's bytes as a stream. With `version` (as `list` or `stat` gave it) they are that
+   * version's, or the read fails with `ObjectChanged` (errors.ts) once the object was replaced:
+   * a run never loads bytes other than those of the version its ledger records.
+   */
+  read(path: string, version?: string): Promise<Readable>;
+  /** Bytes `start` (inclusive) to `end` (exclusive), for formats that need random access (Parquet); `version` as for `read`. */
+  readRange(path: string, start: number, end: number, version?: string): Promise<Uint8Array>;
   /**
    * Writes an object. With `ifGeneration` the write succeeds only if the object's current
    * version is that one (`'0'`: only if it does not exist); otherwise it throws {@link PreconditionFailed}.
@@ -307,6 +311,12 @@ export interface NativeFile {
   readonly records: number;
   /** Why the destination may take it, for --dry-run and the log. */
   readonly reason: string;
+  /**
+   * Whether the file is still the version the plan listed, for a file the destination reads in
+   * place: asked after the destination has read it and before it commits, so the rows committed
+   * are those of the version the ledger records.
+   */
+  readonly unchanged?: () => Promise<boolean>;
 }
 
 /** A unit that streams through b2betl, and why. */

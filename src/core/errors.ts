@@ -90,6 +90,13 @@ export function formatIssue(issue: ConfigIssue): string {
 /** A failure worth retrying: network, 429/5xx, deadlock, dropped connection. */
 export class TransientError extends EtlError {}
 
+/** A read pinned to the version a listing gave found the object replaced or removed since. */
+export class ObjectChanged extends EtlError {
+  constructor(url: string) {
+    super(`${url} changed during the run: it was replaced or removed after it was listed, and none of it is loaded`, 'run the job again: the next run loads the object as it is then');
+  }
+}
+
 /** A value or row that cannot be loaded; `where` is `file:line` or a document key. */
 export class BadRecordError extends EtlError {
   constructor(

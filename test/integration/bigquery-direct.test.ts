@@ -367,5 +367,27 @@ describe('BigQuery direct loads', () => {
         assert.match(excel.reason, 'decimal' in csv ? /source\.csv\.decimal is ","/ : /Excel separator line/);
       }
     });
+
+    test('a file replaced while its load job runs is not committed: the next run loads the new version', async () => {
+      gcs.seed('landing', 'swap/a.csv', 'id,name,amount\n1,ann,1\n');
+      const job = jobSchema.parse({ name: 'swaps', source: { connection: 'landing', pattern: 'swap/*.csv' }, load: { strategy: 'transactional' } });
+      const gcsConfig: ConnectionConfig = { type: 'gcs', bucket: 'landing', endpoint: gcs.endpoint };
+      const stage = await csvTableStage(job, 'swaps');
+      await stage.commit([], { runId: nextRun(), job: 'swaps', table: 'swaps', strategy: 'transactional', units: [], rows: 0 }, []);
+      const plan = await filePlan(job);
+      const req = await request(job, plan, gcsConfig, new FilesSource(store), { store });
+      const choice = await chooseEngine(req);
+      assert.equal(choice.engine, 'bigquery-load', choice.reason);
+      // Rewritten after the plan listed it: the load job reads the new generation.
+      gcs.seed('landing', 'swap/a.csv', 'id,name,amount\n2,bo,2\n');
+      const marker = { runId: req.runId, job: 'swaps', table: 'swaps', strategy: 'transactional' as const, units: plan.units.map((u) => u.id), rows: 0 };
+      await assert.rejects(choice.run!.run(marker, signal, committing(req)), /gs:\/\/landing\/swap\/a\.csv changed during the run/);
+      assert.deepEqual(await double.query('SELECT id FROM `proj.raw.swaps`'), []);
+      const again = await filePlan(job);
+      const next = await request(job, again, gcsConfig, new FilesSource(store), { store });
+      const rerun = await chooseEngine(next);
+      assert.equal((await rerun.run!.run({ ...marker, runId: next.runId, units: again.units.map((u) => u.id) }, signal, committing(next))).rows, 1);
+      assert.deepEqual(await double.query('SELECT id, name FROM `proj.raw.swaps`'), [{ id: '2', name: 'bo' }]);
+    });
   });
 });

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { PreconditionFailed, type ObjectInfo, type ObjectStore } from '../../src/core/connector.js';
-import { EtlError } from '../../src/core/errors.js';
+import { EtlError, ObjectChanged } from '../../src/core/errors.js';
 import { AzureStore } from '../../connectors/storage/azure/azure-store.js';
 import { GcsStore } from '../../connectors/storage/gcs/gcs-store.js';
 import { store as localStore } from '../../connectors/storage/local/index.js';
@@ -343,6 +343,35 @@ function conformance(kind: string, start: () => Promise<Harness>, remote: boolea
         store.read('r/missing.bin'),
         (error: unknown) => error instanceof EtlError && error.message.includes('r/missing.bin') && error.message.includes('not found'),
       );
+    });
+
+    it('reads pinned to a listed version: that version, or ObjectChanged once it is replaced or removed', async () => {
+      const h = need();
+      const store = await h.open(freshRoot(kind));
+      const first = Buffer.from('id,v\n1,a\n2,b\n');
+      await store.write('p/data.csv', first);
+      const [listed] = await collect(store, 'p/');
+      assert.ok(listed?.version, 'the listing gives a version');
+      const whole = async (version?: string) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of await store.read('p/data.csv', version)) chunks.push(Buffer.from(chunk as Buffer));
+        return Buffer.concat(chunks);
+      };
+      assert.ok((await whole(listed.version)).equals(first));
+      assert.ok(Buffer.from(await store.readRange('p/data.csv', 5, 9, listed.version)).equals(first.subarray(5, 9)));
+      // Replaced with other bytes of the same size, as a producer rewriting a file does.
+      const second = Buffer.from('id,v\n3,c\n4,d\n');
+      const replaced = await store.write('p/data.csv', second);
+      assert.notEqual(replaced, listed.version);
+      const changed = (error: unknown) => error instanceof ObjectChanged && error.message.includes('p/data.csv') && /changed during the run/.test(error.message);
+      await assert.rejects(whole(listed.version), changed);
+      await assert.rejects(store.readRange('p/data.csv', 5, 9, listed.version), changed);
+      // The current version, and an unpinned read, give the new bytes.
+      assert.ok((await whole(replaced)).equals(second));
+      assert.ok((await whole()).equals(second));
+      await store.delete('p/data.csv');
+      await assert.rejects(whole(replaced), changed);
+      await assert.rejects(store.readRange('p/data.csv', 0, 4, replaced), changed);
     });
 
     it('writes with and without preconditions', async () => {

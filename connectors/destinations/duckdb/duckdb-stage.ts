@@ -12,7 +12,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Column, LoadMarker, NativeFile, RejectedRow, Stage, StageRequest, Value } from '../../../src/core/connector.js';
-import { EtlError, megabytes, messageOf } from '../../../src/core/errors.js';
+import { EtlError, megabytes, messageOf, ObjectChanged } from '../../../src/core/errors.js';
 import { faultPoint } from '../../../src/core/faults.js';
 import { markerStateText } from '../../../src/core/marker-state.js';
 import { decodeSql, QUOTE, readType } from './duckdb-load-file.js';
@@ -276,7 +276,9 @@ export class DuckDBStage implements Stage {
     let read = 0;
     for (const unit of units) {
       const native = this.natives.get(unit);
-      if (native) read += native.inserted ?? (await this.insertNative(native));
+      if (!native) continue;
+      read += native.inserted ?? (await this.insertNative(native));
+      if (native.file.unchanged && !(await native.file.unchanged())) throw new ObjectChanged(native.file.label);
     }
     let rows = read;
     if (staged) {

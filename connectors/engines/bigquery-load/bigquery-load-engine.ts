@@ -1,8 +1,10 @@
 /**
  * Files in GCS loaded into BigQuery from their gs:// URIs with one load job into the run's
- * staging table, then committed with the marker: no rows pass through this machine.
+ * staging table, then committed with the marker (if every file is still the version listed): no
+ * rows pass through this machine.
  */
-import type { BeforeCommit, Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker, ObjectStore } from '../../../src/core/connector.js';
+import type { BeforeCommit, Engine, EngineDecline, EngineRequest, EngineRun, LoadMarker, ObjectInfo, ObjectStore } from '../../../src/core/connector.js';
+import { ObjectChanged } from '../../../src/core/errors.js';
 import { markerWith } from '../../../src/core/marker-state.js';
 import { csvHead, DELIMITER_SAMPLE_BYTES } from '../../formats/csv/csv-format.js';
 import { fitColumns, settledColumns } from '../engine-columns.js';
@@ -33,8 +35,24 @@ async function nestedJson(store: ObjectStore, path: string, size: number): Promi
   return false;
 }
 
-/** Files whose delimiters are guessed at once. */
+/** Files whose heads or metadata are read at once. */
 const GUESSES_AT_ONCE = 16;
+
+/**
+ * Fails unless every file is still the version the plan listed. A load job reads the live
+ * objects; a generation that is still live after the job was live all through it (generations
+ * never come back), so the job loaded the very bytes the ledger records.
+ */
+async function unchanged(store: ObjectStore, files: readonly ObjectInfo[]): Promise<void> {
+  let next = 0;
+  const check = async () => {
+    while (next < files.length) {
+      const file = files[next++]!;
+      if ((await store.stat(file.path))?.version !== file.version) throw new ObjectChanged(store.url(file.path));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(GUESSES_AT_ONCE, files.length) }, check));
+}
 
 /** What every file's first bytes say of how it is read, as the CSV format would read it. */
 async function filesHeads(request: EngineRequest, store: ObjectStore, csv: { delimiter?: string; quote?: string }): Promise<{ delimiters: Set<string>; separatorLine: boolean }> {
@@ -45,7 +63,7 @@ async function filesHeads(request: EngineRequest, store: ObjectStore, csv: { del
   const read = async () => {
     while (next < files.length && delimiters.size <= 1 && !separatorLine) {
       const file = files[next++]!;
-      const head = await csvHead(csv, () => store.readRange(file.path, 0, Math.min(file.size, DELIMITER_SAMPLE_BYTES)));
+      const head = await csvHead(csv, () => store.readRange(file.path, 0, Math.min(file.size, DELIMITER_SAMPLE_BYTES), file.version));
       delimiters.add(head.delimiter);
       separatorLine ||= head.separatorLine;
     }
@@ -105,6 +123,7 @@ async function plan(request: EngineRequest): Promise<EngineRun | EngineDecline |
       const stage = await destination.tableStage!({ runId: request.runId, job: request.job, table: request.table, strategy: request.strategy, primaryKey: request.primaryKey, columns, replace: request.replace, log: request.log });
       try {
         const { rows } = await stage.loadUris!(uris, load);
+        await unchanged(store, files.map((file) => file!));
         await committing(rows, columns);
         await stage.commit(markerWith(marker, rows, columns));
         return { rows, columns };

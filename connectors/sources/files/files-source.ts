@@ -160,7 +160,7 @@ export class FilesSource implements SourceConnector {
     if ('reason' in remote) return remote;
     const reason = 'the destination reads it itself, every column in the type the file declares';
     const base = { label: this.store.url(file.path), format: { kind: 'parquet' } as const };
-    if (local) return { ...base, ...remote, path: local, reason };
+    if (local) return { ...base, ...remote, path: local, reason, ...this.readInPlace(file) };
     const fetchedReason = `fetched whole to a temporary file (removed after the run), then ${reason}`;
     if (context.planOnly) return { ...base, ...remote, path: this.store.url(file.path), reason: fetchedReason };
     const path = await this.fetch(file, context);
@@ -180,7 +180,7 @@ export class FilesSource implements SourceConnector {
     this.temporary ??= sweepFetched().then(() => mkdtemp(join(tmpdir(), `${FETCH_PREFIX}${process.pid}-`)));
     const target = join(await this.temporary, `${this.fetches++}${extname(file.path)}`);
     const start = performance.now();
-    await pipeline(await this.store.read(file.path), createWriteStream(target), { signal });
+    await pipeline(await this.store.read(file.path, file.version), createWriteStream(target), { signal });
     const size = (await stat(target)).size;
     if (size !== file.size) {
       await rm(target, { force: true });
@@ -232,7 +232,14 @@ export class FilesSource implements SourceConnector {
       path: local,
       format: { kind: 'csv', delimiter, quote, header, longestRecord: scan.longestRecord },
       records: scan.records - (header ? 1 : 0),
+      ...this.readInPlace(file),
     };
+  }
+
+  /** For a file of a local folder, which the destination reads where it lies: the check that it is still the version listed. */
+  private readInPlace(file: ObjectInfo): Pick<NativeFile, 'unchanged'> {
+    if (!this.store.localPath || file.version === undefined) return {};
+    return { unchanged: async () => (await this.store.stat(file.path))?.version === file.version };
   }
 
   /** Streams one file: the first `sample_size` rows set the columns, later fields extend them. */
@@ -318,8 +325,9 @@ export class FilesSource implements SourceConnector {
     return {
       name: store.url(file.path),
       size: file.size,
-      open: () => store.read(file.path),
-      readRange: (start: number, end: number) => store.readRange(file.path, start, end),
+      // Pinned to the version listed: the bytes read are those the ledger records.
+      open: () => store.read(file.path, file.version),
+      readRange: (start: number, end: number) => store.readRange(file.path, start, end, file.version),
     };
   }
 

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BlockBlobClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import { PreconditionFailed, type ConnectorContext, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
-import { ConfigError, EtlError, TransientError } from '../../../src/core/errors.js';
+import { ConfigError, EtlError, ObjectChanged, TransientError } from '../../../src/core/errors.js';
 import { redact } from '../../../src/core/redact.js';
 import { bodyStream } from '../body-stream.js';
 
@@ -156,22 +156,22 @@ export class AzureStore implements ObjectStore {
     }
   }
 
-  async read(path: string): Promise<Readable> {
+  async read(path: string, version?: string): Promise<Readable> {
     let body: NodeJS.ReadableStream | undefined;
     try {
-      body = (await this.container.getBlobClient(this.key(path)).download()).readableStreamBody;
+      body = await this.download(path, version);
     } catch (error) {
       throw this.fail('read', path, error);
     }
     return bodyStream(body, this.url(path), (error) => this.fail('read', path, error));
   }
 
-  async readRange(path: string, start: number, end: number): Promise<Uint8Array> {
+  async readRange(path: string, start: number, end: number, version?: string): Promise<Uint8Array> {
     if (end <= start) return new Uint8Array(0);
     try {
       // download() rather than downloadToBuffer(): a range reaching past the end is cut short,
       // which downloadToBuffer treats as an error.
-      const body = (await this.container.getBlobClient(this.key(path)).download(start, end - start)).readableStreamBody;
+      const body = await this.download(path, version, start, end - start);
       const chunks: Buffer[] = [];
       for await (const chunk of body ?? []) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks);
@@ -180,6 +180,26 @@ export class AzureStore implements ObjectStore {
       const shape = error as ErrorShape;
       if (shape.statusCode === 416 || shape.code === 'InvalidRange') return new Uint8Array(0);
       throw this.fail('read', path, error);
+    }
+  }
+
+  /**
+   * A blob's body, with `version` only that ETag: Azure refuses another (412, If-Match), and the
+   * answer's own ETag is checked too.
+   */
+  private async download(path: string, version: string | undefined, offset?: number, count?: number): Promise<NodeJS.ReadableStream | undefined> {
+    try {
+      const answer = await this.container.getBlobClient(this.key(path)).download(offset, count, version === undefined ? {} : { conditions: { ifMatch: `"${version}"` } });
+      if (version !== undefined && bareEtag(answer.etag) !== version) {
+        answer.readableStreamBody?.removeAllListeners();
+        throw new ObjectChanged(this.url(path));
+      }
+      return answer.readableStreamBody;
+    } catch (error) {
+      const shape = error as ErrorShape;
+      const code = shape.code ?? shape.details?.errorCode;
+      if (version !== undefined && (shape.statusCode === 412 || code === 'ConditionNotMet' || code === 'BlobNotFound')) throw new ObjectChanged(this.url(path));
+      throw error;
     }
   }
 

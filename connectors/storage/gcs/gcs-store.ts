@@ -7,7 +7,7 @@ import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Bucket, File, FileMetadata } from '@google-cloud/storage';
 import { PreconditionFailed, type ConnectorContext, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
-import { ConfigError, EtlError, TransientError } from '../../../src/core/errors.js';
+import { ConfigError, EtlError, ObjectChanged, TransientError } from '../../../src/core/errors.js';
 import { redact } from '../../../src/core/redact.js';
 import { failWhenStalled } from '../body-stream.js';
 import { googleCredentials } from './gcs-credentials.js';
@@ -159,8 +159,8 @@ export class GcsStore implements ObjectStore {
     } while (pageToken);
   }
 
-  async read(path: string): Promise<Readable> {
-    const source = this.file(path).createReadStream({ validation: 'crc32c' });
+  async read(path: string, version?: string): Promise<Readable> {
+    const source = this.file(path, version).createReadStream({ validation: 'crc32c' });
     const out = new PassThrough();
     return new Promise<Readable>((resolve, reject) => {
       let settled = false;
@@ -172,7 +172,7 @@ export class GcsStore implements ObjectStore {
         }
       });
       source.on('error', (error) => {
-        const mapped = this.fail('read', path, error);
+        const mapped = this.readFailure(path, version, error);
         if (settled) out.destroy(mapped);
         else {
           settled = true;
@@ -185,16 +185,22 @@ export class GcsStore implements ObjectStore {
     });
   }
 
-  async readRange(path: string, start: number, end: number): Promise<Uint8Array> {
+  async readRange(path: string, start: number, end: number, version?: string): Promise<Uint8Array> {
     if (end <= start) return new Uint8Array(0);
     try {
-      const [bytes] = await this.file(path).download({ start, end: end - 1, validation: false });
+      const [bytes] = await this.file(path, version).download({ start, end: end - 1, validation: false });
       return bytes;
     } catch (error) {
       // Past the end of the object: nothing to read, as a file read would say.
       if (statusOf(error as ErrorShape) === 416) return new Uint8Array(0);
-      throw this.fail('read', path, error);
+      throw this.readFailure(path, version, error);
     }
+  }
+
+  /** A read's error; reading a generation no longer there means the object was replaced or removed. */
+  private readFailure(path: string, version: string | undefined, error: unknown): Error {
+    const mapped = this.fail('read', path, error);
+    return version !== undefined && mapped instanceof ObjectNotFound ? new ObjectChanged(this.url(path)) : mapped;
   }
 
   /**
@@ -206,7 +212,7 @@ export class GcsStore implements ObjectStore {
       const info = await this.stat(path);
       if (!info?.version) return undefined;
       try {
-        const [data] = await this.bucket.file(this.key(path), { generation: Number(info.version) }).download({ validation: 'crc32c' });
+        const [data] = await this.file(path, info.version).download({ validation: 'crc32c' });
         return { data, version: info.version };
       } catch (error) {
         // Replaced between stat and download: that generation is gone, look again.
@@ -305,8 +311,9 @@ export class GcsStore implements ObjectStore {
     return this.root + path.replace(/^\/+/, '');
   }
 
-  private file(path: string): File {
-    return this.bucket.file(this.key(path));
+  /** The object, or one generation of it. */
+  private file(path: string, generation?: string): File {
+    return this.bucket.file(this.key(path), generation === undefined ? {} : { generation: Number(generation) });
   }
 
   private info(name: string, metadata: FileMetadata): ObjectInfo {

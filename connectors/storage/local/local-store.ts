@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PreconditionFailed, type ObjectInfo, type ObjectStore } from '../../../src/core/connector.js';
-import { ConfigError, EtlError } from '../../../src/core/errors.js';
+import { ConfigError, EtlError, ObjectChanged } from '../../../src/core/errors.js';
 
 const READ_CHUNK = 256 * 1024;
 /** Marks our own temporary and lock files, which listings skip. */
@@ -69,13 +69,13 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  async read(path: string): Promise<Readable> {
-    const handle = await this.openExisting(path);
+  async read(path: string, version?: string): Promise<Readable> {
+    const handle = await this.openExisting(path, version);
     return handle.createReadStream({ highWaterMark: READ_CHUNK });
   }
 
-  async readRange(path: string, start: number, end: number): Promise<Uint8Array> {
-    const handle = await this.openExisting(path);
+  async readRange(path: string, start: number, end: number, version?: string): Promise<Uint8Array> {
+    const handle = await this.openExisting(path, version);
     try {
       const length = Math.max(0, end - start);
       const buffer = Buffer.allocUnsafe(length);
@@ -153,14 +153,26 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  private async openExisting(path: string): Promise<fs.FileHandle> {
+  /**
+   * The file open for reading; with `version`, only while it is that version. A file replaced
+   * since (written anew and renamed over, as writers do) is another file with another version;
+   * a handle keeps reading the file it opened.
+   */
+  private async openExisting(path: string, version?: string): Promise<fs.FileHandle> {
+    let handle: fs.FileHandle;
     try {
-      return await fs.open(this.absolute(path), 'r');
+      handle = await fs.open(this.absolute(path), 'r');
     } catch (error) {
       if (!isCode(error, 'ENOENT')) throw error;
       await this.requireRoot();
+      if (version !== undefined) throw new ObjectChanged(this.url(path));
       throw new EtlError(`${this.url(path)} not found in local connection ${this.connection}`, 'it may have been moved or deleted since it was listed; run again');
     }
+    if (version !== undefined && info(path, await handle.stat()).version !== version) {
+      await handle.close();
+      throw new ObjectChanged(this.url(path));
+    }
+    return handle;
   }
 
   /** Runs `action` holding a lock file beside `target`, so check-and-replace is atomic among writers. */
