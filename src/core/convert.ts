@@ -365,13 +365,13 @@ function withinRange(type: ColumnType, convert: (raw: unknown) => Value, range: 
 function withDecimalComma(convert: (raw: unknown) => Value): (raw: unknown) => Value {
   return (raw) => {
     if (typeof raw !== 'string') return convert(raw);
-    const numeral = pointDecimal(raw.trim());
+    const numeral = pointDecimal(raw);
     if (numeral === undefined) fail(`${show(raw)} has a decimal point, where source.csv.decimal is ","`);
     try {
       return convert(numeral);
     } catch (error) {
-      // Name the value as the file writes it.
-      if (error instanceof ConversionFailure) fail(error.reason.includes(show(numeral)) ? error.reason.replace(show(numeral), show(raw)) : error.reason.replace(numeral, raw.trim()));
+      // Name the value as the file writes it, quoted or trimmed as the message has it.
+      if (error instanceof ConversionFailure) fail(error.reason.replace(show(numeral), show(raw)).replace(numeral.trim(), raw.trim()));
       throw error;
     }
   };

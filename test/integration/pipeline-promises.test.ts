@@ -11,18 +11,19 @@
  * - counts, statuses and errors say what committed and what failed.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type BetterSqlite3 from 'better-sqlite3';
 import * as duckdb from '../../connectors/destinations/duckdb/index.js';
 import { loadJobs } from '../../src/core/config.js';
-import type { ConnectorContext, DestinationConnector, SourceConnector, SourcePlan, Stage, WorkUnit } from '../../src/core/connector.js';
+import type { ConnectorContext, DestinationConnector, Engine, SourceConnector, SourcePlan, Stage, WorkUnit } from '../../src/core/connector.js';
 import { TransientError } from '../../src/core/errors.js';
 import { silentLogger, type Logger } from '../../src/core/log.js';
 import { runJob, type RunResult } from '../../src/core/pipeline.js';
-import { registerConnector } from '../../src/core/registry.js';
+import { markerWith } from '../../src/core/marker-state.js';
+import { registerConnector, registerEngine } from '../../src/core/registry.js';
 import type { RecordBatch } from '../../src/core/types.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import { queryDuckDB, scratchProject } from '../support/cli.js';
@@ -100,6 +101,31 @@ const lateFirstSource = (): SourceConnector => {
   };
 };
 
+/**
+ * An engine that takes the jobs named `engine_*`: it stages the scripted units' ids itself and,
+ * as a copy inside a warehouse does, tells the run no row count before its commit (only the
+ * marker holds it).
+ */
+const countedCopy: Engine = {
+  name: 'counted-copy',
+  async plan(request) {
+    if (!request.job.name.startsWith('engine_')) return undefined;
+    return {
+      description: 'copy the scripted rows inside the destination',
+      reason: 'a test engine',
+      async run(marker, _signal, committing) {
+        const columns = [{ name: 'id', source: 'id', type: 'INT64' as const, nullable: false }];
+        const stage = await request.destination.connector.stage({ runId: request.runId, job: request.job, table: request.table, strategy: request.strategy, primaryKey: [], columns, log: request.log });
+        const rows = script.units.flat();
+        await stage.write(0, rows.map((id) => [id]));
+        await committing(undefined, columns);
+        await stage.commit([0], markerWith(marker, rows.length, columns), []);
+        return { rows: rows.length, columns };
+      },
+    };
+  },
+};
+
 /** Where the destination wrapper makes the commit fail: before it begins, or after it landed (its answer lost). */
 let stopAt: 'before-commit' | 'after-commit' | undefined;
 /** Whether the destination's load markers cannot be read, once (a network down right after the commit). */
@@ -148,6 +174,7 @@ describe('pipeline promises', () => {
     // The scripted source stands in for postgres connections, the wrapper for DuckDB.
     registerConnector('postgres', { source: async () => scriptedSource() });
     registerConnector('mysql', { source: async () => lateFirstSource() });
+    registerEngine('counted-copy', { engine: () => countedCopy });
     registerConnector('duckdb', wrappedDuckdb);
     project = await scratchProject({
       'etl.config.yaml':
@@ -573,6 +600,31 @@ describe('pipeline promises', () => {
     assert.equal(latest.status, 'skipped');
     assert.equal(recorded.status, 'succeeded');
     assert.equal(recorded.rows_loaded, 1);
+  });
+
+  test('an engine run left committing, whose rows only its commit counted, is recorded by the next run with its marker\'s rows', async () => {
+    await scriptedJob('engine_counted');
+    setScript([[1, 2]], false);
+    assert.equal((await run('engine_counted')).rows_loaded, 2);
+    setScript([[3, 4], [5, 6, 7]], false);
+    stopAt = 'after-commit';
+    const stopped = await run('engine_counted');
+    assert.equal(stopped.status, 'failed');
+    const [left] = ledger.runs({ job: 'engine_counted', limit: 1 });
+    assert.equal(left.status, 'committing');
+    assert.deepEqual(await ids('engine_counted'), [1, 2, 3, 4, 5, 6, 7], 'the commit landed');
+    stopAt = undefined;
+    setScript([], false);
+    // The job now names another table: its marker is not there, and nothing is recorded from a guess.
+    const job = readFileSync(path.join(project.dir, 'jobs', 'engine_counted.yaml'), 'utf8');
+    await project.write('jobs/engine_counted.yaml', `${job}destination: { table: elsewhere }\n`);
+    const lost = await run('engine_counted');
+    assert.equal(lost.status, 'failed');
+    assert.match(String(lost.error), new RegExp(`run ${stopped.run_id} committed, but no marker of it is in .*elsewhere to count its rows`));
+    await project.write('jobs/engine_counted.yaml', job);
+    await run('engine_counted');
+    const recorded = ledger.runs({ job: 'engine_counted' }).find((record) => record.id === stopped.run_id)!;
+    assert.deepEqual([recorded.status, recorded.rows_loaded, recorded.rows_extracted], ['succeeded', 5, 5], 'its own marker, not the first run\'s');
   });
 
   test('a run left committing, whose commit landed, is recorded by the next run from its marker: nothing loads twice', async () => {

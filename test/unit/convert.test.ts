@@ -351,6 +351,7 @@ test('numbers with a decimal comma convert exactly, and a point among them fails
   assert.equal(converterFor('FLOAT64', comma)(' -0,25 '), -0.25);
   assert.equal(converterFor('FLOAT64', comma)(2.5), 2.5, 'typed values are left alone');
   assert.equal(converterFor('NUMERIC', comma)('12345678901234567,25'), '12345678901234567.25');
+  assert.equal(converterFor('BIGNUMERIC', comma)('-1,000000000000000000001'), '-1.000000000000000000001');
   assert.equal(converterFor('INT64', comma)('12'), 12);
   assert.equal(converterFor('INT64', comma)('3,0'), 3);
   assert.equal(converterFor('STRING', comma)('1,5'), '1,5', 'text stays as written');
@@ -359,5 +360,7 @@ test('numbers with a decimal comma convert exactly, and a point among them fails
   assert.equal(reason(() => converterFor('FLOAT64', comma)('abc')), '"abc" is not a number');
   assert.equal(reason(() => converterFor('INT64', comma)('1,5')), '"1,5" is not an integer');
   assert.match(reason(() => converterFor('NUMERIC', comma)('1,1234567891')), /^1,1234567891 does not fit NUMERIC/);
+  assert.match(reason(() => converterFor('NUMERIC', comma)(' 1,1234567891 ')), /^1,1234567891 does not fit NUMERIC/);
+  assert.equal(reason(() => converterFor('FLOAT64', comma)(' 1,5x ')), '" 1,5x " is not a number');
   assert.equal(reason(() => converterFor('FLOAT64')('1,5')), '"1,5" is not a number');
 });
