@@ -211,7 +211,7 @@ export class FilesSource implements SourceConnector {
     const local = this.store.localPath?.(file.path) ?? (context.planOnly ? undefined : await this.fetch(file, context));
     const head = Math.min(file.size, DELIMITER_SAMPLE_BYTES);
     const { delimiter, separatorLine } = await csvHead(formatOptions(job, file.path), () => this.handle(file).readRange(0, head));
-    if (separatorLine) return { reason: "an Excel separator line (sep=…) before the header, which DuckDB would read as a record" };
+    if (separatorLine) return { reason: 'an Excel separator line (sep=…) before the header, which DuckDB would read as a record' };
     if (!/^[\x00-\x7f]$/.test(delimiter) || !/^[\x00-\x7f]$/.test(quote)) return { reason: 'a delimiter or quote of more than one byte' };
     const batches = this.readFile(file, job, log)[Symbol.asyncIterator]();
     const first = await batches.next();
