@@ -246,6 +246,18 @@ describe('Dataflow runs through the binary', () => {
     assert.equal(new Set(ids).size, ids.length, 'rows loaded once');
   });
 
+  /** A re-run commits what the finished job of the run before loaded: one row more, once, and no job launched since `jobs`. */
+  async function rerunCommitsFinishedJob(jobs: number, before: number) {
+    const result = await runCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stderr, /committing what it loaded instead of launching another/);
+    const [summary] = JSON.parse(result.stdout) as { status: string; rows_loaded: number }[];
+    assert.deepEqual([summary.status, summary.rows_loaded], ['succeeded', 1]);
+    assert.equal(dataflow.jobs().length, jobs + 1, 'one Dataflow job launched in all');
+    const ids = (await all('pg_dataflow')).map((row) => Number(row.id));
+    assert.deepEqual([ids.length, new Set(ids).size], [before + 1, before + 1]);
+  }
+
   test('kill -9 while the Dataflow job runs, the job ends, then a re-run commits what it loaded: one job, rows once', async () => {
     await pg.sql(`INSERT INTO orders VALUES (14, 'g', 1, '2024-05-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL)`);
     const jobs = dataflow.jobs().length;
@@ -257,14 +269,7 @@ describe('Dataflow runs through the binary', () => {
     await killed.done;
     hold.release();
     while (job.currentState !== 'JOB_STATE_DONE') await new Promise((resolve) => setTimeout(resolve, 50));
-    const result = await runCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
-    assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stderr, /committing what it loaded instead of launching another/);
-    const [summary] = JSON.parse(result.stdout) as { status: string; rows_loaded: number }[];
-    assert.deepEqual([summary.status, summary.rows_loaded], ['succeeded', 1]);
-    assert.equal(dataflow.jobs().length, jobs + 1, 'one Dataflow job launched in all');
-    const ids = (await all('pg_dataflow')).map((row) => Number(row.id));
-    assert.deepEqual([ids.length, new Set(ids).size], [before + 1, before + 1]);
+    await rerunCommitsFinishedJob(jobs, before);
   });
 
   test('a commit that fails after the Dataflow job finished keeps its work: the next run commits it without launching again', async () => {
@@ -278,14 +283,7 @@ describe('Dataflow runs through the binary', () => {
     assert.equal(dataflow.jobs().length, jobs + 1);
     assert.equal((await all('pg_dataflow')).length, before, 'nothing committed');
 
-    const result = await runCli(['run', 'jobs/pg_dataflow.yaml', '--json'], project.dir, env);
-    assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stderr, /committing what it loaded instead of launching another/);
-    const [summary] = JSON.parse(result.stdout) as { status: string; rows_loaded: number }[];
-    assert.deepEqual([summary.status, summary.rows_loaded], ['succeeded', 1]);
-    assert.equal(dataflow.jobs().length, jobs + 1, 'one Dataflow job launched in all');
-    const ids = (await all('pg_dataflow')).map((row) => Number(row.id));
-    assert.deepEqual([ids.length, new Set(ids).size], [before + 1, before + 1]);
+    await rerunCommitsFinishedJob(jobs, before);
   });
 
   test('Ctrl-C with --cancel-on-interrupt cancels the Dataflow job and commits nothing; without it the job goes on for the next run', async () => {
