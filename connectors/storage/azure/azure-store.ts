@@ -191,7 +191,7 @@ export class AzureStore implements ObjectStore {
     try {
       const answer = await this.container.getBlobClient(this.key(path)).download(offset, count, version === undefined ? {} : { conditions: { ifMatch: `"${version}"` } });
       if (version !== undefined && bareEtag(answer.etag) !== version) {
-        answer.readableStreamBody?.removeAllListeners();
+        (answer.readableStreamBody as Readable | undefined)?.destroy();
         throw new ObjectChanged(this.url(path));
       }
       return answer.readableStreamBody;
